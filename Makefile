@@ -1,0 +1,36 @@
+# unibus: the two commands of the README (make run, make test) and their helpers.
+# Everything is built by CMake; this file only sequences the steps.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+DATA_DIR   ?= ./unibus-data
+
+.PHONY: all deps build run test test-asan clean
+
+all: build
+
+deps:
+	@sh scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@$(BUILD)/membershipd/membershipd --help
+	@echo
+	@echo "membershipd is built. Add a user with:"
+	@echo "  $(BUILD)/membershipd/membershipd keygen --out alice.seed"
+	@echo "  $(BUILD)/membershipd/membershipd user add alice U... --data-dir $(DATA_DIR)"
+
+test: build
+	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DUNIBUS_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,79 @@
+#include "busauth/identity.h"
+
+#include <string.h>
+#include <sodium.h>
+
+struct busauth_identity {
+    uint8_t public_key[crypto_sign_PUBLICKEYBYTES];
+    uint8_t secret_key[crypto_sign_SECRETKEYBYTES]; /* seed || public key */
+};
+
+busauth_status busauth_init(void)
+{
+    return sodium_init() < 0 ? BUSAUTH_ERR_CRYPTO : BUSAUTH_OK;
+}
+
+static busauth_status identity_alloc(busauth_identity **out)
+{
+    if (busauth_init() != BUSAUTH_OK)
+        return BUSAUTH_ERR_CRYPTO;
+    *out = sodium_malloc(sizeof **out);
+    return *out ? BUSAUTH_OK : BUSAUTH_ERR_NOMEM;
+}
+
+busauth_status busauth_identity_generate(busauth_identity **out)
+{
+    busauth_identity *id;
+    busauth_status status = identity_alloc(&id);
+    if (status != BUSAUTH_OK)
+        return status;
+    crypto_sign_keypair(id->public_key, id->secret_key);
+    sodium_mprotect_readonly(id);
+    *out = id;
+    return BUSAUTH_OK;
+}
+
+busauth_status busauth_identity_from_seed(const uint8_t seed[BUSAUTH_KEY_BYTES],
+                                          busauth_identity **out)
+{
+    busauth_identity *id;
+    busauth_status status = identity_alloc(&id);
+    if (status != BUSAUTH_OK)
+        return status;
+    crypto_sign_seed_keypair(id->public_key, id->secret_key, seed);
+    sodium_mprotect_readonly(id);
+    *out = id;
+    return BUSAUTH_OK;
+}
+
+void busauth_identity_free(busauth_identity *id)
+{
+    sodium_free(id); /* wipes before unmapping; accepts NULL */
+}
+
+const uint8_t *busauth_identity_public_key(const busauth_identity *id)
+{
+    return id->public_key;
+}
+
+void busauth_identity_seed_nkey(const busauth_identity *id, char out[BUSAUTH_NKEY_SEED_LEN + 1])
+{
+    uint8_t seed[crypto_sign_SEEDBYTES];
+    crypto_sign_ed25519_sk_to_seed(seed, id->secret_key);
+    busauth_nkey_encode_seed(seed, out);
+    sodium_memzero(seed, sizeof seed);
+}
+
+void busauth_identity_sign(const busauth_identity *id, const uint8_t *msg, size_t len,
+                           uint8_t sig[BUSAUTH_SIGNATURE_BYTES])
+{
+    crypto_sign_detached(sig, NULL, msg, len, id->secret_key);
+}
+
+busauth_status busauth_signature_verify(const uint8_t pk[BUSAUTH_KEY_BYTES],
+                                        const uint8_t *msg, size_t len,
+                                        const uint8_t sig[BUSAUTH_SIGNATURE_BYTES])
+{
+    return crypto_sign_verify_detached(sig, msg, len, pk) == 0 ? BUSAUTH_OK
+                                                               : BUSAUTH_ERR_SIGNATURE;
+}

@@ -1,0 +1,65 @@
+#include "busauth/secret.h"
+
+#include <string.h>
+#include <sodium.h>
+#include "busauth/nkey.h"
+
+#define REDACTED "[REDACTED]"
+#define SECRET_HEX_LEN 128 /* libsodium Ed25519 secret key: 64 bytes */
+
+bool busauth_secret_equal(const void *a, const void *b, size_t len)
+{
+    return sodium_memcmp(a, b, len) == 0;
+}
+
+static bool is_base32(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= '2' && c <= '7');
+}
+
+static bool is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* How many characters from s belong to the class; counts past min only
+ * when the run reaches min, so a scan of every position stays linear. */
+static size_t run_length(const char *s, bool (*member)(char), size_t min)
+{
+    size_t n = 0;
+    while (s[n] && member(s[n]) && n < min)
+        n++;
+    if (n < min)
+        return 0;
+    while (s[n] && member(s[n]))
+        n++;
+    return n;
+}
+
+/* Length of a secret-looking token starting at s, or 0. */
+static size_t secret_at(const char *s)
+{
+    size_t n = s[0] == 'S' ? run_length(s, is_base32, BUSAUTH_NKEY_SEED_LEN) : 0;
+    return n ? n : run_length(s, is_hex, SECRET_HEX_LEN);
+}
+
+size_t busauth_redact(char *line)
+{
+    size_t count = 0;
+    char *out = line;
+    const char *in = line;
+    while (*in) {
+        size_t n = secret_at(in);
+        if (n > 0) {
+            /* n >= 58 > strlen(REDACTED): the write never overtakes the read. */
+            memcpy(out, REDACTED, sizeof REDACTED - 1);
+            out += sizeof REDACTED - 1;
+            in += n;
+            count++;
+        } else {
+            *out++ = *in++;
+        }
+    }
+    *out = '\0';
+    return count;
+}

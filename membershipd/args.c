@@ -1,0 +1,120 @@
+/* Flag parsing and help for every subcommand. */
+#include "membershipd/cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("membershipd: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cli_exit_for(cli_parse_result result)
+{
+    return result == CLI_HELP_SHOWN ? EXIT_OK : EXIT_USAGE;
+}
+
+static void print_help(const cli_spec *spec)
+{
+    printf("usage: membershipd %s%s%s [flags]\n\n%s\n\nflags:\n", spec->command,
+           spec->arguments[0] ? " " : "", spec->arguments, spec->summary);
+    for (const cli_flag *f = spec->flags; f->name; f++) {
+        char left[48];
+        snprintf(left, sizeof left, "%s%s%s", f->name, f->value_name ? " " : "",
+                 f->value_name ? f->value_name : "");
+        printf("  %-22s %s\n", left, f->help);
+    }
+    printf("  %-22s %s\n", "-h, --help", "show this help");
+}
+
+static const cli_flag *find_flag(const cli_spec *spec, const char *name, size_t len)
+{
+    for (const cli_flag *f = spec->flags; f->name; f++)
+        if (strlen(f->name) == len && strncmp(f->name, name, len) == 0)
+            return f;
+    return NULL;
+}
+
+static bool flag_already_set(const cli_flag *f)
+{
+    return f->value_name ? *f->value != NULL : *f->on;
+}
+
+/* Consumes argv[*i] (and maybe the next) as a flag. */
+static cli_parse_result parse_flag(const cli_spec *spec, int argc, char **argv, int *i)
+{
+    const char *arg = argv[*i];
+    const char *eq = strchr(arg, '=');
+    size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+    const cli_flag *f = find_flag(spec, arg, name_len);
+    if (!f) {
+        cli_error("unknown flag %.*s for '%s'; see: membershipd %s --help", (int)name_len, arg,
+                  spec->command, spec->command);
+        return CLI_BAD_USAGE;
+    }
+    if (flag_already_set(f)) {
+        cli_error("%s given twice; give it once", f->name);
+        return CLI_BAD_USAGE;
+    }
+    if (!f->value_name) {
+        if (eq) {
+            cli_error("%s takes no value", f->name);
+            return CLI_BAD_USAGE;
+        }
+        *f->on = true;
+        return CLI_PARSED;
+    }
+    const char *value = eq ? eq + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
+    if (!value || !value[0]) {
+        cli_error("%s needs a value (%s)", f->name, f->value_name);
+        return CLI_BAD_USAGE;
+    }
+    *f->value = value;
+    return CLI_PARSED;
+}
+
+static cli_parse_result check_count(const cli_spec *spec, size_t n)
+{
+    if (n >= spec->min_args && n <= spec->max_args)
+        return CLI_PARSED;
+    if (n < spec->min_args)
+        cli_error("'%s' needs %s; see: membershipd %s --help", spec->command, spec->arguments,
+                  spec->command);
+    else
+        cli_error("too many arguments for '%s' (expected %s); see: membershipd %s --help",
+                  spec->command, spec->arguments[0] ? spec->arguments : "none", spec->command);
+    return CLI_BAD_USAGE;
+}
+
+cli_parse_result cli_parse(const cli_spec *spec, int argc, char **argv,
+                           const char *args[CLI_MAX_ARGS], size_t *nargs)
+{
+    size_t n = 0;
+    bool flags_done = false;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!flags_done && (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)) {
+            print_help(spec);
+            return CLI_HELP_SHOWN;
+        }
+        if (!flags_done && strcmp(arg, "--") == 0) {
+            flags_done = true;
+        } else if (!flags_done && arg[0] == '-' && arg[1] != '\0') {
+            cli_parse_result r = parse_flag(spec, argc, argv, &i);
+            if (r != CLI_PARSED)
+                return r;
+        } else if (n < CLI_MAX_ARGS && n < spec->max_args) {
+            args[n++] = arg;
+        } else {
+            return check_count(spec, spec->max_args + 1);
+        }
+    }
+    *nargs = n;
+    return check_count(spec, n);
+}

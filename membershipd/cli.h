@@ -1,0 +1,92 @@
+/*
+ * The membershipd command line: a table of subcommands (main.c), one source
+ * file each, sharing the flag parser and error conventions below.
+ */
+#ifndef MEMBERSHIPD_CLI_H
+#define MEMBERSHIPD_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "membershipd/store.h"
+
+/* Exit codes, documented in README.md. */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAILED = 1,   /* the operation could not be done (duplicate, not found, store error) */
+    EXIT_USAGE = 2,    /* bad flags, arguments or input */
+    EXIT_CONFIG = 78   /* a configuration refused before start (sysexits EX_CONFIG) */
+};
+
+typedef struct {
+    const char *name;       /* "--db" */
+    const char *value_name; /* "PATH"; NULL for a switch */
+    const char **value;     /* where a value flag's argument goes */
+    bool *on;               /* where a switch goes */
+    const char *help;
+} cli_flag;
+
+typedef struct {
+    const char *command;    /* "user add" */
+    const char *arguments;  /* "NAME PUBKEY" */
+    const char *summary;
+    const cli_flag *flags;  /* terminated by an entry with name NULL */
+    size_t min_args, max_args;
+} cli_spec;
+
+#define CLI_MAX_ARGS 8
+
+typedef enum { CLI_PARSED, CLI_HELP_SHOWN, CLI_BAD_USAGE } cli_parse_result;
+
+/* Flags may stand before or after positionals; "--" ends the flags.  On
+ * CLI_BAD_USAGE one line has been printed to stderr; on CLI_HELP_SHOWN the
+ * help has been printed to stdout. */
+cli_parse_result cli_parse(const cli_spec *spec, int argc, char **argv,
+                           const char *args[CLI_MAX_ARGS], size_t *nargs);
+int cli_exit_for(cli_parse_result result);
+
+/* "membershipd: <message>" on one line to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Where the database is: --db, else DATA-DIR/membership.db, with DATA-DIR
+ * from --data-dir, $UNIBUS_DATA_DIR, or ./unibus-data. */
+typedef struct {
+    const char *data_dir;
+    const char *db;
+} store_location;
+
+#define STORE_LOCATION_FLAGS(loc)                                                   \
+    {"--data-dir", "DIR", &(loc).data_dir, NULL,                                    \
+     "data directory (default $UNIBUS_DATA_DIR, else ./unibus-data)"},              \
+    {"--db", "PATH", &(loc).db, NULL, "database file (default DATA-DIR/membership.db)"}
+
+/* Opens the store, printing the reason on failure; returns an exit code. */
+int cli_open_store(const store_location *loc, store_open_mode mode, store **out);
+/* Explains a store failure (busy, I/O, ...) while doing what; returns an
+ * exit code. */
+int cli_store_error(const store *s, store_status status, const char *doing);
+/* The audit actor for a local administrator: "local:<login>". */
+store_actor cli_local_actor(void);
+/* Parses a typed public key (nkey or hex), printing the reason on failure;
+ * returns an exit code. */
+int cli_parse_pubkey(const char *text, uint8_t public_key[BUSAUTH_KEY_BYTES]);
+/* "2026-11-23T13:45:01Z" */
+void cli_format_time(int64_t unix_ms, char out[32]);
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} cli_command;
+
+/* Runs the command named by argv[1] from table, with argv shifted so the
+ * command sees its own name as argv[0].  group is "" or "user". */
+int cli_dispatch(const char *group, const cli_command *table, size_t n, int argc, char **argv);
+
+int cmd_user(int argc, char **argv);
+int cmd_user_add(int argc, char **argv);
+int cmd_user_list(int argc, char **argv);
+int cmd_user_revoke(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+#endif

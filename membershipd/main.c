@@ -1,0 +1,24 @@
+/* membershipd: the unibus membership daemon and its local administration. */
+#include <string.h>
+#include <sys/stat.h>
+#include "busauth/identity.h"
+#include "membershipd/cli.h"
+
+static const cli_command COMMANDS[] = {
+    {"user", cmd_user, "add, list and revoke the identities allowed on the bus"},
+    {"keygen", cmd_keygen, "create a new identity seed file"},
+    {"version", cmd_version, "print the version"},
+};
+
+int main(int argc, char **argv)
+{
+    /* Whatever membershipd creates (database, WAL, keys) is the owner's alone. */
+    umask(077);
+    if (busauth_init() != BUSAUTH_OK) {
+        cli_error("libsodium failed to initialise");
+        return EXIT_FAILED;
+    }
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0)
+        return cmd_version(argc - 1, argv + 1);
+    return cli_dispatch("", COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], argc, argv);
+}

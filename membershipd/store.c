@@ -1,0 +1,223 @@
+/* Opening the store: file creation, pragmas, migrations, transactions. */
+#include "membershipd/store_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "membershipd/schema.h"
+
+int64_t store_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+store_status store_from_sqlite(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return STORE_OK;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return STORE_BUSY;
+    default:
+        return STORE_ERROR;
+    }
+}
+
+const char *store_errmsg(const store *s)
+{
+    return s && s->db ? sqlite3_errmsg(s->db) : "no database";
+}
+
+/* SQLite creates the file with the process umask; we make it 0600 first and
+ * refuse an existing one that group or others may read. */
+static store_status prepare_file(const char *path, store_open_mode mode, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno != ENOENT) {
+            snprintf(err, errlen, "cannot open database %s: %s", path, strerror(errno));
+            return STORE_ERROR;
+        }
+        if (mode == STORE_OPEN_EXISTING) {
+            snprintf(err, errlen, "no database at %s: check --db or --data-dir", path);
+            return STORE_MISSING;
+        }
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create database %s: %s", path, strerror(errno));
+            return STORE_ERROR;
+        }
+        if (fd >= 0)
+            close(fd);
+        return STORE_OK;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "database %s is not a regular file", path);
+        return STORE_ERROR;
+    }
+    if (st.st_mode & 077) {
+        snprintf(err, errlen, "database %s is accessible to group or others; fix with: chmod 600 %s",
+                 path, path);
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+static int read_int_pragma(sqlite3 *db, const char *sql, int *value)
+{
+    sqlite3_stmt *stmt;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        *value = sqlite3_column_int(stmt, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+static int enable_wal(sqlite3 *db)
+{
+    sqlite3_stmt *stmt;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        rc = strcmp((const char *)sqlite3_column_text(stmt, 0), "wal") == 0 ? SQLITE_OK
+                                                                          : SQLITE_CANTOPEN;
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+static int configure(sqlite3 *db)
+{
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
+    sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+    int rc = enable_wal(db);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                          NULL, NULL, NULL);
+    return rc;
+}
+
+/* Under one write lock, so two processes never migrate at once. */
+static store_status migrate(store *s, char *err, size_t errlen)
+{
+    store_status status = store_tx_begin(s);
+    int version = 0;
+    if (status == STORE_OK)
+        status = store_from_sqlite(read_int_pragma(s->db, "PRAGMA user_version", &version));
+    if (status == STORE_OK && version > schema_version_latest()) {
+        snprintf(err, errlen, "database schema %d is newer than this membershipd (%d): upgrade membershipd",
+                 version, schema_version_latest());
+        store_tx_rollback(s);
+        return STORE_TOO_NEW;
+    }
+    for (int v = version + 1; status == STORE_OK && v <= schema_version_latest(); v++)
+        status = store_from_sqlite(sqlite3_exec(s->db, schema_migration(v), NULL, NULL, NULL));
+    if (status == STORE_OK)
+        status = store_tx_commit(s);
+    if (status != STORE_OK) {
+        snprintf(err, errlen, "cannot migrate database: %s", sqlite3_errmsg(s->db));
+        store_tx_rollback(s);
+    }
+    return status;
+}
+
+store_status store_open(const char *path, store_open_mode mode, store **out,
+                        char *err, size_t errlen)
+{
+    store_status status = prepare_file(path, mode, err, errlen);
+    if (status != STORE_OK)
+        return status;
+    store *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return STORE_ERROR;
+    }
+    int rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc == SQLITE_OK)
+        rc = configure(s->db);
+    status = store_from_sqlite(rc);
+    if (status != STORE_OK)
+        snprintf(err, errlen, "cannot open database %s: %s", path, sqlite3_errmsg(s->db));
+    else
+        status = migrate(s, err, errlen);
+    if (status != STORE_OK) {
+        store_close(s);
+        return status;
+    }
+    *out = s;
+    return STORE_OK;
+}
+
+void store_close(store *s)
+{
+    if (!s)
+        return;
+    sqlite3_close_v2(s->db);
+    free(s);
+}
+
+int store_schema_version(store *s)
+{
+    int version = -1;
+    read_int_pragma(s->db, "PRAGMA user_version", &version);
+    return version;
+}
+
+store_status store_tx_begin(store *s)
+{
+    return store_from_sqlite(sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+}
+
+store_status store_tx_commit(store *s)
+{
+    return store_from_sqlite(sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL));
+}
+
+void store_tx_rollback(store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+store_status store_audit(store *s, const store_actor *by, const char *action,
+                         const char *target, const char *outcome)
+{
+    static const char sql[] =
+        "INSERT INTO audit_log (at, actor, action, target, outcome, peer_ip, request_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)";
+    sqlite3_stmt *stmt;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return store_from_sqlite(rc);
+    sqlite3_bind_int64(stmt, 1, store_now_ms());
+    sqlite3_bind_text(stmt, 2, by->actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, action, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, target, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 5, outcome, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 6, by->peer_ip, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 7, by->request_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    return store_from_sqlite(rc);
+}

@@ -1,0 +1,16 @@
+/* Helpers for the unit tests: temporary directories that clean up. */
+#ifndef UNIBUS_TESTUTIL_H
+#define UNIBUS_TESTUTIL_H
+
+#include <limits.h>
+
+/* Creates a fresh 0700 directory under $TMPDIR (or /tmp) into dir. */
+void test_make_temp_dir(char dir[PATH_MAX]);
+/* rm -rf dir */
+void test_remove_tree(const char *dir);
+/* The permission bits of path, or -1. */
+int test_file_mode(const char *path);
+/* Writes text to path with the given mode (replacing any file). */
+void test_write_file(const char *path, const char *text, int mode);
+
+#endif

@@ -16,7 +16,7 @@ static void show_usage(FILE *out, const char *group, const cli_command *table, s
 int cli_dispatch(const char *group, const cli_command *table, size_t n, int argc, char **argv)
 {
     if (argc < 2) {
-        show_usage(stderr, group, table, n);
+        cli_error("no command given; see: membershipd %s%s--help", group, group[0] ? " " : "");
         return EXIT_USAGE;
     }
     const char *name = argv[1];

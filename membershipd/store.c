@@ -116,27 +116,38 @@ static int configure(sqlite3 *db)
     return rc;
 }
 
-/* Under one write lock, so two processes never migrate at once. */
-static store_status migrate(store *s, char *err, size_t errlen)
+static store_status migrate_locked(store *s, char *err, size_t errlen)
 {
-    store_status status = store_tx_begin(s);
     int version = 0;
-    if (status == STORE_OK)
-        status = store_from_sqlite(read_int_pragma(s->db, "PRAGMA user_version", &version));
+    store_status status = store_from_sqlite(read_int_pragma(s->db, "PRAGMA user_version", &version));
     if (status == STORE_OK && version > schema_version_latest()) {
         snprintf(err, errlen, "database schema %d is newer than this membershipd (%d): upgrade membershipd",
                  version, schema_version_latest());
-        store_tx_rollback(s);
         return STORE_TOO_NEW;
     }
     for (int v = version + 1; status == STORE_OK && v <= schema_version_latest(); v++)
         status = store_from_sqlite(sqlite3_exec(s->db, schema_migration(v), NULL, NULL, NULL));
+    return status;
+}
+
+/* Checked without a lock first, so opening an up-to-date database never
+ * waits for a writer; migrations run under the write lock, re-checked
+ * there, so two processes never migrate at once. */
+static store_status migrate(store *s, char *err, size_t errlen)
+{
+    int version = 0;
+    store_status status = store_from_sqlite(read_int_pragma(s->db, "PRAGMA user_version", &version));
+    if (status == STORE_OK && version == schema_version_latest())
+        return STORE_OK;
+    if (status == STORE_OK)
+        status = store_tx_begin(s);
+    if (status == STORE_OK)
+        status = migrate_locked(s, err, errlen);
     if (status == STORE_OK)
         status = store_tx_commit(s);
-    if (status != STORE_OK) {
+    if (status != STORE_OK && status != STORE_TOO_NEW)
         snprintf(err, errlen, "cannot migrate database: %s", sqlite3_errmsg(s->db));
-        store_tx_rollback(s);
-    }
+    store_tx_rollback(s);
     return status;
 }
 
@@ -157,7 +168,10 @@ store_status store_open(const char *path, store_open_mode mode, store **out,
     if (rc == SQLITE_OK)
         rc = configure(s->db);
     status = store_from_sqlite(rc);
-    if (status != STORE_OK)
+    if (status == STORE_BUSY)
+        snprintf(err, errlen, "database %s stayed locked by another process for %d ms; try again",
+                 path, STORE_BUSY_TIMEOUT_MS);
+    else if (status != STORE_OK)
         snprintf(err, errlen, "cannot open database %s: %s", path, sqlite3_errmsg(s->db));
     else
         status = migrate(s, err, errlen);

@@ -144,34 +144,31 @@ static busauth_status nkey_unpack(const char *text, uint8_t raw[SEED_RAW_LEN], n
     return BUSAUTH_OK;
 }
 
-busauth_status busauth_nkey_decode_public(const char *text, uint8_t pk[BUSAUTH_KEY_BYTES])
+static busauth_status decode_kind(const char *text, nkey_kind want, uint8_t key[BUSAUTH_KEY_BYTES])
 {
     uint8_t raw[SEED_RAW_LEN];
     nkey_kind kind;
     busauth_status status = nkey_unpack(text, raw, &kind);
-    if (status == BUSAUTH_OK) {
-        if (kind == KIND_USER_PUBLIC)
-            memcpy(pk, raw + 1, BUSAUTH_KEY_BYTES);
+    if (status == BUSAUTH_OK && kind != want) {
+        if (kind == KIND_OTHER)
+            status = BUSAUTH_ERR_PREFIX;
         else
-            status = kind == KIND_USER_SEED ? BUSAUTH_ERR_IS_SEED : BUSAUTH_ERR_PREFIX;
+            status = want == KIND_USER_PUBLIC ? BUSAUTH_ERR_IS_SEED : BUSAUTH_ERR_NOT_SEED;
     }
+    if (status == BUSAUTH_OK)
+        memcpy(key, raw + (want == KIND_USER_PUBLIC ? 1 : 2), BUSAUTH_KEY_BYTES);
     sodium_memzero(raw, sizeof raw);
     return status;
 }
 
+busauth_status busauth_nkey_decode_public(const char *text, uint8_t pk[BUSAUTH_KEY_BYTES])
+{
+    return decode_kind(text, KIND_USER_PUBLIC, pk);
+}
+
 busauth_status busauth_nkey_decode_seed(const char *text, uint8_t seed[BUSAUTH_KEY_BYTES])
 {
-    uint8_t raw[SEED_RAW_LEN];
-    nkey_kind kind;
-    busauth_status status = nkey_unpack(text, raw, &kind);
-    if (status == BUSAUTH_OK) {
-        if (kind == KIND_USER_SEED)
-            memcpy(seed, raw + 2, BUSAUTH_KEY_BYTES);
-        else
-            status = kind == KIND_USER_PUBLIC ? BUSAUTH_ERR_NOT_SEED : BUSAUTH_ERR_PREFIX;
-    }
-    sodium_memzero(raw, sizeof raw);
-    return status;
+    return decode_kind(text, KIND_USER_SEED, seed);
 }
 
 bool busauth_nkey_is_wellformed(const char *text)

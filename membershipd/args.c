@@ -15,11 +15,6 @@ void cli_error(const char *fmt, ...)
     va_end(ap);
 }
 
-int cli_exit_for(cli_parse_result result)
-{
-    return result == CLI_HELP_SHOWN ? EXIT_OK : EXIT_USAGE;
-}
-
 static void print_help(const cli_spec *spec)
 {
     printf("usage: membershipd %s%s%s [flags]\n\n%s\n\nflags:\n", spec->command,
@@ -47,7 +42,7 @@ static bool flag_already_set(const cli_flag *f)
 }
 
 /* Consumes argv[*i] (and maybe the next) as a flag. */
-static cli_parse_result parse_flag(const cli_spec *spec, int argc, char **argv, int *i)
+static int parse_flag(const cli_spec *spec, int argc, char **argv, int *i)
 {
     const char *arg = argv[*i];
     const char *eq = strchr(arg, '=');
@@ -56,44 +51,43 @@ static cli_parse_result parse_flag(const cli_spec *spec, int argc, char **argv, 
     if (!f) {
         cli_error("unknown flag %.*s for '%s'; see: membershipd %s --help", (int)name_len, arg,
                   spec->command, spec->command);
-        return CLI_BAD_USAGE;
+        return EXIT_USAGE;
     }
     if (flag_already_set(f)) {
         cli_error("%s given twice; give it once", f->name);
-        return CLI_BAD_USAGE;
+        return EXIT_USAGE;
     }
     if (!f->value_name) {
         if (eq) {
             cli_error("%s takes no value", f->name);
-            return CLI_BAD_USAGE;
+            return EXIT_USAGE;
         }
         *f->on = true;
-        return CLI_PARSED;
+        return CLI_PROCEED;
     }
     const char *value = eq ? eq + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
     if (!value || !value[0]) {
         cli_error("%s needs a value (%s)", f->name, f->value_name);
-        return CLI_BAD_USAGE;
+        return EXIT_USAGE;
     }
     *f->value = value;
-    return CLI_PARSED;
+    return CLI_PROCEED;
 }
 
-static cli_parse_result check_count(const cli_spec *spec, size_t n)
+static int check_count(const cli_spec *spec, size_t n)
 {
     if (n >= spec->min_args && n <= spec->max_args)
-        return CLI_PARSED;
+        return CLI_PROCEED;
     if (n < spec->min_args)
         cli_error("'%s' needs %s; see: membershipd %s --help", spec->command, spec->arguments,
                   spec->command);
     else
         cli_error("too many arguments for '%s' (expected %s); see: membershipd %s --help",
                   spec->command, spec->arguments[0] ? spec->arguments : "none", spec->command);
-    return CLI_BAD_USAGE;
+    return EXIT_USAGE;
 }
 
-cli_parse_result cli_parse(const cli_spec *spec, int argc, char **argv,
-                           const char *args[CLI_MAX_ARGS], size_t *nargs)
+int cli_parse(const cli_spec *spec, int argc, char **argv, cli_args *args)
 {
     size_t n = 0;
     bool flags_done = false;
@@ -101,20 +95,20 @@ cli_parse_result cli_parse(const cli_spec *spec, int argc, char **argv,
         const char *arg = argv[i];
         if (!flags_done && (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)) {
             print_help(spec);
-            return CLI_HELP_SHOWN;
+            return EXIT_OK;
         }
         if (!flags_done && strcmp(arg, "--") == 0) {
             flags_done = true;
         } else if (!flags_done && arg[0] == '-' && arg[1] != '\0') {
-            cli_parse_result r = parse_flag(spec, argc, argv, &i);
-            if (r != CLI_PARSED)
+            int r = parse_flag(spec, argc, argv, &i);
+            if (r != CLI_PROCEED)
                 return r;
         } else if (n < CLI_MAX_ARGS && n < spec->max_args) {
-            args[n++] = arg;
+            args->v[n++] = arg;
         } else {
             return check_count(spec, spec->max_args + 1);
         }
     }
-    *nargs = n;
+    args->n = n;
     return check_count(spec, n);
 }

@@ -35,14 +35,19 @@ typedef struct {
 
 #define CLI_MAX_ARGS 8
 
-typedef enum { CLI_PARSED, CLI_HELP_SHOWN, CLI_BAD_USAGE } cli_parse_result;
+typedef struct {
+    const char *v[CLI_MAX_ARGS];
+    size_t n;
+} cli_args;
 
-/* Flags may stand before or after positionals; "--" ends the flags.  On
- * CLI_BAD_USAGE one line has been printed to stderr; on CLI_HELP_SHOWN the
- * help has been printed to stdout. */
-cli_parse_result cli_parse(const cli_spec *spec, int argc, char **argv,
-                           const char *args[CLI_MAX_ARGS], size_t *nargs);
-int cli_exit_for(cli_parse_result result);
+/* Not an exit code: parsing succeeded and the command should run. */
+#define CLI_PROCEED (-1)
+
+/* Fills the flags' targets and args.  Flags may stand before or after
+ * positionals; "--" ends the flags.  Returns CLI_PROCEED, or the exit code
+ * to return at once: EXIT_OK after printing help to stdout, EXIT_USAGE after
+ * one line to stderr. */
+int cli_parse(const cli_spec *spec, int argc, char **argv, cli_args *args);
 
 /* "membershipd: <message>" on one line to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

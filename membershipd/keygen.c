@@ -16,11 +16,10 @@ int cmd_keygen(int argc, char **argv)
                            "FILE as a NATS user seed (SU...). Prints the public key as a NATS\n"
                            "user nkey and as hex; the seed is never printed.",
                            flags, 0, 0};
-    const char *args[CLI_MAX_ARGS];
-    size_t nargs;
-    cli_parse_result parsed = cli_parse(&spec, argc, argv, args, &nargs);
-    if (parsed != CLI_PARSED)
-        return cli_exit_for(parsed);
+    cli_args args;
+    int rc = cli_parse(&spec, argc, argv, &args);
+    if (rc != CLI_PROCEED)
+        return rc;
     if (!out) {
         cli_error("keygen needs --out FILE (the seed is never printed)");
         return EXIT_USAGE;

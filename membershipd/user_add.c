@@ -38,15 +38,14 @@ int cmd_user_add(int argc, char **argv)
                            "Allow an identity on the bus. PUBKEY is a NATS user nkey (U...)\n"
                            "or 64 hex characters of an Ed25519 public key.",
                            flags, 2, 2};
-    const char *args[CLI_MAX_ARGS];
-    size_t nargs;
-    cli_parse_result parsed = cli_parse(&spec, argc, argv, args, &nargs);
-    if (parsed != CLI_PARSED)
-        return cli_exit_for(parsed);
+    cli_args args;
+    int rc = cli_parse(&spec, argc, argv, &args);
+    if (rc != CLI_PROCEED)
+        return rc;
 
-    const char *name = args[0];
+    const char *name = args.v[0];
     uint8_t public_key[BUSAUTH_KEY_BYTES];
-    int rc = cli_parse_pubkey(args[1], public_key);
+    rc = cli_parse_pubkey(args.v[1], public_key);
     if (rc != EXIT_OK)
         return rc;
     if (!store_user_name_valid(name))

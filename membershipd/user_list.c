@@ -59,14 +59,13 @@ int cmd_user_list(int argc, char **argv)
     };
     const cli_spec spec = {"user list", "", "List users: name, role, status, created, nkey.",
                            flags, 0, 0};
-    const char *args[CLI_MAX_ARGS];
-    size_t nargs;
-    cli_parse_result parsed = cli_parse(&spec, argc, argv, args, &nargs);
-    if (parsed != CLI_PARSED)
-        return cli_exit_for(parsed);
+    cli_args args;
+    int rc = cli_parse(&spec, argc, argv, &args);
+    if (rc != CLI_PROCEED)
+        return rc;
 
     store *s;
-    int rc = cli_open_store(&loc, STORE_OPEN_EXISTING, &s);
+    rc = cli_open_store(&loc, STORE_OPEN_EXISTING, &s);
     if (rc != EXIT_OK)
         return rc;
     rc = json ? list_json(s) : list_text(s);

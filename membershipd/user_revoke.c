@@ -48,23 +48,22 @@ int cmd_user_revoke(int argc, char **argv)
                            "authenticate; the record stays for the audit trail. Revoking a\n"
                            "revoked user changes nothing and succeeds.",
                            flags, 1, 1};
-    const char *args[CLI_MAX_ARGS];
-    size_t nargs;
-    cli_parse_result parsed = cli_parse(&spec, argc, argv, args, &nargs);
-    if (parsed != CLI_PARSED)
-        return cli_exit_for(parsed);
+    cli_args args;
+    int rc = cli_parse(&spec, argc, argv, &args);
+    if (rc != CLI_PROCEED)
+        return rc;
     uint8_t public_key[BUSAUTH_KEY_BYTES];
-    if (!store_user_name_valid(args[0]) && busauth_pubkey_parse(args[0], public_key) != BUSAUTH_OK) {
-        if (busauth_nkey_is_wellformed(args[0]))
-            return cli_parse_pubkey(args[0], public_key); /* says why, never echoes it */
+    if (!store_user_name_valid(args.v[0]) && busauth_pubkey_parse(args.v[0], public_key) != BUSAUTH_OK) {
+        if (busauth_nkey_is_wellformed(args.v[0]))
+            return cli_parse_pubkey(args.v[0], public_key); /* says why, never echoes it */
         cli_error("invalid user: give a user name or a public key (U... or 64 hex characters)");
         return EXIT_USAGE;
     }
     store *s;
-    int rc = cli_open_store(&loc, STORE_OPEN_EXISTING, &s);
+    rc = cli_open_store(&loc, STORE_OPEN_EXISTING, &s);
     if (rc != EXIT_OK)
         return rc;
-    rc = revoke(s, args[0]);
+    rc = revoke(s, args.v[0]);
     store_close(s);
     return rc;
 }

@@ -10,11 +10,10 @@ int cmd_version(int argc, char **argv)
     const cli_flag flags[] = {{0}};
     const cli_spec spec = {"version", "", "Print the version of membershipd and its libraries.",
                            flags, 0, 0};
-    const char *args[CLI_MAX_ARGS];
-    size_t nargs;
-    cli_parse_result parsed = cli_parse(&spec, argc, argv, args, &nargs);
-    if (parsed != CLI_PARSED)
-        return cli_exit_for(parsed);
+    cli_args args;
+    int rc = cli_parse(&spec, argc, argv, &args);
+    if (rc != CLI_PROCEED)
+        return rc;
     printf("membershipd %s (schema %d, sqlite %s, libsodium %s)\n", UNIBUS_VERSION,
            schema_version_latest(), sqlite3_libversion(), sodium_version_string());
     return EXIT_OK;

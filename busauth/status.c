@@ -18,6 +18,7 @@ const char *busauth_strerror(busauth_status status)
     case BUSAUTH_ERR_FORMAT:      return "file holds no user seed (SU...)";
     case BUSAUTH_ERR_IO:          return "input/output error";
     case BUSAUTH_ERR_NOMEM:       return "out of memory";
+    case BUSAUTH_ERR_BASE64:      return "not base64url without padding";
     case BUSAUTH_ERR_CRYPTO:      return "libsodium failed to initialise";
     }
     return "unknown busauth status";

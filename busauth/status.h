@@ -18,6 +18,7 @@ typedef enum {
     BUSAUTH_ERR_FORMAT,      /* key file holds no seed */
     BUSAUTH_ERR_IO,          /* system call failed: see errno */
     BUSAUTH_ERR_NOMEM,
+    BUSAUTH_ERR_BASE64,      /* not base64url without padding */
     BUSAUTH_ERR_CRYPTO       /* libsodium failed to initialise */
 } busauth_status;
 

@@ -64,6 +64,15 @@ typedef struct {
      "data directory (default $UNIBUS_DATA_DIR, else ./unibus-data)"},              \
     {"--db", "PATH", &(loc).db, NULL, "database file (default DATA-DIR/membership.db)"}
 
+/* --data-dir, else $UNIBUS_DATA_DIR, else ./unibus-data. */
+const char *cli_data_dir_path(const store_location *loc);
+/* 0 when dir is a private directory, 1 when it does not exist, -1 (with
+ * one line in why) when it is unusable or group or others can reach it. */
+int cli_data_dir_problem(const char *dir, char *why, size_t len);
+/* The data directory, checked (0700, refused when group or others can
+ * reach it) and, with STORE_OPEN_CREATE, created; prints the reason on
+ * failure; returns an exit code. */
+int cli_data_dir(const store_location *loc, store_open_mode mode, char out[4096]);
 /* Opens the store, printing the reason on failure; returns an exit code. */
 int cli_open_store(const store_location *loc, store_open_mode mode, store **out);
 /* Explains a store failure (busy, I/O, ...) while doing what; returns an
@@ -92,6 +101,8 @@ int cmd_user_add(int argc, char **argv);
 int cmd_user_list(int argc, char **argv);
 int cmd_user_revoke(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_check_config(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 #endif

@@ -14,7 +14,7 @@
 #define DEFAULT_DATA_DIR "./unibus-data"
 #define DB_FILE_NAME "membership.db"
 
-static const char *data_dir_of(const store_location *loc)
+const char *cli_data_dir_path(const store_location *loc)
 {
     const char *env = getenv("UNIBUS_DATA_DIR");
     if (loc->data_dir)
@@ -41,29 +41,57 @@ static int make_dirs(const char *path)
     return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static int check_data_dir(const char *dir, store_open_mode mode)
+int cli_data_dir_problem(const char *dir, char *why, size_t len)
 {
     struct stat st;
     if (stat(dir, &st) != 0) {
-        if (errno == ENOENT && mode == STORE_OPEN_EXISTING) {
-            cli_error("no data directory %s: check --data-dir or UNIBUS_DATA_DIR (user add creates it)", dir);
-            return EXIT_FAILED;
-        }
-        if (errno != ENOENT || make_dirs(dir) != 0) {
-            cli_error("cannot create data directory %s: %s", dir, strerror(errno));
-            return EXIT_FAILED;
-        }
-        return EXIT_OK;
+        if (errno == ENOENT)
+            return 1;
+        snprintf(why, len, "data directory %s: %s", dir, strerror(errno));
+        return -1;
     }
     if (!S_ISDIR(st.st_mode)) {
-        cli_error("data directory %s is not a directory", dir);
-        return EXIT_FAILED;
+        snprintf(why, len, "data directory %s is not a directory", dir);
+        return -1;
     }
     if (st.st_mode & 077) {
-        cli_error("data directory %s is accessible to group or others; fix with: chmod 700 %s", dir, dir);
+        snprintf(why, len, "data directory %s is accessible to group or others; fix with: chmod 700 %s",
+                 dir, dir);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_data_dir(const char *dir, store_open_mode mode)
+{
+    char why[2 * PATH_MAX];
+    int problem = cli_data_dir_problem(dir, why, sizeof why);
+    if (problem < 0) {
+        cli_error("%s", why);
+        return EXIT_FAILED;
+    }
+    if (problem == 0)
+        return EXIT_OK;
+    if (mode == STORE_OPEN_EXISTING) {
+        cli_error("no data directory %s: check --data-dir or UNIBUS_DATA_DIR (user add creates it)", dir);
+        return EXIT_FAILED;
+    }
+    if (make_dirs(dir) != 0) {
+        cli_error("cannot create data directory %s: %s", dir, strerror(errno));
         return EXIT_FAILED;
     }
     return EXIT_OK;
+}
+
+int cli_data_dir(const store_location *loc, store_open_mode mode, char out[PATH_MAX])
+{
+    const char *dir = cli_data_dir_path(loc);
+    int rc = check_data_dir(dir, mode);
+    if (rc == EXIT_OK && snprintf(out, PATH_MAX, "%s", dir) >= PATH_MAX) {
+        cli_error("data directory path is too long: %.64s...", dir);
+        rc = EXIT_USAGE;
+    }
+    return rc;
 }
 
 int cli_open_store(const store_location *loc, store_open_mode mode, store **out)
@@ -72,12 +100,12 @@ int cli_open_store(const store_location *loc, store_open_mode mode, store **out)
     if (loc->db) {
         snprintf(path, sizeof path, "%s", loc->db);
     } else {
-        const char *dir = data_dir_of(loc);
-        int rc = check_data_dir(dir, mode);
+        char dir[PATH_MAX];
+        int rc = cli_data_dir(loc, mode, dir);
         if (rc != EXIT_OK)
             return rc;
         if (snprintf(path, sizeof path, "%s/%s", dir, DB_FILE_NAME) >= (int)sizeof path) {
-            cli_error("data directory path is too long: %s", dir);
+            cli_error("data directory path is too long: %.64s...", dir);
             return EXIT_USAGE;
         }
     }

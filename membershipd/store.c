@@ -33,6 +33,32 @@ store_status store_from_sqlite(int rc)
     }
 }
 
+sqlite3_stmt *store_prepare(store *s, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    return sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL) == SQLITE_OK ? stmt : NULL;
+}
+
+store_status store_exec_stmt(sqlite3_stmt *stmt)
+{
+    if (!stmt)
+        return STORE_ERROR;
+    int rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    return store_from_sqlite(rc);
+}
+
+store_status store_query_int(sqlite3_stmt *stmt, int64_t *out)
+{
+    if (!stmt)
+        return STORE_ERROR;
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_ROW ? STORE_OK : rc == SQLITE_DONE ? STORE_NOT_FOUND : store_from_sqlite(rc);
+}
+
 const char *store_errmsg(const store *s)
 {
     return s && s->db ? sqlite3_errmsg(s->db) : "no database";
@@ -214,6 +240,18 @@ void store_tx_rollback(store *s)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+store_status store_in_tx(store *s, store_tx_fn fn, void *ctx)
+{
+    store_status status = store_tx_begin(s);
+    if (status == STORE_OK)
+        status = fn(s, ctx);
+    if (status == STORE_OK)
+        status = store_tx_commit(s);
+    if (status != STORE_OK)
+        store_tx_rollback(s);
+    return status;
+}
+
 store_status store_audit(store *s, const store_actor *by, const char *action,
                          const char *target, const char *outcome)
 {
@@ -234,4 +272,10 @@ store_status store_audit(store *s, const store_actor *by, const char *action,
     rc = sqlite3_step(stmt);
     sqlite3_finalize(stmt);
     return store_from_sqlite(rc);
+}
+
+store_status store_audit_append(store *s, const store_actor *by, const char *action,
+                                const char *target, const char *outcome)
+{
+    return store_audit(s, by, action, target, outcome);
 }

@@ -27,6 +27,7 @@ typedef enum {
     STORE_DUPLICATE_KEY,
     STORE_INVALID_NAME,
     STORE_ALREADY_REVOKED,
+    STORE_CONFLICT, /* the state does not allow it (wrong epoch, key exists, not a member) */
     STORE_MISSING,  /* no database at the path and asked not to create one */
     STORE_TOO_NEW,  /* written by a newer membershipd */
     STORE_BUSY,     /* still locked by another process after the busy timeout */
@@ -73,6 +74,7 @@ store_status store_user_add(store *s, const char *name,
                             const uint8_t public_key[BUSAUTH_KEY_BYTES],
                             store_role role, const store_actor *by);
 store_status store_user_get_by_name(store *s, const char *name, store_user *out);
+store_status store_user_get_by_id(store *s, int64_t id, store_user *out);
 store_status store_user_get_by_key(store *s, const uint8_t public_key[BUSAUTH_KEY_BYTES],
                                    store_user *out);
 /* Marks the user revoked; the row stays for the audit trail. */
@@ -82,6 +84,79 @@ store_status store_user_revoke(store *s, int64_t user_id, const store_actor *by)
  * stops the walk and makes it return STORE_ERROR. */
 typedef int (*store_user_fn)(const store_user *user, void *ctx);
 store_status store_user_foreach(store *s, store_user_fn fn, void *ctx);
+
+/* An audit entry on its own, for what changed nothing: a denied request. */
+store_status store_audit_append(store *s, const store_actor *by, const char *action,
+                                const char *target, const char *outcome);
+
+/* --- rooms --------------------------------------------------------------- */
+
+#define STORE_ROOM_ID_LEN 32   /* lowercase hex of 16 random bytes */
+#define STORE_ROOM_NAME_MAX 128
+#define STORE_SEALED_KEY_MIN 49 /* crypto_box_SEALBYTES + at least one byte */
+#define STORE_SEALED_KEY_MAX 1024
+
+typedef enum { STORE_ROOM_E2E, STORE_ROOM_CLEARTEXT } store_room_mode;
+
+typedef struct {
+    char id[STORE_ROOM_ID_LEN + 1];
+    char name[STORE_ROOM_NAME_MAX + 1];
+    store_room_mode mode;
+    bool signed_messages;
+    int64_t key_epoch;
+    int64_t owner_id;
+    int64_t created_ms;
+} store_room;
+
+/* A sealed room key for one member: opaque bytes the server never opens. */
+typedef struct {
+    int64_t user_id;
+    const uint8_t *sealed;
+    size_t sealed_len;
+} store_sealed_key;
+
+bool store_room_id_valid(const char *id);
+const char *store_room_mode_name(store_room_mode mode);
+
+/* Creates a room owned by owner_id, who becomes its first member; an e2e
+ * room takes the owner's sealed key for epoch 1, a cleartext room none. */
+store_status store_room_create(store *s, const char *name, store_room_mode mode, bool signed_messages,
+                               int64_t owner_id, const uint8_t *sealed, size_t sealed_len,
+                               const store_actor *by, store_room *out);
+store_status store_room_get(store *s, const char *room_id, store_room *out);
+store_status store_room_is_member(store *s, const char *room_id, int64_t user_id, bool *member);
+/* Rooms user_id belongs to, oldest first. */
+typedef int (*store_room_fn)(const store_room *room, void *ctx);
+store_status store_room_foreach_of_user(store *s, int64_t user_id, store_room_fn fn, void *ctx);
+/* Members of a room, in the order they joined. */
+store_status store_room_foreach_member(store *s, const char *room_id, store_user_fn fn, void *ctx);
+/* Adds a member with its sealed key for the current epoch (NULL for a
+ * cleartext room).  STORE_DUPLICATE_KEY when already a member. */
+store_status store_room_add_member(store *s, const char *room_id, const store_sealed_key *key,
+                                   const store_actor *by);
+/* Removes a member and opens the next key epoch, returned in *new_epoch. */
+store_status store_room_remove_member(store *s, const char *room_id, int64_t user_id,
+                                      const store_actor *by, int64_t *new_epoch);
+/* Stores sealed keys for the room's current epoch, all or none.  Each must
+ * be for a current member without a key in that epoch yet: STORE_CONFLICT
+ * otherwise (keys are never replaced). */
+store_status store_room_put_keys(store *s, const char *room_id, int64_t epoch,
+                                 const store_sealed_key *keys, size_t n, const store_actor *by);
+/* The caller's sealed key for an epoch, copied into out (cap bytes). */
+store_status store_room_get_key(store *s, const char *room_id, int64_t epoch, int64_t user_id,
+                                uint8_t *out, size_t cap, size_t *len);
+/* True when a and b are both members of at least one room. */
+store_status store_users_share_room(store *s, int64_t a, int64_t b, bool *share);
+
+/* --- blobs --------------------------------------------------------------- */
+
+/* Stores content under its SHA-256 (which the caller has verified); a blob
+ * already stored is left as it is and *created set false. */
+store_status store_blob_put(store *s, const uint8_t sha256[32], const uint8_t *content, size_t len,
+                            int64_t owner_id, const store_actor *by, bool *created);
+/* *content is malloc'd, the caller's to free. */
+store_status store_blob_get(store *s, const uint8_t sha256[32], int64_t *owner_id,
+                            uint8_t **content, size_t *len);
 
 int64_t store_now_ms(void);
 

@@ -77,7 +77,7 @@ store_status store_user_get_by_key(store *s, const uint8_t public_key[BUSAUTH_KE
     return fetch_user(stmt, out);
 }
 
-static store_status user_get_by_id(store *s, int64_t id, store_user *out)
+store_status store_user_get_by_id(store *s, int64_t id, store_user *out)
 {
     sqlite3_stmt *stmt;
     int rc = sqlite3_prepare_v2(s->db, "SELECT " USER_COLUMNS " FROM users WHERE id = ?",
@@ -167,7 +167,7 @@ store_status store_user_revoke(store *s, int64_t user_id, const store_actor *by)
     store_user user;
     store_status status = store_tx_begin(s);
     if (status == STORE_OK)
-        status = user_get_by_id(s, user_id, &user);
+        status = store_user_get_by_id(s, user_id, &user);
     if (status == STORE_OK && user.revoked_ms != 0)
         status = STORE_ALREADY_REVOKED;
     if (status == STORE_OK)
@@ -184,15 +184,11 @@ store_status store_user_revoke(store *s, int64_t user_id, const store_actor *by)
     return status;
 }
 
-store_status store_user_foreach(store *s, store_user_fn fn, void *ctx)
+store_status store_walk_users(sqlite3_stmt *stmt, store_user_fn fn, void *ctx)
 {
-    sqlite3_stmt *stmt;
-    int rc = sqlite3_prepare_v2(s->db, "SELECT " USER_COLUMNS " FROM users ORDER BY id",
-                                -1, &stmt, NULL);
-    if (rc != SQLITE_OK)
-        return store_from_sqlite(rc);
     store_user user;
     store_status status = STORE_OK;
+    int rc = SQLITE_DONE;
     while (status == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         user_from_row(stmt, &user);
         if (fn(&user, ctx) != 0)
@@ -200,4 +196,10 @@ store_status store_user_foreach(store *s, store_user_fn fn, void *ctx)
     }
     sqlite3_finalize(stmt);
     return status == STORE_OK ? store_from_sqlite(rc) : status;
+}
+
+store_status store_user_foreach(store *s, store_user_fn fn, void *ctx)
+{
+    sqlite3_stmt *stmt = store_prepare(s, "SELECT " USER_COLUMNS " FROM users ORDER BY id");
+    return stmt ? store_walk_users(stmt, fn, ctx) : STORE_ERROR;
 }

@@ -1,0 +1,70 @@
+#include "busauth/signing.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sodium.h>
+
+static size_t finish(int n, size_t cap)
+{
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+size_t busauth_request_canonical(char *out, size_t cap, const char *method, const char *target,
+                                 const char *time_ms, const char *nonce,
+                                 const uint8_t body_sha256[BUSAUTH_SHA256_BYTES])
+{
+    char hash_hex[2 * BUSAUTH_SHA256_BYTES + 1];
+    sodium_bin2hex(hash_hex, sizeof hash_hex, body_sha256, BUSAUTH_SHA256_BYTES);
+    return finish(snprintf(out, cap, "unibus-v1\n%s\n%s\n%s\n%s\n%s", method, target, time_ms,
+                           nonce, hash_hex), cap);
+}
+
+size_t busauth_response_canonical(char *out, size_t cap, const char *nonce, unsigned status,
+                                  const uint8_t body_sha256[BUSAUTH_SHA256_BYTES])
+{
+    char hash_hex[2 * BUSAUTH_SHA256_BYTES + 1];
+    sodium_bin2hex(hash_hex, sizeof hash_hex, body_sha256, BUSAUTH_SHA256_BYTES);
+    return finish(snprintf(out, cap, "unibus-v1-resp\n%s\n%u\n%s", nonce, status, hash_hex), cap);
+}
+
+void busauth_sign_text(const busauth_identity *id, const char *text, size_t len,
+                       char out[BUSAUTH_SIG_B64_LEN + 1])
+{
+    uint8_t sig[BUSAUTH_SIGNATURE_BYTES];
+    busauth_identity_sign(id, (const uint8_t *)text, len, sig);
+    sodium_bin2base64(out, BUSAUTH_SIG_B64_LEN + 1, sig, sizeof sig,
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+busauth_status busauth_verify_text(const uint8_t public_key[BUSAUTH_KEY_BYTES], const char *text,
+                                   size_t len, const char *signature_b64)
+{
+    if (strnlen(signature_b64, BUSAUTH_SIG_B64_LEN + 1) != BUSAUTH_SIG_B64_LEN)
+        return BUSAUTH_ERR_LENGTH;
+    uint8_t sig[BUSAUTH_SIGNATURE_BYTES];
+    size_t sig_len = 0;
+    if (sodium_base642bin(sig, sizeof sig, signature_b64, BUSAUTH_SIG_B64_LEN, NULL, &sig_len, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        sig_len != sizeof sig)
+        return BUSAUTH_ERR_BASE64;
+    return busauth_signature_verify(public_key, (const uint8_t *)text, len, sig);
+}
+
+void busauth_nonce_new(char out[BUSAUTH_NONCE_HEX_LEN + 1])
+{
+    uint8_t raw[BUSAUTH_NONCE_HEX_LEN / 2];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(out, BUSAUTH_NONCE_HEX_LEN + 1, raw, sizeof raw);
+}
+
+bool busauth_nonce_valid(const char *nonce)
+{
+    if (strnlen(nonce, BUSAUTH_NONCE_HEX_LEN + 1) != BUSAUTH_NONCE_HEX_LEN)
+        return false;
+    for (size_t i = 0; i < BUSAUTH_NONCE_HEX_LEN; i++) {
+        char c = nonce[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    return true;
+}

@@ -1,0 +1,19 @@
+/* libmicrohttpd glue: listening, limits, TLS, and each request's life. */
+#ifndef MEMBERSHIPD_HTTP_SERVER_H
+#define MEMBERSHIPD_HTTP_SERVER_H
+
+#include "membershipd/server.h"
+
+#define HTTP_HEADER_LIMIT 8192
+#define HTTP_IDLE_TIMEOUT_S 10
+#define HTTP_THREADS 4
+
+/* Starts serving on listen_fd (bound and listening; MHD takes it over).
+ * cert_pem and key_pem are NULL without TLS.  Returns 0, or -1 after
+ * printing why. */
+int http_server_start(server *srv, int listen_fd, const char *cert_pem, const char *key_pem);
+/* Stops accepting, lets requests in flight finish for up to grace_ms, then
+ * closes every connection. */
+void http_server_stop(server *srv, int grace_ms);
+
+#endif

@@ -1,0 +1,137 @@
+#include "membershipd/request_auth.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "membershipd/log.h"
+
+static const char *header(struct MHD_Connection *conn, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+    return v ? v : "";
+}
+
+/* A refusal: in enforce mode the reply; in soft mode a log line. */
+static bool refuse(server *srv, request *req, reply *out, const char *code, const char *reason)
+{
+    if (srv->cfg.bus_auth == BUS_AUTH_ENFORCE) {
+        reply_error(out, 401, code, "%s", reason);
+        out->denied = true;
+        return false;
+    }
+    log_event(LOG_WARN, "auth_soft_failure", "req=%s ip=%s key=%s code=%s reason=\"%s\"", req->id,
+              req->ip, req->claimed_key[0] ? req->claimed_key : "-", code, reason);
+    return true;
+}
+
+static bool parse_time(const char *text, int64_t *ms)
+{
+    size_t len = strnlen(text, BUSAUTH_TIME_MAX_LEN + 1);
+    if (len == 0 || len > 16 || strspn(text, "0123456789") != len)
+        return false;
+    *ms = strtoll(text, NULL, 10);
+    return true;
+}
+
+static bool check_time(server *srv, request *req, reply *out, const char *text)
+{
+    int64_t t, now = store_now_ms();
+    if (!parse_time(text, &t))
+        return refuse(srv, req, out, "auth_failed", "X-Unibus-Time must be Unix time in milliseconds");
+    int64_t skew = t - now;
+    if (llabs(skew) <= BUSAUTH_REQUEST_SKEW_MS)
+        return true;
+    char reason[256];
+    snprintf(reason, sizeof reason,
+             "request time is %lld ms %s server time %lld (allowed: %d ms); check the client clock",
+             llabs(skew), skew > 0 ? "ahead of" : "behind", (long long)now, BUSAUTH_REQUEST_SKEW_MS);
+    bool go_on = refuse(srv, req, out, "auth_failed", reason);
+    if (!go_on)
+        json_object_set_new(json_object_get(out->json, "error"), "server_time_ms", json_integer(now));
+    return go_on;
+}
+
+/* The caller is the claimed key's user, when that user is active.
+ * Returns false (with out filled) only when the store fails. */
+static bool find_caller(server *srv, request *req, reply *out)
+{
+    pthread_mutex_lock(&srv->store_lock);
+    store_status status = store_user_get_by_key(srv->store, req->claimed_public_key, &req->caller);
+    pthread_mutex_unlock(&srv->store_lock);
+    if (status != STORE_OK && status != STORE_NOT_FOUND) {
+        reply_store_failure(out, status);
+        return false;
+    }
+    req->has_caller = status == STORE_OK && req->caller.revoked_ms == 0;
+    return true;
+}
+
+static bool check_key(server *srv, request *req, reply *out)
+{
+    if (!find_caller(srv, req, out))
+        return false;
+    return req->has_caller || refuse(srv, req, out, "auth_failed", "unknown or revoked key");
+}
+
+/* Every header present and well-formed; sets what the signature step needs. */
+static bool check_header_shapes(server *srv, request *req, reply *out, const char *key,
+                                const char *time, const char *nonce, const char *sig)
+{
+    if (!key[0] || !time[0] || !nonce[0] || !sig[0])
+        return refuse(srv, req, out, "auth_failed",
+                      "signed request headers missing: X-Unibus-Key, X-Unibus-Time, X-Unibus-Nonce, X-Unibus-Signature");
+    if (!req->claimed_key[0])
+        return refuse(srv, req, out, "auth_failed", "X-Unibus-Key is not a user nkey (U...)");
+    if (!req->nonce[0])
+        return refuse(srv, req, out, "auth_failed", "X-Unibus-Nonce must be 32 lowercase hex characters");
+    if (strnlen(sig, BUSAUTH_SIG_B64_LEN + 1) != BUSAUTH_SIG_B64_LEN)
+        return refuse(srv, req, out, "auth_failed", "X-Unibus-Signature must be 86 base64url characters");
+    if (!check_time(srv, req, out, time))
+        return false;
+    snprintf(req->signed_time, sizeof req->signed_time, "%s", time);
+    snprintf(req->signature, sizeof req->signature, "%s", sig);
+    return true;
+}
+
+bool auth_check_headers(server *srv, struct MHD_Connection *conn, request *req, reply *out)
+{
+    const char *key = header(conn, "X-Unibus-Key"), *time = header(conn, "X-Unibus-Time");
+    const char *nonce = header(conn, "X-Unibus-Nonce"), *sig = header(conn, "X-Unibus-Signature");
+    if (busauth_nonce_valid(nonce))
+        memcpy(req->nonce, nonce, sizeof req->nonce);
+    if (busauth_nkey_decode_public(key, req->claimed_public_key) == BUSAUTH_OK)
+        snprintf(req->claimed_key, sizeof req->claimed_key, "%s", key);
+    if (srv->cfg.bus_auth == BUS_AUTH_OFF)
+        return !req->claimed_key[0] || find_caller(srv, req, out);
+    if (!check_header_shapes(srv, req, out, key, time, nonce, sig))
+        return false;
+    if (!req->claimed_key[0])
+        return true; /* soft mode, already reported */
+    return check_key(srv, req, out);
+}
+
+static bool check_replay(server *srv, request *req, reply *out)
+{
+    uint8_t nonce[NONCE_BYTES];
+    sodium_hex2bin(nonce, sizeof nonce, req->nonce, BUSAUTH_NONCE_HEX_LEN, NULL, NULL, NULL);
+    nonce_result seen = nonce_cache_insert(srv->nonces, nonce, server_mono_ms());
+    if (seen == NONCE_FRESH)
+        return true;
+    if (seen == NONCE_REPLAYED)
+        return refuse(srv, req, out, "replay_detected", "this nonce was already used; sign each request with a fresh nonce");
+    reply_error(out, 503, "server_busy", "too many requests in the replay window; retry shortly");
+    out->retry_after_s = 1;
+    return false;
+}
+
+bool auth_check_signature(server *srv, request *req, reply *out)
+{
+    if (srv->cfg.bus_auth == BUS_AUTH_OFF || !req->signature[0])
+        return true; /* off, or soft with the headers already reported */
+    char canonical[TARGET_MAX + 256];
+    size_t n = busauth_request_canonical(canonical, sizeof canonical, req->method, req->target,
+                                         req->signed_time, req->nonce, req->body_sha256);
+    if (n == 0 || busauth_verify_text(req->claimed_public_key, canonical, n, req->signature) != BUSAUTH_OK)
+        return refuse(srv, req, out, "auth_failed", "signature does not verify");
+    return check_replay(srv, req, out);
+}

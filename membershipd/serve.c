@@ -1,0 +1,132 @@
+/* membershipd serve: the control plane, after the boot guard agrees. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "membershipd/cli.h"
+#include "membershipd/guard.h"
+#include "membershipd/http_server.h"
+#include "membershipd/log.h"
+#include "membershipd/server_identity.h"
+#include "membershipd/tls_files.h"
+
+#define SHUTDOWN_GRACE_MS 5000
+#define LISTEN_BACKLOG 256
+#define PEM_LIMIT (1024 * 1024)
+
+static int open_listener(server *srv)
+{
+    const serve_config *cfg = &srv->cfg;
+    int fd = socket(cfg->bind_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, (const struct sockaddr *)&cfg->bind_addr, cfg->bind_addr_len) != 0 ||
+        listen(fd, LISTEN_BACKLOG) != 0) {
+        cli_error("cannot listen on %s port %u: %s", cfg->bind, cfg->http_port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    struct sockaddr_storage bound;
+    socklen_t len = sizeof bound;
+    getsockname(fd, (struct sockaddr *)&bound, &len);
+    srv->port = ntohs(((struct sockaddr_in *)&bound)->sin_port); /* same offset for IPv6 */
+    return fd;
+}
+
+static int open_state(server *srv)
+{
+    char dir[PATH_MAX];
+    if (cli_data_dir(&srv->cfg.store, STORE_OPEN_CREATE, dir) != EXIT_OK ||
+        cli_open_store(&srv->cfg.store, STORE_OPEN_CREATE, &srv->store) != EXIT_OK)
+        return -1;
+    srv->identity = server_identity_load_or_create(dir);
+    if (!srv->identity)
+        return -1;
+    busauth_nkey_encode_public(busauth_identity_public_key(srv->identity), srv->identity_nkey);
+    srv->limits = ratelimit_new(srv->cfg.rate, srv->cfg.burst, RATELIMIT_SLOTS);
+    srv->nonces = nonce_cache_new(NONCE_CACHE_CAPACITY, NONCE_TTL_MS);
+    pthread_mutex_init(&srv->store_lock, NULL);
+    return srv->limits && srv->nonces ? 0 : -1;
+}
+
+static void close_state(server *srv)
+{
+    store_close(srv->store);
+    busauth_identity_free(srv->identity);
+    ratelimit_free(srv->limits);
+    nonce_cache_free(srv->nonces);
+    pthread_mutex_destroy(&srv->store_lock);
+}
+
+/* TLS material is read once, before listening, and wiped after stop. */
+static int listen_and_serve(server *srv, sigset_t *signals)
+{
+    char *cert = NULL, *key = NULL;
+    if (serve_config_tls(&srv->cfg)) {
+        cert = tls_pem_read(srv->cfg.tls_cert, PEM_LIMIT);
+        key = tls_pem_read(srv->cfg.tls_key, PEM_LIMIT);
+        if (!cert || !key) {
+            cli_error("cannot read the TLS files %s and %s", srv->cfg.tls_cert, srv->cfg.tls_key);
+            tls_pem_free(cert);
+            tls_pem_free(key);
+            return EXIT_FAILED;
+        }
+    }
+    int fd = open_listener(srv);
+    int rc = fd >= 0 && http_server_start(srv, fd, cert, key) == 0 ? EXIT_OK : EXIT_FAILED;
+    if (rc == EXIT_OK) {
+        log_event(LOG_INFO, "listening", "addr=%s port=%u tls=%s bus_auth=%s server_key=%s", srv->cfg.bind,
+                  srv->port, cert ? "on" : "off", bus_auth_name(srv->cfg.bus_auth), srv->identity_nkey);
+        int sig = 0;
+        sigwait(signals, &sig);
+        log_event(LOG_INFO, "stopping", "signal=%d", sig);
+        http_server_stop(srv, SHUTDOWN_GRACE_MS);
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    tls_pem_free(cert);
+    tls_pem_free(key);
+    return rc;
+}
+
+static int run(const serve_config *cfg)
+{
+    int rc = guard_check(cfg);
+    if (rc != EXIT_OK)
+        return rc;
+    /* Blocked before any thread starts, so only sigwait sees them. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    server srv = {.cfg = *cfg};
+    rc = open_state(&srv) == 0 ? listen_and_serve(&srv, &signals) : EXIT_FAILED;
+    close_state(&srv);
+    log_event(LOG_INFO, "stopped", "exit=%d", rc);
+    return rc;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    serve_flags f = {0};
+    cli_flag flags[SERVE_FLAG_COUNT + 1] = {{0}};
+    serve_flags_table(&f, flags);
+    const cli_spec spec = {"serve", "",
+                           "Serve the signed HTTPS control plane. Refuses to start (exit 78) in any\n"
+                           "configuration that would leave it open; see: membershipd check-config.",
+                           flags, 0, 0};
+    cli_args args;
+    int rc = cli_parse(&spec, argc, argv, &args);
+    if (rc != CLI_PROCEED)
+        return rc;
+    serve_config cfg;
+    rc = serve_config_parse(&f, &cfg);
+    return rc == EXIT_OK ? run(&cfg) : rc;
+}

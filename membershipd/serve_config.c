@@ -1,0 +1,162 @@
+/* Parsing `membershipd serve` flags into a serve_config. */
+#include "membershipd/serve_config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DEFAULT_RATE 20.0
+#define DEFAULT_BURST 40
+#define DEFAULT_MAX_CONNS 512
+#define DEFAULT_MAX_CONNS_PER_IP 32
+
+void serve_flags_table(serve_flags *f, cli_flag *t)
+{
+    const cli_flag flags[SERVE_FLAG_COUNT] = {
+        {"--bind", "HOST", &f->bind, NULL, "IP address to listen on (default 127.0.0.1)"},
+        {"--http-port", "N", &f->http_port, NULL, "control-plane port (default 8470)"},
+        {"--bus-auth", "MODE", &f->bus_auth, NULL, "enforce (default), soft or off; soft/off on loopback only"},
+        {"--tls-cert", "PATH", &f->tls_cert, NULL, "PEM certificate (chain); with --tls-key"},
+        {"--tls-key", "PATH", &f->tls_key, NULL, "PEM private key, mode 0600; with --tls-cert"},
+        {"--tls-min", "VERSION", &f->tls_min, NULL, "lowest TLS version: 1.2 (default) or 1.3"},
+        {"--rate", "R", &f->rate, NULL, "requests per second per client IP (default 20)"},
+        {"--burst", "B", &f->burst, NULL, "requests a client IP may burst (default 40)"},
+        {"--max-conns", "N", &f->max_conns, NULL, "open connections in all (default 512)"},
+        {"--max-conns-per-ip", "N", &f->max_conns_per_ip, NULL, "open connections per client IP (default 32)"},
+        STORE_LOCATION_FLAGS(f->store),
+    };
+    memcpy(t, flags, sizeof flags);
+}
+
+const char *bus_auth_name(bus_auth_mode mode)
+{
+    return mode == BUS_AUTH_ENFORCE ? "enforce" : mode == BUS_AUTH_SOFT ? "soft" : "off";
+}
+
+bool serve_config_tls(const serve_config *cfg)
+{
+    return cfg->tls_cert || cfg->tls_key;
+}
+
+static int bad_value(const char *flag, const char *value, const char *expected)
+{
+    cli_error("%s %.64s: expected %s", flag, value, expected);
+    return EXIT_USAGE;
+}
+
+static int parse_unsigned(const char *flag, const char *text, unsigned min, unsigned max,
+                          unsigned fallback, unsigned *out)
+{
+    if (!text) {
+        *out = fallback;
+        return EXIT_OK;
+    }
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || v < min || v > max) {
+        char expected[64];
+        snprintf(expected, sizeof expected, "a whole number from %u to %u", min, max);
+        return bad_value(flag, text, expected);
+    }
+    *out = (unsigned)v;
+    return EXIT_OK;
+}
+
+static int parse_rate(const char *text, double *out)
+{
+    if (!text) {
+        *out = DEFAULT_RATE;
+        return EXIT_OK;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v) || v < 0.01 || v > 1e6)
+        return bad_value("--rate", text, "requests per second, from 0.01 to 1000000");
+    *out = v;
+    return EXIT_OK;
+}
+
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+    return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+}
+
+/* IP literals only (and "localhost"): a name that resolves differently
+ * tomorrow must not silently move a plane onto a public interface. */
+static int parse_bind(serve_config *cfg)
+{
+    const char *host = strcmp(cfg->bind, "localhost") == 0 ? "127.0.0.1" : cfg->bind;
+    memset(&cfg->bind_addr, 0, sizeof cfg->bind_addr);
+    struct sockaddr_in *in = (struct sockaddr_in *)&cfg->bind_addr;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&cfg->bind_addr;
+    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)cfg->http_port);
+        cfg->bind_addr_len = sizeof *in;
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)cfg->http_port);
+        cfg->bind_addr_len = sizeof *in6;
+    } else {
+        return bad_value("--bind", cfg->bind, "an IP address such as 127.0.0.1, 0.0.0.0 or ::1");
+    }
+    cfg->bind_is_loopback = is_loopback(&cfg->bind_addr);
+    return EXIT_OK;
+}
+
+static int parse_modes(const serve_flags *f, serve_config *cfg)
+{
+    const char *auth = f->bus_auth ? f->bus_auth : "enforce";
+    if (strcmp(auth, "enforce") == 0)
+        cfg->bus_auth = BUS_AUTH_ENFORCE;
+    else if (strcmp(auth, "soft") == 0)
+        cfg->bus_auth = BUS_AUTH_SOFT;
+    else if (strcmp(auth, "off") == 0)
+        cfg->bus_auth = BUS_AUTH_OFF;
+    else
+        return bad_value("--bus-auth", auth, "enforce, soft or off");
+    const char *min = f->tls_min ? f->tls_min : "1.2";
+    if (strcmp(min, "1.2") == 0)
+        cfg->tls_min = 12;
+    else if (strcmp(min, "1.3") == 0)
+        cfg->tls_min = 13;
+    else
+        return bad_value("--tls-min", min, "1.2 or 1.3 (older versions are never offered)");
+    return EXIT_OK;
+}
+
+int serve_config_parse(const serve_flags *f, serve_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->bind = f->bind ? f->bind : SERVE_DEFAULT_BIND;
+    cfg->tls_cert = f->tls_cert;
+    cfg->tls_key = f->tls_key;
+    cfg->store = f->store;
+    int rc = parse_unsigned("--http-port", f->http_port, 0, 65535, SERVE_DEFAULT_HTTP_PORT,
+                            &cfg->http_port);
+    if (rc == EXIT_OK)
+        rc = parse_bind(cfg);
+    if (rc == EXIT_OK)
+        rc = parse_modes(f, cfg);
+    if (rc == EXIT_OK)
+        rc = parse_rate(f->rate, &cfg->rate);
+    if (rc == EXIT_OK)
+        rc = parse_unsigned("--burst", f->burst, 1, 1000000, DEFAULT_BURST, &cfg->burst);
+    if (rc == EXIT_OK)
+        rc = parse_unsigned("--max-conns", f->max_conns, 1, 65536, DEFAULT_MAX_CONNS, &cfg->max_conns);
+    if (rc == EXIT_OK)
+        rc = parse_unsigned("--max-conns-per-ip", f->max_conns_per_ip, 1, 65536,
+                            DEFAULT_MAX_CONNS_PER_IP, &cfg->max_conns_per_ip);
+    return rc;
+}

@@ -1,0 +1,121 @@
+#include "fixture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sodium.h>
+#include "busauth/seedfile.h"
+#include "membershipd/store.h"
+#include "testutil.h"
+
+void fixture_record_secret(const char *text)
+{
+    const char *dir = getenv("UNIBUS_TEST_SECRETS_DIR");
+    if (!dir || !dir[0])
+        return;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/secrets-%d.txt", dir, (int)getpid());
+    FILE *f = fopen(path, "a");
+    if (f) {
+        fprintf(f, "%s\n", text);
+        fclose(f);
+    }
+}
+
+void fixture_record_identity(const busauth_identity *id)
+{
+    char seed[BUSAUTH_NKEY_SEED_LEN + 1];
+    busauth_identity_seed_nkey(id, seed);
+    fixture_record_secret(seed);
+    uint8_t raw[32];
+    char hex[65];
+    busauth_nkey_decode_seed(seed, raw);
+    sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
+    fixture_record_secret(hex);
+}
+
+static busauth_identity *add_user(store *s, const char *name, store_role role, char nkey[57])
+{
+    busauth_identity *id;
+    busauth_identity_generate(&id);
+    store_actor by = {"local:fixture", NULL, NULL};
+    store_user_add(s, name, busauth_identity_public_key(id), role, &by);
+    busauth_nkey_encode_public(busauth_identity_public_key(id), nkey);
+    fixture_record_identity(id);
+    return id;
+}
+
+static int read_server_key(fixture *f)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/server.seed", f->data_dir);
+    busauth_identity *server;
+    if (busauth_seedfile_load(path, &server) != BUSAUTH_OK)
+        return -1;
+    memcpy(f->server_key, busauth_identity_public_key(server), 32);
+    fixture_record_identity(server);
+    busauth_identity_free(server);
+    return 0;
+}
+
+int fixture_start(fixture *f, const char *const *flags)
+{
+    memset(f, 0, sizeof *f);
+    test_make_temp_dir(f->dir);
+    snprintf(f->data_dir, sizeof f->data_dir, "%s/data", f->dir);
+    char db[PATH_MAX + 64], err[256];
+    snprintf(db, sizeof db, "%s/membership.db", f->data_dir);
+    mkdir(f->data_dir, 0700);
+    store *s;
+    if (store_open(db, STORE_OPEN_CREATE, &s, err, sizeof err) != STORE_OK)
+        return -1;
+    f->admin = add_user(s, "root", STORE_ROLE_ADMIN, f->admin_nkey);
+    f->alice = add_user(s, "alice", STORE_ROLE_MEMBER, f->alice_nkey);
+    f->bob = add_user(s, "bob", STORE_ROLE_MEMBER, f->bob_nkey);
+    f->carol = add_user(s, "carol", STORE_ROLE_MEMBER, f->carol_nkey);
+    store_close(s);
+    const char *args[32] = {"--data-dir", f->data_dir};
+    size_t n = 2;
+    for (size_t i = 0; flags && flags[i] && n < 31; i++)
+        args[n++] = flags[i];
+    bool tls = false;
+    for (size_t i = 0; i < n; i++)
+        tls = tls || strcmp(args[i], "--tls-cert") == 0;
+    if (harness_start(&f->server, tls, args) != 0)
+        return -1;
+    return read_server_key(f);
+}
+
+void fixture_stop(fixture *f)
+{
+    harness_stop(&f->server);
+    busauth_identity_free(f->admin);
+    busauth_identity_free(f->alice);
+    busauth_identity_free(f->bob);
+    busauth_identity_free(f->carol);
+    test_remove_tree(f->dir);
+}
+
+http_result fixture_call_opts(fixture *f, const http_opts *opts, const char *method, const char *target,
+                              const void *body, size_t len)
+{
+    http_result r;
+    http_call(f->server.base_url, method, target, body, len, opts, &r);
+    return r;
+}
+
+http_result fixture_call(fixture *f, busauth_identity *id, const char *method, const char *target,
+                         const char *body)
+{
+    http_opts opts = {.id = id};
+    return fixture_call_opts(f, &opts, method, target, body, body ? strlen(body) : 0);
+}
+
+void fixture_fake_sealed_key(char out[128])
+{
+    uint8_t raw[80];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(out, 128, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}

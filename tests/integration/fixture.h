@@ -1,0 +1,39 @@
+/* A running membershipd with an admin and three members, for API tests. */
+#ifndef UNIBUS_FIXTURE_H
+#define UNIBUS_FIXTURE_H
+
+#include <limits.h>
+#include "busauth/identity.h"
+#include "harness.h"
+#include "http_client.h"
+
+typedef struct {
+    char dir[PATH_MAX];
+    char data_dir[PATH_MAX + 16];
+    harness_server server;
+    uint8_t server_key[32];
+    busauth_identity *admin, *alice, *bob, *carol;
+    char alice_nkey[57], bob_nkey[57], carol_nkey[57], admin_nkey[57];
+} fixture;
+
+/* Makes the users in a fresh data dir, then starts membershipd on it with
+ * extra serve flags (NULL-terminated, may be NULL). */
+int fixture_start(fixture *f, const char *const *flags);
+void fixture_stop(fixture *f);
+
+/* A signed call as id (NULL: unsigned); body is JSON text or NULL. */
+http_result fixture_call(fixture *f, busauth_identity *id, const char *method, const char *target,
+                         const char *body);
+/* The same, with options (id goes in opts). */
+http_result fixture_call_opts(fixture *f, const http_opts *opts, const char *method, const char *target,
+                              const void *body, size_t len);
+
+/* Notes a secret the test used (seed, key) under $UNIBUS_TEST_SECRETS_DIR,
+ * so logs.secrets can prove no log line ever held it. */
+void fixture_record_secret(const char *text);
+void fixture_record_identity(const busauth_identity *id);
+
+/* A sealed key's worth of random bytes, base64url. */
+void fixture_fake_sealed_key(char out[128]);
+
+#endif

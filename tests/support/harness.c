@@ -1,0 +1,166 @@
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_ARGS 48
+
+const char *harness_membershipd(void)
+{
+    const char *m = getenv("MEMBERSHIPD");
+    return m && m[0] ? m : "membershipd";
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void make_log_path(harness_server *h)
+{
+    const char *dir = getenv("UNIBUS_TEST_LOG_DIR");
+    static int counter;
+    snprintf(h->log_path, sizeof h->log_path, "%s/membershipd-%d-%d.log",
+             dir && dir[0] ? dir : "/tmp", (int)getpid(), counter++);
+}
+
+static unsigned read_port(const char *log_path)
+{
+    FILE *f = fopen(log_path, "r");
+    char line[2048];
+    unsigned port = 0;
+    while (f && !port && fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "msg=listening");
+        p = p ? strstr(p, " port=") : NULL;
+        if (p)
+            port = (unsigned)strtoul(p + 6, NULL, 10);
+    }
+    if (f)
+        fclose(f);
+    return port;
+}
+
+static pid_t spawn(const char *const *argv, int out_fd, int err_fd)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (out_fd >= 0)
+            dup2(out_fd, STDOUT_FILENO);
+        if (err_fd >= 0)
+            dup2(err_fd, STDERR_FILENO);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int harness_start(harness_server *h, bool tls, const char *const *args)
+{
+    memset(h, 0, sizeof *h);
+    make_log_path(h);
+    const char *argv[MAX_ARGS] = {harness_membershipd(), "serve", "--http-port", "0"};
+    size_t n = 4;
+    for (size_t i = 0; args && args[i] && n < MAX_ARGS - 1; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    int log_fd = open(h->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    h->pid = spawn(argv, -1, log_fd);
+    close(log_fd);
+    for (int waited = 0; waited < 10000; waited += 20) {
+        h->port = read_port(h->log_path);
+        if (h->port) {
+            snprintf(h->base_url, sizeof h->base_url, "%s://127.0.0.1:%u", tls ? "https" : "http", h->port);
+            return 0;
+        }
+        int status;
+        if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+            h->pid = 0;
+            return -1;
+        }
+        sleep_ms(20);
+    }
+    harness_stop(h);
+    return -1;
+}
+
+int harness_stop(harness_server *h)
+{
+    if (h->pid <= 0)
+        return -1;
+    kill(h->pid, SIGTERM);
+    int status = 0;
+    for (int waited = 0; waited < 15000; waited += 20) {
+        if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+            h->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        sleep_ms(20);
+    }
+    kill(h->pid, SIGKILL);
+    waitpid(h->pid, &status, 0);
+    h->pid = 0;
+    return -1;
+}
+
+bool harness_log_contains(const harness_server *h, const char *text)
+{
+    FILE *f = fopen(h->log_path, "r");
+    char line[4096];
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = strstr(line, text) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+long harness_rss_kib(const harness_server *h)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)h->pid);
+    FILE *f = fopen(path, "r");
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kib = strtol(line + 6, NULL, 10);
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+int harness_run(const char *const *args, char *out, size_t outlen)
+{
+    const char *argv[MAX_ARGS] = {harness_membershipd()};
+    size_t n = 1;
+    for (size_t i = 0; args[i] && n < MAX_ARGS - 1; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    int devnull = open("/dev/null", O_WRONLY);
+    pid_t pid = spawn(argv, fds[1], devnull);
+    close(fds[1]);
+    close(devnull);
+    size_t used = 0;
+    ssize_t r;
+    char sink[256];
+    while ((r = read(fds[0], out && used + 1 < outlen ? out + used : sink,
+                     out && used + 1 < outlen ? outlen - used - 1 : sizeof sink)) > 0)
+        if (out && used + 1 < outlen)
+            used += (size_t)r;
+    if (out && outlen)
+        out[used] = '\0';
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}

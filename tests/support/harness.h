@@ -1,0 +1,38 @@
+/*
+ * Starting the real membershipd as a subprocess for integration tests: on
+ * an ephemeral loopback port, with its log captured to a file under
+ * $UNIBUS_TEST_LOG_DIR (so a later test can search every log for secrets).
+ */
+#ifndef UNIBUS_HARNESS_H
+#define UNIBUS_HARNESS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct {
+    pid_t pid;
+    unsigned port;
+    char log_path[PATH_MAX];
+    char base_url[64];
+} harness_server;
+
+/* Path of the membershipd binary under test ($MEMBERSHIPD). */
+const char *harness_membershipd(void);
+
+/* Starts `membershipd serve --http-port 0 ARGS...` (NULL-terminated) and
+ * waits until it logs that it listens.  Returns 0, or -1 (and the process
+ * is gone) if it exited or did not listen within 10 s. */
+int harness_start(harness_server *h, bool tls, const char *const *args);
+/* SIGTERM, then waits; returns the exit status (or -1). */
+int harness_stop(harness_server *h);
+/* True while the log holds text. */
+bool harness_log_contains(const harness_server *h, const char *text);
+/* Resident set size of the server process in KiB. */
+long harness_rss_kib(const harness_server *h);
+
+/* Runs membershipd with args (NULL-terminated) to completion; returns its
+ * exit status, stdout into out (may be NULL). */
+int harness_run(const char *const *args, char *out, size_t outlen);
+
+#endif

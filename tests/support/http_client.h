@@ -1,0 +1,48 @@
+/*
+ * A real HTTP(S) client for tests (libcurl) that signs requests the way
+ * dev/signed-requests.md says, and can tamper with a request after
+ * signing it, to prove the server notices.
+ */
+#ifndef UNIBUS_HTTP_CLIENT_H
+#define UNIBUS_HTTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "busauth/identity.h"
+#include "busauth/signing.h"
+
+typedef enum {
+    TAMPER_NONE, TAMPER_BODY, TAMPER_PATH, TAMPER_TIME, TAMPER_NONCE, TAMPER_SIGNATURE, TAMPER_KEY
+} tamper_kind;
+
+typedef struct {
+    const busauth_identity *id; /* NULL: no signature headers */
+    int64_t time_offset_ms;     /* added to the clock before signing */
+    int64_t time_ms;            /* when set, the exact X-Unibus-Time (replays) */
+    const char *nonce;          /* NULL: a fresh one */
+    tamper_kind tamper;         /* applied after signing */
+    const char *ca_file;        /* trust for https:// */
+    bool chunked;               /* send the body with chunked encoding */
+} http_opts;
+
+typedef struct {
+    long status;                /* 0 when the transfer failed */
+    char *body;                 /* NUL-terminated */
+    size_t body_len;
+    char server_signature[BUSAUTH_SIG_B64_LEN + 8];
+    char retry_after[16];
+    char nonce[BUSAUTH_NONCE_HEX_LEN + 1]; /* the nonce sent */
+    json_t *json;               /* body parsed, or NULL */
+} http_result;
+
+int http_call(const char *base_url, const char *method, const char *target, const void *body,
+              size_t len, const http_opts *opts, http_result *out);
+void http_result_free(http_result *r);
+/* The server's response signature over (nonce, status, body) verifies. */
+bool http_response_verifies(const uint8_t server_key[32], const http_result *r);
+/* The "error.code" of a JSON error body, or "". */
+const char *http_error_code(const http_result *r);
+
+#endif

@@ -1,0 +1,86 @@
+#!/bin/bash
+# The boot guard, as a table: every refused shape exits 78 naming its rule;
+# the accepted shapes exit 0.  Also: serve refuses before touching anything.
+# usage: guard.sh MEMBERSHIPD MAKE_TEST_PKI
+. "$(dirname "$0")/lib.sh"
+P="$WORK/pki"
+sh "$2" "$P"
+TLS="--tls-cert $P/server.pem --tls-key $P/server.key"
+D="$WORK/data"
+mkdir -m 700 "$D"
+
+refused() { # refused NAME RULE-SUBSTRING FLAGS...
+    local name="$1" rule="$2"
+    shift 2
+    t "refused: $name" 78 "$rule" "$M" check-config --data-dir "$D" "$@"
+    check "refused: $name names the refusal" contains "$ERR" "membershipd: refusing to start: "
+}
+accepted() {
+    local name="$1"
+    shift
+    t "accepted: $name" 0 "" "$M" check-config --data-dir "$D" "$@"
+    check "accepted: $name says so" contains "$OUT" "configuration ok"
+}
+
+# shellcheck disable=SC2086
+{
+refused "public, no TLS" "is not loopback and TLS is off" --bind 0.0.0.0
+refused "public IPv6, no TLS" "is not loopback and TLS is off" --bind ::
+refused "public, soft" "must be enforce (it is soft)" --bind 0.0.0.0 --bus-auth soft $TLS
+refused "public, off" "must be enforce (it is off)" --bind 192.0.2.1 --bus-auth off $TLS
+refused "public, off, no TLS" "must be enforce (it is off)" --bind 10.1.2.3 --bus-auth off
+refused "cert without key" "go together" --tls-cert "$P/server.pem"
+refused "key without cert" "go together" --tls-key "$P/server.key"
+refused "TLS with soft" "TLS is configured, so --bus-auth must be enforce" --bus-auth soft $TLS
+refused "TLS with off" "TLS is configured, so --bus-auth must be enforce" --bus-auth off $TLS
+refused "missing key file" "No such file" --tls-cert "$P/server.pem" --tls-key "$P/none.key"
+refused "missing cert file" "No such file" --tls-cert "$P/none.pem" --tls-key "$P/server.key"
+refused "cert is not a cert" "is not a PEM certificate" --tls-cert "$P/server.key" --tls-key "$P/server.key"
+refused "expired certificate" "has expired" --tls-cert "$P/expired.pem" --tls-key "$P/expired.key"
+refused "key does not match" "does not match certificate" --tls-cert "$P/server.pem" --tls-key "$P/other.key"
+}
+cp "$P/server.pem" "$P/ca.key.pem"; chmod 600 "$P/ca.key.pem"
+t "refused: cert given as key" 78 "not an unencrypted PEM private key" \
+    "$M" check-config --data-dir "$D" --tls-cert "$P/server.pem" --tls-key "$P/ca.key.pem"
+openssl pkey -in "$P/server.key" -aes256 -passout pass:secret -out "$P/encrypted.key" 2>/dev/null
+chmod 600 "$P/encrypted.key"
+t "refused: encrypted key" 78 "not an unencrypted PEM private key" \
+    "$M" check-config --data-dir "$D" --tls-cert "$P/server.pem" --tls-key "$P/encrypted.key"
+chmod 640 "$P/server.key"
+t "refused: readable TLS key" 78 "chmod 600 $P/server.key" "$M" check-config --data-dir "$D" $TLS
+chmod 600 "$P/server.key"
+chmod 755 "$D"
+t "refused: open data dir" 78 "chmod 700 $D" "$M" check-config --data-dir "$D"
+chmod 700 "$D"
+"$M" keygen --out "$D/server.seed" >/dev/null 2>&1
+chmod 644 "$D/server.seed"
+t "refused: readable server identity" 78 "chmod 600 $D/server.seed" "$M" check-config --data-dir "$D"
+rm -f "$D/server.seed"
+printf 'garbage\n' > "$D/server.seed"; chmod 600 "$D/server.seed"
+t "refused: unparseable server identity" 78 "holds no valid user seed" "$M" check-config --data-dir "$D"
+rm -f "$D/server.seed"
+
+# shellcheck disable=SC2086
+{
+accepted "loopback default"
+accepted "loopback soft" --bus-auth soft
+accepted "loopback off" --bus-auth off
+accepted "IPv6 loopback off" --bind ::1 --bus-auth off
+accepted "localhost" --bind localhost
+accepted "loopback with TLS" $TLS
+accepted "public with enforce and TLS" --bind 0.0.0.0 $TLS
+accepted "public IPv6 with enforce and TLS" --bind :: --bus-auth enforce $TLS --tls-min 1.3
+}
+
+# Malformed values are usage errors, not configuration refusals.
+t "usage: bus-auth value" 2 "--bus-auth maybe: expected enforce, soft or off" "$M" check-config --bus-auth maybe
+t "usage: TLS 1.1" 2 "--tls-min 1.1: expected 1.2 or 1.3" "$M" check-config --tls-min 1.1
+t "usage: port" 2 "--http-port 70000" "$M" check-config --http-port 70000
+t "usage: rate" 2 "--rate 0" "$M" check-config --rate 0
+t "usage: host name" 2 "expected an IP address" "$M" check-config --bind example.com
+
+# serve runs the same guard before it creates, opens or listens on anything.
+FRESH="$WORK/fresh"
+t "serve refuses a public open start" 78 "refusing to start" "$M" serve --bind 0.0.0.0 --data-dir "$FRESH"
+check "the refused serve created nothing" [ ! -e "$FRESH" ]
+finish

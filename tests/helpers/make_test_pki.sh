@@ -1,0 +1,26 @@
+#!/bin/sh
+# make_test_pki.sh DIR: a throwaway PKI for TLS tests, made fresh each run.
+#   ca.pem                  test CA certificate (what clients trust)
+#   server.pem server.key   server certificate for 127.0.0.1/localhost, signed by the CA
+#   other.key               a key that matches nothing
+#   expired.pem expired.key a certificate that expired yesterday
+#   selfsigned.pem          a certificate for server.key no client trusts
+set -eu
+D="$1"
+mkdir -p "$D"
+cd "$D"
+umask 077
+q() { "$@" >/dev/null 2>&1; }
+q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=unibus test CA" -keyout ca.key -out ca.pem
+q openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj "/CN=127.0.0.1" -keyout server.key -out server.csr
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > san.ext
+q openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+    -extfile san.ext -out server.pem
+q openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out other.key
+q openssl req -x509 -key server.key -subj "/CN=127.0.0.1" -days 2 -out selfsigned.pem
+q openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj "/CN=expired" -keyout expired.key -out expired.csr
+q openssl x509 -req -in expired.csr -signkey expired.key -days -1 -out expired.pem
+chmod 644 ca.pem server.pem selfsigned.pem expired.pem

@@ -127,7 +127,13 @@ int http_call(const char *base_url, const char *method, const char *target, cons
     uint8_t *copy = malloc(len ? len : 1);
     if (len)
         memcpy(copy, body, len);
-    struct curl_slist *headers = o->id ? sign(method, path, copy, len, o, out) : NULL;
+    struct curl_slist *headers = o->id && !o->key_only ? sign(method, path, copy, len, o, out) : NULL;
+    if (o->id && o->key_only) {
+        char line[128], nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+        busauth_nkey_encode_public(busauth_identity_public_key(o->id), nkey);
+        snprintf(line, sizeof line, "X-Unibus-Key: %s", nkey);
+        headers = curl_slist_append(headers, line);
+    }
     headers = curl_slist_append(headers, "Expect:");
     if (o->chunked)
         headers = curl_slist_append(headers, "Transfer-Encoding: chunked");
@@ -153,6 +159,10 @@ int http_call(const char *base_url, const char *method, const char *target, cons
     }
     if (o->ca_file)
         curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file);
+    if (o->tls_version)
+        curl_easy_setopt(c, CURLOPT_SSLVERSION, o->tls_version);
+    if (o->ciphers)
+        curl_easy_setopt(c, CURLOPT_SSL_CIPHER_LIST, o->ciphers);
     CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);

@@ -25,6 +25,9 @@ typedef struct {
     tamper_kind tamper;         /* applied after signing */
     const char *ca_file;        /* trust for https:// */
     bool chunked;               /* send the body with chunked encoding */
+    bool key_only;              /* only X-Unibus-Key, no signature (bus-auth off) */
+    long tls_version;           /* a CURL_SSLVERSION_* value, 0 for the default */
+    const char *ciphers;        /* an OpenSSL cipher list for TLS 1.2, or NULL */
 } http_opts;
 
 typedef struct {

@@ -1,0 +1,219 @@
+/*
+ * Abuse shed before authentication, against the real server: declared and
+ * undeclared oversize bodies, a 400 MB upload with the server's memory
+ * watched, slow-header clients, request floods, oversize headers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "fixture.h"
+#include "raw_socket.h"
+
+#define MIB (1024 * 1024)
+
+static fixture F;
+
+static void start(const char *const *flags)
+{
+    assert_int_equal(fixture_start(&F, flags), 0);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    fixture_stop(&F);
+    return 0;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void declared_oversize_is_refused_before_the_body(void **state)
+{
+    (void)state;
+    start(NULL);
+    int fd = raw_connect(F.server.port, NULL);
+    assert_true(fd >= 0);
+    const char head[] = "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n";
+    raw_send(fd, head, strlen(head));
+    char buf[4096];
+    assert_true(raw_read(fd, buf, sizeof buf, 3000) > 0); /* answered without any body sent */
+    assert_non_null(strstr(buf, "HTTP/1.1 413"));
+    assert_non_null(strstr(buf, "message_too_large"));
+    close(fd);
+    fd = raw_connect(F.server.port, NULL);
+    const char blob[] = "PUT /v1/blobs/0000000000000000000000000000000000000000000000000000000000000000 HTTP/1.1\r\n"
+                        "Host: t\r\nContent-Length: 16777217\r\n\r\n";
+    raw_send(fd, blob, strlen(blob));
+    assert_true(raw_read(fd, buf, sizeof buf, 3000) > 0);
+    assert_non_null(strstr(buf, "HTTP/1.1 413"));
+    close(fd);
+}
+
+/* The server answers 413 at the cap and hangs up; the client may see the
+ * 413 or, when the kernel resets the connection over its unsent body, only
+ * the hang-up.  The server's log says which status it sent. */
+static void chunked_bodies_are_cut_at_the_cap(void **state)
+{
+    (void)state;
+    start(NULL);
+    const struct { const char *method, *target, *logged; size_t len; } cases[] = {
+        {"POST", "/v1/rooms", "route=/v1/rooms status=413 code=message_too_large", MIB + 4096},
+        {"PUT", "/v1/blobs/0000000000000000000000000000000000000000000000000000000000000000",
+         "route=/v1/blobs/{sha256} status=413 code=message_too_large", 16 * MIB + 4096},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        char *body = malloc(cases[i].len);
+        memset(body, ' ', cases[i].len);
+        http_opts o = {.id = F.alice, .chunked = true};
+        http_result r = fixture_call_opts(&F, &o, cases[i].method, cases[i].target, body, cases[i].len);
+        assert_true(r.status == 413 || r.status == 0);
+        if (r.status == 413)
+            assert_string_equal(http_error_code(&r), "message_too_large");
+        http_result_free(&r);
+        free(body);
+        sleep_ms(100);
+        assert_true(harness_log_contains(&F.server, cases[i].logged));
+    }
+    http_result ok = fixture_call(&F, F.alice, "GET", "/v1/me", NULL);
+    assert_int_equal(ok.status, 200);
+    http_result_free(&ok);
+}
+
+/* Streams up to 400 MB of chunked body at a JSON route, sampling the
+ * server's RSS; the server must cut it off and stay within a few MiB. */
+static void streamed_400mb_upload_does_not_grow_the_server(void **state)
+{
+    (void)state;
+    start(NULL);
+    long baseline = harness_rss_kib(&F.server), peak = baseline;
+    int fd = raw_connect(F.server.port, NULL);
+    const char head[] = "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+    raw_send(fd, head, strlen(head));
+    static char chunk[64 * 1024 + 16];
+    int hdr = snprintf(chunk, sizeof chunk, "%x\r\n", 64 * 1024);
+    memset(chunk + hdr, 'x', 64 * 1024);
+    memcpy(chunk + hdr + 64 * 1024, "\r\n", 2);
+    size_t chunk_len = (size_t)hdr + 64 * 1024 + 2, sent = 0;
+    while (sent < 400UL * MIB) {
+        size_t n = raw_send(fd, chunk, chunk_len);
+        sent += n;
+        if (n < chunk_len)
+            break; /* the server hung up */
+        if (sent % MIB < chunk_len) {
+            long rss = harness_rss_kib(&F.server);
+            peak = rss > peak ? rss : peak;
+        }
+    }
+    close(fd);
+    fprintf(stderr, "sent %zu MiB before the server hung up; RSS %ld -> peak %ld KiB\n", sent / MIB, baseline, peak);
+    assert_true(sent < 400UL * MIB);
+    assert_true(peak - baseline < 8 * 1024);
+    http_result ok = fixture_call(&F, F.alice, "GET", "/v1/me", NULL);
+    assert_int_equal(ok.status, 200);
+    http_result_free(&ok);
+}
+
+/* Clients that send half a header and stall hold at most their per-IP
+ * share of connections; a signed client elsewhere is still served. */
+static void slow_header_clients_do_not_starve_others(void **state)
+{
+    (void)state;
+    const char *flags[] = {"--max-conns", "100", "--max-conns-per-ip", "4", NULL};
+    start(flags);
+    enum { IPS = 12, PER_IP = 8 };
+    int fds[IPS * PER_IP];
+    size_t n = 0;
+    for (int ip = 0; ip < IPS; ip++) {
+        char source[32];
+        snprintf(source, sizeof source, "127.0.1.%d", ip + 1);
+        for (int k = 0; k < PER_IP; k++) {
+            int fd = raw_connect(F.server.port, source);
+            if (fd >= 0) {
+                raw_send(fd, "GET /v1/health HTTP/1.1\r\nHost: slow\r\n", 37);
+                fds[n++] = fd;
+            }
+        }
+    }
+    sleep_ms(300);
+    int refused = 0;
+    for (size_t i = 0; i < n; i++)
+        refused += raw_closed(fds[i], 50);
+    fprintf(stderr, "%zu slow connections opened, %d closed by the server\n", n, refused);
+    assert_true(refused >= IPS * (PER_IP - 4)); /* past 4 per IP, each is dropped */
+    for (int i = 0; i < 20; i++) {
+        http_result r = fixture_call(&F, F.alice, "GET", "/v1/me", NULL);
+        assert_int_equal(r.status, 200);
+        http_result_free(&r);
+    }
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+static void floods_are_rate_limited_per_ip(void **state)
+{
+    (void)state;
+    const char *flags[] = {"--rate", "5", "--burst", "10", NULL};
+    start(flags);
+    int ok = 0, limited = 0;
+    char retry_after[16] = "";
+    for (int i = 0; i < 40; i++) {
+        http_result r = fixture_call(&F, i % 2 ? F.alice : NULL, "GET", i % 2 ? "/v1/me" : "/v1/health", NULL);
+        ok += r.status == 200;
+        if (r.status == 429) {
+            limited++;
+            assert_string_equal(http_error_code(&r), "rate_limited");
+            snprintf(retry_after, sizeof retry_after, "%s", r.retry_after);
+        }
+        http_result_free(&r);
+    }
+    fprintf(stderr, "flood: %d answered, %d rate limited\n", ok, limited);
+    assert_true(ok >= 10 && ok <= 14);
+    assert_int_equal(ok + limited, 40);
+    assert_true(atoi(retry_after) >= 1);
+    sleep_ms(1200);
+    http_result r = fixture_call(&F, F.alice, "GET", "/v1/me", NULL);
+    assert_int_equal(r.status, 200); /* the bucket refills */
+    http_result_free(&r);
+}
+
+static void oversize_headers_are_refused(void **state)
+{
+    (void)state;
+    start(NULL);
+    char *req = malloc(20000);
+    for (int size = 7000; size <= 9000; size += 2000) {
+        int fd = raw_connect(F.server.port, NULL);
+        int n = snprintf(req, 20000, "GET /v1/health HTTP/1.1\r\nHost: t\r\nX-Pad: %0*d\r\n\r\n", size, 0);
+        raw_send(fd, req, (size_t)n);
+        char buf[4096];
+        raw_read(fd, buf, sizeof buf, 3000);
+        assert_non_null(strstr(buf, size < 8192 ? "HTTP/1.1 200" : "HTTP/1.1 431"));
+        close(fd);
+    }
+    free(req);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_teardown(fn, teardown)
+    const struct CMUnitTest tests[] = {
+        T(declared_oversize_is_refused_before_the_body),
+        T(chunked_bodies_are_cut_at_the_cap),
+        T(streamed_400mb_upload_does_not_grow_the_server),
+        T(slow_header_clients_do_not_starve_others),
+        T(floods_are_rate_limited_per_ip),
+        T(oversize_headers_are_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

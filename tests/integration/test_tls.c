@@ -1,0 +1,175 @@
+/*
+ * The control plane over TLS, with a CA made for this run: clients that
+ * trust it are served; clients that do not, plaintext clients, old
+ * protocol versions and weak ciphers are refused; garbage and truncated
+ * TLS records do not hurt the server.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <sodium.h>
+#include "fixture.h"
+#include "raw_socket.h"
+#include "testutil.h"
+
+static fixture F;
+static char PKI[PATH_MAX + 32], CA[PATH_MAX + 64], CERT[PATH_MAX + 64], KEY[PATH_MAX + 64];
+
+static void record_key_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (strncmp(line, "-----", 5) != 0 && strlen(line) > 16)
+            fixture_record_secret(line);
+    }
+    if (f)
+        fclose(f);
+}
+
+static void start(const char *tls_min)
+{
+    char dir[PATH_MAX];
+    test_make_temp_dir(dir);
+    snprintf(PKI, sizeof PKI, "%s/pki", dir);
+    char cmd[2 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "sh '%s' '%s'", getenv("UNIBUS_MAKE_TEST_PKI"), PKI);
+    assert_int_equal(system(cmd), 0);
+    snprintf(CA, sizeof CA, "%s/ca.pem", PKI);
+    snprintf(CERT, sizeof CERT, "%s/server.pem", PKI);
+    snprintf(KEY, sizeof KEY, "%s/server.key", PKI);
+    record_key_file(KEY);
+    const char *flags[] = {"--tls-cert", CERT, "--tls-key", KEY, "--tls-min", tls_min, NULL};
+    assert_int_equal(fixture_start(&F, flags), 0);
+    assert_int_equal(strncmp(F.server.base_url, "https://", 8), 0);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    fixture_stop(&F);
+    return 0;
+}
+
+static long call_status(const http_opts *o)
+{
+    http_result r = fixture_call_opts(&F, o, "GET", "/v1/me", NULL, 0);
+    long status = r.status;
+    if (status == 200)
+        assert_true(http_response_verifies(F.server_key, &r));
+    http_result_free(&r);
+    return status;
+}
+
+static void clients_trusting_the_ca_are_served(void **state)
+{
+    (void)state;
+    start("1.2");
+    http_opts ok = {.id = F.alice, .ca_file = CA};
+    assert_int_equal(call_status(&ok), 200);
+    http_result r = fixture_call_opts(&F, &ok, "GET", "/v1/info", NULL, 0);
+    assert_true(json_is_true(json_object_get(r.json, "tls")));
+    http_result_free(&r);
+    http_opts untrusting = {.id = F.alice};
+    assert_int_equal(call_status(&untrusting), 0);
+    char self_signed[PATH_MAX + 64];
+    snprintf(self_signed, sizeof self_signed, "%s/selfsigned.pem", PKI);
+    http_opts wrong_ca = {.id = F.alice, .ca_file = self_signed};
+    assert_int_equal(call_status(&wrong_ca), 0);
+}
+
+static void plaintext_clients_are_refused(void **state)
+{
+    (void)state;
+    start("1.2");
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", F.server.port);
+    http_result r;
+    http_opts o = {.id = F.alice};
+    http_call(url, "GET", "/v1/me", NULL, 0, &o, &r);
+    assert_true(r.status == 0 || r.status >= 400);
+    assert_true(r.status != 200);
+    http_result_free(&r);
+}
+
+static void old_versions_and_weak_ciphers_are_refused(void **state)
+{
+    (void)state;
+    start("1.2");
+    http_opts tls11 = {.id = F.alice, .ca_file = CA,
+                       .tls_version = CURL_SSLVERSION_TLSv1_0 | CURL_SSLVERSION_MAX_TLSv1_1};
+    assert_int_equal(call_status(&tls11), 0);
+    http_opts tls12 = {.id = F.alice, .ca_file = CA,
+                       .tls_version = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2};
+    assert_int_equal(call_status(&tls12), 200);
+    http_opts cbc = {.id = F.alice, .ca_file = CA, .ciphers = "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA",
+                     .tls_version = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2};
+    assert_int_equal(call_status(&cbc), 0);
+}
+
+static void tls13_floor_refuses_tls12(void **state)
+{
+    (void)state;
+    start("1.3");
+    http_opts tls12 = {.id = F.alice, .ca_file = CA,
+                       .tls_version = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2};
+    assert_int_equal(call_status(&tls12), 0);
+    http_opts tls13 = {.id = F.alice, .ca_file = CA, .tls_version = CURL_SSLVERSION_TLSv1_3};
+    assert_int_equal(call_status(&tls13), 200);
+}
+
+static void garbage_and_truncated_records_do_no_harm(void **state)
+{
+    (void)state;
+    start("1.2");
+    uint8_t junk[4096];
+    randombytes_buf(junk, sizeof junk);
+    /* A handshake record header promising more than arrives, then a hang-up;
+     * a record with an absurd length; random bytes; nothing at all. */
+    const uint8_t truncated[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03};
+    const uint8_t absurd[] = {0x16, 0x03, 0x03, 0xff, 0xff, 0x01, 0x00, 0xff, 0xfb};
+    const struct { const void *data; size_t len; } sends[] = {
+        {truncated, sizeof truncated}, {absurd, sizeof absurd}, {junk, sizeof junk}, {junk, 0},
+    };
+    for (size_t i = 0; i < sizeof sends / sizeof sends[0]; i++) {
+        for (int round = 0; round < 5; round++) {
+            int fd = raw_connect(F.server.port, NULL);
+            assert_true(fd >= 0);
+            raw_send(fd, sends[i].data, sends[i].len);
+            close(fd);
+        }
+        http_opts ok = {.id = F.alice, .ca_file = CA};
+        assert_int_equal(call_status(&ok), 200);
+    }
+    /* Plain HTTP on the TLS port is not a handshake: hung up on at once. */
+    int fd = raw_connect(F.server.port, NULL);
+    raw_send(fd, "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n", 38);
+    assert_true(raw_closed(fd, 3000));
+    close(fd);
+    /* A handshake that stalls half-way is dropped by the idle timeout. */
+    fd = raw_connect(F.server.port, NULL);
+    raw_send(fd, truncated, sizeof truncated);
+    assert_true(raw_closed(fd, 13000));
+    close(fd);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_teardown(fn, teardown)
+    const struct CMUnitTest tests[] = {
+        T(clients_trusting_the_ca_are_served),
+        T(plaintext_clients_are_refused),
+        T(old_versions_and_weak_ciphers_are_refused),
+        T(tls13_floor_refuses_tls12),
+        T(garbage_and_truncated_records_do_no_harm),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -20,6 +20,11 @@ while IFS= read -r secret; do
         failed=$((failed + 1))
     fi
 done <<<"$secrets"
-echo "searched $logs logs for $count secrets"
+reports=$(grep -rlE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$LOG_DIR" | head -3)
+if [ -n "$reports" ]; then
+    echo "not ok - sanitizer reports in server logs: $reports"
+    failed=$((failed + 1))
+fi
+echo "searched $logs logs for $count secrets and sanitizer reports"
 echo "$((count - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -88,14 +88,17 @@ int fixture_start(fixture *f, const char *const *flags)
     return read_server_key(f);
 }
 
-void fixture_stop(fixture *f)
+int fixture_stop(fixture *f)
 {
-    harness_stop(&f->server);
+    int status = harness_stop(&f->server);
+    if (status != 0)
+        fprintf(stderr, "membershipd exited with %d; its log: %s\n", status, f->server.log_path);
     busauth_identity_free(f->admin);
     busauth_identity_free(f->alice);
     busauth_identity_free(f->bob);
     busauth_identity_free(f->carol);
     test_remove_tree(f->dir);
+    return status == 0 ? 0 : -1;
 }
 
 http_result fixture_call_opts(fixture *f, const http_opts *opts, const char *method, const char *target,

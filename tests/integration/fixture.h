@@ -19,7 +19,8 @@ typedef struct {
 /* Makes the users in a fresh data dir, then starts membershipd on it with
  * extra serve flags (NULL-terminated, may be NULL). */
 int fixture_start(fixture *f, const char *const *flags);
-void fixture_stop(fixture *f);
+/* Stops the server; -1 unless it shut down cleanly (exit 0, so no leaks). */
+int fixture_stop(fixture *f);
 
 /* A signed call as id (NULL: unsigned); body is JSON text or NULL. */
 http_result fixture_call(fixture *f, busauth_identity *id, const char *method, const char *target,

@@ -28,8 +28,7 @@ static void start(const char *const *flags)
 static int teardown(void **state)
 {
     (void)state;
-    fixture_stop(&F);
-    return 0;
+    return fixture_stop(&F);
 }
 
 static void sleep_ms(int ms)
@@ -140,7 +139,8 @@ static void slow_header_clients_do_not_starve_others(void **state)
         for (int k = 0; k < PER_IP; k++) {
             int fd = raw_connect(F.server.port, source);
             if (fd >= 0) {
-                raw_send(fd, "GET /v1/health HTTP/1.1\r\nHost: slow\r\n", 37);
+                const char partial[] = "GET /v1/health HTTP/1.1\r\nHost: slow\r\n";
+                raw_send(fd, partial, strlen(partial));
                 fds[n++] = fd;
             }
         }

@@ -23,8 +23,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    fixture_stop(*state);
-    return 0;
+    return fixture_stop(*state);
 }
 
 static void expect_401(fixture *f, const http_opts *o, const char *code, const char *message_part)

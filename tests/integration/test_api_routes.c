@@ -23,8 +23,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    fixture_stop(*state);
-    return 0;
+    return fixture_stop(*state);
 }
 
 /* Calls and checks the status; the response always verifies. */

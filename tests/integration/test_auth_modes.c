@@ -16,8 +16,7 @@ static fixture F;
 static int teardown(void **state)
 {
     (void)state;
-    fixture_stop(&F);
-    return 0;
+    return fixture_stop(&F);
 }
 
 static long status_of(const http_opts *o)

@@ -55,8 +55,7 @@ static void start(const char *tls_min)
 static int teardown(void **state)
 {
     (void)state;
-    fixture_stop(&F);
-    return 0;
+    return fixture_stop(&F);
 }
 
 static long call_status(const http_opts *o)
@@ -151,7 +150,8 @@ static void garbage_and_truncated_records_do_no_harm(void **state)
     }
     /* Plain HTTP on the TLS port is not a handshake: hung up on at once. */
     int fd = raw_connect(F.server.port, NULL);
-    raw_send(fd, "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n", 38);
+    const char plain[] = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+    raw_send(fd, plain, strlen(plain));
     assert_true(raw_closed(fd, 3000));
     close(fd);
     /* A handshake that stalls half-way is dropped by the idle timeout. */

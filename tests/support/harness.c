@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,8 +53,11 @@ static pid_t spawn(const char *const *argv, int out_fd, int err_fd)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        if (out_fd >= 0)
-            dup2(out_fd, STDOUT_FILENO);
+        /* A test that dies takes its server with it; ctest never waits on an orphan. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (out_fd < 0)
+            out_fd = open("/dev/null", O_WRONLY);
+        dup2(out_fd, STDOUT_FILENO);
         if (err_fd >= 0)
             dup2(err_fd, STDERR_FILENO);
         execv(argv[0], (char *const *)argv);

@@ -69,6 +69,21 @@ for (let i = 0; i < ROUNDS; i++) {
   check(`membershipd user add takes nkeys.js key ${i}`, add.status === 0, add.stderr);
 }
 
+// The request-signing test vector of dev/signed-requests.md, computed here
+// from the note's words alone with node's SHA-256 and nkeys.js's Ed25519.
+{
+  const { createHash } = await import("node:crypto");
+  const seed = Codec.encodeSeed(Prefix.User, Uint8Array.from({ length: 32 }, (_, i) => i));
+  const kp = fromSeed(seed);
+  const body = '{"name":"ops","sealed_key":"AAAA"}';
+  const bodyHash = createHash("sha256").update(body).digest("hex");
+  const canonical = ["unibus-v1", "POST", "/v1/rooms", "1700000000000",
+                     "00112233445566778899aabbccddeeff", bodyHash].join("\n");
+  const sig = Buffer.from(kp.sign(enc(canonical))).toString("base64url");
+  check("the signing vector of dev/signed-requests.md matches nkeys.js",
+        sig === "2yKAAxz7jcau9CXyud5wmiqonMf-H0WajWINo6pqgGxW3NwlmGe27QLHMjQ2FOC6Pa7pN8H-sHr_7XAisXbXCg", sig);
+}
+
 rmSync(work, { recursive: true, force: true });
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

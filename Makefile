@@ -18,11 +18,13 @@ build: deps
 	@cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	@$(BUILD)/membershipd/membershipd --help
+	@echo "Starting membershipd on http://127.0.0.1:8470 (data in $(DATA_DIR); Ctrl-C stops it)."
+	@echo "In another terminal, make yourself an identity and an admin:"
+	@echo "  $(BUILD)/membershipd/membershipd keygen --out me.seed"
+	@echo "  $(BUILD)/membershipd/membershipd user add me <the nkey it printed> --admin --data-dir $(DATA_DIR)"
+	@echo "  curl -s http://127.0.0.1:8470/v1/info"
 	@echo
-	@echo "membershipd is built. Add a user with:"
-	@echo "  $(BUILD)/membershipd/membershipd keygen --out alice.seed"
-	@echo "  $(BUILD)/membershipd/membershipd user add alice U... --data-dir $(DATA_DIR)"
+	@$(BUILD)/membershipd/membershipd serve --data-dir $(DATA_DIR)
 
 test: build
 	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)

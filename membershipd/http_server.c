@@ -293,7 +293,10 @@ void http_server_stop(server *srv, int grace_ms)
 {
     if (!srv->daemon)
         return;
+    /* Closed at once, so new connections are refused rather than queued. */
     int listen_fd = MHD_quiesce_daemon(srv->daemon);
+    if (listen_fd >= 0)
+        close(listen_fd);
     int64_t deadline = server_mono_ms() + grace_ms;
     while (atomic_load(&srv->in_flight) > 0 && server_mono_ms() < deadline) {
         struct timespec pause = {0, 20 * 1000000L};
@@ -301,6 +304,4 @@ void http_server_stop(server *srv, int grace_ms)
     }
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
-    if (listen_fd >= 0)
-        close(listen_fd);
 }

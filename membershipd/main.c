@@ -22,5 +22,8 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && strcmp(argv[1], "--version") == 0)
         return cmd_version(argc - 1, argv + 1);
+    /* A bare "membershipd --bind ..." is "membershipd serve --bind ...". */
+    if (argc >= 2 && strncmp(argv[1], "--", 2) == 0 && strcmp(argv[1], "--help") != 0)
+        return cmd_serve(argc, argv);
     return cli_dispatch("", COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], argc, argv);
 }

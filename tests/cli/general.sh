@@ -4,7 +4,8 @@
 
 t "no arguments is a usage error" 2 "no command given; see: membershipd --help" "$M"
 t "no user command" 2 "no command given; see: membershipd user --help" "$M" user
-for cmd in "--help" "help" "user --help" "user add --help" "user list --help" \
+t "bare flags mean serve" 78 "refusing to start" "$M" --bind 0.0.0.0 --data-dir "$WORK/d"
+for cmd in "--help" "help" "serve --help" "check-config --help" "user --help" "user add --help" "user list --help" \
            "user revoke --help" "keygen --help" "version --help"; do
     # shellcheck disable=SC2086
     t "membershipd $cmd" 0 "" "$M" $cmd

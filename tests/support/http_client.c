@@ -159,6 +159,8 @@ int http_call(const char *base_url, const char *method, const char *target, cons
     }
     if (o->ca_file)
         curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file);
+    if (o->send_bytes_per_s)
+        curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)o->send_bytes_per_s);
     if (o->tls_version)
         curl_easy_setopt(c, CURLOPT_SSLVERSION, o->tls_version);
     if (o->ciphers)

@@ -28,6 +28,7 @@ typedef struct {
     bool key_only;              /* only X-Unibus-Key, no signature (bus-auth off) */
     long tls_version;           /* a CURL_SSLVERSION_* value, 0 for the default */
     const char *ciphers;        /* an OpenSSL cipher list for TLS 1.2, or NULL */
+    long send_bytes_per_s;      /* throttle the upload (a slow client), 0 for full speed */
 } http_opts;
 
 typedef struct {

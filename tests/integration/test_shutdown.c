@@ -1,0 +1,88 @@
+/*
+ * SIGTERM: membershipd stops accepting, lets the request in flight finish
+ * (and its write land), closes the store and exits 0.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include "fixture.h"
+#include "raw_socket.h"
+
+#define UPLOAD_BYTES (1024 * 1024)
+
+typedef struct {
+    fixture *f;
+    uint8_t *content;
+    char target[96];
+    http_result result;
+} slow_upload;
+
+static void *upload(void *ctx)
+{
+    slow_upload *u = ctx;
+    http_opts o = {.id = u->f->alice, .send_bytes_per_s = UPLOAD_BYTES};
+    http_call(u->f->server.base_url, "PUT", u->target, u->content, UPLOAD_BYTES, &o, &u->result);
+    return NULL;
+}
+
+static bool blob_stored(fixture *f, const char *hex)
+{
+    char db[PATH_MAX + 64];
+    snprintf(db, sizeof db, "%s/membership.db", f->data_dir);
+    sqlite3 *conn;
+    sqlite3_stmt *stmt;
+    sqlite3_open(db, &conn);
+    sqlite3_prepare_v2(conn, "SELECT count(*) FROM blobs WHERE hex(sha256) = upper(?)", -1, &stmt, NULL);
+    sqlite3_bind_text(stmt, 1, hex, -1, SQLITE_STATIC);
+    sqlite3_step(stmt);
+    bool stored = sqlite3_column_int(stmt, 0) == 1;
+    sqlite3_finalize(stmt);
+    sqlite3_close(conn);
+    return stored;
+}
+
+static void sigterm_finishes_the_request_in_flight(void **state)
+{
+    (void)state;
+    static fixture f;
+    assert_int_equal(fixture_start(&f, NULL), 0);
+    slow_upload u = {.f = &f, .content = malloc(UPLOAD_BYTES)};
+    randombytes_buf(u.content, UPLOAD_BYTES);
+    uint8_t hash[32];
+    char hex[65];
+    crypto_hash_sha256(hash, u.content, UPLOAD_BYTES);
+    sodium_bin2hex(hex, sizeof hex, hash, sizeof hash);
+    snprintf(u.target, sizeof u.target, "/v1/blobs/%s", hex);
+
+    pthread_t t;
+    pthread_create(&t, NULL, upload, &u);
+    struct timespec pause = {0, 400 * 1000000L};
+    nanosleep(&pause, NULL); /* the upload is under way, about 40% sent */
+    kill(f.server.pid, SIGTERM);
+    nanosleep(&pause, NULL);
+    assert_true(raw_connect(f.server.port, NULL) < 0); /* no longer accepting */
+    pthread_join(t, NULL);
+
+    assert_int_equal(u.result.status, 201);
+    assert_true(blob_stored(&f, hex)); /* acknowledged, so written */
+    http_result_free(&u.result);
+    free(u.content);
+    assert_int_equal(fixture_stop(&f), 0); /* exit 0 */
+    assert_true(harness_log_contains(&f.server, "msg=stopped exit=0"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(sigterm_finishes_the_request_in_flight)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

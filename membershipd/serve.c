@@ -115,18 +115,10 @@ static int run(const serve_config *cfg)
 
 int cmd_serve(int argc, char **argv)
 {
-    serve_flags f = {0};
-    cli_flag flags[SERVE_FLAG_COUNT + 1] = {{0}};
-    serve_flags_table(&f, flags);
-    const cli_spec spec = {"serve", "",
-                           "Serve the signed HTTPS control plane. Refuses to start (exit 78) in any\n"
-                           "configuration that would leave it open; see: membershipd check-config.",
-                           flags, 0, 0};
-    cli_args args;
-    int rc = cli_parse(&spec, argc, argv, &args);
-    if (rc != CLI_PROCEED)
-        return rc;
     serve_config cfg;
-    rc = serve_config_parse(&f, &cfg);
-    return rc == EXIT_OK ? run(&cfg) : rc;
+    int rc = serve_config_from_args("serve",
+                                    "Serve the signed HTTPS control plane. Refuses to start (exit 78) in any\n"
+                                    "configuration that would leave it open; see: membershipd check-config.",
+                                    argc, argv, &cfg);
+    return rc == CLI_PROCEED ? run(&cfg) : rc;
 }

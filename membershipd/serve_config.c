@@ -160,3 +160,18 @@ int serve_config_parse(const serve_flags *f, serve_config *cfg)
                             DEFAULT_MAX_CONNS_PER_IP, &cfg->max_conns_per_ip);
     return rc;
 }
+
+int serve_config_from_args(const char *command, const char *summary, int argc, char **argv,
+                           serve_config *cfg)
+{
+    serve_flags f = {0};
+    cli_flag flags[SERVE_FLAG_COUNT + 1] = {{0}};
+    serve_flags_table(&f, flags);
+    const cli_spec spec = {command, "", summary, flags, 0, 0};
+    cli_args args;
+    int rc = cli_parse(&spec, argc, argv, &args);
+    if (rc != CLI_PROCEED)
+        return rc;
+    rc = serve_config_parse(&f, cfg);
+    return rc == EXIT_OK ? CLI_PROCEED : rc;
+}

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sodium.h>
+#include <sqlite3.h>
 #include "busauth/seedfile.h"
 #include "membershipd/store.h"
 #include "testutil.h"
@@ -121,4 +122,23 @@ void fixture_fake_sealed_key(char out[128])
     uint8_t raw[80];
     randombytes_buf(raw, sizeof raw);
     sodium_bin2base64(out, 128, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+long fixture_db_count(fixture *f, const char *sql, const char *arg)
+{
+    char db[PATH_MAX + 64];
+    snprintf(db, sizeof db, "%s/membership.db", f->data_dir);
+    sqlite3 *conn;
+    sqlite3_stmt *stmt = NULL;
+    long n = -1;
+    if (sqlite3_open_v2(db, &conn, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(conn, sql, -1, &stmt, NULL) == SQLITE_OK) {
+        if (arg)
+            sqlite3_bind_text(stmt, 1, arg, -1, SQLITE_STATIC);
+        if (sqlite3_step(stmt) == SQLITE_ROW)
+            n = sqlite3_column_int(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(conn);
+    return n;
 }

@@ -34,6 +34,10 @@ http_result fixture_call_opts(fixture *f, const http_opts *opts, const char *met
 void fixture_record_secret(const char *text);
 void fixture_record_identity(const busauth_identity *id);
 
+/* Runs a count query (one optional text parameter) on the server's
+ * database through a separate SQLite connection. */
+long fixture_db_count(fixture *f, const char *sql, const char *arg);
+
 /* A sealed key's worth of random bytes, base64url. */
 void fixture_fake_sealed_key(char out[128]);
 

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
-#include <sqlite3.h>
 #include "fixture.h"
 
 static int setup(void **state)
@@ -191,18 +190,8 @@ static void denials_are_audited(void **state)
     http_result r = fixture_call_opts(f, &o, "GET", "/v1/me", NULL, 0);
     assert_int_equal(r.status, 401);
     http_result_free(&r);
-    char db[PATH_MAX + 64];
-    snprintf(db, sizeof db, "%s/membership.db", f->data_dir);
-    sqlite3 *conn;
-    sqlite3_open(db, &conn);
-    sqlite3_stmt *stmt;
-    sqlite3_prepare_v2(conn, "SELECT count(*) FROM audit_log WHERE outcome = 'denied' AND actor = ?"
-                             " AND action = 'GET /v1/me' AND peer_ip = '127.0.0.1'", -1, &stmt, NULL);
-    sqlite3_bind_text(stmt, 1, f->alice_nkey, -1, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(stmt, 0), 1);
-    sqlite3_finalize(stmt);
-    sqlite3_close(conn);
+    assert_int_equal(fixture_db_count(f, "SELECT count(*) FROM audit_log WHERE outcome = 'denied' AND actor = ?"
+                                         " AND action = 'GET /v1/me' AND peer_ip = '127.0.0.1'", f->alice_nkey), 1);
 }
 
 int main(void)

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <cmocka.h>
 #include <sodium.h>
-#include <sqlite3.h>
 #include "fixture.h"
 
 static int setup(void **state)
@@ -273,17 +272,7 @@ static void blobs_go_to_room_mates_only(void **state)
 
 static long users_in_db(fixture *f)
 {
-    char db[PATH_MAX + 64];
-    snprintf(db, sizeof db, "%s/membership.db", f->data_dir);
-    sqlite3 *conn;
-    sqlite3_stmt *stmt;
-    sqlite3_open(db, &conn);
-    sqlite3_prepare_v2(conn, "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM rooms)", -1, &stmt, NULL);
-    sqlite3_step(stmt);
-    long n = sqlite3_column_int(stmt, 0);
-    sqlite3_finalize(stmt);
-    sqlite3_close(conn);
-    return n;
+    return fixture_db_count(f, "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM rooms)", NULL);
 }
 
 static void bad_input_is_refused_and_writes_nothing(void **state)

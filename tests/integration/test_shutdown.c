@@ -14,7 +14,6 @@
 #include <time.h>
 #include <cmocka.h>
 #include <sodium.h>
-#include <sqlite3.h>
 #include "fixture.h"
 #include "raw_socket.h"
 
@@ -33,22 +32,6 @@ static void *upload(void *ctx)
     http_opts o = {.id = u->f->alice, .send_bytes_per_s = UPLOAD_BYTES};
     http_call(u->f->server.base_url, "PUT", u->target, u->content, UPLOAD_BYTES, &o, &u->result);
     return NULL;
-}
-
-static bool blob_stored(fixture *f, const char *hex)
-{
-    char db[PATH_MAX + 64];
-    snprintf(db, sizeof db, "%s/membership.db", f->data_dir);
-    sqlite3 *conn;
-    sqlite3_stmt *stmt;
-    sqlite3_open(db, &conn);
-    sqlite3_prepare_v2(conn, "SELECT count(*) FROM blobs WHERE hex(sha256) = upper(?)", -1, &stmt, NULL);
-    sqlite3_bind_text(stmt, 1, hex, -1, SQLITE_STATIC);
-    sqlite3_step(stmt);
-    bool stored = sqlite3_column_int(stmt, 0) == 1;
-    sqlite3_finalize(stmt);
-    sqlite3_close(conn);
-    return stored;
 }
 
 static void sigterm_finishes_the_request_in_flight(void **state)
@@ -74,7 +57,7 @@ static void sigterm_finishes_the_request_in_flight(void **state)
     pthread_join(t, NULL);
 
     assert_int_equal(u.result.status, 201);
-    assert_true(blob_stored(&f, hex)); /* acknowledged, so written */
+    assert_int_equal(fixture_db_count(&f, "SELECT count(*) FROM blobs WHERE hex(sha256) = upper(?)", hex), 1);
     http_result_free(&u.result);
     free(u.content);
     assert_int_equal(fixture_stop(&f), 0); /* exit 0 */

@@ -1,7 +1,15 @@
 #include "membershipd/api.h"
+#include "membershipd/dataplane.h"
+#include "membershipd/log.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+void api_dataplane_sync(server *srv, const request *req)
+{
+    if (dataplane_sync(srv->dataplane) != 0)
+        log_event(LOG_ERROR, "dataplane_sync_timeout", "req=%s timeout_ms=%d", req->id, DATAPLANE_SYNC_TIMEOUT_MS);
+}
 
 store_status api_unlock_after(server *srv, store_status status)
 {

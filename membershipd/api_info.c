@@ -1,5 +1,6 @@
 /* GET /v1/health, GET /v1/info, GET /v1/me */
 #include "membershipd/api.h"
+#include "membershipd/dataplane.h"
 
 void api_health(server *srv, request *req, reply *out)
 {
@@ -10,9 +11,11 @@ void api_health(server *srv, request *req, reply *out)
 void api_info(server *srv, request *req, reply *out)
 {
     (void)req;
-    reply_json(out, 200, json_pack("{s:s, s:s, s:s, s:b, s:[]}", "server_key", srv->identity_nkey,
+    char url[128];
+    dataplane_url(srv->dataplane, url, sizeof url);
+    reply_json(out, 200, json_pack("{s:s, s:s, s:s, s:b, s:[s]}", "server_key", srv->identity_nkey,
                                    "version", UNIBUS_VERSION, "auth_mode", bus_auth_name(srv->cfg.bus_auth),
-                                   "tls", serve_config_tls(&srv->cfg), "nats_urls"));
+                                   "tls", serve_config_tls(&srv->cfg), "nats_urls", url));
 }
 
 void api_me(server *srv, request *req, reply *out)

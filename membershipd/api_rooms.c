@@ -73,8 +73,10 @@ void api_room_create(server *srv, request *req, reply *out)
         store_status status = WITH_STORE(srv, store_room_create(srv->store,
             json_string_value(json_object_get(body, "name")), mode, !sign || json_is_true(sign),
             req->caller.id, sealed_len ? sealed : NULL, sealed_len, &by, &room));
-        if (status == STORE_OK)
+        if (status == STORE_OK) {
+            api_dataplane_sync(srv, req);
             reply_json(out, 201, api_room_json(&room));
+        }
         else
             reply_store_failure(out, status);
     }
@@ -182,6 +184,8 @@ static void add_member(server *srv, request *req, const store_room *room, json_t
     store_actor by = request_actor(req);
     store_status status = WITH_STORE(srv, store_room_add_member(srv->store, room->id, &key, &by));
     if (status == STORE_OK)
+        api_dataplane_sync(srv, req);
+    if (status == STORE_OK)
         reply_json(out, 201, json_pack("{s:s, s:o, s:I}", "room", room->id, "member", api_user_json(&user),
                                        "key_epoch", (json_int_t)room->key_epoch));
     else if (status == STORE_DUPLICATE_KEY)
@@ -226,6 +230,8 @@ void api_room_member_remove(server *srv, request *req, reply *out)
     store_actor by = request_actor(req);
     int64_t epoch;
     store_status status = WITH_STORE(srv, store_room_remove_member(srv->store, room.id, user.id, &by, &epoch));
+    if (status == STORE_OK)
+        api_dataplane_sync(srv, req);
     json_t *remaining = json_array();
     if (status == STORE_OK)
         status = WITH_STORE(srv, store_room_foreach_member(srv->store, room.id, append_nkey, remaining));

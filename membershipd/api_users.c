@@ -83,8 +83,10 @@ void api_user_add(server *srv, request *req, reply *out)
     store_actor by = request_actor(req);
     store_user user;
     store_status status = WITH_STORE(srv, store_user_add(srv->store, name, key, role, &by));
-    if (status == STORE_OK)
+    if (status == STORE_OK) {
+        api_dataplane_sync(srv, req);
         status = WITH_STORE(srv, store_user_get_by_key(srv->store, key, &user));
+    }
     if (status == STORE_OK)
         reply_json(out, 201, api_user_json(&user));
     else if (status == STORE_DUPLICATE_NAME || status == STORE_DUPLICATE_KEY)
@@ -106,6 +108,8 @@ void api_user_revoke(server *srv, request *req, reply *out)
     }
     store_actor by = request_actor(req);
     store_status status = WITH_STORE(srv, store_user_revoke(srv->store, user.id, &by));
+    if (status == STORE_OK)
+        api_dataplane_sync(srv, req);
     if (status == STORE_OK || status == STORE_ALREADY_REVOKED)
         status = WITH_STORE(srv, store_user_get_by_id(srv->store, user.id, &user));
     if (status == STORE_OK)

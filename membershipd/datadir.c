@@ -94,21 +94,27 @@ int cli_data_dir(const store_location *loc, store_open_mode mode, char out[PATH_
     return rc;
 }
 
+int cli_db_path(const store_location *loc, store_open_mode mode, char path[PATH_MAX])
+{
+    if (loc->db) {
+        snprintf(path, PATH_MAX, "%s", loc->db);
+        return EXIT_OK;
+    }
+    char dir[PATH_MAX];
+    int rc = cli_data_dir(loc, mode, dir);
+    if (rc == EXIT_OK && snprintf(path, PATH_MAX, "%s/%s", dir, DB_FILE_NAME) >= PATH_MAX) {
+        cli_error("data directory path is too long: %.64s...", dir);
+        rc = EXIT_USAGE;
+    }
+    return rc;
+}
+
 int cli_open_store(const store_location *loc, store_open_mode mode, store **out)
 {
     char path[PATH_MAX];
-    if (loc->db) {
-        snprintf(path, sizeof path, "%s", loc->db);
-    } else {
-        char dir[PATH_MAX];
-        int rc = cli_data_dir(loc, mode, dir);
-        if (rc != EXIT_OK)
-            return rc;
-        if (snprintf(path, sizeof path, "%s/%s", dir, DB_FILE_NAME) >= (int)sizeof path) {
-            cli_error("data directory path is too long: %.64s...", dir);
-            return EXIT_USAGE;
-        }
-    }
+    int rc = cli_db_path(loc, mode, path);
+    if (rc != EXIT_OK)
+        return rc;
     char err[PATH_MAX + 256];
     if (store_open(path, mode, out, err, sizeof err) != STORE_OK) {
         cli_error("%s", err);

@@ -1,11 +1,15 @@
 /* The boot guard: each rule is one function; the first refusal wins. */
 #include "membershipd/guard.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <string.h>
+#include <unistd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include "busauth/seedfile.h"
+#include "embedded/nats_config.h"
 #include "membershipd/server_identity.h"
 #include "membershipd/tls_files.h"
 
@@ -78,9 +82,62 @@ static int server_identity(const serve_config *cfg, char *why, size_t len)
     return -1;
 }
 
+static int nats_binary(const serve_config *cfg, char *why, size_t len)
+{
+    if (cfg->nats_server_path[0])
+        return 0;
+    snprintf(why, len, "nats-server not found (looked for %s%s): install it with: apt-get install nats-server, "
+             "or give --nats-server PATH", cfg->nats_server, strchr(cfg->nats_server, '/') ? "" : " on PATH");
+    return -1;
+}
+
+static int distinct_ports(const serve_config *cfg, char *why, size_t len)
+{
+    if (cfg->nats_port == 0 || cfg->nats_port != cfg->http_port)
+        return 0;
+    snprintf(why, len, "--nats-port and --http-port are both %u; give them different ports", cfg->http_port);
+    return -1;
+}
+
+/* A port another process holds is named now, not as a child's crash later. */
+static int port_free(const serve_config *cfg, unsigned port, const char *flag, char *why, size_t len)
+{
+    if (port == 0)
+        return 0;
+    struct sockaddr_storage addr = cfg->bind_addr;
+    ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)port); /* same offset for IPv6 */
+    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc = fd >= 0 ? bind(fd, (struct sockaddr *)&addr, cfg->bind_addr_len) : -1;
+    int saved = errno;
+    if (fd >= 0)
+        close(fd);
+    if (rc == 0)
+        return 0;
+    snprintf(why, len, "%s %u on %s is not available: %s (another membershipd or nats-server?)", flag, port,
+             cfg->bind, strerror(saved));
+    return -1;
+}
+
+static int ports_free(const serve_config *cfg, char *why, size_t len)
+{
+    if (port_free(cfg, cfg->http_port, "--http-port", why, len) != 0)
+        return -1;
+    return port_free(cfg, cfg->nats_port, "--nats-port", why, len);
+}
+
+/* Paths go into the nats-server configuration as quoted strings. */
+static int tls_paths_quotable(const serve_config *cfg, char *why, size_t len)
+{
+    if (!serve_config_tls(cfg) || (natsconf_path_ok(cfg->tls_cert) && natsconf_path_ok(cfg->tls_key)))
+        return 0;
+    snprintf(why, len, "--tls-cert and --tls-key paths may not hold quotes, backslashes, '$' or control characters");
+    return -1;
+}
+
 static const guard_rule RULES[] = {
     partial_tls, public_without_enforce, public_without_tls, tls_without_enforce,
-    tls_files, data_dir, server_identity,
+    tls_files, tls_paths_quotable, data_dir, server_identity, nats_binary, distinct_ports, ports_free,
 };
 
 int guard_check(const serve_config *cfg)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "membershipd/cli.h"
+#include "membershipd/dataplane.h"
 #include "membershipd/guard.h"
 #include "membershipd/http_server.h"
 #include "membershipd/log.h"
@@ -54,8 +55,43 @@ static int open_state(server *srv)
     return srv->limits && srv->nonces ? 0 : -1;
 }
 
+/* --nats-port 0 (tests): a port the kernel says is free right now. */
+static unsigned pick_free_port(const serve_config *cfg)
+{
+    struct sockaddr_storage addr = cfg->bind_addr;
+    ((struct sockaddr_in *)&addr)->sin_port = 0;
+    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    unsigned port = 0;
+    socklen_t len = sizeof addr;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&addr, cfg->bind_addr_len) == 0 &&
+        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
+        port = ntohs(((struct sockaddr_in *)&addr)->sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static int start_dataplane(server *srv)
+{
+    char dir[PATH_MAX], db[PATH_MAX], conf[PATH_MAX + 16];
+    if (cli_data_dir(&srv->cfg.store, STORE_OPEN_CREATE, dir) != EXIT_OK ||
+        cli_db_path(&srv->cfg.store, STORE_OPEN_CREATE, db) != EXIT_OK)
+        return -1;
+    snprintf(conf, sizeof conf, "%s/nats.conf", dir);
+    unsigned port = srv->cfg.nats_port ? srv->cfg.nats_port : pick_free_port(&srv->cfg);
+    dataplane_config dc = {
+        .binary = srv->cfg.nats_server_path, .host = srv->cfg.bind, .port = port,
+        .max_payload = srv->cfg.max_msg_bytes, .tls_cert = srv->cfg.tls_cert, .tls_key = srv->cfg.tls_key,
+        .authorization = srv->cfg.bus_auth != BUS_AUTH_OFF, .config_path = conf, .db_path = db,
+        .internal = srv->identity,
+    };
+    srv->dataplane = dataplane_start(&dc);
+    return srv->dataplane ? 0 : -1;
+}
+
 static void close_state(server *srv)
 {
+    dataplane_stop(srv->dataplane);
     store_close(srv->store);
     busauth_identity_free(srv->identity);
     ratelimit_free(srv->limits);
@@ -80,8 +116,10 @@ static int listen_and_serve(server *srv, sigset_t *signals)
     int fd = open_listener(srv);
     int rc = fd >= 0 && http_server_start(srv, fd, cert, key) == 0 ? EXIT_OK : EXIT_FAILED;
     if (rc == EXIT_OK) {
-        log_event(LOG_INFO, "listening", "addr=%s port=%u tls=%s bus_auth=%s server_key=%s", srv->cfg.bind,
-                  srv->port, cert ? "on" : "off", bus_auth_name(srv->cfg.bus_auth), srv->identity_nkey);
+        char nats_url[128];
+        dataplane_url(srv->dataplane, nats_url, sizeof nats_url);
+        log_event(LOG_INFO, "listening", "addr=%s port=%u tls=%s bus_auth=%s server_key=%s nats=%s", srv->cfg.bind,
+                  srv->port, cert ? "on" : "off", bus_auth_name(srv->cfg.bus_auth), srv->identity_nkey, nats_url);
         int sig = 0;
         sigwait(signals, &sig);
         log_event(LOG_INFO, "stopping", "signal=%d", sig);
@@ -107,7 +145,7 @@ static int run(const serve_config *cfg)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
     server srv = {.cfg = *cfg};
-    rc = open_state(&srv) == 0 ? listen_and_serve(&srv, &signals) : EXIT_FAILED;
+    rc = open_state(&srv) == 0 && start_dataplane(&srv) == 0 ? listen_and_serve(&srv, &signals) : EXIT_FAILED;
     close_state(&srv);
     log_event(LOG_INFO, "stopped", "exit=%d", rc);
     return rc;

@@ -1,5 +1,6 @@
 /* Parsing `membershipd serve` flags into a serve_config. */
 #include "membershipd/serve_config.h"
+#include "membershipd/dataplane.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_RATE 20.0
 #define DEFAULT_BURST 40
@@ -27,6 +29,9 @@ void serve_flags_table(serve_flags *f, cli_flag *t)
         {"--burst", "B", &f->burst, NULL, "requests a client IP may burst (default 40)"},
         {"--max-conns", "N", &f->max_conns, NULL, "open connections in all (default 512)"},
         {"--max-conns-per-ip", "N", &f->max_conns_per_ip, NULL, "open connections per client IP (default 32)"},
+        {"--nats-server", "PATH", &f->nats_server, NULL, "the nats-server binary (default: nats-server on PATH)"},
+        {"--nats-port", "N", &f->nats_port, NULL, "data-plane port (default 4250)"},
+        {"--max-msg-bytes", "N", &f->max_msg_bytes, NULL, "largest data-plane message (default 1048576)"},
         STORE_LOCATION_FLAGS(f->store),
     };
     memcpy(t, flags, sizeof flags);
@@ -136,6 +141,29 @@ static int parse_modes(const serve_flags *f, serve_config *cfg)
     return EXIT_OK;
 }
 
+/* Resolves a bare program name on PATH, as execvp would; "" when absent. */
+static void resolve_binary(const char *name, char out[4096])
+{
+    out[0] = '\0';
+    if (strchr(name, '/')) {
+        if (access(name, X_OK) == 0)
+            snprintf(out, 4096, "%s", name);
+        return;
+    }
+    const char *path = getenv("PATH");
+    char dirs[8192];
+    snprintf(dirs, sizeof dirs, "%s", path && path[0] ? path : "/usr/local/bin:/usr/bin:/bin");
+    char *save = NULL;
+    for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+        char candidate[4096];
+        if (snprintf(candidate, sizeof candidate, "%s/%s", dir, name) < (int)sizeof candidate &&
+            access(candidate, X_OK) == 0) {
+            snprintf(out, 4096, "%s", candidate);
+            return;
+        }
+    }
+}
+
 int serve_config_parse(const serve_flags *f, serve_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -158,6 +186,13 @@ int serve_config_parse(const serve_flags *f, serve_config *cfg)
     if (rc == EXIT_OK)
         rc = parse_unsigned("--max-conns-per-ip", f->max_conns_per_ip, 1, 65536,
                             DEFAULT_MAX_CONNS_PER_IP, &cfg->max_conns_per_ip);
+    if (rc == EXIT_OK)
+        rc = parse_unsigned("--nats-port", f->nats_port, 0, 65535, DATAPLANE_DEFAULT_PORT, &cfg->nats_port);
+    if (rc == EXIT_OK)
+        rc = parse_unsigned("--max-msg-bytes", f->max_msg_bytes, 1024, 64 * 1024 * 1024,
+                            DATAPLANE_DEFAULT_MAX_MSG, &cfg->max_msg_bytes);
+    cfg->nats_server = f->nats_server ? f->nats_server : "nats-server";
+    resolve_binary(cfg->nats_server, cfg->nats_server_path);
     return rc;
 }
 

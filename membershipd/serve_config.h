@@ -20,6 +20,7 @@ typedef enum { BUS_AUTH_OFF, BUS_AUTH_SOFT, BUS_AUTH_ENFORCE } bus_auth_mode;
 typedef struct {
     const char *bind, *http_port, *bus_auth, *tls_cert, *tls_key, *tls_min;
     const char *rate, *burst, *max_conns, *max_conns_per_ip;
+    const char *nats_server, *nats_port, *max_msg_bytes;
     store_location store;
 } serve_flags;
 
@@ -35,11 +36,15 @@ typedef struct {
     double rate;                /* requests per second per IP */
     unsigned burst;
     unsigned max_conns, max_conns_per_ip;
+    const char *nats_server;    /* as given; resolved on PATH by the guard */
+    char nats_server_path[4096];
+    unsigned nats_port;         /* 0: any free port (tests) */
+    unsigned max_msg_bytes;
     store_location store;
 } serve_config;
 
 /* Number of entries SERVE_FLAGS adds to a cli_flag table. */
-#define SERVE_FLAG_COUNT 12
+#define SERVE_FLAG_COUNT 15
 /* Appends the serve flags, bound to f, at table[0..SERVE_FLAG_COUNT). */
 void serve_flags_table(serve_flags *f, cli_flag *table);
 

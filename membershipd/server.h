@@ -37,6 +37,7 @@ typedef struct server {
     ratelimit *limits;
     nonce_cache *nonces;
     struct MHD_Daemon *daemon;
+    struct dataplane *dataplane;
     unsigned port;
     atomic_int in_flight;
 } server;

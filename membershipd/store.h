@@ -148,6 +148,16 @@ store_status store_room_get_key(store *s, const char *room_id, int64_t epoch, in
 /* True when a and b are both members of at least one room. */
 store_status store_users_share_room(store *s, int64_t a, int64_t b, bool *share);
 
+/* --- the data plane's view -------------------------------------------------- */
+
+/* Changes whenever another connection commits (PRAGMA data_version). */
+int64_t store_data_version(store *s);
+/* Every active user with each room it belongs to, ordered by user: fn is
+ * called once per (user, room), and once with room_id NULL for a user in
+ * no room. */
+typedef int (*store_member_fn)(const uint8_t public_key[BUSAUTH_KEY_BYTES], const char *room_id, void *ctx);
+store_status store_active_memberships(store *s, store_member_fn fn, void *ctx);
+
 /* --- blobs --------------------------------------------------------------- */
 
 /* Stores content under its SHA-256 (which the caller has verified); a blob

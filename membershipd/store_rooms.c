@@ -337,3 +337,29 @@ store_status store_users_share_room(store *s, int64_t a, int64_t b, bool *share)
     *share = status == STORE_OK;
     return status == STORE_NOT_FOUND ? STORE_OK : status;
 }
+
+int64_t store_data_version(store *s)
+{
+    int64_t version = -1;
+    store_query_int(store_prepare(s, "PRAGMA data_version"), &version);
+    return version;
+}
+
+store_status store_active_memberships(store *s, store_member_fn fn, void *ctx)
+{
+    sqlite3_stmt *stmt = store_prepare(s,
+        "SELECT u.public_key, m.room_id FROM users u LEFT JOIN room_members m ON m.user_id = u.id"
+        " WHERE u.revoked_at IS NULL ORDER BY u.id, m.room_id");
+    if (!stmt)
+        return STORE_ERROR;
+    store_status status = STORE_OK;
+    int rc = SQLITE_DONE;
+    while (status == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(stmt, 0) != BUSAUTH_KEY_BYTES)
+            continue;
+        if (fn(sqlite3_column_blob(stmt, 0), (const char *)sqlite3_column_text(stmt, 1), ctx) != 0)
+            status = STORE_ERROR;
+    }
+    sqlite3_finalize(stmt);
+    return status == STORE_OK ? store_from_sqlite(rc) : status;
+}

@@ -70,8 +70,8 @@ int harness_start(harness_server *h, bool tls, const char *const *args)
 {
     memset(h, 0, sizeof *h);
     make_log_path(h);
-    const char *argv[MAX_ARGS] = {harness_membershipd(), "serve", "--http-port", "0"};
-    size_t n = 4;
+    const char *argv[MAX_ARGS] = {harness_membershipd(), "serve", "--http-port", "0", "--nats-port", "0"};
+    size_t n = 6;
     for (size_t i = 0; args && args[i] && n < MAX_ARGS - 1; i++)
         argv[n++] = args[i];
     argv[n] = NULL;

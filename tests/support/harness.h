@@ -20,7 +20,7 @@ typedef struct {
 /* Path of the membershipd binary under test ($MEMBERSHIPD). */
 const char *harness_membershipd(void);
 
-/* Starts `membershipd serve --http-port 0 ARGS...` (NULL-terminated) and
+/* Starts `membershipd serve --http-port 0 --nats-port 0 ARGS...` (NULL-terminated) and
  * waits until it logs that it listens.  Returns 0, or -1 (and the process
  * is gone) if it exited or did not listen within 10 s. */
 int harness_start(harness_server *h, bool tls, const char *const *args);

@@ -1,0 +1,60 @@
+#include "embedded/nats_auth.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static natsStatus sign_nonce(char **custom_error, unsigned char **signature, int *signature_len,
+                             const char *nonce, void *closure)
+{
+    (void)custom_error;
+    const busauth_identity *id = closure;
+    *signature = malloc(BUSAUTH_SIGNATURE_BYTES); /* nats.c frees it */
+    if (!*signature)
+        return NATS_NO_MEMORY;
+    busauth_identity_sign(id, (const uint8_t *)nonce, strlen(nonce), *signature);
+    *signature_len = BUSAUTH_SIGNATURE_BYTES;
+    return NATS_OK;
+}
+
+void nats_auth_inbox_prefix(const busauth_identity *id, char out[UNIBUS_INBOX_PREFIX_MAX + 1])
+{
+    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    busauth_nkey_encode_public(busauth_identity_public_key(id), nkey);
+    snprintf(out, UNIBUS_INBOX_PREFIX_MAX + 1, "_INBOX.%s", nkey);
+}
+
+natsStatus nats_auth_use_identity(natsOptions *opts, const busauth_identity *id)
+{
+    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], inbox[UNIBUS_INBOX_PREFIX_MAX + 1];
+    busauth_nkey_encode_public(busauth_identity_public_key(id), nkey);
+    nats_auth_inbox_prefix(id, inbox);
+    natsStatus s = natsOptions_SetNKey(opts, nkey, sign_nonce, (void *)id);
+    if (s == NATS_OK)
+        s = natsOptions_SetCustomInboxPrefix(opts, inbox);
+    return s;
+}
+
+int nats_auth_probe(const char *url, const busauth_identity *id, bool tls, int timeout_ms)
+{
+    natsOptions *opts = NULL;
+    natsConnection *nc = NULL;
+    natsStatus s = natsOptions_Create(&opts);
+    if (s == NATS_OK)
+        s = natsOptions_SetURL(opts, url);
+    if (s == NATS_OK)
+        s = natsOptions_SetTimeout(opts, timeout_ms);
+    if (s == NATS_OK)
+        s = natsOptions_SetAllowReconnect(opts, false);
+    if (s == NATS_OK && id)
+        s = nats_auth_use_identity(opts, id);
+    if (s == NATS_OK && tls)
+        s = natsOptions_SetSecure(opts, true);
+    if (s == NATS_OK && tls)
+        s = natsOptions_SkipServerVerification(opts, true);
+    if (s == NATS_OK)
+        s = natsConnection_Connect(&nc, opts);
+    natsConnection_Destroy(nc);
+    natsOptions_Destroy(opts);
+    return s == NATS_OK ? 0 : -1;
+}

@@ -1,0 +1,27 @@
+/*
+ * Connecting to the data plane as a unibus identity with nats.c: the nkey
+ * challenge is signed in this process (the seed never leaves it), and the
+ * inbox prefix is the identity's own, which is all it may subscribe to
+ * besides its rooms.
+ */
+#ifndef EMBEDDED_NATS_AUTH_H
+#define EMBEDDED_NATS_AUTH_H
+
+#include <stdbool.h>
+#include <nats/nats.h>
+#include "busauth/identity.h"
+
+#define UNIBUS_INBOX_PREFIX_MAX (7 + BUSAUTH_NKEY_PUBLIC_LEN + 1)
+
+/* id must outlive every connection made with opts. */
+natsStatus nats_auth_use_identity(natsOptions *opts, const busauth_identity *id);
+
+/* "_INBOX.<nkey>" for id. */
+void nats_auth_inbox_prefix(const busauth_identity *id, char out[UNIBUS_INBOX_PREFIX_MAX + 1]);
+
+/* Connects once to url as id (NULL: anonymously, for a server without
+ * authorization); 0 on success.  For membershipd's readiness
+ * check of its own child only: with tls it does not verify the chain. */
+int nats_auth_probe(const char *url, const busauth_identity *id, bool tls, int timeout_ms);
+
+#endif

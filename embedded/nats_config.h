@@ -1,0 +1,45 @@
+/*
+ * The nats-server configuration membershipd generates: listener, limits,
+ * TLS, and an nkey allowlist whose permissions come from room membership.
+ * Only validated tokens (nkeys encoded here from raw keys, 32-hex room ids,
+ * IP literals, checked paths) ever reach the file, so nothing a user
+ * controls can change its structure.  See dev/data-plane.md.
+ */
+#ifndef EMBEDDED_NATS_CONFIG_H
+#define EMBEDDED_NATS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NATSCONF_ROOM_ID_LEN 32
+
+typedef struct {
+    uint8_t public_key[32];
+    char (*room_ids)[NATSCONF_ROOM_ID_LEN + 1];
+    size_t nrooms;
+} natsconf_user;
+
+typedef struct {
+    const char *host;           /* an IP literal */
+    unsigned port;
+    size_t max_payload;
+    unsigned max_connections;
+    const char *tls_cert, *tls_key; /* both NULL without TLS */
+    bool authorization;         /* false only for --bus-auth off on loopback */
+    uint8_t internal_key[32];   /* membershipd's own user: connect, nothing else */
+    const natsconf_user *users;
+    size_t nusers;
+} natsconf;
+
+/* True when a path can be written into the file as a quoted string. */
+bool natsconf_path_ok(const char *path);
+
+/* The configuration text (malloc'd, NUL-terminated), or NULL when a value
+ * fails validation or memory runs out. */
+char *natsconf_render(const natsconf *conf);
+
+/* Replaces path with text atomically (temporary file, fsync, rename), 0600. */
+int natsconf_write(const char *path, const char *text);
+
+#endif

@@ -1,0 +1,314 @@
+#include "embedded/supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "membershipd/log.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define STABLE_AFTER_MS 30000
+#define STOP_GRACE_MS 5000
+#define LINE_MAX_BYTES 1024
+
+struct nats_supervisor {
+    char *binary, *config_path;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    pid_t pid;           /* current child, 0 while none */
+    bool ready;          /* the current child said "Server is ready" */
+    bool stopping;
+    unsigned generation; /* children started */
+    unsigned reloads;    /* reloads reported, plus one per start */
+    unsigned restarts;
+    int out_fd;          /* the child's stdout+stderr */
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timespec deadline_in(int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+/* In the child: die with the thread that started us, even on SIGKILL. */
+static void exec_child(const nats_supervisor *sup, pid_t parent, int out_fd)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1);
+    dup2(out_fd, STDOUT_FILENO);
+    dup2(out_fd, STDERR_FILENO);
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, STDIN_FILENO);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    closefrom(3);
+    execl(sup->binary, "nats-server", "-c", sup->config_path, (char *)NULL);
+    _exit(127);
+}
+
+static int spawn(nats_supervisor *sup)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -1;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0)
+        exec_child(sup, parent, fds[1]);
+    close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        return -1;
+    }
+    pthread_mutex_lock(&sup->lock);
+    sup->pid = pid;
+    sup->ready = false;
+    sup->out_fd = fds[0];
+    sup->generation++;
+    pthread_mutex_unlock(&sup->lock);
+    log_event(LOG_INFO, "nats_started", "pid=%d", (int)pid);
+    return 0;
+}
+
+static log_level level_of(const char *line)
+{
+    if (strstr(line, "[ERR]") || strstr(line, "[FTL]"))
+        return LOG_ERROR;
+    return strstr(line, "[WRN]") ? LOG_WARN : LOG_INFO;
+}
+
+/* "[pid] date time [INF] text" -> forwarded as msg=nats; also watches for
+ * the lines that say the server is ready or has reloaded. */
+static void handle_line(nats_supervisor *sup, char *line)
+{
+    const char *text = strstr(line, "] ");
+    text = text ? strchr(text + 2, '[') : NULL;
+    text = text ? text : line;
+    for (char *p = line; *p; p++)
+        if (*p == '"')
+            *p = '\'';
+    log_event(level_of(line), "nats", "line=\"%s\"", text);
+    pthread_mutex_lock(&sup->lock);
+    if (strstr(line, "Server is ready")) {
+        sup->ready = true;
+        sup->reloads++;
+    } else if (strstr(line, "Reloaded server configuration")) {
+        sup->reloads++;
+    }
+    pthread_cond_broadcast(&sup->changed);
+    pthread_mutex_unlock(&sup->lock);
+}
+
+/* Reads the child's output until it closes; returns when the child is gone. */
+static void pump_output(nats_supervisor *sup)
+{
+    char buf[LINE_MAX_BYTES + 1];
+    size_t used = 0;
+    for (;;) {
+        ssize_t n = read(sup->out_fd, buf + used, LINE_MAX_BYTES - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+        buf[used] = '\0';
+        char *start = buf, *nl;
+        while ((nl = strchr(start, '\n'))) {
+            *nl = '\0';
+            handle_line(sup, start);
+            start = nl + 1;
+        }
+        used -= (size_t)(start - buf);
+        memmove(buf, start, used);
+        if (used == LINE_MAX_BYTES)
+            used = 0; /* an endless line: dropped */
+    }
+    close(sup->out_fd);
+}
+
+static int reap(nats_supervisor *sup)
+{
+    int status = 0;
+    waitpid(sup->pid, &status, 0);
+    pthread_mutex_lock(&sup->lock);
+    sup->pid = 0;
+    sup->ready = false;
+    pthread_cond_broadcast(&sup->changed);
+    pthread_mutex_unlock(&sup->lock);
+    return status;
+}
+
+/* Sleeps ms unless stop is asked for; returns false when stopping. */
+static bool backoff(nats_supervisor *sup, int ms)
+{
+    struct timespec until = deadline_in(ms);
+    pthread_mutex_lock(&sup->lock);
+    while (!sup->stopping && pthread_cond_timedwait(&sup->changed, &sup->lock, &until) != ETIMEDOUT)
+        ;
+    bool go_on = !sup->stopping;
+    pthread_mutex_unlock(&sup->lock);
+    return go_on;
+}
+
+/* The one thread that forks, so the parent-death signal is tied to a
+ * thread that lives as long as the supervisor. */
+static void *supervise(void *arg)
+{
+    nats_supervisor *sup = arg;
+    int delay = BACKOFF_MIN_MS;
+    for (;;) {
+        int64_t started = mono_ms();
+        if (spawn(sup) == 0) {
+            pump_output(sup);
+            int status = reap(sup);
+            pthread_mutex_lock(&sup->lock);
+            bool stopping = sup->stopping;
+            pthread_mutex_unlock(&sup->lock);
+            if (stopping)
+                break;
+            log_event(LOG_ERROR, "nats_exited", "status=%d restart_in_ms=%d", status, delay);
+        }
+        if (mono_ms() - started > STABLE_AFTER_MS)
+            delay = BACKOFF_MIN_MS;
+        if (!backoff(sup, delay))
+            break;
+        delay = delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2;
+        pthread_mutex_lock(&sup->lock);
+        sup->restarts++;
+        pthread_mutex_unlock(&sup->lock);
+    }
+    return NULL;
+}
+
+static bool wait_ready(nats_supervisor *sup, int timeout_ms)
+{
+    struct timespec until = deadline_in(timeout_ms);
+    pthread_mutex_lock(&sup->lock);
+    while (!sup->ready && pthread_cond_timedwait(&sup->changed, &sup->lock, &until) != ETIMEDOUT)
+        ;
+    bool ready = sup->ready;
+    pthread_mutex_unlock(&sup->lock);
+    return ready;
+}
+
+nats_supervisor *supervisor_start(const char *binary, const char *config_path, int timeout_ms)
+{
+    nats_supervisor *sup = calloc(1, sizeof *sup);
+    if (!sup)
+        return NULL;
+    sup->binary = strdup(binary);
+    sup->config_path = strdup(config_path);
+    pthread_mutex_init(&sup->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&sup->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&sup->thread, NULL, supervise, sup) != 0) {
+        free(sup->binary);
+        free(sup->config_path);
+        free(sup);
+        return NULL;
+    }
+    if (!wait_ready(sup, timeout_ms)) {
+        fprintf(stderr, "membershipd: nats-server (%s) did not become ready in %d ms; see its log lines above\n",
+                binary, timeout_ms);
+        supervisor_stop(sup);
+        return NULL;
+    }
+    return sup;
+}
+
+int supervisor_reload(nats_supervisor *sup, int timeout_ms)
+{
+    struct timespec until = deadline_in(timeout_ms);
+    pthread_mutex_lock(&sup->lock);
+    unsigned target = sup->reloads + 1;
+    /* SIGHUP before nats-server installs its handler would kill it: a child
+     * that is not ready yet will read the new file when it starts. */
+    if (sup->ready && sup->pid > 0)
+        kill(sup->pid, SIGHUP);
+    while (sup->reloads < target && pthread_cond_timedwait(&sup->changed, &sup->lock, &until) != ETIMEDOUT)
+        ;
+    int rc = sup->reloads >= target ? 0 : -1;
+    pthread_mutex_unlock(&sup->lock);
+    return rc;
+}
+
+void supervisor_stop(nats_supervisor *sup)
+{
+    if (!sup)
+        return;
+    pthread_mutex_lock(&sup->lock);
+    sup->stopping = true;
+    pid_t pid = sup->pid;
+    pthread_cond_broadcast(&sup->changed);
+    pthread_mutex_unlock(&sup->lock);
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        struct timespec until = deadline_in(STOP_GRACE_MS);
+        pthread_mutex_lock(&sup->lock);
+        while (sup->pid > 0 && pthread_cond_timedwait(&sup->changed, &sup->lock, &until) != ETIMEDOUT)
+            ;
+        if (sup->pid > 0)
+            kill(sup->pid, SIGKILL);
+        pthread_mutex_unlock(&sup->lock);
+    }
+    pthread_join(sup->thread, NULL);
+    pthread_cond_destroy(&sup->changed);
+    pthread_mutex_destroy(&sup->lock);
+    free(sup->binary);
+    free(sup->config_path);
+    free(sup);
+}
+
+pid_t supervisor_pid(nats_supervisor *sup)
+{
+    pthread_mutex_lock(&sup->lock);
+    pid_t pid = sup->pid;
+    pthread_mutex_unlock(&sup->lock);
+    return pid;
+}
+
+unsigned supervisor_restarts(nats_supervisor *sup)
+{
+    pthread_mutex_lock(&sup->lock);
+    unsigned n = sup->restarts;
+    pthread_mutex_unlock(&sup->lock);
+    return n;
+}
+
+unsigned supervisor_reloads(nats_supervisor *sup)
+{
+    pthread_mutex_lock(&sup->lock);
+    unsigned n = sup->reloads;
+    pthread_mutex_unlock(&sup->lock);
+    return n;
+}

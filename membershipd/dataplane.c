@@ -1,0 +1,270 @@
+#include "membershipd/dataplane.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "embedded/nats_auth.h"
+#include "embedded/nats_config.h"
+#include "embedded/supervisor.h"
+#include "membershipd/log.h"
+#include "membershipd/store.h"
+
+#define READY_TIMEOUT_MS 10000
+#define RELOAD_TIMEOUT_MS 5000
+
+struct dataplane {
+    dataplane_config cfg;
+    store *store;             /* the reloader's own connection */
+    nats_supervisor *sup;
+    char *rendered;           /* the text nats-server runs with */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    unsigned wanted, applied; /* sync generations */
+    unsigned reloads;
+    bool stopping;
+    bool thread_started;
+};
+
+typedef struct {
+    natsconf_user *users;
+    size_t n, cap;
+    bool failed;
+} user_list;
+
+static void free_users(user_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->users[i].room_ids);
+    free(l->users);
+}
+
+static natsconf_user *user_for(user_list *l, const uint8_t *key)
+{
+    if (l->n && memcmp(l->users[l->n - 1].public_key, key, 32) == 0)
+        return &l->users[l->n - 1];
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        natsconf_user *grown = realloc(l->users, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        l->users = grown;
+        l->cap = cap;
+    }
+    natsconf_user *u = &l->users[l->n++];
+    memset(u, 0, sizeof *u);
+    memcpy(u->public_key, key, 32);
+    return u;
+}
+
+static int add_membership(const uint8_t *key, const char *room_id, void *ctx)
+{
+    user_list *l = ctx;
+    natsconf_user *u = user_for(l, key);
+    if (!u)
+        return -1;
+    if (!room_id)
+        return 0;
+    char (*rooms)[NATSCONF_ROOM_ID_LEN + 1] = realloc(u->room_ids, (u->nrooms + 1) * sizeof *rooms);
+    if (!rooms)
+        return -1;
+    u->room_ids = rooms;
+    snprintf(rooms[u->nrooms++], NATSCONF_ROOM_ID_LEN + 1, "%s", room_id);
+    return 0;
+}
+
+static char *render(dataplane *dp)
+{
+    user_list users = {0};
+    char *text = NULL;
+    if (store_active_memberships(dp->store, add_membership, &users) == STORE_OK) {
+        natsconf conf = {
+            .host = dp->cfg.host, .port = dp->cfg.port, .max_payload = dp->cfg.max_payload,
+            .max_connections = DATAPLANE_MAX_CONNECTIONS, .tls_cert = dp->cfg.tls_cert,
+            .tls_key = dp->cfg.tls_key, .authorization = dp->cfg.authorization,
+            .users = users.users, .nusers = users.n,
+        };
+        memcpy(conf.internal_key, busauth_identity_public_key(dp->cfg.internal), 32);
+        text = natsconf_render(&conf);
+    }
+    free_users(&users);
+    return text;
+}
+
+/* Re-renders; writes and reloads only when the text differs. */
+static int apply(dataplane *dp)
+{
+    char *text = render(dp);
+    if (!text) {
+        log_event(LOG_ERROR, "nats_config", "detail=\"cannot render the configuration from the database\"");
+        return -1;
+    }
+    if (dp->rendered && strcmp(text, dp->rendered) == 0) {
+        free(text);
+        return 0;
+    }
+    if (natsconf_write(dp->cfg.config_path, text) != 0) {
+        log_event(LOG_ERROR, "nats_config", "path=%s detail=\"%s\"", dp->cfg.config_path, strerror(errno));
+        free(text);
+        return -1;
+    }
+    free(dp->rendered);
+    dp->rendered = text;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (!dp->sup)
+        return 0; /* the first write: nats-server reads it when it starts */
+    int rc = supervisor_reload(dp->sup, RELOAD_TIMEOUT_MS);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    pthread_mutex_lock(&dp->lock);
+    unsigned n = ++dp->reloads;
+    pthread_mutex_unlock(&dp->lock);
+    log_event(rc == 0 ? LOG_INFO : LOG_ERROR, "nats_reloaded", "count=%u ok=%s dur_ms=%.1f", n,
+              rc == 0 ? "yes" : "no", ms);
+    return rc;
+}
+
+static struct timespec deadline_in(int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+static void *reloader(void *arg)
+{
+    dataplane *dp = arg;
+    int64_t seen_version = store_data_version(dp->store);
+    pthread_mutex_lock(&dp->lock);
+    while (!dp->stopping) {
+        struct timespec until = deadline_in(DATAPLANE_POLL_MS);
+        while (!dp->stopping && dp->wanted == dp->applied &&
+               pthread_cond_timedwait(&dp->changed, &dp->lock, &until) != ETIMEDOUT)
+            ;
+        if (dp->stopping)
+            break;
+        unsigned target = dp->wanted;
+        pthread_mutex_unlock(&dp->lock);
+        int64_t version = store_data_version(dp->store);
+        if (target != dp->applied || version != seen_version) {
+            seen_version = version;
+            apply(dp);
+        }
+        pthread_mutex_lock(&dp->lock);
+        dp->applied = target;
+        pthread_cond_broadcast(&dp->changed);
+    }
+    pthread_mutex_unlock(&dp->lock);
+    return NULL;
+}
+
+static int wait_for_internal_login(dataplane *dp)
+{
+    char url[128];
+    dataplane_url(dp, url, sizeof url);
+    /* The internal identity proves that nkey authentication works end to
+     * end.  Peers verify the certificate; this probe of our own child on the
+     * port we just gave it checks the login, not the chain. */
+    for (int waited = 0; waited < READY_TIMEOUT_MS; waited += 100) {
+        const busauth_identity *as = dp->cfg.authorization ? dp->cfg.internal : NULL;
+        if (nats_auth_probe(url, as, dp->cfg.tls_cert != NULL, 2000) == 0)
+            return 0;
+        struct timespec pause = {0, 100 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    fprintf(stderr, "membershipd: nats-server at %s did not accept membershipd's own identity\n", url);
+    return -1;
+}
+
+static dataplane *dataplane_new(const dataplane_config *cfg)
+{
+    dataplane *dp = calloc(1, sizeof *dp);
+    if (!dp)
+        return NULL;
+    dp->cfg = *cfg;
+    pthread_mutex_init(&dp->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&dp->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    return dp;
+}
+
+dataplane *dataplane_start(const dataplane_config *cfg)
+{
+    dataplane *dp = dataplane_new(cfg);
+    char err[4096 + 256];
+    if (!dp || store_open(cfg->db_path, STORE_OPEN_EXISTING, &dp->store, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "membershipd: data plane: %s\n", dp ? err : "out of memory");
+        dataplane_stop(dp);
+        return NULL;
+    }
+    if (apply(dp) != 0 ||
+        !(dp->sup = supervisor_start(cfg->binary, cfg->config_path, READY_TIMEOUT_MS)) ||
+        wait_for_internal_login(dp) != 0 ||
+        pthread_create(&dp->thread, NULL, reloader, dp) != 0) {
+        dataplane_stop(dp);
+        return NULL;
+    }
+    dp->thread_started = true;
+    return dp;
+}
+
+int dataplane_sync(dataplane *dp)
+{
+    struct timespec until = deadline_in(DATAPLANE_SYNC_TIMEOUT_MS);
+    pthread_mutex_lock(&dp->lock);
+    unsigned mine = ++dp->wanted;
+    pthread_cond_broadcast(&dp->changed);
+    while ((int)(dp->applied - mine) < 0 && !dp->stopping &&
+           pthread_cond_timedwait(&dp->changed, &dp->lock, &until) != ETIMEDOUT)
+        ;
+    int rc = (int)(dp->applied - mine) >= 0 ? 0 : -1;
+    pthread_mutex_unlock(&dp->lock);
+    return rc;
+}
+
+void dataplane_stop(dataplane *dp)
+{
+    if (!dp)
+        return;
+    pthread_mutex_lock(&dp->lock);
+    bool running = dp->thread_started;
+    dp->stopping = true;
+    pthread_cond_broadcast(&dp->changed);
+    pthread_mutex_unlock(&dp->lock);
+    if (running)
+        pthread_join(dp->thread, NULL);
+    supervisor_stop(dp->sup);
+    store_close(dp->store);
+    free(dp->rendered);
+    pthread_cond_destroy(&dp->changed);
+    pthread_mutex_destroy(&dp->lock);
+    free(dp);
+}
+
+unsigned dataplane_reloads(dataplane *dp)
+{
+    pthread_mutex_lock(&dp->lock);
+    unsigned n = dp->reloads;
+    pthread_mutex_unlock(&dp->lock);
+    return n;
+}
+
+void dataplane_url(const dataplane *dp, char *out, size_t len)
+{
+    bool v6 = strchr(dp->cfg.host, ':') != NULL;
+    snprintf(out, len, "%s://%s%s%s:%u", dp->cfg.tls_cert ? "tls" : "nats", v6 ? "[" : "", dp->cfg.host,
+             v6 ? "]" : "", dp->cfg.port);
+}

@@ -1,0 +1,50 @@
+/*
+ * The data plane as membershipd runs it: the generated nats-server
+ * configuration kept equal to the database, through coalesced reloads.
+ *
+ * A reloader thread with its own SQLite connection re-renders the
+ * configuration when asked (dataplane_sync, after an API change) or when
+ * another process committed (PRAGMA data_version, polled every 250 ms, for
+ * the offline CLI); it reloads nats-server only when the text changed.
+ * Changes that arrive during a reload are all carried by the next one.
+ */
+#ifndef MEMBERSHIPD_DATAPLANE_H
+#define MEMBERSHIPD_DATAPLANE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "busauth/identity.h"
+
+#define DATAPLANE_DEFAULT_PORT 4250
+#define DATAPLANE_DEFAULT_MAX_MSG (1024 * 1024)
+#define DATAPLANE_MAX_CONNECTIONS 1024
+#define DATAPLANE_POLL_MS 250
+#define DATAPLANE_SYNC_TIMEOUT_MS 10000
+
+typedef struct dataplane dataplane;
+
+typedef struct {
+    const char *binary;         /* nats-server */
+    const char *host;
+    unsigned port;
+    size_t max_payload;
+    const char *tls_cert, *tls_key;
+    bool authorization;         /* false only with --bus-auth off */
+    const char *config_path;    /* DATA-DIR/nats.conf */
+    const char *db_path;
+    const busauth_identity *internal; /* must outlive the data plane */
+} dataplane_config;
+
+/* Writes the configuration, starts nats-server and returns once it takes
+ * an authenticated connection from the internal identity.  NULL, after one
+ * line to stderr, when it cannot. */
+dataplane *dataplane_start(const dataplane_config *cfg);
+/* Returns once every change committed before the call is in force in
+ * nats-server: 0, or -1 after DATAPLANE_SYNC_TIMEOUT_MS. */
+int dataplane_sync(dataplane *dp);
+void dataplane_stop(dataplane *dp);
+unsigned dataplane_reloads(dataplane *dp);
+/* "nats://host:port" or "tls://host:port". */
+void dataplane_url(const dataplane *dp, char *out, size_t len);
+
+#endif

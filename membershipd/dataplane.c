@@ -16,7 +16,8 @@
 #define RELOAD_TIMEOUT_MS 5000
 
 struct dataplane {
-    dataplane_config cfg;
+    dataplane_config cfg;     /* its paths point at the copies below */
+    char config_path[4096], db_path[4096];
     store *store;             /* the reloader's own connection */
     nats_supervisor *sup;
     char *rendered;           /* the text nats-server runs with */
@@ -192,6 +193,10 @@ static dataplane *dataplane_new(const dataplane_config *cfg)
     if (!dp)
         return NULL;
     dp->cfg = *cfg;
+    snprintf(dp->config_path, sizeof dp->config_path, "%s", cfg->config_path);
+    snprintf(dp->db_path, sizeof dp->db_path, "%s", cfg->db_path);
+    dp->cfg.config_path = dp->config_path;
+    dp->cfg.db_path = dp->db_path;
     pthread_mutex_init(&dp->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);

@@ -34,6 +34,8 @@ typedef struct {
     const char *db_path;
     const busauth_identity *internal; /* must outlive the data plane */
 } dataplane_config;
+/* The paths are copied; binary, host, TLS paths and internal must outlive
+ * the data plane. */
 
 /* Writes the configuration, starts nats-server and returns once it takes
  * an authenticated connection from the internal identity.  NULL, after one

@@ -33,16 +33,19 @@ static void make_log_path(harness_server *h)
              dir && dir[0] ? dir : "/tmp", (int)getpid(), counter++);
 }
 
-static unsigned read_port(const char *log_path)
+static unsigned read_port(const char *log_path, char nats_url[128])
 {
     FILE *f = fopen(log_path, "r");
     char line[2048];
     unsigned port = 0;
     while (f && !port && fgets(line, sizeof line, f)) {
         const char *p = strstr(line, "msg=listening");
+        const char *nats = p ? strstr(p, " nats=") : NULL;
         p = p ? strstr(p, " port=") : NULL;
         if (p)
             port = (unsigned)strtoul(p + 6, NULL, 10);
+        if (nats)
+            snprintf(nats_url, 128, "%.*s", (int)strcspn(nats + 6, " \n"), nats + 6);
     }
     if (f)
         fclose(f);
@@ -79,7 +82,7 @@ int harness_start(harness_server *h, bool tls, const char *const *args)
     h->pid = spawn(argv, -1, log_fd);
     close(log_fd);
     for (int waited = 0; waited < 10000; waited += 20) {
-        h->port = read_port(h->log_path);
+        h->port = read_port(h->log_path, h->nats_url);
         if (h->port) {
             snprintf(h->base_url, sizeof h->base_url, "%s://127.0.0.1:%u", tls ? "https" : "http", h->port);
             return 0;

@@ -15,6 +15,7 @@ typedef struct {
     unsigned port;
     char log_path[PATH_MAX];
     char base_url[64];
+    char nats_url[128];
 } harness_server;
 
 /* Path of the membershipd binary under test ($MEMBERSHIPD). */

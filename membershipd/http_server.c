@@ -260,7 +260,11 @@ static const char *tls_priorities(int tls_min)
 
 int http_server_start(server *srv, int listen_fd, const char *cert_pem, const char *key_pem)
 {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* A thread per connection: a handler may wait for the data plane to
+     * apply its change without stalling other clients; the connection caps
+     * bound the threads. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (cert_pem)
         flags |= MHD_USE_TLS;
     struct MHD_OptionItem tls[] = {
@@ -273,7 +277,7 @@ int http_server_start(server *srv, int listen_fd, const char *cert_pem, const ch
         flags, 0, NULL, NULL, on_request, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, srv,
         MHD_OPTION_LISTEN_SOCKET, listen_fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HTTP_THREADS,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK,
         MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_conns,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.max_conns_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,

@@ -6,7 +6,7 @@
 
 #define HTTP_HEADER_LIMIT 8192
 #define HTTP_IDLE_TIMEOUT_S 10
-#define HTTP_THREADS 4
+#define HTTP_THREAD_STACK (512 * 1024)
 
 /* Starts serving on listen_fd (bound and listening; MHD takes it over).
  * cert_pem and key_pem are NULL without TLS.  Returns 0, or -1 after

@@ -114,10 +114,10 @@ static void members_use_their_rooms_and_nothing_else(void **state)
     natsSubscription *everything = nats_peer_subscribe(&bob, ">");
     natsSubscription *system = nats_peer_subscribe(&bob, "$SYS.>");
     natsConnection_FlushTimeout(bob.nc, 2000);
-    assert_true(nats_peer_permission_errors(&bob) >= 3);
+    assert_true(nats_peer_wait_permission_errors(&bob, 3, 2000) >= 3);
     natsConnection_PublishString(bob.nc, other_subject, "sneaky");
     natsConnection_FlushTimeout(bob.nc, 2000);
-    assert_true(nats_peer_permission_errors(&bob) >= 4);
+    assert_true(nats_peer_wait_permission_errors(&bob, 4, 2000) >= 4);
 
     natsSubscription_Destroy(elsewhere);
     natsSubscription_Destroy(everything);

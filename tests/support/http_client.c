@@ -168,6 +168,8 @@ int http_call(const char *base_url, const char *method, const char *target, cons
     CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    else if (getenv("UNIBUS_TEST_VERBOSE"))
+        fprintf(stderr, "curl: %s %s: %s\n", method, url, curl_easy_strerror(rc));
     curl_easy_cleanup(c);
     curl_slist_free_all(headers);
     free(copy);

@@ -87,6 +87,17 @@ int nats_peer_permission_errors(nats_peer *p)
     return n;
 }
 
+int nats_peer_wait_permission_errors(nats_peer *p, int n, int timeout_ms)
+{
+    int seen = nats_peer_permission_errors(p);
+    for (int waited = 0; seen < n && waited < timeout_ms; waited += 10) {
+        struct timespec pause = {0, 10 * 1000000L};
+        nanosleep(&pause, NULL);
+        seen = nats_peer_permission_errors(p);
+    }
+    return seen;
+}
+
 bool nats_peer_wait_closed(nats_peer *p, int timeout_ms)
 {
     for (int waited = 0; waited <= timeout_ms; waited += 10) {

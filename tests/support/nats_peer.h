@@ -27,6 +27,9 @@ natsStatus nats_peer_connect(nats_peer *p, const char *url, const busauth_identi
 void nats_peer_close(nats_peer *p);
 
 int nats_peer_permission_errors(nats_peer *p);
+/* Errors reach their handler on nats.c's own thread: waits up to
+ * timeout_ms for at least n permission errors; returns the count. */
+int nats_peer_wait_permission_errors(nats_peer *p, int n, int timeout_ms);
 bool nats_peer_wait_closed(nats_peer *p, int timeout_ms);
 /* Subscribes and flushes, so a refusal has arrived when it returns. */
 natsSubscription *nats_peer_subscribe(nats_peer *p, const char *subject);

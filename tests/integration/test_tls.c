@@ -103,13 +103,14 @@ static void old_versions_and_weak_ciphers_are_refused(void **state)
 {
     (void)state;
     start("1.2");
-    http_opts tls11 = {.id = F.alice, .ca_file = CA,
+    /* SECLEVEL=0: this client is willing; only the server can refuse. */
+    http_opts tls11 = {.id = F.alice, .ca_file = CA, .ciphers = "DEFAULT:@SECLEVEL=0",
                        .tls_version = CURL_SSLVERSION_TLSv1_0 | CURL_SSLVERSION_MAX_TLSv1_1};
     assert_int_equal(call_status(&tls11), 0);
     http_opts tls12 = {.id = F.alice, .ca_file = CA,
                        .tls_version = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2};
     assert_int_equal(call_status(&tls12), 200);
-    http_opts cbc = {.id = F.alice, .ca_file = CA, .ciphers = "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA",
+    http_opts cbc = {.id = F.alice, .ca_file = CA, .ciphers = "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:@SECLEVEL=0",
                      .tls_version = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2};
     assert_int_equal(call_status(&cbc), 0);
 }

@@ -60,6 +60,26 @@ printf 'garbage\n' > "$D/server.seed"; chmod 600 "$D/server.seed"
 t "refused: unparseable server identity" 78 "holds no valid user seed" "$M" check-config --data-dir "$D"
 rm -f "$D/server.seed"
 
+# The data plane's rules.
+t "refused: same port twice" 78 "--nats-port and --http-port are both 4999" \
+    "$M" check-config --data-dir "$D" --http-port 4999 --nats-port 4999
+t "refused: missing nats-server" 78 "install it with: apt-get install nats-server" \
+    "$M" check-config --data-dir "$D" --nats-server /nonexistent/nats-server
+t "refused: nats-server not on PATH" 78 "nats-server not found (looked for nats-server on PATH)" \
+    env PATH=/nonexistent "$M" check-config --data-dir "$D"
+BUSY=$((20000 + RANDOM % 12000)) # below the ephemeral range other tests use
+nats-server -a 127.0.0.1 -p "$BUSY" >/dev/null 2>&1 &
+HOLDER=$!
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$BUSY) 2>/dev/null && break; sleep 0.05; done
+t "refused: data-plane port in use" 78 "--nats-port $BUSY on 127.0.0.1 is not available" \
+    "$M" check-config --data-dir "$D" --nats-port "$BUSY"
+t "refused: control-plane port in use" 78 "--http-port $BUSY on 127.0.0.1 is not available" \
+    "$M" check-config --data-dir "$D" --http-port "$BUSY"
+kill "$HOLDER"; wait "$HOLDER" 2>/dev/null
+cp "$P/server.pem" "$P/quo\"te.pem"
+t "refused: TLS path that cannot be quoted" 78 "may not hold quotes" \
+    "$M" check-config --data-dir "$D" --tls-cert "$P/quo\"te.pem" --tls-key "$P/server.key"
+
 # shellcheck disable=SC2086
 {
 accepted "loopback default"

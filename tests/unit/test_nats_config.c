@@ -1,0 +1,147 @@
+/* The generated nats-server configuration: structure, permissions, and
+ * refusal of anything that could change the structure. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <sodium.h>
+#include "busauth/nkey.h"
+#include "embedded/nats_config.h"
+
+static char rooms[2][NATSCONF_ROOM_ID_LEN + 1] = {"0123456789abcdef0123456789abcdef",
+                                                  "fedcba9876543210fedcba9876543210"};
+
+static natsconf base(natsconf_user *users, size_t n)
+{
+    natsconf c = {.host = "127.0.0.1", .port = 4250, .max_payload = 1048576, .max_connections = 10,
+                  .authorization = true, .users = users, .nusers = n};
+    randombytes_buf(c.internal_key, 32);
+    return c;
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+static void members_get_their_rooms_and_inbox_only(void **state)
+{
+    (void)state;
+    natsconf_user u = {.room_ids = rooms, .nrooms = 2};
+    randombytes_buf(u.public_key, 32);
+    natsconf c = base(&u, 1);
+    char *text = natsconf_render(&c);
+    assert_non_null(text);
+    char nkey[57], inbox[80];
+    busauth_nkey_encode_public(u.public_key, nkey);
+    snprintf(inbox, sizeof inbox, "\"_INBOX.%s.>\"", nkey);
+    assert_non_null(strstr(text, nkey));
+    assert_int_equal(count(text, "\"unibus.room.0123456789abcdef0123456789abcdef.>\""), 2); /* pub + sub */
+    assert_int_equal(count(text, inbox), 1);                                          /* sub only */
+    assert_int_equal(count(text, "allow_responses: true"), 1);
+    assert_null(strstr(text, "allow: [\">\"")); /* no wildcard grant */
+    assert_non_null(strstr(text, "max_payload: 1048576"));
+    assert_null(strstr(text, "no_auth_user"));
+    free(text);
+}
+
+static void internal_user_is_always_there(void **state)
+{
+    (void)state;
+    natsconf c = base(NULL, 0);
+    char *text = natsconf_render(&c);
+    char internal[57];
+    busauth_nkey_encode_public(c.internal_key, internal);
+    assert_non_null(strstr(text, "authorization {"));
+    assert_non_null(strstr(text, internal)); /* never an empty users list */
+    assert_int_equal(count(text, "{ nkey:"), 1);
+    free(text);
+}
+
+static void a_user_without_rooms_is_denied_publishing(void **state)
+{
+    (void)state;
+    natsconf_user u = {0};
+    randombytes_buf(u.public_key, 32);
+    natsconf c = base(&u, 1);
+    char *text = natsconf_render(&c);
+    assert_null(strstr(text, "allow: []")); /* nats-server reads an empty allow as "everything" */
+    assert_int_equal(count(text, "publish: { deny: [\">\"] }"), 2); /* the internal user and this one */
+    free(text);
+}
+
+static void auth_off_has_no_authorization_block(void **state)
+{
+    (void)state;
+    natsconf c = base(NULL, 0);
+    c.authorization = false;
+    char *text = natsconf_render(&c);
+    assert_null(strstr(text, "authorization"));
+    free(text);
+}
+
+static void tls_and_ipv6_render(void **state)
+{
+    (void)state;
+    natsconf c = base(NULL, 0);
+    c.host = "::1";
+    c.tls_cert = "/etc/unibus/cert.pem";
+    c.tls_key = "/etc/unibus/key.pem";
+    char *text = natsconf_render(&c);
+    assert_non_null(strstr(text, "listen: \"[::1]:4250\""));
+    assert_non_null(strstr(text, "cert_file: \"/etc/unibus/cert.pem\""));
+    free(text);
+}
+
+static void hostile_values_are_refused(void **state)
+{
+    (void)state;
+    char bad_rooms[][NATSCONF_ROOM_ID_LEN + 1] = {
+        "0123456789abcdef0123456789abcde\"", "0123456789ABCDEF0123456789ABCDEF", "x",
+        "0123456789abcdef0123456789abc.>}", "0123456789abcdef0123456789abcd\n",
+    };
+    for (size_t i = 0; i < sizeof bad_rooms / sizeof bad_rooms[0]; i++) {
+        natsconf_user u = {.room_ids = &bad_rooms[i], .nrooms = 1};
+        natsconf c = base(&u, 1);
+        assert_null(natsconf_render(&c));
+    }
+    const char *bad_paths[] = {"/a\"b", "/a\nb", "/a\\b", "/$HOME/x", ""};
+    for (size_t i = 0; i < sizeof bad_paths / sizeof bad_paths[0]; i++) {
+        natsconf c = base(NULL, 0);
+        c.tls_cert = bad_paths[i];
+        c.tls_key = "/ok";
+        assert_null(natsconf_render(&c));
+        assert_false(natsconf_path_ok(bad_paths[i]));
+    }
+    const char *bad_hosts[] = {"example.com", "127.0.0.1\"", "0.0.0.0 }", ""};
+    for (size_t i = 0; i < sizeof bad_hosts / sizeof bad_hosts[0]; i++) {
+        natsconf c = base(NULL, 0);
+        c.host = bad_hosts[i];
+        assert_null(natsconf_render(&c));
+    }
+    natsconf partial = base(NULL, 0);
+    partial.tls_cert = "/only/cert";
+    assert_null(natsconf_render(&partial));
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(members_get_their_rooms_and_inbox_only),
+        cmocka_unit_test(internal_user_is_always_there),
+        cmocka_unit_test(a_user_without_rooms_is_denied_publishing),
+        cmocka_unit_test(auth_off_has_no_authorization_block),
+        cmocka_unit_test(tls_and_ipv6_render),
+        cmocka_unit_test(hostile_values_are_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

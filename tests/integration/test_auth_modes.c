@@ -10,6 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "fixture.h"
+#include "nats_peer.h"
 
 static fixture F;
 
@@ -66,6 +67,20 @@ static void off_takes_the_key_at_its_word(void **state)
     http_result r = fixture_call(&F, NULL, "GET", "/v1/info", NULL);
     assert_string_equal(json_string_value(json_object_get(r.json, "auth_mode")), "off");
     http_result_free(&r);
+    /* The data plane runs without authorization too (loopback development). */
+    nats_peer anon;
+    assert_int_equal(nats_peer_connect(&anon, F.server.nats_url, NULL, NULL, false), NATS_OK);
+    nats_peer_close(&anon);
+}
+
+static void soft_still_guards_the_data_plane(void **state)
+{
+    (void)state;
+    const char *flags[] = {"--bus-auth", "soft", NULL};
+    assert_int_equal(fixture_start(&F, flags), 0);
+    nats_peer anon;
+    assert_int_not_equal(nats_peer_connect(&anon, F.server.nats_url, NULL, NULL, false), NATS_OK);
+    nats_peer_close(&anon);
 }
 
 int main(void)
@@ -73,6 +88,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(soft_logs_failures_and_lets_requests_through, teardown),
         cmocka_unit_test_teardown(off_takes_the_key_at_its_word, teardown),
+        cmocka_unit_test_teardown(soft_still_guards_the_data_plane, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    nats_Close();
+    return rc;
 }

@@ -1,4 +1,5 @@
 #include "busauth/identity.h"
+#include "busauth/sealing.h"
 
 #include <string.h>
 #include <sodium.h>
@@ -62,6 +63,29 @@ void busauth_identity_seed_nkey(const busauth_identity *id, char out[BUSAUTH_NKE
     crypto_sign_ed25519_sk_to_seed(seed, id->secret_key);
     busauth_nkey_encode_seed(seed, out);
     sodium_memzero(seed, sizeof seed);
+}
+
+busauth_status busauth_identity_unseal(const busauth_identity *id, const uint8_t *sealed, size_t len,
+                                       uint8_t *out)
+{
+    if (len < crypto_box_SEALBYTES)
+        return BUSAUTH_ERR_LENGTH;
+    uint8_t pk[crypto_box_PUBLICKEYBYTES], sk[crypto_box_SECRETKEYBYTES];
+    busauth_status status = BUSAUTH_ERR_CRYPTO;
+    if (crypto_sign_ed25519_pk_to_curve25519(pk, id->public_key) == 0 &&
+        crypto_sign_ed25519_sk_to_curve25519(sk, id->secret_key) == 0)
+        status = crypto_box_seal_open(out, sealed, len, pk, sk) == 0 ? BUSAUTH_OK : BUSAUTH_ERR_SIGNATURE;
+    sodium_memzero(sk, sizeof sk);
+    return status;
+}
+
+busauth_status busauth_seal_to(const uint8_t recipient[BUSAUTH_KEY_BYTES], const uint8_t *msg, size_t len,
+                               uint8_t *out)
+{
+    uint8_t pk[crypto_box_PUBLICKEYBYTES];
+    if (crypto_sign_ed25519_pk_to_curve25519(pk, recipient) != 0)
+        return BUSAUTH_ERR_CRYPTO; /* not a valid Ed25519 point */
+    return crypto_box_seal(out, msg, len, pk) == 0 ? BUSAUTH_OK : BUSAUTH_ERR_CRYPTO;
 }
 
 void busauth_identity_sign(const busauth_identity *id, const uint8_t *msg, size_t len,

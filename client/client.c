@@ -1,0 +1,202 @@
+/* Opening a client: identity, control-plane URL rules, which server key to trust. */
+#include "client_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "busauth/seedfile.h"
+
+const char *unibus_strerror(unibus_status status)
+{
+    static const char *const TEXT[] = {
+        [UNIBUS_OK] = "ok",
+        [UNIBUS_ERR_INVALID_ARG] = "invalid argument",
+        [UNIBUS_ERR_CONFIG] = "invalid configuration",
+        [UNIBUS_ERR_IDENTITY] = "identity seed file unusable",
+        [UNIBUS_ERR_NETWORK] = "control plane unreachable",
+        [UNIBUS_ERR_TLS] = "server certificate does not verify",
+        [UNIBUS_ERR_SERVER_KEY] = "response not signed by the trusted server key",
+        [UNIBUS_ERR_AUTH] = "identity refused by the server (unknown or revoked)",
+        [UNIBUS_ERR_CLOCK_SKEW] = "clock too far from the server's",
+        [UNIBUS_ERR_FORBIDDEN] = "forbidden",
+        [UNIBUS_ERR_NOT_FOUND] = "not found",
+        [UNIBUS_ERR_CONFLICT] = "conflict",
+        [UNIBUS_ERR_RATE_LIMITED] = "rate limited",
+        [UNIBUS_ERR_SERVER] = "server error",
+        [UNIBUS_ERR_PROTOCOL] = "unexpected answer from the server",
+        [UNIBUS_ERR_CRYPTO] = "room key cannot be opened",
+        [UNIBUS_ERR_MALFORMED] = "malformed message",
+        [UNIBUS_ERR_UNKNOWN_EPOCH] = "message sealed under an unknown key epoch",
+        [UNIBUS_ERR_BAD_SIGNATURE] = "message signature invalid or missing",
+        [UNIBUS_ERR_DECRYPT] = "message fails authentication",
+        [UNIBUS_ERR_NOT_MEMBER] = "message from a non-member",
+        [UNIBUS_ERR_REPLAY] = "replayed message",
+        [UNIBUS_ERR_DATA_PLANE] = "data plane failure",
+        [UNIBUS_ERR_TIMEOUT] = "timed out",
+        [UNIBUS_ERR_NOMEM] = "out of memory",
+    };
+    if ((unsigned)status < sizeof TEXT / sizeof TEXT[0] && TEXT[status])
+        return TEXT[status];
+    return "unknown unibus status";
+}
+
+const char *unibus_client_error(const unibus_client *c)
+{
+    return c ? c->error : "out of memory";
+}
+
+const char *unibus_client_server_key(const unibus_client *c)
+{
+    return c->server_nkey;
+}
+
+bool unibus_client_first_use(const unibus_client *c)
+{
+    return c->first_use;
+}
+
+static unibus_status check_url(unibus_client *c, const unibus_config *cfg)
+{
+    bool https = strncmp(cfg->url, "https://", 8) == 0, http = strncmp(cfg->url, "http://", 7) == 0;
+    if (!https && !http)
+        return client_fail(c, UNIBUS_ERR_CONFIG, "control URL %s: use https://HOST:PORT", cfg->url);
+    if (http && cfg->ca_file)
+        return client_fail(c, UNIBUS_ERR_CONFIG,
+                           "control URL %s is plain http but a CA is given: use https:// so nothing goes in the clear",
+                           cfg->url);
+    return UNIBUS_OK;
+}
+
+static unibus_status load_identity(unibus_client *c, const char *path)
+{
+    busauth_status s = path ? busauth_seedfile_load(path, &c->id) : BUSAUTH_ERR_IO;
+    if (s != BUSAUTH_OK) {
+        char why[1024];
+        busauth_seedfile_describe_error(why, sizeof why, path ? path : "(none)", s, path ? errno : ENOENT);
+        return client_fail(c, UNIBUS_ERR_IDENTITY, "%s", why);
+    }
+    busauth_nkey_encode_public(busauth_identity_public_key(c->id), c->nkey);
+    return UNIBUS_OK;
+}
+
+/* "URL NKEY" lines; returns the nkey recorded for url, or "". */
+static void known_key(const char *file, const char *url, char out[BUSAUTH_NKEY_PUBLIC_LEN + 1])
+{
+    out[0] = '\0';
+    FILE *f = file ? fopen(file, "r") : NULL;
+    char line[2300], u[2048], k[64];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "%2047s %63s", u, k) == 2 && strcmp(u, url) == 0)
+            snprintf(out, BUSAUTH_NKEY_PUBLIC_LEN + 1, "%.56s", k);
+    if (f)
+        fclose(f);
+}
+
+static unibus_status remember_key(unibus_client *c, const char *file)
+{
+    int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    char line[2300];
+    int n = snprintf(line, sizeof line, "%s %s\n", c->url, c->server_nkey);
+    bool ok = fd >= 0 && write(fd, line, (size_t)n) == n;
+    if (fd >= 0)
+        close(fd);
+    if (!ok)
+        return client_fail(c, UNIBUS_ERR_CONFIG, "cannot record the server key in %s: %s", file, strerror(errno));
+    c->first_use = true;
+    return UNIBUS_OK;
+}
+
+/* The pinned key, else the recorded one, else (first use) the presented one. */
+static unibus_status settle_server_key(unibus_client *c, const unibus_config *cfg)
+{
+    char expected[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    if (cfg->server_key)
+        snprintf(expected, sizeof expected, "%s", cfg->server_key);
+    else
+        known_key(cfg->known_servers, c->url, expected);
+    if (expected[0] && strcmp(expected, c->server_nkey) != 0)
+        return client_fail(c, UNIBUS_ERR_SERVER_KEY,
+                           "%s presents server key %s but %s is %s: refusing (a different server, or an attack)",
+                           c->url, c->server_nkey, cfg->server_key ? "the pinned key" : "the key recorded before",
+                           expected);
+    if (!expected[0] && cfg->known_servers)
+        return remember_key(c, cfg->known_servers);
+    if (!expected[0])
+        return client_fail(c, UNIBUS_ERR_CONFIG, "no server key pinned and no known-servers file to record one");
+    return UNIBUS_OK;
+}
+
+static unibus_status fetch_server_key(unibus_client *c)
+{
+    json_t *info = NULL;
+    c->learning_key = true;
+    unibus_status s = client_call(c, "GET", "/v1/info", NULL, &info);
+    c->learning_key = false;
+    json_decref(info);
+    return s;
+}
+
+unibus_status unibus_client_open(const unibus_config *cfg, unibus_client **out)
+{
+    *out = NULL;
+    if (!cfg || !cfg->url)
+        return UNIBUS_ERR_INVALID_ARG;
+    unibus_client *c = calloc(1, sizeof *c);
+    if (!c || !(c->url = strdup(cfg->url)) || (cfg->ca_file && !(c->ca_file = strdup(cfg->ca_file))) ||
+        !(c->curl = curl_easy_init())) {
+        unibus_client_close(c);
+        return UNIBUS_ERR_NOMEM;
+    }
+    *out = c;
+    size_t len = strlen(c->url);
+    while (len && c->url[len - 1] == '/')
+        c->url[--len] = '\0';
+    unibus_status s = check_url(c, cfg);
+    if (s == UNIBUS_OK)
+        s = load_identity(c, cfg->identity_file);
+    if (s == UNIBUS_OK)
+        s = fetch_server_key(c);
+    if (s == UNIBUS_OK)
+        s = settle_server_key(c, cfg);
+    return s;
+}
+
+void unibus_client_close(unibus_client *c)
+{
+    if (!c)
+        return;
+    if (c->curl)
+        curl_easy_cleanup(c->curl);
+    busauth_identity_free(c->id);
+    free(c->url);
+    free(c->ca_file);
+    free(c);
+}
+
+static bool json_equals(const json_t *value, const char *text)
+{
+    const char *v = json_string_value(value);
+    return v && strcmp(v, text) == 0;
+}
+
+unibus_status unibus_client_whoami(unibus_client *c, unibus_user *out)
+{
+    json_t *me = NULL;
+    unibus_status s = client_call(c, "GET", "/v1/me", NULL, &me);
+    const char *name = json_string_value(json_object_get(me, "name"));
+    const char *nkey = json_string_value(json_object_get(me, "nkey"));
+    if (s == UNIBUS_OK && (!name || !nkey))
+        s = client_fail(c, UNIBUS_ERR_PROTOCOL, "/v1/me lacks name or nkey");
+    if (s == UNIBUS_OK) {
+        memset(out, 0, sizeof *out);
+        snprintf(out->name, sizeof out->name, "%s", name);
+        snprintf(out->nkey, sizeof out->nkey, "%s", nkey);
+        out->admin = json_equals(json_object_get(me, "role"), "admin");
+        out->revoked = json_equals(json_object_get(me, "status"), "revoked");
+    }
+    json_decref(me);
+    return s;
+}

@@ -1,0 +1,37 @@
+/* Shared by libunibus's source files only. */
+#ifndef UNIBUS_CLIENT_INTERNAL_H
+#define UNIBUS_CLIENT_INTERNAL_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include "busauth/identity.h"
+#include "unibus.h"
+
+struct unibus_client {
+    char *url;
+    char *ca_file;
+    busauth_identity *id;
+    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    CURL *curl;                 /* one handle: keep-alive across requests */
+    uint8_t server_key[BUSAUTH_KEY_BYTES];
+    char server_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    bool first_use;
+    bool learning_key;          /* GET /v1/info at open: take the key it presents */
+    char error[512];
+};
+
+/* Sets c->error from a format and returns status. */
+unibus_status client_fail(unibus_client *c, unibus_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A signed request to the control plane whose response must carry a valid
+ * server signature.  body may be NULL.  On UNIBUS_OK *json is the parsed
+ * response (the caller's), or NULL for an empty or non-JSON one. */
+unibus_status client_call(unibus_client *c, const char *method, const char *target, const char *body,
+                          json_t **json);
+
+/* The caller's key of a room for an epoch (0: the current one). */
+unibus_status client_room_key(unibus_client *c, const char *room_id, uint32_t epoch, uint8_t key[32],
+                              uint32_t *got_epoch);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * The end-to-end message envelope (dev/message-envelope.md), internal to
+ * libunibus.  Pure functions; thread-safe.
+ *
+ *   0  version (1)        1  flags (1, bit 0: signed)
+ *   2  key epoch (4, BE)  6  sender Ed25519 key (32)
+ *  38  session id (16)   54  sequence (8, BE)
+ *  62  nonce (24)        86  XChaCha20-Poly1305 ciphertext + tag (n + 16)
+ *  then, when signed, the sender's Ed25519 signature (64) over all before it.
+ *
+ * Associated data: "unibus-msg-v1" || room id (32 ASCII) || bytes 0..85.
+ */
+#ifndef UNIBUS_ENVELOPE_H
+#define UNIBUS_ENVELOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "busauth/identity.h"
+#include "unibus.h"
+
+#define ENVELOPE_VERSION 1
+#define ENVELOPE_FLAG_SIGNED 0x01
+#define ENVELOPE_HEADER_LEN 86
+#define ENVELOPE_TAG_LEN 16
+#define ENVELOPE_SIG_LEN 64
+#define ENVELOPE_SESSION_LEN 16
+#define ENVELOPE_KEY_LEN 32
+#define ENVELOPE_ROOM_ID_LEN 32
+
+typedef struct {
+    uint8_t flags;
+    uint32_t epoch;
+    uint8_t sender[32];
+    uint8_t session[ENVELOPE_SESSION_LEN];
+    uint64_t sequence;
+} envelope_header;
+
+size_t envelope_sealed_len(size_t plaintext_len, bool sign);
+
+/* Encrypts (and, when sender is given, signs) into out, which holds
+ * envelope_sealed_len bytes; a fresh random nonce every time. */
+void envelope_seal(const char *room_id, const uint8_t key[ENVELOPE_KEY_LEN], const envelope_header *h,
+                   const busauth_identity *signer, const uint8_t *plaintext, size_t len, uint8_t *out);
+
+/* Reads the header (no crypto yet): UNIBUS_ERR_MALFORMED when too short or
+ * of another version or with unknown flags. */
+unibus_status envelope_peek(const uint8_t *in, size_t len, envelope_header *h);
+
+/* Verifies the signature (when the envelope is signed) against the header's
+ * sender, then decrypts into out (len - overhead bytes).  *out_len is the
+ * plaintext length.  UNIBUS_ERR_BAD_SIGNATURE or UNIBUS_ERR_DECRYPT. */
+unibus_status envelope_open(const char *room_id, const uint8_t key[ENVELOPE_KEY_LEN], const uint8_t *in,
+                            size_t len, uint8_t *out, size_t *out_len);
+
+#endif

@@ -1,0 +1,180 @@
+/* Rooms: listing, creating (with the first key), adding members (sealing the key to them). */
+#include "client_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "busauth/sealing.h"
+#include "envelope.h"
+
+#define ROOMS_MAX 4096
+#define SEALED_KEY_LEN (ENVELOPE_KEY_LEN + BUSAUTH_SEAL_OVERHEAD)
+
+static void room_from_json(const json_t *j, unibus_room *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->id, sizeof out->id, "%s", json_string_value(json_object_get(j, "id")));
+    snprintf(out->name, sizeof out->name, "%s", json_string_value(json_object_get(j, "name")));
+    const char *mode = json_string_value(json_object_get(j, "mode"));
+    out->e2e = !mode || strcmp(mode, "cleartext") != 0;
+    out->sign = json_is_true(json_object_get(j, "sign"));
+    out->epoch = (uint32_t)json_integer_value(json_object_get(j, "key_epoch"));
+}
+
+static bool room_json_valid(const json_t *j)
+{
+    const char *id = json_string_value(json_object_get(j, "id"));
+    return id && strlen(id) == ENVELOPE_ROOM_ID_LEN && json_string_value(json_object_get(j, "name")) &&
+           json_integer_value(json_object_get(j, "key_epoch")) >= 1;
+}
+
+unibus_status unibus_rooms_list(unibus_client *c, unibus_room *rooms, size_t cap, size_t *n)
+{
+    json_t *body = NULL;
+    unibus_status s = client_call(c, "GET", "/v1/rooms", NULL, &body);
+    json_t *list = json_object_get(body, "rooms");
+    if (s == UNIBUS_OK && !json_is_array(list))
+        s = client_fail(c, UNIBUS_ERR_PROTOCOL, "/v1/rooms did not return a list");
+    *n = 0;
+    size_t i;
+    json_t *room;
+    json_array_foreach(list, i, room) {
+        if (s != UNIBUS_OK)
+            break;
+        if (!room_json_valid(room))
+            s = client_fail(c, UNIBUS_ERR_PROTOCOL, "/v1/rooms returned a malformed room");
+        else if (*n < cap)
+            room_from_json(room, &rooms[*n]);
+        (*n)++;
+    }
+    json_decref(body);
+    return s;
+}
+
+unibus_status unibus_room_find(unibus_client *c, const char *room, unibus_room *out)
+{
+    unibus_room *rooms = malloc(ROOMS_MAX * sizeof *rooms);
+    if (!rooms)
+        return UNIBUS_ERR_NOMEM;
+    size_t n = 0, named = 0;
+    unibus_status s = unibus_rooms_list(c, rooms, ROOMS_MAX, &n);
+    for (size_t i = 0; s == UNIBUS_OK && i < n && i < ROOMS_MAX; i++) {
+        if (strcmp(rooms[i].id, room) == 0) {
+            *out = rooms[i];
+            free(rooms);
+            return UNIBUS_OK;
+        }
+        if (strcmp(rooms[i].name, room) == 0 && named++ == 0)
+            *out = rooms[i];
+    }
+    free(rooms);
+    if (s == UNIBUS_OK && named == 0)
+        s = client_fail(c, UNIBUS_ERR_NOT_FOUND, "no room %s among yours (see: unibus rooms)", room);
+    else if (s == UNIBUS_OK && named > 1)
+        s = client_fail(c, UNIBUS_ERR_CONFLICT, "%zu rooms are named %s: give the room id", named, room);
+    return s;
+}
+
+static char *b64(const uint8_t *data, size_t len)
+{
+    size_t cap = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *text = malloc(cap);
+    if (text)
+        sodium_bin2base64(text, cap, data, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return text;
+}
+
+/* A room key sealed to recipient, as base64url (malloc'd). */
+static char *sealed_b64(const uint8_t recipient[32], const uint8_t key[ENVELOPE_KEY_LEN])
+{
+    uint8_t sealed[SEALED_KEY_LEN];
+    return busauth_seal_to(recipient, key, ENVELOPE_KEY_LEN, sealed) == BUSAUTH_OK ? b64(sealed, sizeof sealed)
+                                                                                   : NULL;
+}
+
+unibus_status unibus_room_create(unibus_client *c, const char *name, bool e2e, bool sign, unibus_room *out)
+{
+    if (!name || !name[0])
+        return client_fail(c, UNIBUS_ERR_INVALID_ARG, "a room needs a name");
+    json_t *req = json_pack("{s:s, s:s, s:b}", "name", name, "mode", e2e ? "e2e" : "cleartext", "sign", sign);
+    if (e2e) {
+        uint8_t key[ENVELOPE_KEY_LEN];
+        randombytes_buf(key, sizeof key);
+        char *sealed = sealed_b64(busauth_identity_public_key(c->id), key);
+        sodium_memzero(key, sizeof key);
+        json_object_set_new(req, "sealed_key", json_string(sealed ? sealed : ""));
+        free(sealed);
+    }
+    char *text = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    json_t *body = NULL;
+    unibus_status s = text ? client_call(c, "POST", "/v1/rooms", text, &body) : UNIBUS_ERR_NOMEM;
+    free(text);
+    if (s == UNIBUS_OK && !room_json_valid(body))
+        s = client_fail(c, UNIBUS_ERR_PROTOCOL, "POST /v1/rooms returned a malformed room");
+    if (s == UNIBUS_OK)
+        room_from_json(body, out);
+    json_decref(body);
+    return s;
+}
+
+unibus_status client_room_key(unibus_client *c, const char *room_id, uint32_t epoch,
+                              uint8_t key[ENVELOPE_KEY_LEN], uint32_t *got_epoch)
+{
+    char target[96];
+    if (epoch)
+        snprintf(target, sizeof target, "/v1/rooms/%s/key?epoch=%u", room_id, epoch);
+    else
+        snprintf(target, sizeof target, "/v1/rooms/%s/key", room_id);
+    json_t *body = NULL;
+    unibus_status s = client_call(c, "GET", target, NULL, &body);
+    const char *text = json_string_value(json_object_get(body, "sealed_key"));
+    uint8_t sealed[SEALED_KEY_LEN];
+    size_t len = 0;
+    if (s == UNIBUS_OK && (!text || sodium_base642bin(sealed, sizeof sealed, text, strlen(text), NULL, &len, NULL,
+                                                      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+                           len != sizeof sealed))
+        s = client_fail(c, UNIBUS_ERR_PROTOCOL, "the sealed key of room %s is malformed", room_id);
+    if (s == UNIBUS_OK && busauth_identity_unseal(c->id, sealed, len, key) != BUSAUTH_OK)
+        s = client_fail(c, UNIBUS_ERR_CRYPTO, "the key of room %s was not sealed to this identity", room_id);
+    if (s == UNIBUS_OK)
+        *got_epoch = (uint32_t)json_integer_value(json_object_get(body, "epoch"));
+    json_decref(body);
+    return s;
+}
+
+static unibus_status post_member(unibus_client *c, const unibus_room *room, const char *nkey, const char *sealed)
+{
+    json_t *req = json_pack("{s:s}", "public_key", nkey);
+    if (sealed)
+        json_object_set_new(req, "sealed_key", json_string(sealed));
+    char *text = json_dumps(req, JSON_COMPACT), target[96];
+    json_decref(req);
+    snprintf(target, sizeof target, "/v1/rooms/%s/members", room->id);
+    json_t *body = NULL;
+    unibus_status s = text ? client_call(c, "POST", target, text, &body) : UNIBUS_ERR_NOMEM;
+    free(text);
+    json_decref(body);
+    return s;
+}
+
+unibus_status unibus_room_add(unibus_client *c, const char *room, const char *nkey)
+{
+    uint8_t member[BUSAUTH_KEY_BYTES];
+    if (!nkey || busauth_pubkey_parse(nkey, member) != BUSAUTH_OK)
+        return client_fail(c, UNIBUS_ERR_INVALID_ARG, "not a public key (U... or 64 hex characters)");
+    unibus_room r;
+    unibus_status s = unibus_room_find(c, room, &r);
+    if (s != UNIBUS_OK || !r.e2e)
+        return s == UNIBUS_OK ? post_member(c, &r, nkey, NULL) : s;
+    uint8_t key[ENVELOPE_KEY_LEN];
+    uint32_t epoch;
+    s = client_room_key(c, r.id, 0, key, &epoch);
+    char *sealed = s == UNIBUS_OK ? sealed_b64(member, key) : NULL;
+    sodium_memzero(key, sizeof key);
+    if (s == UNIBUS_OK)
+        s = sealed ? post_member(c, &r, nkey, sealed) : client_fail(c, UNIBUS_ERR_CRYPTO, "cannot seal to %s", nkey);
+    free(sealed);
+    return s;
+}

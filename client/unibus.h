@@ -1,0 +1,113 @@
+/*
+ * libunibus: a peer of a unibus message bus.
+ *
+ * Every call returns a unibus_status; unibus_strerror() names it and
+ * unibus_client_error() gives the last failure's detail in one line.
+ * Ownership: objects returned through an out-pointer belong to the caller,
+ * who releases them with the matching _close/_free.  Strings passed in are
+ * copied.  Thread-safety: a unibus_client may be used from one thread at a
+ * time; distinct clients are independent.  The library keeps no global
+ * state beyond what libsodium, libcurl and nats.c keep.
+ */
+#ifndef UNIBUS_H
+#define UNIBUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define UNIBUS_API __attribute__((visibility("default")))
+
+typedef enum {
+    UNIBUS_OK = 0,
+    UNIBUS_ERR_INVALID_ARG,   /* a NULL, an empty or malformed argument */
+    UNIBUS_ERR_CONFIG,        /* e.g. an http:// control URL together with a CA file */
+    UNIBUS_ERR_IDENTITY,      /* the seed file is missing, exposed or not a seed */
+    UNIBUS_ERR_NETWORK,       /* the control plane cannot be reached */
+    UNIBUS_ERR_TLS,           /* the server's certificate does not verify */
+    UNIBUS_ERR_SERVER_KEY,    /* a response not signed by the pinned server key */
+    UNIBUS_ERR_AUTH,          /* the server does not know this key (or revoked it) */
+    UNIBUS_ERR_CLOCK_SKEW,    /* this machine's clock is too far from the server's */
+    UNIBUS_ERR_FORBIDDEN,
+    UNIBUS_ERR_NOT_FOUND,
+    UNIBUS_ERR_CONFLICT,
+    UNIBUS_ERR_RATE_LIMITED,
+    UNIBUS_ERR_SERVER,        /* the server failed (5xx) */
+    UNIBUS_ERR_PROTOCOL,      /* an answer that does not follow the API */
+    UNIBUS_ERR_CRYPTO,        /* a sealed room key that does not open for us */
+    UNIBUS_ERR_MALFORMED,     /* a message that is not an envelope */
+    UNIBUS_ERR_UNKNOWN_EPOCH, /* sealed under a key epoch we do not hold */
+    UNIBUS_ERR_BAD_SIGNATURE, /* a signed envelope whose signature fails, or an unsigned one in a signed room */
+    UNIBUS_ERR_DECRYPT,       /* authentication tag does not verify */
+    UNIBUS_ERR_NOT_MEMBER,    /* sent by someone not in the room */
+    UNIBUS_ERR_REPLAY,        /* a sequence number seen before in that sender's session */
+    UNIBUS_ERR_DATA_PLANE,    /* the NATS connection failed or refused an operation */
+    UNIBUS_ERR_TIMEOUT,
+    UNIBUS_ERR_NOMEM
+} unibus_status;
+
+UNIBUS_API const char *unibus_strerror(unibus_status status);
+
+typedef struct {
+    const char *url;           /* control plane, e.g. https://bus.example.org:8470 */
+    const char *ca_file;       /* PEM trust for the control and data planes; NULL: system trust */
+    const char *identity_file; /* the peer's seed file (mode 0600) */
+    const char *server_key;    /* the server's nkey to pin, or NULL */
+    const char *known_servers; /* trust-on-first-use file when server_key is NULL, or NULL */
+} unibus_config;
+
+typedef struct unibus_client unibus_client;
+
+/* Loads the identity, reaches the control plane and establishes which
+ * server key to trust: the pinned one, the one known_servers recorded for
+ * this URL, or (first use) the one the server presents, which is then
+ * recorded.  Refuses an http:// URL when ca_file is given.  Like
+ * sqlite3_open, *out is set even on failure (unless memory ran out), so
+ * unibus_client_error() can say why; close it either way. */
+UNIBUS_API unibus_status unibus_client_open(const unibus_config *cfg, unibus_client **out);
+UNIBUS_API void unibus_client_close(unibus_client *c); /* NULL is accepted */
+/* One line about the last failure of a call on c; "" when none. */
+UNIBUS_API const char *unibus_client_error(const unibus_client *c);
+
+/* The server key in use, as an nkey, and whether this open recorded it
+ * for the first time (the caller should say so on screen). */
+UNIBUS_API const char *unibus_client_server_key(const unibus_client *c);
+UNIBUS_API bool unibus_client_first_use(const unibus_client *c);
+
+typedef struct {
+    char name[65];
+    char nkey[57];
+    bool admin;
+    bool revoked;
+} unibus_user;
+
+UNIBUS_API unibus_status unibus_client_whoami(unibus_client *c, unibus_user *out);
+
+typedef struct {
+    char id[33];
+    char name[129];
+    bool e2e;          /* false: cleartext (loopback deployments only) */
+    bool sign;         /* false: members can impersonate each other */
+    uint32_t epoch;
+} unibus_room;
+
+/* Up to cap rooms the caller belongs to; *n is how many there are. */
+UNIBUS_API unibus_status unibus_rooms_list(unibus_client *c, unibus_room *rooms, size_t cap, size_t *n);
+/* Finds a room of the caller's by id or, failing that, by name. */
+UNIBUS_API unibus_status unibus_room_find(unibus_client *c, const char *room, unibus_room *out);
+
+/* Creates a room.  An e2e room gets a fresh 32-byte key for epoch 1,
+ * sealed to the caller; sign=false trades sender authenticity among
+ * members for speed: any member can then impersonate any other. */
+UNIBUS_API unibus_status unibus_room_create(unibus_client *c, const char *name, bool e2e, bool sign, unibus_room *out);
+/* Adds the user with public key nkey, sealing the current room key to it. */
+UNIBUS_API unibus_status unibus_room_add(unibus_client *c, const char *room, const char *nkey);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

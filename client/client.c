@@ -58,6 +58,20 @@ bool unibus_client_first_use(const unibus_client *c)
     return c->first_use;
 }
 
+unibus_status unibus_identity_create(const char *path, char nkey[57])
+{
+    busauth_identity *id = NULL;
+    if (!path || !path[0])
+        return UNIBUS_ERR_INVALID_ARG;
+    busauth_status s = busauth_identity_generate(&id);
+    if (s == BUSAUTH_OK)
+        s = busauth_seedfile_create(path, id);
+    if (s == BUSAUTH_OK)
+        busauth_nkey_encode_public(busauth_identity_public_key(id), nkey);
+    busauth_identity_free(id);
+    return s == BUSAUTH_OK ? UNIBUS_OK : s == BUSAUTH_ERR_NOMEM ? UNIBUS_ERR_NOMEM : UNIBUS_ERR_IDENTITY;
+}
+
 static unibus_status check_url(unibus_client *c, const unibus_config *cfg)
 {
     bool https = strncmp(cfg->url, "https://", 8) == 0, http = strncmp(cfg->url, "http://", 7) == 0;

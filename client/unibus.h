@@ -52,6 +52,11 @@ typedef enum {
 
 UNIBUS_API const char *unibus_strerror(unibus_status status);
 
+/* Creates a new identity: a seed file at path (0600, never overwriting)
+ * whose public key, as a NATS user nkey, goes to nkey.  The seed is never
+ * returned. */
+UNIBUS_API unibus_status unibus_identity_create(const char *path, char nkey[57]);
+
 typedef struct {
     const char *url;           /* control plane, e.g. https://bus.example.org:8470 */
     const char *ca_file;       /* PEM trust for the control and data planes; NULL: system trust */

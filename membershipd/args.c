@@ -1,5 +1,5 @@
 /* Flag parsing and help for every subcommand. */
-#include "membershipd/cli.h"
+#include "membershipd/cli_args.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@ void cli_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("membershipd: ", stderr);
+    fprintf(stderr, "%s: ", cli_program);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
@@ -17,7 +17,7 @@ void cli_error(const char *fmt, ...)
 
 static void print_help(const cli_spec *spec)
 {
-    printf("usage: membershipd %s%s%s [flags]\n\n%s\n\nflags:\n", spec->command,
+    printf("usage: %s %s%s%s [flags]\n\n%s\n\nflags:\n", cli_program, spec->command,
            spec->arguments[0] ? " " : "", spec->arguments, spec->summary);
     for (const cli_flag *f = spec->flags; f->name; f++) {
         char left[48];
@@ -49,8 +49,8 @@ static int parse_flag(const cli_spec *spec, int argc, char **argv, int *i)
     size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
     const cli_flag *f = find_flag(spec, arg, name_len);
     if (!f) {
-        cli_error("unknown flag %.*s for '%s'; see: membershipd %s --help", (int)name_len, arg,
-                  spec->command, spec->command);
+        cli_error("unknown flag %.*s for '%s'; see: %s %s --help", (int)name_len, arg,
+                  spec->command, cli_program, spec->command);
         return EXIT_USAGE;
     }
     if (flag_already_set(f)) {
@@ -79,11 +79,11 @@ static int check_count(const cli_spec *spec, size_t n)
     if (n >= spec->min_args && n <= spec->max_args)
         return CLI_PROCEED;
     if (n < spec->min_args)
-        cli_error("'%s' needs %s; see: membershipd %s --help", spec->command, spec->arguments,
-                  spec->command);
+        cli_error("'%s' needs %s; see: %s %s --help", spec->command, spec->arguments,
+                  cli_program, spec->command);
     else
-        cli_error("too many arguments for '%s' (expected %s); see: membershipd %s --help",
-                  spec->command, spec->arguments[0] ? spec->arguments : "none", spec->command);
+        cli_error("too many arguments for '%s' (expected %s); see: %s %s --help",
+                  spec->command, spec->arguments[0] ? spec->arguments : "none", cli_program, spec->command);
     return EXIT_USAGE;
 }
 

@@ -7,50 +7,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "membershipd/cli_args.h"
 #include "membershipd/store.h"
-
-/* Exit codes, documented in README.md. */
-enum {
-    EXIT_OK = 0,
-    EXIT_FAILED = 1,   /* the operation could not be done (duplicate, not found, store error) */
-    EXIT_USAGE = 2,    /* bad flags, arguments or input */
-    EXIT_CONFIG = 78   /* a configuration refused before start (sysexits EX_CONFIG) */
-};
-
-typedef struct {
-    const char *name;       /* "--db" */
-    const char *value_name; /* "PATH"; NULL for a switch */
-    const char **value;     /* where a value flag's argument goes */
-    bool *on;               /* where a switch goes */
-    const char *help;
-} cli_flag;
-
-typedef struct {
-    const char *command;    /* "user add" */
-    const char *arguments;  /* "NAME PUBKEY" */
-    const char *summary;
-    const cli_flag *flags;  /* terminated by an entry with name NULL */
-    size_t min_args, max_args;
-} cli_spec;
-
-#define CLI_MAX_ARGS 8
-
-typedef struct {
-    const char *v[CLI_MAX_ARGS];
-    size_t n;
-} cli_args;
-
-/* Not an exit code: parsing succeeded and the command should run. */
-#define CLI_PROCEED (-1)
-
-/* Fills the flags' targets and args.  Flags may stand before or after
- * positionals; "--" ends the flags.  Returns CLI_PROCEED, or the exit code
- * to return at once: EXIT_OK after printing help to stdout, EXIT_USAGE after
- * one line to stderr. */
-int cli_parse(const cli_spec *spec, int argc, char **argv, cli_args *args);
-
-/* "membershipd: <message>" on one line to stderr. */
-void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Where the database is: --db, else DATA-DIR/membership.db, with DATA-DIR
  * from --data-dir, $UNIBUS_DATA_DIR, or ./unibus-data. */
@@ -88,16 +46,6 @@ store_actor cli_local_actor(void);
 int cli_parse_pubkey(const char *text, uint8_t public_key[BUSAUTH_KEY_BYTES]);
 /* "2026-11-23T13:45:01Z" */
 void cli_format_time(int64_t unix_ms, char out[32]);
-
-typedef struct {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *summary;
-} cli_command;
-
-/* Runs the command named by argv[1] from table, with argv shifted so the
- * command sees its own name as argv[0].  group is "" or "user". */
-int cli_dispatch(const char *group, const cli_command *table, size_t n, int argc, char **argv);
 
 int cmd_user(int argc, char **argv);
 int cmd_user_add(int argc, char **argv);

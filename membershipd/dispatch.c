@@ -1,22 +1,24 @@
 /* Subcommand tables, in the manner of wireguard-tools' wg.c. */
 #include <stdio.h>
 #include <string.h>
-#include "membershipd/cli.h"
+#include "membershipd/cli_args.h"
+
+const char *cli_program = "membershipd";
 
 static void show_usage(FILE *out, const char *group, const cli_command *table, size_t n)
 {
-    fprintf(out, "usage: membershipd %s%sCOMMAND [ARGS] [flags]\n\ncommands:\n", group,
-            group[0] ? " " : "");
+    const char *sep = group[0] ? " " : "";
+    fprintf(out, "usage: %s %s%sCOMMAND [ARGS] [flags]\n\ncommands:\n", cli_program, group, sep);
     for (size_t i = 0; i < n; i++)
         fprintf(out, "  %-10s %s\n", table[i].name, table[i].summary);
-    fprintf(out, "\n'membershipd %s%sCOMMAND --help' describes each command.\n", group,
-            group[0] ? " " : "");
+    fprintf(out, "\n'%s %s%sCOMMAND --help' describes each command.\n", cli_program, group, sep);
 }
 
 int cli_dispatch(const char *group, const cli_command *table, size_t n, int argc, char **argv)
 {
+    const char *sep = group[0] ? " " : "";
     if (argc < 2) {
-        cli_error("no command given; see: membershipd %s%s--help", group, group[0] ? " " : "");
+        cli_error("no command given; see: %s %s%s--help", cli_program, group, sep);
         return EXIT_USAGE;
     }
     const char *name = argv[1];
@@ -27,7 +29,6 @@ int cli_dispatch(const char *group, const cli_command *table, size_t n, int argc
     for (size_t i = 0; i < n; i++)
         if (strcmp(name, table[i].name) == 0)
             return table[i].run(argc - 1, argv + 1);
-    cli_error("unknown command '%s%s%.64s'; see: membershipd %s%s--help", group,
-              group[0] ? " " : "", name, group, group[0] ? " " : "");
+    cli_error("unknown command '%s%s%.64s'; see: %s %s%s--help", group, sep, name, cli_program, group, sep);
     return EXIT_USAGE;
 }

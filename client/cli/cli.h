@@ -1,0 +1,36 @@
+/* The unibus peer CLI: one file per subcommand, settings shared here. */
+#ifndef UNIBUS_CLI_H
+#define UNIBUS_CLI_H
+
+#include "membershipd/cli_args.h"
+#include "unibus.h"
+
+/* Where to connect, as typed; unset fields come from UNIBUS_URL, UNIBUS_CA,
+ * UNIBUS_IDENTITY, then ~/.config/unibus/config (url=, ca=, identity=,
+ * server_key= lines). */
+typedef struct {
+    const char *url, *ca, *identity, *server_key;
+} peer_flags;
+
+#define PEER_FLAGS(p)                                                                       \
+    {"--url", "URL", &(p).url, NULL, "control plane, e.g. https://bus.example.org:8470"},   \
+    {"--ca", "FILE", &(p).ca, NULL, "PEM CA certificate to trust"},                          \
+    {"--identity", "FILE", &(p).identity, NULL, "seed file (default ~/.config/unibus/identity.seed)"}, \
+    {"--server-key", "NKEY", &(p).server_key, NULL, "pin the server's key instead of trusting it on first use"}
+
+/* Opens a client, saying on stderr when a server key is trusted for the
+ * first time; on failure prints one line and returns the exit code. */
+int peer_open(const peer_flags *flags, unibus_client **out);
+/* Prints c's last error as one line; returns the exit code for status. */
+int peer_fail(unibus_client *c, unibus_status status);
+/* ~/.config/unibus/NAME, creating the directory (0700). */
+int peer_config_path(const char *name, char out[4096]);
+
+int cmd_keygen(int argc, char **argv);
+int cmd_whoami(int argc, char **argv);
+int cmd_rooms(int argc, char **argv);
+int cmd_room(int argc, char **argv);
+int cmd_room_create(int argc, char **argv);
+int cmd_room_add(int argc, char **argv);
+
+#endif

@@ -1,0 +1,25 @@
+/* unibus: a peer on a unibus message bus. */
+#include <curl/curl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include "cli.h"
+
+static const cli_command COMMANDS[] = {
+    {"keygen", cmd_keygen, "create this peer's identity (a seed file)"},
+    {"whoami", cmd_whoami, "show who the server thinks you are"},
+    {"rooms", cmd_rooms, "list your rooms"},
+    {"room", cmd_room, "create rooms and add members"},
+};
+
+int main(int argc, char **argv)
+{
+    cli_program = "unibus";
+    umask(077);
+    if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        cli_error("cannot initialise libsodium or libcurl");
+        return EXIT_FAILED;
+    }
+    int rc = cli_dispatch("", COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], argc, argv);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,70 @@
+/* unibus room create NAME | room add ROOM NKEY */
+#include <stdio.h>
+#include "cli.h"
+
+static const cli_command ROOM_COMMANDS[] = {
+    {"create", cmd_room_create, "create a room (end-to-end encrypted unless --cleartext)"},
+    {"add", cmd_room_add, "add a member, sealing the room key to them"},
+};
+
+int cmd_room(int argc, char **argv)
+{
+    return cli_dispatch("room", ROOM_COMMANDS, sizeof ROOM_COMMANDS / sizeof ROOM_COMMANDS[0], argc, argv);
+}
+
+int cmd_room_create(int argc, char **argv)
+{
+    peer_flags p = {0};
+    bool cleartext = false, no_sign = false;
+    const cli_flag flags[] = {
+        {"--cleartext", NULL, NULL, &cleartext, "no encryption (loopback deployments only)"},
+        {"--no-sign", NULL, NULL, &no_sign, "unsigned messages: faster, but any member can impersonate any other"},
+        PEER_FLAGS(p),
+        {0},
+    };
+    const cli_spec spec = {"room create", "NAME",
+                           "Create a room you own. It is end-to-end encrypted with a key only its\n"
+                           "members hold; messages are signed unless --no-sign.",
+                           flags, 1, 1};
+    cli_args args;
+    int rc = cli_parse(&spec, argc, argv, &args);
+    if (rc != CLI_PROCEED)
+        return rc;
+    unibus_client *c;
+    if ((rc = peer_open(&p, &c)) != EXIT_OK)
+        return rc;
+    unibus_room room;
+    unibus_status s = unibus_room_create(c, args.v[0], !cleartext, !no_sign, &room);
+    if (s == UNIBUS_OK) {
+        printf("%s\n", room.id);
+        if (no_sign && !cleartext)
+            fprintf(stderr, "unibus: room %s is unsigned: any member can impersonate any other member\n",
+                    room.name);
+    } else {
+        rc = peer_fail(c, s);
+    }
+    unibus_client_close(c);
+    return rc;
+}
+
+int cmd_room_add(int argc, char **argv)
+{
+    peer_flags p = {0};
+    const cli_flag flags[] = {PEER_FLAGS(p), {0}};
+    const cli_spec spec = {"room add", "ROOM NKEY",
+                           "Add the user with public key NKEY to ROOM (a name or id), sealing the\n"
+                           "current room key to them.",
+                           flags, 2, 2};
+    cli_args args;
+    int rc = cli_parse(&spec, argc, argv, &args);
+    if (rc != CLI_PROCEED)
+        return rc;
+    unibus_client *c;
+    if ((rc = peer_open(&p, &c)) != EXIT_OK)
+        return rc;
+    unibus_status s = unibus_room_add(c, args.v[0], args.v[1]);
+    if (s != UNIBUS_OK)
+        rc = peer_fail(c, s);
+    unibus_client_close(c);
+    return rc;
+}

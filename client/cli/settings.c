@@ -1,0 +1,91 @@
+/* Settings for the unibus CLI: flags, then environment, then the config file. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "cli.h"
+
+int peer_config_path(const char *name, char out[PATH_MAX])
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    char dir[PATH_MAX];
+    if (xdg && xdg[0])
+        snprintf(dir, sizeof dir, "%s/unibus", xdg);
+    else if (home && home[0])
+        snprintf(dir, sizeof dir, "%s/.config/unibus", home);
+    else
+        return -1;
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%.*s", (int)(strrchr(dir, '/') - dir), dir);
+    mkdir(parent, 0700);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return -1;
+    return snprintf(out, PATH_MAX, "%s/%s", dir, name) < PATH_MAX ? 0 : -1;
+}
+
+/* The value of "key=" in the config file, copied into out; "" if none. */
+static void config_value(const char *key, char *out, size_t cap)
+{
+    out[0] = '\0';
+    char path[PATH_MAX], line[PATH_MAX + 64];
+    if (peer_config_path("config", path) != 0)
+        return;
+    FILE *f = fopen(path, "r");
+    size_t klen = strlen(key);
+    while (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (strncmp(line, key, klen) == 0 && line[klen] == '=')
+            snprintf(out, cap, "%s", line + klen + 1);
+    }
+    if (f)
+        fclose(f);
+}
+
+static const char *pick(const char *flag, const char *env, const char *key, char *buf, size_t cap)
+{
+    const char *e = env ? getenv(env) : NULL;
+    if (flag)
+        return flag;
+    if (e && e[0])
+        return e;
+    config_value(key, buf, cap);
+    return buf[0] ? buf : NULL;
+}
+
+int peer_fail(unibus_client *c, unibus_status status)
+{
+    cli_error("%s", c && unibus_client_error(c)[0] ? unibus_client_error(c) : unibus_strerror(status));
+    return status == UNIBUS_ERR_INVALID_ARG || status == UNIBUS_ERR_CONFIG ? EXIT_USAGE : EXIT_FAILED;
+}
+
+int peer_open(const peer_flags *flags, unibus_client **out)
+{
+    static char url[PATH_MAX], ca[PATH_MAX], identity[PATH_MAX], server_key[64], known[PATH_MAX];
+    char default_identity[PATH_MAX];
+    unibus_config cfg = {
+        .url = pick(flags->url, "UNIBUS_URL", "url", url, sizeof url),
+        .ca_file = pick(flags->ca, "UNIBUS_CA", "ca", ca, sizeof ca),
+        .identity_file = pick(flags->identity, "UNIBUS_IDENTITY", "identity", identity, sizeof identity),
+        .server_key = pick(flags->server_key, NULL, "server_key", server_key, sizeof server_key),
+        .known_servers = peer_config_path("known_servers", known) == 0 ? known : NULL,
+    };
+    if (!cfg.url) {
+        cli_error("no control plane URL: give --url, set UNIBUS_URL, or put url= in ~/.config/unibus/config");
+        return EXIT_USAGE;
+    }
+    if (!cfg.identity_file && peer_config_path("identity.seed", default_identity) == 0)
+        cfg.identity_file = default_identity;
+    unibus_status s = unibus_client_open(&cfg, out);
+    if (s != UNIBUS_OK) {
+        int rc = peer_fail(*out, s);
+        unibus_client_close(*out);
+        *out = NULL;
+        return rc;
+    }
+    if (unibus_client_first_use(*out))
+        fprintf(stderr, "unibus: trusting server key %s for %s on first use (recorded in %s)\n",
+                unibus_client_server_key(*out), cfg.url, known);
+    return EXIT_OK;
+}

@@ -1,0 +1,68 @@
+/*
+ * The command-line conventions shared by membershipd and unibus: a table of
+ * subcommands, flags before or after positionals, one-line errors, and the
+ * exit codes of README.md.  The program's name comes from cli_program.
+ */
+#ifndef MEMBERSHIPD_CLI_ARGS_H
+#define MEMBERSHIPD_CLI_ARGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* "membershipd" or "unibus": set once by main. */
+extern const char *cli_program;
+
+/* Exit codes, documented in README.md. */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAILED = 1,   /* the operation could not be done (duplicate, not found, store error) */
+    EXIT_USAGE = 2,    /* bad flags, arguments or input */
+    EXIT_CONFIG = 78   /* a configuration refused before start (sysexits EX_CONFIG) */
+};
+
+typedef struct {
+    const char *name;       /* "--db" */
+    const char *value_name; /* "PATH"; NULL for a switch */
+    const char **value;     /* where a value flag's argument goes */
+    bool *on;               /* where a switch goes */
+    const char *help;
+} cli_flag;
+
+typedef struct {
+    const char *command;    /* "user add" */
+    const char *arguments;  /* "NAME PUBKEY" */
+    const char *summary;
+    const cli_flag *flags;  /* terminated by an entry with name NULL */
+    size_t min_args, max_args;
+} cli_spec;
+
+#define CLI_MAX_ARGS 8
+
+typedef struct {
+    const char *v[CLI_MAX_ARGS];
+    size_t n;
+} cli_args;
+
+/* Not an exit code: parsing succeeded and the command should run. */
+#define CLI_PROCEED (-1)
+
+/* Fills the flags' targets and args.  Flags may stand before or after
+ * positionals; "--" ends the flags.  Returns CLI_PROCEED, or the exit code
+ * to return at once: EXIT_OK after printing help to stdout, EXIT_USAGE after
+ * one line to stderr. */
+int cli_parse(const cli_spec *spec, int argc, char **argv, cli_args *args);
+
+/* "<program>: <message>" on one line to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} cli_command;
+
+/* Runs the command named by argv[1] from table, with argv shifted so the
+ * command sees its own name as argv[0].  group is "" or a subcommand group such as "user". */
+int cli_dispatch(const char *group, const cli_command *table, size_t n, int argc, char **argv);
+
+#endif

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sodium.h>
 #include "busauth/seedfile.h"
+#include "room_state.h"
 
 const char *unibus_strerror(unibus_status status)
 {
@@ -159,8 +161,15 @@ unibus_status unibus_client_open(const unibus_config *cfg, unibus_client **out)
     if (!cfg || !cfg->url)
         return UNIBUS_ERR_INVALID_ARG;
     unibus_client *c = calloc(1, sizeof *c);
+    if (c) {
+        pthread_mutex_init(&c->http_lock, NULL);
+        pthread_mutex_init(&c->state_lock, NULL);
+        pthread_mutex_init(&c->bus_lock, NULL);
+        pthread_cond_init(&c->bus_closed_cv, NULL);
+        randombytes_buf(c->session, sizeof c->session);
+    }
     if (!c || !(c->url = strdup(cfg->url)) || (cfg->ca_file && !(c->ca_file = strdup(cfg->ca_file))) ||
-        !(c->curl = curl_easy_init())) {
+        !(c->curl = curl_easy_init()) || !(c->replays = replay_table_new())) {
         unibus_client_close(c);
         return UNIBUS_ERR_NOMEM;
     }
@@ -182,6 +191,13 @@ void unibus_client_close(unibus_client *c)
 {
     if (!c)
         return;
+    client_bus_close(c);
+    room_states_free(c->rooms);
+    free(c->replays);
+    pthread_mutex_destroy(&c->http_lock);
+    pthread_mutex_destroy(&c->state_lock);
+    pthread_mutex_destroy(&c->bus_lock);
+    pthread_cond_destroy(&c->bus_closed_cv);
     if (c->curl)
         curl_easy_cleanup(c->curl);
     busauth_identity_free(c->id);

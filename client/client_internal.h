@@ -2,12 +2,29 @@
 #ifndef UNIBUS_CLIENT_INTERNAL_H
 #define UNIBUS_CLIENT_INTERNAL_H
 
+#include <pthread.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <nats/nats.h>
 #include "busauth/identity.h"
 #include "unibus.h"
 
+typedef struct room_state room_state;
+typedef struct replay_table replay_table;
+
 struct unibus_client {
+    pthread_mutex_t http_lock;  /* the curl handle: user thread and nats.c callbacks share it */
+    pthread_mutex_t state_lock; /* rooms, replay table, sequence */
+    room_state *rooms;
+    replay_table *replays;
+    uint8_t session[16];        /* this client's sender session */
+    uint64_t sequence;
+    natsConnection *nc;         /* the data plane, connected on first use */
+    pthread_mutex_t bus_lock;
+    pthread_cond_t bus_closed_cv;
+    bool bus_closed;            /* nats.c's closed callback has run */
+    unibus_event_fn on_event;
+    void *event_ctx;
     char *url;
     char *ca_file;
     busauth_identity *id;
@@ -29,6 +46,10 @@ unibus_status client_fail(unibus_client *c, unibus_status status, const char *fm
  * response (the caller's), or NULL for an empty or non-JSON one. */
 unibus_status client_call(unibus_client *c, const char *method, const char *target, const char *body,
                           json_t **json);
+
+replay_table *replay_table_new(void);
+/* Closes the data-plane connection, once nats.c is done calling back. */
+void client_bus_close(unibus_client *c);
 
 /* The caller's key of a room for an epoch (0: the current one). */
 unibus_status client_room_key(unibus_client *c, const char *room_id, uint32_t epoch, uint8_t key[32],

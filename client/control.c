@@ -160,8 +160,20 @@ static int learn_server_key(unibus_client *c, const response *r)
     return rc;
 }
 
+static unibus_status call_locked(unibus_client *c, const char *method, const char *target, const char *body,
+                                 json_t **json);
+
 unibus_status client_call(unibus_client *c, const char *method, const char *target, const char *body,
                           json_t **json)
+{
+    pthread_mutex_lock(&c->http_lock);
+    unibus_status s = call_locked(c, method, target, body, json);
+    pthread_mutex_unlock(&c->http_lock);
+    return s;
+}
+
+static unibus_status call_locked(unibus_client *c, const char *method, const char *target, const char *body,
+                                 json_t **json)
 {
     *json = NULL;
     char url[2048], nonce[BUSAUTH_NONCE_HEX_LEN + 1];

@@ -73,6 +73,16 @@ unibus_status envelope_peek(const uint8_t *in, size_t len, envelope_header *h)
     return UNIBUS_OK;
 }
 
+unibus_status envelope_verify(const uint8_t *in, size_t len)
+{
+    envelope_header h;
+    if (envelope_peek(in, len, &h) != UNIBUS_OK || !(h.flags & ENVELOPE_FLAG_SIGNED))
+        return UNIBUS_ERR_BAD_SIGNATURE;
+    size_t body_end = len - ENVELOPE_SIG_LEN;
+    return busauth_signature_verify(h.sender, in, body_end, in + body_end) == BUSAUTH_OK ? UNIBUS_OK
+                                                                                       : UNIBUS_ERR_BAD_SIGNATURE;
+}
+
 unibus_status envelope_open(const char *room_id, const uint8_t key[ENVELOPE_KEY_LEN], const uint8_t *in,
                             size_t len, uint8_t *out, size_t *out_len)
 {

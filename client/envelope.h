@@ -47,6 +47,10 @@ void envelope_seal(const char *room_id, const uint8_t key[ENVELOPE_KEY_LEN], con
  * of another version or with unknown flags. */
 unibus_status envelope_peek(const uint8_t *in, size_t len, envelope_header *h);
 
+/* Checks the sender's signature of a signed envelope: UNIBUS_OK, or
+ * UNIBUS_ERR_BAD_SIGNATURE (also for an unsigned one). */
+unibus_status envelope_verify(const uint8_t *in, size_t len);
+
 /* Verifies the signature (when the envelope is signed) against the header's
  * sender, then decrypts into out (len - overhead bytes).  *out_len is the
  * plaintext length.  UNIBUS_ERR_BAD_SIGNATURE or UNIBUS_ERR_DECRYPT. */

@@ -7,6 +7,7 @@
 #include <sodium.h>
 #include "busauth/sealing.h"
 #include "envelope.h"
+#include "room_state.h"
 
 #define ROOMS_MAX 4096
 #define SEALED_KEY_LEN (ENVELOPE_KEY_LEN + BUSAUTH_SEAL_OVERHEAD)
@@ -159,6 +160,17 @@ static unibus_status post_member(unibus_client *c, const unibus_room *room, cons
     return s;
 }
 
+/* What this client knows of the room now includes the new member. */
+static unibus_status added(unibus_client *c, const char *room_id, unibus_status s)
+{
+    pthread_mutex_lock(&c->state_lock);
+    room_state *rs = s == UNIBUS_OK ? room_state_find(c, room_id) : NULL;
+    if (rs)
+        room_state_refresh(c, rs, 0);
+    pthread_mutex_unlock(&c->state_lock);
+    return s;
+}
+
 unibus_status unibus_room_add(unibus_client *c, const char *room, const char *nkey)
 {
     uint8_t member[BUSAUTH_KEY_BYTES];
@@ -167,7 +179,7 @@ unibus_status unibus_room_add(unibus_client *c, const char *room, const char *nk
     unibus_room r;
     unibus_status s = unibus_room_find(c, room, &r);
     if (s != UNIBUS_OK || !r.e2e)
-        return s == UNIBUS_OK ? post_member(c, &r, nkey, NULL) : s;
+        return s == UNIBUS_OK ? added(c, r.id, post_member(c, &r, nkey, NULL)) : s;
     uint8_t key[ENVELOPE_KEY_LEN];
     uint32_t epoch;
     s = client_room_key(c, r.id, 0, key, &epoch);
@@ -176,5 +188,5 @@ unibus_status unibus_room_add(unibus_client *c, const char *room, const char *nk
     if (s == UNIBUS_OK)
         s = sealed ? post_member(c, &r, nkey, sealed) : client_fail(c, UNIBUS_ERR_CRYPTO, "cannot seal to %s", nkey);
     free(sealed);
-    return s;
+    return added(c, r.id, s);
 }

@@ -40,7 +40,7 @@ typedef enum {
     UNIBUS_ERR_PROTOCOL,      /* an answer that does not follow the API */
     UNIBUS_ERR_CRYPTO,        /* a sealed room key that does not open for us */
     UNIBUS_ERR_MALFORMED,     /* a message that is not an envelope */
-    UNIBUS_ERR_UNKNOWN_EPOCH, /* sealed under a key epoch we do not hold */
+    UNIBUS_ERR_UNKNOWN_EPOCH, /* sealed under a key epoch we do not hold, or a superseded one */
     UNIBUS_ERR_BAD_SIGNATURE, /* a signed envelope whose signature fails, or an unsigned one in a signed room */
     UNIBUS_ERR_DECRYPT,       /* authentication tag does not verify */
     UNIBUS_ERR_NOT_MEMBER,    /* sent by someone not in the room */
@@ -66,6 +66,15 @@ typedef struct {
 } unibus_config;
 
 typedef struct unibus_client unibus_client;
+
+/* What happens to the data-plane connection, for the caller to surface. */
+typedef enum {
+    UNIBUS_EVENT_DISCONNECTED,
+    UNIBUS_EVENT_RECONNECTED,
+    UNIBUS_EVENT_CLOSED,            /* for good: e.g. the identity was revoked */
+    UNIBUS_EVENT_PERMISSION_DENIED  /* the server refused a subject */
+} unibus_event;
+typedef void (*unibus_event_fn)(unibus_event event, const char *detail, void *ctx);
 
 /* Loads the identity, reaches the control plane and establishes which
  * server key to trust: the pinned one, the one known_servers recorded for
@@ -111,6 +120,41 @@ UNIBUS_API unibus_status unibus_room_find(unibus_client *c, const char *room, un
 UNIBUS_API unibus_status unibus_room_create(unibus_client *c, const char *name, bool e2e, bool sign, unibus_room *out);
 /* Adds the user with public key nkey, sealing the current room key to it. */
 UNIBUS_API unibus_status unibus_room_add(unibus_client *c, const char *room, const char *nkey);
+/* Removes a member (or, with the caller's own key, leaves).  In an e2e
+ * room this opens a new key epoch: a fresh key is sealed to each remaining
+ * member and uploaded, so the removed member cannot read what follows. */
+UNIBUS_API unibus_status unibus_room_remove(unibus_client *c, const char *room, const char *nkey);
+
+/* Called on nats.c's threads; set before the first publish or subscribe. */
+UNIBUS_API void unibus_client_on_event(unibus_client *c, unibus_event_fn fn, void *ctx);
+
+/* Sends data to a room: sealed and (unless the room is unsigned) signed in
+ * an e2e room, as is in a cleartext one. */
+UNIBUS_API unibus_status unibus_room_publish(unibus_client *c, const char *room, const void *data, size_t len);
+
+typedef struct {
+    const char *room_id;
+    const char *sender_nkey;  /* as the envelope claims: proven only when verified */
+    const char *sender_name;  /* "" when unknown (cleartext rooms) */
+    const uint8_t *data;
+    size_t len;
+    bool verified;            /* signed e2e room: the sender is proven */
+} unibus_message;
+
+/* A delivered message; valid only during the call.  Called on nats.c's
+ * threads, one message at a time per subscription. */
+typedef void (*unibus_message_fn)(const unibus_message *m, void *ctx);
+/* A message dropped and why (tampered, replayed, from a non-member, under
+ * an old key...); claimed_sender may be "". */
+typedef void (*unibus_drop_fn)(const char *room_id, unibus_status why, const char *claimed_sender, void *ctx);
+
+typedef struct unibus_subscription unibus_subscription;
+
+/* Delivers the room's messages to on_message until closed; on_drop may be
+ * NULL.  The subscription must be closed before its client. */
+UNIBUS_API unibus_status unibus_room_subscribe(unibus_client *c, const char *room, unibus_message_fn on_message,
+                                               unibus_drop_fn on_drop, void *ctx, unibus_subscription **out);
+UNIBUS_API void unibus_subscription_close(unibus_subscription *s); /* NULL is accepted */
 
 #ifdef __cplusplus
 }

@@ -70,13 +70,34 @@ natsStatus nats_peer_connect(nats_peer *p, const char *url, const busauth_identi
     return s;
 }
 
+static void nats_peer_wait_closed_cb(nats_peer *p, int timeout_ms);
+
 void nats_peer_close(nats_peer *p)
 {
+    /* The closed callback runs on a nats.c thread: wait for it before the
+     * peer (often on the caller's stack) goes away. */
+    if (p->nc) {
+        natsConnection_Close(p->nc);
+        nats_peer_wait_closed_cb(p, 5000);
+    }
     natsConnection_Destroy(p->nc);
     natsOptions_Destroy(p->opts);
     p->nc = NULL;
     p->opts = NULL;
     pthread_mutex_destroy(&p->lock);
+}
+
+static void nats_peer_wait_closed_cb(nats_peer *p, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 5) {
+        pthread_mutex_lock(&p->lock);
+        bool closed = p->closed;
+        pthread_mutex_unlock(&p->lock);
+        if (closed)
+            return;
+        struct timespec pause = {0, 5 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
 }
 
 int nats_peer_permission_errors(nats_peer *p)

@@ -1,0 +1,180 @@
+#include "room_state.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
+
+#define KEYS_MAX 64
+
+typedef struct {
+    uint32_t epoch; /* 0: free */
+    uint8_t key[32];
+} epoch_key;
+
+typedef struct {
+    uint8_t pk[32];
+    char name[65];
+} member;
+
+struct room_state {
+    char id[33];
+    char name[129];
+    bool e2e, sign;
+    uint32_t epoch;
+    int64_t refreshed_ms;
+    epoch_key *keys; /* sodium_malloc: KEYS_MAX slots */
+    member *members;
+    size_t nmembers;
+    room_state *next;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *room_state_id(const room_state *rs) { return rs->id; }
+bool room_state_e2e(const room_state *rs) { return rs->e2e; }
+bool room_state_signed(const room_state *rs) { return rs->sign; }
+uint32_t room_state_epoch(const room_state *rs) { return rs->epoch; }
+void room_state_set_epoch(room_state *rs, uint32_t epoch) { rs->epoch = epoch; }
+
+room_state *room_state_find(unibus_client *c, const char *room)
+{
+    for (room_state *rs = c->rooms; rs; rs = rs->next)
+        if (strcmp(rs->id, room) == 0 || strcmp(rs->name, room) == 0)
+            return rs;
+    return NULL;
+}
+
+unibus_status room_state_resolve(unibus_client *c, const char *room, room_state **out)
+{
+    *out = room_state_find(c, room);
+    if (*out)
+        return UNIBUS_OK;
+    unibus_room info;
+    unibus_status s = unibus_room_find(c, room, &info);
+    room_state *rs = s == UNIBUS_OK ? calloc(1, sizeof *rs) : NULL;
+    if (s == UNIBUS_OK && (!rs || !(rs->keys = sodium_malloc(KEYS_MAX * sizeof *rs->keys)))) {
+        free(rs);
+        return UNIBUS_ERR_NOMEM;
+    }
+    if (s != UNIBUS_OK)
+        return s;
+    memset(rs->keys, 0, KEYS_MAX * sizeof *rs->keys);
+    snprintf(rs->id, sizeof rs->id, "%s", info.id);
+    snprintf(rs->name, sizeof rs->name, "%s", info.name);
+    rs->e2e = info.e2e;
+    rs->sign = info.sign;
+    rs->epoch = info.epoch;
+    rs->next = c->rooms;
+    c->rooms = rs;
+    *out = rs;
+    return room_state_refresh(c, rs, 0);
+}
+
+static unibus_status read_members(unibus_client *c, room_state *rs, json_t *list)
+{
+    member *members = calloc(json_array_size(list) + 1, sizeof *members);
+    if (!members)
+        return UNIBUS_ERR_NOMEM;
+    size_t i, n = 0;
+    json_t *m;
+    json_array_foreach(list, i, m) {
+        const char *nkey = json_string_value(json_object_get(m, "nkey"));
+        const char *name = json_string_value(json_object_get(m, "name"));
+        if (!nkey || !name || busauth_nkey_decode_public(nkey, members[n].pk) != BUSAUTH_OK) {
+            free(members);
+            return client_fail(c, UNIBUS_ERR_PROTOCOL, "room %s lists a malformed member", rs->id);
+        }
+        snprintf(members[n++].name, sizeof members[0].name, "%s", name);
+    }
+    free(rs->members);
+    rs->members = members;
+    rs->nmembers = n;
+    return UNIBUS_OK;
+}
+
+unibus_status room_state_refresh(unibus_client *c, room_state *rs, int max_age_ms)
+{
+    if (max_age_ms > 0 && mono_ms() - rs->refreshed_ms < max_age_ms)
+        return UNIBUS_OK;
+    char target[64];
+    snprintf(target, sizeof target, "/v1/rooms/%s", rs->id);
+    json_t *body = NULL;
+    unibus_status s = client_call(c, "GET", target, NULL, &body);
+    json_int_t epoch = json_integer_value(json_object_get(body, "key_epoch"));
+    if (s == UNIBUS_OK && (epoch < 1 || epoch > UINT32_MAX))
+        s = client_fail(c, UNIBUS_ERR_PROTOCOL, "room %s has no key epoch", rs->id);
+    if (s == UNIBUS_OK)
+        s = read_members(c, rs, json_object_get(body, "members"));
+    if (s == UNIBUS_OK && (uint32_t)epoch > rs->epoch)
+        rs->epoch = (uint32_t)epoch;
+    if (s == UNIBUS_OK)
+        rs->refreshed_ms = mono_ms();
+    json_decref(body);
+    return s;
+}
+
+static epoch_key *slot_of(room_state *rs, uint32_t epoch)
+{
+    for (size_t i = 0; i < KEYS_MAX; i++)
+        if (rs->keys[i].epoch == epoch)
+            return &rs->keys[i];
+    return NULL;
+}
+
+unibus_status room_state_add_key(room_state *rs, uint32_t epoch, const uint8_t key[32])
+{
+    epoch_key *slot = slot_of(rs, epoch);
+    if (!slot)
+        slot = slot_of(rs, 0);
+    if (!slot) { /* full: the oldest epoch makes way */
+        slot = &rs->keys[0];
+        for (size_t i = 1; i < KEYS_MAX; i++)
+            if (rs->keys[i].epoch < slot->epoch)
+                slot = &rs->keys[i];
+    }
+    slot->epoch = epoch;
+    memcpy(slot->key, key, 32);
+    return UNIBUS_OK;
+}
+
+unibus_status room_state_key(unibus_client *c, room_state *rs, uint32_t epoch, uint8_t key[32])
+{
+    epoch_key *slot = epoch ? slot_of(rs, epoch) : NULL;
+    if (slot) {
+        memcpy(key, slot->key, 32);
+        return UNIBUS_OK;
+    }
+    uint32_t got = 0;
+    unibus_status s = client_room_key(c, rs->id, epoch, key, &got);
+    if (s == UNIBUS_OK && got != epoch)
+        s = client_fail(c, UNIBUS_ERR_PROTOCOL, "asked for epoch %u of room %s, got %u", epoch, rs->id, got);
+    if (s == UNIBUS_OK)
+        room_state_add_key(rs, epoch, key);
+    return s;
+}
+
+const char *room_state_member(const room_state *rs, const uint8_t pk[32])
+{
+    for (size_t i = 0; i < rs->nmembers; i++)
+        if (memcmp(rs->members[i].pk, pk, 32) == 0)
+            return rs->members[i].name;
+    return NULL;
+}
+
+void room_states_free(room_state *list)
+{
+    while (list) {
+        room_state *next = list->next;
+        sodium_free(list->keys);
+        free(list->members);
+        free(list);
+        list = next;
+    }
+}

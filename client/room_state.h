@@ -1,0 +1,39 @@
+/*
+ * What a client knows about each room it publishes to or listens on:
+ * mode, current key epoch, members, and the keys it has unsealed (kept in
+ * sodium_malloc'd memory, wiped on close).  Guarded by the client's
+ * state_lock, which callers hold around every call here.
+ */
+#ifndef UNIBUS_ROOM_STATE_H
+#define UNIBUS_ROOM_STATE_H
+
+#include "client_internal.h"
+
+#define ROOM_INFO_TTL_MS 1000 /* how stale the epoch and members may be */
+
+/* The state of room (an id or a name), resolved through the control plane
+ * the first time. */
+unibus_status room_state_resolve(unibus_client *c, const char *room, room_state **out);
+#define ROOM_MISS_REFRESH_MS 100 /* an unknown sender re-reads members at most this often */
+
+/* Re-reads epoch and members when what is known is older than max_age_ms
+ * (0: always). */
+unibus_status room_state_refresh(unibus_client *c, room_state *rs, int max_age_ms);
+/* The state of a room this client already tracks, else NULL. */
+room_state *room_state_find(unibus_client *c, const char *room);
+/* The key of an epoch, unsealed and cached. */
+unibus_status room_state_key(unibus_client *c, room_state *rs, uint32_t epoch, uint8_t key[32]);
+/* Forgets nothing but learns: a key this client made itself. */
+unibus_status room_state_add_key(room_state *rs, uint32_t epoch, const uint8_t key[32]);
+/* The member's name when pk is a member, else NULL. */
+const char *room_state_member(const room_state *rs, const uint8_t pk[32]);
+
+const char *room_state_id(const room_state *rs);
+bool room_state_e2e(const room_state *rs);
+bool room_state_signed(const room_state *rs);
+uint32_t room_state_epoch(const room_state *rs);
+void room_state_set_epoch(room_state *rs, uint32_t epoch);
+
+void room_states_free(room_state *list);
+
+#endif

@@ -1,0 +1,350 @@
+/*
+ * End-to-end encrypted rooms through libunibus and the real bus: three
+ * peers chat; a removed member is cut off, by the data plane and by the
+ * key; tampered, replayed, forged and stale envelopes are dropped and
+ * reported, never delivered.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <cmocka.h>
+#include <sodium.h>
+#include "busauth/sealing.h"
+#include "busauth/seedfile.h"
+#include "envelope.h"
+#include "fixture.h"
+#include "nats_peer.h"
+#include "unibus.h"
+
+static fixture F;
+static char KNOWN[PATH_MAX + 32];
+
+typedef struct {
+    pthread_mutex_t lock;
+    char last[256];
+    char last_sender[65];
+    bool verified;
+    int messages;
+    int drops;
+    unibus_status last_drop;
+} inbox;
+
+static void on_message(const unibus_message *m, void *ctx)
+{
+    inbox *in = ctx;
+    pthread_mutex_lock(&in->lock);
+    snprintf(in->last, sizeof in->last, "%.*s", (int)m->len, (const char *)m->data);
+    snprintf(in->last_sender, sizeof in->last_sender, "%s", m->sender_name);
+    in->verified = m->verified;
+    in->messages++;
+    pthread_mutex_unlock(&in->lock);
+}
+
+static void on_drop(const char *room, unibus_status why, const char *sender, void *ctx)
+{
+    (void)room, (void)sender;
+    inbox *in = ctx;
+    pthread_mutex_lock(&in->lock);
+    in->drops++;
+    in->last_drop = why;
+    pthread_mutex_unlock(&in->lock);
+}
+
+/* Waits until the inbox holds want messages (or drops); returns whether it did. */
+static bool wait_for(inbox *in, int messages, int drops)
+{
+    for (int i = 0; i < 300; i++) {
+        pthread_mutex_lock(&in->lock);
+        bool done = in->messages >= messages && in->drops >= drops;
+        pthread_mutex_unlock(&in->lock);
+        if (done)
+            return true;
+        struct timespec pause = {0, 10 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    return false;
+}
+
+static unibus_client *open_as(busauth_identity *id, const char *name)
+{
+    char seed[PATH_MAX + 48];
+    snprintf(seed, sizeof seed, "%s/%s.seed", F.dir, name);
+    busauth_seedfile_create(seed, id);
+    unibus_config cfg = {.url = F.server.base_url, .identity_file = seed, .known_servers = KNOWN};
+    unibus_client *c;
+    assert_int_equal(unibus_client_open(&cfg, &c), UNIBUS_OK);
+    return c;
+}
+
+/* A call that must succeed, with the library's own words when it does not. */
+#define OK(c, call)                                                                     \
+    do {                                                                                \
+        unibus_status s_ = (call);                                                      \
+        if (s_ != UNIBUS_OK)                                                            \
+            fprintf(stderr, "%s: %s\n", #call, unibus_client_error(c));                 \
+        assert_int_equal(s_, UNIBUS_OK);                                                \
+    } while (0)
+
+static int setup(void **state)
+{
+    (void)state;
+    if (fixture_start(&F, NULL) != 0)
+        return -1;
+    snprintf(KNOWN, sizeof KNOWN, "%s/known", F.dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return fixture_stop(&F);
+}
+
+/* The room key of epoch, as member id holds it (through the public API). */
+static void member_key(busauth_identity *id, const char *room, int epoch, uint8_t key[32])
+{
+    char target[96];
+    snprintf(target, sizeof target, "/v1/rooms/%s/key?epoch=%d", room, epoch);
+    http_result r = fixture_call(&F, id, "GET", target, NULL);
+    assert_int_equal(r.status, 200);
+    const char *b64 = json_string_value(json_object_get(r.json, "sealed_key"));
+    uint8_t sealed[128];
+    size_t len;
+    sodium_base642bin(sealed, sizeof sealed, b64, strlen(b64), NULL, &len, NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    assert_int_equal(busauth_identity_unseal(id, sealed, len, key), BUSAUTH_OK);
+    http_result_free(&r);
+}
+
+static void publish_raw(busauth_identity *as, const char *room, const uint8_t *data, size_t len)
+{
+    nats_peer p;
+    natsStatus ns = nats_peer_connect(&p, F.server.nats_url, as, NULL, false);
+    if (ns != NATS_OK)
+        fprintf(stderr, "connect for a raw publish: %s (log %s)\n", natsStatus_GetText(ns), F.server.log_path);
+    assert_int_equal(ns, NATS_OK);
+    char subject[64];
+    snprintf(subject, sizeof subject, "unibus.room.%s.msg", room);
+    assert_int_equal(natsConnection_Publish(p.nc, subject, data, (int)len), NATS_OK);
+    natsConnection_FlushTimeout(p.nc, 2000);
+    nats_peer_close(&p);
+}
+
+static void three_peers_chat(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob"), *carol = open_as(F.carol, "carol");
+    unibus_room room;
+    assert_int_equal(unibus_room_create(alice, "ops", true, true, &room), UNIBUS_OK);
+    assert_int_equal(unibus_room_add(alice, "ops", F.bob_nkey), UNIBUS_OK);
+    assert_int_equal(unibus_room_add(alice, "ops", F.carol_nkey), UNIBUS_OK);
+    inbox a = {.lock = PTHREAD_MUTEX_INITIALIZER}, b = a, c = a;
+    unibus_subscription *sa, *sb, *sc;
+    OK(alice, unibus_room_subscribe(alice, room.id, on_message, on_drop, &a, &sa));
+    OK(bob, unibus_room_subscribe(bob, "ops", on_message, on_drop, &b, &sb));
+    OK(carol, unibus_room_subscribe(carol, "ops", on_message, on_drop, &c, &sc));
+
+    OK(alice, unibus_room_publish(alice, "ops", "hello team", 10));
+    assert_true(wait_for(&b, 1, 0) && wait_for(&c, 1, 0));
+    assert_string_equal(b.last, "hello team");
+    assert_string_equal(b.last_sender, "alice");
+    assert_true(b.verified);
+    OK(bob, unibus_room_publish(bob, "ops", "hi alice", 8));
+    assert_true(wait_for(&a, 2, 0)); /* her own, then bob's */
+    OK(carol, unibus_room_publish(carol, room.id, "", 0)); /* empty is fine */
+    assert_true(wait_for(&b, 3, 0));
+    assert_int_equal(a.drops + b.drops + c.drops, 0);
+
+    /* A raw NATS subscriber in the room sees only ciphertext. */
+    nats_peer raw;
+    char subject[64];
+    snprintf(subject, sizeof subject, "unibus.room.%s.msg", room.id);
+    assert_int_equal(nats_peer_connect(&raw, F.server.nats_url, F.bob, NULL, false), NATS_OK);
+    natsSubscription *sub = nats_peer_subscribe(&raw, subject);
+    OK(alice, unibus_room_publish(alice, "ops", "the plan", 8));
+    natsMsg *msg = NULL;
+    assert_int_equal(natsSubscription_NextMsg(&msg, sub, 2000), NATS_OK);
+    assert_null(memmem(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), "the plan", 8));
+    natsMsg_Destroy(msg);
+    natsSubscription_Destroy(sub);
+    nats_peer_close(&raw);
+
+    unibus_subscription_close(sa);
+    unibus_subscription_close(sb);
+    unibus_subscription_close(sc);
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+    unibus_client_close(carol);
+}
+
+static void removed_member_reads_nothing_new(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob"), *carol = open_as(F.carol, "carol");
+    unibus_room room;
+    assert_int_equal(unibus_room_create(alice, "ops", true, true, &room), UNIBUS_OK);
+    assert_int_equal(unibus_room_add(alice, "ops", F.bob_nkey), UNIBUS_OK);
+    assert_int_equal(unibus_room_add(alice, "ops", F.carol_nkey), UNIBUS_OK);
+    uint8_t carols_old_key[32];
+    member_key(F.carol, room.id, 1, carols_old_key);
+    inbox b = {.lock = PTHREAD_MUTEX_INITIALIZER}, c = b;
+    unibus_subscription *sb, *sc;
+    OK(bob, unibus_room_subscribe(bob, "ops", on_message, on_drop, &b, &sb));
+    OK(carol, unibus_room_subscribe(carol, "ops", on_message, on_drop, &c, &sc));
+
+    assert_int_equal(unibus_room_remove(alice, "ops", F.carol_nkey), UNIBUS_OK);
+    unibus_room now;
+    assert_int_equal(unibus_room_find(alice, "ops", &now), UNIBUS_OK);
+    assert_int_equal(now.epoch, 2);
+
+    /* Capture what alice sends next, as bob (still a member) sees it. */
+    nats_peer raw;
+    char subject[64];
+    snprintf(subject, sizeof subject, "unibus.room.%s.msg", room.id);
+    assert_int_equal(nats_peer_connect(&raw, F.server.nats_url, F.bob, NULL, false), NATS_OK);
+    natsSubscription *sub = nats_peer_subscribe(&raw, subject);
+    OK(alice, unibus_room_publish(alice, "ops", "after carol", 11));
+    assert_true(wait_for(&b, 1, 0));
+    assert_string_equal(b.last, "after carol");
+    natsMsg *msg = NULL;
+    assert_int_equal(natsSubscription_NextMsg(&msg, sub, 2000), NATS_OK);
+
+    /* The data plane no longer delivers to carol... */
+    assert_false(wait_for(&c, 1, 0) && c.messages > 0);
+    assert_int_equal(c.messages, 0);
+    /* ...and had it, her old key would not open it. */
+    uint8_t out[256];
+    size_t out_len;
+    envelope_header h;
+    assert_int_equal(envelope_peek((const uint8_t *)natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &h), UNIBUS_OK);
+    assert_int_equal(h.epoch, 2);
+    assert_int_equal(envelope_open(room.id, carols_old_key, (const uint8_t *)natsMsg_GetData(msg),
+                                   (size_t)natsMsg_GetDataLength(msg), out, &out_len), UNIBUS_ERR_DECRYPT);
+    /* Nor can she fetch the new key. */
+    char target[96];
+    snprintf(target, sizeof target, "/v1/rooms/%s/key?epoch=2", room.id);
+    http_result r = fixture_call(&F, F.carol, "GET", target, NULL);
+    assert_int_equal(r.status, 404);
+    http_result_free(&r);
+
+    natsMsg_Destroy(msg);
+    natsSubscription_Destroy(sub);
+    nats_peer_close(&raw);
+    unibus_subscription_close(sb);
+    unibus_subscription_close(sc);
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+    unibus_client_close(carol);
+}
+
+static void bad_envelopes_are_dropped_and_reported(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice");
+    unibus_room room;
+    assert_int_equal(unibus_room_create(alice, "ops", true, true, &room), UNIBUS_OK);
+    assert_int_equal(unibus_room_add(alice, "ops", F.bob_nkey), UNIBUS_OK);
+    inbox a = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    unibus_subscription *sa;
+    OK(alice, unibus_room_subscribe(alice, "ops", on_message, on_drop, &a, &sa));
+    uint8_t key[32];
+    member_key(F.bob, room.id, 1, key); /* bob, a member, turns forger */
+
+    const uint8_t text[] = "forged?";
+    envelope_header h = {.epoch = 1, .sequence = 7};
+    memcpy(h.sender, busauth_identity_public_key(F.bob), 32);
+    randombytes_buf(h.session, sizeof h.session);
+    size_t len = envelope_sealed_len(sizeof text, true);
+    uint8_t *env = malloc(len);
+    envelope_seal(room.id, key, &h, F.bob, text, sizeof text, env);
+
+    publish_raw(F.bob, room.id, env, len); /* genuine */
+    assert_true(wait_for(&a, 1, 0));
+    publish_raw(F.bob, room.id, env, len); /* replayed */
+    assert_true(wait_for(&a, 1, 1));
+    assert_int_equal(a.last_drop, UNIBUS_ERR_REPLAY);
+
+    env[ENVELOPE_HEADER_LEN + 2] ^= 1; /* tampered ciphertext */
+    publish_raw(F.bob, room.id, env, len);
+    assert_true(wait_for(&a, 1, 2));
+    assert_int_equal(a.last_drop, UNIBUS_ERR_BAD_SIGNATURE);
+
+    busauth_identity *outsider; /* signs its own envelope with a stolen room key */
+    busauth_identity_generate(&outsider);
+    memcpy(h.sender, busauth_identity_public_key(outsider), 32);
+    envelope_seal(room.id, key, &h, outsider, text, sizeof text, env);
+    publish_raw(F.bob, room.id, env, len);
+    assert_true(wait_for(&a, 1, 3));
+    assert_int_equal(a.last_drop, UNIBUS_ERR_NOT_MEMBER);
+    busauth_identity_free(outsider);
+
+    memcpy(h.sender, busauth_identity_public_key(F.bob), 32); /* unsigned in a signed room */
+    h.sequence = 8;
+    uint8_t *unsigned_env = malloc(envelope_sealed_len(sizeof text, false));
+    envelope_seal(room.id, key, &h, NULL, text, sizeof text, unsigned_env);
+    publish_raw(F.bob, room.id, unsigned_env, envelope_sealed_len(sizeof text, false));
+    assert_true(wait_for(&a, 1, 4));
+    assert_int_equal(a.last_drop, UNIBUS_ERR_BAD_SIGNATURE);
+    free(unsigned_env);
+
+    publish_raw(F.bob, room.id, (const uint8_t *)"junk", 4);
+    assert_true(wait_for(&a, 1, 5));
+    assert_int_equal(a.last_drop, UNIBUS_ERR_MALFORMED);
+
+    /* After a rotation, the old epoch's key is refused. */
+    assert_int_equal(unibus_room_remove(alice, "ops", F.carol_nkey == NULL ? "" : F.bob_nkey), UNIBUS_OK);
+    assert_int_equal(unibus_room_add(alice, "ops", F.bob_nkey), UNIBUS_OK);
+    h.sequence = 9;
+    envelope_seal(room.id, key, &h, F.bob, text, sizeof text, env);
+    publish_raw(F.bob, room.id, env, len);
+    assert_true(wait_for(&a, 1, 6));
+    assert_int_equal(a.last_drop, UNIBUS_ERR_UNKNOWN_EPOCH);
+    assert_int_equal(a.messages, 1);
+    free(env);
+    unibus_subscription_close(sa);
+    unibus_client_close(alice);
+}
+
+static void cleartext_and_unsigned_rooms(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob");
+    unibus_room clear, fast;
+    assert_int_equal(unibus_room_create(alice, "lobby", false, false, &clear), UNIBUS_OK);
+    assert_int_equal(unibus_room_create(alice, "fast", true, false, &fast), UNIBUS_OK);
+    assert_int_equal(unibus_room_add(alice, "lobby", F.bob_nkey), UNIBUS_OK);
+    assert_int_equal(unibus_room_add(alice, "fast", F.bob_nkey), UNIBUS_OK);
+    inbox b1 = {.lock = PTHREAD_MUTEX_INITIALIZER}, b2 = b1;
+    unibus_subscription *s1, *s2;
+    OK(bob, unibus_room_subscribe(bob, "lobby", on_message, on_drop, &b1, &s1));
+    OK(bob, unibus_room_subscribe(bob, "fast", on_message, on_drop, &b2, &s2));
+    OK(alice, unibus_room_publish(alice, "lobby", "plain words", 11));
+    OK(alice, unibus_room_publish(alice, "fast", "quick", 5));
+    assert_true(wait_for(&b1, 1, 0) && wait_for(&b2, 1, 0));
+    assert_string_equal(b1.last, "plain words");
+    assert_string_equal(b2.last, "quick");
+    assert_false(b2.verified); /* unsigned: the sender is not proven */
+    unibus_subscription_close(s1);
+    unibus_subscription_close(s2);
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(three_peers_chat),
+        T(removed_member_reads_nothing_new),
+        T(bad_envelopes_are_dropped_and_reported),
+        T(cleartext_and_unsigned_rooms),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    nats_Close();
+    return rc;
+}

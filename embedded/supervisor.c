@@ -30,6 +30,7 @@ struct nats_supervisor {
     bool stopping;
     unsigned generation; /* children started */
     unsigned reloads;    /* reloads reported, plus one per start */
+    unsigned failures;   /* reloads nats-server refused */
     unsigned restarts;
     int out_fd;          /* the child's stdout+stderr */
 };
@@ -73,55 +74,71 @@ static void exec_child(const nats_supervisor *sup, pid_t parent, int out_fd)
     _exit(127);
 }
 
+/* Forks under the lock, so a stop either comes first (and nothing starts)
+ * or finds the child's pid to signal. */
 static int spawn(nats_supervisor *sup)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         return -1;
     pid_t parent = getpid();
-    pid_t pid = fork();
+    pthread_mutex_lock(&sup->lock);
+    pid_t pid = sup->stopping ? -1 : fork();
     if (pid == 0)
         exec_child(sup, parent, fds[1]);
+    if (pid > 0) {
+        sup->pid = pid;
+        sup->ready = false;
+        sup->out_fd = fds[0];
+        sup->generation++;
+    }
+    pthread_mutex_unlock(&sup->lock);
     close(fds[1]);
     if (pid < 0) {
         close(fds[0]);
         return -1;
     }
-    pthread_mutex_lock(&sup->lock);
-    sup->pid = pid;
-    sup->ready = false;
-    sup->out_fd = fds[0];
-    sup->generation++;
-    pthread_mutex_unlock(&sup->lock);
     log_event(LOG_INFO, "nats_started", "pid=%d", (int)pid);
     return 0;
 }
 
-static log_level level_of(const char *line)
+static log_level level_of(const char *text)
 {
-    if (strstr(line, "[ERR]") || strstr(line, "[FTL]"))
+    if (strncmp(text, "[ERR]", 5) == 0 || strncmp(text, "[FTL]", 5) == 0)
         return LOG_ERROR;
-    return strstr(line, "[WRN]") ? LOG_WARN : LOG_INFO;
+    return strncmp(text, "[WRN]", 5) == 0 ? LOG_WARN : LOG_INFO;
 }
 
-/* "[pid] date time [INF] text" -> forwarded as msg=nats; also watches for
- * the lines that say the server is ready or has reloaded. */
+/* The part of "[pid] date time [LVL] text" from "[LVL]" on, or the line. */
+static const char *after_timestamp(const char *line)
+{
+    const char *p = line[0] == '[' ? strchr(line, ']') : NULL;
+    /* "] YYYY/MM/DD HH:MM:SS.micros " is 29 characters. */
+    if (p && strlen(p) > 29 && p[1] == ' ' && p[6] == '/' && p[9] == '/' && p[12] == ' ' && p[28] == ' ')
+        return p + 29;
+    return line;
+}
+
+/* Forwards the line as msg=nats and notes the three lines that matter.
+ * They are matched whole: nats-server copies client-chosen text (the name
+ * in CONNECT) into other lines, which must not count. */
 static void handle_line(nats_supervisor *sup, char *line)
 {
-    const char *text = strstr(line, "] ");
-    text = text ? strchr(text + 2, '[') : NULL;
-    text = text ? text : line;
+    const char *text = after_timestamp(line);
+    bool ready = strcmp(text, "[INF] Server is ready") == 0;
+    bool reloaded = strcmp(text, "[INF] Reloaded server configuration") == 0;
+    bool failed = strncmp(text, "[ERR] Failed to reload server configuration", 43) == 0;
     for (char *p = line; *p; p++)
         if (*p == '"')
             *p = '\'';
-    log_event(level_of(line), "nats", "line=\"%s\"", text);
+    log_event(level_of(text), "nats", "line=\"%s\"", text);
     pthread_mutex_lock(&sup->lock);
-    if (strstr(line, "Server is ready")) {
+    if (ready) {
         sup->ready = true;
         sup->reloads++;
-    } else if (strstr(line, "Reloaded server configuration")) {
-        sup->reloads++;
     }
+    sup->reloads += reloaded;
+    sup->failures += failed;
     pthread_cond_broadcast(&sup->changed);
     pthread_mutex_unlock(&sup->lock);
 }
@@ -246,41 +263,58 @@ nats_supervisor *supervisor_start(const char *binary, const char *config_path, i
     return sup;
 }
 
+/* Under sup->lock: false when the deadline passes first. */
+static bool wait_ready_locked(nats_supervisor *sup, const struct timespec *until)
+{
+    while (!(sup->ready && sup->pid > 0))
+        if (pthread_cond_timedwait(&sup->changed, &sup->lock, until) == ETIMEDOUT)
+            return sup->ready && sup->pid > 0;
+    return true;
+}
+
+static bool wait_reload_locked(nats_supervisor *sup, unsigned target, unsigned failures,
+                               const struct timespec *until)
+{
+    while (sup->reloads < target && sup->failures == failures)
+        if (pthread_cond_timedwait(&sup->changed, &sup->lock, until) == ETIMEDOUT)
+            break;
+    return sup->reloads >= target;
+}
+
 int supervisor_reload(nats_supervisor *sup, int timeout_ms)
 {
     struct timespec until = deadline_in(timeout_ms);
     pthread_mutex_lock(&sup->lock);
-    unsigned target = sup->reloads + 1;
-    /* SIGHUP before nats-server installs its handler would kill it: a child
-     * that is not ready yet will read the new file when it starts. */
-    if (sup->ready && sup->pid > 0)
+    /* SIGHUP before nats-server installs its handler would kill it, and a
+     * child still starting may have read the previous file: wait until it
+     * is ready, then make it re-read. */
+    bool done = false;
+    if (wait_ready_locked(sup, &until)) {
+        unsigned target = sup->reloads + 1, failures = sup->failures;
         kill(sup->pid, SIGHUP);
-    while (sup->reloads < target && pthread_cond_timedwait(&sup->changed, &sup->lock, &until) != ETIMEDOUT)
-        ;
-    int rc = sup->reloads >= target ? 0 : -1;
+        done = wait_reload_locked(sup, target, failures, &until);
+    }
     pthread_mutex_unlock(&sup->lock);
-    return rc;
+    return done ? 0 : -1;
 }
 
 void supervisor_stop(nats_supervisor *sup)
 {
     if (!sup)
         return;
+    /* Signals go out under the lock, so the pid cannot be reaped (and
+     * reused) in between. */
+    struct timespec until = deadline_in(STOP_GRACE_MS);
     pthread_mutex_lock(&sup->lock);
     sup->stopping = true;
-    pid_t pid = sup->pid;
     pthread_cond_broadcast(&sup->changed);
+    if (sup->pid > 0)
+        kill(sup->pid, SIGTERM);
+    while (sup->pid > 0 && pthread_cond_timedwait(&sup->changed, &sup->lock, &until) != ETIMEDOUT)
+        ;
+    if (sup->pid > 0)
+        kill(sup->pid, SIGKILL);
     pthread_mutex_unlock(&sup->lock);
-    if (pid > 0) {
-        kill(pid, SIGTERM);
-        struct timespec until = deadline_in(STOP_GRACE_MS);
-        pthread_mutex_lock(&sup->lock);
-        while (sup->pid > 0 && pthread_cond_timedwait(&sup->changed, &sup->lock, &until) != ETIMEDOUT)
-            ;
-        if (sup->pid > 0)
-            kill(sup->pid, SIGKILL);
-        pthread_mutex_unlock(&sup->lock);
-    }
     pthread_join(sup->thread, NULL);
     pthread_cond_destroy(&sup->changed);
     pthread_mutex_destroy(&sup->lock);

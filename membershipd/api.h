@@ -27,9 +27,10 @@ json_t *api_room_json(const store_room *room);
     (pthread_mutex_lock(&(srv)->store_lock), api_unlock_after((srv), (expr)))
 store_status api_unlock_after(server *srv, store_status status);
 
-/* After a change the data plane must see: returns once nats-server runs
- * with it (logged when that takes longer than the bound). */
-void api_dataplane_sync(server *srv, const request *req);
+/* After a change the data plane must see: true once nats-server runs with
+ * it; false, with a 503 in out, when that did not happen within the bound
+ * (the change is saved and the data plane keeps retrying). */
+bool api_dataplane_sync(server *srv, const request *req, reply *out);
 
 /* The user a {nkey} parameter names; 404 (hidden) in out when unknown. */
 bool api_param_user(server *srv, const char *nkey, store_user *user, reply *out);

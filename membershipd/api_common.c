@@ -5,10 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-void api_dataplane_sync(server *srv, const request *req)
+bool api_dataplane_sync(server *srv, const request *req, reply *out)
 {
-    if (dataplane_sync(srv->dataplane) != 0)
-        log_event(LOG_ERROR, "dataplane_sync_timeout", "req=%s timeout_ms=%d", req->id, DATAPLANE_SYNC_TIMEOUT_MS);
+    if (dataplane_sync(srv->dataplane) == 0)
+        return true;
+    log_event(LOG_ERROR, "dataplane_sync_timeout", "req=%s timeout_ms=%d", req->id, DATAPLANE_SYNC_TIMEOUT_MS);
+    reply_error(out, 503, "dataplane_pending",
+                "the change is saved but nats-server has not applied it yet (it keeps retrying); see membershipd's log");
+    return false;
 }
 
 store_status api_unlock_after(server *srv, store_status status)

@@ -73,10 +73,8 @@ void api_room_create(server *srv, request *req, reply *out)
         store_status status = WITH_STORE(srv, store_room_create(srv->store,
             json_string_value(json_object_get(body, "name")), mode, !sign || json_is_true(sign),
             req->caller.id, sealed_len ? sealed : NULL, sealed_len, &by, &room));
-        if (status == STORE_OK) {
-            api_dataplane_sync(srv, req);
+        if (status == STORE_OK && api_dataplane_sync(srv, req, out))
             reply_json(out, 201, api_room_json(&room));
-        }
         else
             reply_store_failure(out, status);
     }
@@ -183,8 +181,8 @@ static void add_member(server *srv, request *req, const store_room *room, json_t
     store_sealed_key key = {user.id, sealed_len ? sealed : NULL, sealed_len};
     store_actor by = request_actor(req);
     store_status status = WITH_STORE(srv, store_room_add_member(srv->store, room->id, &key, &by));
-    if (status == STORE_OK)
-        api_dataplane_sync(srv, req);
+    if (status == STORE_OK && !api_dataplane_sync(srv, req, out))
+        return;
     if (status == STORE_OK)
         reply_json(out, 201, json_pack("{s:s, s:o, s:I}", "room", room->id, "member", api_user_json(&user),
                                        "key_epoch", (json_int_t)room->key_epoch));
@@ -219,9 +217,15 @@ void api_room_member_remove(server *srv, request *req, reply *out)
     store_room room;
     store_user user;
     bool member;
-    if (!api_visible_room(srv, req, &room, &member, out) || !api_param_user(srv, req->params[1], &user, out))
+    if (!api_visible_room(srv, req, &room, &member, out))
         return;
-    if (user.id != req->caller.id && !may_manage(req, &room, out))
+    char own[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    busauth_nkey_encode_public(req->caller.public_key, own);
+    /* Who may manage is settled before the key is looked up: no telling
+     * whether a key exists to those who may not ask. */
+    if (strcmp(own, req->params[1]) != 0 && !may_manage(req, &room, out))
+        return;
+    if (!api_param_user(srv, req->params[1], &user, out))
         return;
     if (user.id == room.owner_id) {
         reply_error(out, 409, "conflict", "the owner cannot be removed from their room");
@@ -230,8 +234,8 @@ void api_room_member_remove(server *srv, request *req, reply *out)
     store_actor by = request_actor(req);
     int64_t epoch;
     store_status status = WITH_STORE(srv, store_room_remove_member(srv->store, room.id, user.id, &by, &epoch));
-    if (status == STORE_OK)
-        api_dataplane_sync(srv, req);
+    if (status == STORE_OK && !api_dataplane_sync(srv, req, out))
+        return;
     json_t *remaining = json_array();
     if (status == STORE_OK)
         status = WITH_STORE(srv, store_room_foreach_member(srv->store, room.id, append_nkey, remaining));

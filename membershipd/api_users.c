@@ -70,6 +70,19 @@ static bool parse_new_user(json_t *body, uint8_t *key, store_role *role, reply *
     return true;
 }
 
+/* Answers once the new user can log in to the data plane. */
+static void reply_added(server *srv, const request *req, const uint8_t *key, reply *out)
+{
+    store_user user;
+    if (!api_dataplane_sync(srv, req, out))
+        return;
+    store_status status = WITH_STORE(srv, store_user_get_by_key(srv->store, key, &user));
+    if (status == STORE_OK)
+        reply_json(out, 201, api_user_json(&user));
+    else
+        reply_store_failure(out, status);
+}
+
 void api_user_add(server *srv, request *req, reply *out)
 {
     json_t *body = api_body(req, USER_FIELDS, out);
@@ -79,16 +92,16 @@ void api_user_add(server *srv, request *req, reply *out)
         json_decref(body);
         return;
     }
+    if (sodium_memcmp(key, busauth_identity_public_key(srv->identity), BUSAUTH_KEY_BYTES) == 0) {
+        reply_error(out, 400, "bad_request", "that is the server's own key, which cannot be a user");
+        json_decref(body);
+        return;
+    }
     const char *name = json_string_value(json_object_get(body, "name"));
     store_actor by = request_actor(req);
-    store_user user;
     store_status status = WITH_STORE(srv, store_user_add(srv->store, name, key, role, &by));
-    if (status == STORE_OK) {
-        api_dataplane_sync(srv, req);
-        status = WITH_STORE(srv, store_user_get_by_key(srv->store, key, &user));
-    }
     if (status == STORE_OK)
-        reply_json(out, 201, api_user_json(&user));
+        reply_added(srv, req, key, out);
     else if (status == STORE_DUPLICATE_NAME || status == STORE_DUPLICATE_KEY)
         reply_error(out, 409, "conflict", "a user with that %s already exists (revoked users included)",
                     status == STORE_DUPLICATE_NAME ? "name" : "public key");
@@ -108,8 +121,8 @@ void api_user_revoke(server *srv, request *req, reply *out)
     }
     store_actor by = request_actor(req);
     store_status status = WITH_STORE(srv, store_user_revoke(srv->store, user.id, &by));
-    if (status == STORE_OK)
-        api_dataplane_sync(srv, req);
+    if (status == STORE_OK && !api_dataplane_sync(srv, req, out))
+        return;
     if (status == STORE_OK || status == STORE_ALREADY_REVOKED)
         status = WITH_STORE(srv, store_user_get_by_id(srv->store, user.id, &user));
     if (status == STORE_OK)

@@ -61,9 +61,19 @@ static natsconf_user *user_for(user_list *l, const uint8_t *key)
     return u;
 }
 
+typedef struct {
+    user_list list;
+    const uint8_t *internal_key;
+} render_ctx;
+
 static int add_membership(const uint8_t *key, const char *room_id, void *ctx)
 {
-    user_list *l = ctx;
+    render_ctx *r = ctx;
+    user_list *l = &r->list;
+    /* The internal identity is listed once, with no rights, whatever the
+     * database says: a second entry would make nats-server reject the file. */
+    if (memcmp(key, r->internal_key, 32) == 0)
+        return 0;
     natsconf_user *u = user_for(l, key);
     if (!u)
         return -1;
@@ -79,19 +89,20 @@ static int add_membership(const uint8_t *key, const char *room_id, void *ctx)
 
 static char *render(dataplane *dp)
 {
-    user_list users = {0};
+    render_ctx r = {.internal_key = busauth_identity_public_key(dp->cfg.internal)};
+    user_list *l = &r.list;
     char *text = NULL;
-    if (store_active_memberships(dp->store, add_membership, &users) == STORE_OK) {
+    if (store_active_memberships(dp->store, add_membership, &r) == STORE_OK) {
         natsconf conf = {
             .host = dp->cfg.host, .port = dp->cfg.port, .max_payload = dp->cfg.max_payload,
             .max_connections = DATAPLANE_MAX_CONNECTIONS, .tls_cert = dp->cfg.tls_cert,
             .tls_key = dp->cfg.tls_key, .authorization = dp->cfg.authorization,
-            .users = users.users, .nusers = users.n,
+            .users = l->users, .nusers = l->n,
         };
         memcpy(conf.internal_key, busauth_identity_public_key(dp->cfg.internal), 32);
         text = natsconf_render(&conf);
     }
-    free_users(&users);
+    free_users(l);
     return text;
 }
 
@@ -107,18 +118,23 @@ static int apply(dataplane *dp)
         free(text);
         return 0;
     }
+    /* Until nats-server accepts it, the text is not "what it runs with". */
+    free(dp->rendered);
+    dp->rendered = NULL;
     if (natsconf_write(dp->cfg.config_path, text) != 0) {
         log_event(LOG_ERROR, "nats_config", "path=%s detail=\"%s\"", dp->cfg.config_path, strerror(errno));
         free(text);
         return -1;
     }
-    free(dp->rendered);
-    dp->rendered = text;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = dp->sup ? supervisor_reload(dp->sup, RELOAD_TIMEOUT_MS) : 0; /* first: read at start */
+    if (rc == 0)
+        dp->rendered = text;
+    else
+        free(text);
     if (!dp->sup)
-        return 0; /* the first write: nats-server reads it when it starts */
-    int rc = supervisor_reload(dp->sup, RELOAD_TIMEOUT_MS);
+        return 0;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     pthread_mutex_lock(&dp->lock);
@@ -142,10 +158,14 @@ static struct timespec deadline_in(int ms)
     return ts;
 }
 
+/* Applies the database to nats-server whenever asked or when another
+ * process committed; a failed apply is retried every poll and never
+ * reported as applied. */
 static void *reloader(void *arg)
 {
     dataplane *dp = arg;
     int64_t seen_version = store_data_version(dp->store);
+    bool failing = false;
     pthread_mutex_lock(&dp->lock);
     while (!dp->stopping) {
         struct timespec until = deadline_in(DATAPLANE_POLL_MS);
@@ -157,13 +177,17 @@ static void *reloader(void *arg)
         unsigned target = dp->wanted;
         pthread_mutex_unlock(&dp->lock);
         int64_t version = store_data_version(dp->store);
-        if (target != dp->applied || version != seen_version) {
+        bool ok = true;
+        if (failing || target != dp->applied || version != seen_version)
+            ok = apply(dp) == 0;
+        failing = !ok;
+        if (ok)
             seen_version = version;
-            apply(dp);
-        }
         pthread_mutex_lock(&dp->lock);
-        dp->applied = target;
-        pthread_cond_broadcast(&dp->changed);
+        if (ok) {
+            dp->applied = target;
+            pthread_cond_broadcast(&dp->changed);
+        }
     }
     pthread_mutex_unlock(&dp->lock);
     return NULL;

@@ -137,14 +137,15 @@ static enum MHD_Result start(server *srv, struct MHD_Connection *conn, request *
 {
     reply out = {0};
     unsigned retry;
+    /* First, so that even a 429 is signed over the request's nonce. */
+    const char *nonce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Unibus-Nonce");
+    if (nonce && busauth_nonce_valid(nonce))
+        memcpy(req->nonce, nonce, sizeof req->nonce);
     if (!ratelimit_take(srv->limits, (struct sockaddr *)&req->peer, server_mono_ms(), &retry)) {
         reply_error(&out, 429, "rate_limited", "too many requests from this address; retry in %u s", retry);
         out.retry_after_s = retry;
         return respond(srv, conn, req, &out);
     }
-    const char *nonce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Unibus-Nonce");
-    if (nonce && busauth_nonce_valid(nonce))
-        memcpy(req->nonce, nonce, sizeof req->nonce);
     bool ok = check_target(conn, req, &out) && find_route(req, &out) &&
               check_declared_length(conn, req, &out) &&
               (req->route->access == ACCESS_PUBLIC || auth_check_headers(srv, conn, req, &out));
@@ -169,10 +170,21 @@ static bool grow_body(request *req, size_t need)
 }
 
 /* Chunked or lying bodies are cut off at the cap: nothing past it is kept. */
+static bool overdue(const request *req, reply *out)
+{
+    if (server_mono_ms() - req->started_ms <= HTTP_REQUEST_DEADLINE_MS)
+        return false;
+    reply_error(out, 408, "request_timeout", "the request took over %d ms from headers to end of body",
+                HTTP_REQUEST_DEADLINE_MS);
+    return true;
+}
+
 static enum MHD_Result absorb(server *srv, struct MHD_Connection *conn, request *req,
                               const char *data, size_t n)
 {
     reply out = {0};
+    if (overdue(req, &out))
+        return respond(srv, conn, req, &out);
     if (n > req->body_limit - req->body_len) {
         reply_error(&out, 413, "message_too_large", "request body over %zu bytes for this route", req->body_limit);
         return respond(srv, conn, req, &out);
@@ -191,6 +203,8 @@ static enum MHD_Result finish(server *srv, struct MHD_Connection *conn, request 
 {
     reply out = {0};
     crypto_hash_sha256_final(&req->hash, req->body_sha256);
+    if (overdue(req, &out))
+        return respond(srv, conn, req, &out);
     if (req->route->access == ACCESS_PUBLIC || auth_check_signature(srv, req, &out))
         route_dispatch(srv, req, &out);
     else

@@ -6,6 +6,7 @@
 
 #define HTTP_HEADER_LIMIT 8192
 #define HTTP_IDLE_TIMEOUT_S 10
+#define HTTP_REQUEST_DEADLINE_MS 30000 /* headers to end of body, however it trickles */
 #define HTTP_THREAD_STACK (512 * 1024)
 
 /* Starts serving on listen_fd (bound and listening; MHD takes it over).

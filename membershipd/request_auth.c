@@ -128,6 +128,10 @@ bool auth_check_signature(server *srv, request *req, reply *out)
 {
     if (srv->cfg.bus_auth == BUS_AUTH_OFF || !req->signature[0])
         return true; /* off, or soft with the headers already reported */
+    /* Again now the body is in: a body dragged out past the window must not
+     * outlive the nonce's memory, nor a revocation made meanwhile. */
+    if (!check_time(srv, req, out, req->signed_time) || !check_key(srv, req, out))
+        return false;
     char canonical[TARGET_MAX + 256];
     size_t n = busauth_request_canonical(canonical, sizeof canonical, req->method, req->target,
                                          req->signed_time, req->nonce, req->body_sha256);

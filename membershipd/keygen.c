@@ -25,7 +25,7 @@ int cmd_keygen(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    busauth_identity *id;
+    busauth_identity *id = NULL;
     busauth_status status = busauth_identity_generate(&id);
     if (status == BUSAUTH_OK)
         status = busauth_seedfile_create(out, id);

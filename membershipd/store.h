@@ -160,13 +160,14 @@ store_status store_active_memberships(store *s, store_member_fn fn, void *ctx);
 
 /* --- blobs --------------------------------------------------------------- */
 
-/* Stores content under its SHA-256 (which the caller has verified); a blob
- * already stored is left as it is and *created set false. */
-store_status store_blob_put(store *s, const uint8_t sha256[32], const uint8_t *content, size_t len,
-                            int64_t owner_id, const store_actor *by, bool *created);
+/* Blobs belong to a room: readable by its members only.  Stores content
+ * under its SHA-256 (which the caller has verified); a blob already in the
+ * room is left as it is and *created set false. */
+store_status store_blob_put(store *s, const char *room_id, const uint8_t sha256[32], const uint8_t *content,
+                            size_t len, int64_t owner_id, const store_actor *by, bool *created);
 /* *content is malloc'd, the caller's to free. */
-store_status store_blob_get(store *s, const uint8_t sha256[32], int64_t *owner_id,
-                            uint8_t **content, size_t *len);
+store_status store_blob_get(store *s, const char *room_id, const uint8_t sha256[32], uint8_t **content,
+                            size_t *len);
 
 int64_t store_now_ms(void);
 

@@ -46,9 +46,11 @@ static store_status audit_member(store *s, const store_actor *by, const char *ac
 {
     store_user user;
     store_status status = store_user_get_by_id(s, user_id, &user);
+    if (status != STORE_OK)
+        return status;
     char target[STORE_ROOM_ID_LEN + STORE_USER_NAME_MAX + 16];
     snprintf(target, sizeof target, "room:%s/user:%s", room_id, user.name);
-    return status == STORE_OK ? store_audit(s, by, action, target, "ok") : status;
+    return store_audit(s, by, action, target, "ok");
 }
 
 store_status store_room_get(store *s, const char *room_id, store_room *out)
@@ -265,9 +267,12 @@ typedef struct {
 static store_status put_one_key(store *s, const put_args *a, const store_sealed_key *k)
 {
     bool member = false;
+    store_user user;
     store_status status = store_room_is_member(s, a->room_id, k->user_id, &member);
-    if (status == STORE_OK && !member)
-        return STORE_CONFLICT;
+    if (status == STORE_OK && member)
+        status = store_user_get_by_id(s, k->user_id, &user);
+    if (status == STORE_OK && (!member || user.revoked_ms != 0))
+        return STORE_CONFLICT; /* keys go to active members only */
     if (status == STORE_OK)
         status = insert_key(s, a->room_id, a->epoch, k);
     /* A key already there for this member and epoch is never replaced. */

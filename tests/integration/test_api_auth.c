@@ -8,8 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 #include <cmocka.h>
 #include "fixture.h"
 
@@ -194,6 +196,59 @@ static void denials_are_audited(void **state)
                                          " AND action = 'GET /v1/me' AND peer_ip = '127.0.0.1'", f->alice_nkey), 1);
 }
 
+typedef struct {
+    fixture *f;
+    http_opts opts;
+    http_result result;
+} slow_call;
+
+static void *post_slowly(void *arg)
+{
+    slow_call *c = arg;
+    /* Large enough for curl's throttle to bite: it sends in 64 KiB pieces. */
+    enum { SIZE = 320 * 1024 };
+    char *body = malloc(SIZE);
+    memset(body, ' ', SIZE);
+    memcpy(body, "{\"name\":\"slow\"}", 15);
+    c->result = fixture_call_opts(c->f, &c->opts, "POST", "/v1/rooms", body, SIZE);
+    free(body);
+    return NULL;
+}
+
+/* A body dragged out after a revocation: the request is judged again when
+ * the body is in, and refused. */
+static void a_revocation_reaches_a_request_in_flight(void **state)
+{
+    fixture *f = *state;
+    slow_call c = {.f = f, .opts = {.id = f->alice, .send_bytes_per_s = 128 * 1024}};
+    pthread_t t;
+    pthread_create(&t, NULL, post_slowly, &c);
+    struct timespec pause = {0, 600 * 1000000L};
+    nanosleep(&pause, NULL);
+    char target[80];
+    snprintf(target, sizeof target, "/v1/users/%s", f->alice_nkey);
+    http_result r = fixture_call(f, f->admin, "DELETE", target, NULL);
+    assert_int_equal(r.status, 200);
+    http_result_free(&r);
+    pthread_join(t, NULL);
+    assert_int_equal(c.result.status, 401);
+    assert_string_equal(http_error_code(&c.result), "auth_failed");
+    http_result_free(&c.result);
+    assert_int_equal(fixture_db_count(f, "SELECT count(*) FROM rooms", NULL), 0);
+}
+
+/* Headers inside the window, body trickling out of it: refused, so a
+ * captured request cannot be stretched past the nonce's memory. */
+static void a_body_that_outlasts_the_window_is_refused(void **state)
+{
+    fixture *f = *state;
+    slow_call c = {.f = f, .opts = {.id = f->alice, .time_offset_ms = -26000, .send_bytes_per_s = 48 * 1024}};
+    post_slowly(&c); /* over 5 s of body: the signed time ends up more than 31 s old */
+    assert_int_equal(c.result.status, 401);
+    assert_non_null(json_object_get(json_object_get(c.result.json, "error"), "server_time_ms"));
+    http_result_free(&c.result);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -208,6 +263,8 @@ int main(void)
         T(clock_skew_is_reported),
         T(tampered_responses_fail_verification),
         T(denials_are_audited),
+        T(a_revocation_reaches_a_request_in_flight),
+        T(a_body_that_outlasts_the_window_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

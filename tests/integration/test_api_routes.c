@@ -225,17 +225,26 @@ static void cleartext_rooms_on_loopback(void **state)
           400, "bad_request"); /* too short to be sealed */
 }
 
-static void blobs_go_to_room_mates_only(void **state)
+/* Blobs belong to a room: its members put and get them, nobody else,
+ * however else they are related to the uploader. */
+static void blobs_belong_to_a_room(void **state)
 {
     fixture *f = *state;
+    char room[33], strangers_room[33];
+    make_room(f, f->alice, room);
+    add_member(f, f->alice, room, f->bob_nkey, 201);
+    make_room(f, f->carol, strangers_room); /* carol will pull alice into her own room */
+    add_member(f, f->carol, strangers_room, f->alice_nkey, 201);
     const size_t sizes[] = {0, 1, 100000};
     for (size_t i = 0; i < 3; i++) {
         uint8_t *content = malloc(sizes[i] + 1), hash[32];
         randombytes_buf(content, sizes[i]);
         crypto_hash_sha256(hash, content, sizes[i]);
-        char hex[65], target[96];
+        char hex[65], target[160], elsewhere[160], bare[96];
         sodium_bin2hex(hex, sizeof hex, hash, sizeof hash);
-        snprintf(target, sizeof target, "/v1/blobs/%s", hex);
+        snprintf(target, sizeof target, "/v1/blobs/%s?room=%s", hex, room);
+        snprintf(elsewhere, sizeof elsewhere, "/v1/blobs/%s?room=%s", hex, strangers_room);
+        snprintf(bare, sizeof bare, "/v1/blobs/%s", hex);
         http_opts o = {.id = f->alice};
         http_result r = fixture_call_opts(f, &o, "PUT", target, content, sizes[i]);
         assert_int_equal(r.status, 201);
@@ -243,30 +252,28 @@ static void blobs_go_to_room_mates_only(void **state)
         r = fixture_call_opts(f, &o, "PUT", target, content, sizes[i]);
         assert_int_equal(r.status, 200); /* already there */
         http_result_free(&r);
-        r = expect(f, f->alice, "GET", target, NULL, 200);
+        r = expect(f, f->bob, "GET", target, NULL, 200); /* a member of the room */
         assert_int_equal(r.body_len, sizes[i]);
         if (sizes[i])
             assert_memory_equal(r.body, content, sizes[i]);
         http_result_free(&r);
-        check(f, f->bob, "GET", target, NULL, 404, "not_found");
+        check(f, f->carol, "GET", target, NULL, 404, "not_found");    /* not in the room */
+        check(f, f->carol, "GET", elsewhere, NULL, 404, "not_found"); /* sharing another room is no way in */
+        check(f, f->alice, "GET", bare, NULL, 400, "bad_request");
         free(content);
     }
-    char room[33];
-    make_room(f, f->alice, room);
-    add_member(f, f->alice, room, f->bob_nkey, 201);
-    uint8_t one = 0x42, hash[32];
-    crypto_hash_sha256(hash, &one, 1);
-    char hex[65], target[96];
-    sodium_bin2hex(hex, sizeof hex, hash, sizeof hash);
-    snprintf(target, sizeof target, "/v1/blobs/%s", hex);
+    uint8_t one = 0x42;
+    char target[160];
+    snprintf(target, sizeof target, "/v1/blobs/0000000000000000000000000000000000000000000000000000000000000000?room=%s",
+             room);
     http_opts o = {.id = f->alice};
     http_result r = fixture_call_opts(f, &o, "PUT", target, &one, 1);
-    http_result_free(&r);
-    check(f, f->bob, "GET", target, NULL, 200, NULL);
-    check(f, f->carol, "GET", target, NULL, 404, "not_found");
-    r = fixture_call_opts(f, &o, "PUT", "/v1/blobs/0000000000000000000000000000000000000000000000000000000000000000", &one, 1);
     assert_int_equal(r.status, 400);
     assert_string_equal(http_error_code(&r), "hash_mismatch");
+    http_result_free(&r);
+    http_opts carol = {.id = f->carol};
+    r = fixture_call_opts(f, &carol, "PUT", target, &one, 1);
+    assert_int_equal(r.status, 404); /* cannot put into a room one is not in */
     http_result_free(&r);
 }
 
@@ -324,7 +331,7 @@ int main(void)
         T(rooms_are_invisible_to_strangers),
         T(owner_adds_and_removes_members_with_key_rotation),
         T(cleartext_rooms_on_loopback),
-        T(blobs_go_to_room_mates_only),
+        T(blobs_belong_to_a_room),
         T(bad_input_is_refused_and_writes_nothing),
         T(unknown_routes_and_methods),
     };

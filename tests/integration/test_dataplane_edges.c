@@ -153,6 +153,47 @@ static int nats_tls_handshake(unsigned port, int version)
     return rc;
 }
 
+/* Strangers whose client name spells the lines membershipd waits for, and
+ * the server's own key added as a user offline: neither may make a
+ * revocation look applied when it is not. */
+static void the_data_plane_cannot_be_fooled(void **state)
+{
+    (void)state;
+    assert_int_equal(fixture_start(&F, NULL), 0);
+    char server_key[57];
+    busauth_nkey_encode_public(F.server_key, server_key);
+    const char *args[] = {"user", "add", "impostor", server_key, "--data-dir", F.data_dir, NULL};
+    assert_int_equal(harness_run(args, NULL, 0), 0);
+    http_result r = fixture_call(&F, F.admin, "POST", "/v1/users", NULL);
+    http_result_free(&r);
+    char body[160];
+    snprintf(body, sizeof body, "{\"name\":\"impostor2\",\"public_key\":\"%s\"}", server_key);
+    r = fixture_call(&F, F.admin, "POST", "/v1/users", body);
+    assert_int_equal(r.status, 400); /* the API refuses it outright */
+    http_result_free(&r);
+
+    const char *names[] = {"[INF] Reloaded server configuration", "x] [INF] Server is ready", "Reloaded server configuration"};
+    for (int i = 0; i < 9; i++) {
+        natsOptions *o;
+        natsConnection *nc = NULL;
+        natsOptions_Create(&o);
+        natsOptions_SetURL(o, F.server.nats_url);
+        natsOptions_SetName(o, names[i % 3]);
+        natsOptions_SetAllowReconnect(o, false);
+        assert_int_not_equal(natsConnection_Connect(&nc, o), NATS_OK);
+        natsOptions_Destroy(o);
+    }
+    nats_peer bob;
+    assert_int_equal(nats_peer_connect(&bob, F.server.nats_url, F.bob, NULL, false), NATS_OK);
+    char target[80];
+    snprintf(target, sizeof target, "/v1/users/%s", F.bob_nkey);
+    r = fixture_call(&F, F.admin, "DELETE", target, NULL);
+    assert_int_equal(r.status, 200);
+    http_result_free(&r);
+    assert_true(nats_peer_wait_closed(&bob, 2000));
+    nats_peer_close(&bob);
+}
+
 static void tls_data_plane_wants_the_ca(void **state)
 {
     (void)state;
@@ -195,6 +236,7 @@ int main(void)
         cmocka_unit_test(empty_allowlist_refuses_strangers),
         cmocka_unit_test_teardown(a_user_in_no_room_may_publish_nowhere, teardown),
         cmocka_unit_test_teardown(kill_9_of_membershipd_leaves_no_orphan, no_teardown),
+        cmocka_unit_test_teardown(the_data_plane_cannot_be_fooled, teardown),
         cmocka_unit_test_teardown(tls_data_plane_wants_the_ca, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

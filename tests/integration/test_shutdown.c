@@ -22,7 +22,7 @@
 typedef struct {
     fixture *f;
     uint8_t *content;
-    char target[96];
+    char target[160];
     http_result result;
 } slow_upload;
 
@@ -45,7 +45,14 @@ static void sigterm_finishes_the_request_in_flight(void **state)
     char hex[65];
     crypto_hash_sha256(hash, u.content, UPLOAD_BYTES);
     sodium_bin2hex(hex, sizeof hex, hash, sizeof hash);
-    snprintf(u.target, sizeof u.target, "/v1/blobs/%s", hex);
+    char sealed[128], body[256];
+    fixture_fake_sealed_key(sealed);
+    snprintf(body, sizeof body, "{\"name\":\"files\",\"sealed_key\":\"%s\"}", sealed);
+    http_result room = fixture_call(&f, f.alice, "POST", "/v1/rooms", body);
+    assert_int_equal(room.status, 201);
+    snprintf(u.target, sizeof u.target, "/v1/blobs/%s?room=%s", hex,
+             json_string_value(json_object_get(room.json, "id")));
+    http_result_free(&room);
 
     pthread_t t;
     pthread_create(&t, NULL, upload, &u);

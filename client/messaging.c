@@ -223,16 +223,17 @@ static bool fresh_sequence(replay_table *t, const envelope_header *h)
 /* Everything a message must pass before decryption, in order; fills name.
  * The signature is checked before anything a sender can make us fetch. */
 static unibus_status check_envelope(unibus_client *c, room_state *rs, const envelope_header *h,
-                                    const uint8_t *in, size_t len, const char **name)
+                                    const uint8_t *in, size_t len, char name[65])
 {
     bool is_signed = h->flags & ENVELOPE_FLAG_SIGNED;
     if (room_state_signed(rs) && !is_signed)
         return UNIBUS_ERR_BAD_SIGNATURE;
-    *name = room_state_member(rs, h->sender);
-    if (!*name && room_state_refresh(c, rs, ROOM_MISS_REFRESH_MS) == UNIBUS_OK)
-        *name = room_state_member(rs, h->sender);
-    if (!*name)
+    const char *member = room_state_member(rs, h->sender);
+    if (!member && room_state_refresh(c, rs, ROOM_MISS_REFRESH_MS) == UNIBUS_OK)
+        member = room_state_member(rs, h->sender);
+    if (!member)
         return UNIBUS_ERR_NOT_MEMBER;
+    snprintf(name, 65, "%s", member); /* copied: a refresh below frees the list */
     if (is_signed && envelope_verify(in, len) != UNIBUS_OK)
         return UNIBUS_ERR_BAD_SIGNATURE;
     /* Only the current epoch is accepted: a message under a superseded key
@@ -243,7 +244,7 @@ static unibus_status check_envelope(unibus_client *c, room_state *rs, const enve
 }
 
 static unibus_status open_envelope(unibus_client *c, room_state *rs, const uint8_t *in, size_t len,
-                                   uint8_t *out, size_t *out_len, envelope_header *h, const char **name)
+                                   uint8_t *out, size_t *out_len, envelope_header *h, char name[65])
 {
     unibus_status s = envelope_peek(in, len, h);
     if (s == UNIBUS_OK)
@@ -266,15 +267,13 @@ static void deliver_e2e(unibus_subscription *us, const uint8_t *in, size_t len)
     uint8_t *plain = malloc(len ? len : 1);
     size_t plain_len = 0;
     envelope_header h = {0};
-    const char *name = NULL;
-    pthread_mutex_lock(&c->state_lock);
-    unibus_status s = plain ? open_envelope(c, us->room, in, len, plain, &plain_len, &h, &name) : UNIBUS_ERR_NOMEM;
     char sender[BUSAUTH_NKEY_PUBLIC_LEN + 1] = "", sender_name[65] = "";
+    pthread_mutex_lock(&c->state_lock);
+    unibus_status s = plain ? open_envelope(c, us->room, in, len, plain, &plain_len, &h, sender_name)
+                            : UNIBUS_ERR_NOMEM;
+    pthread_mutex_unlock(&c->state_lock);
     if (len >= ENVELOPE_HEADER_LEN)
         busauth_nkey_encode_public(h.sender, sender);
-    if (name)
-        snprintf(sender_name, sizeof sender_name, "%s", name);
-    pthread_mutex_unlock(&c->state_lock);
     if (s == UNIBUS_OK) {
         unibus_message m = {room_state_id(us->room), sender, sender_name, plain, plain_len,
                             (h.flags & ENVELOPE_FLAG_SIGNED) != 0};

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sodium.h>
 #include "busauth/sealing.h"
 #include "embedded/nats_auth.h"
@@ -123,6 +124,21 @@ static natsStatus bus_options(unibus_client *c, const char *url, natsOptions *o)
     return s;
 }
 
+/* nats-server 2.9 has been seen to refuse an allowlisted key once, right
+ * after a reload (dev/data-plane.md): a refusal is tried twice more. */
+static natsStatus connect_with_retry(natsConnection **nc, natsOptions *o)
+{
+    natsStatus s = NATS_ERR;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (attempt)
+            nanosleep(&(struct timespec){0, 150 * 1000000L}, NULL);
+        s = natsConnection_Connect(nc, o);
+        if (s != NATS_CONNECTION_AUTH_FAILED)
+            break;
+    }
+    return s;
+}
+
 /* Connects on first use, to the URL the server lists. */
 static unibus_status bus_connect(unibus_client *c)
 {
@@ -138,7 +154,7 @@ static unibus_status bus_connect(unibus_client *c)
     if (s == NATS_OK)
         s = bus_options(c, url, o);
     if (s == NATS_OK)
-        s = natsConnection_Connect(&c->nc, o);
+        s = connect_with_retry(&c->nc, o);
     if (st == UNIBUS_OK && s != NATS_OK)
         st = client_fail(c, UNIBUS_ERR_DATA_PLANE, "cannot connect to %s as %s: %s", url, c->nkey,
                          nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s));

@@ -8,7 +8,9 @@ static const cli_command COMMANDS[] = {
     {"keygen", cmd_keygen, "create this peer's identity (a seed file)"},
     {"whoami", cmd_whoami, "show who the server thinks you are"},
     {"rooms", cmd_rooms, "list your rooms"},
-    {"room", cmd_room, "create rooms and add members"},
+    {"room", cmd_room, "create rooms, add and remove members"},
+    {"pub", cmd_pub, "send a message to a room"},
+    {"sub", cmd_sub, "print a room's messages as they arrive"},
 };
 
 int main(int argc, char **argv)

@@ -5,6 +5,7 @@
 static const cli_command ROOM_COMMANDS[] = {
     {"create", cmd_room_create, "create a room (end-to-end encrypted unless --cleartext)"},
     {"add", cmd_room_add, "add a member, sealing the room key to them"},
+    {"remove", cmd_room_remove, "remove a member; the room moves to a new key"},
 };
 
 int cmd_room(int argc, char **argv)
@@ -47,6 +48,36 @@ int cmd_room_create(int argc, char **argv)
     return rc;
 }
 
+typedef unibus_status (*member_change)(unibus_client *c, const char *room, const char *nkey);
+
+static int change_member(int argc, char **argv, const cli_spec *spec, peer_flags *p, member_change change)
+{
+    cli_args args;
+    int rc = cli_parse(spec, argc, argv, &args);
+    if (rc != CLI_PROCEED)
+        return rc;
+    unibus_client *c;
+    if ((rc = peer_open(p, &c)) != EXIT_OK)
+        return rc;
+    unibus_status s = change(c, args.v[0], args.v[1]);
+    if (s != UNIBUS_OK)
+        rc = peer_fail(c, s);
+    unibus_client_close(c);
+    return rc;
+}
+
+int cmd_room_remove(int argc, char **argv)
+{
+    peer_flags p = {0};
+    const cli_flag flags[] = {PEER_FLAGS(p), {0}};
+    const cli_spec spec = {"room remove", "ROOM NKEY",
+                           "Remove the user NKEY from ROOM (your own key: leave it). In an encrypted\n"
+                           "room a new key is made and sealed to the remaining members, so the\n"
+                           "removed user cannot read what follows.",
+                           flags, 2, 2};
+    return change_member(argc, argv, &spec, &p, unibus_room_remove);
+}
+
 int cmd_room_add(int argc, char **argv)
 {
     peer_flags p = {0};
@@ -55,16 +86,5 @@ int cmd_room_add(int argc, char **argv)
                            "Add the user with public key NKEY to ROOM (a name or id), sealing the\n"
                            "current room key to them.",
                            flags, 2, 2};
-    cli_args args;
-    int rc = cli_parse(&spec, argc, argv, &args);
-    if (rc != CLI_PROCEED)
-        return rc;
-    unibus_client *c;
-    if ((rc = peer_open(&p, &c)) != EXIT_OK)
-        return rc;
-    unibus_status s = unibus_room_add(c, args.v[0], args.v[1]);
-    if (s != UNIBUS_OK)
-        rc = peer_fail(c, s);
-    unibus_client_close(c);
-    return rc;
+    return change_member(argc, argv, &spec, &p, unibus_room_add);
 }

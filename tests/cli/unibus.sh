@@ -15,6 +15,7 @@ PORT=$(grep -o 'msg=listening.* port=[0-9]*' "$LOG" | grep -o '[0-9]*$')
 URL="http://127.0.0.1:$PORT"
 
 as() { local who="$1"; shift; env HOME="$WORK/$who" UNIBUS_URL="$URL" "$@"; }
+no_escape() { ! grep -q $'\x1b' "$1"; }
 mkdir -p "$WORK/alice" "$WORK/bob" "$WORK/eve"
 
 t "keygen" 0 "" as alice "$U" keygen
@@ -58,9 +59,35 @@ check "bob sees plans" grep -Eq "^$ROOM e2e +signed +epoch 1 +plans\$" <<<"$OUT"
 check "bob does not see fast" lacks "$OUT" "fast"
 t "room create cleartext on loopback" 0 "" as alice "$U" room create lobby --cleartext
 
+# pub and sub: bob listens for two messages, alice sends them.
+as bob "$U" sub plans --identity "$BOB_SEED" --count 2 >"$WORK/sub.out" 2>"$WORK/sub.err" &
+SUB=$!
+for _ in $(seq 100); do grep -q listening "$WORK/sub.err" 2>/dev/null && break; sleep 0.05; done
+t "pub a message" 0 "" as alice "$U" pub plans "meet at noon"
+printf 'from stdin\n\x1b[31mred\n' >"$WORK/msg"
+t "pub stdin" 0 "" sh -c "HOME='$WORK/alice' UNIBUS_URL='$URL' '$U' pub plans <'$WORK/msg'"
+for _ in $(seq 100); do [ "$(wc -l <"$WORK/sub.out")" -ge 3 ] && break; sleep 0.05; done
+wait "$SUB"
+check "sub exits after --count" [ $? -eq 0 ]
+check "sub shows the sender and text" grep -Eq '^[0-9T:-]+Z alice: meet at noon$' "$WORK/sub.out"
+check "sub shows stdin's text" grep -q 'alice: from stdin' "$WORK/sub.out"
+check "control characters are neutralised" no_escape "$WORK/sub.out"
+as bob "$U" sub plans --identity "$BOB_SEED" --count 1 --json >"$WORK/sub.json" 2>"$WORK/sub2.err" &
+SUB=$!
+for _ in $(seq 100); do grep -q listening "$WORK/sub2.err" 2>/dev/null && break; sleep 0.05; done
+as alice "$U" pub plans 'json "quoted"' >/dev/null 2>&1
+wait "$SUB"
+check "sub --json" grep -q '"sender":"alice"' "$WORK/sub.json"
+check "sub --json escapes" grep -q '"text":"json \\"quoted\\""' "$WORK/sub.json"
+t "pub to a room one is not in" 1 "no room" as bob "$U" pub fast "x" --identity "$BOB_SEED"
+t "sub --count 0" 2 "--count takes a positive number" as bob "$U" sub plans --count 0 --identity "$BOB_SEED"
+t "room remove" 0 "" as alice "$U" room remove plans "$BOB"
+t "a removed member cannot publish" 1 "no room" as bob "$U" pub plans "x" --identity "$BOB_SEED"
+
 "$MD" user revoke bob --data-dir "$D" >/dev/null
 t "a revoked identity is told" 1 "revoked" as bob "$U" rooms --identity "$BOB_SEED"
-for cmd in "--help" "keygen --help" "whoami --help" "rooms --help" "room --help" "room create --help" "room add --help"; do
+for cmd in "--help" "keygen --help" "whoami --help" "rooms --help" "room --help" "room create --help" \
+           "room add --help" "room remove --help" "pub --help" "sub --help"; do
     # shellcheck disable=SC2086
     t "unibus $cmd" 0 "" "$U" $cmd
 done

@@ -1,4 +1,5 @@
 #include "room_state.h"
+#include "embedded/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,13 +30,6 @@ struct room_state {
     size_t nmembers;
     room_state *next;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 const char *room_state_id(const room_state *rs) { return rs->id; }
 bool room_state_e2e(const room_state *rs) { return rs->e2e; }
@@ -101,7 +95,7 @@ static unibus_status read_members(unibus_client *c, room_state *rs, json_t *list
 
 unibus_status room_state_refresh(unibus_client *c, room_state *rs, int max_age_ms)
 {
-    if (max_age_ms > 0 && mono_ms() - rs->refreshed_ms < max_age_ms)
+    if (max_age_ms > 0 && clock_mono_ms() - rs->refreshed_ms < max_age_ms)
         return UNIBUS_OK;
     char target[64];
     snprintf(target, sizeof target, "/v1/rooms/%s", rs->id);
@@ -115,7 +109,7 @@ unibus_status room_state_refresh(unibus_client *c, room_state *rs, int max_age_m
     if (s == UNIBUS_OK && (uint32_t)epoch > rs->epoch)
         rs->epoch = (uint32_t)epoch;
     if (s == UNIBUS_OK)
-        rs->refreshed_ms = mono_ms();
+        rs->refreshed_ms = clock_mono_ms();
     json_decref(body);
     return s;
 }

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "embedded/clock.h"
 #include "membershipd/log.h"
 
 #define BACKOFF_MIN_MS 100
@@ -34,26 +35,6 @@ struct nats_supervisor {
     unsigned restarts;
     int out_fd;          /* the child's stdout+stderr */
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timespec deadline_in(int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
 
 /* In the child: die with the thread that started us, even on SIGKILL. */
 static void exec_child(const nats_supervisor *sup, pid_t parent, int out_fd)
@@ -185,7 +166,7 @@ static int reap(nats_supervisor *sup)
 /* Sleeps ms unless stop is asked for; returns false when stopping. */
 static bool backoff(nats_supervisor *sup, int ms)
 {
-    struct timespec until = deadline_in(ms);
+    struct timespec until = clock_deadline_in(ms);
     pthread_mutex_lock(&sup->lock);
     while (!sup->stopping && pthread_cond_timedwait(&sup->changed, &sup->lock, &until) != ETIMEDOUT)
         ;
@@ -201,7 +182,7 @@ static void *supervise(void *arg)
     nats_supervisor *sup = arg;
     int delay = BACKOFF_MIN_MS;
     for (;;) {
-        int64_t started = mono_ms();
+        int64_t started = clock_mono_ms();
         if (spawn(sup) == 0) {
             pump_output(sup);
             int status = reap(sup);
@@ -212,7 +193,7 @@ static void *supervise(void *arg)
                 break;
             log_event(LOG_ERROR, "nats_exited", "status=%d restart_in_ms=%d", status, delay);
         }
-        if (mono_ms() - started > STABLE_AFTER_MS)
+        if (clock_mono_ms() - started > STABLE_AFTER_MS)
             delay = BACKOFF_MIN_MS;
         if (!backoff(sup, delay))
             break;
@@ -226,7 +207,7 @@ static void *supervise(void *arg)
 
 static bool wait_ready(nats_supervisor *sup, int timeout_ms)
 {
-    struct timespec until = deadline_in(timeout_ms);
+    struct timespec until = clock_deadline_in(timeout_ms);
     pthread_mutex_lock(&sup->lock);
     while (!sup->ready && pthread_cond_timedwait(&sup->changed, &sup->lock, &until) != ETIMEDOUT)
         ;
@@ -283,7 +264,7 @@ static bool wait_reload_locked(nats_supervisor *sup, unsigned target, unsigned f
 
 int supervisor_reload(nats_supervisor *sup, int timeout_ms)
 {
-    struct timespec until = deadline_in(timeout_ms);
+    struct timespec until = clock_deadline_in(timeout_ms);
     pthread_mutex_lock(&sup->lock);
     /* SIGHUP before nats-server installs its handler would kill it, and a
      * child still starting may have read the previous file: wait until it
@@ -304,7 +285,7 @@ void supervisor_stop(nats_supervisor *sup)
         return;
     /* Signals go out under the lock, so the pid cannot be reaped (and
      * reused) in between. */
-    struct timespec until = deadline_in(STOP_GRACE_MS);
+    struct timespec until = clock_deadline_in(STOP_GRACE_MS);
     pthread_mutex_lock(&sup->lock);
     sup->stopping = true;
     pthread_cond_broadcast(&sup->changed);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "embedded/clock.h"
 #include "embedded/nats_auth.h"
 #include "embedded/nats_config.h"
 #include "embedded/supervisor.h"
@@ -145,19 +146,6 @@ static int apply(dataplane *dp)
     return rc;
 }
 
-static struct timespec deadline_in(int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* Applies the database to nats-server whenever asked or when another
  * process committed; a failed apply is retried every poll and never
  * reported as applied. */
@@ -168,7 +156,7 @@ static void *reloader(void *arg)
     bool failing = false;
     pthread_mutex_lock(&dp->lock);
     while (!dp->stopping) {
-        struct timespec until = deadline_in(DATAPLANE_POLL_MS);
+        struct timespec until = clock_deadline_in(DATAPLANE_POLL_MS);
         while (!dp->stopping && dp->wanted == dp->applied &&
                pthread_cond_timedwait(&dp->changed, &dp->lock, &until) != ETIMEDOUT)
             ;
@@ -252,7 +240,7 @@ dataplane *dataplane_start(const dataplane_config *cfg)
 
 int dataplane_sync(dataplane *dp)
 {
-    struct timespec until = deadline_in(DATAPLANE_SYNC_TIMEOUT_MS);
+    struct timespec until = clock_deadline_in(DATAPLANE_SYNC_TIMEOUT_MS);
     pthread_mutex_lock(&dp->lock);
     unsigned mine = ++dp->wanted;
     pthread_cond_broadcast(&dp->changed);

@@ -8,18 +8,12 @@
 #include <string.h>
 #include <time.h>
 #include <microhttpd.h>
+#include "embedded/clock.h"
 #include "membershipd/cli.h"
 #include "membershipd/log.h"
 #include "membershipd/reply.h"
 #include "membershipd/request_auth.h"
 #include "membershipd/routes.h"
-
-int64_t server_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void peer_of(struct MHD_Connection *conn, request *req)
 {
@@ -51,7 +45,7 @@ static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *
     uint8_t id[8];
     randombytes_buf(id, sizeof id);
     sodium_bin2hex(req->id, sizeof req->id, id, sizeof id);
-    req->started_ms = server_mono_ms();
+    req->started_ms = clock_mono_ms();
     req->query = "";
     crypto_hash_sha256_init(&req->hash);
     peer_of(conn, req);
@@ -141,7 +135,7 @@ static enum MHD_Result start(server *srv, struct MHD_Connection *conn, request *
     const char *nonce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Unibus-Nonce");
     if (nonce && busauth_nonce_valid(nonce))
         memcpy(req->nonce, nonce, sizeof req->nonce);
-    if (!ratelimit_take(srv->limits, (struct sockaddr *)&req->peer, server_mono_ms(), &retry)) {
+    if (!ratelimit_take(srv->limits, (struct sockaddr *)&req->peer, clock_mono_ms(), &retry)) {
         reply_error(&out, 429, "rate_limited", "too many requests from this address; retry in %u s", retry);
         out.retry_after_s = retry;
         return respond(srv, conn, req, &out);
@@ -172,7 +166,7 @@ static bool grow_body(request *req, size_t need)
 /* Chunked or lying bodies are cut off at the cap: nothing past it is kept. */
 static bool overdue(const request *req, reply *out)
 {
-    if (server_mono_ms() - req->started_ms <= HTTP_REQUEST_DEADLINE_MS)
+    if (clock_mono_ms() - req->started_ms <= HTTP_REQUEST_DEADLINE_MS)
         return false;
     reply_error(out, 408, "request_timeout", "the request took over %d ms from headers to end of body",
                 HTTP_REQUEST_DEADLINE_MS);
@@ -242,7 +236,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     request *req = *con_cls;
     if (!req)
         return;
-    double ms = (double)(server_mono_ms() - req->started_ms);
+    double ms = (double)(clock_mono_ms() - req->started_ms);
     log_event(req->status >= 500 ? LOG_ERROR : LOG_INFO, "request",
               "req=%s ip=%s key=%s method=%s route=%s status=%u code=%s dur_ms=%.0f end=%d", req->id,
               req->ip, req->claimed_key[0] ? req->claimed_key : "-", req->method ? req->method : "-",
@@ -315,8 +309,8 @@ void http_server_stop(server *srv, int grace_ms)
     int listen_fd = MHD_quiesce_daemon(srv->daemon);
     if (listen_fd >= 0)
         close(listen_fd);
-    int64_t deadline = server_mono_ms() + grace_ms;
-    while (atomic_load(&srv->in_flight) > 0 && server_mono_ms() < deadline) {
+    int64_t deadline = clock_mono_ms() + grace_ms;
+    while (atomic_load(&srv->in_flight) > 0 && clock_mono_ms() < deadline) {
         struct timespec pause = {0, 20 * 1000000L};
         nanosleep(&pause, NULL);
     }

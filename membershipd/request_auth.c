@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "embedded/clock.h"
 #include "membershipd/log.h"
 
 static const char *header(struct MHD_Connection *conn, const char *name)
@@ -114,7 +115,7 @@ static bool check_replay(server *srv, request *req, reply *out)
 {
     uint8_t nonce[NONCE_BYTES];
     sodium_hex2bin(nonce, sizeof nonce, req->nonce, BUSAUTH_NONCE_HEX_LEN, NULL, NULL, NULL);
-    nonce_result seen = nonce_cache_insert(srv->nonces, nonce, server_mono_ms());
+    nonce_result seen = nonce_cache_insert(srv->nonces, nonce, clock_mono_ms());
     if (seen == NONCE_FRESH)
         return true;
     if (seen == NONCE_REPLAYED)

@@ -85,9 +85,6 @@ typedef struct {
     unsigned retry_after_s;
 } reply;
 
-/* Milliseconds on the monotonic clock. */
-int64_t server_mono_ms(void);
-
 /* Fills out with {"error": {"code", "message"}}. */
 void reply_error(reply *out, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -8,6 +8,7 @@
 #include "busauth/sealing.h"
 #include "embedded/nats_auth.h"
 #include "envelope.h"
+#include "messaging.h"
 #include "room_state.h"
 
 #define REPLAY_SLOTS 16384
@@ -24,18 +25,6 @@ typedef struct {
 struct replay_table {
     replay_slot slots[REPLAY_SLOTS];
     uint64_t clock;
-};
-
-struct unibus_subscription {
-    pthread_mutex_t lock;
-    pthread_cond_t done_cv;
-    bool done;                 /* nats.c will call on_nats_message no more */
-    unibus_client *client;
-    room_state *room;
-    natsSubscription *sub;
-    unibus_message_fn on_message;
-    unibus_drop_fn on_drop;
-    void *ctx;
 };
 
 void unibus_client_on_event(unibus_client *c, unibus_event_fn fn, void *ctx)
@@ -140,7 +129,7 @@ static natsStatus connect_with_retry(natsConnection **nc, natsOptions *o)
 }
 
 /* Connects on first use, to the URL the server lists. */
-static unibus_status bus_connect(unibus_client *c)
+unibus_status bus_connect(unibus_client *c)
 {
     if (c->nc)
         return UNIBUS_OK;
@@ -186,6 +175,19 @@ static unibus_status seal_current(unibus_client *c, room_state *rs, const void *
         envelope_seal(room_state_id(rs), key, &h, room_state_signed(rs) ? c->id : NULL, data, len, *out);
     sodium_memzero(key, sizeof key);
     return *out ? UNIBUS_OK : UNIBUS_ERR_NOMEM;
+}
+
+unibus_status msg_seal(unibus_client *c, room_state *rs, const void *data, size_t len, uint8_t **out, size_t *out_len)
+{
+    if (room_state_e2e(rs))
+        return seal_current(c, rs, data, len, out, out_len);
+    *out = malloc(len ? len : 1);
+    if (!*out)
+        return UNIBUS_ERR_NOMEM;
+    if (len)
+        memcpy(*out, data, len);
+    *out_len = len;
+    return UNIBUS_OK;
 }
 
 unibus_status unibus_room_publish(unibus_client *c, const char *room, const void *data, size_t len)
@@ -277,41 +279,43 @@ static unibus_status open_envelope(unibus_client *c, room_state *rs, const uint8
     return s;
 }
 
-static void deliver_e2e(unibus_subscription *us, const uint8_t *in, size_t len)
+unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size_t len, received *out)
 {
-    unibus_client *c = us->client;
-    uint8_t *plain = malloc(len ? len : 1);
-    size_t plain_len = 0;
+    memset(out, 0, sizeof *out);
+    out->plain = malloc(len ? len : 1);
+    if (!out->plain)
+        return UNIBUS_ERR_NOMEM;
+    if (!room_state_e2e(rs)) {
+        if (len)
+            memcpy(out->plain, in, len);
+        out->plain_len = len;
+        return UNIBUS_OK;
+    }
     envelope_header h = {0};
-    char sender[BUSAUTH_NKEY_PUBLIC_LEN + 1] = "", sender_name[65] = "";
     pthread_mutex_lock(&c->state_lock);
-    unibus_status s = plain ? open_envelope(c, us->room, in, len, plain, &plain_len, &h, sender_name)
-                            : UNIBUS_ERR_NOMEM;
+    unibus_status s = open_envelope(c, rs, in, len, out->plain, &out->plain_len, &h, out->sender_name);
     pthread_mutex_unlock(&c->state_lock);
     if (len >= ENVELOPE_HEADER_LEN)
-        busauth_nkey_encode_public(h.sender, sender);
-    if (s == UNIBUS_OK) {
-        unibus_message m = {room_state_id(us->room), sender, sender_name, plain, plain_len,
-                            (h.flags & ENVELOPE_FLAG_SIGNED) != 0};
-        us->on_message(&m, us->ctx);
-    } else if (us->on_drop) {
-        us->on_drop(room_state_id(us->room), s, sender, us->ctx);
-    }
-    free(plain);
+        busauth_nkey_encode_public(h.sender, out->sender);
+    out->verified = s == UNIBUS_OK && (h.flags & ENVELOPE_FLAG_SIGNED);
+    return s;
 }
 
 static void on_nats_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     (void)nc, (void)sub;
     unibus_subscription *us = closure;
-    const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
-    size_t len = (size_t)natsMsg_GetDataLength(msg);
-    if (room_state_e2e(us->room)) {
-        deliver_e2e(us, data, len);
-    } else {
-        unibus_message m = {room_state_id(us->room), "", "", data, len, false};
+    received r;
+    unibus_status s = msg_open(us->client, us->room, (const uint8_t *)natsMsg_GetData(msg),
+                               (size_t)natsMsg_GetDataLength(msg), &r);
+    unibus_message m = {room_state_id(us->room), r.sender, r.sender_name, r.plain, r.plain_len, r.verified};
+    if (s == UNIBUS_OK && us->on_request)
+        us->on_request(us, &m, natsMsg_GetReply(msg));
+    else if (s == UNIBUS_OK)
         us->on_message(&m, us->ctx);
-    }
+    else if (us->on_drop)
+        us->on_drop(room_state_id(us->room), s, r.sender, us->ctx);
+    free(r.plain);
     natsMsg_Destroy(msg);
 }
 
@@ -324,6 +328,31 @@ static void on_complete(void *closure)
     pthread_mutex_unlock(&us->lock);
 }
 
+unibus_status msg_subscribe(unibus_client *c, const char *room, const char *kind, const char *queue,
+                            unibus_subscription *us)
+{
+    us->client = c;
+    pthread_mutex_init(&us->lock, NULL);
+    pthread_cond_init(&us->done_cv, NULL);
+    pthread_mutex_lock(&c->state_lock);
+    unibus_status s = bus_connect(c);
+    if (s == UNIBUS_OK)
+        s = room_state_resolve(c, room, &us->room);
+    pthread_mutex_unlock(&c->state_lock);
+    if (s != UNIBUS_OK)
+        return s;
+    char subject[64];
+    snprintf(subject, sizeof subject, "unibus.room.%s.%s", room_state_id(us->room), kind);
+    natsStatus ns = queue ? natsConnection_QueueSubscribe(&us->sub, c->nc, subject, queue, on_nats_message, us)
+                          : natsConnection_Subscribe(&us->sub, c->nc, subject, on_nats_message, us);
+    if (ns == NATS_OK)
+        ns = natsSubscription_SetOnCompleteCB(us->sub, on_complete, us);
+    if (ns == NATS_OK)
+        ns = natsConnection_FlushTimeout(c->nc, 5000);
+    return ns == NATS_OK ? UNIBUS_OK
+                         : client_fail(c, UNIBUS_ERR_DATA_PLANE, "subscribe to %s: %s", subject, natsStatus_GetText(ns));
+}
+
 unibus_status unibus_room_subscribe(unibus_client *c, const char *room, unibus_message_fn on_message,
                                     unibus_drop_fn on_drop, void *ctx, unibus_subscription **out)
 {
@@ -333,25 +362,10 @@ unibus_status unibus_room_subscribe(unibus_client *c, const char *room, unibus_m
     unibus_subscription *us = calloc(1, sizeof *us);
     if (!us)
         return UNIBUS_ERR_NOMEM;
-    *us = (unibus_subscription){.client = c, .on_message = on_message, .on_drop = on_drop, .ctx = ctx};
-    pthread_mutex_init(&us->lock, NULL);
-    pthread_cond_init(&us->done_cv, NULL);
-    pthread_mutex_lock(&c->state_lock);
-    unibus_status s = bus_connect(c);
-    if (s == UNIBUS_OK)
-        s = room_state_resolve(c, room, &us->room);
-    pthread_mutex_unlock(&c->state_lock);
-    char subject[64];
-    if (s == UNIBUS_OK) {
-        subject_of(us->room, subject);
-        natsStatus ns = natsConnection_Subscribe(&us->sub, c->nc, subject, on_nats_message, us);
-        if (ns == NATS_OK)
-            ns = natsSubscription_SetOnCompleteCB(us->sub, on_complete, us);
-        if (ns == NATS_OK)
-            ns = natsConnection_FlushTimeout(c->nc, 5000);
-        if (ns != NATS_OK)
-            s = client_fail(c, UNIBUS_ERR_DATA_PLANE, "subscribe to %s: %s", subject, natsStatus_GetText(ns));
-    }
+    us->on_message = on_message;
+    us->on_drop = on_drop;
+    us->ctx = ctx;
+    unibus_status s = msg_subscribe(c, room, "msg", NULL, us);
     if (s != UNIBUS_OK) {
         unibus_subscription_close(us);
         return s;

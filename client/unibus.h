@@ -156,6 +156,25 @@ UNIBUS_API unibus_status unibus_room_subscribe(unibus_client *c, const char *roo
                                                unibus_drop_fn on_drop, void *ctx, unibus_subscription **out);
 UNIBUS_API void unibus_subscription_close(unibus_subscription *s); /* NULL is accepted */
 
+/* Sends a request to the room's workers (one of them answers) and waits up
+ * to timeout_ms for the answer, which is checked like any message (e2e:
+ * sealed, signed, from a member).  *reply is the caller's: unibus_free. */
+UNIBUS_API unibus_status unibus_room_request(unibus_client *c, const char *room, const void *data, size_t len,
+                                             int timeout_ms, uint8_t **reply, size_t *reply_len);
+
+/* A worker's answer to one request: set *reply (malloc'd; the library frees
+ * it) and *reply_len, and return UNIBUS_OK; anything else sends no reply. */
+typedef unibus_status (*unibus_handler_fn)(const unibus_message *request, uint8_t **reply, size_t *reply_len,
+                                           void *ctx);
+
+/* Answers the room's requests with fn, one at a time, sharing them with
+ * other workers of the room.  Close with unibus_subscription_close. */
+UNIBUS_API unibus_status unibus_room_serve(unibus_client *c, const char *room, unibus_handler_fn fn, void *ctx,
+                                           unibus_subscription **out);
+
+/* Frees what the library returned through an out-pointer. */
+UNIBUS_API void unibus_free(void *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -335,6 +335,43 @@ static void cleartext_and_unsigned_rooms(void **state)
     unibus_client_close(bob);
 }
 
+static unibus_status shout(const unibus_message *request, uint8_t **reply, size_t *reply_len, void *ctx)
+{
+    (void)ctx;
+    *reply = malloc(request->len + 16);
+    for (size_t i = 0; i < request->len; i++)
+        (*reply)[i] = (uint8_t)(request->data[i] >= 'a' && request->data[i] <= 'z' ? request->data[i] - 32 : request->data[i]);
+    memcpy(*reply + request->len, " (from ", 7);
+    size_t n = request->len + 7;
+    n += (size_t)snprintf((char *)*reply + n, 9, "%.8s", request->sender_name);
+    *reply_len = n;
+    return UNIBUS_OK;
+}
+
+static void request_reply_through_a_worker(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob");
+    unibus_room room, quiet;
+    OK(alice, unibus_room_create(alice, "jobs", true, true, &room));
+    OK(alice, unibus_room_add(alice, "jobs", F.bob_nkey));
+    OK(alice, unibus_room_create(alice, "quiet", true, true, &quiet));
+    unibus_subscription *worker;
+    OK(bob, unibus_room_serve(bob, "jobs", shout, NULL, &worker));
+    uint8_t *reply = NULL;
+    size_t len = 0;
+    OK(alice, unibus_room_request(alice, "jobs", "ping", 4, 3000, &reply, &len));
+    assert_int_equal(len, strlen("PING (from alice"));
+    assert_memory_equal(reply, "PING (from alice", len);
+    unibus_free(reply);
+    assert_int_equal(unibus_room_request(alice, "quiet", "anyone?", 7, 300, &reply, &len), UNIBUS_ERR_TIMEOUT);
+    assert_non_null(strstr(unibus_client_error(alice), "no answer")); /* no worker at all */
+    assert_null(reply);
+    unibus_subscription_close(worker);
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -343,6 +380,7 @@ int main(void)
         T(removed_member_reads_nothing_new),
         T(bad_envelopes_are_dropped_and_reported),
         T(cleartext_and_unsigned_rooms),
+        T(request_reply_through_a_worker),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nats_Close();

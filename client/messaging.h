@@ -1,0 +1,44 @@
+/* The pieces of the data plane that publishing, subscribing and
+ * request/reply share.  Internal to libunibus. */
+#ifndef UNIBUS_MESSAGING_H
+#define UNIBUS_MESSAGING_H
+
+#include "client_internal.h"
+#include "room_state.h"
+
+struct unibus_subscription {
+    pthread_mutex_t lock;
+    pthread_cond_t done_cv;
+    bool done;                 /* nats.c will call back no more */
+    unibus_client *client;
+    room_state *room;
+    natsSubscription *sub;
+    unibus_message_fn on_message;
+    unibus_drop_fn on_drop;
+    /* Set for request handlers: gets each opened request and its reply subject. */
+    void (*on_request)(unibus_subscription *us, const unibus_message *request, const char *reply_to);
+    unibus_handler_fn handler;
+    void *ctx;
+};
+
+/* A message as received and checked. */
+typedef struct {
+    uint8_t *plain;            /* malloc'd, the caller's */
+    size_t plain_len;
+    char sender[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    char sender_name[65];
+    bool verified;
+} received;
+
+unibus_status bus_connect(unibus_client *c);
+/* The bytes to put on the wire for data in rs (sealed when e2e); malloc'd. */
+unibus_status msg_seal(unibus_client *c, room_state *rs, const void *data, size_t len, uint8_t **out,
+                       size_t *out_len);
+/* Every check of dev/message-envelope.md; r->plain is set even on failure. */
+unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size_t len, received *r);
+/* Subscribes us (callbacks already set) to unibus.room.<id>.<kind>, in a
+ * queue group when queue is given. */
+unibus_status msg_subscribe(unibus_client *c, const char *room, const char *kind, const char *queue,
+                            unibus_subscription *us);
+
+#endif

@@ -1,0 +1,122 @@
+/* Request/reply in a room: requests on unibus.room.<id>.req to a queue of
+ * workers, answers on the requester's own inbox, both ways sealed like any
+ * other message. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "messaging.h"
+
+#define WORKERS_QUEUE "workers"
+
+void unibus_free(void *p)
+{
+    free(p);
+}
+
+static void answer(unibus_subscription *us, const unibus_message *request, const char *reply_to)
+{
+    uint8_t *reply = NULL, *wire = NULL;
+    size_t reply_len = 0, wire_len = 0;
+    if (!reply_to || us->handler(request, &reply, &reply_len, us->ctx) != UNIBUS_OK) {
+        free(reply);
+        return;
+    }
+    unibus_client *c = us->client;
+    pthread_mutex_lock(&c->state_lock);
+    unibus_status s = msg_seal(c, us->room, reply, reply_len, &wire, &wire_len);
+    pthread_mutex_unlock(&c->state_lock);
+    if (s == UNIBUS_OK)
+        natsConnection_Publish(c->nc, reply_to, wire, (int)wire_len);
+    free(wire);
+    free(reply);
+}
+
+unibus_status unibus_room_serve(unibus_client *c, const char *room, unibus_handler_fn fn, void *ctx,
+                                unibus_subscription **out)
+{
+    *out = NULL;
+    if (!room || !fn)
+        return client_fail(c, UNIBUS_ERR_INVALID_ARG, "serve needs a room and a handler");
+    unibus_subscription *us = calloc(1, sizeof *us);
+    if (!us)
+        return UNIBUS_ERR_NOMEM;
+    us->on_request = answer;
+    us->handler = fn;
+    us->ctx = ctx;
+    unibus_status s = msg_subscribe(c, room, "req", WORKERS_QUEUE, us);
+    if (s != UNIBUS_OK) {
+        unibus_subscription_close(us);
+        return s;
+    }
+    *out = us;
+    return UNIBUS_OK;
+}
+
+/* A fresh subject under this identity's own inbox prefix. */
+static void new_inbox(const unibus_client *c, char out[128])
+{
+    uint8_t raw[12];
+    char hex[25];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
+    snprintf(out, 128, "_INBOX.%s.%s", c->nkey, hex);
+}
+
+static unibus_status await_reply(unibus_client *c, room_state *rs, natsSubscription *sub, int timeout_ms,
+                                 uint8_t **reply, size_t *reply_len)
+{
+    natsMsg *msg = NULL;
+    natsStatus ns = natsSubscription_NextMsg(&msg, sub, timeout_ms);
+    if (ns == NATS_TIMEOUT)
+        return client_fail(c, UNIBUS_ERR_TIMEOUT, "no answer within %d ms (is a worker serving the room?)", timeout_ms);
+    if (ns == NATS_NO_RESPONDERS)
+        return client_fail(c, UNIBUS_ERR_TIMEOUT, "no answer: no worker is serving the room");
+    if (ns != NATS_OK)
+        return client_fail(c, UNIBUS_ERR_DATA_PLANE, "waiting for the answer: %s", natsStatus_GetText(ns));
+    received r;
+    unibus_status s = msg_open(c, rs, (const uint8_t *)natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &r);
+    natsMsg_Destroy(msg);
+    if (s != UNIBUS_OK) {
+        free(r.plain);
+        return client_fail(c, s, "the answer was dropped: %s", unibus_strerror(s));
+    }
+    *reply = r.plain;
+    *reply_len = r.plain_len;
+    return UNIBUS_OK;
+}
+
+unibus_status unibus_room_request(unibus_client *c, const char *room, const void *data, size_t len,
+                                  int timeout_ms, uint8_t **reply, size_t *reply_len)
+{
+    *reply = NULL;
+    *reply_len = 0;
+    if (!room || (!data && len) || timeout_ms <= 0)
+        return client_fail(c, UNIBUS_ERR_INVALID_ARG, "request needs a room, data and a timeout");
+    room_state *rs = NULL;
+    uint8_t *wire = NULL;
+    size_t wire_len = 0;
+    pthread_mutex_lock(&c->state_lock);
+    unibus_status s = bus_connect(c);
+    if (s == UNIBUS_OK)
+        s = room_state_resolve(c, room, &rs);
+    if (s == UNIBUS_OK)
+        s = msg_seal(c, rs, data, len, &wire, &wire_len);
+    pthread_mutex_unlock(&c->state_lock);
+    char inbox[128], subject[64];
+    natsSubscription *sub = NULL;
+    if (s == UNIBUS_OK) {
+        new_inbox(c, inbox);
+        snprintf(subject, sizeof subject, "unibus.room.%s.req", room_state_id(rs));
+        natsStatus ns = natsConnection_SubscribeSync(&sub, c->nc, inbox);
+        if (ns == NATS_OK)
+            ns = natsConnection_PublishRequest(c->nc, subject, inbox, wire, (int)wire_len);
+        if (ns != NATS_OK)
+            s = client_fail(c, UNIBUS_ERR_DATA_PLANE, "request to %s: %s", subject, natsStatus_GetText(ns));
+    }
+    if (s == UNIBUS_OK)
+        s = await_reply(c, rs, sub, timeout_ms, reply, reply_len);
+    natsSubscription_Destroy(sub);
+    free(wire);
+    return s;
+}

@@ -35,5 +35,7 @@ int cmd_room_add(int argc, char **argv);
 int cmd_room_remove(int argc, char **argv);
 int cmd_pub(int argc, char **argv);
 int cmd_sub(int argc, char **argv);
+int cmd_req(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

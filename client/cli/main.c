@@ -11,6 +11,8 @@ static const cli_command COMMANDS[] = {
     {"room", cmd_room, "create rooms, add and remove members"},
     {"pub", cmd_pub, "send a message to a room"},
     {"sub", cmd_sub, "print a room's messages as they arrive"},
+    {"req", cmd_req, "send a request to a room's workers, print the answer"},
+    {"serve", cmd_serve, "answer a room's requests with a command"},
 };
 
 int main(int argc, char **argv)

@@ -15,6 +15,8 @@ PORT=$(grep -o 'msg=listening.* port=[0-9]*' "$LOG" | grep -o '[0-9]*$')
 URL="http://127.0.0.1:$PORT"
 
 as() { local who="$1"; shift; env HOME="$WORK/$who" UNIBUS_URL="$URL" "$@"; }
+# In the background, as the process itself, so $! is the one to signal.
+as_bg() { local who="$1"; shift; exec env HOME="$WORK/$who" UNIBUS_URL="$URL" "$@"; }
 no_escape() { ! grep -q $'\x1b' "$1"; }
 mkdir -p "$WORK/alice" "$WORK/bob" "$WORK/eve"
 
@@ -60,7 +62,7 @@ check "bob does not see fast" lacks "$OUT" "fast"
 t "room create cleartext on loopback" 0 "" as alice "$U" room create lobby --cleartext
 
 # pub and sub: bob listens for two messages, alice sends them.
-as bob "$U" sub plans --identity "$BOB_SEED" --count 2 >"$WORK/sub.out" 2>"$WORK/sub.err" &
+(as_bg bob "$U" sub plans --identity "$BOB_SEED" --count 2 >"$WORK/sub.out" 2>"$WORK/sub.err") &
 SUB=$!
 for _ in $(seq 100); do grep -q listening "$WORK/sub.err" 2>/dev/null && break; sleep 0.05; done
 t "pub a message" 0 "" as alice "$U" pub plans "meet at noon"
@@ -72,13 +74,29 @@ check "sub exits after --count" [ $? -eq 0 ]
 check "sub shows the sender and text" grep -Eq '^[0-9T:-]+Z alice: meet at noon$' "$WORK/sub.out"
 check "sub shows stdin's text" grep -q 'alice: from stdin' "$WORK/sub.out"
 check "control characters are neutralised" no_escape "$WORK/sub.out"
-as bob "$U" sub plans --identity "$BOB_SEED" --count 1 --json >"$WORK/sub.json" 2>"$WORK/sub2.err" &
+(as_bg bob "$U" sub plans --identity "$BOB_SEED" --count 1 --json >"$WORK/sub.json" 2>"$WORK/sub2.err") &
 SUB=$!
 for _ in $(seq 100); do grep -q listening "$WORK/sub2.err" 2>/dev/null && break; sleep 0.05; done
 as alice "$U" pub plans 'json "quoted"' >/dev/null 2>&1
 wait "$SUB"
 check "sub --json" grep -q '"sender":"alice"' "$WORK/sub.json"
 check "sub --json escapes" grep -q '"text":"json \\"quoted\\""' "$WORK/sub.json"
+# req and serve: bob's worker answers with a command's output.
+(as_bg bob "$U" serve plans --identity "$BOB_SEED" -- tr a-z A-Z >/dev/null 2>"$WORK/serve.err") &
+WORKER=$!
+for _ in $(seq 100); do grep -q serving "$WORK/serve.err" 2>/dev/null && break; sleep 0.05; done
+t "req gets the worker's answer" 0 "" as alice "$U" req plans "hello worker"
+check "the answer is the command's output" [ "$OUT" = "HELLO WORKER" ]
+kill "$WORKER"; wait "$WORKER"
+check "serve stops cleanly on SIGTERM" [ $? -eq 0 ]
+(as_bg bob "$U" serve plans --identity "$BOB_SEED" --timeout 1 -- sh -c 'exit 3' >/dev/null 2>"$WORK/serve2.err") &
+WORKER=$!
+for _ in $(seq 100); do grep -q serving "$WORK/serve2.err" 2>/dev/null && break; sleep 0.05; done
+t "a failing command sends no answer" 1 "no answer" as alice "$U" req plans "x" --timeout 1
+kill "$WORKER"; wait "$WORKER"
+check "the worker says why" grep -q "no answer sent" "$WORK/serve2.err"
+t "req with no worker" 1 "no worker is serving the room" as alice "$U" req fast "anyone?" --timeout 1
+t "serve needs a command" 2 "needs ROOM -- COMMAND" as bob "$U" serve plans --identity "$BOB_SEED"
 t "pub to a room one is not in" 1 "no room" as bob "$U" pub fast "x" --identity "$BOB_SEED"
 t "sub --count 0" 2 "--count takes a positive number" as bob "$U" sub plans --count 0 --identity "$BOB_SEED"
 t "room remove" 0 "" as alice "$U" room remove plans "$BOB"
@@ -87,7 +105,7 @@ t "a removed member cannot publish" 1 "no room" as bob "$U" pub plans "x" --iden
 "$MD" user revoke bob --data-dir "$D" >/dev/null
 t "a revoked identity is told" 1 "revoked" as bob "$U" rooms --identity "$BOB_SEED"
 for cmd in "--help" "keygen --help" "whoami --help" "rooms --help" "room --help" "room create --help" \
-           "room add --help" "room remove --help" "pub --help" "sub --help"; do
+           "room add --help" "room remove --help" "pub --help" "sub --help" "req --help" "serve --help"; do
     # shellcheck disable=SC2086
     t "unibus $cmd" 0 "" "$U" $cmd
 done

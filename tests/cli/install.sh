@@ -1,0 +1,25 @@
+#!/bin/bash
+# make install to a prefix gives the header, the library, unibus.pc and the
+# two binaries; client/examples/rooms.c builds against the installed library
+# with nothing but pkg-config, and runs.
+# usage: install.sh BUILD_DIR SOURCE_DIR
+. "$(dirname "$0")/lib.sh"
+BUILD="$1"
+SRC="$2"
+P="$WORK/prefix"
+t "install to a prefix" 0 "" cmake --install "$BUILD" --prefix "$P"
+check "header installed" [ -f "$P/include/unibus.h" ]
+PC=$(find "$P" -name unibus.pc | head -1)
+check "unibus.pc installed" [ -n "$PC" ]
+check "library installed" [ -n "$(find "$P" -name 'libunibus.so*' | head -1)" ]
+check "membershipd installed" [ -x "$P/bin/membershipd" ]
+check "unibus installed" [ -x "$P/bin/unibus" ]
+export PKG_CONFIG_PATH
+PKG_CONFIG_PATH="$(dirname "$PC")"
+t "the example builds with pkg-config alone" 0 "" \
+    sh -c "cc -o '$WORK/rooms' '$SRC/client/examples/rooms.c' \$(pkg-config --cflags --libs unibus)"
+LIBDIR=$(pkg-config --variable=libdir unibus)
+env LD_LIBRARY_PATH="$LIBDIR" "$P/bin/unibus" keygen --out "$WORK/id.seed" >/dev/null 2>&1
+t "the example runs and reports a missing server" 1 "rooms: cannot reach http://127.0.0.1:9" \
+    env LD_LIBRARY_PATH="$LIBDIR" UNIBUS_URL=http://127.0.0.1:9 UNIBUS_IDENTITY="$WORK/id.seed" "$WORK/rooms"
+finish

@@ -19,7 +19,7 @@ PKG_CONFIG_PATH="$(dirname "$PC")"
 t "the example builds with pkg-config alone" 0 "" \
     sh -c "cc -o '$WORK/rooms' '$SRC/client/examples/rooms.c' \$(pkg-config --cflags --libs unibus)"
 LIBDIR=$(pkg-config --variable=libdir unibus)
-env LD_LIBRARY_PATH="$LIBDIR" "$P/bin/unibus" keygen --out "$WORK/id.seed" >/dev/null 2>&1
+t "the installed unibus finds its library" 0 "" "$P/bin/unibus" keygen --out "$WORK/id.seed"
 t "the example runs and reports a missing server" 1 "rooms: cannot reach http://127.0.0.1:9" \
     env LD_LIBRARY_PATH="$LIBDIR" UNIBUS_URL=http://127.0.0.1:9 UNIBUS_IDENTITY="$WORK/id.seed" "$WORK/rooms"
 finish

@@ -335,6 +335,49 @@ static void cleartext_and_unsigned_rooms(void **state)
     unibus_client_close(bob);
 }
 
+static bool file_contains(const char *path, const void *needle, size_t len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    static uint8_t buf[64 * 1024 * 1024];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    return memmem(buf, n, needle, len) != NULL;
+}
+
+/* The server stores sealed keys only: the room key itself, raw, in hex or
+ * in base64, is nowhere in its database or its log. */
+static void the_server_never_holds_a_room_key(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice");
+    unibus_room room;
+    OK(alice, unibus_room_create(alice, "vault", true, true, &room));
+    OK(alice, unibus_room_add(alice, "vault", F.bob_nkey));
+    OK(alice, unibus_room_publish(alice, "vault", "x", 1));
+    OK(alice, unibus_room_remove(alice, "vault", F.bob_nkey)); /* epoch 2, made and sealed client-side */
+    uint8_t keys[2][32];
+    member_key(F.alice, room.id, 1, keys[0]);
+    member_key(F.alice, room.id, 2, keys[1]);
+    unibus_client_close(alice);
+    char paths[3][PATH_MAX + 64];
+    snprintf(paths[0], sizeof paths[0], "%s/membership.db", F.data_dir);
+    snprintf(paths[1], sizeof paths[1], "%s/membership.db-wal", F.data_dir);
+    snprintf(paths[2], sizeof paths[2], "%s", F.server.log_path);
+    for (int k = 0; k < 2; k++) {
+        char hex[65], b64[64];
+        sodium_bin2hex(hex, sizeof hex, keys[k], 32);
+        sodium_bin2base64(b64, sizeof b64, keys[k], 32, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+        fixture_record_secret(hex);
+        for (int p = 0; p < 3; p++) {
+            assert_false(file_contains(paths[p], keys[k], 32));
+            assert_false(file_contains(paths[p], hex, 64));
+            assert_false(file_contains(paths[p], b64, strlen(b64)));
+        }
+    }
+}
+
 static unibus_status shout(const unibus_message *request, uint8_t **reply, size_t *reply_len, void *ctx)
 {
     (void)ctx;
@@ -381,6 +424,7 @@ int main(void)
         T(bad_envelopes_are_dropped_and_reported),
         T(cleartext_and_unsigned_rooms),
         T(request_reply_through_a_worker),
+        T(the_server_never_holds_a_room_key),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nats_Close();

@@ -3,6 +3,7 @@
 #define UNIBUS_CLIENT_INTERNAL_H
 
 #include <pthread.h>
+#include <stdio.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <nats/nats.h>
@@ -41,11 +42,25 @@ struct unibus_client {
 unibus_status client_fail(unibus_client *c, unibus_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* What a request carries: JSON text, or a file of file_len bytes; sha256
+ * is the body's hash either way. */
+typedef struct {
+    const char *text;
+    FILE *file;
+    size_t file_len;
+    uint8_t sha256[32];
+} call_body;
+
 /* A signed request to the control plane whose response must carry a valid
  * server signature.  body may be NULL.  On UNIBUS_OK *json is the parsed
  * response (the caller's), or NULL for an empty or non-JSON one. */
 unibus_status client_call(unibus_client *c, const char *method, const char *target, const char *body,
                           json_t **json);
+
+/* As client_call, with a raw body and, when sink is given, the response
+ * body written to sink (and verified against the server's signature). */
+unibus_status client_call_raw(unibus_client *c, const char *method, const char *target, const call_body *body,
+                              FILE *sink, json_t **json);
 
 replay_table *replay_table_new(void);
 /* Closes the data-plane connection, once nats.c is done calling back. */

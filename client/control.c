@@ -16,6 +16,8 @@ typedef struct {
     size_t len;
     char signature[BUSAUTH_SIG_B64_LEN + 8];
     bool too_large;
+    FILE *sink;                          /* raw downloads go here, hashed on the way */
+    crypto_hash_sha256_state sink_hash;
 } response;
 
 unibus_status client_fail(unibus_client *c, unibus_status status, const char *fmt, ...)
@@ -31,6 +33,11 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ctx)
 {
     response *r = ctx;
     size_t add = size * n;
+    if (r->sink) {
+        crypto_hash_sha256_update(&r->sink_hash, (const uint8_t *)ptr, add);
+        r->len += add;
+        return fwrite(ptr, 1, add, r->sink);
+    }
     if (r->len + add > MAX_RESPONSE) {
         r->too_large = true;
         return 0;
@@ -63,16 +70,14 @@ static size_t on_header(char *line, size_t size, size_t n, void *ctx)
 }
 
 static struct curl_slist *signed_headers(unibus_client *c, const char *method, const char *target,
-                                         const char *body, char nonce[BUSAUTH_NONCE_HEX_LEN + 1])
+                                         const uint8_t body_hash[32], char nonce[BUSAUTH_NONCE_HEX_LEN + 1])
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     char time_ms[32], canonical[2048], sig[BUSAUTH_SIG_B64_LEN + 1], line[160];
     snprintf(time_ms, sizeof time_ms, "%lld", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
     busauth_nonce_new(nonce);
-    uint8_t hash[32];
-    crypto_hash_sha256(hash, (const uint8_t *)(body ? body : ""), body ? strlen(body) : 0);
-    size_t n = busauth_request_canonical(canonical, sizeof canonical, method, target, time_ms, nonce, hash);
+    size_t n = busauth_request_canonical(canonical, sizeof canonical, method, target, time_ms, nonce, body_hash);
     busauth_sign_text(c->id, canonical, n, sig);
     struct curl_slist *h = NULL;
     snprintf(line, sizeof line, "X-Unibus-Key: %s", c->nkey);
@@ -83,11 +88,15 @@ static struct curl_slist *signed_headers(unibus_client *c, const char *method, c
     h = curl_slist_append(h, line);
     snprintf(line, sizeof line, "X-Unibus-Signature: %s", sig);
     h = curl_slist_append(h, line);
-    h = curl_slist_append(h, "Content-Type: application/json");
     return curl_slist_append(h, "Expect:");
 }
 
-static void set_options(unibus_client *c, const char *url, const char *method, const char *body,
+static size_t on_read(char *buf, size_t size, size_t n, void *ctx)
+{
+    return fread(buf, 1, size * n, ctx);
+}
+
+static void set_options(unibus_client *c, const char *url, const char *method, const call_body *body,
                         struct curl_slist *headers, response *r)
 {
     curl_easy_reset(c->curl); /* keeps the connection cache: keep-alive survives */
@@ -107,9 +116,14 @@ static void set_options(unibus_client *c, const char *url, const char *method, c
     curl_easy_setopt(c->curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     if (c->ca_file)
         curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
-    if (body) {
-        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    if (body && body->text) {
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body->text);
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body->text));
+    } else if (body && body->file) {
+        curl_easy_setopt(c->curl, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(c->curl, CURLOPT_READDATA, body->file);
+        curl_easy_setopt(c->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body->file_len);
     }
 }
 
@@ -121,11 +135,14 @@ static unibus_status transport_error(unibus_client *c, CURLcode rc)
                        curl_easy_strerror(rc));
 }
 
-static bool response_verifies(const unibus_client *c, const response *r, const char *nonce, long status)
+static bool response_verifies(const unibus_client *c, response *r, const char *nonce, long status)
 {
     uint8_t hash[32];
     char canonical[256];
-    crypto_hash_sha256(hash, (const uint8_t *)(r->body ? r->body : ""), r->len);
+    if (r->sink)
+        crypto_hash_sha256_final(&r->sink_hash, hash);
+    else
+        crypto_hash_sha256(hash, (const uint8_t *)(r->body ? r->body : ""), r->len);
     size_t n = busauth_response_canonical(canonical, sizeof canonical, nonce, (unsigned)status, hash);
     return busauth_verify_text(c->server_key, canonical, n, r->signature) == BUSAUTH_OK;
 }
@@ -160,26 +177,49 @@ static int learn_server_key(unibus_client *c, const response *r)
     return rc;
 }
 
-static unibus_status call_locked(unibus_client *c, const char *method, const char *target, const char *body,
-                                 json_t **json);
+static unibus_status call_locked(unibus_client *c, const char *method, const char *target, const call_body *body,
+                                 FILE *sink, json_t **json);
 
 unibus_status client_call(unibus_client *c, const char *method, const char *target, const char *body,
                           json_t **json)
 {
+    call_body b = {.text = body};
+    crypto_hash_sha256(b.sha256, (const uint8_t *)(body ? body : ""), body ? strlen(body) : 0);
     pthread_mutex_lock(&c->http_lock);
-    unibus_status s = call_locked(c, method, target, body, json);
+    unibus_status s = call_locked(c, method, target, &b, NULL, json);
     pthread_mutex_unlock(&c->http_lock);
     return s;
 }
 
-static unibus_status call_locked(unibus_client *c, const char *method, const char *target, const char *body,
-                                 json_t **json)
+unibus_status client_call_raw(unibus_client *c, const char *method, const char *target, const call_body *body,
+                              FILE *sink, json_t **json)
+{
+    pthread_mutex_lock(&c->http_lock);
+    unibus_status s = call_locked(c, method, target, body, sink, json);
+    pthread_mutex_unlock(&c->http_lock);
+    return s;
+}
+
+/* An error answer to a download went to the sink: read it back to parse it. */
+static void reload_error_body(response *r)
+{
+    if (!r->sink || r->len > 65536 || fseek(r->sink, 0, SEEK_SET) != 0)
+        return;
+    r->body = malloc(r->len + 1);
+    if (r->body)
+        r->body[fread(r->body, 1, r->len, r->sink)] = '\0';
+}
+
+static unibus_status call_locked(unibus_client *c, const char *method, const char *target, const call_body *body,
+                                 FILE *sink, json_t **json)
 {
     *json = NULL;
     char url[2048], nonce[BUSAUTH_NONCE_HEX_LEN + 1];
     snprintf(url, sizeof url, "%s%s", c->url, target);
-    response r = {0};
-    struct curl_slist *headers = signed_headers(c, method, target, body, nonce);
+    response r = {.sink = sink};
+    if (sink)
+        crypto_hash_sha256_init(&r.sink_hash);
+    struct curl_slist *headers = signed_headers(c, method, target, body->sha256, nonce);
     set_options(c, url, method, body, headers, &r);
     CURLcode rc = curl_easy_perform(c->curl);
     long http = 0;
@@ -195,7 +235,9 @@ static unibus_status call_locked(unibus_client *c, const char *method, const cha
         status = client_fail(c, UNIBUS_ERR_SERVER_KEY,
                              "the response to %s %s is not signed by server key %s: refusing it", method,
                              target, c->server_nkey);
-    json_t *parsed = status == UNIBUS_OK && r.body ? json_loadb(r.body, r.len, 0, NULL) : NULL;
+    if (status == UNIBUS_OK && sink && (http < 200 || http > 299))
+        reload_error_body(&r);
+    json_t *parsed = status == UNIBUS_OK && r.body ? json_loadb(r.body, strlen(r.body), 0, NULL) : NULL;
     if (status == UNIBUS_OK && (http < 200 || http > 299))
         status = status_of(c, http, parsed);
     free(r.body);

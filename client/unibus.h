@@ -172,6 +172,20 @@ typedef unibus_status (*unibus_handler_fn)(const unibus_message *request, uint8_
 UNIBUS_API unibus_status unibus_room_serve(unibus_client *c, const char *room, unibus_handler_fn fn, void *ctx,
                                            unibus_subscription **out);
 
+/* A blob reference: "blob:" room-id ":" sha256-hex ":" key-base64url.  It
+ * holds the blob's key: share it only inside the room (a message there is
+ * sealed like any other). */
+#define UNIBUS_BLOB_REF_MAX 160
+
+/* Encrypts the file at path with a fresh key (crypto_secretstream, 64 KiB
+ * chunks, through a private temporary file, so memory stays small), uploads
+ * the ciphertext to the room by its SHA-256 and fills ref. */
+UNIBUS_API unibus_status unibus_blob_put(unibus_client *c, const char *room, const char *path,
+                                         char ref[UNIBUS_BLOB_REF_MAX]);
+/* Downloads the blob ref names, checks its SHA-256, decrypts it to a new
+ * file at path (0600, never overwriting). */
+UNIBUS_API unibus_status unibus_blob_get(unibus_client *c, const char *ref, const char *path);
+
 /* Frees what the library returned through an out-pointer. */
 UNIBUS_API void unibus_free(void *p);
 

@@ -23,7 +23,8 @@
 
 #define TARGET_MAX 1024
 #define JSON_BODY_LIMIT (1024 * 1024)
-#define BLOB_BODY_LIMIT (16 * 1024 * 1024)
+/* 16 MiB of content plus what client-side encryption adds to it. */
+#define BLOB_BODY_LIMIT (16 * 1024 * 1024 + 64 * 1024)
 #define NONCE_CACHE_CAPACITY 100000
 #define NONCE_TTL_MS (2 * BUSAUTH_REQUEST_SKEW_MS + 1000)
 #define RATELIMIT_SLOTS 65536

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include <sodium.h>
 #include "busauth/sealing.h"
@@ -378,6 +379,63 @@ static void the_server_never_holds_a_room_key(void **state)
     }
 }
 
+static void write_random_file(const char *path, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    uint8_t buf[65536];
+    for (size_t done = 0; done < len;) {
+        size_t n = len - done < sizeof buf ? len - done : sizeof buf;
+        randombytes_buf(buf, n);
+        fwrite(buf, 1, n, f);
+        done += n;
+    }
+    fclose(f);
+}
+
+static bool same_files(const char *a, const char *b)
+{
+    char cmd[2 * PATH_MAX + 256];
+    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", a, b);
+    return system(cmd) == 0;
+}
+
+static void blobs_round_trip_between_members(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob"), *carol = open_as(F.carol, "carol");
+    unibus_room room;
+    OK(alice, unibus_room_create(alice, "files", true, true, &room));
+    OK(alice, unibus_room_add(alice, "files", F.bob_nkey));
+    const size_t sizes[] = {0, 1, 16 * 1024 * 1024};
+    for (size_t i = 0; i < 3; i++) {
+        char in[PATH_MAX + 64], out[PATH_MAX + 64], ref[UNIBUS_BLOB_REF_MAX];
+        snprintf(in, sizeof in, "%s/in-%zu", F.dir, i);
+        snprintf(out, sizeof out, "%s/out-%zu", F.dir, i);
+        write_random_file(in, sizes[i]);
+        OK(alice, unibus_blob_put(alice, "files", in, ref));
+        assert_int_equal(strncmp(ref, "blob:", 5), 0);
+        OK(bob, unibus_blob_get(bob, ref, out));
+        assert_true(same_files(in, out));
+        assert_int_equal(unibus_blob_get(bob, ref, out), UNIBUS_ERR_INVALID_ARG); /* never overwrites */
+        char elsewhere[PATH_MAX + 64];
+        snprintf(elsewhere, sizeof elsewhere, "%s/carol-%zu", F.dir, i);
+        assert_int_equal(unibus_blob_get(carol, ref, elsewhere), UNIBUS_ERR_NOT_FOUND); /* not in the room */
+        fixture_record_secret(strrchr(ref, ':') + 1);
+        if (i == 1) { /* a reference with another key does not decrypt, and leaves no file */
+            char forged[UNIBUS_BLOB_REF_MAX];
+            snprintf(forged, sizeof forged, "%.*sAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                     (int)(strrchr(ref, ':') - ref + 1), ref);
+            char bad[PATH_MAX + 64];
+            snprintf(bad, sizeof bad, "%s/bad", F.dir);
+            assert_int_equal(unibus_blob_get(bob, forged, bad), UNIBUS_ERR_DECRYPT);
+            assert_int_not_equal(access(bad, F_OK), 0);
+        }
+    }
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+    unibus_client_close(carol);
+}
+
 static unibus_status shout(const unibus_message *request, uint8_t **reply, size_t *reply_len, void *ctx)
 {
     (void)ctx;
@@ -425,6 +483,7 @@ int main(void)
         T(cleartext_and_unsigned_rooms),
         T(request_reply_through_a_worker),
         T(the_server_never_holds_a_room_key),
+        T(blobs_round_trip_between_members),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nats_Close();

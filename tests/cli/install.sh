@@ -2,10 +2,11 @@
 # make install to a prefix gives the header, the library, unibus.pc and the
 # two binaries; client/examples/rooms.c builds against the installed library
 # with nothing but pkg-config, and runs.
-# usage: install.sh BUILD_DIR SOURCE_DIR
+# usage: install.sh BUILD_DIR SOURCE_DIR [EXTRA_CFLAGS]
 . "$(dirname "$0")/lib.sh"
 BUILD="$1"
 SRC="$2"
+EXTRA="${3:-}"
 P="$WORK/prefix"
 t "install to a prefix" 0 "" cmake --install "$BUILD" --prefix "$P"
 check "header installed" [ -f "$P/include/unibus.h" ]
@@ -17,7 +18,7 @@ check "unibus installed" [ -x "$P/bin/unibus" ]
 export PKG_CONFIG_PATH
 PKG_CONFIG_PATH="$(dirname "$PC")"
 t "the example builds with pkg-config alone" 0 "" \
-    sh -c "cc -o '$WORK/rooms' '$SRC/client/examples/rooms.c' \$(pkg-config --cflags --libs unibus)"
+    sh -c "cc $EXTRA -o '$WORK/rooms' '$SRC/client/examples/rooms.c' \$(pkg-config --cflags --libs unibus)"
 LIBDIR=$(pkg-config --variable=libdir unibus)
 t "the installed unibus finds its library" 0 "" "$P/bin/unibus" keygen --out "$WORK/id.seed"
 t "the example runs and reports a missing server" 1 "rooms: cannot reach http://127.0.0.1:9" \

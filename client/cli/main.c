@@ -13,6 +13,7 @@ static const cli_command COMMANDS[] = {
     {"sub", cmd_sub, "print a room's messages as they arrive"},
     {"req", cmd_req, "send a request to a room's workers, print the answer"},
     {"serve", cmd_serve, "answer a room's requests with a command"},
+    {"blob", cmd_blob, "share files, encrypted, with a room"},
 };
 
 int main(int argc, char **argv)

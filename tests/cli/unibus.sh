@@ -33,6 +33,7 @@ as eve "$U" keygen >/dev/null 2>&1
 # The seeds this test used, for the log scan that runs last.
 if [ -n "${UNIBUS_TEST_SECRETS_DIR:-}" ]; then
     cat "$WORK"/*/.config/unibus/identity.seed "$BOB_SEED" >"$UNIBUS_TEST_SECRETS_DIR/secrets-cli-$$.txt"
+    SECRETS_FILE="$UNIBUS_TEST_SECRETS_DIR/secrets-cli-$$.txt"
 fi
 "$MD" user add alice "$ALICE" --data-dir "$D" >/dev/null
 "$MD" user add bob "$BOB" --data-dir "$D" >/dev/null
@@ -97,6 +98,18 @@ kill "$WORKER"; wait "$WORKER"
 check "the worker says why" grep -q "no answer sent" "$WORK/serve2.err"
 t "req with no worker" 1 "no worker is serving the room" as alice "$U" req fast "anyone?" --timeout 1
 t "serve needs a command" 2 "needs ROOM -- COMMAND" as bob "$U" serve plans --identity "$BOB_SEED"
+# blobs: alice shares a file in plans; bob fetches it with the reference.
+head -c 300000 /dev/urandom >"$WORK/file.bin"
+t "blob put" 0 "" as alice "$U" blob put "$WORK/file.bin" --room plans
+REF="$OUT"
+[ -n "${SECRETS_FILE:-}" ] && echo "${REF##*:}" >>"$SECRETS_FILE"
+check "blob put prints a reference" grep -Eqx 'blob:[0-9a-f]{32}:[0-9a-f]{64}:[A-Za-z0-9_-]{43}' <<<"$REF"
+t "blob get" 0 "" as bob "$U" blob get "$REF" --out "$WORK/got.bin" --identity "$BOB_SEED"
+check "the file comes back whole" cmp -s "$WORK/file.bin" "$WORK/got.bin"
+check "the fetched file is private" [ "$(mode_of "$WORK/got.bin")" = 600 ]
+t "blob get never overwrites" 2 "cannot create" as bob "$U" blob get "$REF" --out "$WORK/got.bin" --identity "$BOB_SEED"
+t "blob put needs a room" 2 "needs --room" as alice "$U" blob put "$WORK/file.bin"
+t "blob get of nonsense" 2 "not a blob reference" as bob "$U" blob get nonsense --out "$WORK/x" --identity "$BOB_SEED"
 t "pub to a room one is not in" 1 "no room" as bob "$U" pub fast "x" --identity "$BOB_SEED"
 t "sub --count 0" 2 "--count takes a positive number" as bob "$U" sub plans --count 0 --identity "$BOB_SEED"
 t "room remove" 0 "" as alice "$U" room remove plans "$BOB"
@@ -105,7 +118,7 @@ t "a removed member cannot publish" 1 "no room" as bob "$U" pub plans "x" --iden
 "$MD" user revoke bob --data-dir "$D" >/dev/null
 t "a revoked identity is told" 1 "revoked" as bob "$U" rooms --identity "$BOB_SEED"
 for cmd in "--help" "keygen --help" "whoami --help" "rooms --help" "room --help" "room create --help" \
-           "room add --help" "room remove --help" "pub --help" "sub --help" "req --help" "serve --help"; do
+           "room add --help" "room remove --help" "pub --help" "sub --help" "req --help" "serve --help" "blob --help" "blob put --help" "blob get --help"; do
     # shellcheck disable=SC2086
     t "unibus $cmd" 0 "" "$U" $cmd
 done

@@ -328,8 +328,8 @@ static void on_complete(void *closure)
     pthread_mutex_unlock(&us->lock);
 }
 
-unibus_status msg_subscribe(unibus_client *c, const char *room, const char *kind, const char *queue,
-                            unibus_subscription *us)
+static unibus_status msg_subscribe(unibus_client *c, const char *room, const char *kind, const char *queue,
+                                   unibus_subscription *us)
 {
     us->client = c;
     pthread_mutex_init(&us->lock, NULL);
@@ -353,25 +353,30 @@ unibus_status msg_subscribe(unibus_client *c, const char *room, const char *kind
                          : client_fail(c, UNIBUS_ERR_DATA_PLANE, "subscribe to %s: %s", subject, natsStatus_GetText(ns));
 }
 
+unibus_status msg_subscription_new(unibus_client *c, const char *room, const char *kind, const char *queue,
+                                   const unibus_subscription *template, unibus_subscription **out)
+{
+    *out = NULL;
+    unibus_subscription *us = calloc(1, sizeof *us);
+    if (!us)
+        return UNIBUS_ERR_NOMEM;
+    *us = *template;
+    unibus_status s = msg_subscribe(c, room, kind, queue, us);
+    if (s != UNIBUS_OK)
+        unibus_subscription_close(us);
+    else
+        *out = us;
+    return s;
+}
+
 unibus_status unibus_room_subscribe(unibus_client *c, const char *room, unibus_message_fn on_message,
                                     unibus_drop_fn on_drop, void *ctx, unibus_subscription **out)
 {
     *out = NULL;
     if (!room || !on_message)
         return client_fail(c, UNIBUS_ERR_INVALID_ARG, "subscribe needs a room and a message callback");
-    unibus_subscription *us = calloc(1, sizeof *us);
-    if (!us)
-        return UNIBUS_ERR_NOMEM;
-    us->on_message = on_message;
-    us->on_drop = on_drop;
-    us->ctx = ctx;
-    unibus_status s = msg_subscribe(c, room, "msg", NULL, us);
-    if (s != UNIBUS_OK) {
-        unibus_subscription_close(us);
-        return s;
-    }
-    *out = us;
-    return UNIBUS_OK;
+    unibus_subscription template = {.on_message = on_message, .on_drop = on_drop, .ctx = ctx};
+    return msg_subscription_new(c, room, "msg", NULL, &template, out);
 }
 
 void unibus_subscription_close(unibus_subscription *us)

@@ -36,9 +36,9 @@ unibus_status msg_seal(unibus_client *c, room_state *rs, const void *data, size_
                        size_t *out_len);
 /* Every check of dev/message-envelope.md; r->plain is set even on failure. */
 unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size_t len, received *r);
-/* Subscribes us (callbacks already set) to unibus.room.<id>.<kind>, in a
- * queue group when queue is given. */
-unibus_status msg_subscribe(unibus_client *c, const char *room, const char *kind, const char *queue,
-                            unibus_subscription *us);
+/* A new subscription with template's callbacks, to unibus.room.<id>.<kind>
+ * (in a queue group when queue is given); *out is NULL on failure. */
+unibus_status msg_subscription_new(unibus_client *c, const char *room, const char *kind, const char *queue,
+                                   const unibus_subscription *template, unibus_subscription **out);
 
 #endif

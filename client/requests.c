@@ -38,19 +38,8 @@ unibus_status unibus_room_serve(unibus_client *c, const char *room, unibus_handl
     *out = NULL;
     if (!room || !fn)
         return client_fail(c, UNIBUS_ERR_INVALID_ARG, "serve needs a room and a handler");
-    unibus_subscription *us = calloc(1, sizeof *us);
-    if (!us)
-        return UNIBUS_ERR_NOMEM;
-    us->on_request = answer;
-    us->handler = fn;
-    us->ctx = ctx;
-    unibus_status s = msg_subscribe(c, room, "req", WORKERS_QUEUE, us);
-    if (s != UNIBUS_OK) {
-        unibus_subscription_close(us);
-        return s;
-    }
-    *out = us;
-    return UNIBUS_OK;
+    unibus_subscription template = {.on_request = answer, .handler = fn, .ctx = ctx};
+    return msg_subscription_new(c, room, "req", WORKERS_QUEUE, &template, out);
 }
 
 /* A fresh subject under this identity's own inbox prefix. */

@@ -23,6 +23,10 @@ typedef struct {
 int peer_open(const peer_flags *flags, unibus_client **out);
 /* Prints c's last error as one line; returns the exit code for status. */
 int peer_fail(unibus_client *c, unibus_status status);
+/* Runs sub (already open) until SIGINT or SIGTERM, then closes it. */
+void peer_run_until_signal(unibus_subscription *sub);
+/* Makes peer_run_until_signal return, as a signal would (async-signal-safe). */
+void peer_stop(void);
 /* ~/.config/unibus/NAME, creating the directory (0700). */
 int peer_config_path(const char *name, char out[4096]);
 

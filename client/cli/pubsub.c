@@ -58,16 +58,7 @@ int cmd_pub(int argc, char **argv)
 typedef struct {
     bool json;
     long remaining;       /* messages still wanted; -1: forever */
-    volatile sig_atomic_t *stop;
 } sub_state;
-
-static volatile sig_atomic_t stopping;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stopping = 1;
-}
 
 static void now_text(char out[32])
 {
@@ -111,7 +102,7 @@ static void on_message(const unibus_message *m, void *ctx)
     }
     fflush(stdout);
     if (st->remaining > 0 && --st->remaining == 0)
-        stopping = 1;
+        peer_stop();
 }
 
 static void on_drop(const char *room, unibus_status why, const char *sender, void *ctx)
@@ -155,15 +146,11 @@ int cmd_sub(int argc, char **argv)
     if ((rc = peer_open(&p, &c)) != EXIT_OK)
         return rc;
     unibus_client_on_event(c, on_event, NULL);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
     unibus_subscription *sub;
     unibus_status s = unibus_room_subscribe(c, args.v[0], on_message, on_drop, &st, &sub);
     if (s == UNIBUS_OK) {
         fprintf(stderr, "unibus: listening on %s\n", args.v[0]);
-        while (!stopping)
-            usleep(50 * 1000);
-        unibus_subscription_close(sub);
+        peer_run_until_signal(sub);
     } else {
         rc = peer_fail(c, s);
     }

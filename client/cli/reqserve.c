@@ -134,14 +134,6 @@ static unibus_status run_command(const unibus_message *request, uint8_t **reply,
     return ok ? UNIBUS_OK : UNIBUS_ERR_SERVER;
 }
 
-static volatile sig_atomic_t stopping;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stopping = 1;
-}
-
 int cmd_serve(int argc, char **argv)
 {
     peer_flags p = {0};
@@ -168,16 +160,12 @@ int cmd_serve(int argc, char **argv)
     unibus_client *c;
     if ((rc = peer_open(&p, &c)) != EXIT_OK)
         return rc;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
     unibus_subscription *sub;
     unibus_status s = unibus_room_serve(c, args.v[0], run_command, &w, &sub);
     if (s == UNIBUS_OK) {
         fprintf(stderr, "unibus: serving %s with %s\n", args.v[0], command[0]);
-        while (!stopping)
-            usleep(50 * 1000);
-        unibus_subscription_close(sub);
+        peer_run_until_signal(sub);
     } else {
         rc = peer_fail(c, s);
     }

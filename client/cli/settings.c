@@ -1,5 +1,7 @@
 /* Settings for the unibus CLI: flags, then environment, then the config file. */
 #include <errno.h>
+#include <signal.h>
+#include <unistd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +54,28 @@ static const char *pick(const char *flag, const char *env, const char *key, char
         return e;
     config_value(key, buf, cap);
     return buf[0] ? buf : NULL;
+}
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+void peer_stop(void)
+{
+    stopping = 1;
+}
+
+void peer_run_until_signal(unibus_subscription *sub)
+{
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    while (!stopping)
+        usleep(50 * 1000);
+    unibus_subscription_close(sub);
 }
 
 int peer_fail(unibus_client *c, unibus_status status)

@@ -229,6 +229,9 @@ static unibus_status call_locked(unibus_client *c, const char *method, const cha
     if (rc != CURLE_OK)
         status = r.too_large ? client_fail(c, UNIBUS_ERR_PROTOCOL, "response over %d bytes", MAX_RESPONSE)
                              : transport_error(c, rc);
+    else if (c->learning_key && http != 200)
+        /* No key yet to check the answer with: say what it was, trust nothing in it. */
+        status = status_of(c, http, NULL);
     else if (c->learning_key && learn_server_key(c, &r) != 0)
         status = client_fail(c, UNIBUS_ERR_PROTOCOL, "%s/v1/info does not present a server key", c->url);
     if (status == UNIBUS_OK && !response_verifies(c, &r, nonce, http))

@@ -42,6 +42,7 @@ int cmd_sub(int argc, char **argv);
 int cmd_req(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_blob(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
 int cmd_blob_put(int argc, char **argv);
 int cmd_blob_get(int argc, char **argv);
 

@@ -9,6 +9,7 @@ static const cli_command COMMANDS[] = {
     {"whoami", cmd_whoami, "show who the server thinks you are"},
     {"rooms", cmd_rooms, "list your rooms"},
     {"room", cmd_room, "create rooms, add and remove members"},
+    {"chat", cmd_chat, "talk in a room, interactively"},
     {"pub", cmd_pub, "send a message to a room"},
     {"sub", cmd_sub, "print a room's messages as they arrive"},
     {"req", cmd_req, "send a request to a room's workers, print the answer"},

@@ -7,7 +7,8 @@ MD="$2"
 D="$WORK/data"
 LOG="${UNIBUS_TEST_LOG_DIR:-$WORK}/membershipd-cli-$$.log"
 
-"$MD" serve --http-port 0 --nats-port 0 --data-dir "$D" 2>"$LOG" &
+# One client address makes every request here: lift the per-IP rate.
+"$MD" serve --http-port 0 --nats-port 0 --data-dir "$D" --rate 1000 --burst 1000 2>"$LOG" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 200); do grep -q 'msg=listening' "$LOG" && break; sleep 0.05; done
@@ -82,6 +83,26 @@ as alice "$U" pub plans 'json "quoted"' >/dev/null 2>&1
 wait "$SUB"
 check "sub --json" grep -q '"sender":"alice"' "$WORK/sub.json"
 check "sub --json escapes" grep -q '"text":"json \\"quoted\\""' "$WORK/sub.json"
+# chat, driven through a pseudo-terminal (script(1)): it shows bob's line
+# as it comes and sends what alice types.
+mkfifo "$WORK/chat.in"
+(as_bg alice script -qfec "'$U' chat plans" /dev/null <"$WORK/chat.in" >"$WORK/chat.out" 2>&1) &
+CHAT=$!
+exec 7>"$WORK/chat.in"
+for _ in $(seq 100); do grep -q "type to talk" "$WORK/chat.out" 2>/dev/null && break; sleep 0.05; done
+(as_bg bob "$U" sub plans --identity "$BOB_SEED" --count 1 >"$WORK/chatsub.out" 2>"$WORK/chatsub.err") &
+SUB=$!
+for _ in $(seq 100); do grep -q listening "$WORK/chatsub.err" 2>/dev/null && break; sleep 0.05; done
+as bob "$U" pub plans "hi alice from bob" --identity "$BOB_SEED" >/dev/null 2>&1
+for _ in $(seq 100); do grep -q "bob: hi alice from bob" "$WORK/chat.out" && break; sleep 0.05; done
+check "chat shows what others send" grep -q "bob: hi alice from bob" "$WORK/chat.out"
+echo "hello from chat" >&7
+wait "$SUB"
+check "chat sends what is typed" grep -q "alice: hello from chat" "$WORK/chatsub.out"
+exec 7>&-
+wait "$CHAT"
+check "chat leaves on end of input" [ $? -eq 0 ]
+
 # req and serve: bob's worker answers with a command's output.
 (as_bg bob "$U" serve plans --identity "$BOB_SEED" -- tr a-z A-Z >/dev/null 2>"$WORK/serve.err") &
 WORKER=$!
@@ -118,7 +139,7 @@ t "a removed member cannot publish" 1 "no room" as bob "$U" pub plans "x" --iden
 "$MD" user revoke bob --data-dir "$D" >/dev/null
 t "a revoked identity is told" 1 "revoked" as bob "$U" rooms --identity "$BOB_SEED"
 for cmd in "--help" "keygen --help" "whoami --help" "rooms --help" "room --help" "room create --help" \
-           "room add --help" "room remove --help" "pub --help" "sub --help" "req --help" "serve --help" "blob --help" "blob put --help" "blob get --help"; do
+           "room add --help" "room remove --help" "pub --help" "sub --help" "req --help" "serve --help" "blob --help" "blob put --help" "blob get --help" "chat --help"; do
     # shellcheck disable=SC2086
     t "unibus $cmd" 0 "" "$U" $cmd
 done

@@ -107,6 +107,8 @@ static char *render(dataplane *dp)
     return text;
 }
 
+static int internal_login(dataplane *dp, int timeout_ms, int pause_ms);
+
 /* Re-renders; writes and reloads only when the text differs. */
 static int apply(dataplane *dp)
 {
@@ -130,6 +132,11 @@ static int apply(dataplane *dp)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = dp->sup ? supervisor_reload(dp->sup, RELOAD_TIMEOUT_MS) : 0; /* first: read at start */
+    /* nats-server 2.9 has refused allowlisted keys for a moment after it
+     * logged the reload (dev/data-plane.md): the change counts as in force
+     * once a login works again. */
+    if (rc == 0 && dp->sup)
+        rc = internal_login(dp, RELOAD_TIMEOUT_MS, 5);
     if (rc == 0)
         dp->rendered = text;
     else
@@ -181,20 +188,29 @@ static void *reloader(void *arg)
     return NULL;
 }
 
-static int wait_for_internal_login(dataplane *dp)
+/* The internal identity proves that nkey authentication works end to end.
+ * Peers verify the certificate; this probe of our own child on the port we
+ * just gave it checks the login, not the chain. */
+static int internal_login(dataplane *dp, int timeout_ms, int pause_ms)
 {
     char url[128];
     dataplane_url(dp, url, sizeof url);
-    /* The internal identity proves that nkey authentication works end to
-     * end.  Peers verify the certificate; this probe of our own child on the
-     * port we just gave it checks the login, not the chain. */
-    for (int waited = 0; waited < READY_TIMEOUT_MS; waited += 100) {
-        const busauth_identity *as = dp->cfg.authorization ? dp->cfg.internal : NULL;
+    const busauth_identity *as = dp->cfg.authorization ? dp->cfg.internal : NULL;
+    for (int waited = 0; waited <= timeout_ms; waited += pause_ms) {
         if (nats_auth_probe(url, as, dp->cfg.tls_cert != NULL, 2000) == 0)
             return 0;
-        struct timespec pause = {0, 100 * 1000000L};
+        struct timespec pause = {0, pause_ms * 1000000L};
         nanosleep(&pause, NULL);
     }
+    return -1;
+}
+
+static int wait_for_internal_login(dataplane *dp)
+{
+    if (internal_login(dp, READY_TIMEOUT_MS, 100) == 0)
+        return 0;
+    char url[128];
+    dataplane_url(dp, url, sizeof url);
     fprintf(stderr, "membershipd: nats-server at %s did not accept membershipd's own identity\n", url);
     return -1;
 }

@@ -3,6 +3,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
+
+/*
+ * nats.c 3.4's final cleanup frees OpenSSL's compression-methods stack,
+ * which OpenSSL frees again in its own exit handler: a crash at exit in
+ * any process that used TLS through nats.c (seen under ASan and plain).
+ * OpenSSL's exit handler is turned off; its memory goes with the process.
+ */
+__attribute__((constructor)) static void keep_openssl_exit_cleanup_single(void)
+{
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+}
 
 static natsStatus sign_nonce(char **custom_error, unsigned char **signature, int *signature_len,
                              const char *nonce, void *closure)

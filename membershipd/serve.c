@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <nats/nats.h>
 #include "membershipd/cli.h"
 #include "membershipd/dataplane.h"
 #include "membershipd/guard.h"
@@ -147,6 +148,7 @@ static int run(const serve_config *cfg)
     server srv = {.cfg = *cfg};
     rc = open_state(&srv) == 0 && start_dataplane(&srv) == 0 ? listen_and_serve(&srv, &signals) : EXIT_FAILED;
     close_state(&srv);
+    nats_CloseAndWait(2000); /* the probes' nats.c threads end before OpenSSL cleans up at exit */
     log_event(LOG_INFO, "stopped", "exit=%d", rc);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* unibus: a peer on a unibus message bus. */
 #include <curl/curl.h>
+#include <nats/nats.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include "cli.h"
@@ -26,6 +27,7 @@ int main(int argc, char **argv)
         return EXIT_FAILED;
     }
     int rc = cli_dispatch("", COMMANDS, sizeof COMMANDS / sizeof COMMANDS[0], argc, argv);
+    nats_CloseAndWait(2000); /* nats.c's threads end before OpenSSL cleans up at exit */
     curl_global_cleanup();
     return rc;
 }

@@ -91,6 +91,6 @@ int main(void)
         cmocka_unit_test_teardown(soft_still_guards_the_data_plane, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    nats_Close();
+    nats_CloseAndWait(5000); /* nats.c threads done before OpenSSL cleans up at exit */
     return rc;
 }

@@ -486,6 +486,6 @@ int main(void)
         T(blobs_round_trip_between_members),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    nats_Close();
+    nats_CloseAndWait(5000); /* nats.c threads done before OpenSSL cleans up at exit */
     return rc;
 }

@@ -114,6 +114,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_peer_without_the_ca_is_refused, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    nats_Close();
+    nats_CloseAndWait(5000); /* nats.c threads done before OpenSSL cleans up at exit */
     return rc;
 }

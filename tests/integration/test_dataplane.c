@@ -277,6 +277,6 @@ int main(void)
         T(nats_server_comes_back_after_kill_9),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    nats_Close();
+    nats_CloseAndWait(5000); /* nats.c threads done before OpenSSL cleans up at exit */
     return rc;
 }

@@ -201,7 +201,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {cmocka_unit_test(burst_of_changes_is_exact_and_coalesced)};
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    nats_Close();
+    nats_CloseAndWait(5000); /* nats.c threads done before OpenSSL cleans up at exit */
     curl_global_cleanup();
     return rc;
 }

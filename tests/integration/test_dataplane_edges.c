@@ -240,6 +240,6 @@ int main(void)
         cmocka_unit_test_teardown(tls_data_plane_wants_the_ca, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    nats_Close();
+    nats_CloseAndWait(5000); /* nats.c threads done before OpenSSL cleans up at exit */
     return rc;
 }

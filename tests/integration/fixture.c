@@ -113,7 +113,7 @@ http_result fixture_call_opts(fixture *f, const http_opts *opts, const char *met
 http_result fixture_call(fixture *f, busauth_identity *id, const char *method, const char *target,
                          const char *body)
 {
-    http_opts opts = {.id = id};
+    http_opts opts = {.id = id, .ca_file = f->ca_file};
     return fixture_call_opts(f, &opts, method, target, body, body ? strlen(body) : 0);
 }
 

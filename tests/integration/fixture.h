@@ -14,6 +14,7 @@ typedef struct {
     uint8_t server_key[32];
     busauth_identity *admin, *alice, *bob, *carol;
     char alice_nkey[57], bob_nkey[57], carol_nkey[57], admin_nkey[57];
+    const char *ca_file;  /* trusted by fixture_call on a TLS server, once set */
 } fixture;
 
 /* Makes the users in a fresh data dir, then starts membershipd on it with

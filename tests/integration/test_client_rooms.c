@@ -21,10 +21,11 @@
 #include "envelope.h"
 #include "fixture.h"
 #include "nats_peer.h"
+#include "testutil.h"
 #include "unibus.h"
 
 static fixture F;
-static char KNOWN[PATH_MAX + 32];
+static char KNOWN[PATH_MAX + 32], CA[PATH_MAX + 64];
 
 typedef struct {
     pthread_mutex_t lock;
@@ -77,7 +78,7 @@ static unibus_client *open_as(busauth_identity *id, const char *name)
     char seed[PATH_MAX + 48];
     snprintf(seed, sizeof seed, "%s/%s.seed", F.dir, name);
     busauth_seedfile_create(seed, id);
-    unibus_config cfg = {.url = F.server.base_url, .identity_file = seed, .known_servers = KNOWN};
+    unibus_config cfg = {.url = F.server.base_url, .ca_file = CA, .identity_file = seed, .known_servers = KNOWN};
     unibus_client *c;
     assert_int_equal(unibus_client_open(&cfg, &c), UNIBUS_OK);
     return c;
@@ -92,12 +93,26 @@ static unibus_client *open_as(busauth_identity *id, const char *name)
         assert_int_equal(s_, UNIBUS_OK);                                                \
     } while (0)
 
+/* A deployment as it would face the world: TLS on both planes, enforce,
+ * with a CA made for this run. */
 static int setup(void **state)
 {
     (void)state;
-    if (fixture_start(&F, NULL) != 0)
+    static char dir[PATH_MAX], pki[PATH_MAX + 16], cert[PATH_MAX + 64], key[PATH_MAX + 64];
+    test_make_temp_dir(dir);
+    snprintf(pki, sizeof pki, "%s/pki", dir);
+    char cmd[2 * PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "sh '%s' '%s'", getenv("UNIBUS_MAKE_TEST_PKI"), pki);
+    if (system(cmd) != 0)
+        return -1;
+    snprintf(CA, sizeof CA, "%s/ca.pem", pki);
+    snprintf(cert, sizeof cert, "%s/server.pem", pki);
+    snprintf(key, sizeof key, "%s/server.key", pki);
+    const char *flags[] = {"--tls-cert", cert, "--tls-key", key, "--bus-auth", "enforce", NULL};
+    if (fixture_start(&F, flags) != 0)
         return -1;
     snprintf(KNOWN, sizeof KNOWN, "%s/known", F.dir);
+    F.ca_file = CA;
     return 0;
 }
 
@@ -125,7 +140,7 @@ static void member_key(busauth_identity *id, const char *room, int epoch, uint8_
 static void publish_raw(busauth_identity *as, const char *room, const uint8_t *data, size_t len)
 {
     nats_peer p;
-    natsStatus ns = nats_peer_connect_retry(&p, F.server.nats_url, as, 1000);
+    natsStatus ns = nats_peer_connect_retry(&p, F.server.nats_url, as, CA, 1000);
     if (ns != NATS_OK)
         fprintf(stderr, "connect for a raw publish: %s (log %s)\n", natsStatus_GetText(ns), F.server.log_path);
     assert_int_equal(ns, NATS_OK);
@@ -165,7 +180,7 @@ static void three_peers_chat(void **state)
     nats_peer raw;
     char subject[64];
     snprintf(subject, sizeof subject, "unibus.room.%s.msg", room.id);
-    assert_int_equal(nats_peer_connect_retry(&raw, F.server.nats_url, F.bob, 1000), NATS_OK);
+    assert_int_equal(nats_peer_connect_retry(&raw, F.server.nats_url, F.bob, CA, 1000), NATS_OK);
     natsSubscription *sub = nats_peer_subscribe(&raw, subject);
     OK(alice, unibus_room_publish(alice, "ops", "the plan", 8));
     natsMsg *msg = NULL;
@@ -207,7 +222,7 @@ static void removed_member_reads_nothing_new(void **state)
     nats_peer raw;
     char subject[64];
     snprintf(subject, sizeof subject, "unibus.room.%s.msg", room.id);
-    assert_int_equal(nats_peer_connect_retry(&raw, F.server.nats_url, F.bob, 1000), NATS_OK);
+    assert_int_equal(nats_peer_connect_retry(&raw, F.server.nats_url, F.bob, CA, 1000), NATS_OK);
     natsSubscription *sub = nats_peer_subscribe(&raw, subject);
     OK(alice, unibus_room_publish(alice, "ops", "after carol", 11));
     assert_true(wait_for(&b, 1, 0));

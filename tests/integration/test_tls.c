@@ -35,7 +35,7 @@ static void record_key_file(const char *path)
         fclose(f);
 }
 
-static void start(const char *tls_min)
+static void start_bound(const char *tls_min, const char *bind)
 {
     char dir[PATH_MAX];
     test_make_temp_dir(dir);
@@ -47,9 +47,14 @@ static void start(const char *tls_min)
     snprintf(CERT, sizeof CERT, "%s/server.pem", PKI);
     snprintf(KEY, sizeof KEY, "%s/server.key", PKI);
     record_key_file(KEY);
-    const char *flags[] = {"--tls-cert", CERT, "--tls-key", KEY, "--tls-min", tls_min, NULL};
+    const char *flags[] = {"--tls-cert", CERT, "--tls-key", KEY, "--tls-min", tls_min, "--bind", bind, NULL};
     assert_int_equal(fixture_start(&F, flags), 0);
     assert_int_equal(strncmp(F.server.base_url, "https://", 8), 0);
+}
+
+static void start(const char *tls_min)
+{
+    start_bound(tls_min, "127.0.0.1");
 }
 
 static int teardown(void **state)
@@ -162,6 +167,21 @@ static void garbage_and_truncated_records_do_no_harm(void **state)
     close(fd);
 }
 
+/* A deployment that is not on loopback (all interfaces; reached here over
+ * loopback only) has no cleartext rooms. */
+static void public_deployments_refuse_cleartext_rooms(void **state)
+{
+    (void)state;
+    start_bound("1.2", "0.0.0.0");
+    http_opts o = {.id = F.alice, .ca_file = CA};
+    const char body[] = "{\"name\":\"lobby\",\"mode\":\"cleartext\"}";
+    http_result r = fixture_call_opts(&F, &o, "POST", "/v1/rooms", body, strlen(body));
+    assert_int_equal(r.status, 403);
+    assert_string_equal(http_error_code(&r), "cleartext_forbidden");
+    http_result_free(&r);
+    assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM rooms", NULL), 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_teardown(fn, teardown)
@@ -171,6 +191,7 @@ int main(void)
         T(old_versions_and_weak_ciphers_are_refused),
         T(tls13_floor_refuses_tls12),
         T(garbage_and_truncated_records_do_no_harm),
+        T(public_deployments_refuse_cleartext_rooms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

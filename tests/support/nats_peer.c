@@ -72,11 +72,12 @@ natsStatus nats_peer_connect(nats_peer *p, const char *url, const busauth_identi
 
 static void nats_peer_wait_closed_cb(nats_peer *p, int timeout_ms);
 
-natsStatus nats_peer_connect_retry(nats_peer *p, const char *url, const busauth_identity *id, int timeout_ms)
+natsStatus nats_peer_connect_retry(nats_peer *p, const char *url, const busauth_identity *id, const char *ca_file,
+                                   int timeout_ms)
 {
     natsStatus s = NATS_ERR;
     for (int waited = 0; waited <= timeout_ms; waited += 100) {
-        s = nats_peer_connect(p, url, id, NULL, false);
+        s = nats_peer_connect(p, url, id, ca_file, false);
         if (s == NATS_OK)
             return s;
         fprintf(stderr, "connect refused (%s); retrying\n", natsStatus_GetText(s));

@@ -113,21 +113,6 @@ static natsStatus bus_options(unibus_client *c, const char *url, natsOptions *o)
     return s;
 }
 
-/* nats-server 2.9 has been seen to refuse an allowlisted key once, right
- * after a reload (dev/data-plane.md): a refusal is tried twice more. */
-static natsStatus connect_with_retry(natsConnection **nc, natsOptions *o)
-{
-    natsStatus s = NATS_ERR;
-    for (int attempt = 0; attempt < 3; attempt++) {
-        if (attempt)
-            nanosleep(&(struct timespec){0, 150 * 1000000L}, NULL);
-        s = natsConnection_Connect(nc, o);
-        if (s != NATS_CONNECTION_AUTH_FAILED)
-            break;
-    }
-    return s;
-}
-
 /* Connects on first use, to the URL the server lists. */
 unibus_status bus_connect(unibus_client *c)
 {
@@ -143,7 +128,7 @@ unibus_status bus_connect(unibus_client *c)
     if (s == NATS_OK)
         s = bus_options(c, url, o);
     if (s == NATS_OK)
-        s = connect_with_retry(&c->nc, o);
+        s = nats_auth_connect(&c->nc, o);
     if (st == UNIBUS_OK && s != NATS_OK)
         st = client_fail(c, UNIBUS_ERR_DATA_PLANE, "cannot connect to %s as %s: %s", url, c->nkey,
                          nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s));

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/crypto.h>
 
 /*
@@ -27,6 +28,19 @@ static natsStatus sign_nonce(char **custom_error, unsigned char **signature, int
     busauth_identity_sign(id, (const uint8_t *)nonce, strlen(nonce), *signature);
     *signature_len = BUSAUTH_SIGNATURE_BYTES;
     return NATS_OK;
+}
+
+natsStatus nats_auth_connect(natsConnection **nc, natsOptions *opts)
+{
+    natsStatus s = NATS_ERR;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (attempt)
+            nanosleep(&(struct timespec){0, 150 * 1000000L}, NULL);
+        s = natsConnection_Connect(nc, opts);
+        if (s != NATS_CONNECTION_AUTH_FAILED)
+            break;
+    }
+    return s;
 }
 
 void nats_auth_inbox_prefix(const busauth_identity *id, char out[UNIBUS_INBOX_PREFIX_MAX + 1])

@@ -16,6 +16,11 @@
 /* id must outlive every connection made with opts. */
 natsStatus nats_auth_use_identity(natsOptions *opts, const busauth_identity *id);
 
+/* natsConnection_Connect, with a refused login tried three times in all
+ * (150 ms apart): nats-server 2.9 now and then refuses an allowlisted key
+ * once (dev/data-plane.md). */
+natsStatus nats_auth_connect(natsConnection **nc, natsOptions *opts);
+
 /* "_INBOX.<nkey>" for id. */
 void nats_auth_inbox_prefix(const busauth_identity *id, char out[UNIBUS_INBOX_PREFIX_MAX + 1]);
 

@@ -140,7 +140,7 @@ static void member_key(busauth_identity *id, const char *room, int epoch, uint8_
 static void publish_raw(busauth_identity *as, const char *room, const uint8_t *data, size_t len)
 {
     nats_peer p;
-    natsStatus ns = nats_peer_connect_retry(&p, F.server.nats_url, as, CA, 1000);
+    natsStatus ns = nats_peer_connect(&p, F.server.nats_url, as, CA, false);
     if (ns != NATS_OK)
         fprintf(stderr, "connect for a raw publish: %s (log %s)\n", natsStatus_GetText(ns), F.server.log_path);
     assert_int_equal(ns, NATS_OK);
@@ -180,7 +180,7 @@ static void three_peers_chat(void **state)
     nats_peer raw;
     char subject[64];
     snprintf(subject, sizeof subject, "unibus.room.%s.msg", room.id);
-    assert_int_equal(nats_peer_connect_retry(&raw, F.server.nats_url, F.bob, CA, 1000), NATS_OK);
+    assert_int_equal(nats_peer_connect(&raw, F.server.nats_url, F.bob, CA, false), NATS_OK);
     natsSubscription *sub = nats_peer_subscribe(&raw, subject);
     OK(alice, unibus_room_publish(alice, "ops", "the plan", 8));
     natsMsg *msg = NULL;
@@ -222,7 +222,7 @@ static void removed_member_reads_nothing_new(void **state)
     nats_peer raw;
     char subject[64];
     snprintf(subject, sizeof subject, "unibus.room.%s.msg", room.id);
-    assert_int_equal(nats_peer_connect_retry(&raw, F.server.nats_url, F.bob, CA, 1000), NATS_OK);
+    assert_int_equal(nats_peer_connect(&raw, F.server.nats_url, F.bob, CA, false), NATS_OK);
     natsSubscription *sub = nats_peer_subscribe(&raw, subject);
     OK(alice, unibus_room_publish(alice, "ops", "after carol", 11));
     assert_true(wait_for(&b, 1, 0));

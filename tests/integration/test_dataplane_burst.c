@@ -176,12 +176,12 @@ static void burst_of_changes_is_exact_and_coalesced(void **state)
     snprintf(s1, sizeof s1, "unibus.room.%s.x", room1);
     snprintf(s2, sizeof s2, "unibus.room.%s.x", room2);
     nats_peer in1, in2, revoked;
-    assert_int_equal(nats_peer_connect_retry(&in1, F.server.nats_url, ids[150], NULL, 1000), NATS_OK);
+    assert_int_equal(nats_peer_connect(&in1, F.server.nats_url, ids[150], NULL, false), NATS_OK);
     natsSubscription *a = nats_peer_subscribe(&in1, s1);
     assert_int_equal(nats_peer_permission_errors(&in1), 0);
     natsSubscription *b = nats_peer_subscribe(&in1, s2);
     assert_int_equal(nats_peer_wait_permission_errors(&in1, 1, 2000), 1);
-    assert_int_equal(nats_peer_connect_retry(&in2, F.server.nats_url, ids[10], NULL, 1000), NATS_OK);
+    assert_int_equal(nats_peer_connect(&in2, F.server.nats_url, ids[10], NULL, false), NATS_OK);
     natsSubscription *c = nats_peer_subscribe(&in2, s2);
     assert_int_equal(nats_peer_permission_errors(&in2), 0);
     assert_int_not_equal(nats_peer_connect(&revoked, F.server.nats_url, ids[220], NULL, false), NATS_OK);

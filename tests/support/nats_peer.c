@@ -66,27 +66,11 @@ natsStatus nats_peer_connect(nats_peer *p, const char *url, const busauth_identi
     if (s == NATS_OK)
         s = natsOptions_SetReconnectedCB(p->opts, on_reconnected, p);
     if (s == NATS_OK)
-        s = natsConnection_Connect(&p->nc, p->opts);
+        s = nats_auth_connect(&p->nc, p->opts); /* as libunibus connects */
     return s;
 }
 
 static void nats_peer_wait_closed_cb(nats_peer *p, int timeout_ms);
-
-natsStatus nats_peer_connect_retry(nats_peer *p, const char *url, const busauth_identity *id, const char *ca_file,
-                                   int timeout_ms)
-{
-    natsStatus s = NATS_ERR;
-    for (int waited = 0; waited <= timeout_ms; waited += 100) {
-        s = nats_peer_connect(p, url, id, ca_file, false);
-        if (s == NATS_OK)
-            return s;
-        fprintf(stderr, "connect refused (%s); retrying\n", natsStatus_GetText(s));
-        nats_peer_close(p);
-        struct timespec pause = {0, 100 * 1000000L};
-        nanosleep(&pause, NULL);
-    }
-    return s;
-}
 
 void nats_peer_close(nats_peer *p)
 {

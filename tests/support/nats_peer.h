@@ -21,15 +21,11 @@ typedef struct {
     char last_error[256];
 } nats_peer;
 
-/* id NULL connects anonymously.  Returns the natsStatus of the connect. */
+/* id NULL connects anonymously.  Returns the natsStatus of the connect; a
+ * refused login is tried three times in all, as libunibus does. */
 natsStatus nats_peer_connect(nats_peer *p, const char *url, const busauth_identity *id, const char *ca_file,
                              bool reconnect);
 void nats_peer_close(nats_peer *p);
-/* For an identity that must get in: a few attempts within timeout_ms.
- * Seen (rarely, under ASan) right after a burst of reloads: nats-server 2.9
- * refused an allowlisted nkey once, then accepted it (dev/data-plane.md). */
-natsStatus nats_peer_connect_retry(nats_peer *p, const char *url, const busauth_identity *id, const char *ca_file,
-                                   int timeout_ms);
 
 int nats_peer_permission_errors(nats_peer *p);
 /* Errors reach their handler on nats.c's own thread: waits up to

@@ -56,12 +56,11 @@ int cmd_chat(int argc, char **argv)
                            "comes. Ctrl-D leaves.",
                            flags, 1, 1};
     cli_args args;
-    int rc = cli_parse(&spec, argc, argv, &args);
+    unibus_client *c;
+    int rc = peer_start(&spec, argc, argv, &args, &p, &c);
     if (rc != CLI_PROCEED)
         return rc;
-    unibus_client *c;
-    if ((rc = peer_open(&p, &c)) != EXIT_OK)
-        return rc;
+    rc = EXIT_OK;
     unibus_user me;
     chat_state st = {.self = me.nkey};
     unibus_subscription *sub = NULL;

@@ -18,6 +18,10 @@ typedef struct {
     {"--identity", "FILE", &(p).identity, NULL, "seed file (default ~/.config/unibus/identity.seed)"}, \
     {"--server-key", "NKEY", &(p).server_key, NULL, "pin the server's key instead of trusting it on first use"}
 
+/* Parses the command line and opens a client: returns CLI_PROCEED with
+ * *c open (the caller closes it), or the exit code to return now. */
+int peer_start(const cli_spec *spec, int argc, char **argv, cli_args *args, const peer_flags *p,
+               unibus_client **c);
 /* Opens a client, saying on stderr when a server key is trusted for the
  * first time; on failure prints one line and returns the exit code. */
 int peer_open(const peer_flags *flags, unibus_client **out);

@@ -28,12 +28,11 @@ int cmd_room_create(int argc, char **argv)
                            "members hold; messages are signed unless --no-sign.",
                            flags, 1, 1};
     cli_args args;
-    int rc = cli_parse(&spec, argc, argv, &args);
+    unibus_client *c;
+    int rc = peer_start(&spec, argc, argv, &args, &p, &c);
     if (rc != CLI_PROCEED)
         return rc;
-    unibus_client *c;
-    if ((rc = peer_open(&p, &c)) != EXIT_OK)
-        return rc;
+    rc = EXIT_OK;
     unibus_room room;
     unibus_status s = unibus_room_create(c, args.v[0], !cleartext, !no_sign, &room);
     if (s == UNIBUS_OK) {
@@ -53,12 +52,11 @@ typedef unibus_status (*member_change)(unibus_client *c, const char *room, const
 static int change_member(int argc, char **argv, const cli_spec *spec, peer_flags *p, member_change change)
 {
     cli_args args;
-    int rc = cli_parse(spec, argc, argv, &args);
+    unibus_client *c;
+    int rc = peer_start(spec, argc, argv, &args, p, &c);
     if (rc != CLI_PROCEED)
         return rc;
-    unibus_client *c;
-    if ((rc = peer_open(p, &c)) != EXIT_OK)
-        return rc;
+    rc = EXIT_OK;
     unibus_status s = change(c, args.v[0], args.v[1]);
     if (s != UNIBUS_OK)
         rc = peer_fail(c, s);

@@ -17,12 +17,11 @@ int cmd_rooms(int argc, char **argv)
     const cli_flag flags[] = {PEER_FLAGS(p), {0}};
     const cli_spec spec = {"rooms", "", "List your rooms: id, mode, signing, key epoch, name.", flags, 0, 0};
     cli_args args;
-    int rc = cli_parse(&spec, argc, argv, &args);
+    unibus_client *c;
+    int rc = peer_start(&spec, argc, argv, &args, &p, &c);
     if (rc != CLI_PROCEED)
         return rc;
-    unibus_client *c;
-    if ((rc = peer_open(&p, &c)) != EXIT_OK)
-        return rc;
+    rc = EXIT_OK;
     unibus_room *rooms = malloc(ROOMS_SHOWN * sizeof *rooms);
     size_t n = 0;
     unibus_status s = rooms ? unibus_rooms_list(c, rooms, ROOMS_SHOWN, &n) : UNIBUS_ERR_NOMEM;

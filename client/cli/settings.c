@@ -113,3 +113,13 @@ int peer_open(const peer_flags *flags, unibus_client **out)
                 unibus_client_server_key(*out), cfg.url, known);
     return EXIT_OK;
 }
+
+int peer_start(const cli_spec *spec, int argc, char **argv, cli_args *args, const peer_flags *p,
+               unibus_client **c)
+{
+    int rc = cli_parse(spec, argc, argv, args);
+    if (rc != CLI_PROCEED)
+        return rc;
+    rc = peer_open(p, c);
+    return rc == EXIT_OK ? CLI_PROCEED : rc;
+}

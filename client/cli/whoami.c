@@ -9,12 +9,11 @@ int cmd_whoami(int argc, char **argv)
     const cli_spec spec = {"whoami", "", "Show the name, key and role the server has for this identity.",
                            flags, 0, 0};
     cli_args args;
-    int rc = cli_parse(&spec, argc, argv, &args);
+    unibus_client *c;
+    int rc = peer_start(&spec, argc, argv, &args, &p, &c);
     if (rc != CLI_PROCEED)
         return rc;
-    unibus_client *c;
-    if ((rc = peer_open(&p, &c)) != EXIT_OK)
-        return rc;
+    rc = EXIT_OK;
     unibus_user me;
     unibus_status s = unibus_client_whoami(c, &me);
     if (s == UNIBUS_OK)

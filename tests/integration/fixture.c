@@ -142,3 +142,14 @@ long fixture_db_count(fixture *f, const char *sql, const char *arg)
     sqlite3_close(conn);
     return n;
 }
+
+int fixture_make_pki(char ca[PATH_MAX + 64], char cert[PATH_MAX + 64], char key[PATH_MAX + 64])
+{
+    char dir[PATH_MAX], cmd[2 * PATH_MAX + 64];
+    test_make_temp_dir(dir);
+    snprintf(cmd, sizeof cmd, "sh '%s' '%s/pki'", getenv("UNIBUS_MAKE_TEST_PKI"), dir);
+    snprintf(ca, PATH_MAX + 64, "%s/pki/ca.pem", dir);
+    snprintf(cert, PATH_MAX + 64, "%s/pki/server.pem", dir);
+    snprintf(key, PATH_MAX + 64, "%s/pki/server.key", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}

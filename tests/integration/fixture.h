@@ -23,6 +23,10 @@ int fixture_start(fixture *f, const char *const *flags);
 /* Stops the server; -1 unless it shut down cleanly (exit 0, so no leaks). */
 int fixture_stop(fixture *f);
 
+/* A fresh test PKI (tests/helpers/make_test_pki.sh) in a new temporary
+ * directory; fills the CA, server certificate and key paths. */
+int fixture_make_pki(char ca[PATH_MAX + 64], char cert[PATH_MAX + 64], char key[PATH_MAX + 64]);
+
 /* A signed call as id (NULL: unsigned); body is JSON text or NULL. */
 http_result fixture_call(fixture *f, busauth_identity *id, const char *method, const char *target,
                          const char *body);

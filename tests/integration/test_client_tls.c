@@ -25,16 +25,9 @@ static char CA[PATH_MAX + 64], KNOWN[PATH_MAX + 64];
 static int setup(void **state)
 {
     (void)state;
-    static char dir[PATH_MAX], pki[PATH_MAX + 16], cert[PATH_MAX + 64], key[PATH_MAX + 64];
-    test_make_temp_dir(dir);
-    snprintf(pki, sizeof pki, "%s/pki", dir);
-    char cmd[2 * PATH_MAX + 64];
-    snprintf(cmd, sizeof cmd, "sh '%s' '%s'", getenv("UNIBUS_MAKE_TEST_PKI"), pki);
-    if (system(cmd) != 0)
+    static char cert[PATH_MAX + 64], key[PATH_MAX + 64];
+    if (fixture_make_pki(CA, cert, key) != 0)
         return -1;
-    snprintf(CA, sizeof CA, "%s/ca.pem", pki);
-    snprintf(cert, sizeof cert, "%s/server.pem", pki);
-    snprintf(key, sizeof key, "%s/server.key", pki);
     const char *flags[] = {"--tls-cert", cert, "--tls-key", key, NULL};
     if (fixture_start(&F, flags) != 0)
         return -1;

@@ -42,6 +42,9 @@ static void exec_child(const nats_supervisor *sup, pid_t parent, int out_fd)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(1);
+    /* Its own process group: a Ctrl-C at membershipd's terminal reaches
+     * membershipd, which then stops the child in order. */
+    setpgid(0, 0);
     dup2(out_fd, STDOUT_FILENO);
     dup2(out_fd, STDERR_FILENO);
     int devnull = open("/dev/null", O_RDONLY);

@@ -47,6 +47,11 @@ SERVER_KEY=$(grep -o 'server_key=U[A-Z2-7]*' "$LOG" | cut -d= -f2)
 t "whoami with the pinned key" 0 "" as bob "$U" whoami --identity "$BOB_SEED" --server-key "$SERVER_KEY"
 t "a wrong pinned key is refused" 1 "refusing" as bob "$U" whoami --identity "$BOB_SEED" --server-key "$ALICE"
 t "an unknown identity is told" 1 "is it allowlisted, or revoked?" as eve "$U" whoami --server-key "$SERVER_KEY"
+# A clock an hour fast (libfaketime; the sanitizers let it go first): told so.
+t "a skewed clock is reported" 1 "clock skew: request time is" \
+    env ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0 FAKETIME_DONT_FAKE_MONOTONIC=1 \
+    faketime -f '+1h' env HOME="$WORK/alice" UNIBUS_URL="$URL" "$U" whoami
+check "the skew names the fix" contains "$ERR" "check the client clock"
 t "no URL" 2 "no control plane URL" env HOME="$WORK/alice" UNIBUS_URL= "$U" whoami
 t "http with a CA is refused" 2 "use https://" as alice "$U" whoami --ca /etc/hosts
 

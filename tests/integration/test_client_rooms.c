@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <sodium.h>
@@ -444,6 +445,70 @@ static void blobs_round_trip_between_members(void **state)
     unibus_client_close(carol);
 }
 
+static int messages_in(inbox *in)
+{
+    pthread_mutex_lock(&in->lock);
+    int n = in->messages;
+    pthread_mutex_unlock(&in->lock);
+    return n;
+}
+
+typedef struct {
+    pthread_mutex_t lock;
+    int disconnected, reconnected;
+} events;
+
+static void on_event(unibus_event ev, const char *detail, void *ctx)
+{
+    (void)detail;
+    events *e = ctx;
+    pthread_mutex_lock(&e->lock);
+    e->disconnected += ev == UNIBUS_EVENT_DISCONNECTED;
+    e->reconnected += ev == UNIBUS_EVENT_RECONNECTED;
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* nats-server killed under a live subscriber: the caller hears of the
+ * loss and the return, and messages flow again. */
+static void data_plane_events_reach_the_caller(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob");
+    events ev = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    unibus_client_on_event(bob, on_event, &ev);
+    unibus_room room;
+    OK(alice, unibus_room_create(alice, "live", true, true, &room));
+    OK(alice, unibus_room_add(alice, "live", F.bob_nkey));
+    inbox b = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    unibus_subscription *sub;
+    OK(bob, unibus_room_subscribe(bob, "live", on_message, on_drop, &b, &sub));
+    char cmd[96], line[32];
+    snprintf(cmd, sizeof cmd, "pgrep -P %d -x nats-server", (int)F.server.pid);
+    FILE *p = popen(cmd, "r");
+    pid_t child = p && fgets(line, sizeof line, p) ? (pid_t)atoi(line) : 0;
+    if (p)
+        pclose(p);
+    assert_true(child > 0);
+    kill(child, SIGKILL);
+    bool back = false;
+    for (int i = 0; i < 1000 && !back; i++) {
+        pthread_mutex_lock(&ev.lock);
+        back = ev.disconnected > 0 && ev.reconnected > 0;
+        pthread_mutex_unlock(&ev.lock);
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    }
+    assert_true(back);
+    int before = messages_in(&b);
+    for (int i = 0; i < 50 && messages_in(&b) == before; i++) { /* alice reconnects on her own schedule */
+        unibus_room_publish(alice, "live", "after the restart", 17);
+        nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+    }
+    assert_true(messages_in(&b) > before);
+    unibus_subscription_close(sub);
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+}
+
 static unibus_status shout(const unibus_message *request, uint8_t **reply, size_t *reply_len, void *ctx)
 {
     (void)ctx;
@@ -492,6 +557,7 @@ int main(void)
         T(request_reply_through_a_worker),
         T(the_server_never_holds_a_room_key),
         T(blobs_round_trip_between_members),
+        T(data_plane_events_reach_the_caller),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nats_CloseAndWait(5000); /* nats.c threads done before OpenSSL cleans up at exit */

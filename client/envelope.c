@@ -83,17 +83,14 @@ unibus_status envelope_verify(const uint8_t *in, size_t len)
                                                                                        : UNIBUS_ERR_BAD_SIGNATURE;
 }
 
-unibus_status envelope_open(const char *room_id, const uint8_t key[ENVELOPE_KEY_LEN], const uint8_t *in,
-                            size_t len, uint8_t *out, size_t *out_len)
+unibus_status envelope_decrypt(const char *room_id, const uint8_t key[ENVELOPE_KEY_LEN], const uint8_t *in,
+                               size_t len, uint8_t *out, size_t *out_len)
 {
     envelope_header h;
     unibus_status status = envelope_peek(in, len, &h);
     if (status != UNIBUS_OK)
         return status;
     size_t body_end = len - ((h.flags & ENVELOPE_FLAG_SIGNED) ? ENVELOPE_SIG_LEN : 0);
-    if ((h.flags & ENVELOPE_FLAG_SIGNED) &&
-        busauth_signature_verify(h.sender, in, body_end, in + body_end) != BUSAUTH_OK)
-        return UNIBUS_ERR_BAD_SIGNATURE;
     uint8_t ad[AD_LEN];
     associated_data(room_id, in, ad);
     unsigned long long pt_len = 0;
@@ -103,4 +100,14 @@ unibus_status envelope_open(const char *room_id, const uint8_t key[ENVELOPE_KEY_
         return UNIBUS_ERR_DECRYPT;
     *out_len = (size_t)pt_len;
     return UNIBUS_OK;
+}
+
+unibus_status envelope_open(const char *room_id, const uint8_t key[ENVELOPE_KEY_LEN], const uint8_t *in,
+                            size_t len, uint8_t *out, size_t *out_len)
+{
+    envelope_header h;
+    unibus_status status = envelope_peek(in, len, &h);
+    if (status == UNIBUS_OK && (h.flags & ENVELOPE_FLAG_SIGNED))
+        status = envelope_verify(in, len);
+    return status == UNIBUS_OK ? envelope_decrypt(room_id, key, in, len, out, out_len) : status;
 }

@@ -51,6 +51,11 @@ unibus_status envelope_peek(const uint8_t *in, size_t len, envelope_header *h);
  * UNIBUS_ERR_BAD_SIGNATURE (also for an unsigned one). */
 unibus_status envelope_verify(const uint8_t *in, size_t len);
 
+/* Decrypts into out only: for a receiver that has checked the signature
+ * already (envelope_verify).  UNIBUS_ERR_DECRYPT when the tag fails. */
+unibus_status envelope_decrypt(const char *room_id, const uint8_t key[ENVELOPE_KEY_LEN], const uint8_t *in,
+                               size_t len, uint8_t *out, size_t *out_len);
+
 /* Verifies the signature (when the envelope is signed) against the header's
  * sender, then decrypts into out (len - overhead bytes).  *out_len is the
  * plaintext length.  UNIBUS_ERR_BAD_SIGNATURE or UNIBUS_ERR_DECRYPT. */

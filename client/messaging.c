@@ -256,7 +256,7 @@ static unibus_status open_envelope(unibus_client *c, room_state *rs, const uint8
     if (s == UNIBUS_OK && room_state_key(c, rs, h->epoch, key) != UNIBUS_OK)
         s = UNIBUS_ERR_UNKNOWN_EPOCH;
     if (s == UNIBUS_OK)
-        s = envelope_open(room_state_id(rs), key, in, len, out, out_len);
+        s = envelope_decrypt(room_state_id(rs), key, in, len, out, out_len); /* signature checked above */
     sodium_memzero(key, sizeof key);
     /* Only authentic envelopes move the replay window. */
     if (s == UNIBUS_OK && !fresh_sequence(c->replays, h))

@@ -99,6 +99,10 @@ static store_status prepare_file(const char *path, store_open_mode mode, char *e
     return STORE_OK;
 }
 
+static store_status store_tx_begin(store *s);
+static store_status store_tx_commit(store *s);
+static void store_tx_rollback(store *s);
+
 static int read_int_pragma(sqlite3 *db, const char *sql, int *value)
 {
     sqlite3_stmt *stmt;
@@ -224,17 +228,17 @@ int store_schema_version(store *s)
     return version;
 }
 
-store_status store_tx_begin(store *s)
+static store_status store_tx_begin(store *s)
 {
     return store_from_sqlite(sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
 }
 
-store_status store_tx_commit(store *s)
+static store_status store_tx_commit(store *s)
 {
     return store_from_sqlite(sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL));
 }
 
-void store_tx_rollback(store *s)
+static void store_tx_rollback(store *s)
 {
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -252,7 +256,7 @@ store_status store_in_tx(store *s, store_tx_fn fn, void *ctx)
     return status;
 }
 
-store_status store_audit(store *s, const store_actor *by, const char *action,
+store_status store_audit_append(store *s, const store_actor *by, const char *action,
                          const char *target, const char *outcome)
 {
     static const char sql[] =
@@ -274,8 +278,3 @@ store_status store_audit(store *s, const store_actor *by, const char *action,
     return store_from_sqlite(rc);
 }
 
-store_status store_audit_append(store *s, const store_actor *by, const char *action,
-                                const char *target, const char *outcome)
-{
-    return store_audit(s, by, action, target, outcome);
-}

@@ -85,7 +85,8 @@ store_status store_user_revoke(store *s, int64_t user_id, const store_actor *by)
 typedef int (*store_user_fn)(const store_user *user, void *ctx);
 store_status store_user_foreach(store *s, store_user_fn fn, void *ctx);
 
-/* An audit entry on its own, for what changed nothing: a denied request. */
+/* Appends an audit entry: in the caller's transaction when one is open
+ * (every change), on its own otherwise (a denied request). */
 store_status store_audit_append(store *s, const store_actor *by, const char *action,
                                 const char *target, const char *outcome);
 

@@ -38,7 +38,7 @@ static store_status put_in_tx(store *s, void *ctx)
         char hex[65], target[120];
         sodium_bin2hex(hex, sizeof hex, a->sha256, 32);
         snprintf(target, sizeof target, "room:%s/blob:%s", a->room_id, hex);
-        status = store_audit(s, a->by, "blob.put", target, "ok");
+        status = store_audit_append(s, a->by, "blob.put", target, "ok");
     }
     return status;
 }

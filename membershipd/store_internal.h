@@ -17,17 +17,10 @@ store_status store_exec_stmt(sqlite3_stmt *stmt);
 /* Steps a statement that returns one integer and finalizes it;
  * STORE_NOT_FOUND when it returns no row. */
 store_status store_query_int(sqlite3_stmt *stmt, int64_t *out);
-store_status store_tx_begin(store *s);
-store_status store_tx_commit(store *s);
-void store_tx_rollback(store *s);
 /* Runs fn inside BEGIN IMMEDIATE ... COMMIT; rolls back when fn fails. */
 typedef store_status (*store_tx_fn)(store *s, void *ctx);
 store_status store_in_tx(store *s, store_tx_fn fn, void *ctx);
 /* Calls fn for each user row (USER_COLUMNS order) of stmt, then
  * finalizes it. */
 store_status store_walk_users(sqlite3_stmt *stmt, store_user_fn fn, void *ctx);
-/* Appends an audit entry inside the caller's transaction. */
-store_status store_audit(store *s, const store_actor *by, const char *action,
-                         const char *target, const char *outcome);
-
 #endif

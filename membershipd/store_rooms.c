@@ -50,7 +50,7 @@ static store_status audit_member(store *s, const store_actor *by, const char *ac
         return status;
     char target[STORE_ROOM_ID_LEN + STORE_USER_NAME_MAX + 16];
     snprintf(target, sizeof target, "room:%s/user:%s", room_id, user.name);
-    return store_audit(s, by, action, target, "ok");
+    return store_audit_append(s, by, action, target, "ok");
 }
 
 store_status store_room_get(store *s, const char *room_id, store_room *out)
@@ -140,7 +140,7 @@ static store_status create_in_tx(store *s, void *ctx)
     char target[48];
     room_target(target, sizeof target, id);
     if (status == STORE_OK)
-        status = store_audit(s, a->by, "room.create", target, "ok");
+        status = store_audit_append(s, a->by, "room.create", target, "ok");
     if (status == STORE_OK)
         status = store_room_get(s, id, a->out);
     return status;
@@ -292,7 +292,7 @@ static store_status put_in_tx(store *s, void *ctx)
     char target[64];
     snprintf(target, sizeof target, "room:%s/epoch:%lld", a->room_id, (long long)a->epoch);
     if (status == STORE_OK)
-        status = store_audit(s, a->by, "room.keys_put", target, "ok");
+        status = store_audit_append(s, a->by, "room.keys_put", target, "ok");
     return status;
 }
 

@@ -124,28 +124,35 @@ static void user_target(char *buf, size_t len, const char *name)
     snprintf(buf, len, "user:%s", name);
 }
 
+typedef struct {
+    const char *name;
+    const uint8_t *public_key;
+    store_role role;
+    const store_actor *by;
+} add_args;
+
+static store_status add_in_tx(store *s, void *ctx)
+{
+    add_args *a = ctx;
+    char target[STORE_USER_NAME_MAX + 8];
+    user_target(target, sizeof target, a->name);
+    store_status status = check_unique(s, a->name, a->public_key);
+    if (status == STORE_OK)
+        status = insert_user(s, a->name, a->public_key, a->role);
+    if (status == STORE_OK)
+        status = store_audit_append(s, a->by, a->role == STORE_ROLE_ADMIN ? "user.add_admin" : "user.add",
+                             target, "ok");
+    return status;
+}
+
 store_status store_user_add(store *s, const char *name,
                             const uint8_t public_key[BUSAUTH_KEY_BYTES],
                             store_role role, const store_actor *by)
 {
     if (!store_user_name_valid(name))
         return STORE_INVALID_NAME;
-    char target[STORE_USER_NAME_MAX + 8];
-    user_target(target, sizeof target, name);
-
-    store_status status = store_tx_begin(s);
-    if (status == STORE_OK)
-        status = check_unique(s, name, public_key);
-    if (status == STORE_OK)
-        status = insert_user(s, name, public_key, role);
-    if (status == STORE_OK)
-        status = store_audit(s, by, role == STORE_ROLE_ADMIN ? "user.add_admin" : "user.add",
-                             target, "ok");
-    if (status == STORE_OK)
-        status = store_tx_commit(s);
-    if (status != STORE_OK)
-        store_tx_rollback(s);
-    return status;
+    add_args a = {name, public_key, role, by};
+    return store_in_tx(s, add_in_tx, &a);
 }
 
 static store_status mark_revoked(store *s, int64_t user_id)
@@ -162,26 +169,31 @@ static store_status mark_revoked(store *s, int64_t user_id)
     return store_from_sqlite(rc);
 }
 
-store_status store_user_revoke(store *s, int64_t user_id, const store_actor *by)
+typedef struct {
+    int64_t user_id;
+    const store_actor *by;
+} revoke_args;
+
+static store_status revoke_in_tx(store *s, void *ctx)
 {
+    revoke_args *a = ctx;
     store_user user;
-    store_status status = store_tx_begin(s);
-    if (status == STORE_OK)
-        status = store_user_get_by_id(s, user_id, &user);
+    store_status status = store_user_get_by_id(s, a->user_id, &user);
     if (status == STORE_OK && user.revoked_ms != 0)
         status = STORE_ALREADY_REVOKED;
     if (status == STORE_OK)
-        status = mark_revoked(s, user_id);
-    if (status == STORE_OK) {
-        char target[STORE_USER_NAME_MAX + 8];
-        user_target(target, sizeof target, user.name);
-        status = store_audit(s, by, "user.revoke", target, "ok");
-    }
-    if (status == STORE_OK)
-        status = store_tx_commit(s);
+        status = mark_revoked(s, a->user_id);
     if (status != STORE_OK)
-        store_tx_rollback(s);
-    return status;
+        return status;
+    char target[STORE_USER_NAME_MAX + 8];
+    user_target(target, sizeof target, user.name);
+    return store_audit_append(s, a->by, "user.revoke", target, "ok");
+}
+
+store_status store_user_revoke(store *s, int64_t user_id, const store_actor *by)
+{
+    revoke_args a = {user_id, by};
+    return store_in_tx(s, revoke_in_tx, &a);
 }
 
 store_status store_walk_users(sqlite3_stmt *stmt, store_user_fn fn, void *ctx)

@@ -145,14 +145,21 @@ static void publish_raw(busauth_identity *as, const char *room, const uint8_t *d
     nats_peer_close(&p);
 }
 
+/* alice's signed e2e room "ops", with bob and, when asked, carol. */
+static void ops_room(unibus_client *alice, unibus_room *room, bool with_carol)
+{
+    OK(alice, unibus_room_create(alice, "ops", true, true, room));
+    OK(alice, unibus_room_add(alice, "ops", F.bob_nkey));
+    if (with_carol)
+        OK(alice, unibus_room_add(alice, "ops", F.carol_nkey));
+}
+
 static void three_peers_chat(void **state)
 {
     (void)state;
     unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob"), *carol = open_as(F.carol, "carol");
     unibus_room room;
-    assert_int_equal(unibus_room_create(alice, "ops", true, true, &room), UNIBUS_OK);
-    assert_int_equal(unibus_room_add(alice, "ops", F.bob_nkey), UNIBUS_OK);
-    assert_int_equal(unibus_room_add(alice, "ops", F.carol_nkey), UNIBUS_OK);
+    ops_room(alice, &room, true);
     inbox a = {.lock = PTHREAD_MUTEX_INITIALIZER}, b = a, c = a;
     unibus_subscription *sa, *sb, *sc;
     OK(alice, unibus_room_subscribe(alice, room.id, on_message, on_drop, &a, &sa));
@@ -197,9 +204,7 @@ static void removed_member_reads_nothing_new(void **state)
     (void)state;
     unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob"), *carol = open_as(F.carol, "carol");
     unibus_room room;
-    assert_int_equal(unibus_room_create(alice, "ops", true, true, &room), UNIBUS_OK);
-    assert_int_equal(unibus_room_add(alice, "ops", F.bob_nkey), UNIBUS_OK);
-    assert_int_equal(unibus_room_add(alice, "ops", F.carol_nkey), UNIBUS_OK);
+    ops_room(alice, &room, true);
     uint8_t carols_old_key[32];
     member_key(F.carol, room.id, 1, carols_old_key);
     inbox b = {.lock = PTHREAD_MUTEX_INITIALIZER}, c = b;
@@ -257,8 +262,7 @@ static void bad_envelopes_are_dropped_and_reported(void **state)
     (void)state;
     unibus_client *alice = open_as(F.alice, "alice");
     unibus_room room;
-    assert_int_equal(unibus_room_create(alice, "ops", true, true, &room), UNIBUS_OK);
-    assert_int_equal(unibus_room_add(alice, "ops", F.bob_nkey), UNIBUS_OK);
+    ops_room(alice, &room, false);
     inbox a = {.lock = PTHREAD_MUTEX_INITIALIZER};
     unibus_subscription *sa;
     OK(alice, unibus_room_subscribe(alice, "ops", on_message, on_drop, &a, &sa));

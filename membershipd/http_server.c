@@ -10,6 +10,7 @@
 #include <microhttpd.h>
 #include "embedded/clock.h"
 #include "membershipd/cli.h"
+#include "membershipd/conn_guard.h"
 #include "membershipd/log.h"
 #include "membershipd/reply.h"
 #include "membershipd/request_auth.h"
@@ -127,10 +128,17 @@ static enum MHD_Result respond(server *srv, struct MHD_Connection *conn, request
     return reply_send(srv, conn, req, out);
 }
 
+static conn_slot *slot_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
 static enum MHD_Result start(server *srv, struct MHD_Connection *conn, request *req)
 {
     reply out = {0};
     unsigned retry;
+    conn_guard_busy(srv->conns, slot_of(conn));
     /* First, so that even a 429 is signed over the request's nonce. */
     const char *nonce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Unibus-Nonce");
     if (nonce && busauth_nonce_valid(nonce))
@@ -231,11 +239,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode why)
 {
-    (void)conn;
     server *srv = cls;
     request *req = *con_cls;
     if (!req)
         return;
+    conn_guard_idle(srv->conns, slot_of(conn));
     double ms = (double)(clock_mono_ms() - req->started_ms);
     log_event(req->status >= 500 ? LOG_ERROR : LOG_INFO, "request",
               "req=%s ip=%s key=%s method=%s route=%s status=%u code=%s dur_ms=%.0f end=%d", req->id,
@@ -246,6 +254,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(req);
     *con_cls = NULL;
     atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode event)
+{
+    server *srv = cls;
+    if (event == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_guard_close(srv->conns, *socket_context);
+        return;
+    }
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    *socket_context = info ? conn_guard_open(srv->conns, info->connect_fd) : NULL;
 }
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
@@ -281,17 +301,23 @@ int http_server_start(server *srv, int listen_fd, const char *cert_pem, const ch
         {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls_priorities(srv->cfg.tls_min)},
         {MHD_OPTION_END, 0, NULL},
     };
+    srv->conns = conn_guard_new(srv->cfg.max_conns, HTTP_HEADER_DEADLINE_MS);
+    if (!srv->conns) {
+        cli_error("out of memory for %u connection slots; lower --max-conns", srv->cfg.max_conns);
+        return -1;
+    }
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, srv,
         MHD_OPTION_LISTEN_SOCKET, listen_fd,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTP_THREAD_STACK,
-        MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_conns,
+        MHD_OPTION_CONNECTION_LIMIT, srv->cfg.max_conns + HTTP_CLOSING_HEADROOM(srv->cfg.max_conns),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->cfg.max_conns_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(2 * HTTP_HEADER_LIMIT),
         MHD_OPTION_URI_LOG_CALLBACK, on_request_line, srv,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_ARRAY, cert_pem ? tls : tls + 3,
         MHD_OPTION_END);
     if (!srv->daemon) {
@@ -316,4 +342,6 @@ void http_server_stop(server *srv, int grace_ms)
     }
     MHD_stop_daemon(srv->daemon);
     srv->daemon = NULL;
+    conn_guard_free(srv->conns);
+    srv->conns = NULL;
 }

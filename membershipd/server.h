@@ -38,6 +38,7 @@ typedef struct server {
     ratelimit *limits;
     nonce_cache *nonces;
     struct MHD_Daemon *daemon;
+    struct conn_guard *conns;
     struct dataplane *dataplane;
     unsigned port;
     atomic_int in_flight;

@@ -143,6 +143,20 @@ long fixture_db_count(fixture *f, const char *sql, const char *arg)
     return n;
 }
 
+/* Each base64 line of a PEM key file, so no log may ever hold one. */
+static void record_key_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (strncmp(line, "-----", 5) != 0 && strlen(line) > 16)
+            fixture_record_secret(line);
+    }
+    if (f)
+        fclose(f);
+}
+
 int fixture_make_pki(char ca[PATH_MAX + 64], char cert[PATH_MAX + 64], char key[PATH_MAX + 64])
 {
     char dir[PATH_MAX], cmd[2 * PATH_MAX + 64];
@@ -151,5 +165,8 @@ int fixture_make_pki(char ca[PATH_MAX + 64], char cert[PATH_MAX + 64], char key[
     snprintf(ca, PATH_MAX + 64, "%s/pki/ca.pem", dir);
     snprintf(cert, PATH_MAX + 64, "%s/pki/server.pem", dir);
     snprintf(key, PATH_MAX + 64, "%s/pki/server.key", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    if (system(cmd) != 0)
+        return -1;
+    record_key_file(key);
+    return 0;
 }

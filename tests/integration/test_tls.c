@@ -1,8 +1,8 @@
 /*
  * The control plane over TLS, with a CA made for this run: clients that
  * trust it are served; clients that do not, plaintext clients, old
- * protocol versions and weak ciphers are refused; garbage and truncated
- * TLS records do not hurt the server.
+ * protocol versions and weak ciphers are refused.  (Garbage and truncated
+ * TLS records: tests/abuse/test_tls_abuse.c.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,33 +20,11 @@
 #include "testutil.h"
 
 static fixture F;
-static char PKI[PATH_MAX + 32], CA[PATH_MAX + 64], CERT[PATH_MAX + 64], KEY[PATH_MAX + 64];
-
-static void record_key_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    char line[256];
-    while (f && fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (strncmp(line, "-----", 5) != 0 && strlen(line) > 16)
-            fixture_record_secret(line);
-    }
-    if (f)
-        fclose(f);
-}
+static char CA[PATH_MAX + 64], CERT[PATH_MAX + 64], KEY[PATH_MAX + 64];
 
 static void start_bound(const char *tls_min, const char *bind)
 {
-    char dir[PATH_MAX];
-    test_make_temp_dir(dir);
-    snprintf(PKI, sizeof PKI, "%s/pki", dir);
-    char cmd[2 * PATH_MAX];
-    snprintf(cmd, sizeof cmd, "sh '%s' '%s'", getenv("UNIBUS_MAKE_TEST_PKI"), PKI);
-    assert_int_equal(system(cmd), 0);
-    snprintf(CA, sizeof CA, "%s/ca.pem", PKI);
-    snprintf(CERT, sizeof CERT, "%s/server.pem", PKI);
-    snprintf(KEY, sizeof KEY, "%s/server.key", PKI);
-    record_key_file(KEY);
+    assert_int_equal(fixture_make_pki(CA, CERT, KEY), 0);
     const char *flags[] = {"--tls-cert", CERT, "--tls-key", KEY, "--tls-min", tls_min, "--bind", bind, NULL};
     assert_int_equal(fixture_start(&F, flags), 0);
     assert_int_equal(strncmp(F.server.base_url, "https://", 8), 0);
@@ -85,7 +63,7 @@ static void clients_trusting_the_ca_are_served(void **state)
     http_opts untrusting = {.id = F.alice};
     assert_int_equal(call_status(&untrusting), 0);
     char self_signed[PATH_MAX + 64];
-    snprintf(self_signed, sizeof self_signed, "%s/selfsigned.pem", PKI);
+    snprintf(self_signed, sizeof self_signed, "%.*s/selfsigned.pem", (int)(strrchr(CA, '/') - CA), CA);
     http_opts wrong_ca = {.id = F.alice, .ca_file = self_signed};
     assert_int_equal(call_status(&wrong_ca), 0);
 }
@@ -131,42 +109,6 @@ static void tls13_floor_refuses_tls12(void **state)
     assert_int_equal(call_status(&tls13), 200);
 }
 
-static void garbage_and_truncated_records_do_no_harm(void **state)
-{
-    (void)state;
-    start("1.2");
-    uint8_t junk[4096];
-    randombytes_buf(junk, sizeof junk);
-    /* A handshake record header promising more than arrives, then a hang-up;
-     * a record with an absurd length; random bytes; nothing at all. */
-    const uint8_t truncated[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03};
-    const uint8_t absurd[] = {0x16, 0x03, 0x03, 0xff, 0xff, 0x01, 0x00, 0xff, 0xfb};
-    const struct { const void *data; size_t len; } sends[] = {
-        {truncated, sizeof truncated}, {absurd, sizeof absurd}, {junk, sizeof junk}, {junk, 0},
-    };
-    for (size_t i = 0; i < sizeof sends / sizeof sends[0]; i++) {
-        for (int round = 0; round < 5; round++) {
-            int fd = raw_connect(F.server.port, NULL);
-            assert_true(fd >= 0);
-            raw_send(fd, sends[i].data, sends[i].len);
-            close(fd);
-        }
-        http_opts ok = {.id = F.alice, .ca_file = CA};
-        assert_int_equal(call_status(&ok), 200);
-    }
-    /* Plain HTTP on the TLS port is not a handshake: hung up on at once. */
-    int fd = raw_connect(F.server.port, NULL);
-    const char plain[] = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
-    raw_send(fd, plain, strlen(plain));
-    assert_true(raw_closed(fd, 3000));
-    close(fd);
-    /* A handshake that stalls half-way is dropped by the idle timeout. */
-    fd = raw_connect(F.server.port, NULL);
-    raw_send(fd, truncated, sizeof truncated);
-    assert_true(raw_closed(fd, 13000));
-    close(fd);
-}
-
 /* A deployment that is not on loopback (all interfaces; reached here over
  * loopback only) has no cleartext rooms. */
 static void public_deployments_refuse_cleartext_rooms(void **state)
@@ -190,7 +132,6 @@ int main(void)
         T(plaintext_clients_are_refused),
         T(old_versions_and_weak_ciphers_are_refused),
         T(tls13_floor_refuses_tls12),
-        T(garbage_and_truncated_records_do_no_harm),
         T(public_deployments_refuse_cleartext_rooms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

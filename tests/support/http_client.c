@@ -72,48 +72,80 @@ static void flip_last(char *s)
     s[len - 1] = s[len - 1] == 'a' ? 'b' : 'a';
 }
 
-static struct curl_slist *sign(const char *method, char *target, uint8_t *body, size_t len,
-                               const http_opts *o, http_result *out)
+typedef struct {
+    char time_text[32];
+    char sig[BUSAUTH_SIG_B64_LEN + 1];
+    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+} signed_fields;
+
+/* Signs (method, target, time, nonce, body) as dev/signed-requests.md says;
+ * the nonce is out->nonce after this. */
+static void sign_fields(const char *method, const char *target, const uint8_t *body, size_t len,
+                        const http_opts *o, char nonce[BUSAUTH_NONCE_HEX_LEN + 1], signed_fields *f)
 {
-    char time_text[32], canonical[2048], sig[BUSAUTH_SIG_B64_LEN + 1], nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    char canonical[2048];
     uint8_t hash[32];
-    snprintf(time_text, sizeof time_text, "%lld",
+    snprintf(f->time_text, sizeof f->time_text, "%lld",
              (long long)(o->time_ms ? o->time_ms : now_ms() + o->time_offset_ms));
     if (o->nonce)
-        snprintf(out->nonce, sizeof out->nonce, "%s", o->nonce);
+        snprintf(nonce, BUSAUTH_NONCE_HEX_LEN + 1, "%s", o->nonce);
     else
-        busauth_nonce_new(out->nonce);
+        busauth_nonce_new(nonce);
     crypto_hash_sha256(hash, body, len);
-    size_t n = busauth_request_canonical(canonical, sizeof canonical, method, target, time_text, out->nonce, hash);
-    busauth_sign_text(o->id, canonical, n, sig);
-    busauth_nkey_encode_public(busauth_identity_public_key(o->id), nkey);
+    size_t n = busauth_request_canonical(canonical, sizeof canonical, method, target, f->time_text, nonce, hash);
+    busauth_sign_text(o->id, canonical, n, f->sig);
+    busauth_nkey_encode_public(busauth_identity_public_key(o->id), f->nkey);
+}
 
+static void tamper(const http_opts *o, char *target, uint8_t *body, size_t len, char *nonce, signed_fields *f)
+{
     if (o->tamper == TAMPER_BODY && len)
         body[len / 2] ^= 1;
     if (o->tamper == TAMPER_PATH)
         flip_last(target);
-    if (o->tamper == TAMPER_TIME)
-        time_text[strlen(time_text) - 1] = time_text[strlen(time_text) - 1] == '0' ? '1' : '0';
+    if (o->tamper == TAMPER_TIME) {
+        char *last = f->time_text + strlen(f->time_text) - 1;
+        *last = *last == '0' ? '1' : '0';
+    }
     if (o->tamper == TAMPER_NONCE)
-        flip_last(out->nonce);
+        flip_last(nonce);
     if (o->tamper == TAMPER_SIGNATURE)
-        sig[10] = sig[10] == 'A' ? 'B' : 'A';
+        f->sig[10] = f->sig[10] == 'A' ? 'B' : 'A';
     if (o->tamper == TAMPER_KEY) {
         busauth_identity *other;
         busauth_identity_generate(&other);
-        busauth_nkey_encode_public(busauth_identity_public_key(other), nkey);
+        busauth_nkey_encode_public(busauth_identity_public_key(other), f->nkey);
         busauth_identity_free(other);
     }
+}
+
+static struct curl_slist *sign(const char *method, char *target, uint8_t *body, size_t len,
+                               const http_opts *o, http_result *out)
+{
+    signed_fields f;
+    sign_fields(method, target, body, len, o, out->nonce, &f);
+    tamper(o, target, body, len, out->nonce, &f);
     char line[256];
     struct curl_slist *h = NULL;
-    snprintf(line, sizeof line, "X-Unibus-Key: %s", nkey);
+    snprintf(line, sizeof line, "X-Unibus-Key: %s", f.nkey);
     h = curl_slist_append(h, line);
-    snprintf(line, sizeof line, "X-Unibus-Time: %s", time_text);
+    snprintf(line, sizeof line, "X-Unibus-Time: %s", f.time_text);
     h = curl_slist_append(h, line);
     snprintf(line, sizeof line, "X-Unibus-Nonce: %s", out->nonce);
     h = curl_slist_append(h, line);
-    snprintf(line, sizeof line, "X-Unibus-Signature: %s", sig);
+    snprintf(line, sizeof line, "X-Unibus-Signature: %s", f.sig);
     return curl_slist_append(h, line);
+}
+
+int http_signed_headers(const busauth_identity *id, const char *method, const char *target, const void *body,
+                        size_t len, char *out, size_t cap)
+{
+    http_opts o = {.id = id};
+    char nonce[BUSAUTH_NONCE_HEX_LEN + 1];
+    signed_fields f;
+    sign_fields(method, target, body, len, &o, nonce, &f);
+    return snprintf(out, cap, "X-Unibus-Key: %s\r\nX-Unibus-Time: %s\r\nX-Unibus-Nonce: %s\r\nX-Unibus-Signature: %s\r\n",
+                    f.nkey, f.time_text, nonce, f.sig);
 }
 
 int http_call(const char *base_url, const char *method, const char *target, const void *body,

@@ -44,6 +44,10 @@ typedef struct {
 int http_call(const char *base_url, const char *method, const char *target, const void *body,
               size_t len, const http_opts *opts, http_result *out);
 void http_result_free(http_result *r);
+/* The four signature header lines (each ending CRLF) of a request signed
+ * by id, for tests that speak HTTP by hand.  Returns snprintf's count. */
+int http_signed_headers(const busauth_identity *id, const char *method, const char *target, const void *body,
+                        size_t len, char *out, size_t cap);
 /* The server's response signature over (nonce, status, body) verifies. */
 bool http_response_verifies(const uint8_t server_key[32], const http_result *r);
 /* The "error.code" of a JSON error body, or "". */

@@ -1,7 +1,8 @@
 /*
  * Abuse shed before authentication, against the real server: declared and
  * undeclared oversize bodies, a 400 MB upload with the server's memory
- * watched, slow-header clients, request floods, oversize headers.
+ * watched, slow-header clients (a thousand of them, and one that dribbles),
+ * lying Content-Length, request floods, oversize headers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -160,6 +161,129 @@ static void slow_header_clients_do_not_starve_others(void **state)
         close(fds[i]);
 }
 
+/* A thousand connections from 125 addresses, each sending half a header
+ * and stalling, with the server at its default caps: a signed client on
+ * another address is answered every time throughout. */
+static void a_thousand_slow_headers_do_not_starve_a_signed_client(void **state)
+{
+    (void)state;
+    start(NULL);
+    enum { SLOW = 1000, PER_IP = 8 };
+    static int fds[SLOW];
+    int opened = 0, answered = 0, asked = 0;
+    for (int i = 0; i < SLOW; i++) {
+        char source[32];
+        snprintf(source, sizeof source, "127.0.2.%d", i / PER_IP + 1);
+        fds[i] = raw_connect(F.server.port, source);
+        if (fds[i] >= 0) {
+            const char partial[] = "GET /v1/health HTTP/1.1\r\nHost: slow\r\nX-Slow: ";
+            raw_send(fds[i], partial, strlen(partial));
+            opened++;
+        }
+        if (i % 50 == 49) {
+            http_result r = fixture_call(&F, F.alice, "GET", "/v1/me", NULL);
+            answered += r.status == 200;
+            asked++;
+            http_result_free(&r);
+        }
+    }
+    for (int i = 0; i < 20; i++, asked++) {
+        http_result r = fixture_call(&F, F.alice, "GET", "/v1/me", NULL);
+        answered += r.status == 200;
+        http_result_free(&r);
+        sleep_ms(100);
+    }
+    int still_open = 0;
+    for (int i = 0; i < SLOW; i++)
+        if (fds[i] >= 0) {
+            still_open += !raw_closed(fds[i], 0);
+            close(fds[i]);
+        }
+    fprintf(stderr, "%d slow connections opened, %d still open at the end; signed client: %d/%d answered\n",
+            opened, still_open, answered, asked);
+    assert_int_equal(answered, asked);
+    assert_true(still_open <= 512); /* --max-conns: the newest displaced the longest waiting */
+}
+
+/* A client that keeps sending a header byte now and then is never idle,
+ * so only the header deadline (10 s from connect) ends it. */
+static void a_dribbled_header_is_cut_at_the_deadline(void **state)
+{
+    (void)state;
+    start(NULL);
+    int fd = raw_connect(F.server.port, NULL);
+    const char head[] = "GET /v1/health HTTP/1.1\r\nHost: t\r\nX-Dribble: ";
+    raw_send(fd, head, strlen(head));
+    int sent = 0;
+    while (sent < 60 && !raw_closed(fd, 0)) { /* 60 bytes, one per 500 ms: 30 s if never cut */
+        raw_send(fd, "x", 1);
+        sent++;
+        sleep_ms(500);
+    }
+    fprintf(stderr, "dribbled %d bytes before the server hung up\n", sent);
+    assert_true(sent < 60);
+    assert_true(sent >= 18); /* not before the 10 s deadline */
+    close(fd);
+    http_result ok = fixture_call(&F, F.alice, "GET", "/v1/me", NULL);
+    assert_int_equal(ok.status, 200);
+    http_result_free(&ok);
+}
+
+/* Sends a signed room creation by hand, declaring declared bytes of body
+ * and sending body plus trailing; returns what came back. */
+static void send_lying(const char *body, size_t declared, const char *trailing, char *answer, size_t cap)
+{
+    char sig[1024], req[4096];
+    http_signed_headers(F.alice, "POST", "/v1/rooms", body, strlen(body), sig, sizeof sig);
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n%s\r\n%s%s", declared, sig, body, trailing);
+    int fd = raw_connect(F.server.port, NULL);
+    raw_send(fd, req, (size_t)n);
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < cap && (r = raw_read(fd, answer + got, cap - got, 2000)) > 0)
+        got += (size_t)r;
+    answer[got] = '\0';
+    close(fd);
+}
+
+/* The server acts on exactly the bytes a Content-Length declares, and the
+ * signature covers exactly those: a body longer or shorter than declared
+ * never creates anything it was not asked to, and bytes past the declared
+ * end are a new (malformed) request, which libmicrohttpd drops. */
+static void a_lying_content_length_creates_nothing_unsigned(void **state)
+{
+    (void)state;
+    start(NULL);
+    const char body[] = "{\"name\":\"honest\",\"mode\":\"cleartext\"}";
+    char answer[8192];
+
+    send_lying(body, strlen(body) - 8, "", answer, sizeof answer); /* declares less than it signed */
+    assert_non_null(strstr(answer, "HTTP/1.1 401"));
+    assert_non_null(strstr(answer, "signature does not verify"));
+    assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM rooms", NULL), 0);
+
+    send_lying(body, strlen(body), "{\"name\":\"smuggled\",\"mode\":\"cleartext\"}\r\n\r\n", answer, sizeof answer);
+    assert_non_null(strstr(answer, "HTTP/1.1 201"));                /* the declared request */
+    assert_null(strstr(strstr(answer, "HTTP/1.1 201") + 1, "HTTP/1.1 2")); /* and nothing more */
+    assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM rooms WHERE name = ?", "honest"), 1);
+    assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM rooms WHERE name = ?", "smuggled"), 0);
+
+    /* Declares more than it sends, then stalls: dropped at the idle
+     * timeout, and the half body is never acted on. */
+    char sig[1024], req[4096];
+    const char other[] = "{\"name\":\"half\",\"mode\":\"cleartext\"}";
+    http_signed_headers(F.alice, "POST", "/v1/rooms", other, strlen(other), sig, sizeof sig);
+    int n = snprintf(req, sizeof req, "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n%s\r\n%.10s",
+                     strlen(other) + 100, sig, other);
+    int fd = raw_connect(F.server.port, NULL);
+    raw_send(fd, req, (size_t)n);
+    assert_true(raw_closed(fd, 15000));
+    close(fd);
+    assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM rooms WHERE name = ?", "half"), 0);
+}
+
 static void floods_are_rate_limited_per_ip(void **state)
 {
     (void)state;
@@ -212,6 +336,9 @@ int main(void)
         T(chunked_bodies_are_cut_at_the_cap),
         T(streamed_400mb_upload_does_not_grow_the_server),
         T(slow_header_clients_do_not_starve_others),
+        T(a_thousand_slow_headers_do_not_starve_a_signed_client),
+        T(a_dribbled_header_is_cut_at_the_deadline),
+        T(a_lying_content_length_creates_nothing_unsigned),
         T(floods_are_rate_limited_per_ip),
         T(oversize_headers_are_refused),
     };

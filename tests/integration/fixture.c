@@ -170,3 +170,21 @@ int fixture_make_pki(char ca[PATH_MAX + 64], char cert[PATH_MAX + 64], char key[
     record_key_file(key);
     return 0;
 }
+
+int fixture_make_room(fixture *f, busauth_identity *owner, const char *name, char id[33])
+{
+    char sealed[128], body[256];
+    fixture_fake_sealed_key(sealed);
+    snprintf(body, sizeof body, "{\"name\":\"%s\",\"sealed_key\":\"%s\"}", name, sealed);
+    http_result r = fixture_call(f, owner, "POST", "/v1/rooms", body);
+    const char *room = json_string_value(json_object_get(r.json, "id"));
+    int rc = r.status == 201 && room ? 0 : -1;
+    snprintf(id, 33, "%s", rc == 0 ? room : "");
+    http_result_free(&r);
+    return rc;
+}
+
+void fixture_room_subject(const char *room, char out[96])
+{
+    snprintf(out, 96, "unibus.room.%s.chat", room);
+}

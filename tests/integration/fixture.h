@@ -43,6 +43,12 @@ void fixture_record_identity(const busauth_identity *id);
  * database through a separate SQLite connection. */
 long fixture_db_count(fixture *f, const char *sql, const char *arg);
 
+/* Creates an e2e room (a fake sealed key) owned by owner; id gets its id.
+ * Returns 0, or -1 unless the server answered 201. */
+int fixture_make_room(fixture *f, busauth_identity *owner, const char *name, char id[33]);
+/* The chat subject of a room on the data plane. */
+void fixture_room_subject(const char *room, char out[96]);
+
 /* A sealed key's worth of random bytes, base64url. */
 void fixture_fake_sealed_key(char out[128]);
 

@@ -40,13 +40,7 @@ static int64_t now_ms(void)
 
 static void make_room(busauth_identity *owner, char id[33])
 {
-    char sealed[128], body[256];
-    fixture_fake_sealed_key(sealed);
-    snprintf(body, sizeof body, "{\"name\":\"r\",\"sealed_key\":\"%s\"}", sealed);
-    http_result r = fixture_call(&F, owner, "POST", "/v1/rooms", body);
-    assert_int_equal(r.status, 201);
-    snprintf(id, 33, "%s", json_string_value(json_object_get(r.json, "id")));
-    http_result_free(&r);
+    assert_int_equal(fixture_make_room(&F, owner, "r", id), 0);
 }
 
 static void member(const char *method, const char *room, const char *nkey, long status)
@@ -63,10 +57,6 @@ static void member(const char *method, const char *room, const char *nkey, long 
     http_result_free(&r);
 }
 
-static void subject_of(const char *room, char out[96])
-{
-    snprintf(out, 96, "unibus.room.%s.chat", room);
-}
 
 static void only_allowlisted_identities_connect(void **state)
 {
@@ -98,8 +88,8 @@ static void members_use_their_rooms_and_nothing_else(void **state)
     make_room(F.alice, room);
     make_room(F.carol, other);
     member("POST", room, F.bob_nkey, 201);
-    subject_of(room, subject);
-    subject_of(other, other_subject);
+    fixture_room_subject(room, subject);
+    fixture_room_subject(other, other_subject);
 
     nats_peer alice, bob;
     assert_int_equal(nats_peer_connect(&alice, F.server.nats_url, F.alice, NULL, false), NATS_OK);
@@ -133,7 +123,7 @@ static void request_reply_works_through_inboxes(void **state)
     char room[33], subject[96];
     make_room(F.alice, room);
     member("POST", room, F.bob_nkey, 201);
-    subject_of(room, subject);
+    fixture_room_subject(room, subject);
     nats_peer alice, bob;
     assert_int_equal(nats_peer_connect(&alice, F.server.nats_url, F.alice, NULL, false), NATS_OK);
     assert_int_equal(nats_peer_connect(&bob, F.server.nats_url, F.bob, NULL, false), NATS_OK);
@@ -163,7 +153,7 @@ static void membership_changes_reach_live_connections(void **state)
     (void)state;
     char room[33], subject[96];
     make_room(F.alice, room);
-    subject_of(room, subject);
+    fixture_room_subject(room, subject);
     nats_peer alice, carol;
     assert_int_equal(nats_peer_connect(&alice, F.server.nats_url, F.alice, NULL, false), NATS_OK);
     assert_int_equal(nats_peer_connect(&carol, F.server.nats_url, F.carol, NULL, false), NATS_OK);
@@ -222,41 +212,16 @@ static void nats_server_comes_back_after_kill_9(void **state)
     (void)state;
     char room[33], subject[96];
     make_room(F.alice, room);
-    subject_of(room, subject);
+    fixture_room_subject(room, subject);
     nats_peer alice;
     assert_int_equal(nats_peer_connect(&alice, F.server.nats_url, F.alice, NULL, true), NATS_OK);
     natsSubscription *sub = nats_peer_subscribe(&alice, subject);
     for (int round = 0; round < 3; round++) {
-        char pidfile[64], line[64];
-        snprintf(pidfile, sizeof pidfile, "/proc/%d/task/%d/children", (int)F.server.pid, (int)F.server.pid);
-        FILE *f = NULL;
-        pid_t child = 0;
-        for (int i = 0; i < 100 && !child; i++) {
-            f = fopen(pidfile, "r");
-            if (f && fgets(line, sizeof line, f))
-                child = (pid_t)atoi(line);
-            if (f)
-                fclose(f);
-            /* the supervisor thread is the parent: look through every task */
-            if (!child) {
-                char cmd[160];
-                snprintf(cmd, sizeof cmd, "pgrep -P %d nats-server", (int)F.server.pid);
-                FILE *p = popen(cmd, "r");
-                if (p && fgets(line, sizeof line, p))
-                    child = (pid_t)atoi(line);
-                if (p)
-                    pclose(p);
-            }
-        }
+        pid_t child = harness_nats_pid(&F.server);
         assert_true(child > 0);
         int64_t t0 = now_ms();
         kill(child, SIGKILL);
-        bool resumed = false;
-        while (!resumed && now_ms() - t0 < 10000) {
-            natsConnection_PublishString(alice.nc, subject, "still here");
-            natsConnection_FlushTimeout(alice.nc, 500);
-            resumed = nats_peer_receives(sub, "still here", 200);
-        }
+        bool resumed = nats_peer_echoes(&alice, sub, subject, "still here", 10000);
         fprintf(stderr, "kill -9 of nats-server %d: traffic resumed after %lld ms\n", (int)child,
                 (long long)(now_ms() - t0));
         assert_true(resumed);

@@ -83,12 +83,7 @@ static void run_phase(step what, int from, int to)
 
 static void make_room(char id[33])
 {
-    char sealed[128], body[256];
-    fixture_fake_sealed_key(sealed);
-    snprintf(body, sizeof body, "{\"name\":\"burst\",\"sealed_key\":\"%s\"}", sealed);
-    http_result r = fixture_call(&F, F.alice, "POST", "/v1/rooms", body);
-    snprintf(id, 33, "%s", json_string_value(json_object_get(r.json, "id")));
-    http_result_free(&r);
+    assert_int_equal(fixture_make_room(&F, F.alice, "burst", id), 0);
 }
 
 static char *read_file(const char *path)

@@ -90,22 +90,11 @@ static bool port_bindable(unsigned port)
     return ok;
 }
 
-static pid_t nats_child_of(pid_t parent)
-{
-    char cmd[96], line[32];
-    snprintf(cmd, sizeof cmd, "pgrep -P %d -x nats-server", (int)parent);
-    FILE *p = popen(cmd, "r");
-    pid_t child = p && fgets(line, sizeof line, p) ? (pid_t)atoi(line) : 0;
-    if (p)
-        pclose(p);
-    return child;
-}
-
 static void kill_9_of_membershipd_leaves_no_orphan(void **state)
 {
     (void)state;
     assert_int_equal(fixture_start(&F, NULL), 0);
-    pid_t child = nats_child_of(F.server.pid);
+    pid_t child = harness_nats_pid(&F.server);
     unsigned port = port_of(F.server.nats_url);
     assert_true(child > 0 && port > 0);
     kill(F.server.pid, SIGKILL);

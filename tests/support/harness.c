@@ -1,5 +1,6 @@
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -170,4 +171,47 @@ int harness_run(const char *const *args, char *out, size_t outlen)
     int status;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+pid_t harness_nats_pid(const harness_server *h)
+{
+    char cmd[96], line[32];
+    snprintf(cmd, sizeof cmd, "pgrep -P %d -x nats-server", (int)h->pid);
+    pid_t child = 0;
+    for (int i = 0; i < 200 && !child; i++) {
+        FILE *p = popen(cmd, "r");
+        child = p && fgets(line, sizeof line, p) ? (pid_t)atoi(line) : 0;
+        if (p)
+            pclose(p);
+        if (!child)
+            sleep_ms(10);
+    }
+    return child;
+}
+
+static bool cmdline_contains(const char *pid, const char *text)
+{
+    char path[300], args[4096];
+    snprintf(path, sizeof path, "/proc/%s/cmdline", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(args, 1, sizeof args - 1, f);
+    fclose(f);
+    for (size_t i = 0; i < n; i++)
+        args[i] = args[i] ? args[i] : ' ';
+    args[n] = '\0';
+    return strstr(args, text) != NULL;
+}
+
+int harness_count_processes(const char *text)
+{
+    DIR *proc = opendir("/proc");
+    int count = 0;
+    for (struct dirent *e; proc && (e = readdir(proc));)
+        if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && (pid_t)atoi(e->d_name) != getpid())
+            count += cmdline_contains(e->d_name, text);
+    if (proc)
+        closedir(proc);
+    return count;
 }

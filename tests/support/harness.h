@@ -32,6 +32,13 @@ bool harness_log_contains(const harness_server *h, const char *text);
 /* Resident set size of the server process in KiB. */
 long harness_rss_kib(const harness_server *h);
 
+/* The nats-server the server supervises, waiting up to 2 s for one to be
+ * running; 0 if none. */
+pid_t harness_nats_pid(const harness_server *h);
+/* Processes whose command line (arguments joined by spaces) contains text:
+ * how many nats-server processes still use a data dir, say. */
+int harness_count_processes(const char *text);
+
 /* Runs membershipd with args (NULL-terminated) to completion; returns its
  * exit status, stdout into out (may be NULL). */
 int harness_run(const char *const *args, char *out, size_t outlen);

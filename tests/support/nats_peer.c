@@ -152,3 +152,15 @@ bool nats_peer_receives(natsSubscription *sub, const char *payload, int timeout_
     natsMsg_Destroy(msg);
     return same;
 }
+
+bool nats_peer_echoes(nats_peer *p, natsSubscription *sub, const char *subject, const char *payload,
+                      int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 200) {
+        natsConnection_PublishString(p->nc, subject, payload);
+        natsConnection_FlushTimeout(p->nc, 500);
+        if (nats_peer_receives(sub, payload, 200))
+            return true;
+    }
+    return false;
+}

@@ -37,4 +37,9 @@ natsSubscription *nats_peer_subscribe(nats_peer *p, const char *subject);
 /* True when a message with the given payload arrives within timeout_ms. */
 bool nats_peer_receives(natsSubscription *sub, const char *payload, int timeout_ms);
 
+/* Publishes payload on subject until sub receives it (the server may be
+ * restarting); true when it did within timeout_ms. */
+bool nats_peer_echoes(nats_peer *p, natsSubscription *sub, const char *subject, const char *payload,
+                      int timeout_ms);
+
 #endif

@@ -59,7 +59,7 @@ int cli_data_dir_problem(const char *dir, char *why, size_t len)
                  dir, dir);
         return -1;
     }
-    return 0;
+    return store_path_unwritable(dir, why, len) ? -1 : 0;
 }
 
 static int check_data_dir(const char *dir, store_open_mode mode)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include "membershipd/schema.h"
@@ -181,6 +182,31 @@ static store_status migrate(store *s, char *err, size_t errlen)
     return status;
 }
 
+bool store_path_unwritable(const char *path, char *why, size_t len)
+{
+    struct statvfs fs;
+    if (statvfs(path, &fs) == 0 && (fs.f_flag & ST_RDONLY)) {
+        snprintf(why, len, "%s is on a read-only file system; membershipd must write there "
+                 "(database, write-ahead log, nats-server configuration): remount it read-write or use "
+                 "another --data-dir", path);
+        return true;
+    }
+    if (access(path, W_OK) != 0 && errno == EACCES) {
+        snprintf(why, len, "%s is not writable by uid %d; run membershipd as its owner", path, (int)geteuid());
+        return true;
+    }
+    return false;
+}
+
+/* SQLite says "unable to open database file" alike for a read-only disk,
+ * a file the user may not write and a missing directory; the operator
+ * needs to know which. */
+static void explain_open_failure(const char *path, sqlite3 *db, char *err, size_t errlen)
+{
+    if (!store_path_unwritable(path, err, errlen))
+        snprintf(err, errlen, "cannot open database %s: %s", path, sqlite3_errmsg(db));
+}
+
 store_status store_open(const char *path, store_open_mode mode, store **out,
                         char *err, size_t errlen)
 {
@@ -202,7 +228,7 @@ store_status store_open(const char *path, store_open_mode mode, store **out,
         snprintf(err, errlen, "database %s stayed locked by another process for %d ms; try again",
                  path, STORE_BUSY_TIMEOUT_MS);
     else if (status != STORE_OK)
-        snprintf(err, errlen, "cannot open database %s: %s", path, sqlite3_errmsg(s->db));
+        explain_open_failure(path, s->db, err, errlen);
     else
         status = migrate(s, err, errlen);
     if (status != STORE_OK) {

@@ -54,6 +54,11 @@ typedef struct {
     const char *request_id;
 } store_actor;
 
+/* Explains in why (one line, with the fix) when path, a file or a
+ * directory, cannot be written: a read-only file system or permissions.
+ * Returns false when it can be. */
+bool store_path_unwritable(const char *path, char *why, size_t len);
+
 /* Opens (and with STORE_OPEN_CREATE creates, mode 0600) the database and
  * brings its schema up to date.  On failure err holds one line. */
 store_status store_open(const char *path, store_open_mode mode, store **out,

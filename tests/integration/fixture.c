@@ -77,6 +77,11 @@ int fixture_start(fixture *f, const char *const *flags)
     f->bob = add_user(s, "bob", STORE_ROLE_MEMBER, f->bob_nkey);
     f->carol = add_user(s, "carol", STORE_ROLE_MEMBER, f->carol_nkey);
     store_close(s);
+    return fixture_restart(f, flags);
+}
+
+int fixture_restart(fixture *f, const char *const *flags)
+{
     const char *args[32] = {"--data-dir", f->data_dir};
     size_t n = 2;
     for (size_t i = 0; flags && flags[i] && n < 31; i++)

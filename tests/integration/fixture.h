@@ -20,6 +20,8 @@ typedef struct {
 /* Makes the users in a fresh data dir, then starts membershipd on it with
  * extra serve flags (NULL-terminated, may be NULL). */
 int fixture_start(fixture *f, const char *const *flags);
+/* Starts membershipd again on the same data dir (after a crash, say). */
+int fixture_restart(fixture *f, const char *const *flags);
 /* Stops the server; -1 unless it shut down cleanly (exit 0, so no leaks). */
 int fixture_stop(fixture *f);
 

@@ -3,12 +3,14 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 DATA_DIR   ?= ./unibus-data
 
 PREFIX     ?= /usr/local
 
-.PHONY: all deps build run test test-asan install clean
+.PHONY: all deps build run test test-asan fuzz-build fuzz fuzz-ci install clean
 
 all: build
 
@@ -36,8 +38,21 @@ test-asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 
+# libFuzzer targets (dev/fuzzing.md), built by clang in their own tree.
+fuzz-build: deps
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DUNIBUS_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+# Every target FUZZ_SECONDS; what adds coverage is merged into tests/fuzz/corpus.
+fuzz: fuzz-build
+	@sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) merge
+
+# CI: every target 30 s, the repository untouched.
+fuzz-ci: fuzz-build
+	@sh tests/fuzz/run.sh $(FUZZ_BUILD) 30 scratch
+
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

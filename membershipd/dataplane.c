@@ -1,4 +1,5 @@
 #include "membershipd/dataplane.h"
+#include "membershipd/dataplane_render.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -31,88 +32,12 @@ struct dataplane {
     bool thread_started;
 };
 
-typedef struct {
-    natsconf_user *users;
-    size_t n, cap;
-    bool failed;
-} user_list;
-
-static void free_users(user_list *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->users[i].room_ids);
-    free(l->users);
-}
-
-static natsconf_user *user_for(user_list *l, const uint8_t *key)
-{
-    if (l->n && memcmp(l->users[l->n - 1].public_key, key, 32) == 0)
-        return &l->users[l->n - 1];
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        natsconf_user *grown = realloc(l->users, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        l->users = grown;
-        l->cap = cap;
-    }
-    natsconf_user *u = &l->users[l->n++];
-    memset(u, 0, sizeof *u);
-    memcpy(u->public_key, key, 32);
-    return u;
-}
-
-typedef struct {
-    user_list list;
-    const uint8_t *internal_key;
-} render_ctx;
-
-static int add_membership(const uint8_t *key, const char *room_id, void *ctx)
-{
-    render_ctx *r = ctx;
-    user_list *l = &r->list;
-    /* The internal identity is listed once, with no rights, whatever the
-     * database says: a second entry would make nats-server reject the file. */
-    if (memcmp(key, r->internal_key, 32) == 0)
-        return 0;
-    natsconf_user *u = user_for(l, key);
-    if (!u)
-        return -1;
-    if (!room_id)
-        return 0;
-    char (*rooms)[NATSCONF_ROOM_ID_LEN + 1] = realloc(u->room_ids, (u->nrooms + 1) * sizeof *rooms);
-    if (!rooms)
-        return -1;
-    u->room_ids = rooms;
-    snprintf(rooms[u->nrooms++], NATSCONF_ROOM_ID_LEN + 1, "%s", room_id);
-    return 0;
-}
-
-static char *render(dataplane *dp)
-{
-    render_ctx r = {.internal_key = busauth_identity_public_key(dp->cfg.internal)};
-    user_list *l = &r.list;
-    char *text = NULL;
-    if (store_active_memberships(dp->store, add_membership, &r) == STORE_OK) {
-        natsconf conf = {
-            .host = dp->cfg.host, .port = dp->cfg.port, .max_payload = dp->cfg.max_payload,
-            .max_connections = DATAPLANE_MAX_CONNECTIONS, .tls_cert = dp->cfg.tls_cert,
-            .tls_key = dp->cfg.tls_key, .authorization = dp->cfg.authorization,
-            .users = l->users, .nusers = l->n,
-        };
-        memcpy(conf.internal_key, busauth_identity_public_key(dp->cfg.internal), 32);
-        text = natsconf_render(&conf);
-    }
-    free_users(l);
-    return text;
-}
-
 static int internal_login(dataplane *dp, int timeout_ms, int pause_ms);
 
 /* Re-renders; writes and reloads only when the text differs. */
 static int apply(dataplane *dp)
 {
-    char *text = render(dp);
+    char *text = dataplane_render(dp->store, &dp->cfg);
     if (!text) {
         log_event(LOG_ERROR, "nats_config", "detail=\"cannot render the configuration from the database\"");
         return -1;
@@ -256,6 +181,8 @@ dataplane *dataplane_start(const dataplane_config *cfg)
 
 int dataplane_sync(dataplane *dp)
 {
+    if (!dp)
+        return 0;
     struct timespec until = clock_deadline_in(DATAPLANE_SYNC_TIMEOUT_MS);
     pthread_mutex_lock(&dp->lock);
     unsigned mine = ++dp->wanted;

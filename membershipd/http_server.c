@@ -54,16 +54,6 @@ static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *
     return req;
 }
 
-static bool target_chars_ok(const char *target)
-{
-    static const char path_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_.-";
-    static const char query_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-=&";
-    size_t path_len = strspn(target, path_chars);
-    if (target[path_len] == '\0')
-        return true;
-    return target[path_len] == '?' && target[path_len + 1 + strspn(target + path_len + 1, query_chars)] == '\0';
-}
-
 static int sum_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     (void)kind;
@@ -83,7 +73,7 @@ static bool check_target(struct MHD_Connection *conn, request *req, reply *out)
         reply_error(out, 414, "uri_too_long", "request target exceeds %d bytes", TARGET_MAX);
         return false;
     }
-    if (req->target[0] != '/' || !target_chars_ok(req->target)) {
+    if (!route_target_valid(req->target)) {
         reply_error(out, 400, "bad_request", "request target may hold only letters, digits and / _ . - (query: = &)");
         return false;
     }
@@ -268,7 +258,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     *socket_context = info ? conn_guard_open(srv->conns, info->connect_fd) : NULL;
 }
 
-static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+/* MHD's own format strings (clang checks them only when told). */
+__attribute__((format(printf, 2, 0))) static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char text[512];

@@ -1,9 +1,7 @@
 #include "membershipd/request_auth.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include "embedded/clock.h"
+#include "membershipd/auth_headers.h"
 #include "membershipd/log.h"
 
 static const char *header(struct MHD_Connection *conn, const char *name)
@@ -25,29 +23,12 @@ static bool refuse(server *srv, request *req, reply *out, const char *code, cons
     return true;
 }
 
-static bool parse_time(const char *text, int64_t *ms)
+/* A refusal of the headers; a skewed client learns the server's time. */
+static bool refuse_headers(server *srv, request *req, reply *out, auth_headers_result result,
+                           const char *reason, int64_t now)
 {
-    size_t len = strnlen(text, BUSAUTH_TIME_MAX_LEN + 1);
-    if (len == 0 || len > 16 || strspn(text, "0123456789") != len)
-        return false;
-    *ms = strtoll(text, NULL, 10);
-    return true;
-}
-
-static bool check_time(server *srv, request *req, reply *out, const char *text)
-{
-    int64_t t, now = store_now_ms();
-    if (!parse_time(text, &t))
-        return refuse(srv, req, out, "auth_failed", "X-Unibus-Time must be Unix time in milliseconds");
-    int64_t skew = t - now;
-    if (llabs(skew) <= BUSAUTH_REQUEST_SKEW_MS)
-        return true;
-    char reason[256];
-    snprintf(reason, sizeof reason,
-             "request time is %lld ms %s server time %lld (allowed: %d ms); check the client clock",
-             llabs(skew), skew > 0 ? "ahead of" : "behind", (long long)now, BUSAUTH_REQUEST_SKEW_MS);
     bool go_on = refuse(srv, req, out, "auth_failed", reason);
-    if (!go_on)
+    if (!go_on && result == AUTH_HEADERS_SKEWED)
         json_object_set_new(json_object_get(out->json, "error"), "server_time_ms", json_integer(now));
     return go_on;
 }
@@ -74,37 +55,16 @@ static bool check_key(server *srv, request *req, reply *out)
     return req->has_caller || refuse(srv, req, out, "auth_failed", "unknown or revoked key");
 }
 
-/* Every header present and well-formed; sets what the signature step needs. */
-static bool check_header_shapes(server *srv, request *req, reply *out, const char *key,
-                                const char *time, const char *nonce, const char *sig)
-{
-    if (!key[0] || !time[0] || !nonce[0] || !sig[0])
-        return refuse(srv, req, out, "auth_failed",
-                      "signed request headers missing: X-Unibus-Key, X-Unibus-Time, X-Unibus-Nonce, X-Unibus-Signature");
-    if (!req->claimed_key[0])
-        return refuse(srv, req, out, "auth_failed", "X-Unibus-Key is not a user nkey (U...)");
-    if (!req->nonce[0])
-        return refuse(srv, req, out, "auth_failed", "X-Unibus-Nonce must be 32 lowercase hex characters");
-    if (strnlen(sig, BUSAUTH_SIG_B64_LEN + 1) != BUSAUTH_SIG_B64_LEN)
-        return refuse(srv, req, out, "auth_failed", "X-Unibus-Signature must be 86 base64url characters");
-    if (!check_time(srv, req, out, time))
-        return false;
-    snprintf(req->signed_time, sizeof req->signed_time, "%s", time);
-    snprintf(req->signature, sizeof req->signature, "%s", sig);
-    return true;
-}
-
 bool auth_check_headers(server *srv, struct MHD_Connection *conn, request *req, reply *out)
 {
-    const char *key = header(conn, "X-Unibus-Key"), *time = header(conn, "X-Unibus-Time");
-    const char *nonce = header(conn, "X-Unibus-Nonce"), *sig = header(conn, "X-Unibus-Signature");
-    if (busauth_nonce_valid(nonce))
-        memcpy(req->nonce, nonce, sizeof req->nonce);
-    if (busauth_nkey_decode_public(key, req->claimed_public_key) == BUSAUTH_OK)
-        snprintf(req->claimed_key, sizeof req->claimed_key, "%s", key);
+    const auth_headers h = {header(conn, "X-Unibus-Key"), header(conn, "X-Unibus-Time"),
+                            header(conn, "X-Unibus-Nonce"), header(conn, "X-Unibus-Signature")};
+    char reason[256];
+    int64_t now = store_now_ms();
+    auth_headers_result result = auth_headers_parse(&h, now, req, reason, sizeof reason);
     if (srv->cfg.bus_auth == BUS_AUTH_OFF)
         return !req->claimed_key[0] || find_caller(srv, req, out);
-    if (!check_header_shapes(srv, req, out, key, time, nonce, sig))
+    if (result != AUTH_HEADERS_OK && !refuse_headers(srv, req, out, result, reason, now))
         return false;
     if (!req->claimed_key[0])
         return true; /* soft mode, already reported */
@@ -131,7 +91,11 @@ bool auth_check_signature(server *srv, request *req, reply *out)
         return true; /* off, or soft with the headers already reported */
     /* Again now the body is in: a body dragged out past the window must not
      * outlive the nonce's memory, nor a revocation made meanwhile. */
-    if (!check_time(srv, req, out, req->signed_time) || !check_key(srv, req, out))
+    char reason[256];
+    int64_t now = store_now_ms();
+    auth_headers_result result = auth_time_check(req->signed_time, now, reason, sizeof reason);
+    if ((result != AUTH_HEADERS_OK && !refuse_headers(srv, req, out, result, reason, now)) ||
+        !check_key(srv, req, out))
         return false;
     char canonical[TARGET_MAX + 256];
     size_t n = busauth_request_canonical(canonical, sizeof canonical, req->method, req->target,

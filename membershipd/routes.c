@@ -23,6 +23,18 @@ static const route ROUTES[] = {
     {"GET", "/v1/blobs/{sha256}", ACCESS_USER, 0, api_blob_get},
 };
 
+bool route_target_valid(const char *target)
+{
+    static const char path_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_.-";
+    static const char query_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-=&";
+    if (target[0] != '/')
+        return false;
+    size_t path_len = strspn(target, path_chars);
+    if (target[path_len] == '\0')
+        return true;
+    return target[path_len] == '?' && target[path_len + 1 + strspn(target + path_len + 1, query_chars)] == '\0';
+}
+
 static bool is_lower_hex(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)

@@ -20,6 +20,10 @@ typedef struct route {
     route_handler handler;
 } route;
 
+/* A request target of only the characters dev/signed-requests.md allows
+ * (there is nothing to percent-decode), starting with '/'. */
+bool route_target_valid(const char *target);
+
 /* Matches method and path (the target without its query); fills
  * req->params.  On no match returns NULL, with *path_known set when the
  * path exists for another method. */

@@ -1,0 +1,94 @@
+/* The data plane's configuration rendered from a real store, including one
+ * whose room ids were tampered with (found by tests/fuzz/fuzz_nats_config). */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+#include "membershipd/dataplane_render.h"
+#include "testutil.h"
+
+typedef struct {
+    char dir[PATH_MAX], db[PATH_MAX + 32];
+    store *st;
+    busauth_identity *internal;
+    store_room room;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    test_make_temp_dir(f->dir);
+    snprintf(f->db, sizeof f->db, "%s/membership.db", f->dir);
+    char err[256];
+    uint8_t key[BUSAUTH_KEY_BYTES] = {1};
+    store_actor by = {"test", NULL, NULL};
+    store_user alice;
+    assert_int_equal(busauth_identity_generate(&f->internal), BUSAUTH_OK);
+    assert_int_equal(store_open(f->db, STORE_OPEN_CREATE, &f->st, err, sizeof err), STORE_OK);
+    assert_int_equal(store_user_add(f->st, "alice", key, STORE_ROLE_MEMBER, &by), STORE_OK);
+    assert_int_equal(store_user_get_by_name(f->st, "alice", &alice), STORE_OK);
+    assert_int_equal(store_room_create(f->st, "ops", STORE_ROOM_CLEARTEXT, false, alice.id, NULL, 0, &by, &f->room),
+                     STORE_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    store_close(f->st);
+    busauth_identity_free(f->internal);
+    test_remove_tree(f->dir);
+    free(f);
+    return 0;
+}
+
+static char *render(const fixture *f)
+{
+    const dataplane_config cfg = {.host = "127.0.0.1", .port = 4250, .max_payload = 1048576,
+                                  .authorization = true, .internal = f->internal};
+    return dataplane_render(f->st, &cfg);
+}
+
+static void members_get_their_room(void **state)
+{
+    fixture *f = *state;
+    char *text = render(f), subject[64];
+    assert_non_null(text);
+    snprintf(subject, sizeof subject, "\"unibus.room.%s.>\"", f->room.id);
+    assert_non_null(strstr(text, subject));
+    free(text);
+}
+
+/* A room id one character too long was cut to 32 and rendered: the
+ * members of the tampered room got the subjects of the room it prefixes. */
+static void a_tampered_long_room_id_is_refused_not_cut(void **state)
+{
+    fixture *f = *state;
+    sqlite3 *db;
+    char sql[512];
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    snprintf(sql, sizeof sql,
+             "PRAGMA ignore_check_constraints = ON;"
+             "INSERT INTO rooms (id, name, mode, owner_id, created_at) VALUES ('%sx', 'x', 'cleartext', 1, 1);"
+             "INSERT INTO room_members (room_id, user_id, added_at) VALUES ('%sx', 1, 1);",
+             f->room.id, f->room.id);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_null(render(f));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(members_get_their_room, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_tampered_long_room_id_is_refused_not_cut, setup, teardown),
+    };
+    return busauth_init() == BUSAUTH_OK ? cmocka_run_group_tests(tests, NULL, NULL) : 1;
+}

@@ -98,6 +98,7 @@ static char *render(dataplane *dp)
             .host = dp->cfg.host, .port = dp->cfg.port, .max_payload = dp->cfg.max_payload,
             .max_connections = DATAPLANE_MAX_CONNECTIONS, .tls_cert = dp->cfg.tls_cert,
             .tls_key = dp->cfg.tls_key, .authorization = dp->cfg.authorization,
+            .monitor_port = dp->cfg.monitor_port,
             .users = l->users, .nusers = l->n,
         };
         memcpy(conf.internal_key, busauth_identity_public_key(dp->cfg.internal), 32);
@@ -293,6 +294,11 @@ unsigned dataplane_reloads(dataplane *dp)
     unsigned n = dp->reloads;
     pthread_mutex_unlock(&dp->lock);
     return n;
+}
+
+unsigned dataplane_monitor_port(const dataplane *dp)
+{
+    return dp->cfg.monitor_port;
 }
 
 void dataplane_url(const dataplane *dp, char *out, size_t len)

@@ -46,7 +46,7 @@ void doctor_connect_host(const char *listen, char out[64])
     snprintf(out, 64, "%s", listen);
 }
 
-int doctor_tcp_answers(const char *host, unsigned port)
+int doctor_tcp_connect(const char *host, unsigned port)
 {
     char service[8];
     snprintf(service, sizeof service, "%u", port);
@@ -55,13 +55,25 @@ int doctor_tcp_answers(const char *host, unsigned port)
         return -1;
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct timeval tv = {DOCTOR_PROBE_TIMEOUT_MS / 1000, 0};
-    if (fd >= 0)
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv); /* bounds connect() */
-    int rc = fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : -1;
-    if (fd >= 0)
+    if (fd >= 0) { /* they bound connect() as well as reads and writes */
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
         close(fd);
+        fd = -1;
+    }
     freeaddrinfo(ai);
-    return rc;
+    return fd;
+}
+
+int doctor_tcp_answers(const char *host, unsigned port)
+{
+    int fd = doctor_tcp_connect(host, port);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
 }
 
 /* What the server on this data dir runs, from the nats.conf it wrote. */

@@ -42,6 +42,9 @@ json_t *doctor_addf(doctor *d, const char *id, doctor_verdict verdict, const cha
 
 /* The connectable form of a listen address: 0.0.0.0 -> 127.0.0.1, :: -> ::1. */
 void doctor_connect_host(const char *listen, char out[64]);
+/* A TCP connection to host (an IP literal):port, with the probe timeout on
+ * connecting, reading and writing; -1 when none opens. */
+int doctor_tcp_connect(const char *host, unsigned port);
 /* 0 when a TCP connection to host:port opens within the probe timeout. */
 int doctor_tcp_answers(const char *host, unsigned port);
 

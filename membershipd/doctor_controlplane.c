@@ -2,41 +2,18 @@
  * completes and one just below it is refused. */
 #include "membershipd/doctor.h"
 
-#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-
-static int tcp_connect(const char *host, unsigned port)
-{
-    char service[8];
-    snprintf(service, sizeof service, "%u", port);
-    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM}, *ai;
-    if (getaddrinfo(host, service, &hints, &ai) != 0)
-        return -1;
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct timeval tv = {DOCTOR_PROBE_TIMEOUT_MS / 1000, 0};
-    if (fd >= 0) {
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    }
-    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    return fd;
-}
 
 /* 1 when a handshake at exactly version completes, 0 when it does not, -1
  * when nothing answers.  The probe is willing (security level 0): only the
  * server may refuse. */
 static int handshake_at(const char *host, unsigned port, int version)
 {
-    int fd = tcp_connect(host, port);
+    int fd = doctor_tcp_connect(host, port);
     if (fd < 0)
         return -1;
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());

@@ -14,7 +14,6 @@
 #include "membershipd/store.h"
 
 #define LOGIN_ATTEMPTS 3 /* nats-server 2.9 now and then refuses a good key once (dev/data-plane.md) */
-#define LIST_MAX 2048
 
 static const char *const LIVE_IDS[] = {"live.dataplane_login", "live.revoked_connections"};
 

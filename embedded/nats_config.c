@@ -40,7 +40,7 @@ static bool valid(const natsconf *c)
 {
     if (!host_ok(c->host) || c->port == 0 || c->port > 65535)
         return false;
-    if (!c->tls_cert != !c->tls_key)
+    if (!c->tls_cert != !c->tls_key || c->monitor_port > 65535)
         return false;
     if (c->tls_cert && (!natsconf_path_ok(c->tls_cert) || !natsconf_path_ok(c->tls_key)))
         return false;
@@ -115,6 +115,8 @@ char *natsconf_render(const natsconf *c)
             c->max_connections);
     fprintf(f, "max_pending: 67108864\nwrite_deadline: \"5s\"\nping_interval: \"20s\"\nping_max: 3\n");
     fprintf(f, "no_sys_acc: true\n");
+    if (c->monitor_port)
+        fprintf(f, "http: \"%s:%u\"\n", NATSCONF_MONITOR_HOST, c->monitor_port);
     if (c->tls_cert)
         /* nats-server 2.9 has no min_version: it offers TLS 1.2 and up
          * only (checked by tests/integration/test_dataplane_tls.c). */
@@ -127,6 +129,49 @@ char *natsconf_render(const natsconf *c)
         return NULL;
     }
     return text;
+}
+
+/* "host:port" or "[v6]:port" in quotes after key, at the start of a line. */
+static int parse_address(const char *text, const char *key, char *host, size_t hostlen, unsigned *port)
+{
+    size_t keylen = strlen(key);
+    const char *p = text;
+    while (p && strncmp(p, key, keylen) != 0) {
+        p = strchr(p, '\n');
+        p = p ? p + 1 : NULL;
+    }
+    if (!p)
+        return -1;
+    p += keylen;
+    const char *end = strchr(p, '"');
+    const char *colon = end ? memrchr(p, ':', (size_t)(end - p)) : NULL;
+    if (!colon || colon == p)
+        return -1;
+    const char *h = p;
+    size_t hlen = (size_t)(colon - p);
+    if (h[0] == '[' && hlen >= 2 && h[hlen - 1] == ']')
+        h++, hlen -= 2;
+    char *num_end;
+    unsigned long v = strtoul(colon + 1, &num_end, 10);
+    if (num_end != end || v == 0 || v > 65535 || hlen >= hostlen)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (unsigned)v;
+    return 0;
+}
+
+int natsconf_parse_listeners(const char *text, natsconf_listeners *out)
+{
+    memset(out, 0, sizeof *out);
+    if (parse_address(text, "listen: \"", out->host, sizeof out->host, &out->port) != 0 || !host_ok(out->host))
+        return -1;
+    char monitor_host[64];
+    if (parse_address(text, "http: \"", monitor_host, sizeof monitor_host, &out->monitor_port) != 0)
+        out->monitor_port = 0;
+    out->tls = strstr(text, "\ntls {\n") != NULL;
+    out->authorization = strstr(text, "\nauthorization {\n") != NULL;
+    return 0;
 }
 
 int natsconf_write(const char *path, const char *text)

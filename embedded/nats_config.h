@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 #define NATSCONF_ROOM_ID_LEN 32
+/* The monitoring endpoint is never on another interface (dev/doctor.md). */
+#define NATSCONF_MONITOR_HOST "127.0.0.1"
 
 typedef struct {
     uint8_t public_key[32];
@@ -27,6 +29,7 @@ typedef struct {
     unsigned max_connections;
     const char *tls_cert, *tls_key; /* both NULL without TLS */
     bool authorization;         /* false only for --bus-auth off on loopback */
+    unsigned monitor_port;      /* HTTP monitoring on NATSCONF_MONITOR_HOST; 0: none */
     uint8_t internal_key[32];   /* membershipd's own user: connect, nothing else */
     const natsconf_user *users;
     size_t nusers;
@@ -38,6 +41,18 @@ bool natsconf_path_ok(const char *path);
 /* The configuration text (malloc'd, NUL-terminated), or NULL when a value
  * fails validation or memory runs out. */
 char *natsconf_render(const natsconf *conf);
+
+/* What a rendered configuration listens on, read back by those who did
+ * not write it (membershipd doctor). */
+typedef struct {
+    char host[64];              /* the data plane's listen address, without brackets */
+    unsigned port;
+    unsigned monitor_port;      /* 0: no monitoring listener */
+    bool tls, authorization;
+} natsconf_listeners;
+
+/* 0, or -1 when text has no well-formed listen line. */
+int natsconf_parse_listeners(const char *text, natsconf_listeners *out);
 
 /* Replaces path with text atomically (temporary file, fsync, rename), 0600. */
 int natsconf_write(const char *path, const char *text);

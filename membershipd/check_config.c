@@ -9,7 +9,7 @@ int cmd_check_config(int argc, char **argv)
     int rc = serve_config_from_args("check-config",
                                     "Run the boot guard of 'membershipd serve' on these flags and exit:\n"
                                     "0 when serve would start, 78 (with the rule) when it would refuse.",
-                                    argc, argv, &cfg);
+                                    NULL, argc, argv, &cfg);
     if (rc != CLI_PROCEED)
         return rc;
     rc = guard_check(&cfg);

@@ -222,6 +222,11 @@ unsigned dataplane_reloads(dataplane *dp)
     return n;
 }
 
+unsigned dataplane_monitor_port(const dataplane *dp)
+{
+    return dp->cfg.monitor_port;
+}
+
 void dataplane_url(const dataplane *dp, char *out, size_t len)
 {
     bool v6 = strchr(dp->cfg.host, ':') != NULL;

@@ -30,6 +30,7 @@ typedef struct {
     size_t max_payload;
     const char *tls_cert, *tls_key;
     bool authorization;         /* false only with --bus-auth off */
+    unsigned monitor_port;      /* nats-server's HTTP monitoring on 127.0.0.1 */
     const char *config_path;    /* DATA-DIR/nats.conf */
     const char *db_path;
     const busauth_identity *internal; /* must outlive the data plane */
@@ -48,6 +49,8 @@ dataplane *dataplane_start(const dataplane_config *cfg);
 int dataplane_sync(dataplane *dp);
 void dataplane_stop(dataplane *dp);
 unsigned dataplane_reloads(dataplane *dp);
+/* The monitoring endpoint's port on NATSCONF_MONITOR_HOST (loopback). */
+unsigned dataplane_monitor_port(const dataplane *dp);
 /* "nats://host:port" or "tls://host:port". */
 void dataplane_url(const dataplane *dp, char *out, size_t len);
 

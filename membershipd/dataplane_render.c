@@ -76,6 +76,7 @@ char *dataplane_render(store *s, const dataplane_config *cfg)
             .host = cfg->host, .port = cfg->port, .max_payload = cfg->max_payload,
             .max_connections = DATAPLANE_MAX_CONNECTIONS, .tls_cert = cfg->tls_cert,
             .tls_key = cfg->tls_key, .authorization = cfg->authorization,
+            .monitor_port = cfg->monitor_port,
             .users = l->users, .nusers = l->n,
         };
         memcpy(conf.internal_key, busauth_identity_public_key(cfg->internal), 32);

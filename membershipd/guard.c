@@ -13,10 +13,6 @@
 #include "membershipd/server_identity.h"
 #include "membershipd/tls_files.h"
 
-#define REASON_MAX (2 * PATH_MAX + 256)
-
-typedef int (*guard_rule)(const serve_config *cfg, char *why, size_t len);
-
 static int partial_tls(const serve_config *cfg, char *why, size_t len)
 {
     if (!cfg->tls_cert == !cfg->tls_key)
@@ -135,16 +131,26 @@ static int tls_paths_quotable(const serve_config *cfg, char *why, size_t len)
     return -1;
 }
 
-static const guard_rule RULES[] = {
-    partial_tls, public_without_enforce, public_without_tls, tls_without_enforce,
-    tls_files, tls_paths_quotable, data_dir, server_identity, nats_binary, distinct_ports, ports_free,
+const guard_rule GUARD_RULES[] = {
+    {"tls_pair", "--tls-cert and --tls-key go together", partial_tls, false},
+    {"public_auth", "a non-loopback bind needs --bus-auth enforce", public_without_enforce, false},
+    {"public_tls", "a non-loopback bind needs TLS", public_without_tls, false},
+    {"tls_auth", "TLS needs --bus-auth enforce", tls_without_enforce, false},
+    {"tls_files", "the TLS certificate and key are usable, private and matching", tls_files, false},
+    {"tls_paths", "the TLS paths can be quoted into the nats-server configuration", tls_paths_quotable, false},
+    {"data_dir", "the data directory, if it exists, is private", data_dir, false},
+    {"server_identity", "the server identity, if it exists, is private and parses", server_identity, false},
+    {"nats_binary", "the nats-server binary is there", nats_binary, false},
+    {"distinct_ports", "the control plane and data plane use different ports", distinct_ports, false},
+    {"ports_free", "the ports are free", ports_free, true},
 };
+const size_t GUARD_RULE_COUNT = sizeof GUARD_RULES / sizeof GUARD_RULES[0];
 
 int guard_check(const serve_config *cfg)
 {
-    char why[REASON_MAX];
-    for (size_t i = 0; i < sizeof RULES / sizeof RULES[0]; i++) {
-        if (RULES[i](cfg, why, sizeof why) != 0) {
+    char why[GUARD_REASON_MAX];
+    for (size_t i = 0; i < GUARD_RULE_COUNT; i++) {
+        if (GUARD_RULES[i].check(cfg, why, sizeof why) != 0) {
             cli_error("refusing to start: %s", why);
             return EXIT_CONFIG;
         }

@@ -7,6 +7,7 @@
 static const cli_command COMMANDS[] = {
     {"serve", cmd_serve, "serve the signed HTTPS control plane"},
     {"check-config", cmd_check_config, "check a serve configuration against the boot guard"},
+    {"doctor", cmd_doctor, "check the posture and health of a configuration and its live server"},
     {"user", cmd_user, "add, list and revoke the identities allowed on the bus"},
     {"keygen", cmd_keygen, "create a new identity seed file"},
     {"version", cmd_version, "print the version"},

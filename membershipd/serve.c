@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <nats/nats.h>
+#include "embedded/nats_config.h"
 #include "membershipd/cli.h"
 #include "membershipd/dataplane.h"
 #include "membershipd/guard.h"
@@ -56,20 +57,31 @@ static int open_state(server *srv)
     return srv->limits && srv->nonces ? 0 : -1;
 }
 
-/* --nats-port 0 (tests): a port the kernel says is free right now. */
-static unsigned pick_free_port(const serve_config *cfg)
+/* A port the kernel says is free right now on addr's interface. */
+static unsigned pick_free_port(struct sockaddr_storage addr, socklen_t addr_len)
 {
-    struct sockaddr_storage addr = cfg->bind_addr;
-    ((struct sockaddr_in *)&addr)->sin_port = 0;
+    ((struct sockaddr_in *)&addr)->sin_port = 0; /* same offset for IPv6 */
     int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     unsigned port = 0;
     socklen_t len = sizeof addr;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&addr, cfg->bind_addr_len) == 0 &&
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&addr, addr_len) == 0 &&
         getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
         port = ntohs(((struct sockaddr_in *)&addr)->sin_port);
     if (fd >= 0)
         close(fd);
     return port;
+}
+
+/* nats-server's monitoring listener: loopback only, on a port picked at
+ * each start and recorded in nats.conf, where doctor reads it
+ * (dev/doctor.md). */
+static unsigned pick_monitor_port(void)
+{
+    struct sockaddr_storage addr = {0};
+    struct sockaddr_in *in = (struct sockaddr_in *)&addr;
+    in->sin_family = AF_INET;
+    inet_pton(AF_INET, NATSCONF_MONITOR_HOST, &in->sin_addr);
+    return pick_free_port(addr, sizeof *in);
 }
 
 static int start_dataplane(server *srv)
@@ -79,12 +91,13 @@ static int start_dataplane(server *srv)
         cli_db_path(&srv->cfg.store, STORE_OPEN_CREATE, db) != EXIT_OK)
         return -1;
     snprintf(conf, sizeof conf, "%s/nats.conf", dir);
-    unsigned port = srv->cfg.nats_port ? srv->cfg.nats_port : pick_free_port(&srv->cfg);
+    /* --nats-port 0 (tests): any free port. */
+    unsigned port = srv->cfg.nats_port ? srv->cfg.nats_port : pick_free_port(srv->cfg.bind_addr, srv->cfg.bind_addr_len);
     dataplane_config dc = {
         .binary = srv->cfg.nats_server_path, .host = srv->cfg.bind, .port = port,
         .max_payload = srv->cfg.max_msg_bytes, .tls_cert = srv->cfg.tls_cert, .tls_key = srv->cfg.tls_key,
         .authorization = srv->cfg.bus_auth != BUS_AUTH_OFF, .config_path = conf, .db_path = db,
-        .internal = srv->identity,
+        .internal = srv->identity, .monitor_port = pick_monitor_port(),
     };
     srv->dataplane = dataplane_start(&dc);
     return srv->dataplane ? 0 : -1;
@@ -159,6 +172,6 @@ int cmd_serve(int argc, char **argv)
     int rc = serve_config_from_args("serve",
                                     "Serve the signed HTTPS control plane. Refuses to start (exit 78) in any\n"
                                     "configuration that would leave it open; see: membershipd check-config.",
-                                    argc, argv, &cfg);
+                                    NULL, argc, argv, &cfg);
     return rc == CLI_PROCEED ? run(&cfg) : rc;
 }

@@ -196,12 +196,14 @@ int serve_config_parse(const serve_flags *f, serve_config *cfg)
     return rc;
 }
 
-int serve_config_from_args(const char *command, const char *summary, int argc, char **argv,
-                           serve_config *cfg)
+int serve_config_from_args(const char *command, const char *summary, const cli_flag *extra, int argc,
+                           char **argv, serve_config *cfg)
 {
     serve_flags f = {0};
-    cli_flag flags[SERVE_FLAG_COUNT + 1] = {{0}};
+    cli_flag flags[SERVE_FLAG_COUNT + SERVE_EXTRA_FLAGS_MAX + 1] = {{0}};
     serve_flags_table(&f, flags);
+    for (size_t i = 0; extra && extra[i].name && i < SERVE_EXTRA_FLAGS_MAX; i++)
+        flags[SERVE_FLAG_COUNT + i] = extra[i];
     const cli_spec spec = {command, "", summary, flags, 0, 0};
     cli_args args;
     int rc = cli_parse(&spec, argc, argv, &args);

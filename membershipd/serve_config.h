@@ -52,11 +52,14 @@ void serve_flags_table(serve_flags *f, cli_flag *table);
  * line and returns EXIT_USAGE for a malformed value; EXIT_OK otherwise. */
 int serve_config_parse(const serve_flags *flags, serve_config *out);
 
-/* The whole command line of serve or check-config: flags, defaults,
- * values.  Returns CLI_PROCEED with cfg filled, or the exit code (help
- * shown, or a usage error printed). */
-int serve_config_from_args(const char *command, const char *summary, int argc, char **argv,
-                           serve_config *cfg);
+#define SERVE_EXTRA_FLAGS_MAX 8
+
+/* The whole command line of serve, check-config or doctor: the serve
+ * flags plus the command's own (extra: terminated by a NULL name; may be
+ * NULL), defaults, values.  Returns CLI_PROCEED with cfg filled, or the
+ * exit code (help shown, or a usage error printed). */
+int serve_config_from_args(const char *command, const char *summary, const cli_flag *extra, int argc,
+                           char **argv, serve_config *cfg);
 
 const char *bus_auth_name(bus_auth_mode mode);
 bool serve_config_tls(const serve_config *cfg);

@@ -43,7 +43,7 @@ static void parse_generic(int argc, char **argv)
 static void parse_serve(int argc, char **argv)
 {
     serve_config cfg;
-    int rc = serve_config_from_args("serve", "runs", argc, argv, &cfg);
+    int rc = serve_config_from_args("serve", "runs", NULL, argc, argv, &cfg);
     FUZZ_CHECK(rc == CLI_PROCEED || rc == EXIT_OK || rc == EXIT_USAGE);
     if (rc != CLI_PROCEED)
         return;

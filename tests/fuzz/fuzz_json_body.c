@@ -9,7 +9,6 @@
 #include <string.h>
 #include "fuzz.h"
 #include "fuzz_world.h"
-#include "membershipd/dataplane_render.h"
 #include "membershipd/routes.h"
 
 static void route_for(uint8_t pick, const fuzz_world *w, char *method, char target[TARGET_MAX + 1])
@@ -70,11 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     route_dispatch(&srv, req, &out);
     check_reply(&out);
     if (out.status < 300) {
-        const dataplane_config cfg = {.host = "127.0.0.1", .port = 4250, .max_payload = 1048576,
-                                      .authorization = true, .internal = w.server};
-        char *text = dataplane_render(w.st, &cfg);
-        fuzz_world_check_config(&w, text);
-        free(text);
+        fuzz_world_render_and_check(&w);
     }
     json_decref(out.json);
     free(out.raw);

@@ -11,7 +11,6 @@
 #include <string.h>
 #include "fuzz.h"
 #include "fuzz_world.h"
-#include "membershipd/dataplane_render.h"
 
 typedef struct {
     const uint8_t *p, *end;
@@ -115,10 +114,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     program pg = {data, data + size};
     for (int ops = 0; pg.p < pg.end && ops < 32; ops++)
         run_op(&w, &pg);
-    const dataplane_config cfg = {.host = "127.0.0.1", .port = 4250, .max_payload = 1048576,
-                                  .authorization = true, .internal = w.server};
-    char *text = dataplane_render(w.st, &cfg);
-    fuzz_world_check_config(&w, text);
-    free(text);
+    fuzz_world_render_and_check(&w);
     return 0;
 }

@@ -28,11 +28,12 @@ void fuzz_world_close(fuzz_world *w);
 /* The public key of test key number i (seed i, i, ...). */
 const uint8_t *fuzz_world_key(uint8_t i);
 
-/* Aborts unless text is exactly the configuration the renderer's grammar
+/* Renders the nats-server configuration from w's store as the reloader
+ * does, and aborts unless it is exactly what the renderer's grammar
  * allows for what the database holds (read here with SQL of its own): the
  * fixed lines, membershipd's identity, then each active user's nkey with
- * its rooms' subjects and inbox, nothing else.  NULL text must mean the
+ * its rooms' subjects and inbox, nothing else.  No text must mean the
  * database holds a room id the renderer has to refuse. */
-void fuzz_world_check_config(const fuzz_world *w, const char *text);
+void fuzz_world_render_and_check(const fuzz_world *w);
 
 #endif

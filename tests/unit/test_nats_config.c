@@ -131,6 +131,38 @@ static void hostile_values_are_refused(void **state)
     assert_null(natsconf_render(&partial));
 }
 
+/* doctor reads back what serve wrote: listen, monitoring, TLS, auth. */
+static void listeners_read_back(void **state)
+{
+    (void)state;
+    natsconf c = base(NULL, 0);
+    c.monitor_port = 8222;
+    char *text = natsconf_render(&c);
+    assert_non_null(strstr(text, "\nhttp: \"127.0.0.1:8222\"\n"));
+    natsconf_listeners l;
+    assert_int_equal(natsconf_parse_listeners(text, &l), 0);
+    assert_string_equal(l.host, "127.0.0.1");
+    assert_int_equal(l.port, 4250);
+    assert_int_equal(l.monitor_port, 8222);
+    assert_true(l.authorization);
+    assert_false(l.tls);
+    free(text);
+    c.host = "::1";
+    c.monitor_port = 0;
+    c.authorization = false;
+    c.tls_cert = "/etc/unibus/tls.pem";
+    c.tls_key = "/etc/unibus/tls.key";
+    text = natsconf_render(&c);
+    assert_int_equal(natsconf_parse_listeners(text, &l), 0);
+    assert_string_equal(l.host, "::1");
+    assert_int_equal(l.monitor_port, 0);
+    assert_true(l.tls);
+    assert_false(l.authorization);
+    free(text);
+    assert_int_equal(natsconf_parse_listeners("listen: \"127.0.0.1:99999\"\n", &l), -1);
+    assert_int_equal(natsconf_parse_listeners("# nothing\n", &l), -1);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -142,6 +174,7 @@ int main(void)
         cmocka_unit_test(auth_off_has_no_authorization_block),
         cmocka_unit_test(tls_and_ipv6_render),
         cmocka_unit_test(hostile_values_are_refused),
+        cmocka_unit_test(listeners_read_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,13 +4,14 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+VALGRIND_BUILD ?= build-valgrind
 FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 DATA_DIR   ?= ./unibus-data
 
 PREFIX     ?= /usr/local
 
-.PHONY: all deps build run test test-asan fuzz-build fuzz fuzz-ci install clean
+.PHONY: all deps build run test test-asan test-valgrind fuzz-build fuzz fuzz-ci install clean
 
 all: build
 
@@ -38,6 +39,12 @@ test-asan: deps
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 
+# The client library's tests under valgrind memcheck (dev/valgrind.md).
+test-valgrind: deps
+	@cmake -S . -B $(VALGRIND_BUILD) -DCMAKE_BUILD_TYPE=Debug -DUNIBUS_VALGRIND=ON >/dev/null
+	@cmake --build $(VALGRIND_BUILD) -j $(JOBS)
+	@ctest --test-dir $(VALGRIND_BUILD) --output-on-failure -j $(JOBS) -L client
+
 # libFuzzer targets (dev/fuzzing.md), built by clang in their own tree.
 fuzz-build: deps
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DUNIBUS_FUZZ=ON >/dev/null
@@ -55,4 +62,4 @@ install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(VALGRIND_BUILD)

@@ -8,7 +8,7 @@ DATA_DIR   ?= ./unibus-data
 
 PREFIX     ?= /usr/local
 
-.PHONY: all deps build run test test-asan install clean
+.PHONY: all deps build run test test-asan bench install clean
 
 all: build
 
@@ -35,6 +35,10 @@ test-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DUNIBUS_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+
+# Benchmarks (dev/bench.md): a few minutes; not part of make test.
+bench: build
+	@$(BUILD)/bench/unibus_bench --out bench/results.json
 
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)

@@ -3,6 +3,8 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <sodium.h>
 #include "busauth/nkey.h"
@@ -10,16 +12,19 @@
 
 #define HANDSHAKE_TIMEOUT_MS 3000
 
-/* Reads until text shows up (or an error line): 0 when it did. */
+/* Reads until text shows up (or an error line): 0 when it did.  Returns
+ * as soon as it is there (raw_read would linger for more bytes). */
 static int read_until(int fd, char *buf, size_t cap, const char *text)
 {
     size_t used = 0;
     buf[0] = '\0';
     while (!strstr(buf, text) && !strstr(buf, "-ERR") && used + 1 < cap) {
-        ssize_t n = raw_read(fd, buf + used, cap - used, HANDSHAKE_TIMEOUT_MS);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        ssize_t n = poll(&p, 1, HANDSHAKE_TIMEOUT_MS) == 1 ? recv(fd, buf + used, cap - used - 1, 0) : -1;
         if (n <= 0)
             return -1;
         used += (size_t)n;
+        buf[used] = '\0';
     }
     return strstr(buf, text) ? 0 : -1;
 }

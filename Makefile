@@ -11,7 +11,7 @@ DATA_DIR   ?= ./unibus-data
 
 PREFIX     ?= /usr/local
 
-.PHONY: all deps build run test test-asan test-valgrind fuzz-build fuzz fuzz-ci install clean
+.PHONY: all deps build run test test-asan test-valgrind bench fuzz-build fuzz fuzz-ci install clean
 
 all: build
 
@@ -57,6 +57,10 @@ fuzz: fuzz-build
 # CI: every target 30 s, the repository untouched.
 fuzz-ci: fuzz-build
 	@sh tests/fuzz/run.sh $(FUZZ_BUILD) 30 scratch
+
+# Benchmarks (dev/bench.md): a few minutes; not part of make test.
+bench: build
+	@$(BUILD)/bench/unibus_bench --out bench/results.json
 
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)

@@ -7,7 +7,7 @@
 
 bool api_dataplane_sync(server *srv, const request *req, reply *out)
 {
-    if (dataplane_sync(srv->dataplane) == 0)
+    if (dataplane_sync(srv->dataplane, req->started_ms) == 0)
         return true;
     log_event(LOG_ERROR, "dataplane_sync_timeout", "req=%s timeout_ms=%d", req->id, DATAPLANE_SYNC_TIMEOUT_MS);
     reply_error(out, 503, "dataplane_pending",

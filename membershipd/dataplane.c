@@ -28,14 +28,18 @@ struct dataplane {
     pthread_cond_t changed;
     unsigned wanted, applied; /* sync generations */
     unsigned reloads;
+    int64_t change_since_ms;  /* when the oldest change not yet applied reached the API; 0: unknown */
     bool stopping;
     bool thread_started;
 };
 
 static int internal_login(dataplane *dp, int timeout_ms, int pause_ms);
 
-/* Re-renders; writes and reloads only when the text differs. */
-static int apply(dataplane *dp)
+/* Re-renders; writes and reloads only when the text differs.  since_ms
+ * (monotonic, 0 when unknown) is when the change reached the API: the log
+ * line then says how long membershipd itself took to get it to SIGHUP
+ * (store write, render, file write), which dev/bench.md measures. */
+static int apply(dataplane *dp, int64_t since_ms)
 {
     char *text = dataplane_render(dp->store, &dp->cfg);
     if (!text) {
@@ -56,6 +60,7 @@ static int apply(dataplane *dp)
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    double share_ms = since_ms ? (double)t0.tv_sec * 1e3 + (double)t0.tv_nsec / 1e6 - (double)since_ms : -1;
     int rc = dp->sup ? supervisor_reload(dp->sup, RELOAD_TIMEOUT_MS) : 0; /* first: read at start */
     /* nats-server 2.9 has refused allowlisted keys for a moment after it
      * logged the reload (dev/data-plane.md): the change counts as in force
@@ -73,8 +78,8 @@ static int apply(dataplane *dp)
     pthread_mutex_lock(&dp->lock);
     unsigned n = ++dp->reloads;
     pthread_mutex_unlock(&dp->lock);
-    log_event(rc == 0 ? LOG_INFO : LOG_ERROR, "nats_reloaded", "count=%u ok=%s dur_ms=%.1f", n,
-              rc == 0 ? "yes" : "no", ms);
+    log_event(rc == 0 ? LOG_INFO : LOG_ERROR, "nats_reloaded", "count=%u ok=%s dur_ms=%.1f change_to_sighup_ms=%.1f",
+              n, rc == 0 ? "yes" : "no", ms, share_ms);
     return rc;
 }
 
@@ -95,11 +100,13 @@ static void *reloader(void *arg)
         if (dp->stopping)
             break;
         unsigned target = dp->wanted;
+        int64_t since_ms = dp->change_since_ms;
+        dp->change_since_ms = 0;
         pthread_mutex_unlock(&dp->lock);
         int64_t version = store_data_version(dp->store);
         bool ok = true;
         if (failing || target != dp->applied || version != seen_version)
-            ok = apply(dp) == 0;
+            ok = apply(dp, since_ms) == 0;
         failing = !ok;
         if (ok)
             seen_version = version;
@@ -168,7 +175,7 @@ dataplane *dataplane_start(const dataplane_config *cfg)
         dataplane_stop(dp);
         return NULL;
     }
-    if (apply(dp) != 0 ||
+    if (apply(dp, 0) != 0 ||
         !(dp->sup = supervisor_start(cfg->binary, cfg->config_path, READY_TIMEOUT_MS)) ||
         wait_for_internal_login(dp) != 0 ||
         pthread_create(&dp->thread, NULL, reloader, dp) != 0) {
@@ -179,12 +186,14 @@ dataplane *dataplane_start(const dataplane_config *cfg)
     return dp;
 }
 
-int dataplane_sync(dataplane *dp)
+int dataplane_sync(dataplane *dp, int64_t since_ms)
 {
     if (!dp)
         return 0;
     struct timespec until = clock_deadline_in(DATAPLANE_SYNC_TIMEOUT_MS);
     pthread_mutex_lock(&dp->lock);
+    if (since_ms && (!dp->change_since_ms || since_ms < dp->change_since_ms))
+        dp->change_since_ms = since_ms;
     unsigned mine = ++dp->wanted;
     pthread_cond_broadcast(&dp->changed);
     while ((int)(dp->applied - mine) < 0 && !dp->stopping &&

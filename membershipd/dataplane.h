@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "busauth/identity.h"
 
 #define DATAPLANE_DEFAULT_PORT 4250
@@ -43,10 +44,11 @@ typedef struct {
  * line to stderr, when it cannot. */
 dataplane *dataplane_start(const dataplane_config *cfg);
 /* Returns once every change committed before the call is in force in
- * nats-server: 0, or -1 after DATAPLANE_SYNC_TIMEOUT_MS.  Without a data
- * plane (NULL: the API handlers run in-process by tests/fuzz) there is
- * nothing to wait for: 0. */
-int dataplane_sync(dataplane *dp);
+ * nats-server: 0, or -1 after DATAPLANE_SYNC_TIMEOUT_MS.  since_ms is when
+ * the change began (clock_mono_ms(); 0 when unknown), for the log's
+ * change_to_sighup_ms.  Without a data plane (NULL: the API handlers run
+ * in-process by tests/fuzz) there is nothing to wait for: 0. */
+int dataplane_sync(dataplane *dp, int64_t since_ms);
 void dataplane_stop(dataplane *dp);
 unsigned dataplane_reloads(dataplane *dp);
 /* The monitoring endpoint's port on NATSCONF_MONITOR_HOST (loopback). */

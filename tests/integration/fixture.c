@@ -63,6 +63,11 @@ static int read_server_key(fixture *f)
 
 int fixture_start(fixture *f, const char *const *flags)
 {
+    return fixture_start_seeded(f, flags, NULL, NULL);
+}
+
+int fixture_start_seeded(fixture *f, const char *const *flags, fixture_seed_fn seed, void *ctx)
+{
     memset(f, 0, sizeof *f);
     test_make_temp_dir(f->dir);
     snprintf(f->data_dir, sizeof f->data_dir, "%s/data", f->dir);
@@ -76,7 +81,10 @@ int fixture_start(fixture *f, const char *const *flags)
     f->alice = add_user(s, "alice", STORE_ROLE_MEMBER, f->alice_nkey);
     f->bob = add_user(s, "bob", STORE_ROLE_MEMBER, f->bob_nkey);
     f->carol = add_user(s, "carol", STORE_ROLE_MEMBER, f->carol_nkey);
+    int seeded = seed ? seed(s, ctx) : 0;
     store_close(s);
+    if (seeded != 0)
+        return -1;
     return fixture_restart(f, flags);
 }
 

@@ -6,6 +6,7 @@
 #include "busauth/identity.h"
 #include "harness.h"
 #include "http_client.h"
+#include "membershipd/store.h"
 
 typedef struct {
     char dir[PATH_MAX];
@@ -20,6 +21,10 @@ typedef struct {
 /* Makes the users in a fresh data dir, then starts membershipd on it with
  * extra serve flags (NULL-terminated, may be NULL). */
 int fixture_start(fixture *f, const char *const *flags);
+/* The same, calling seed (when not NULL) on the store after the fixture's
+ * users are in and before the server starts: more users, rooms... */
+typedef int (*fixture_seed_fn)(store *s, void *ctx);
+int fixture_start_seeded(fixture *f, const char *const *flags, fixture_seed_fn seed, void *ctx);
 /* Starts membershipd again on the same data dir (after a crash, say). */
 int fixture_restart(fixture *f, const char *const *flags);
 /* Stops the server; -1 unless it shut down cleanly (exit 0, so no leaks). */

@@ -172,7 +172,9 @@ int http_call(const char *base_url, const char *method, const char *target, cons
     char url[1200];
     snprintf(url, sizeof url, "%s%s", base_url, path);
 
-    CURL *c = curl_easy_init();
+    CURL *c = o->keep_alive ? o->keep_alive : curl_easy_init();
+    if (o->keep_alive)
+        curl_easy_reset(c); /* keeps the live connection */
     upload up = {copy, len, 0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -202,7 +204,8 @@ int http_call(const char *base_url, const char *method, const char *target, cons
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
     else if (getenv("UNIBUS_TEST_VERBOSE"))
         fprintf(stderr, "curl: %s %s: %s\n", method, url, curl_easy_strerror(rc));
-    curl_easy_cleanup(c);
+    if (!o->keep_alive)
+        curl_easy_cleanup(c);
     curl_slist_free_all(headers);
     free(copy);
     if (out->body)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <curl/curl.h>
 #include <jansson.h>
 #include "busauth/identity.h"
 #include "busauth/signing.h"
@@ -29,6 +30,7 @@ typedef struct {
     long tls_version;           /* a CURL_SSLVERSION_* value, 0 for the default */
     const char *ciphers;        /* an OpenSSL cipher list for TLS 1.2, or NULL */
     long send_bytes_per_s;      /* throttle the upload (a slow client), 0 for full speed */
+    CURL *keep_alive;           /* a handle reused across calls (its connection stays open), or NULL */
 } http_opts;
 
 typedef struct {

@@ -1,0 +1,132 @@
+#include "bench.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "busauth/seedfile.h"
+
+double bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void bench_sleep_ms(double ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(fmod(ms, 1000) * 1e6)};
+    nanosleep(&ts, NULL);
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double bench_percentile(double *v, size_t n, double p)
+{
+    if (!n)
+        return NAN;
+    qsort(v, n, sizeof *v, by_value);
+    size_t i = (size_t)ceil(p / 100.0 * (double)n);
+    return v[i ? i - 1 : 0];
+}
+
+long bench_rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kib = strtol(line + 6, NULL, 10);
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+static bool is_child(const char *pid_text, pid_t parent, const char *comm)
+{
+    char path[300], stat[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid_text);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(stat, 1, sizeof stat - 1, f) : 0;
+    if (f)
+        fclose(f);
+    stat[n] = '\0';
+    /* "pid (comm) state ppid ...": comm may hold spaces, so parse from the last ')'. */
+    char *open = strchr(stat, '('), *close = strrchr(stat, ')');
+    if (!open || !close)
+        return false;
+    int ppid = 0;
+    char state;
+    return (size_t)(close - open - 1) == strlen(comm) && strncmp(open + 1, comm, strlen(comm)) == 0 &&
+           sscanf(close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent;
+}
+
+pid_t bench_child_pid(pid_t parent, const char *comm)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    pid_t found = -1;
+    while (d && found < 0 && (e = readdir(d)))
+        if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && is_child(e->d_name, parent, comm))
+            found = (pid_t)atoi(e->d_name);
+    if (d)
+        closedir(d);
+    return found;
+}
+
+unsigned bench_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    unsigned port = 0;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+unsigned bench_url_port(const char *url)
+{
+    const char *colon = strrchr(url, ':');
+    return colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
+}
+
+const char *const BENCH_LOAD_FLAGS[] = {"--rate", "1000000", "--burst", "1000000", "--max-conns", "2048",
+                                        "--max-conns-per-ip", "1024", NULL};
+
+void bench_start_server(fixture *f, const char *const *flags, fixture_seed_fn seed, void *ctx)
+{
+    const char *all[32];
+    size_t n = 0;
+    for (size_t i = 0; BENCH_LOAD_FLAGS[i]; i++)
+        all[n++] = BENCH_LOAD_FLAGS[i];
+    for (size_t i = 0; flags && flags[i] && n < 31; i++)
+        all[n++] = flags[i];
+    all[n] = NULL;
+    if (fixture_start_seeded(f, all, seed, ctx) != 0) {
+        fprintf(stderr, "bench: membershipd did not start; its log: %s\n", f->server.log_path);
+        exit(1);
+    }
+}
+
+void bench_seed_file(fixture *f, const busauth_identity *id, const char *name, char out[PATH_MAX + 64])
+{
+    snprintf(out, PATH_MAX + 64, "%s/%s.seed", f->dir, name);
+    if (busauth_seedfile_create(out, id) != BUSAUTH_OK) {
+        fprintf(stderr, "bench: cannot write the seed file %s\n", out);
+        exit(1);
+    }
+}

@@ -264,9 +264,16 @@ static unibus_status open_envelope(unibus_client *c, room_state *rs, const uint8
     return s;
 }
 
-unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size_t len, received *out)
+unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size_t len, bool borrow,
+                       received *out)
 {
     memset(out, 0, sizeof *out);
+    if (borrow && !room_state_e2e(rs)) {
+        out->plain = (uint8_t *)in;
+        out->plain_len = len;
+        out->borrowed = true;
+        return UNIBUS_OK;
+    }
     out->plain = malloc(len ? len : 1);
     if (!out->plain)
         return UNIBUS_ERR_NOMEM;
@@ -292,7 +299,7 @@ static void on_nats_message(natsConnection *nc, natsSubscription *sub, natsMsg *
     unibus_subscription *us = closure;
     received r;
     unibus_status s = msg_open(us->client, us->room, (const uint8_t *)natsMsg_GetData(msg),
-                               (size_t)natsMsg_GetDataLength(msg), &r);
+                               (size_t)natsMsg_GetDataLength(msg), true, &r);
     unibus_message m = {room_state_id(us->room), r.sender, r.sender_name, r.plain, r.plain_len, r.verified};
     if (s == UNIBUS_OK && us->on_request)
         us->on_request(us, &m, natsMsg_GetReply(msg));
@@ -300,7 +307,8 @@ static void on_nats_message(natsConnection *nc, natsSubscription *sub, natsMsg *
         us->on_message(&m, us->ctx);
     else if (us->on_drop)
         us->on_drop(room_state_id(us->room), s, r.sender, us->ctx);
-    free(r.plain);
+    if (!r.borrowed)
+        free(r.plain);
     natsMsg_Destroy(msg);
 }
 

@@ -23,11 +23,12 @@ struct unibus_subscription {
 
 /* A message as received and checked. */
 typedef struct {
-    uint8_t *plain;            /* malloc'd, the caller's */
+    uint8_t *plain;            /* malloc'd, the caller's; or the wire bytes when borrowed */
     size_t plain_len;
     char sender[BUSAUTH_NKEY_PUBLIC_LEN + 1];
     char sender_name[65];
     bool verified;
+    bool borrowed;
 } received;
 
 unibus_status bus_connect(unibus_client *c);
@@ -35,7 +36,10 @@ unibus_status bus_connect(unibus_client *c);
 unibus_status msg_seal(unibus_client *c, room_state *rs, const void *data, size_t len, uint8_t **out,
                        size_t *out_len);
 /* Every check of dev/message-envelope.md; r->plain is set even on failure. */
-unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size_t len, received *r);
+/* With borrow, a cleartext message's plain points into in (no copy: the
+ * caller keeps in alive and does not free plain; r->borrowed says so). */
+unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size_t len, bool borrow,
+                       received *r);
 /* A new subscription with template's callbacks, to unibus.room.<id>.<kind>
  * (in a queue group when queue is given); *out is NULL on failure. */
 unibus_status msg_subscription_new(unibus_client *c, const char *room, const char *kind, const char *queue,

@@ -193,8 +193,9 @@ int natsconf_write(const char *path, const char *text)
         else
             off += (size_t)n;
     }
-    if (rc == 0)
-        rc = fsync(fd);
+    /* No fsync: the file is derived from the database and written again
+     * before nats-server starts, so it needs no durability; the rename
+     * alone makes each version appear whole. */
     if (close(fd) != 0)
         rc = -1;
     if (rc == 0)

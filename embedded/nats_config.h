@@ -54,7 +54,8 @@ typedef struct {
 /* 0, or -1 when text has no well-formed listen line. */
 int natsconf_parse_listeners(const char *text, natsconf_listeners *out);
 
-/* Replaces path with text atomically (temporary file, fsync, rename), 0600. */
+/* Replaces path with text atomically (temporary file, rename), 0600; not
+ * durably: the text is derived state, rendered again at every start. */
 int natsconf_write(const char *path, const char *text);
 
 #endif

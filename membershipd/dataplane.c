@@ -12,6 +12,7 @@
 #include "embedded/nats_config.h"
 #include "embedded/supervisor.h"
 #include "membershipd/log.h"
+#include "membershipd/metrics.h"
 #include "membershipd/store.h"
 
 #define READY_TIMEOUT_MS 10000
@@ -78,6 +79,7 @@ static int apply(dataplane *dp, int64_t since_ms)
     pthread_mutex_lock(&dp->lock);
     unsigned n = ++dp->reloads;
     pthread_mutex_unlock(&dp->lock);
+    metrics_reload_done(rc == 0, ms / 1e3);
     log_event(rc == 0 ? LOG_INFO : LOG_ERROR, "nats_reloaded", "count=%u ok=%s dur_ms=%.1f change_to_sighup_ms=%.1f",
               n, rc == 0 ? "yes" : "no", ms, share_ms);
     return rc;
@@ -229,6 +231,11 @@ unsigned dataplane_reloads(dataplane *dp)
     unsigned n = dp->reloads;
     pthread_mutex_unlock(&dp->lock);
     return n;
+}
+
+unsigned dataplane_restarts(dataplane *dp)
+{
+    return supervisor_restarts(dp->sup);
 }
 
 unsigned dataplane_monitor_port(const dataplane *dp)

@@ -51,6 +51,8 @@ dataplane *dataplane_start(const dataplane_config *cfg);
 int dataplane_sync(dataplane *dp, int64_t since_ms);
 void dataplane_stop(dataplane *dp);
 unsigned dataplane_reloads(dataplane *dp);
+/* Times nats-server died and was started again. */
+unsigned dataplane_restarts(dataplane *dp);
 /* The monitoring endpoint's port on NATSCONF_MONITOR_HOST (loopback). */
 unsigned dataplane_monitor_port(const dataplane *dp);
 /* "nats://host:port" or "tls://host:port". */

@@ -12,6 +12,7 @@
 #include "membershipd/cli.h"
 #include "membershipd/conn_guard.h"
 #include "membershipd/log.h"
+#include "membershipd/metrics.h"
 #include "membershipd/reply.h"
 #include "membershipd/request_auth.h"
 #include "membershipd/routes.h"
@@ -240,6 +241,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
               req->ip, req->claimed_key[0] ? req->claimed_key : "-", req->method ? req->method : "-",
               req->route ? req->route->pattern : "-", req->status, req->error_code ? req->error_code : "-",
               ms, (int)why);
+    metrics_request_done(req->route, req->responded ? req->status : 0, req->error_code);
     free(req->body);
     free(req);
     *con_cls = NULL;
@@ -268,7 +270,7 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_error(void *cls, const 
     log_event(LOG_WARN, "http", "detail=\"%s\"", text);
 }
 
-static const char *tls_priorities(int tls_min)
+const char *http_tls_priorities(int tls_min)
 {
     /* AEAD ciphers with forward secrecy only; never TLS 1.1 or older. */
     return tls_min == 13
@@ -289,7 +291,7 @@ int http_server_start(server *srv, int listen_fd, const char *cert_pem, const ch
     struct MHD_OptionItem tls[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert_pem},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key_pem},
-        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls_priorities(srv->cfg.tls_min)},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)http_tls_priorities(srv->cfg.tls_min)},
         {MHD_OPTION_END, 0, NULL},
     };
     srv->conns = conn_guard_new(srv->cfg.max_conns, HTTP_HEADER_DEADLINE_MS);

@@ -17,6 +17,9 @@
  * cert_pem and key_pem are NULL without TLS.  Returns 0, or -1 after
  * printing why. */
 int http_server_start(server *srv, int listen_fd, const char *cert_pem, const char *key_pem);
+/* The GnuTLS priority string for --tls-min 12 or 13: shared with the
+ * metrics listener. */
+const char *http_tls_priorities(int tls_min);
 /* Stops accepting, lets requests in flight finish for up to grace_ms, then
  * closes every connection. */
 void http_server_stop(server *srv, int grace_ms);

@@ -23,6 +23,23 @@ static const route ROUTES[] = {
     {"GET", "/v1/blobs/{sha256}", ACCESS_USER, 0, api_blob_get},
 };
 
+_Static_assert(sizeof ROUTES / sizeof ROUTES[0] <= ROUTE_COUNT_MAX, "raise ROUTE_COUNT_MAX");
+
+size_t route_count(void)
+{
+    return sizeof ROUTES / sizeof ROUTES[0];
+}
+
+const route *route_at(size_t index)
+{
+    return &ROUTES[index];
+}
+
+size_t route_index(const route *r)
+{
+    return (size_t)(r - ROUTES);
+}
+
 bool route_target_valid(const char *target)
 {
     static const char path_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_.-";

@@ -20,6 +20,14 @@ typedef struct route {
     route_handler handler;
 } route;
 
+/* The table's size has this bound, so per-route counters can be a fixed
+ * array (membershipd/metrics.c). */
+#define ROUTE_COUNT_MAX 32
+size_t route_count(void);
+const route *route_at(size_t index);
+/* route's position in the table: route_at(route_index(r)) == r. */
+size_t route_index(const route *r);
+
 /* A request target of only the characters dev/signed-requests.md allows
  * (there is nothing to percent-decode), starting with '/'. */
 bool route_target_valid(const char *target);

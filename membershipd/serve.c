@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <curl/curl.h>
 #include <nats/nats.h>
 #include "embedded/nats_config.h"
 #include "membershipd/cli.h"
@@ -13,6 +14,8 @@
 #include "membershipd/guard.h"
 #include "membershipd/http_server.h"
 #include "membershipd/log.h"
+#include "membershipd/metrics.h"
+#include "membershipd/metrics_server.h"
 #include "membershipd/server_identity.h"
 #include "membershipd/tls_files.h"
 
@@ -20,16 +23,15 @@
 #define LISTEN_BACKLOG 256
 #define PEM_LIMIT (1024 * 1024)
 
-static int open_listener(server *srv)
+/* Binds and listens on addr; *port gets the port bound (addr may say 0). */
+static int open_listener(const struct sockaddr_storage *addr, socklen_t addr_len, const char *what, unsigned *port)
 {
-    const serve_config *cfg = &srv->cfg;
-    int fd = socket(cfg->bind_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int one = 1;
     if (fd >= 0)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (fd < 0 || bind(fd, (const struct sockaddr *)&cfg->bind_addr, cfg->bind_addr_len) != 0 ||
-        listen(fd, LISTEN_BACKLOG) != 0) {
-        cli_error("cannot listen on %s port %u: %s", cfg->bind, cfg->http_port, strerror(errno));
+    if (fd < 0 || bind(fd, (const struct sockaddr *)addr, addr_len) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+        cli_error("cannot listen on %s: %s", what, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -37,8 +39,34 @@ static int open_listener(server *srv)
     struct sockaddr_storage bound;
     socklen_t len = sizeof bound;
     getsockname(fd, (struct sockaddr *)&bound, &len);
-    srv->port = ntohs(((struct sockaddr_in *)&bound)->sin_port); /* same offset for IPv6 */
+    *port = ntohs(((struct sockaddr_in *)&bound)->sin_port); /* same offset for IPv6 */
     return fd;
+}
+
+static int open_control_listener(server *srv)
+{
+    char what[128];
+    snprintf(what, sizeof what, "%s port %u", srv->cfg.bind, srv->cfg.http_port);
+    return open_listener(&srv->cfg.bind_addr, srv->cfg.bind_addr_len, what, &srv->port);
+}
+
+/* Off loopback the metrics speak TLS with the control plane's certificate
+ * (the boot guard allows no other public shape); on loopback plain HTTP. */
+static metrics_server *start_metrics(server *srv, const char *cert, const char *key)
+{
+    const serve_config *cfg = &srv->cfg;
+    unsigned port;
+    char what[128];
+    snprintf(what, sizeof what, "--metrics-addr %s", cfg->metrics_addr);
+    int fd = open_listener(&cfg->metrics_sockaddr, cfg->metrics_sockaddr_len, what, &port);
+    bool tls = !cfg->metrics_is_loopback;
+    metrics_server *ms = fd >= 0 ? metrics_server_start(srv, fd, tls ? cert : NULL, tls ? key : NULL) : NULL;
+    if (ms)
+        log_event(LOG_INFO, "metrics_listening", "addr=%s port=%u tls=%s", cfg->metrics_host, port,
+                  tls ? "on" : "off");
+    else if (fd >= 0)
+        close(fd);
+    return ms;
 }
 
 static int open_state(server *srv)
@@ -127,8 +155,16 @@ static int listen_and_serve(server *srv, sigset_t *signals)
             return EXIT_FAILED;
         }
     }
-    int fd = open_listener(srv);
+    metrics_set_cert_not_after(cert ? tls_pem_not_after(cert) : 0);
+    int fd = open_control_listener(srv);
     int rc = fd >= 0 && http_server_start(srv, fd, cert, key) == 0 ? EXIT_OK : EXIT_FAILED;
+    if (rc != EXIT_OK && fd >= 0)
+        close(fd);
+    metrics_server *metrics = NULL;
+    if (rc == EXIT_OK && srv->cfg.metrics_addr && !(metrics = start_metrics(srv, cert, key))) {
+        http_server_stop(srv, 0);
+        rc = EXIT_FAILED;
+    }
     if (rc == EXIT_OK) {
         char nats_url[128];
         dataplane_url(srv->dataplane, nats_url, sizeof nats_url);
@@ -137,9 +173,8 @@ static int listen_and_serve(server *srv, sigset_t *signals)
         int sig = 0;
         sigwait(signals, &sig);
         log_event(LOG_INFO, "stopping", "signal=%d", sig);
+        metrics_server_stop(metrics); /* first: it reads the control plane's state */
         http_server_stop(srv, SHUTDOWN_GRACE_MS);
-    } else if (fd >= 0) {
-        close(fd);
     }
     tls_pem_free(cert);
     tls_pem_free(key);
@@ -158,10 +193,19 @@ static int run(const serve_config *cfg)
     sigaddset(&signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
+    metrics_mark_start();
+    /* Before any thread: libcurl's global setup is not thread-safe, and the
+     * metrics listener reads nats-server's /varz with it. */
+    if (cfg->metrics_addr && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        cli_error("cannot initialise libcurl for the metrics listener");
+        return EXIT_FAILED;
+    }
     server srv = {.cfg = *cfg};
     rc = open_state(&srv) == 0 && start_dataplane(&srv) == 0 ? listen_and_serve(&srv, &signals) : EXIT_FAILED;
     close_state(&srv);
     nats_CloseAndWait(2000); /* the probes' nats.c threads end before OpenSSL cleans up at exit */
+    if (cfg->metrics_addr)
+        curl_global_cleanup();
     log_event(LOG_INFO, "stopped", "exit=%d", rc);
     return rc;
 }

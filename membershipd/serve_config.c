@@ -32,6 +32,8 @@ void serve_flags_table(serve_flags *f, cli_flag *t)
         {"--nats-server", "PATH", &f->nats_server, NULL, "the nats-server binary (default: nats-server on PATH)"},
         {"--nats-port", "N", &f->nats_port, NULL, "data-plane port (default 4250)"},
         {"--max-msg-bytes", "N", &f->max_msg_bytes, NULL, "largest data-plane message (default 1048576)"},
+        {"--metrics-addr", "HOST:PORT", &f->metrics_addr, NULL,
+         "serve Prometheus GET /metrics there (default off); loopback unless TLS and enforce"},
         STORE_LOCATION_FLAGS(f->store),
     };
     memcpy(t, flags, sizeof flags);
@@ -98,25 +100,57 @@ static bool is_loopback(const struct sockaddr_storage *ss)
 }
 
 /* IP literals only (and "localhost"): a name that resolves differently
- * tomorrow must not silently move a plane onto a public interface. */
-static int parse_bind(serve_config *cfg)
+ * tomorrow must not silently move a plane onto a public interface.
+ * Returns false when host is not one. */
+static bool parse_ip(const char *host, unsigned port, struct sockaddr_storage *addr, socklen_t *len)
 {
-    const char *host = strcmp(cfg->bind, "localhost") == 0 ? "127.0.0.1" : cfg->bind;
-    memset(&cfg->bind_addr, 0, sizeof cfg->bind_addr);
-    struct sockaddr_in *in = (struct sockaddr_in *)&cfg->bind_addr;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&cfg->bind_addr;
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    memset(addr, 0, sizeof *addr);
+    struct sockaddr_in *in = (struct sockaddr_in *)addr;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)addr;
     if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
         in->sin_family = AF_INET;
-        in->sin_port = htons((uint16_t)cfg->http_port);
-        cfg->bind_addr_len = sizeof *in;
+        in->sin_port = htons((uint16_t)port);
+        *len = sizeof *in;
     } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
         in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)cfg->http_port);
-        cfg->bind_addr_len = sizeof *in6;
+        in6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *in6;
     } else {
-        return bad_value("--bind", cfg->bind, "an IP address such as 127.0.0.1, 0.0.0.0 or ::1");
+        return false;
     }
+    return true;
+}
+
+static int parse_bind(serve_config *cfg)
+{
+    if (!parse_ip(cfg->bind, cfg->http_port, &cfg->bind_addr, &cfg->bind_addr_len))
+        return bad_value("--bind", cfg->bind, "an IP address such as 127.0.0.1, 0.0.0.0 or ::1");
     cfg->bind_is_loopback = is_loopback(&cfg->bind_addr);
+    return EXIT_OK;
+}
+
+/* HOST:PORT, with an IPv6 host in brackets: [::1]:9470. */
+static int parse_metrics_addr(const char *text, serve_config *cfg)
+{
+    cfg->metrics_addr = text;
+    if (!text)
+        return EXIT_OK;
+    static const char expected[] = "HOST:PORT with an IP address, such as 127.0.0.1:9470 or [::1]:9470";
+    const char *colon = strrchr(text, ':');
+    bool bracketed = text[0] == '[';
+    size_t host_len = colon ? (size_t)(colon - text) : 0;
+    if (!colon || host_len == 0 || (bracketed && text[host_len - 1] != ']') ||
+        (!bracketed && memchr(text, ':', host_len)) || host_len >= sizeof cfg->metrics_host + 2)
+        return bad_value("--metrics-addr", text, expected);
+    snprintf(cfg->metrics_host, sizeof cfg->metrics_host, "%.*s", (int)(bracketed ? host_len - 2 : host_len),
+             text + bracketed);
+    if (parse_unsigned("--metrics-addr port", colon + 1, 0, 65535, 0, &cfg->metrics_port) != EXIT_OK)
+        return EXIT_USAGE;
+    if (!parse_ip(cfg->metrics_host, cfg->metrics_port, &cfg->metrics_sockaddr, &cfg->metrics_sockaddr_len))
+        return bad_value("--metrics-addr", text, expected);
+    cfg->metrics_is_loopback = is_loopback(&cfg->metrics_sockaddr);
     return EXIT_OK;
 }
 
@@ -191,6 +225,8 @@ int serve_config_parse(const serve_flags *f, serve_config *cfg)
     if (rc == EXIT_OK)
         rc = parse_unsigned("--max-msg-bytes", f->max_msg_bytes, 1024, 64 * 1024 * 1024,
                             DATAPLANE_DEFAULT_MAX_MSG, &cfg->max_msg_bytes);
+    if (rc == EXIT_OK)
+        rc = parse_metrics_addr(f->metrics_addr, cfg);
     cfg->nats_server = f->nats_server ? f->nats_server : "nats-server";
     resolve_binary(cfg->nats_server, cfg->nats_server_path);
     return rc;

@@ -21,6 +21,7 @@ typedef struct {
     const char *bind, *http_port, *bus_auth, *tls_cert, *tls_key, *tls_min;
     const char *rate, *burst, *max_conns, *max_conns_per_ip;
     const char *nats_server, *nats_port, *max_msg_bytes;
+    const char *metrics_addr;
     store_location store;
 } serve_flags;
 
@@ -40,11 +41,19 @@ typedef struct {
     char nats_server_path[4096];
     unsigned nats_port;         /* 0: any free port (tests) */
     unsigned max_msg_bytes;
+    /* GET /metrics on its own listener (dev/metrics.md); off when
+     * metrics_addr is NULL.  metrics_port 0: any free port (tests). */
+    const char *metrics_addr;   /* as given: HOST:PORT */
+    char metrics_host[64];
+    struct sockaddr_storage metrics_sockaddr;
+    socklen_t metrics_sockaddr_len;
+    bool metrics_is_loopback;
+    unsigned metrics_port;
     store_location store;
 } serve_config;
 
 /* Number of entries SERVE_FLAGS adds to a cli_flag table. */
-#define SERVE_FLAG_COUNT 15
+#define SERVE_FLAG_COUNT 16
 /* Appends the serve flags, bound to f, at table[0..SERVE_FLAG_COUNT). */
 void serve_flags_table(serve_flags *f, cli_flag *table);
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/err.h>
@@ -120,4 +121,15 @@ char *tls_pem_read(const char *path, size_t max_bytes)
 void tls_pem_free(char *pem)
 {
     sodium_free(pem);
+}
+
+int64_t tls_pem_not_after(const char *pem)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    X509 *cert = bio ? PEM_read_bio_X509(bio, NULL, no_passphrase, NULL) : NULL;
+    struct tm tm;
+    int64_t when = cert && ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) ? (int64_t)timegm(&tm) : 0;
+    X509_free(cert);
+    BIO_free(bio);
+    return when;
 }

@@ -3,6 +3,7 @@
 #define MEMBERSHIPD_TLS_FILES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Verifies that cert_path holds a PEM certificate that has not expired and
  * key_path an unencrypted PEM private key matching it, mode 0600 or
@@ -13,5 +14,9 @@ int tls_files_check(const char *cert_path, const char *key_path, char *err, size
  * for keys; release with tls_pem_free, which wipes it).  NULL on error. */
 char *tls_pem_read(const char *path, size_t max_bytes);
 void tls_pem_free(char *pem);
+
+/* When the first certificate in a PEM text expires (Unix seconds); 0 when
+ * there is none. */
+int64_t tls_pem_not_after(const char *pem);
 
 #endif

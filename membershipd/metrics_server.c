@@ -1,0 +1,136 @@
+#include "membershipd/metrics_server.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <microhttpd.h>
+#include "embedded/nats_config.h"
+#include "embedded/nats_monitor.h"
+#include "membershipd/cli.h"
+#include "membershipd/conn_guard.h"
+#include "membershipd/dataplane.h"
+#include "membershipd/http_server.h"
+#include "membershipd/log.h"
+#include "membershipd/metrics.h"
+
+/* Prometheus scrapes one at a time; a few spare for an operator's curl. */
+#define METRICS_CONNECTION_LIMIT 16
+#define METRICS_IDLE_TIMEOUT_S 10
+#define VARZ_TIMEOUT_MS 2000
+
+struct metrics_server {
+    server *srv;
+    struct MHD_Daemon *daemon;
+};
+
+static uint64_t varz_count(const json_t *varz, const char *field)
+{
+    json_int_t n = json_integer_value(json_object_get(varz, field));
+    return n > 0 ? (uint64_t)n : 0;
+}
+
+static void read_varz(dataplane *dp, metrics_live *live)
+{
+    const nats_monitor monitor = {NATSCONF_MONITOR_HOST, dataplane_monitor_port(dp), VARZ_TIMEOUT_MS};
+    json_t *varz;
+    char err[256];
+    if (nats_monitor_get(&monitor, "/varz", &varz, err, sizeof err) != 0) {
+        log_event(LOG_WARN, "metrics_varz", "detail=\"%s\"", err);
+        return;
+    }
+    live->dataplane_up = true;
+    live->dataplane_connections = varz_count(varz, "connections");
+    live->dataplane_in_msgs = varz_count(varz, "in_msgs");
+    live->dataplane_out_msgs = varz_count(varz, "out_msgs");
+    live->dataplane_in_bytes = varz_count(varz, "in_bytes");
+    live->dataplane_out_bytes = varz_count(varz, "out_bytes");
+    json_decref(varz);
+}
+
+static char *scrape(server *srv)
+{
+    metrics_live live = {
+        .requests_in_flight = (unsigned)atomic_load(&srv->in_flight),
+        .conns = conn_guard_stats_get(srv->conns),
+        .nonce_cache_entries = nonce_cache_size(srv->nonces),
+        .nats_restarts = dataplane_restarts(srv->dataplane),
+    };
+    read_varz(srv->dataplane, &live);
+    return metrics_render(&live);
+}
+
+static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, char *body, const char *type)
+{
+    if (!body)
+        return MHD_NO;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET");
+    enum MHD_Result rc = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version, (void)upload_data, (void)con_cls;
+    metrics_server *ms = cls;
+    if (*upload_data_size) {
+        *upload_data_size = 0; /* a body is never wanted: dropped */
+        return MHD_YES;
+    }
+    if (strcmp(url, "/metrics") != 0)
+        return answer(conn, MHD_HTTP_NOT_FOUND, strdup("only /metrics is served here\n"), "text/plain");
+    if (strcmp(method, "GET") != 0)
+        return answer(conn, MHD_HTTP_METHOD_NOT_ALLOWED, strdup("GET /metrics\n"), "text/plain");
+    char *text = scrape(ms->srv);
+    if (!text)
+        return answer(conn, MHD_HTTP_SERVICE_UNAVAILABLE, strdup("out of memory\n"), "text/plain");
+    return answer(conn, MHD_HTTP_OK, text, METRICS_CONTENT_TYPE);
+}
+
+metrics_server *metrics_server_start(server *srv, int listen_fd, const char *cert_pem, const char *key_pem)
+{
+    metrics_server *ms = calloc(1, sizeof *ms);
+    if (!ms) {
+        cli_error("out of memory for the metrics listener");
+        return NULL;
+    }
+    ms->srv = srv;
+    /* One thread polls every connection: a scrape is short, and a slow
+     * client cannot hold more than one of the few slots. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | (cert_pem ? MHD_USE_TLS : 0);
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert_pem},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key_pem},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)http_tls_priorities(srv->cfg.tls_min)},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    ms->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, ms,
+                                  MHD_OPTION_LISTEN_SOCKET, listen_fd,
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONNECTION_LIMIT,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_IDLE_TIMEOUT_S,
+                                  MHD_OPTION_ARRAY, cert_pem ? tls : tls + 3,
+                                  MHD_OPTION_END);
+    if (!ms->daemon) {
+        cli_error("cannot start the metrics listener on %s; check --metrics-addr", srv->cfg.metrics_addr);
+        free(ms);
+        return NULL;
+    }
+    return ms;
+}
+
+void metrics_server_stop(metrics_server *ms)
+{
+    if (!ms)
+        return;
+    MHD_stop_daemon(ms->daemon);
+    free(ms);
+}

@@ -141,7 +141,7 @@ static int parse_metrics_addr(const char *text, serve_config *cfg)
     const char *colon = strrchr(text, ':');
     bool bracketed = text[0] == '[';
     size_t host_len = colon ? (size_t)(colon - text) : 0;
-    if (!colon || host_len == 0 || (bracketed && text[host_len - 1] != ']') ||
+    if (!colon || host_len == 0 || !colon[1] || (bracketed && text[host_len - 1] != ']') ||
         (!bracketed && memchr(text, ':', host_len)) || host_len >= sizeof cfg->metrics_host + 2)
         return bad_value("--metrics-addr", text, expected);
     snprintf(cfg->metrics_host, sizeof cfg->metrics_host, "%.*s", (int)(bracketed ? host_len - 2 : host_len),

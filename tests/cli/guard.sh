@@ -38,6 +38,13 @@ refused "missing cert file" "No such file" --tls-cert "$P/none.pem" --tls-key "$
 refused "cert is not a cert" "is not a PEM certificate" --tls-cert "$P/server.key" --tls-key "$P/server.key"
 refused "expired certificate" "has expired" --tls-cert "$P/expired.pem" --tls-key "$P/expired.key"
 refused "key does not match" "does not match certificate" --tls-cert "$P/server.pem" --tls-key "$P/other.key"
+refused "public metrics, no TLS" "--metrics-addr 0.0.0.0:9470 is not loopback, so it needs TLS" \
+    --metrics-addr 0.0.0.0:9470
+refused "public IPv6 metrics, no TLS" "or give --metrics-addr 127.0.0.1:PORT" --metrics-addr [::]:9470
+refused "metrics on the control-plane port" "--metrics-addr and --http-port are both 8470" \
+    --metrics-addr 127.0.0.1:8470
+refused "metrics on the data-plane port" "--metrics-addr and --nats-port are both 4250" \
+    --metrics-addr 127.0.0.1:4250
 }
 cp "$P/server.pem" "$P/ca.key.pem"; chmod 600 "$P/ca.key.pem"
 t "refused: cert given as key" 78 "not an unencrypted PEM private key" \
@@ -75,6 +82,8 @@ t "refused: data-plane port in use" 78 "--nats-port $BUSY on 127.0.0.1 is not av
     "$M" check-config --data-dir "$D" --nats-port "$BUSY"
 t "refused: control-plane port in use" 78 "--http-port $BUSY on 127.0.0.1 is not available" \
     "$M" check-config --data-dir "$D" --http-port "$BUSY"
+t "refused: metrics port in use" 78 "--metrics-addr $BUSY on 127.0.0.1 is not available" \
+    "$M" check-config --data-dir "$D" --metrics-addr "127.0.0.1:$BUSY"
 kill "$HOLDER"; wait "$HOLDER" 2>/dev/null
 cp "$P/server.pem" "$P/quo\"te.pem"
 t "refused: TLS path that cannot be quoted" 78 "may not hold quotes" \
@@ -90,6 +99,9 @@ accepted "localhost" --bind localhost
 accepted "loopback with TLS" $TLS
 accepted "public with enforce and TLS" --bind 0.0.0.0 $TLS
 accepted "public IPv6 with enforce and TLS" --bind :: --bus-auth enforce $TLS --tls-min 1.3
+accepted "loopback metrics" --metrics-addr 127.0.0.1:9470
+accepted "IPv6 loopback metrics" --metrics-addr [::1]:9470
+accepted "public metrics with enforce and TLS" $TLS --metrics-addr 0.0.0.0:9470
 }
 
 # Malformed values are usage errors, not configuration refusals.
@@ -98,9 +110,16 @@ t "usage: TLS 1.1" 2 "--tls-min 1.1: expected 1.2 or 1.3" "$M" check-config --tl
 t "usage: port" 2 "--http-port 70000" "$M" check-config --http-port 70000
 t "usage: rate" 2 "--rate 0" "$M" check-config --rate 0
 t "usage: host name" 2 "expected an IP address" "$M" check-config --bind example.com
+for bad in 9470 ::1:9470 example.com:9470 127.0.0.1: [::1 "[::1]9470"; do
+    t "usage: --metrics-addr $bad" 2 "--metrics-addr $bad: expected HOST:PORT" "$M" check-config --metrics-addr "$bad"
+done
+t "usage: --metrics-addr port" 2 "--metrics-addr port 70000" "$M" check-config --metrics-addr 127.0.0.1:70000
 
 # serve runs the same guard before it creates, opens or listens on anything.
 FRESH="$WORK/fresh"
 t "serve refuses a public open start" 78 "refusing to start" "$M" serve --bind 0.0.0.0 --data-dir "$FRESH"
 check "the refused serve created nothing" [ ! -e "$FRESH" ]
+t "serve refuses public metrics without TLS" 78 "--metrics-addr 0.0.0.0:9470 is not loopback" \
+    "$M" serve --metrics-addr 0.0.0.0:9470 --data-dir "$FRESH"
+check "the refused metrics serve created nothing" [ ! -e "$FRESH" ]
 finish

@@ -29,3 +29,8 @@ echo "unibus: installing $missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# prometheus is wanted for its promtool only (tests); on a systemd host its
+# package also starts a Prometheus server on :9090, which unibus never asked for.
+case " $missing " in
+*" prometheus "*) [ -d /run/systemd/system ] && systemctl disable --now prometheus >/dev/null 2>&1 || true ;;
+esac

@@ -13,12 +13,12 @@
 #include "membershipd/guard.h"
 #include "membershipd/http_server.h"
 #include "membershipd/log.h"
+#include "membershipd/reload.h"
 #include "membershipd/server_identity.h"
 #include "membershipd/tls_files.h"
 
 #define SHUTDOWN_GRACE_MS 5000
 #define LISTEN_BACKLOG 256
-#define PEM_LIMIT (1024 * 1024)
 
 static int open_listener(server *srv)
 {
@@ -113,13 +113,28 @@ static void close_state(server *srv)
     pthread_mutex_destroy(&srv->store_lock);
 }
 
-/* TLS material is read once, before listening, and wiped after stop. */
-static int listen_and_serve(server *srv, sigset_t *signals)
+/* Serves until SIGTERM or SIGINT; SIGHUP reloads.  Once a second, daemons
+ * retired by a rotation whose connections have ended are stopped. */
+static int serve_until_stopped(server *srv, const sigset_t *signals)
+{
+    const struct timespec tick = {1, 0};
+    for (;;) {
+        int sig = sigtimedwait(signals, NULL, &tick);
+        if (sig == SIGHUP)
+            serve_reload(srv);
+        else if (sig > 0)
+            return sig;
+        http_server_reap(srv);
+    }
+}
+
+/* TLS material is read before listening; each daemon wipes its own. */
+static int listen_and_serve(server *srv, const sigset_t *signals)
 {
     char *cert = NULL, *key = NULL;
     if (serve_config_tls(&srv->cfg)) {
-        cert = tls_pem_read(srv->cfg.tls_cert, PEM_LIMIT);
-        key = tls_pem_read(srv->cfg.tls_key, PEM_LIMIT);
+        cert = tls_pem_read(srv->cfg.tls_cert, TLS_PEM_LIMIT);
+        key = tls_pem_read(srv->cfg.tls_key, TLS_PEM_LIMIT);
         if (!cert || !key) {
             cli_error("cannot read the TLS files %s and %s", srv->cfg.tls_cert, srv->cfg.tls_key);
             tls_pem_free(cert);
@@ -127,23 +142,23 @@ static int listen_and_serve(server *srv, sigset_t *signals)
             return EXIT_FAILED;
         }
     }
+    bool tls = cert != NULL;
     int fd = open_listener(srv);
-    int rc = fd >= 0 && http_server_start(srv, fd, cert, key) == 0 ? EXIT_OK : EXIT_FAILED;
-    if (rc == EXIT_OK) {
-        char nats_url[128];
-        dataplane_url(srv->dataplane, nats_url, sizeof nats_url);
-        log_event(LOG_INFO, "listening", "addr=%s port=%u tls=%s bus_auth=%s server_key=%s nats=%s", srv->cfg.bind,
-                  srv->port, cert ? "on" : "off", bus_auth_name(srv->cfg.bus_auth), srv->identity_nkey, nats_url);
-        int sig = 0;
-        sigwait(signals, &sig);
-        log_event(LOG_INFO, "stopping", "signal=%d", sig);
-        http_server_stop(srv, SHUTDOWN_GRACE_MS);
-    } else if (fd >= 0) {
-        close(fd);
+    if (fd < 0) {
+        tls_pem_free(cert);
+        tls_pem_free(key);
+        return EXIT_FAILED;
     }
-    tls_pem_free(cert);
-    tls_pem_free(key);
-    return rc;
+    if (http_server_start(srv, fd, cert, key) != 0)
+        return EXIT_FAILED;
+    char nats_url[128];
+    dataplane_url(srv->dataplane, nats_url, sizeof nats_url);
+    log_event(LOG_INFO, "listening", "addr=%s port=%u tls=%s bus_auth=%s server_key=%s nats=%s", srv->cfg.bind,
+              srv->port, tls ? "on" : "off", bus_auth_name(srv->cfg.bus_auth), srv->identity_nkey, nats_url);
+    int sig = serve_until_stopped(srv, signals);
+    log_event(LOG_INFO, "stopping", "signal=%d", sig);
+    http_server_stop(srv, SHUTDOWN_GRACE_MS);
+    return EXIT_OK;
 }
 
 static int run(const serve_config *cfg)
@@ -156,6 +171,7 @@ static int run(const serve_config *cfg)
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
     server srv = {.cfg = *cfg};

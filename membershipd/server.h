@@ -28,6 +28,7 @@
 #define NONCE_CACHE_CAPACITY 100000
 #define NONCE_TTL_MS (2 * BUSAUTH_REQUEST_SKEW_MS + 1000)
 #define RATELIMIT_SLOTS 65536
+#define HTTP_RETIRED_MAX 8
 
 typedef struct server {
     serve_config cfg;
@@ -37,7 +38,8 @@ typedef struct server {
     char identity_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
     ratelimit *limits;
     nonce_cache *nonces;
-    struct MHD_Daemon *daemon;
+    struct http_daemon *daemon;             /* takes new connections */
+    struct http_daemon *retired[HTTP_RETIRED_MAX]; /* rotated out, serving their own (http_daemons.c) */
     struct conn_guard *conns;
     struct dataplane *dataplane;
     unsigned port;

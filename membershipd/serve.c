@@ -52,9 +52,10 @@ static int open_state(server *srv)
         return -1;
     busauth_nkey_encode_public(busauth_identity_public_key(srv->identity), srv->identity_nkey);
     srv->limits = ratelimit_new(srv->cfg.rate, srv->cfg.burst, RATELIMIT_SLOTS);
+    srv->audit_budget = ratelimit_new(AUDIT_FAILED_AUTH_RATE, AUDIT_FAILED_AUTH_BURST, 1);
     srv->nonces = nonce_cache_new(NONCE_CACHE_CAPACITY, NONCE_TTL_MS);
     pthread_mutex_init(&srv->store_lock, NULL);
-    return srv->limits && srv->nonces ? 0 : -1;
+    return srv->limits && srv->audit_budget && srv->nonces ? 0 : -1;
 }
 
 /* A port the kernel says is free right now on addr's interface. */
@@ -109,6 +110,7 @@ static void close_state(server *srv)
     store_close(srv->store);
     busauth_identity_free(srv->identity);
     ratelimit_free(srv->limits);
+    ratelimit_free(srv->audit_budget);
     nonce_cache_free(srv->nonces);
     pthread_mutex_destroy(&srv->store_lock);
 }

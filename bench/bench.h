@@ -23,7 +23,6 @@ void bench_sleep_ms(double ms);
 double bench_percentile(double *v, size_t n, double p);
 
 /* Resident set size of any process, KiB (-1 when gone). */
-long bench_rss_kib(pid_t pid);
 /* The pid of pid's child running the program named comm, or -1. */
 pid_t bench_child_pid(pid_t parent, const char *comm);
 /* A TCP port free on 127.0.0.1 right now. */

@@ -71,26 +71,8 @@ static void slow_headers(fixture *f, CURL *h, size_t slow, int requests, const l
 
 static void streamed_upload(fixture *f, size_t total)
 {
-    long baseline = harness_rss_kib(&f->server), peak = baseline;
-    int fd = raw_connect(f->server.port, "127.0.3.1");
-    const char head[] = "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
-    raw_send(fd, head, strlen(head));
-    static char chunk[64 * 1024 + 16];
-    int hdr = snprintf(chunk, sizeof chunk, "%x\r\n", 64 * 1024);
-    memset(chunk + hdr, 'x', 64 * 1024);
-    memcpy(chunk + hdr + 64 * 1024, "\r\n", 2);
-    size_t chunk_len = (size_t)hdr + 64 * 1024 + 2, sent = 0;
-    while (sent < total) {
-        size_t n = raw_send(fd, chunk, chunk_len);
-        sent += n;
-        if (n < chunk_len)
-            break; /* the server hung up */
-        if (sent % MIB < chunk_len) {
-            long rss = harness_rss_kib(&f->server);
-            peak = rss > peak ? rss : peak;
-        }
-    }
-    close(fd);
+    long baseline, peak;
+    size_t sent = harness_stream_upload(&f->server, "127.0.3.1", total, &baseline, &peak);
     static char name[96];
     snprintf(name, sizeof name, "membershipd RSS delta, %zu MB streamed body", total / 1000000);
     bench_row r = row_make(5, name, (double)(peak - baseline) / 1024, "MiB", NAN, NULL);

@@ -245,13 +245,13 @@ static void report_scale(fixture *f, population *p, const level_result *l, size_
                                (double)harness_rss_kib(&f->server) / 1024, "MiB", NAN, NULL);
     report_add(&rss_m);
     bench_row rss_n = row_make(4, name_of("nats-server RSS, ", users, " users+rooms"),
-                               (double)bench_rss_kib(nats) / 1024, "MiB", NAN, NULL);
+                               (double)harness_process_rss_kib(nats) / 1024, "MiB", NAN, NULL);
     report_add(&rss_n);
     int *fds = calloc(peers_wanted, sizeof *fds);
     double t0 = bench_now();
     size_t in = peers_connect(bench_url_port(f->server.nats_url), p->seeds, peers_wanted, fds);
     double took = bench_now() - t0;
-    long nats_rss = bench_rss_kib(nats);
+    long nats_rss = harness_process_rss_kib(nats);
     peers_close(fds, peers_wanted);
     free(fds);
     bench_row peers = row_make(4, name_of("authenticated peers connected at once (of ", peers_wanted, ")"),

@@ -40,20 +40,6 @@ double bench_percentile(double *v, size_t n, double p)
     return v[i ? i - 1 : 0];
 }
 
-long bench_rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kib = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kib = strtol(line + 6, NULL, 10);
-    if (f)
-        fclose(f);
-    return kib;
-}
-
 static bool is_child(const char *pid_text, pid_t parent, const char *comm)
 {
     char path[300], stat[512];

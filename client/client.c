@@ -11,6 +11,11 @@
 #include "busauth/seedfile.h"
 #include "room_state.h"
 
+const char *unibus_version_string(void)
+{
+    return UNIBUS_VERSION;
+}
+
 const char *unibus_strerror(unibus_status status)
 {
     static const char *const TEXT[] = {

@@ -51,6 +51,8 @@ typedef enum {
 } unibus_status;
 
 UNIBUS_API const char *unibus_strerror(unibus_status status);
+/* The library's version, "MAJOR.MINOR.PATCH" (static storage). */
+UNIBUS_API const char *unibus_version_string(void);
 
 /* Creates a new identity: a seed file at path (0600, never overwriting)
  * whose public key, as a NATS user nkey, goes to nkey.  The seed is never

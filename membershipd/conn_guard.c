@@ -30,10 +30,6 @@ struct conn_guard {
     conn_slot *slots[];   /* NULL where free */
 };
 
-/* Shutting the socket down (never closing it: libmicrohttpd owns the fd)
- * wakes the connection's thread, which then closes it.  Called under the
- * lock, which conn_guard_close also takes before libmicrohttpd closes the
- * fd, so the number cannot have been reused by another connection. */
 static void unlist(conn_guard *g, unsigned i)
 {
     g->slots[i]->listed = false;
@@ -41,6 +37,10 @@ static void unlist(conn_guard *g, unsigned i)
     g->stats.open--;
 }
 
+/* Shutting the socket down (never closing it: libmicrohttpd owns the fd)
+ * wakes the connection's thread, which then closes it.  Called under the
+ * lock, which conn_guard_close also takes before libmicrohttpd closes the
+ * fd, so the number cannot have been reused by another connection. */
 static void cut(conn_guard *g, unsigned i)
 {
     shutdown(g->slots[i]->fd, SHUT_RDWR);

@@ -30,6 +30,7 @@ struct dataplane {
     unsigned wanted, applied; /* sync generations */
     unsigned reloads;
     int64_t change_since_ms;  /* when the oldest change not yet applied reached the API; 0: unknown */
+    bool files_changed;       /* reload even if the text is the same */
     bool stopping;
     bool thread_started;
 };
@@ -104,6 +105,11 @@ static void *reloader(void *arg)
         unsigned target = dp->wanted;
         int64_t since_ms = dp->change_since_ms;
         dp->change_since_ms = 0;
+        if (dp->files_changed) {
+            free(dp->rendered); /* so apply writes and reloads */
+            dp->rendered = NULL;
+            dp->files_changed = false;
+        }
         pthread_mutex_unlock(&dp->lock);
         int64_t version = store_data_version(dp->store);
         bool ok = true;
@@ -204,6 +210,14 @@ int dataplane_sync(dataplane *dp, int64_t since_ms)
     int rc = (int)(dp->applied - mine) >= 0 ? 0 : -1;
     pthread_mutex_unlock(&dp->lock);
     return rc;
+}
+
+int dataplane_refresh(dataplane *dp)
+{
+    pthread_mutex_lock(&dp->lock);
+    dp->files_changed = true;
+    pthread_mutex_unlock(&dp->lock);
+    return dataplane_sync(dp, 0);
 }
 
 void dataplane_stop(dataplane *dp)

@@ -49,6 +49,10 @@ dataplane *dataplane_start(const dataplane_config *cfg);
  * change_to_sighup_ms.  Without a data plane (NULL: the API handlers run
  * in-process by tests/fuzz) there is nothing to wait for: 0. */
 int dataplane_sync(dataplane *dp, int64_t since_ms);
+/* Has nats-server reload even though its configuration text is the same:
+ * the files it names (TLS certificate and key) may have changed.  Returns
+ * like dataplane_sync. */
+int dataplane_refresh(dataplane *dp);
 void dataplane_stop(dataplane *dp);
 unsigned dataplane_reloads(dataplane *dp);
 /* Times nats-server died and was started again. */

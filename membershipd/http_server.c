@@ -279,7 +279,7 @@ const char *http_tls_priorities(int tls_min)
           "+AES-256-GCM:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE";
 }
 
-int http_server_start(server *srv, int listen_fd, const char *cert_pem, const char *key_pem)
+struct MHD_Daemon *http_mhd_start(server *srv, int listen_fd, const char *cert_pem, const char *key_pem)
 {
     /* A thread per connection: a handler may wait for the data plane to
      * apply its change without stalling other clients; the connection caps
@@ -294,12 +294,7 @@ int http_server_start(server *srv, int listen_fd, const char *cert_pem, const ch
         {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)http_tls_priorities(srv->cfg.tls_min)},
         {MHD_OPTION_END, 0, NULL},
     };
-    srv->conns = conn_guard_new(srv->cfg.max_conns, HTTP_HEADER_DEADLINE_MS);
-    if (!srv->conns) {
-        cli_error("out of memory for %u connection slots; lower --max-conns", srv->cfg.max_conns);
-        return -1;
-    }
-    srv->daemon = MHD_start_daemon(
+    return MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, srv,
         MHD_OPTION_LISTEN_SOCKET, listen_fd,
@@ -313,28 +308,4 @@ int http_server_start(server *srv, int listen_fd, const char *cert_pem, const ch
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_ARRAY, cert_pem ? tls : tls + 3,
         MHD_OPTION_END);
-    if (!srv->daemon) {
-        cli_error("cannot start the HTTP server (see the log line above)");
-        return -1;
-    }
-    return 0;
-}
-
-void http_server_stop(server *srv, int grace_ms)
-{
-    if (!srv->daemon)
-        return;
-    /* Closed at once, so new connections are refused rather than queued. */
-    int listen_fd = MHD_quiesce_daemon(srv->daemon);
-    if (listen_fd >= 0)
-        close(listen_fd);
-    int64_t deadline = clock_mono_ms() + grace_ms;
-    while (atomic_load(&srv->in_flight) > 0 && clock_mono_ms() < deadline) {
-        struct timespec pause = {0, 20 * 1000000L};
-        nanosleep(&pause, NULL);
-    }
-    MHD_stop_daemon(srv->daemon);
-    srv->daemon = NULL;
-    conn_guard_free(srv->conns);
-    srv->conns = NULL;
 }

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <microhttpd.h>
 #include "embedded/nats_config.h"
 #include "embedded/nats_monitor.h"
@@ -11,6 +12,7 @@
 #include "membershipd/http_server.h"
 #include "membershipd/log.h"
 #include "membershipd/metrics.h"
+#include "membershipd/tls_files.h"
 
 /* Prometheus scrapes one at a time; a few spare for an operator's curl. */
 #define METRICS_CONNECTION_LIMIT 16
@@ -20,6 +22,8 @@
 struct metrics_server {
     server *srv;
     struct MHD_Daemon *daemon;
+    int listen_fd;              /* the daemon's: closed when it stops */
+    char *cert_pem, *key_pem;   /* NULL without TLS */
 };
 
 static uint64_t varz_count(const json_t *varz, const char *field)
@@ -96,7 +100,45 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return answer(conn, MHD_HTTP_OK, text, METRICS_CONTENT_TYPE);
 }
 
-metrics_server *metrics_server_start(server *srv, int listen_fd, const char *cert_pem, const char *key_pem)
+/* A daemon on listen_fd (taken over), with TLS when cert is set. */
+static struct MHD_Daemon *daemon_on(metrics_server *ms, int listen_fd, char *cert, char *key)
+{
+    /* One thread polls every connection: a scrape is short, and a slow
+     * client cannot hold more than one of the few slots. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | (cert ? MHD_USE_TLS : 0);
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)http_tls_priorities(ms->srv->cfg.tls_min)},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, ms,
+                            MHD_OPTION_LISTEN_SOCKET, listen_fd,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONNECTION_LIMIT,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_IDLE_TIMEOUT_S,
+                            MHD_OPTION_ARRAY, cert ? tls : tls + 3,
+                            MHD_OPTION_END);
+}
+
+/* Kept while a daemon serves with them, wiped after. */
+static bool read_pems(const serve_config *cfg, char **cert, char **key)
+{
+    *cert = tls_pem_read(cfg->tls_cert, TLS_PEM_LIMIT);
+    *key = tls_pem_read(cfg->tls_key, TLS_PEM_LIMIT);
+    if (*cert && *key)
+        return true;
+    tls_pem_free(*cert);
+    tls_pem_free(*key);
+    return false;
+}
+
+static void free_pems(metrics_server *ms)
+{
+    tls_pem_free(ms->cert_pem);
+    tls_pem_free(ms->key_pem);
+}
+
+metrics_server *metrics_server_start(server *srv, int listen_fd, bool tls)
 {
     metrics_server *ms = calloc(1, sizeof *ms);
     if (!ms) {
@@ -104,27 +146,54 @@ metrics_server *metrics_server_start(server *srv, int listen_fd, const char *cer
         return NULL;
     }
     ms->srv = srv;
-    /* One thread polls every connection: a scrape is short, and a slow
-     * client cannot hold more than one of the few slots. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | (cert_pem ? MHD_USE_TLS : 0);
-    struct MHD_OptionItem tls[] = {
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert_pem},
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key_pem},
-        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)http_tls_priorities(srv->cfg.tls_min)},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    ms->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, ms,
-                                  MHD_OPTION_LISTEN_SOCKET, listen_fd,
-                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONNECTION_LIMIT,
-                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_IDLE_TIMEOUT_S,
-                                  MHD_OPTION_ARRAY, cert_pem ? tls : tls + 3,
-                                  MHD_OPTION_END);
+    if (tls && !read_pems(&srv->cfg, &ms->cert_pem, &ms->key_pem)) {
+        cli_error("cannot read the TLS files %s and %s for the metrics listener", srv->cfg.tls_cert, srv->cfg.tls_key);
+        free(ms);
+        return NULL;
+    }
+    ms->listen_fd = listen_fd;
+    ms->daemon = daemon_on(ms, listen_fd, ms->cert_pem, ms->key_pem);
     if (!ms->daemon) {
         cli_error("cannot start the metrics listener on %s; check --metrics-addr", srv->cfg.metrics_addr);
+        free_pems(ms);
         free(ms);
         return NULL;
     }
     return ms;
+}
+
+/* A new daemon on a duplicate of the socket, then the old one stops: a
+ * scrape in progress may be cut, the next one is served. */
+int metrics_server_rotate(metrics_server *ms)
+{
+    if (!ms || !ms->cert_pem)
+        return 0;
+    char *cert, *key;
+    int fd = dup(ms->listen_fd);
+    if (fd < 0 || !read_pems(&ms->srv->cfg, &cert, &key)) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    struct MHD_Daemon *next = daemon_on(ms, fd, cert, key);
+    if (!next) {
+        close(fd);
+        tls_pem_free(cert);
+        tls_pem_free(key);
+        return -1;
+    }
+    /* Quiesced first: stopping a daemon that still owns its socket shuts
+     * the socket down, the duplicate's too. */
+    int old_fd = MHD_quiesce_daemon(ms->daemon);
+    if (old_fd >= 0)
+        close(old_fd);
+    MHD_stop_daemon(ms->daemon);
+    free_pems(ms);
+    ms->daemon = next;
+    ms->listen_fd = fd;
+    ms->cert_pem = cert;
+    ms->key_pem = key;
+    return 0;
 }
 
 void metrics_server_stop(metrics_server *ms)
@@ -132,5 +201,6 @@ void metrics_server_stop(metrics_server *ms)
     if (!ms)
         return;
     MHD_stop_daemon(ms->daemon);
+    free_pems(ms);
     free(ms);
 }

@@ -15,9 +15,13 @@ typedef struct metrics_server metrics_server;
 
 /* Serves on listen_fd (bound and listening; taken over), reading srv's
  * live state when scraped: srv's control plane must stay up until
- * metrics_server_stop.  cert_pem and key_pem are NULL without TLS.
- * NULL after printing why. */
-metrics_server *metrics_server_start(server *srv, int listen_fd, const char *cert_pem, const char *key_pem);
+ * metrics_server_stop.  With tls, over HTTPS with the files of
+ * --tls-cert and --tls-key.  NULL after printing why. */
+metrics_server *metrics_server_start(server *srv, int listen_fd, bool tls);
+/* SIGHUP: re-reads the certificate and key (checked by the caller) and
+ * serves new connections with them.  0, or -1 with the old ones still in
+ * use; nothing to do without TLS. */
+int metrics_server_rotate(metrics_server *ms);
 void metrics_server_stop(metrics_server *ms);
 
 #endif

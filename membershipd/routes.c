@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "busauth/nkey.h"
+#include "embedded/clock.h"
+#include "membershipd/log.h"
 
 static const route ROUTES[] = {
     {"GET", "/v1/health", ACCESS_PUBLIC, 0, api_health},
@@ -140,8 +142,29 @@ void route_dispatch(server *srv, request *req, reply *out)
     route_audit_if_denied(srv, req, out);
 }
 
+/* Anyone can send requests that fail authentication, from as many
+ * addresses as they have, each a row on disk: those rows come out of one
+ * server-wide budget.  The request log line of each is kept regardless. */
+static bool audit_budget_allows(server *srv, const reply *out)
+{
+    if (out->status != 401)
+        return true;
+    static const struct sockaddr_in everyone = {.sin_family = AF_INET};
+    unsigned retry;
+    int64_t now = clock_mono_ms();
+    if (ratelimit_take(srv->audit_budget, (const struct sockaddr *)&everyone, now, &retry))
+        return true;
+    atomic_fetch_add(&srv->audit_suppressed, 1);
+    int64_t last = atomic_load(&srv->audit_suppressed_logged_ms);
+    if (now - last >= AUDIT_SUPPRESSED_LOG_MS &&
+        atomic_compare_exchange_strong(&srv->audit_suppressed_logged_ms, &last, now))
+        log_event(LOG_WARN, "audit_suppressed", "count=%u detail=\"failed authentications over %d/s went to the "
+                  "request log only\"", atomic_exchange(&srv->audit_suppressed, 0), AUDIT_FAILED_AUTH_RATE);
+    return false;
+}
+
 void route_audit_if_denied(server *srv, request *req, const reply *out)
 {
-    if (out->denied)
+    if (out->denied && audit_budget_allows(srv, out))
         audit_denial(srv, req);
 }

@@ -16,12 +16,12 @@
 #include "membershipd/log.h"
 #include "membershipd/metrics.h"
 #include "membershipd/metrics_server.h"
+#include "membershipd/reload.h"
 #include "membershipd/server_identity.h"
 #include "membershipd/tls_files.h"
 
 #define SHUTDOWN_GRACE_MS 5000
 #define LISTEN_BACKLOG 256
-#define PEM_LIMIT (1024 * 1024)
 
 /* Binds and listens on addr; *port gets the port bound (addr may say 0). */
 static int open_listener(const struct sockaddr_storage *addr, socklen_t addr_len, const char *what, unsigned *port)
@@ -52,21 +52,24 @@ static int open_control_listener(server *srv)
 
 /* Off loopback the metrics speak TLS with the control plane's certificate
  * (the boot guard allows no other public shape); on loopback plain HTTP. */
-static metrics_server *start_metrics(server *srv, const char *cert, const char *key)
+static int start_metrics(server *srv)
 {
     const serve_config *cfg = &srv->cfg;
+    if (!cfg->metrics_addr)
+        return 0;
     unsigned port;
     char what[128];
     snprintf(what, sizeof what, "--metrics-addr %s", cfg->metrics_addr);
     int fd = open_listener(&cfg->metrics_sockaddr, cfg->metrics_sockaddr_len, what, &port);
     bool tls = !cfg->metrics_is_loopback;
-    metrics_server *ms = fd >= 0 ? metrics_server_start(srv, fd, tls ? cert : NULL, tls ? key : NULL) : NULL;
-    if (ms)
-        log_event(LOG_INFO, "metrics_listening", "addr=%s port=%u tls=%s", cfg->metrics_host, port,
-                  tls ? "on" : "off");
-    else if (fd >= 0)
-        close(fd);
-    return ms;
+    srv->metrics = fd >= 0 ? metrics_server_start(srv, fd, tls) : NULL;
+    if (!srv->metrics) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    log_event(LOG_INFO, "metrics_listening", "addr=%s port=%u tls=%s", cfg->metrics_host, port, tls ? "on" : "off");
+    return 0;
 }
 
 static int open_state(server *srv)
@@ -80,9 +83,10 @@ static int open_state(server *srv)
         return -1;
     busauth_nkey_encode_public(busauth_identity_public_key(srv->identity), srv->identity_nkey);
     srv->limits = ratelimit_new(srv->cfg.rate, srv->cfg.burst, RATELIMIT_SLOTS);
+    srv->audit_budget = ratelimit_new(AUDIT_FAILED_AUTH_RATE, AUDIT_FAILED_AUTH_BURST, 1);
     srv->nonces = nonce_cache_new(NONCE_CACHE_CAPACITY, NONCE_TTL_MS);
     pthread_mutex_init(&srv->store_lock, NULL);
-    return srv->limits && srv->nonces ? 0 : -1;
+    return srv->limits && srv->audit_budget && srv->nonces ? 0 : -1;
 }
 
 /* A port the kernel says is free right now on addr's interface. */
@@ -137,17 +141,33 @@ static void close_state(server *srv)
     store_close(srv->store);
     busauth_identity_free(srv->identity);
     ratelimit_free(srv->limits);
+    ratelimit_free(srv->audit_budget);
     nonce_cache_free(srv->nonces);
     pthread_mutex_destroy(&srv->store_lock);
 }
 
-/* TLS material is read once, before listening, and wiped after stop. */
-static int listen_and_serve(server *srv, sigset_t *signals)
+/* Serves until SIGTERM or SIGINT; SIGHUP reloads.  Once a second, daemons
+ * retired by a rotation whose connections have ended are stopped. */
+static int serve_until_stopped(server *srv, const sigset_t *signals)
+{
+    const struct timespec tick = {1, 0};
+    for (;;) {
+        int sig = sigtimedwait(signals, NULL, &tick);
+        if (sig == SIGHUP)
+            serve_reload(srv);
+        else if (sig > 0)
+            return sig;
+        http_server_reap(srv);
+    }
+}
+
+/* TLS material is read before listening; each daemon wipes its own. */
+static int listen_and_serve(server *srv, const sigset_t *signals)
 {
     char *cert = NULL, *key = NULL;
     if (serve_config_tls(&srv->cfg)) {
-        cert = tls_pem_read(srv->cfg.tls_cert, PEM_LIMIT);
-        key = tls_pem_read(srv->cfg.tls_key, PEM_LIMIT);
+        cert = tls_pem_read(srv->cfg.tls_cert, TLS_PEM_LIMIT);
+        key = tls_pem_read(srv->cfg.tls_key, TLS_PEM_LIMIT);
         if (!cert || !key) {
             cli_error("cannot read the TLS files %s and %s", srv->cfg.tls_cert, srv->cfg.tls_key);
             tls_pem_free(cert);
@@ -155,30 +175,29 @@ static int listen_and_serve(server *srv, sigset_t *signals)
             return EXIT_FAILED;
         }
     }
-    metrics_set_cert_not_after(cert ? tls_pem_not_after(cert) : 0);
+    bool tls = cert != NULL;
+    metrics_set_cert_not_after(tls ? tls_pem_not_after(cert) : 0);
     int fd = open_control_listener(srv);
-    int rc = fd >= 0 && http_server_start(srv, fd, cert, key) == 0 ? EXIT_OK : EXIT_FAILED;
-    if (rc != EXIT_OK && fd >= 0)
-        close(fd);
-    metrics_server *metrics = NULL;
-    if (rc == EXIT_OK && srv->cfg.metrics_addr && !(metrics = start_metrics(srv, cert, key))) {
+    if (fd < 0) {
+        tls_pem_free(cert);
+        tls_pem_free(key);
+        return EXIT_FAILED;
+    }
+    if (http_server_start(srv, fd, cert, key) != 0)
+        return EXIT_FAILED;
+    if (start_metrics(srv) != 0) {
         http_server_stop(srv, 0);
-        rc = EXIT_FAILED;
+        return EXIT_FAILED;
     }
-    if (rc == EXIT_OK) {
-        char nats_url[128];
-        dataplane_url(srv->dataplane, nats_url, sizeof nats_url);
-        log_event(LOG_INFO, "listening", "addr=%s port=%u tls=%s bus_auth=%s server_key=%s nats=%s", srv->cfg.bind,
-                  srv->port, cert ? "on" : "off", bus_auth_name(srv->cfg.bus_auth), srv->identity_nkey, nats_url);
-        int sig = 0;
-        sigwait(signals, &sig);
-        log_event(LOG_INFO, "stopping", "signal=%d", sig);
-        metrics_server_stop(metrics); /* first: it reads the control plane's state */
-        http_server_stop(srv, SHUTDOWN_GRACE_MS);
-    }
-    tls_pem_free(cert);
-    tls_pem_free(key);
-    return rc;
+    char nats_url[128];
+    dataplane_url(srv->dataplane, nats_url, sizeof nats_url);
+    log_event(LOG_INFO, "listening", "addr=%s port=%u tls=%s bus_auth=%s server_key=%s nats=%s", srv->cfg.bind,
+              srv->port, tls ? "on" : "off", bus_auth_name(srv->cfg.bus_auth), srv->identity_nkey, nats_url);
+    int sig = serve_until_stopped(srv, signals);
+    log_event(LOG_INFO, "stopping", "signal=%d", sig);
+    metrics_server_stop(srv->metrics); /* first: it reads the control plane's state */
+    http_server_stop(srv, SHUTDOWN_GRACE_MS);
+    return EXIT_OK;
 }
 
 static int run(const serve_config *cfg)
@@ -191,6 +210,7 @@ static int run(const serve_config *cfg)
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
     metrics_mark_start();

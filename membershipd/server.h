@@ -28,6 +28,11 @@
 #define NONCE_CACHE_CAPACITY 100000
 #define NONCE_TTL_MS (2 * BUSAUTH_REQUEST_SKEW_MS + 1000)
 #define RATELIMIT_SLOTS 65536
+#define HTTP_RETIRED_MAX 8
+/* Audit rows for failed authentications, server-wide (routes.c). */
+#define AUDIT_FAILED_AUTH_RATE 5
+#define AUDIT_FAILED_AUTH_BURST 50
+#define AUDIT_SUPPRESSED_LOG_MS 60000
 
 typedef struct server {
     serve_config cfg;
@@ -36,9 +41,14 @@ typedef struct server {
     busauth_identity *identity;
     char identity_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
     ratelimit *limits;
+    ratelimit *audit_budget;    /* AUDIT_FAILED_AUTH_*: one bucket for all */
+    atomic_uint audit_suppressed;
+    atomic_llong audit_suppressed_logged_ms;
     nonce_cache *nonces;
-    struct MHD_Daemon *daemon;
+    struct http_daemon *daemon;             /* takes new connections */
+    struct http_daemon *retired[HTTP_RETIRED_MAX]; /* rotated out, serving their own (http_daemons.c) */
     struct conn_guard *conns;
+    struct metrics_server *metrics;         /* --metrics-addr, or NULL */
     struct dataplane *dataplane;
     unsigned port;
     atomic_int in_flight;

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define TLS_PEM_LIMIT (1024 * 1024) /* a certificate chain or key file, at most */
+
 /* Verifies that cert_path holds a PEM certificate that has not expired and
  * key_path an unencrypted PEM private key matching it, mode 0600 or
  * stricter.  On failure writes one line into err and returns -1. */

@@ -49,5 +49,6 @@ int cmd_blob(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_blob_put(int argc, char **argv);
 int cmd_blob_get(int argc, char **argv);
+int cmd_version(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@ static const cli_command COMMANDS[] = {
     {"req", cmd_req, "send a request to a room's workers, print the answer"},
     {"serve", cmd_serve, "answer a room's requests with a command"},
     {"blob", cmd_blob, "share files, encrypted, with a room"},
+    {"version", cmd_version, "print the version"},
 };
 
 int main(int argc, char **argv)

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 #include "fixture.h"
+#include "testutil.h"
 
 static fixture F;
 static const char *const UNLIMITED[] = {"--rate", "1000000", "--burst", "1000000", NULL};
@@ -31,12 +32,6 @@ static int teardown(void **state)
 {
     (void)state;
     return fixture_stop(&F);
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 static void db_path(char out[PATH_MAX + 64])
@@ -95,7 +90,7 @@ static void kill_9_mid_write_burst_loses_no_acknowledged_write(void **state)
     pthread_t writers[WRITERS];
     for (int i = 0; i < WRITERS; i++)
         pthread_create(&writers[i], NULL, write_rooms, (void *)(intptr_t)i);
-    sleep_ms(1500);
+    test_sleep_ms(1500);
     kill(F.server.pid, SIGKILL);
     waitpid(F.server.pid, NULL, 0);
     F.server.pid = 0;

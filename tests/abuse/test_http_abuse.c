@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "fixture.h"
+#include "testutil.h"
 #include "raw_socket.h"
 
 #define MIB (1024 * 1024)
@@ -30,12 +31,6 @@ static int teardown(void **state)
 {
     (void)state;
     return fixture_stop(&F);
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 static void declared_oversize_is_refused_before_the_body(void **state)
@@ -82,7 +77,7 @@ static void chunked_bodies_are_cut_at_the_cap(void **state)
             assert_string_equal(http_error_code(&r), "message_too_large");
         http_result_free(&r);
         free(body);
-        sleep_ms(100);
+        test_sleep_ms(100);
         assert_true(harness_log_contains(&F.server, cases[i].logged));
     }
     http_result ok = fixture_call(&F, F.alice, "GET", "/v1/me", NULL);
@@ -96,26 +91,8 @@ static void streamed_400mb_upload_does_not_grow_the_server(void **state)
 {
     (void)state;
     start(NULL);
-    long baseline = harness_rss_kib(&F.server), peak = baseline;
-    int fd = raw_connect(F.server.port, NULL);
-    const char head[] = "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
-    raw_send(fd, head, strlen(head));
-    static char chunk[64 * 1024 + 16];
-    int hdr = snprintf(chunk, sizeof chunk, "%x\r\n", 64 * 1024);
-    memset(chunk + hdr, 'x', 64 * 1024);
-    memcpy(chunk + hdr + 64 * 1024, "\r\n", 2);
-    size_t chunk_len = (size_t)hdr + 64 * 1024 + 2, sent = 0;
-    while (sent < 400UL * MIB) {
-        size_t n = raw_send(fd, chunk, chunk_len);
-        sent += n;
-        if (n < chunk_len)
-            break; /* the server hung up */
-        if (sent % MIB < chunk_len) {
-            long rss = harness_rss_kib(&F.server);
-            peak = rss > peak ? rss : peak;
-        }
-    }
-    close(fd);
+    long baseline, peak;
+    size_t sent = harness_stream_upload(&F.server, NULL, 400UL * MIB, &baseline, &peak);
     fprintf(stderr, "sent %zu MiB before the server hung up; RSS %ld -> peak %ld KiB\n", sent / MIB, baseline, peak);
     assert_true(sent < 400UL * MIB);
     assert_true(peak - baseline < 8 * 1024);
@@ -146,7 +123,7 @@ static void slow_header_clients_do_not_starve_others(void **state)
             }
         }
     }
-    sleep_ms(300);
+    test_sleep_ms(300);
     int refused = 0;
     for (size_t i = 0; i < n; i++)
         refused += raw_closed(fds[i], 50);
@@ -191,7 +168,7 @@ static void a_thousand_slow_headers_do_not_starve_a_signed_client(void **state)
         http_result r = fixture_call(&F, F.alice, "GET", "/v1/me", NULL);
         answered += r.status == 200;
         http_result_free(&r);
-        sleep_ms(100);
+        test_sleep_ms(100);
     }
     int still_open = 0;
     for (int i = 0; i < SLOW; i++)
@@ -218,7 +195,7 @@ static void a_dribbled_header_is_cut_at_the_deadline(void **state)
     while (sent < 60 && !raw_closed(fd, 0)) { /* 60 bytes, one per 500 ms: 30 s if never cut */
         raw_send(fd, "x", 1);
         sent++;
-        sleep_ms(500);
+        test_sleep_ms(500);
     }
     fprintf(stderr, "dribbled %d bytes before the server hung up\n", sent);
     assert_true(sent < 60);
@@ -305,7 +282,7 @@ static void floods_are_rate_limited_per_ip(void **state)
     assert_true(ok >= 10 && ok <= 14);
     assert_int_equal(ok + limited, 40);
     assert_true(atoi(retry_after) >= 1);
-    sleep_ms(1200);
+    test_sleep_ms(1200);
     http_result r = fixture_call(&F, F.alice, "GET", "/v1/me", NULL);
     assert_int_equal(r.status, 200); /* the bucket refills */
     http_result_free(&r);

@@ -1,6 +1,6 @@
 #!/bin/bash
-# make install to a prefix gives the header, the library, unibus.pc and the
-# two binaries; client/examples/rooms.c builds against the installed library
+# make install to a prefix gives the header, the library, unibus.pc, the
+# two binaries, the systemd unit and the manual pages; client/examples/rooms.c builds against the installed library
 # with nothing but pkg-config, and runs.
 # usage: install.sh BUILD_DIR SOURCE_DIR [EXTRA_CFLAGS]
 . "$(dirname "$0")/lib.sh"
@@ -15,6 +15,10 @@ check "unibus.pc installed" [ -n "$PC" ]
 check "library installed" [ -n "$(find "$P" -name 'libunibus.so*' | head -1)" ]
 check "membershipd installed" [ -x "$P/bin/membershipd" ]
 check "unibus installed" [ -x "$P/bin/unibus" ]
+check "the systemd unit installed" [ -f "$P/lib/systemd/system/membershipd.service" ]
+check "the sysusers entry installed" grep -q "^u unibus " "$P/lib/sysusers.d/unibus.conf"
+check "membershipd(8) installed" [ -f "$P/share/man/man8/membershipd.8" ]
+check "unibus(1) installed" [ -f "$P/share/man/man1/unibus.1" ]
 export PKG_CONFIG_PATH
 PKG_CONFIG_PATH="$(dirname "$PC")"
 t "the example builds with pkg-config alone" 0 "" \

@@ -95,12 +95,13 @@ mkfifo "$WORK/chat.in"
 CHAT=$!
 exec 7>"$WORK/chat.in"
 for _ in $(seq 100); do grep -q "type to talk" "$WORK/chat.out" 2>/dev/null && break; sleep 0.05; done
-(as_bg bob "$U" sub plans --identity "$BOB_SEED" --count 1 >"$WORK/chatsub.out" 2>"$WORK/chatsub.err") &
-SUB=$!
-for _ in $(seq 100); do grep -q listening "$WORK/chatsub.err" 2>/dev/null && break; sleep 0.05; done
 as bob "$U" pub plans "hi alice from bob" --identity "$BOB_SEED" >/dev/null 2>&1
 for _ in $(seq 100); do grep -q "bob: hi alice from bob" "$WORK/chat.out" && break; sleep 0.05; done
 check "chat shows what others send" grep -q "bob: hi alice from bob" "$WORK/chat.out"
+# Started only now, so bob's own line above cannot be the one it counts.
+(as_bg bob "$U" sub plans --identity "$BOB_SEED" --count 1 >"$WORK/chatsub.out" 2>"$WORK/chatsub.err") &
+SUB=$!
+for _ in $(seq 100); do grep -q listening "$WORK/chatsub.err" 2>/dev/null && break; sleep 0.05; done
 echo "hello from chat" >&7
 wait "$SUB"
 check "chat sends what is typed" grep -q "alice: hello from chat" "$WORK/chatsub.out"

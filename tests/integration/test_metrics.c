@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -361,6 +362,56 @@ static void loopback_metrics_stay_plain(void **state)
     free(text);
 }
 
+/* Whole-file replacement, as a deploy tool would; mode 0600. */
+static void install_file(const char *from, const char *to)
+{
+    char tmp[PATH_MAX + 32], buf[8192];
+    snprintf(tmp, sizeof tmp, "%s.new", to);
+    FILE *in = fopen(from, "r"), *out = fopen(tmp, "w");
+    assert_non_null(in);
+    assert_non_null(out);
+    for (size_t n; (n = fread(buf, 1, sizeof buf, in)) > 0;)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    fclose(out);
+    assert_int_equal(chmod(tmp, 0600), 0);
+    assert_int_equal(rename(tmp, to), 0);
+}
+
+/* SIGHUP with new files: the expiry gauge follows, and the public metrics
+ * listener serves the new certificate (only the new CA trusts it). */
+static void sighup_rotates_the_metrics_certificate(void **state)
+{
+    (void)state;
+    static char ca1[PATH_MAX + 64], cert1[PATH_MAX + 64], key1[PATH_MAX + 64];
+    static char ca2[PATH_MAX + 64], cert2[PATH_MAX + 64], key2[PATH_MAX + 64];
+    char live_cert[PATH_MAX + 80], live_key[PATH_MAX + 80];
+    assert_int_equal(fixture_make_pki(ca1, cert1, key1), 0);
+    snprintf(live_cert, sizeof live_cert, "%s.live", cert1);
+    snprintf(live_key, sizeof live_key, "%s.live", key1);
+    install_file(cert1, live_cert);
+    install_file(key1, live_key);
+    const char *flags[] = {"--tls-cert", live_cert, "--tls-key", live_key, "--metrics-addr", "0.0.0.0:0", NULL};
+    assert_int_equal(start(flags), 0);
+    F.ca_file = ca1;
+    sleep_ms(1100); /* the second certificate expires a second or more later */
+    assert_int_equal(fixture_make_pki(ca2, cert2, key2), 0);
+    assert_true(cert_not_after(cert2) > cert_not_after(cert1));
+    install_file(cert2, live_cert);
+    install_file(key2, live_key);
+    kill(F.server.pid, SIGHUP);
+    char *text = NULL;
+    for (int waited = 0; waited < SCRAPE_TIMEOUT_MS && !text; waited += 100) {
+        text = scrape_via("https", ca2);
+        if (!text)
+            sleep_ms(100);
+    }
+    assert_non_null(text);
+    assert_int_equal(value_of(text, "unibus_tls_cert_not_after_timestamp_seconds"), cert_not_after(cert2));
+    assert_null(scrape_via("https", ca1));
+    free(text);
+}
+
 static void only_get_metrics_is_served(void **state)
 {
     (void)state;
@@ -389,6 +440,7 @@ int main(void)
         T(dataplane_numbers_come_from_nats_server),
         T(public_metrics_speak_tls),
         T(loopback_metrics_stay_plain),
+        T(sighup_rotates_the_metrics_certificate),
         T(only_get_metrics_is_served),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "raw_socket.h"
+#include "testutil.h"
 
 #define MAX_ARGS 48
 
@@ -18,12 +20,6 @@ const char *harness_membershipd(void)
 {
     const char *m = getenv("MEMBERSHIPD");
     return m && m[0] ? m : "membershipd";
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 static void make_log_path(harness_server *h)
@@ -93,7 +89,7 @@ int harness_start(harness_server *h, bool tls, const char *const *args)
             h->pid = 0;
             return -1;
         }
-        sleep_ms(20);
+        test_sleep_ms(20);
     }
     harness_stop(h);
     return -1;
@@ -110,7 +106,7 @@ int harness_stop(harness_server *h)
             h->pid = 0;
             return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         }
-        sleep_ms(20);
+        test_sleep_ms(20);
     }
     kill(h->pid, SIGKILL);
     waitpid(h->pid, &status, 0);
@@ -132,8 +128,13 @@ bool harness_log_contains(const harness_server *h, const char *text)
 
 long harness_rss_kib(const harness_server *h)
 {
+    return harness_process_rss_kib(h->pid);
+}
+
+long harness_process_rss_kib(pid_t pid)
+{
     char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)h->pid);
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     FILE *f = fopen(path, "r");
     long kib = -1;
     while (f && fgets(line, sizeof line, f))
@@ -184,7 +185,7 @@ pid_t harness_nats_pid(const harness_server *h)
         if (p)
             pclose(p);
         if (!child)
-            sleep_ms(10);
+            test_sleep_ms(10);
     }
     return child;
 }
@@ -214,4 +215,33 @@ int harness_count_processes(const char *text)
     if (proc)
         closedir(proc);
     return count;
+}
+
+size_t harness_stream_upload(const harness_server *h, const char *source_ip, size_t total, long *baseline_kib,
+                             long *peak_kib)
+{
+    enum { CHUNK = 64 * 1024, MIB = 1024 * 1024 };
+    *baseline_kib = *peak_kib = harness_rss_kib(h);
+    int fd = raw_connect(h->port, source_ip);
+    if (fd < 0)
+        return 0;
+    const char head[] = "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+    raw_send(fd, head, strlen(head));
+    static char chunk[CHUNK + 16];
+    int hdr = snprintf(chunk, sizeof chunk, "%x\r\n", CHUNK);
+    memset(chunk + hdr, 'x', CHUNK);
+    memcpy(chunk + hdr + CHUNK, "\r\n", 2);
+    size_t chunk_len = (size_t)hdr + CHUNK + 2, sent = 0;
+    while (sent < total) {
+        size_t n = raw_send(fd, chunk, chunk_len);
+        sent += n;
+        if (n < chunk_len)
+            break; /* the server hung up */
+        if (sent % MIB < chunk_len) {
+            long rss = harness_rss_kib(h);
+            *peak_kib = rss > *peak_kib ? rss : *peak_kib;
+        }
+    }
+    close(fd);
+    return sent;
 }

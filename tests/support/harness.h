@@ -31,6 +31,13 @@ int harness_stop(harness_server *h);
 bool harness_log_contains(const harness_server *h, const char *text);
 /* Resident set size of the server process in KiB. */
 long harness_rss_kib(const harness_server *h);
+long harness_process_rss_kib(pid_t pid);
+/* Streams up to total bytes of chunked body at POST /v1/rooms from
+ * source_ip (NULL: default), sampling the server's RSS after every MiB,
+ * until the server hangs up.  Returns the bytes sent; baseline and peak
+ * RSS in KiB. */
+size_t harness_stream_upload(const harness_server *h, const char *source_ip, size_t total, long *baseline_kib,
+                             long *peak_kib);
 
 /* The nats-server the server supervises, waiting up to 2 s for one to be
  * running; 0 if none. */

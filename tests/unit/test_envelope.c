@@ -139,6 +139,26 @@ static void impersonation_needs_the_sender_key(void **state)
     release(&f);
 }
 
+/* The nonce is (session, sequence): distinct for every message a client
+ * sends, with no RNG call per message. */
+static void the_nonce_is_the_session_and_sequence(void **state)
+{
+    (void)state;
+    fixture f;
+    make(&f, false);
+    const uint8_t *nonce = f.sealed + 62;
+    const uint8_t seq42[8] = {0, 0, 0, 0, 0, 0, 0, 42};
+    assert_memory_equal(nonce, f.h.session, ENVELOPE_SESSION_LEN);
+    assert_memory_equal(nonce + ENVELOPE_SESSION_LEN, seq42, 8);
+    uint8_t *next = malloc(f.len);
+    f.h.sequence = 43;
+    envelope_seal(ROOM, f.key, &f.h, NULL, MSG, sizeof MSG, next);
+    assert_memory_not_equal(next + 62, nonce, 24);
+    assert_int_equal(open_it(&f, ROOM, f.key, next, f.len), UNIBUS_OK);
+    free(next);
+    release(&f);
+}
+
 static void malformed_input_is_refused(void **state)
 {
     (void)state;
@@ -166,6 +186,7 @@ int main(void)
         cmocka_unit_test(another_room_or_key_does_not_open_it),
         cmocka_unit_test(a_stripped_signature_is_noticed),
         cmocka_unit_test(impersonation_needs_the_sender_key),
+        cmocka_unit_test(the_nonce_is_the_session_and_sequence),
         cmocka_unit_test(malformed_input_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

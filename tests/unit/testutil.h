@@ -5,6 +5,8 @@
 #include <limits.h>
 
 /* Creates a fresh 0700 directory under $TMPDIR (or /tmp) into dir. */
+/* Sleeps ms milliseconds. */
+void test_sleep_ms(int ms);
 void test_make_temp_dir(char dir[PATH_MAX]);
 /* rm -rf dir */
 void test_remove_tree(const char *dir);

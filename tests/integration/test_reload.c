@@ -1,0 +1,235 @@
+/*
+ * SIGHUP rotates the TLS certificate and key without a restart: a client
+ * connected before keeps its connection (control plane and data plane),
+ * a client connecting after sees the new certificate; a rotation to files
+ * that would not work is refused and changes nothing.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include "fixture.h"
+#include "nats_peer.h"
+#include "raw_socket.h"
+#include "testutil.h"
+
+static fixture F;
+static char CA1[PATH_MAX + 64], CERT1[PATH_MAX + 64], KEY1[PATH_MAX + 64];
+static char CA2[PATH_MAX + 64], CERT2[PATH_MAX + 64], KEY2[PATH_MAX + 64];
+static char DIR[PATH_MAX], LIVE_CERT[PATH_MAX + 16], LIVE_KEY[PATH_MAX + 16], BOTH_CAS[PATH_MAX + 16];
+
+static void copy_file(const char *from, const char *to)
+{
+    char tmp[PATH_MAX + 32], buf[65536];
+    snprintf(tmp, sizeof tmp, "%s.new", to);
+    FILE *in = fopen(from, "r"), *out = fopen(tmp, "w");
+    assert_non_null(in);
+    assert_non_null(out);
+    size_t n = fread(buf, 1, sizeof buf, in);
+    fwrite(buf, 1, n, out);
+    fclose(in);
+    fclose(out);
+    chmod(tmp, 0600);
+    assert_int_equal(rename(tmp, to), 0); /* as an operator's deploy tool would: whole files */
+}
+
+static void append_file(const char *from, FILE *out)
+{
+    char buf[65536];
+    FILE *in = fopen(from, "r");
+    assert_non_null(in);
+    fwrite(buf, 1, fread(buf, 1, sizeof buf, in), out);
+    fclose(in);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (fixture_make_pki(CA1, CERT1, KEY1) != 0 || fixture_make_pki(CA2, CERT2, KEY2) != 0)
+        return -1;
+    test_make_temp_dir(DIR);
+    snprintf(LIVE_CERT, sizeof LIVE_CERT, "%s/server.pem", DIR);
+    snprintf(LIVE_KEY, sizeof LIVE_KEY, "%s/server.key", DIR);
+    snprintf(BOTH_CAS, sizeof BOTH_CAS, "%s/cas.pem", DIR);
+    copy_file(CERT1, LIVE_CERT);
+    copy_file(KEY1, LIVE_KEY);
+    FILE *cas = fopen(BOTH_CAS, "w");
+    append_file(CA1, cas);
+    append_file(CA2, cas);
+    fclose(cas);
+    const char *flags[] = {"--tls-cert", LIVE_CERT, "--tls-key", LIVE_KEY, NULL};
+    if (fixture_start(&F, flags) != 0)
+        return -1;
+    F.ca_file = BOTH_CAS;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    int rc = fixture_stop(&F);
+    test_remove_tree(DIR);
+    return rc;
+}
+
+typedef struct {
+    SSL_CTX *ctx;
+    SSL *ssl;
+    int fd;
+} tls_client;
+
+static void tls_open(tls_client *c, const char *ca_file)
+{
+    c->ctx = SSL_CTX_new(TLS_client_method());
+    assert_int_equal(SSL_CTX_load_verify_locations(c->ctx, ca_file, NULL), 1);
+    SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+    c->fd = raw_connect(F.server.port, NULL);
+    c->ssl = SSL_new(c->ctx);
+    SSL_set_fd(c->ssl, c->fd);
+    SSL_set1_host(c->ssl, "localhost");
+    assert_int_equal(SSL_connect(c->ssl), 1);
+}
+
+static void tls_close(tls_client *c)
+{
+    SSL_free(c->ssl);
+    close(c->fd);
+    SSL_CTX_free(c->ctx);
+}
+
+/* GET /v1/health on the open connection, kept alive: true on a 200, with
+ * the whole response read (headers, then Content-Length bytes). */
+static bool tls_health(tls_client *c)
+{
+    const char req[] = "GET /v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    if (SSL_write(c->ssl, req, (int)strlen(req)) <= 0)
+        return false;
+    char buf[8192];
+    size_t got = 0;
+    const char *end = NULL;
+    long body = -1;
+    while (got < sizeof buf - 1) {
+        if (end && body >= 0 && got >= (size_t)(end + 4 - buf) + (size_t)body)
+            break;
+        int n = SSL_read(c->ssl, buf + got, (int)(sizeof buf - 1 - got));
+        if (n <= 0)
+            return false;
+        got += (size_t)n;
+        buf[got] = '\0';
+        if (!end && (end = strstr(buf, "\r\n\r\n"))) {
+            const char *length = strcasestr(buf, "Content-Length:");
+            body = length && length < end ? strtol(length + 15, NULL, 10) : 0;
+        }
+    }
+    return strncmp(buf, "HTTP/1.1 200", 12) == 0;
+}
+
+static bool same_certificate(X509 *peer, const char *pem_path)
+{
+    FILE *f = fopen(pem_path, "r");
+    X509 *want = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    if (f)
+        fclose(f);
+    bool same = want && peer && X509_cmp(peer, want) == 0;
+    X509_free(want);
+    return same;
+}
+
+static bool serves_certificate(const char *pem_path)
+{
+    tls_client c;
+    tls_open(&c, BOTH_CAS);
+    X509 *peer = SSL_get1_peer_certificate(c.ssl);
+    bool same = same_certificate(peer, pem_path);
+    X509_free(peer);
+    tls_close(&c);
+    return same;
+}
+
+static bool log_shows_within(const char *text, int ms)
+{
+    for (int waited = 0; waited < ms; waited += 50) {
+        if (harness_log_contains(&F.server, text))
+            return true;
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
+static void sighup_rotates_the_certificate_and_keeps_clients_connected(void **state)
+{
+    (void)state;
+    char room[33], subject[96];
+    assert_int_equal(fixture_make_room(&F, F.alice, "rotating", room), 0);
+    fixture_room_subject(room, subject);
+    tls_client before;
+    tls_open(&before, BOTH_CAS);
+    assert_true(tls_health(&before));
+    nats_peer peer;
+    assert_int_equal(nats_peer_connect(&peer, F.server.nats_url, F.alice, BOTH_CAS, true), NATS_OK);
+    natsSubscription *sub = nats_peer_subscribe(&peer, subject);
+    assert_true(serves_certificate(CERT1));
+
+    copy_file(CERT2, LIVE_CERT);
+    copy_file(KEY2, LIVE_KEY);
+    kill(F.server.pid, SIGHUP);
+    assert_true(log_shows_within("msg=reloaded tls=rotated dataplane=reloaded", 10000));
+
+    assert_true(tls_health(&before));      /* the same connection, still served */
+    X509 *kept = SSL_get1_peer_certificate(before.ssl);
+    assert_true(same_certificate(kept, CERT1));
+    X509_free(kept);
+    assert_true(serves_certificate(CERT2)); /* a new connection: the new certificate */
+
+    assert_true(nats_peer_echoes(&peer, sub, subject, "after the rotation", 3000));
+    assert_int_equal(peer.reconnects, 0);
+    nats_peer only_new;
+    assert_int_equal(nats_peer_connect(&only_new, F.server.nats_url, F.bob, CA2, false), NATS_OK);
+    nats_peer_close(&only_new);
+    nats_peer only_old;
+    assert_int_not_equal(nats_peer_connect(&only_old, F.server.nats_url, F.bob, CA1, false), NATS_OK);
+    nats_peer_close(&only_old);
+
+    natsSubscription_Destroy(sub);
+    nats_peer_close(&peer);
+    assert_false(harness_log_contains(&F.server, "msg=tls_retired"));
+    tls_close(&before); /* the last connection on the old certificate */
+    assert_true(log_shows_within("msg=tls_retired", 5000));
+    http_result r = fixture_call(&F, F.alice, "GET", "/v1/me", NULL);
+    assert_int_equal(r.status, 200);
+    http_result_free(&r);
+}
+
+/* A key that does not match the certificate: refused as at boot, in one
+ * log line; the certificate in use stays, nothing stops. */
+static void a_broken_rotation_is_refused_and_changes_nothing(void **state)
+{
+    (void)state;
+    const char *serving = serves_certificate(CERT1) ? CERT1 : CERT2;
+    copy_file(serving == CERT1 ? CERT2 : CERT1, LIVE_CERT); /* the other certificate, this key */
+    kill(F.server.pid, SIGHUP);
+    assert_true(log_shows_within("msg=reload_refused", 10000));
+    assert_true(harness_log_contains(&F.server, "kept=\"the certificate in use\""));
+    assert_true(serves_certificate(serving));
+    http_result r = fixture_call(&F, F.alice, "GET", "/v1/me", NULL);
+    assert_int_equal(r.status, 200);
+    http_result_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(sighup_rotates_the_certificate_and_keeps_clients_connected),
+        cmocka_unit_test(a_broken_rotation_is_refused_and_changes_nothing),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

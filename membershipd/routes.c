@@ -155,7 +155,7 @@ static bool audit_budget_allows(server *srv, const reply *out)
     if (ratelimit_take(srv->audit_budget, (const struct sockaddr *)&everyone, now, &retry))
         return true;
     atomic_fetch_add(&srv->audit_suppressed, 1);
-    int64_t last = atomic_load(&srv->audit_suppressed_logged_ms);
+    long long last = atomic_load(&srv->audit_suppressed_logged_ms); /* atomic_llong's own type (clang checks) */
     if (now - last >= AUDIT_SUPPRESSED_LOG_MS &&
         atomic_compare_exchange_strong(&srv->audit_suppressed_logged_ms, &last, now))
         log_event(LOG_WARN, "audit_suppressed", "count=%u detail=\"failed authentications over %d/s went to the "

@@ -21,6 +21,8 @@ typedef struct {
     const char *bind, *http_port, *bus_auth, *tls_cert, *tls_key, *tls_min;
     const char *rate, *burst, *max_conns, *max_conns_per_ip;
     const char *nats_server, *nats_port, *max_msg_bytes;
+    bool audit_syslog;
+    const char *audit_syslog_socket;
     store_location store;
 } serve_flags;
 
@@ -40,11 +42,12 @@ typedef struct {
     char nats_server_path[4096];
     unsigned nats_port;         /* 0: any free port (tests) */
     unsigned max_msg_bytes;
+    const char *audit_syslog;   /* the syslog socket to mirror the audit log to, or NULL */
     store_location store;
 } serve_config;
 
 /* Number of entries SERVE_FLAGS adds to a cli_flag table. */
-#define SERVE_FLAG_COUNT 15
+#define SERVE_FLAG_COUNT 17
 /* Appends the serve flags, bound to f, at table[0..SERVE_FLAG_COUNT). */
 void serve_flags_table(serve_flags *f, cli_flag *table);
 

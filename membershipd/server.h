@@ -40,6 +40,7 @@ typedef struct server {
     struct MHD_Daemon *daemon;
     struct conn_guard *conns;
     struct dataplane *dataplane;
+    struct audit_syslog *audit_syslog;
     unsigned port;
     atomic_int in_flight;
 } server;

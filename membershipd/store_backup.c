@@ -73,6 +73,8 @@ static int integrity(sqlite3 *db, char *first, size_t len)
     rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW) {
         snprintf(first, len, "%s", (const char *)sqlite3_column_text(stmt, 0));
+        for (char *nl = strchr(first, '\n'); nl; nl = strchr(nl, '\n'))
+            *nl = ' '; /* one line for the operator */
         rc = SQLITE_OK;
     }
     sqlite3_finalize(stmt);

@@ -72,7 +72,7 @@ static int check_data_dir(const char *dir, store_open_mode mode)
     }
     if (problem == 0)
         return EXIT_OK;
-    if (mode == STORE_OPEN_EXISTING) {
+    if (mode != STORE_OPEN_CREATE) {
         cli_error("no data directory %s: check --data-dir or UNIBUS_DATA_DIR (user add creates it)", dir);
         return EXIT_FAILED;
     }

@@ -104,7 +104,7 @@ static void revoked_connections(doctor *d, const busauth_identity *id)
     char err[PATH_MAX + 256];
     conn_scan scan = {.internal_key = busauth_identity_public_key(id), .revoked = json_array(),
                       .unknown = json_array()};
-    if (store_open(d->db_path, STORE_OPEN_EXISTING, &scan.store, err, sizeof err) != STORE_OK) {
+    if (store_open(d->db_path, STORE_OPEN_READONLY, &scan.store, err, sizeof err) != STORE_OK) {
         doctor_addf(d, "live.revoked_connections", DOCTOR_FAIL, "see store.integrity", "%s", err);
     } else {
         nats_monitor m = {NATSCONF_MONITOR_HOST, d->nats.monitor_port, DOCTOR_PROBE_TIMEOUT_MS};

@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <nats/nats.h>
 #include "embedded/nats_config.h"
+#include "membershipd/audit_syslog.h"
 #include "membershipd/cli.h"
 #include "membershipd/dataplane.h"
 #include "membershipd/guard.h"
@@ -135,8 +136,20 @@ static int start_dataplane(server *srv)
     return srv->dataplane ? 0 : -1;
 }
 
+static int start_audit_syslog(server *srv)
+{
+    char db[PATH_MAX];
+    if (!srv->cfg.audit_syslog)
+        return 0;
+    if (cli_db_path(&srv->cfg.store, STORE_OPEN_CREATE, db) != EXIT_OK)
+        return -1;
+    srv->audit_syslog = audit_syslog_start(srv->cfg.audit_syslog, db);
+    return srv->audit_syslog ? 0 : -1;
+}
+
 static void close_state(server *srv)
 {
+    audit_syslog_stop(srv->audit_syslog);
     dataplane_stop(srv->dataplane);
     store_close(srv->store);
     busauth_identity_free(srv->identity);
@@ -221,7 +234,8 @@ static int run(const serve_config *cfg)
         return EXIT_FAILED;
     }
     server srv = {.cfg = *cfg};
-    rc = open_state(&srv) == 0 && start_dataplane(&srv) == 0 ? listen_and_serve(&srv, &signals) : EXIT_FAILED;
+    rc = open_state(&srv) == 0 && start_audit_syslog(&srv) == 0 && start_dataplane(&srv) == 0
+             ? listen_and_serve(&srv, &signals) : EXIT_FAILED;
     close_state(&srv);
     nats_CloseAndWait(2000); /* the probes' nats.c threads end before OpenSSL cleans up at exit */
     if (cfg->metrics_addr)

@@ -1,5 +1,6 @@
 /* Parsing `membershipd serve` flags into a serve_config. */
 #include "membershipd/serve_config.h"
+#include "membershipd/audit_syslog.h"
 #include "membershipd/dataplane.h"
 
 #include <arpa/inet.h>
@@ -34,6 +35,9 @@ void serve_flags_table(serve_flags *f, cli_flag *t)
         {"--max-msg-bytes", "N", &f->max_msg_bytes, NULL, "largest data-plane message (default 1048576)"},
         {"--metrics-addr", "HOST:PORT", &f->metrics_addr, NULL,
          "serve Prometheus GET /metrics there (default off); loopback unless TLS and enforce"},
+        {"--audit-syslog", NULL, NULL, &f->audit_syslog, "mirror every audit entry to syslog (authpriv)"},
+        {"--audit-syslog-socket", "PATH", &f->audit_syslog_socket, NULL,
+         "the syslog socket for --audit-syslog (default /dev/log)"},
         STORE_LOCATION_FLAGS(f->store),
     };
     memcpy(t, flags, sizeof flags);
@@ -227,6 +231,12 @@ int serve_config_parse(const serve_flags *f, serve_config *cfg)
                             DATAPLANE_DEFAULT_MAX_MSG, &cfg->max_msg_bytes);
     if (rc == EXIT_OK)
         rc = parse_metrics_addr(f->metrics_addr, cfg);
+    if (rc == EXIT_OK && f->audit_syslog_socket && !f->audit_syslog) {
+        cli_error("--audit-syslog-socket without --audit-syslog: add --audit-syslog to mirror the audit log");
+        rc = EXIT_USAGE;
+    }
+    if (f->audit_syslog)
+        cfg->audit_syslog = f->audit_syslog_socket ? f->audit_syslog_socket : AUDIT_SYSLOG_DEFAULT_SOCKET;
     cfg->nats_server = f->nats_server ? f->nats_server : "nats-server";
     resolve_binary(cfg->nats_server, cfg->nats_server_path);
     return rc;

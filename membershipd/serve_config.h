@@ -22,6 +22,8 @@ typedef struct {
     const char *rate, *burst, *max_conns, *max_conns_per_ip;
     const char *nats_server, *nats_port, *max_msg_bytes;
     const char *metrics_addr;
+    bool audit_syslog;
+    const char *audit_syslog_socket;
     store_location store;
 } serve_flags;
 
@@ -49,11 +51,12 @@ typedef struct {
     socklen_t metrics_sockaddr_len;
     bool metrics_is_loopback;
     unsigned metrics_port;
+    const char *audit_syslog;   /* the syslog socket to mirror the audit log to, or NULL */
     store_location store;
 } serve_config;
 
 /* Number of entries SERVE_FLAGS adds to a cli_flag table. */
-#define SERVE_FLAG_COUNT 16
+#define SERVE_FLAG_COUNT 18
 /* Appends the serve flags, bound to f, at table[0..SERVE_FLAG_COUNT). */
 void serve_flags_table(serve_flags *f, cli_flag *table);
 

@@ -50,6 +50,7 @@ typedef struct server {
     struct conn_guard *conns;
     struct metrics_server *metrics;         /* --metrics-addr, or NULL */
     struct dataplane *dataplane;
+    struct audit_syslog *audit_syslog;
     unsigned port;
     atomic_int in_flight;
 } server;

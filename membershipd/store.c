@@ -75,7 +75,7 @@ static store_status prepare_file(const char *path, store_open_mode mode, char *e
             snprintf(err, errlen, "cannot open database %s: %s", path, strerror(errno));
             return STORE_ERROR;
         }
-        if (mode == STORE_OPEN_EXISTING) {
+        if (mode != STORE_OPEN_CREATE) {
             snprintf(err, errlen, "no database at %s: check --db or --data-dir", path);
             return STORE_MISSING;
         }
@@ -133,14 +133,15 @@ static int enable_wal(sqlite3 *db)
     return rc;
 }
 
-static int configure(sqlite3 *db)
+static int configure(sqlite3 *db, store_open_mode mode)
 {
     sqlite3_extended_result_codes(db, 1);
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
     sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
     sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
-    int rc = enable_wal(db);
+    /* A reader takes the journal mode the writers chose (WAL). */
+    int rc = mode == STORE_OPEN_READONLY ? SQLITE_OK : enable_wal(db);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
                           NULL, NULL, NULL);
@@ -164,12 +165,18 @@ static store_status migrate_locked(store *s, char *err, size_t errlen)
 /* Checked without a lock first, so opening an up-to-date database never
  * waits for a writer; migrations run under the write lock, re-checked
  * there, so two processes never migrate at once. */
-static store_status migrate(store *s, char *err, size_t errlen)
+static store_status migrate(store *s, store_open_mode mode, char *err, size_t errlen)
 {
     int version = 0;
     store_status status = store_from_sqlite(read_int_pragma(s->db, "PRAGMA user_version", &version));
     if (status == STORE_OK && version == schema_version_latest())
         return STORE_OK;
+    if (status == STORE_OK && mode == STORE_OPEN_READONLY) {
+        snprintf(err, errlen, "database schema %d is not this membershipd's (%d): %s", version,
+                 schema_version_latest(), version > schema_version_latest() ? "upgrade membershipd"
+                 : "start membershipd serve on it once to upgrade it");
+        return version > schema_version_latest() ? STORE_TOO_NEW : STORE_ERROR;
+    }
     if (status == STORE_OK)
         status = store_tx_begin(s);
     if (status == STORE_OK)
@@ -218,11 +225,10 @@ store_status store_open(const char *path, store_open_mode mode, store **out,
         snprintf(err, errlen, "out of memory");
         return STORE_ERROR;
     }
-    int rc = sqlite3_open_v2(path, &s->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int open_flags = mode == STORE_OPEN_READONLY ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+    int rc = sqlite3_open_v2(path, &s->db, open_flags | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK)
-        rc = configure(s->db);
+        rc = configure(s->db, mode);
     status = store_from_sqlite(rc);
     if (status == STORE_BUSY)
         snprintf(err, errlen, "database %s stayed locked by another process for %d ms; try again",
@@ -230,7 +236,7 @@ store_status store_open(const char *path, store_open_mode mode, store **out,
     else if (status != STORE_OK)
         explain_open_failure(path, s->db, err, errlen);
     else
-        status = migrate(s, err, errlen);
+        status = migrate(s, mode, err, errlen);
     if (status != STORE_OK) {
         store_close(s);
         return status;
@@ -281,26 +287,3 @@ store_status store_in_tx(store *s, store_tx_fn fn, void *ctx)
         store_tx_rollback(s);
     return status;
 }
-
-store_status store_audit_append(store *s, const store_actor *by, const char *action,
-                         const char *target, const char *outcome)
-{
-    static const char sql[] =
-        "INSERT INTO audit_log (at, actor, action, target, outcome, peer_ip, request_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)";
-    sqlite3_stmt *stmt;
-    int rc = sqlite3_prepare_v2(s->db, sql, -1, &stmt, NULL);
-    if (rc != SQLITE_OK)
-        return store_from_sqlite(rc);
-    sqlite3_bind_int64(stmt, 1, store_now_ms());
-    sqlite3_bind_text(stmt, 2, by->actor, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 3, action, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 4, target, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 5, outcome, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 6, by->peer_ip, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 7, by->request_id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
-    return store_from_sqlite(rc);
-}
-

@@ -34,7 +34,9 @@ typedef enum {
     STORE_ERROR     /* anything else; store_errmsg() has SQLite's words */
 } store_status;
 
-typedef enum { STORE_OPEN_EXISTING, STORE_OPEN_CREATE } store_open_mode;
+/* STORE_OPEN_READONLY: an existing, up-to-date database, never written
+ * (membershipd audit and backup beside a running server). */
+typedef enum { STORE_OPEN_EXISTING, STORE_OPEN_CREATE, STORE_OPEN_READONLY } store_open_mode;
 
 typedef enum { STORE_ROLE_MEMBER, STORE_ROLE_ADMIN } store_role;
 
@@ -91,9 +93,44 @@ typedef int (*store_user_fn)(const store_user *user, void *ctx);
 store_status store_user_foreach(store *s, store_user_fn fn, void *ctx);
 
 /* Appends an audit entry: in the caller's transaction when one is open
- * (every change), on its own otherwise (a denied request). */
+ * (every change), on its own otherwise (a denied request).  Anything in
+ * target shaped like a seed or a secret key is redacted first. */
 store_status store_audit_append(store *s, const store_actor *by, const char *action,
                                 const char *target, const char *outcome);
+
+/* One audit_log row; peer_ip and request_id may be NULL. */
+typedef struct {
+    int64_t id;
+    int64_t at_ms;
+    const char *actor, *action, *target, *outcome, *peer_ip, *request_id;
+} store_audit_entry;
+
+/* Which entries to walk: all fields 0/NULL for the whole log. */
+typedef struct {
+    int64_t after_id;  /* only ids above this */
+    int64_t since_ms;  /* only entries at or after this time */
+    const char *actor; /* only this actor */
+} store_audit_filter;
+
+/* Calls fn for each matching entry, oldest (lowest id) first; the entry is
+ * valid during the call only.  A non-zero return from fn stops the walk
+ * and makes it return STORE_ERROR. */
+typedef int (*store_audit_fn)(const store_audit_entry *entry, void *ctx);
+store_status store_audit_foreach(store *s, const store_audit_filter *filter, store_audit_fn fn, void *ctx);
+/* The highest audit id so far (0 for an empty log). */
+store_status store_audit_last_id(store *s, int64_t *id);
+
+/* --- backup -------------------------------------------------------------- */
+
+/* Copies the database, consistent as of one moment, to a new file at path
+ * (mode 0600, never replacing one) with SQLite's online backup API, while
+ * other processes go on writing.  The copy is one self-contained file
+ * (rollback journal mode, no -wal).  On failure err holds one line. */
+store_status store_backup_to(store *s, const char *path, char *err, size_t errlen);
+/* Opens the database file at path read-only and runs PRAGMA
+ * integrity_check; fills *schema_version.  On failure err holds one line
+ * (SQLite's first complaint, or a schema newer than this membershipd). */
+store_status store_file_verify(const char *path, int *schema_version, char *err, size_t errlen);
 
 /* --- rooms --------------------------------------------------------------- */
 

@@ -21,6 +21,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include "fixture.h"
+#include "testutil.h"
 #include "nats_peer.h"
 
 #define SCRAPE_TIMEOUT_MS 15000
@@ -362,22 +363,6 @@ static void loopback_metrics_stay_plain(void **state)
     free(text);
 }
 
-/* Whole-file replacement, as a deploy tool would; mode 0600. */
-static void install_file(const char *from, const char *to)
-{
-    char tmp[PATH_MAX + 32], buf[8192];
-    snprintf(tmp, sizeof tmp, "%s.new", to);
-    FILE *in = fopen(from, "r"), *out = fopen(tmp, "w");
-    assert_non_null(in);
-    assert_non_null(out);
-    for (size_t n; (n = fread(buf, 1, sizeof buf, in)) > 0;)
-        assert_int_equal(fwrite(buf, 1, n, out), n);
-    fclose(in);
-    fclose(out);
-    assert_int_equal(chmod(tmp, 0600), 0);
-    assert_int_equal(rename(tmp, to), 0);
-}
-
 /* SIGHUP with new files: the expiry gauge follows, and the public metrics
  * listener serves the new certificate (only the new CA trusts it). */
 static void sighup_rotates_the_metrics_certificate(void **state)
@@ -389,16 +374,16 @@ static void sighup_rotates_the_metrics_certificate(void **state)
     assert_int_equal(fixture_make_pki(ca1, cert1, key1), 0);
     snprintf(live_cert, sizeof live_cert, "%s.live", cert1);
     snprintf(live_key, sizeof live_key, "%s.live", key1);
-    install_file(cert1, live_cert);
-    install_file(key1, live_key);
+    assert_int_equal(test_replace_file(cert1, live_cert, 0600), 0);
+    assert_int_equal(test_replace_file(key1, live_key, 0600), 0);
     const char *flags[] = {"--tls-cert", live_cert, "--tls-key", live_key, "--metrics-addr", "0.0.0.0:0", NULL};
     assert_int_equal(start(flags), 0);
     F.ca_file = ca1;
     sleep_ms(1100); /* the second certificate expires a second or more later */
     assert_int_equal(fixture_make_pki(ca2, cert2, key2), 0);
     assert_true(cert_not_after(cert2) > cert_not_after(cert1));
-    install_file(cert2, live_cert);
-    install_file(key2, live_key);
+    assert_int_equal(test_replace_file(cert2, live_cert, 0600), 0);
+    assert_int_equal(test_replace_file(key2, live_key, 0600), 0);
     kill(F.server.pid, SIGHUP);
     char *text = NULL;
     for (int waited = 0; waited < SCRAPE_TIMEOUT_MS && !text; waited += 100) {

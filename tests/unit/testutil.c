@@ -3,10 +3,10 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 void test_make_temp_dir(char dir[PATH_MAX])
@@ -54,4 +54,21 @@ void test_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+int test_replace_file(const char *from, const char *to, int mode)
+{
+    char tmp[PATH_MAX + 32], buf[8192];
+    snprintf(tmp, sizeof tmp, "%s.new", to);
+    FILE *in = fopen(from, "r"), *out = fopen(tmp, "w");
+    int rc = in && out ? 0 : -1;
+    for (size_t n; rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0;)
+        rc = fwrite(buf, 1, n, out) == n ? 0 : -1;
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0)
+        rc = -1;
+    if (rc == 0 && chmod(tmp, (mode_t)mode) != 0)
+        rc = -1;
+    return rc == 0 ? rename(tmp, to) : -1;
 }

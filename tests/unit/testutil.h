@@ -14,5 +14,8 @@ void test_remove_tree(const char *dir);
 int test_file_mode(const char *path);
 /* Writes text to path with the given mode (replacing any file). */
 void test_write_file(const char *path, const char *text, int mode);
+/* Replaces to with a copy of from, whole (a temporary file renamed over
+ * it, as a deploy tool does), with mode.  0, or -1 on any error. */
+int test_replace_file(const char *from, const char *to, int mode);
 
 #endif

@@ -6,14 +6,14 @@
 #include <string.h>
 #include <sodium.h>
 
-#define NIL UINT32_MAX
-
 /* Entries live in a ring in insertion order, so expiry always pops the
- * oldest; each is also on a hash chain for lookup. */
+ * oldest; each is also on a hash chain for lookup.  Links hold an entry's
+ * index plus one, so that 0 ends a chain and zeroed memory is a valid
+ * empty table: pages are only made resident as the cache fills. */
 typedef struct {
     uint8_t nonce[NONCE_BYTES];
     int64_t expires_ms;
-    uint32_t next; /* hash chain */
+    uint32_t next; /* hash chain link */
 } entry;
 
 struct nonce_cache {
@@ -29,16 +29,18 @@ struct nonce_cache {
 nonce_cache *nonce_cache_new(size_t capacity, int64_t ttl_ms)
 {
     nonce_cache *nc = calloc(1, sizeof *nc);
-    if (!nc || capacity == 0 || capacity >= NIL)
+    if (!nc || capacity == 0 || capacity >= UINT32_MAX)
         return free(nc), NULL;
-    nc->nchains = capacity * 2;
+    /* Chains of four at capacity: lookups stay short, and the chain table
+     * (touched at random, so soon resident in full) stays a tenth of the
+     * entries' size. */
+    nc->nchains = capacity / 4 + 1;
     nc->entries = calloc(capacity, sizeof *nc->entries);
-    nc->chains = malloc(nc->nchains * sizeof *nc->chains);
+    nc->chains = calloc(nc->nchains, sizeof *nc->chains);
     if (!nc->entries || !nc->chains) {
         nonce_cache_free(nc);
         return NULL;
     }
-    memset(nc->chains, 0xff, nc->nchains * sizeof *nc->chains);
     pthread_mutex_init(&nc->lock, NULL);
     nc->capacity = capacity;
     nc->ttl_ms = ttl_ms;
@@ -67,8 +69,8 @@ static uint32_t *chain_of(nonce_cache *nc, const uint8_t nonce[NONCE_BYTES])
 static void unlink_entry(nonce_cache *nc, uint32_t index)
 {
     uint32_t *link = chain_of(nc, nc->entries[index].nonce);
-    while (*link != index)
-        link = &nc->entries[*link].next;
+    while (*link != index + 1)
+        link = &nc->entries[*link - 1].next;
     *link = nc->entries[index].next;
 }
 
@@ -83,8 +85,8 @@ static void expire(nonce_cache *nc, int64_t now_ms)
 
 static bool contains(nonce_cache *nc, const uint8_t nonce[NONCE_BYTES])
 {
-    for (uint32_t i = *chain_of(nc, nonce); i != NIL; i = nc->entries[i].next)
-        if (memcmp(nc->entries[i].nonce, nonce, NONCE_BYTES) == 0)
+    for (uint32_t link = *chain_of(nc, nonce); link; link = nc->entries[link - 1].next)
+        if (memcmp(nc->entries[link - 1].nonce, nonce, NONCE_BYTES) == 0)
             return true;
     return false;
 }
@@ -102,7 +104,7 @@ nonce_result nonce_cache_insert(nonce_cache *nc, const uint8_t nonce[NONCE_BYTES
         e->expires_ms = now_ms + nc->ttl_ms;
         uint32_t *chain = chain_of(nc, nonce);
         e->next = *chain;
-        *chain = index;
+        *chain = index + 1;
         nc->count++;
     }
     pthread_mutex_unlock(&nc->lock);

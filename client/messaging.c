@@ -11,11 +11,16 @@
 #include "messaging.h"
 #include "room_state.h"
 
-#define REPLAY_SLOTS 16384
+#define REPLAY_WAYS 4
+#define REPLAY_SETS 4096
 #define MESSAGE_MAX (64 * 1024 * 1024)
 
-/* The highest sequence seen per (sender, session), in a fixed table: a
- * session evicted by 16,384 newer ones is forgotten. */
+/* The highest sequence seen per (sender, session), in a fixed table of
+ * 4,096 sets of 4: a lookup reads one set, not the whole table, however
+ * many senders a room has.  A session is forgotten when four newer ones
+ * land in its set; the set is chosen by a hash keyed per client, so a
+ * member cannot pick sessions that push a chosen sender's window out and
+ * then replay that sender's messages. */
 typedef struct {
     uint8_t sender[32], session[16];
     uint64_t last;
@@ -23,8 +28,9 @@ typedef struct {
 } replay_slot;
 
 struct replay_table {
-    replay_slot slots[REPLAY_SLOTS];
+    replay_slot slots[REPLAY_SETS][REPLAY_WAYS];
     uint64_t clock;
+    uint8_t hash_key[crypto_shorthash_KEYBYTES];
 };
 
 void unibus_client_on_event(unibus_client *c, unibus_event_fn fn, void *ctx)
@@ -200,12 +206,22 @@ unibus_status unibus_room_publish(unibus_client *c, const char *room, const void
     return s;
 }
 
+static replay_slot *set_of(replay_table *t, const envelope_header *h)
+{
+    uint8_t who[32 + ENVELOPE_SESSION_LEN];
+    memcpy(who, h->sender, 32);
+    memcpy(who + 32, h->session, ENVELOPE_SESSION_LEN);
+    uint64_t hash;
+    crypto_shorthash((unsigned char *)&hash, who, sizeof who, t->hash_key);
+    return t->slots[hash % REPLAY_SETS];
+}
+
 /* True (and remembered) when sequence is new for the sender's session. */
 static bool fresh_sequence(replay_table *t, const envelope_header *h)
 {
-    replay_slot *match = NULL, *victim = &t->slots[0];
-    for (size_t i = 0; i < REPLAY_SLOTS && !match; i++) {
-        replay_slot *s = &t->slots[i];
+    replay_slot *set = set_of(t, h), *match = NULL, *victim = &set[0];
+    for (size_t i = 0; i < REPLAY_WAYS && !match; i++) {
+        replay_slot *s = &set[i];
         if (s->used && memcmp(s->sender, h->sender, 32) == 0 && memcmp(s->session, h->session, 16) == 0)
             match = s;
         else if (s->used < victim->used)
@@ -391,5 +407,8 @@ void unibus_subscription_close(unibus_subscription *us)
 
 replay_table *replay_table_new(void)
 {
-    return calloc(1, sizeof(replay_table));
+    replay_table *t = calloc(1, sizeof(replay_table));
+    if (t)
+        randombytes_buf(t->hash_key, sizeof t->hash_key);
+    return t;
 }

@@ -1,6 +1,7 @@
 /* The control plane's libmicrohttpd daemons: started, rotated, reaped,
  * stopped.  See http_server.h. */
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <microhttpd.h>
@@ -14,6 +15,7 @@
 struct http_daemon {
     struct MHD_Daemon *mhd;
     char *cert_pem, *key_pem; /* kept while it serves, wiped after */
+    int quiesced_fd;          /* its listening descriptor once retired, closed after it stops; else -1 */
 };
 
 static void daemon_free(struct http_daemon *d)
@@ -22,26 +24,29 @@ static void daemon_free(struct http_daemon *d)
         return;
     if (d->mhd)
         MHD_stop_daemon(d->mhd);
+    if (d->quiesced_fd >= 0)
+        close(d->quiesced_fd);
     tls_pem_free(d->cert_pem);
     tls_pem_free(d->key_pem);
     free(d);
 }
 
+/* Owns listen_fd: libmicrohttpd closes it when it cannot start on it,
+ * and so does this when it cannot even try. */
 static struct http_daemon *daemon_start(server *srv, int listen_fd, char *cert_pem, char *key_pem)
 {
     struct http_daemon *d = calloc(1, sizeof *d);
-    if (d) {
-        *d = (struct http_daemon){.cert_pem = cert_pem, .key_pem = key_pem};
-        d->mhd = http_mhd_start(srv, listen_fd, cert_pem, key_pem);
-    }
-    if (d && d->mhd)
-        return d;
-    if (d)
-        daemon_free(d);
-    else {
+    if (!d) {
+        close(listen_fd);
         tls_pem_free(cert_pem);
         tls_pem_free(key_pem);
+        return NULL;
     }
+    *d = (struct http_daemon){.cert_pem = cert_pem, .key_pem = key_pem, .quiesced_fd = -1};
+    d->mhd = http_mhd_start(srv, listen_fd, cert_pem, key_pem);
+    if (d->mhd)
+        return d;
+    daemon_free(d);
     return NULL;
 }
 
@@ -56,6 +61,7 @@ int http_server_start(server *srv, int listen_fd, char *cert_pem, char *key_pem)
     srv->conns = conn_guard_new(srv->cfg.max_conns, HTTP_HEADER_DEADLINE_MS);
     if (!srv->conns) {
         cli_error("out of memory for %u connection slots; lower --max-conns", srv->cfg.max_conns);
+        close(listen_fd);
         tls_pem_free(cert_pem);
         tls_pem_free(key_pem);
         return -1;
@@ -70,10 +76,10 @@ int http_server_start(server *srv, int listen_fd, char *cert_pem, char *key_pem)
 
 static void retire(server *srv, struct http_daemon *old)
 {
-    /* Quiesced: it accepts nothing more; the socket lives on in the new one. */
-    int fd = MHD_quiesce_daemon(old->mhd);
-    if (fd >= 0)
-        close(fd);
+    /* Quiesced: it accepts nothing more; the socket lives on in the new
+     * one.  Its descriptor stays open until it has stopped, since its
+     * thread may be about to call accept() on it (microhttpd.h). */
+    old->quiesced_fd = MHD_quiesce_daemon(old->mhd);
     size_t slot = 0;
     while (slot < HTTP_RETIRED_MAX && srv->retired[slot])
         slot++;
@@ -93,9 +99,7 @@ int http_server_rotate(server *srv, char *cert_pem, char *key_pem)
         tls_pem_free(key_pem);
         return -1;
     }
-    /* On failure the duplicate is left open rather than risk closing a
-     * number libmicrohttpd may already have closed and another thread
-     * reused: a rare, one-descriptor leak. */
+    /* libmicrohttpd closes the duplicate if it fails to start on it. */
     struct http_daemon *fresh = daemon_start(srv, fd, cert_pem, key_pem);
     if (!fresh)
         return -1;
@@ -118,10 +122,12 @@ void http_server_stop(server *srv, int grace_ms)
 {
     if (!srv->daemon)
         return;
-    /* Closed at once, so new connections are refused rather than queued. */
+    /* Shut down at once, so new connections are refused rather than
+     * queued; closed only after the daemon stops (microhttpd.h). */
     int listen_fd = MHD_quiesce_daemon(srv->daemon->mhd);
     if (listen_fd >= 0)
-        close(listen_fd);
+        shutdown(listen_fd, SHUT_RDWR);
+    srv->daemon->quiesced_fd = listen_fd;
     int64_t deadline = clock_mono_ms() + grace_ms;
     while (atomic_load(&srv->in_flight) > 0 && clock_mono_ms() < deadline) {
         struct timespec pause = {0, 20 * 1000000L};

@@ -25,8 +25,8 @@ struct MHD_Daemon *http_mhd_start(server *srv, int listen_fd, const char *cert_p
  * clients stay connected.  PEMs passed in are owned (tls_pem_free) by the
  * daemon that serves them. */
 
-/* Starts serving on listen_fd (bound and listening).  Returns 0, or -1
- * after printing why. */
+/* Starts serving on listen_fd (bound and listening; owned from here on,
+ * closed on failure).  Returns 0, or -1 after printing why. */
 int http_server_start(server *srv, int listen_fd, char *cert_pem, char *key_pem);
 /* Serves new connections with this certificate from now on.  0, or -1 with
  * the old one still serving (the PEMs are freed either way). */

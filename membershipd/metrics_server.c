@@ -143,16 +143,18 @@ metrics_server *metrics_server_start(server *srv, int listen_fd, bool tls)
     metrics_server *ms = calloc(1, sizeof *ms);
     if (!ms) {
         cli_error("out of memory for the metrics listener");
+        close(listen_fd);
         return NULL;
     }
     ms->srv = srv;
     if (tls && !read_pems(&srv->cfg, &ms->cert_pem, &ms->key_pem)) {
         cli_error("cannot read the TLS files %s and %s for the metrics listener", srv->cfg.tls_cert, srv->cfg.tls_key);
+        close(listen_fd);
         free(ms);
         return NULL;
     }
     ms->listen_fd = listen_fd;
-    ms->daemon = daemon_on(ms, listen_fd, ms->cert_pem, ms->key_pem);
+    ms->daemon = daemon_on(ms, listen_fd, ms->cert_pem, ms->key_pem); /* closes listen_fd if it fails */
     if (!ms->daemon) {
         cli_error("cannot start the metrics listener on %s; check --metrics-addr", srv->cfg.metrics_addr);
         free_pems(ms);
@@ -175,19 +177,19 @@ int metrics_server_rotate(metrics_server *ms)
             close(fd);
         return -1;
     }
-    struct MHD_Daemon *next = daemon_on(ms, fd, cert, key);
+    struct MHD_Daemon *next = daemon_on(ms, fd, cert, key); /* closes fd if it fails */
     if (!next) {
-        close(fd);
         tls_pem_free(cert);
         tls_pem_free(key);
         return -1;
     }
     /* Quiesced first: stopping a daemon that still owns its socket shuts
-     * the socket down, the duplicate's too. */
+     * the socket down, the duplicate's too.  Its descriptor is closed only
+     * once it has stopped: its thread may be about to call accept() on it. */
     int old_fd = MHD_quiesce_daemon(ms->daemon);
+    MHD_stop_daemon(ms->daemon);
     if (old_fd >= 0)
         close(old_fd);
-    MHD_stop_daemon(ms->daemon);
     free_pems(ms);
     ms->daemon = next;
     ms->listen_fd = fd;

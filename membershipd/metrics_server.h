@@ -17,7 +17,7 @@ typedef struct metrics_server metrics_server;
  * live state when scraped: srv's control plane must stay up until
  * metrics_server_stop.  With tls, over HTTPS with the files of
  * --tls-cert and --tls-key.  NULL after printing why. */
-metrics_server *metrics_server_start(server *srv, int listen_fd, bool tls);
+metrics_server *metrics_server_start(server *srv, int listen_fd, bool tls); /* owns listen_fd, even on failure */
 /* SIGHUP: re-reads the certificate and key (checked by the caller) and
  * serves new connections with them.  0, or -1 with the old ones still in
  * use; nothing to do without TLS. */

@@ -64,11 +64,8 @@ static int start_metrics(server *srv)
     int fd = open_listener(&cfg->metrics_sockaddr, cfg->metrics_sockaddr_len, what, &port);
     bool tls = !cfg->metrics_is_loopback;
     srv->metrics = fd >= 0 ? metrics_server_start(srv, fd, tls) : NULL;
-    if (!srv->metrics) {
-        if (fd >= 0)
-            close(fd);
+    if (!srv->metrics)
         return -1;
-    }
     log_event(LOG_INFO, "metrics_listening", "addr=%s port=%u tls=%s", cfg->metrics_host, port, tls ? "on" : "off");
     return 0;
 }

@@ -18,9 +18,10 @@
 /* The highest sequence seen per (sender, session), in a fixed table of
  * 4,096 sets of 4: a lookup reads one set, not the whole table, however
  * many senders a room has.  A session is forgotten when four newer ones
- * land in its set; the set is chosen by a hash keyed per client, so a
- * member cannot pick sessions that push a chosen sender's window out and
- * then replay that sender's messages. */
+ * land in its set.  The set is chosen by a hash keyed per client, so a
+ * member cannot aim sessions at one sender's set; flooding the whole
+ * table (tens of thousands of fresh sessions) still forgets everyone's
+ * windows, as any fixed-size table would (dev/message-envelope.md). */
 typedef struct {
     uint8_t sender[32], session[16];
     uint64_t last;

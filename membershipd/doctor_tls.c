@@ -143,10 +143,10 @@ static void expiry(doctor *d, STACK_OF(X509) *certs)
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     json_t *check;
     if (!first || least_days < 0 || least_secs < 0 || (least_days == 0 && least_secs == 0))
-        check = doctor_addf(d, "tls.expiry", DOCTOR_FAIL, "renew it, then restart membershipd",
+        check = doctor_addf(d, "tls.expiry", DOCTOR_FAIL, "renew it, then: systemctl reload membershipd (SIGHUP)",
                             "a certificate in %s expired at %s", d->cfg->tls_cert, when);
     else if (least_days < EXPIRY_WARN_DAYS)
-        check = doctor_addf(d, "tls.expiry", DOCTOR_WARN, "renew it before then, then restart membershipd",
+        check = doctor_addf(d, "tls.expiry", DOCTOR_WARN, "renew it before then: systemctl reload membershipd (SIGHUP)",
                             "a certificate in %s expires in %d days, at %s", d->cfg->tls_cert, least_days, when);
     else
         check = doctor_addf(d, "tls.expiry", DOCTOR_OK, NULL, "%s is valid for %d more days, until %s",

@@ -142,12 +142,30 @@ void route_dispatch(server *srv, request *req, reply *out)
     route_audit_if_denied(srv, req, out);
 }
 
+static void note_suppressed(server *srv, int64_t now, bool now_or_never)
+{
+    long long last = atomic_load(&srv->audit_suppressed_logged_ms); /* atomic_llong's own type (clang checks) */
+    if ((!now_or_never && now - last < AUDIT_SUPPRESSED_LOG_MS) || atomic_load(&srv->audit_suppressed) == 0 ||
+        !atomic_compare_exchange_strong(&srv->audit_suppressed_logged_ms, &last, now))
+        return;
+    unsigned count = atomic_exchange(&srv->audit_suppressed, 0);
+    log_event(LOG_WARN, "audit_suppressed", "count=%u detail=\"failed authentications over %d/s went to the "
+              "request log only\"", count, AUDIT_FAILED_AUTH_RATE);
+    char target[64];
+    snprintf(target, sizeof target, "failed_authentications:%u", count);
+    const store_actor by = {.actor = "membershipd"};
+    pthread_mutex_lock(&srv->store_lock);
+    store_audit_append(srv->store, &by, "audit.suppressed", target, "denied");
+    pthread_mutex_unlock(&srv->store_lock);
+}
+
 /* Anyone can send requests that fail authentication, from as many
  * addresses as they have, each a row on disk: those rows come out of one
- * server-wide budget.  The request log line of each is kept regardless. */
+ * server-wide budget, and what it suppresses is counted.  A replay is
+ * always audited: its signature verified, so it is someone's own request. */
 static bool audit_budget_allows(server *srv, const reply *out)
 {
-    if (out->status != 401)
+    if (out->status != 401 || (out->error_code && strcmp(out->error_code, "replay_detected") == 0))
         return true;
     static const struct sockaddr_in everyone = {.sin_family = AF_INET};
     unsigned retry;
@@ -155,12 +173,13 @@ static bool audit_budget_allows(server *srv, const reply *out)
     if (ratelimit_take(srv->audit_budget, (const struct sockaddr *)&everyone, now, &retry))
         return true;
     atomic_fetch_add(&srv->audit_suppressed, 1);
-    long long last = atomic_load(&srv->audit_suppressed_logged_ms); /* atomic_llong's own type (clang checks) */
-    if (now - last >= AUDIT_SUPPRESSED_LOG_MS &&
-        atomic_compare_exchange_strong(&srv->audit_suppressed_logged_ms, &last, now))
-        log_event(LOG_WARN, "audit_suppressed", "count=%u detail=\"failed authentications over %d/s went to the "
-                  "request log only\"", atomic_exchange(&srv->audit_suppressed, 0), AUDIT_FAILED_AUTH_RATE);
+    note_suppressed(srv, now, false);
     return false;
+}
+
+void route_audit_suppressed_flush(server *srv, bool stopping)
+{
+    note_suppressed(srv, clock_mono_ms(), stopping);
 }
 
 void route_audit_if_denied(server *srv, request *req, const reply *out)

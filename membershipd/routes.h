@@ -41,8 +41,14 @@ const route *route_match(const char *method, const char *path, request *req, boo
  * route's access rule first, then audits denials. */
 void route_dispatch(server *srv, request *req, reply *out);
 
-/* Writes the audit entry for a refused request (out->denied). */
+/* Writes the audit entry for a refused request (out->denied).  Failed
+ * authentications come from a server-wide budget (AUDIT_FAILED_AUTH_*);
+ * how many it left out is recorded as one "audit.suppressed" row (and a
+ * log line) at most once per AUDIT_SUPPRESSED_LOG_MS. */
 void route_audit_if_denied(server *srv, request *req, const reply *out);
+/* Records suppressed failed authentications not yet recorded: when the
+ * interval has passed, or now when stopping.  Called once a second. */
+void route_audit_suppressed_flush(server *srv, bool stopping);
 
 /* Handlers, in api_*.c. */
 void api_health(server *srv, request *req, reply *out);

@@ -18,6 +18,7 @@
 #include "membershipd/metrics.h"
 #include "membershipd/metrics_server.h"
 #include "membershipd/reload.h"
+#include "membershipd/routes.h"
 #include "membershipd/server_identity.h"
 #include "membershipd/tls_files.h"
 
@@ -168,6 +169,7 @@ static int serve_until_stopped(server *srv, const sigset_t *signals)
         else if (sig > 0)
             return sig;
         http_server_reap(srv);
+        route_audit_suppressed_flush(srv, false);
     }
 }
 
@@ -207,6 +209,7 @@ static int listen_and_serve(server *srv, const sigset_t *signals)
     log_event(LOG_INFO, "stopping", "signal=%d", sig);
     metrics_server_stop(srv->metrics); /* first: it reads the control plane's state */
     http_server_stop(srv, SHUTDOWN_GRACE_MS);
+    route_audit_suppressed_flush(srv, true);
     return EXIT_OK;
 }
 

@@ -121,17 +121,6 @@ static struct MHD_Daemon *daemon_on(metrics_server *ms, int listen_fd, char *cer
 }
 
 /* Kept while a daemon serves with them, wiped after. */
-static bool read_pems(const serve_config *cfg, char **cert, char **key)
-{
-    *cert = tls_pem_read(cfg->tls_cert, TLS_PEM_LIMIT);
-    *key = tls_pem_read(cfg->tls_key, TLS_PEM_LIMIT);
-    if (*cert && *key)
-        return true;
-    tls_pem_free(*cert);
-    tls_pem_free(*key);
-    return false;
-}
-
 static void free_pems(metrics_server *ms)
 {
     tls_pem_free(ms->cert_pem);
@@ -147,7 +136,7 @@ metrics_server *metrics_server_start(server *srv, int listen_fd, bool tls)
         return NULL;
     }
     ms->srv = srv;
-    if (tls && !read_pems(&srv->cfg, &ms->cert_pem, &ms->key_pem)) {
+    if (tls && !tls_pem_read_pair(srv->cfg.tls_cert, srv->cfg.tls_key, &ms->cert_pem, &ms->key_pem)) {
         cli_error("cannot read the TLS files %s and %s for the metrics listener", srv->cfg.tls_cert, srv->cfg.tls_key);
         close(listen_fd);
         free(ms);
@@ -166,15 +155,15 @@ metrics_server *metrics_server_start(server *srv, int listen_fd, bool tls)
 
 /* A new daemon on a duplicate of the socket, then the old one stops: a
  * scrape in progress may be cut, the next one is served. */
-int metrics_server_rotate(metrics_server *ms)
+int metrics_server_rotate(metrics_server *ms, const char *cert_pem, const char *key_pem)
 {
     if (!ms || !ms->cert_pem)
         return 0;
-    char *cert, *key;
-    int fd = dup(ms->listen_fd);
-    if (fd < 0 || !read_pems(&ms->srv->cfg, &cert, &key)) {
-        if (fd >= 0)
-            close(fd);
+    char *cert = tls_pem_copy(cert_pem), *key = tls_pem_copy(key_pem);
+    int fd = cert && key ? dup(ms->listen_fd) : -1;
+    if (fd < 0) {
+        tls_pem_free(cert);
+        tls_pem_free(key);
         return -1;
     }
     struct MHD_Daemon *next = daemon_on(ms, fd, cert, key); /* closes fd if it fails */

@@ -21,7 +21,7 @@ metrics_server *metrics_server_start(server *srv, int listen_fd, bool tls); /* o
 /* SIGHUP: re-reads the certificate and key (checked by the caller) and
  * serves new connections with them.  0, or -1 with the old ones still in
  * use; nothing to do without TLS. */
-int metrics_server_rotate(metrics_server *ms);
+int metrics_server_rotate(metrics_server *ms, const char *cert_pem, const char *key_pem);
 void metrics_server_stop(metrics_server *ms);
 
 #endif

@@ -15,11 +15,8 @@ static bool rotate_tls(server *srv)
         log_event(LOG_ERROR, "reload_refused", "reason=\"%s\" kept=\"the certificate in use\"", why);
         return false;
     }
-    char *cert = tls_pem_read(srv->cfg.tls_cert, TLS_PEM_LIMIT);
-    char *key = tls_pem_read(srv->cfg.tls_key, TLS_PEM_LIMIT);
-    if (!cert || !key) {
-        tls_pem_free(cert);
-        tls_pem_free(key);
+    char *cert, *key;
+    if (!tls_pem_read_pair(srv->cfg.tls_cert, srv->cfg.tls_key, &cert, &key)) {
         log_event(LOG_ERROR, "reload_refused", "reason=\"cannot read %s or %s\" kept=\"the certificate in use\"",
                   srv->cfg.tls_cert, srv->cfg.tls_key);
         return false;
@@ -32,7 +29,9 @@ static bool rotate_tls(server *srv)
         return false;
     }
     metrics_set_cert_not_after(not_after);
-    if (metrics_server_rotate(srv->metrics) != 0)
+    /* The same pair for the metrics listener (the control plane's daemon
+     * owns it now), not a second reading of files that may be changing. */
+    if (metrics_server_rotate(srv->metrics, cert, key) != 0)
         log_event(LOG_ERROR, "reload_metrics", "detail=\"the metrics listener keeps the old certificate\"");
     return true;
 }

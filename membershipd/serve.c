@@ -178,12 +178,8 @@ static int listen_and_serve(server *srv, const sigset_t *signals)
 {
     char *cert = NULL, *key = NULL;
     if (serve_config_tls(&srv->cfg)) {
-        cert = tls_pem_read(srv->cfg.tls_cert, TLS_PEM_LIMIT);
-        key = tls_pem_read(srv->cfg.tls_key, TLS_PEM_LIMIT);
-        if (!cert || !key) {
+        if (!tls_pem_read_pair(srv->cfg.tls_cert, srv->cfg.tls_key, &cert, &key)) {
             cli_error("cannot read the TLS files %s and %s", srv->cfg.tls_cert, srv->cfg.tls_key);
-            tls_pem_free(cert);
-            tls_pem_free(key);
             return EXIT_FAILED;
         }
     }

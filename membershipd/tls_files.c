@@ -90,15 +90,14 @@ int tls_files_check(const char *cert_path, const char *key_path, char *err, size
     return rc;
 }
 
-char *tls_pem_read(const char *path, size_t max_bytes)
+static char *tls_pem_read(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return NULL;
     struct stat st;
     char *buf = NULL;
-    if (fstat(fd, &st) == 0 && st.st_size > 0 && (size_t)st.st_size <= max_bytes &&
-        (size_t)st.st_size <= PEM_MAX_BYTES)
+    if (fstat(fd, &st) == 0 && st.st_size > 0 && (size_t)st.st_size <= PEM_MAX_BYTES)
         buf = sodium_malloc((size_t)st.st_size + 1);
     size_t len = 0;
     while (buf && len < (size_t)st.st_size) {
@@ -116,6 +115,27 @@ char *tls_pem_read(const char *path, size_t max_bytes)
     if (buf)
         buf[len] = '\0';
     return buf;
+}
+
+bool tls_pem_read_pair(const char *cert_path, const char *key_path, char **cert, char **key)
+{
+    *cert = tls_pem_read(cert_path);
+    *key = tls_pem_read(key_path);
+    if (*cert && *key)
+        return true;
+    tls_pem_free(*cert);
+    tls_pem_free(*key);
+    *cert = *key = NULL;
+    return false;
+}
+
+char *tls_pem_copy(const char *pem)
+{
+    size_t len = strlen(pem);
+    char *copy = sodium_malloc(len + 1);
+    if (copy)
+        memcpy(copy, pem, len + 1);
+    return copy;
 }
 
 void tls_pem_free(char *pem)

@@ -14,10 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include <openssl/ssl.h>
 #include <sodium.h>
 #include "fixture.h"
 #include "raw_socket.h"
+#include "tls_client.h"
 
 static fixture F;
 static char CA[PATH_MAX + 64], CERT[PATH_MAX + 64], KEY[PATH_MAX + 64];
@@ -99,24 +99,16 @@ static void a_stalled_handshake_is_dropped(void **state)
 static void a_forged_record_mid_session_closes_only_that_connection(void **state)
 {
     (void)state;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    assert_int_equal(SSL_CTX_load_verify_locations(ctx, CA, NULL), 1);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    int fd = raw_connect(F.server.port, NULL);
-    SSL *ssl = SSL_new(ctx);
-    SSL_set_fd(ssl, fd);
-    SSL_set1_host(ssl, "localhost");
-    assert_int_equal(SSL_connect(ssl), 1);
+    tls_client c;
+    assert_int_equal(tls_client_open(&c, F.server.port, CA), 0);
     uint8_t record[5 + 64] = {0x17, 0x03, 0x03, 0x00, 64};
     randombytes_buf(record + 5, 64);
-    raw_send(fd, record, sizeof record);
+    raw_send(c.fd, record, sizeof record);
     char buf[512];
-    int n = SSL_read(ssl, buf, sizeof buf);
+    int n = SSL_read(c.ssl, buf, sizeof buf);
     assert_true(n <= 0); /* an alert or a hang-up, never data */
-    assert_true(raw_closed(fd, 3000));
-    SSL_free(ssl);
-    close(fd);
-    SSL_CTX_free(ctx);
+    assert_true(raw_closed(c.fd, 3000));
+    tls_client_close(&c);
     assert_still_serving();
 }
 

@@ -16,10 +16,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <openssl/pem.h>
-#include <openssl/ssl.h>
 #include "fixture.h"
 #include "nats_peer.h"
-#include "raw_socket.h"
+#include "tls_client.h"
 #include "testutil.h"
 
 static fixture F;
@@ -72,29 +71,9 @@ static int teardown(void **state)
     return rc;
 }
 
-typedef struct {
-    SSL_CTX *ctx;
-    SSL *ssl;
-    int fd;
-} tls_client;
-
 static void tls_open(tls_client *c, const char *ca_file)
 {
-    c->ctx = SSL_CTX_new(TLS_client_method());
-    assert_int_equal(SSL_CTX_load_verify_locations(c->ctx, ca_file, NULL), 1);
-    SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-    c->fd = raw_connect(F.server.port, NULL);
-    c->ssl = SSL_new(c->ctx);
-    SSL_set_fd(c->ssl, c->fd);
-    SSL_set1_host(c->ssl, "localhost");
-    assert_int_equal(SSL_connect(c->ssl), 1);
-}
-
-static void tls_close(tls_client *c)
-{
-    SSL_free(c->ssl);
-    close(c->fd);
-    SSL_CTX_free(c->ctx);
+    assert_int_equal(tls_client_open(c, F.server.port, ca_file), 0);
 }
 
 /* GET /v1/health on the open connection, kept alive: true on a 200, with
@@ -142,7 +121,7 @@ static bool serves_certificate(const char *pem_path)
     X509 *peer = SSL_get1_peer_certificate(c.ssl);
     bool same = same_certificate(peer, pem_path);
     X509_free(peer);
-    tls_close(&c);
+    tls_client_close(&c);
     return same;
 }
 
@@ -193,7 +172,7 @@ static void sighup_rotates_the_certificate_and_keeps_clients_connected(void **st
     natsSubscription_Destroy(sub);
     nats_peer_close(&peer);
     assert_false(harness_log_contains(&F.server, "msg=tls_retired"));
-    tls_close(&before); /* the last connection on the old certificate */
+    tls_client_close(&before); /* the last connection on the old certificate */
     assert_true(log_shows_within("msg=tls_retired", 5000));
     http_result r = fixture_call(&F, F.alice, "GET", "/v1/me", NULL);
     assert_int_equal(r.status, 200);

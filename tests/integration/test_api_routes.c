@@ -207,6 +207,9 @@ static void owner_adds_and_removes_members_with_key_rotation(void **state)
     expect_key_pending(f, room, false);
     snprintf(body, sizeof body, "{\"epoch\":1,\"keys\":{}}");
     check(f, f->alice, "PUT", target, body, 409, "conflict"); /* old epoch */
+    snprintf(target, sizeof target, "/v1/rooms/%s/members", room);
+    snprintf(body, sizeof body, "{\"public_key\":\"%s\",\"sealed_key\":\"%s\",\"epoch\":1}", f->carol_nkey, sealed);
+    check(f, f->alice, "POST", target, body, 409, "conflict"); /* sealed from a superseded key */
 
     snprintf(target, sizeof target, "/v1/rooms/%s/key", room);
     r = expect(f, f->bob, "GET", target, NULL, 200);

@@ -154,8 +154,8 @@ static unibus_status seal_current(unibus_client *c, room_state *rs, const void *
 {
     unibus_status s = room_state_refresh(c, rs, ROOM_INFO_TTL_MS);
     uint8_t key[32];
-    if (s == UNIBUS_OK)
-        s = room_state_key(c, rs, room_state_epoch(rs), key);
+    if (s == UNIBUS_OK) /* a new epoch nobody has keyed yet is keyed here, before sending */
+        s = rotation_current_key(c, rs, key);
     if (s != UNIBUS_OK)
         return s;
     envelope_header h = {.epoch = room_state_epoch(rs), .sequence = ++c->sequence};
@@ -260,6 +260,11 @@ static unibus_status check_envelope(unibus_client *c, room_state *rs, const enve
      * could come from a removed member.  What is current is re-read at most
      * once a second, and at once when a newer epoch shows up. */
     room_state_refresh(c, rs, h->epoch > room_state_epoch(rs) ? 0 : ROOM_INFO_TTL_MS);
+    /* A re-read may have dropped the sender (removed or revoked since the
+     * list above was read): a message of the new epoch, or one relayed
+     * after the sender left, comes from members only. */
+    if (!room_state_member(rs, h->sender))
+        return UNIBUS_ERR_NOT_MEMBER;
     return h->epoch == room_state_epoch(rs) ? UNIBUS_OK : UNIBUS_ERR_UNKNOWN_EPOCH;
 }
 

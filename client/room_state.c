@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <sodium.h>
+#include "busauth/sealing.h"
 
 #define KEYS_MAX 64
 
@@ -24,6 +25,7 @@ struct room_state {
     char name[129];
     bool e2e, sign;
     uint32_t epoch;
+    bool key_pending; /* the server said: the current epoch has no key yet */
     int64_t refreshed_ms;
     epoch_key *keys; /* sodium_malloc: KEYS_MAX slots */
     member *members;
@@ -35,7 +37,7 @@ const char *room_state_id(const room_state *rs) { return rs->id; }
 bool room_state_e2e(const room_state *rs) { return rs->e2e; }
 bool room_state_signed(const room_state *rs) { return rs->sign; }
 uint32_t room_state_epoch(const room_state *rs) { return rs->epoch; }
-void room_state_set_epoch(room_state *rs, uint32_t epoch) { rs->epoch = epoch; }
+bool room_state_key_pending(const room_state *rs) { return rs->key_pending; }
 
 room_state *room_state_find(unibus_client *c, const char *room)
 {
@@ -81,11 +83,15 @@ static unibus_status read_members(unibus_client *c, room_state *rs, json_t *list
     json_array_foreach(list, i, m) {
         const char *nkey = json_string_value(json_object_get(m, "nkey"));
         const char *name = json_string_value(json_object_get(m, "name"));
-        if (!nkey || !name || busauth_nkey_decode_public(nkey, members[n].pk) != BUSAUTH_OK) {
+        const char *status = json_string_value(json_object_get(m, "status"));
+        if (!nkey || !name || !status || busauth_nkey_decode_public(nkey, members[n].pk) != BUSAUTH_OK) {
             free(members);
             return client_fail(c, UNIBUS_ERR_PROTOCOL, "room %s lists a malformed member", rs->id);
         }
-        snprintf(members[n++].name, sizeof members[0].name, "%s", name);
+        /* A revoked user is no member: it neither sends nor gets a key
+         * (servers that revoked without removing still list them). */
+        if (strcmp(status, "active") == 0)
+            snprintf(members[n++].name, sizeof members[0].name, "%s", name);
     }
     free(rs->members);
     rs->members = members;
@@ -106,8 +112,10 @@ unibus_status room_state_refresh(unibus_client *c, room_state *rs, int max_age_m
         s = client_fail(c, UNIBUS_ERR_PROTOCOL, "room %s has no key epoch", rs->id);
     if (s == UNIBUS_OK)
         s = read_members(c, rs, json_object_get(body, "members"));
-    if (s == UNIBUS_OK && (uint32_t)epoch > rs->epoch)
+    if (s == UNIBUS_OK && (uint32_t)epoch >= rs->epoch) {
         rs->epoch = (uint32_t)epoch;
+        rs->key_pending = json_is_true(json_object_get(body, "key_pending"));
+    }
     if (s == UNIBUS_OK)
         rs->refreshed_ms = clock_mono_ms();
     json_decref(body);
@@ -122,7 +130,7 @@ static epoch_key *slot_of(room_state *rs, uint32_t epoch)
     return NULL;
 }
 
-unibus_status room_state_add_key(room_state *rs, uint32_t epoch, const uint8_t key[32])
+static void add_key(room_state *rs, uint32_t epoch, const uint8_t key[32])
 {
     epoch_key *slot = slot_of(rs, epoch);
     if (!slot)
@@ -135,7 +143,6 @@ unibus_status room_state_add_key(room_state *rs, uint32_t epoch, const uint8_t k
     }
     slot->epoch = epoch;
     memcpy(slot->key, key, 32);
-    return UNIBUS_OK;
 }
 
 unibus_status room_state_key(unibus_client *c, room_state *rs, uint32_t epoch, uint8_t key[32])
@@ -150,8 +157,20 @@ unibus_status room_state_key(unibus_client *c, room_state *rs, uint32_t epoch, u
     if (s == UNIBUS_OK && got != epoch)
         s = client_fail(c, UNIBUS_ERR_PROTOCOL, "asked for epoch %u of room %s, got %u", epoch, rs->id, got);
     if (s == UNIBUS_OK)
-        room_state_add_key(rs, epoch, key);
+        add_key(rs, epoch, key);
     return s;
+}
+
+void room_state_keyed(room_state *rs, uint32_t epoch, const uint8_t key[32])
+{
+    add_key(rs, epoch, key);
+    if (epoch == rs->epoch)
+        rs->key_pending = false;
+}
+
+const uint8_t *room_state_member_pk(const room_state *rs, size_t i)
+{
+    return i < rs->nmembers ? rs->members[i].pk : NULL;
 }
 
 const char *room_state_member(const room_state *rs, const uint8_t pk[32])
@@ -160,6 +179,16 @@ const char *room_state_member(const room_state *rs, const uint8_t pk[32])
         if (memcmp(rs->members[i].pk, pk, 32) == 0)
             return rs->members[i].name;
     return NULL;
+}
+
+char *room_key_sealed_b64(const uint8_t recipient[32], const uint8_t key[32])
+{
+    uint8_t sealed[32 + BUSAUTH_SEAL_OVERHEAD];
+    size_t cap = sodium_base64_ENCODED_LEN(sizeof sealed, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *text = busauth_seal_to(recipient, key, 32, sealed) == BUSAUTH_OK ? malloc(cap) : NULL;
+    if (text)
+        sodium_bin2base64(text, cap, sealed, sizeof sealed, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return text;
 }
 
 void room_states_free(room_state *list)

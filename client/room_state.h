@@ -23,16 +23,29 @@ unibus_status room_state_refresh(unibus_client *c, room_state *rs, int max_age_m
 room_state *room_state_find(unibus_client *c, const char *room);
 /* The key of an epoch, unsealed and cached. */
 unibus_status room_state_key(unibus_client *c, room_state *rs, uint32_t epoch, uint8_t key[32]);
-/* Forgets nothing but learns: a key this client made itself. */
-unibus_status room_state_add_key(room_state *rs, uint32_t epoch, const uint8_t key[32]);
-/* The member's name when pk is a member, else NULL. */
+/* Learns a key this client made and uploaded for epoch: when it is the
+ * current one, it is no longer pending. */
+void room_state_keyed(room_state *rs, uint32_t epoch, const uint8_t key[32]);
+/* The member's name when pk is an active member, else NULL. */
 const char *room_state_member(const room_state *rs, const uint8_t pk[32]);
+/* The public key of the i-th active member, NULL past the last. */
+const uint8_t *room_state_member_pk(const room_state *rs, size_t i);
 
 const char *room_state_id(const room_state *rs);
 bool room_state_e2e(const room_state *rs);
 bool room_state_signed(const room_state *rs);
 uint32_t room_state_epoch(const room_state *rs);
-void room_state_set_epoch(room_state *rs, uint32_t epoch);
+/* The current epoch has no key yet: the next member to send makes it
+ * (rotation_current_key). */
+bool room_state_key_pending(const room_state *rs);
+
+/* The room key sealed to recipient, base64url (malloc'd), or NULL. */
+char *room_key_sealed_b64(const uint8_t recipient[32], const uint8_t key[32]);
+
+/* rotation.c: the key of the room's current epoch, made, sealed to every
+ * member and uploaded first when that epoch has none yet
+ * (dev/message-envelope.md, "Room keys"). */
+unibus_status rotation_current_key(unibus_client *c, room_state *rs, uint8_t key[32]);
 
 void room_states_free(room_state *list);
 

@@ -77,23 +77,6 @@ unibus_status unibus_room_find(unibus_client *c, const char *room, unibus_room *
     return s;
 }
 
-static char *b64(const uint8_t *data, size_t len)
-{
-    size_t cap = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    char *text = malloc(cap);
-    if (text)
-        sodium_bin2base64(text, cap, data, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    return text;
-}
-
-/* A room key sealed to recipient, as base64url (malloc'd). */
-static char *sealed_b64(const uint8_t recipient[32], const uint8_t key[ENVELOPE_KEY_LEN])
-{
-    uint8_t sealed[SEALED_KEY_LEN];
-    return busauth_seal_to(recipient, key, ENVELOPE_KEY_LEN, sealed) == BUSAUTH_OK ? b64(sealed, sizeof sealed)
-                                                                                   : NULL;
-}
-
 unibus_status unibus_room_create(unibus_client *c, const char *name, bool e2e, bool sign, unibus_room *out)
 {
     if (!name || !name[0])
@@ -102,7 +85,7 @@ unibus_status unibus_room_create(unibus_client *c, const char *name, bool e2e, b
     if (e2e) {
         uint8_t key[ENVELOPE_KEY_LEN];
         randombytes_buf(key, sizeof key);
-        char *sealed = sealed_b64(busauth_identity_public_key(c->id), key);
+        char *sealed = room_key_sealed_b64(busauth_identity_public_key(c->id), key);
         sodium_memzero(key, sizeof key);
         json_object_set_new(req, "sealed_key", json_string(sealed ? sealed : ""));
         free(sealed);
@@ -145,14 +128,19 @@ unibus_status client_room_key(unibus_client *c, const char *room_id, uint32_t ep
     return s;
 }
 
-static unibus_status post_member(unibus_client *c, const unibus_room *room, const char *nkey, const char *sealed)
+/* POST members: with the current key sealed to the new member and the
+ * epoch it belongs to (the server refuses it if the room moved on) in an
+ * e2e room. */
+static unibus_status post_member(unibus_client *c, room_state *rs, const char *nkey, const char *sealed)
 {
     json_t *req = json_pack("{s:s}", "public_key", nkey);
-    if (sealed)
+    if (sealed) {
         json_object_set_new(req, "sealed_key", json_string(sealed));
+        json_object_set_new(req, "epoch", json_integer(room_state_epoch(rs)));
+    }
     char *text = json_dumps(req, JSON_COMPACT), target[96];
     json_decref(req);
-    snprintf(target, sizeof target, "/v1/rooms/%s/members", room->id);
+    snprintf(target, sizeof target, "/v1/rooms/%s/members", room_state_id(rs));
     json_t *body = NULL;
     unibus_status s = text ? client_call(c, "POST", target, text, &body) : UNIBUS_ERR_NOMEM;
     free(text);
@@ -160,33 +148,39 @@ static unibus_status post_member(unibus_client *c, const unibus_room *room, cons
     return s;
 }
 
-/* What this client knows of the room now includes the new member. */
-static unibus_status added(unibus_client *c, const char *room_id, unibus_status s)
+/* The current key sealed to member (NULL in a cleartext room); keys the
+ * epoch first if nobody has yet. */
+static unibus_status seal_current_to(unibus_client *c, room_state *rs, const uint8_t member[32], char **sealed)
 {
-    pthread_mutex_lock(&c->state_lock);
-    room_state *rs = s == UNIBUS_OK ? room_state_find(c, room_id) : NULL;
-    if (rs)
-        room_state_refresh(c, rs, 0);
-    pthread_mutex_unlock(&c->state_lock);
+    *sealed = NULL;
+    if (!room_state_e2e(rs))
+        return UNIBUS_OK;
+    uint8_t key[ENVELOPE_KEY_LEN];
+    unibus_status s = rotation_current_key(c, rs, key);
+    if (s == UNIBUS_OK && !(*sealed = room_key_sealed_b64(member, key)))
+        s = client_fail(c, UNIBUS_ERR_CRYPTO, "cannot seal the key of room %s to the new member", room_state_id(rs));
+    sodium_memzero(key, sizeof key);
     return s;
 }
 
 unibus_status unibus_room_add(unibus_client *c, const char *room, const char *nkey)
 {
     uint8_t member[BUSAUTH_KEY_BYTES];
-    if (!nkey || busauth_pubkey_parse(nkey, member) != BUSAUTH_OK)
+    if (!room || !nkey || busauth_pubkey_parse(nkey, member) != BUSAUTH_OK)
         return client_fail(c, UNIBUS_ERR_INVALID_ARG, "not a public key (U... or 64 hex characters)");
-    unibus_room r;
-    unibus_status s = unibus_room_find(c, room, &r);
-    if (s != UNIBUS_OK || !r.e2e)
-        return s == UNIBUS_OK ? added(c, r.id, post_member(c, &r, nkey, NULL)) : s;
-    uint8_t key[ENVELOPE_KEY_LEN];
-    uint32_t epoch;
-    s = client_room_key(c, r.id, 0, key, &epoch);
-    char *sealed = s == UNIBUS_OK ? sealed_b64(member, key) : NULL;
-    sodium_memzero(key, sizeof key);
+    pthread_mutex_lock(&c->state_lock);
+    room_state *rs;
+    char *sealed = NULL;
+    unibus_status s = room_state_resolve(c, room, &rs);
     if (s == UNIBUS_OK)
-        s = sealed ? post_member(c, &r, nkey, sealed) : client_fail(c, UNIBUS_ERR_CRYPTO, "cannot seal to %s", nkey);
+        s = room_state_refresh(c, rs, 0);
+    if (s == UNIBUS_OK)
+        s = seal_current_to(c, rs, member, &sealed);
+    if (s == UNIBUS_OK)
+        s = post_member(c, rs, nkey, sealed);
+    if (s == UNIBUS_OK) /* what this client knows of the room now includes the new member */
+        room_state_refresh(c, rs, 0);
+    pthread_mutex_unlock(&c->state_lock);
     free(sealed);
-    return added(c, r.id, s);
+    return s;
 }

@@ -119,6 +119,7 @@ static json_t *room_with_members(server *srv, const store_room *room, store_stat
         json_object_set_new(json, "owner", json_string(nkey));
     }
     json_object_set_new(json, "members", members);
+    json_object_set_new(json, "key_pending", json_boolean(room->key_pending));
     return json;
 }
 
@@ -151,6 +152,7 @@ static bool may_manage(const request *req, const store_room *room, reply *out)
 static const json_field MEMBER_FIELDS[] = {
     {"public_key", JSON_STRING, true, BUSAUTH_PUBKEY_HEX_LEN},
     {"sealed_key", JSON_STRING, false, 2 * STORE_SEALED_KEY_MAX},
+    {"epoch", JSON_INTEGER, false, 0}, /* the epoch whose key was sealed: checked when given */
     {0},
 };
 
@@ -180,7 +182,8 @@ static void add_member(server *srv, request *req, const store_room *room, json_t
         return;
     store_sealed_key key = {user.id, sealed_len ? sealed : NULL, sealed_len};
     store_actor by = request_actor(req);
-    store_status status = WITH_STORE(srv, store_room_add_member(srv->store, room->id, &key, &by));
+    json_int_t epoch = json_integer_value(json_object_get(body, "epoch"));
+    store_status status = WITH_STORE(srv, store_room_add_member(srv->store, room->id, &key, epoch, &by));
     if (status == STORE_OK && !api_dataplane_sync(srv, req, out))
         return;
     if (status == STORE_OK)
@@ -188,6 +191,10 @@ static void add_member(server *srv, request *req, const store_room *room, json_t
                                        "key_epoch", (json_int_t)room->key_epoch));
     else if (status == STORE_DUPLICATE_KEY)
         reply_error(out, 409, "conflict", "already a member of this room");
+    else if (status == STORE_CONFLICT)
+        reply_error(out, 409, "conflict",
+                    "the room has moved to a new key epoch, or its current epoch has no key yet: re-read the room,"
+                    " key it if needed (PUT /v1/rooms/{id}/keys) and seal the current key");
     else
         reply_store_failure(out, status);
 }
@@ -299,8 +306,8 @@ static void store_keys(server *srv, request *req, const store_room *room, json_t
                                            "stored", (json_int_t)n));
         else if (status == STORE_CONFLICT)
             reply_error(out, 409, "conflict",
-                        "keys go to the current epoch (%lld), once per member, and only to members",
-                        (long long)room->key_epoch);
+                        "an upload keys the current epoch once, for exactly its active members: re-read the room"
+                        " (GET /v1/rooms/{id}); if it still says key_pending, upload again for its members");
         else
             reply_store_failure(out, status);
     } else if (!out->json) {
@@ -310,12 +317,20 @@ static void store_keys(server *srv, request *req, const store_room *room, json_t
     free(buffers);
 }
 
+/* Any member may key a new epoch (whoever first needs it: the remover, or
+ * the next to publish when the one who left cannot); the uploader knows
+ * the key, so never a non-member, admins included. */
 void api_room_keys_put(server *srv, request *req, reply *out)
 {
     store_room room;
     bool member;
-    if (!api_visible_room(srv, req, &room, &member, out) || !may_manage(req, &room, out))
+    if (!api_visible_room(srv, req, &room, &member, out))
         return;
+    if (!member) {
+        reply_error(out, 403, "forbidden", "only a member of the room may upload its keys");
+        out->denied = true;
+        return;
+    }
     if (room.mode == STORE_ROOM_CLEARTEXT) {
         reply_error(out, 409, "conflict", "a cleartext room has no keys");
         return;
@@ -365,8 +380,9 @@ void api_room_key_get(server *srv, request *req, reply *out)
         reply_json(out, 200, json_pack("{s:s, s:I, s:s}", "room", room.id, "epoch", (json_int_t)epoch,
                                        "sealed_key", b64));
     else if (status == STORE_NOT_FOUND)
-        reply_error(out, 404, "key_pending", "no key for you in epoch %lld yet; the owner uploads it",
-                    (long long)epoch);
+        reply_error(out, 404, "key_pending",
+                    "no key for you in epoch %lld: the epoch is not keyed yet (the next member to publish keys it),"
+                    " or you joined after it", (long long)epoch);
     else
         reply_store_failure(out, status);
     free(b64);

@@ -120,7 +120,7 @@ void api_user_revoke(server *srv, request *req, reply *out)
         return;
     }
     store_actor by = request_actor(req);
-    store_status status = WITH_STORE(srv, store_user_revoke(srv->store, user.id, &by));
+    store_status status = WITH_STORE(srv, store_user_revoke(srv->store, user.id, &by, NULL));
     if (status == STORE_OK && !api_dataplane_sync(srv, req, out))
         return;
     if (status == STORE_OK || status == STORE_ALREADY_REVOKED)

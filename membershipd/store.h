@@ -84,8 +84,12 @@ store_status store_user_get_by_name(store *s, const char *name, store_user *out)
 store_status store_user_get_by_id(store *s, int64_t id, store_user *out);
 store_status store_user_get_by_key(store *s, const uint8_t public_key[BUSAUTH_KEY_BYTES],
                                    store_user *out);
-/* Marks the user revoked; the row stays for the audit trail. */
-store_status store_user_revoke(store *s, int64_t user_id, const store_actor *by);
+/* Marks the user revoked (the row stays for the audit trail) and removes
+ * it from every room, each moving to a new key epoch; *rooms (may be
+ * NULL) says how many.  Revoking a revoked user still removes it from any
+ * room it was left in (revocation used to leave it there), and is
+ * STORE_ALREADY_REVOKED when there was none. */
+store_status store_user_revoke(store *s, int64_t user_id, const store_actor *by, size_t *rooms);
 
 /* Calls fn for each user in creation order; a non-zero return from fn
  * stops the walk and makes it return STORE_ERROR. */
@@ -149,6 +153,7 @@ typedef struct {
     int64_t key_epoch;
     int64_t owner_id;
     int64_t created_ms;
+    bool key_pending; /* e2e, and the current epoch has no key yet */
 } store_room;
 
 /* A sealed room key for one member: opaque bytes the server never opens. */
@@ -174,15 +179,19 @@ store_status store_room_foreach_of_user(store *s, int64_t user_id, store_room_fn
 /* Members of a room, in the order they joined. */
 store_status store_room_foreach_member(store *s, const char *room_id, store_user_fn fn, void *ctx);
 /* Adds a member with its sealed key for the current epoch (NULL for a
- * cleartext room).  STORE_DUPLICATE_KEY when already a member. */
-store_status store_room_add_member(store *s, const char *room_id, const store_sealed_key *key,
+ * cleartext room).  STORE_DUPLICATE_KEY when already a member;
+ * STORE_CONFLICT while the current epoch has no key yet, or when epoch
+ * (0: not checked) is not the current one. */
+store_status store_room_add_member(store *s, const char *room_id, const store_sealed_key *key, int64_t epoch,
                                    const store_actor *by);
-/* Removes a member and opens the next key epoch, returned in *new_epoch. */
+/* Removes a member and opens the next key epoch, returned in *new_epoch;
+ * the epoch has no key until a member uploads one (store_room_put_keys). */
 store_status store_room_remove_member(store *s, const char *room_id, int64_t user_id,
                                       const store_actor *by, int64_t *new_epoch);
-/* Stores sealed keys for the room's current epoch, all or none.  Each must
- * be for a current member without a key in that epoch yet: STORE_CONFLICT
- * otherwise (keys are never replaced). */
+/* Keys the room's current epoch: one sealed key for each active member,
+ * all or none, once.  STORE_CONFLICT when epoch is not the current one,
+ * the epoch has its keys already (keys are never replaced), or the keys
+ * are not for exactly the active members. */
 store_status store_room_put_keys(store *s, const char *room_id, int64_t epoch,
                                  const store_sealed_key *keys, size_t n, const store_actor *by);
 /* The caller's sealed key for an epoch, copied into out (cap bytes). */

@@ -23,4 +23,10 @@ store_status store_in_tx(store *s, store_tx_fn fn, void *ctx);
 /* Calls fn for each user row (USER_COLUMNS order) of stmt, then
  * finalizes it. */
 store_status store_walk_users(sqlite3_stmt *stmt, store_user_fn fn, void *ctx);
+/* store_room_remove_member inside the caller's transaction. */
+store_status store_room_remove_in_tx(store *s, const char *room_id, int64_t user_id, const store_actor *by,
+                                     int64_t *new_epoch);
+/* Removes user_id from every room it is in (inside the caller's
+ * transaction); *rooms says how many. */
+store_status store_room_remove_everywhere(store *s, int64_t user_id, const store_actor *by, size_t *rooms);
 #endif

@@ -6,7 +6,12 @@
 #include <string.h>
 #include <sodium.h>
 
-#define ROOM_COLUMNS "id, name, mode, signed, key_epoch, owner_id, created_at"
+/* The last column: an e2e room whose current epoch has no key yet (a
+ * member left, was removed or revoked, and nobody has keyed the epoch). */
+#define ROOM_COLUMNS                                                                                 \
+    "rooms.id, rooms.name, rooms.mode, rooms.signed, rooms.key_epoch, rooms.owner_id, rooms.created_at," \
+    " rooms.mode = 'e2e' AND NOT EXISTS (SELECT 1 FROM room_keys k"                                \
+    " WHERE k.room_id = rooms.id AND k.epoch = rooms.key_epoch)"
 
 bool store_room_id_valid(const char *id)
 {
@@ -34,6 +39,7 @@ static void room_from_row(sqlite3_stmt *stmt, store_room *out)
     out->key_epoch = sqlite3_column_int64(stmt, 4);
     out->owner_id = sqlite3_column_int64(stmt, 5);
     out->created_ms = sqlite3_column_int64(stmt, 6);
+    out->key_pending = sqlite3_column_int(stmt, 7) != 0;
 }
 
 static void room_target(char *buf, size_t len, const char *room_id)
@@ -157,9 +163,8 @@ store_status store_room_create(store *s, const char *name, store_room_mode mode,
 store_status store_room_foreach_of_user(store *s, int64_t user_id, store_room_fn fn, void *ctx)
 {
     sqlite3_stmt *stmt = store_prepare(s,
-        "SELECT r.id, r.name, r.mode, r.signed, r.key_epoch, r.owner_id, r.created_at"
-        " FROM rooms r JOIN room_members m ON m.room_id = r.id"
-        " WHERE m.user_id = ? ORDER BY r.created_at, r.id");
+        "SELECT " ROOM_COLUMNS " FROM rooms JOIN room_members m ON m.room_id = rooms.id"
+        " WHERE m.user_id = ? ORDER BY rooms.created_at, rooms.id");
     if (!stmt)
         return STORE_ERROR;
     sqlite3_bind_int64(stmt, 1, user_id);
@@ -190,6 +195,7 @@ store_status store_room_foreach_member(store *s, const char *room_id, store_user
 typedef struct {
     const char *room_id;
     const store_sealed_key *key;
+    int64_t epoch;
     const store_actor *by;
 } add_args;
 
@@ -199,6 +205,11 @@ static store_status add_in_tx(store *s, void *ctx)
     store_room room;
     bool member = false;
     store_status status = store_room_get(s, a->room_id, &room);
+    /* The new member's key is sealed from the current one: refused while
+     * that epoch has no key (it would become the epoch's only key), or
+     * when the sealer read another epoch. */
+    if (status == STORE_OK && (room.key_pending || (a->epoch && a->epoch != room.key_epoch)))
+        status = STORE_CONFLICT;
     if (status == STORE_OK)
         status = store_room_is_member(s, a->room_id, a->key->user_id, &member);
     if (status == STORE_OK && member)
@@ -212,11 +223,34 @@ static store_status add_in_tx(store *s, void *ctx)
     return status;
 }
 
-store_status store_room_add_member(store *s, const char *room_id, const store_sealed_key *key,
+store_status store_room_add_member(store *s, const char *room_id, const store_sealed_key *key, int64_t epoch,
                                    const store_actor *by)
 {
-    add_args a = {room_id, key, by};
+    add_args a = {room_id, key, epoch, by};
     return store_in_tx(s, add_in_tx, &a);
+}
+
+store_status store_room_remove_in_tx(store *s, const char *room_id, int64_t user_id, const store_actor *by,
+                                     int64_t *new_epoch)
+{
+    sqlite3_stmt *stmt = store_prepare(s, "DELETE FROM room_members WHERE room_id = ? AND user_id = ?");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_text(stmt, 1, room_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 2, user_id);
+    store_status status = store_exec_stmt(stmt);
+    if (status == STORE_OK && sqlite3_changes(s->db) == 0)
+        status = STORE_NOT_FOUND;
+    if (status == STORE_OK) {
+        stmt = store_prepare(s, "UPDATE rooms SET key_epoch = key_epoch + 1 WHERE id = ?"
+                                " RETURNING key_epoch");
+        if (stmt)
+            sqlite3_bind_text(stmt, 1, room_id, -1, SQLITE_STATIC);
+        status = store_query_int(stmt, new_epoch);
+    }
+    if (status == STORE_OK)
+        status = audit_member(s, by, "room.member_remove", room_id, user_id);
+    return status;
 }
 
 typedef struct {
@@ -229,24 +263,7 @@ typedef struct {
 static store_status remove_in_tx(store *s, void *ctx)
 {
     remove_args *a = ctx;
-    sqlite3_stmt *stmt = store_prepare(s, "DELETE FROM room_members WHERE room_id = ? AND user_id = ?");
-    if (!stmt)
-        return STORE_ERROR;
-    sqlite3_bind_text(stmt, 1, a->room_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 2, a->user_id);
-    store_status status = store_exec_stmt(stmt);
-    if (status == STORE_OK && sqlite3_changes(s->db) == 0)
-        status = STORE_NOT_FOUND;
-    if (status == STORE_OK) {
-        stmt = store_prepare(s, "UPDATE rooms SET key_epoch = key_epoch + 1 WHERE id = ?"
-                                " RETURNING key_epoch");
-        if (stmt)
-            sqlite3_bind_text(stmt, 1, a->room_id, -1, SQLITE_STATIC);
-        status = store_query_int(stmt, a->new_epoch);
-    }
-    if (status == STORE_OK)
-        status = audit_member(s, a->by, "room.member_remove", a->room_id, a->user_id);
-    return status;
+    return store_room_remove_in_tx(s, a->room_id, a->user_id, a->by, a->new_epoch);
 }
 
 store_status store_room_remove_member(store *s, const char *room_id, int64_t user_id,
@@ -254,6 +271,31 @@ store_status store_room_remove_member(store *s, const char *room_id, int64_t use
 {
     remove_args a = {room_id, user_id, by, new_epoch};
     return store_in_tx(s, remove_in_tx, &a);
+}
+
+/* One room at a time, until none is left: each removal changes the rows a
+ * cursor would walk. */
+store_status store_room_remove_everywhere(store *s, int64_t user_id, const store_actor *by, size_t *rooms)
+{
+    *rooms = 0;
+    for (;;) {
+        sqlite3_stmt *stmt = store_prepare(s, "SELECT room_id FROM room_members WHERE user_id = ? LIMIT 1");
+        if (!stmt)
+            return STORE_ERROR;
+        sqlite3_bind_int64(stmt, 1, user_id);
+        int rc = sqlite3_step(stmt);
+        char room_id[STORE_ROOM_ID_LEN + 1] = "";
+        if (rc == SQLITE_ROW)
+            snprintf(room_id, sizeof room_id, "%s", (const char *)sqlite3_column_text(stmt, 0));
+        sqlite3_finalize(stmt);
+        if (rc != SQLITE_ROW)
+            return rc == SQLITE_DONE ? STORE_OK : store_from_sqlite(rc);
+        int64_t epoch;
+        store_status status = store_room_remove_in_tx(s, room_id, user_id, by, &epoch);
+        if (status != STORE_OK)
+            return status;
+        (*rooms)++;
+    }
 }
 
 typedef struct {
@@ -275,17 +317,34 @@ static store_status put_one_key(store *s, const put_args *a, const store_sealed_
         return STORE_CONFLICT; /* keys go to active members only */
     if (status == STORE_OK)
         status = insert_key(s, a->room_id, a->epoch, k);
-    /* A key already there for this member and epoch is never replaced. */
+    /* The same member twice (as nkey and hex, say). */
     return status == STORE_ERROR && sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_PRIMARYKEY
                ? STORE_CONFLICT : status;
 }
 
+static store_status count_active_members(store *s, const char *room_id, int64_t *n)
+{
+    sqlite3_stmt *stmt = store_prepare(s,
+        "SELECT count(*) FROM room_members m JOIN users u ON u.id = m.user_id"
+        " WHERE m.room_id = ? AND u.revoked_at IS NULL");
+    if (stmt)
+        sqlite3_bind_text(stmt, 1, room_id, -1, SQLITE_STATIC);
+    return store_query_int(stmt, n);
+}
+
+/* One upload keys an epoch, for every active member at once: the first of
+ * two racing rotators wins, and no member is ever left without a key. */
 static store_status put_in_tx(store *s, void *ctx)
 {
     put_args *a = ctx;
     store_room room;
+    int64_t members = 0;
     store_status status = store_room_get(s, a->room_id, &room);
-    if (status == STORE_OK && room.key_epoch != a->epoch)
+    if (status == STORE_OK && (room.key_epoch != a->epoch || !room.key_pending))
+        status = STORE_CONFLICT;
+    if (status == STORE_OK)
+        status = count_active_members(s, a->room_id, &members);
+    if (status == STORE_OK && (int64_t)a->n != members)
         status = STORE_CONFLICT;
     for (size_t i = 0; status == STORE_OK && i < a->n; i++)
         status = put_one_key(s, a, &a->keys[i]);

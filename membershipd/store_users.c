@@ -155,7 +155,7 @@ store_status store_user_add(store *s, const char *name,
     return store_in_tx(s, add_in_tx, &a);
 }
 
-static store_status mark_revoked(store *s, int64_t user_id)
+static store_status mark_revoked(store *s, const store_user *user, const store_actor *by)
 {
     sqlite3_stmt *stmt;
     int rc = sqlite3_prepare_v2(s->db,
@@ -163,36 +163,43 @@ static store_status mark_revoked(store *s, int64_t user_id)
     if (rc != SQLITE_OK)
         return store_from_sqlite(rc);
     sqlite3_bind_int64(stmt, 1, store_now_ms());
-    sqlite3_bind_int64(stmt, 2, user_id);
+    sqlite3_bind_int64(stmt, 2, user->id);
     rc = sqlite3_step(stmt);
     sqlite3_finalize(stmt);
-    return store_from_sqlite(rc);
+    if (rc != SQLITE_DONE)
+        return store_from_sqlite(rc);
+    char target[STORE_USER_NAME_MAX + 8];
+    user_target(target, sizeof target, user->name);
+    return store_audit_append(s, by, "user.revoke", target, "ok");
 }
 
 typedef struct {
     int64_t user_id;
     const store_actor *by;
+    size_t *rooms;
 } revoke_args;
 
+/* Revoked and out of every room in one transaction: no moment when a
+ * revoked user still holds a place (and a key to come) in a room. */
 static store_status revoke_in_tx(store *s, void *ctx)
 {
     revoke_args *a = ctx;
     store_user user;
     store_status status = store_user_get_by_id(s, a->user_id, &user);
-    if (status == STORE_OK && user.revoked_ms != 0)
-        status = STORE_ALREADY_REVOKED;
+    bool was_revoked = status == STORE_OK && user.revoked_ms != 0;
+    if (status == STORE_OK && !was_revoked)
+        status = mark_revoked(s, &user, a->by);
     if (status == STORE_OK)
-        status = mark_revoked(s, a->user_id);
-    if (status != STORE_OK)
-        return status;
-    char target[STORE_USER_NAME_MAX + 8];
-    user_target(target, sizeof target, user.name);
-    return store_audit_append(s, a->by, "user.revoke", target, "ok");
+        status = store_room_remove_everywhere(s, a->user_id, a->by, a->rooms);
+    if (status == STORE_OK && was_revoked && *a->rooms == 0)
+        status = STORE_ALREADY_REVOKED;
+    return status;
 }
 
-store_status store_user_revoke(store *s, int64_t user_id, const store_actor *by)
+store_status store_user_revoke(store *s, int64_t user_id, const store_actor *by, size_t *rooms)
 {
-    revoke_args a = {user_id, by};
+    size_t ignored;
+    revoke_args a = {user_id, by, rooms ? rooms : &ignored};
     return store_in_tx(s, revoke_in_tx, &a);
 }
 

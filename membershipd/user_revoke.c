@@ -21,8 +21,9 @@ static int revoke(store *s, const char *who)
         return EXIT_FAILED;
     }
     store_actor by = cli_local_actor();
+    size_t rooms = 0;
     if (status == STORE_OK)
-        status = store_user_revoke(s, user.id, &by);
+        status = store_user_revoke(s, user.id, &by, &rooms);
     if (status == STORE_ALREADY_REVOKED) {
         /* Re-read: another process may have revoked it a moment ago. */
         store_user_get_by_name(s, user.name, &user);
@@ -35,7 +36,8 @@ static int revoke(store *s, const char *who)
         return cli_store_error(s, status, "revoke user");
     char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
     busauth_nkey_encode_public(user.public_key, nkey);
-    printf("revoked %s %s\n", user.name, nkey);
+    printf("revoked %s %s; removed from %zu room%s (each moves to a new key epoch)\n", user.name, nkey, rooms,
+           rooms == 1 ? "" : "s");
     return EXIT_OK;
 }
 
@@ -45,8 +47,10 @@ int cmd_user_revoke(int argc, char **argv)
     const cli_flag flags[] = {STORE_LOCATION_FLAGS(loc), {0}};
     const cli_spec spec = {"user revoke", "NAME|PUBKEY",
                            "Revoke a user by name or public key. The user can no longer\n"
-                           "authenticate; the record stays for the audit trail. Revoking a\n"
-                           "revoked user changes nothing and succeeds.",
+                           "authenticate and leaves every room (each moves to a new key\n"
+                           "epoch, keyed by the next member to publish); the record stays for\n"
+                           "the audit trail. Revoking a revoked user changes nothing and\n"
+                           "succeeds.",
                            flags, 1, 1};
     cli_args args;
     int rc = cli_parse(&spec, argc, argv, &args);

@@ -70,8 +70,9 @@ int cmd_room_remove(int argc, char **argv)
     const cli_flag flags[] = {PEER_FLAGS(p), {0}};
     const cli_spec spec = {"room remove", "ROOM NKEY",
                            "Remove the user NKEY from ROOM (your own key: leave it). In an encrypted\n"
-                           "room a new key is made and sealed to the remaining members, so the\n"
-                           "removed user cannot read what follows.",
+                           "room a new key is made and sealed to the remaining members (by you, or\n"
+                           "when you leave, by the next member to publish), so the removed user\n"
+                           "cannot read what follows.",
                            flags, 2, 2};
     return change_member(argc, argv, &spec, &p, unibus_room_remove);
 }

@@ -92,11 +92,11 @@ static void run_op(fuzz_world *w, program *pg)
         break;
     case 4: { /* a member added to one of the fixture rooms */
         store_sealed_key key = {user_id(w, a), NULL, 0};
-        store_room_add_member(w->st, next_byte(pg) & 1 ? w->e2e.id : w->cleartext.id, &key, &by);
+        store_room_add_member(w->st, next_byte(pg) & 1 ? w->e2e.id : w->cleartext.id, &key, 0, &by);
         break;
     }
     case 5:
-        store_user_revoke(w->st, user_id(w, a), &by);
+        store_user_revoke(w->st, user_id(w, a), &by, NULL);
         break;
     default: { /* a member added raw to any room id */
         next_text(pg, text, sizeof text, &len);

@@ -78,7 +78,7 @@ static void populate(fuzz_world *w)
     must(store_room_create(w->st, "ops", STORE_ROOM_E2E, true, alice, sealed, sizeof sealed, &by, &w->e2e));
     must(store_room_create(w->st, "lobby", STORE_ROOM_CLEARTEXT, false, alice, NULL, 0, &by, &w->cleartext));
     store_sealed_key bob = {w->users[WORLD_BOB].id, sealed, sizeof sealed};
-    must(store_room_add_member(w->st, w->e2e.id, &bob, &by));
+    must(store_room_add_member(w->st, w->e2e.id, &bob, 0, &by));
 }
 
 /* The populated database, made once: each input starts from a copy of it,

@@ -69,6 +69,15 @@ static void add_member(fixture *f, busauth_identity *by, const char *room, const
     check(f, by, "POST", target, body, status, NULL);
 }
 
+static void expect_key_pending(fixture *f, const char *room, bool pending)
+{
+    char target[64];
+    snprintf(target, sizeof target, "/v1/rooms/%s", room);
+    http_result r = expect(f, f->alice, "GET", target, NULL, 200);
+    assert_int_equal(json_is_true(json_object_get(r.json, "key_pending")), pending);
+    http_result_free(&r);
+}
+
 static void admin_manages_users(void **state)
 {
     fixture *f = *state;
@@ -156,7 +165,7 @@ static void rooms_are_invisible_to_strangers(void **state)
 static void owner_adds_and_removes_members_with_key_rotation(void **state)
 {
     fixture *f = *state;
-    char room[33], target[160], sealed[128], body[512];
+    char room[33], target[160], sealed[128], body[1024];
     make_room(f, f->alice, room);
     add_member(f, f->alice, room, f->bob_nkey, 201);
     add_member(f, f->alice, room, f->bob_nkey, 409);
@@ -180,17 +189,27 @@ static void owner_adds_and_removes_members_with_key_rotation(void **state)
 
     snprintf(target, sizeof target, "/v1/rooms/%s/key", room);
     check(f, f->bob, "GET", target, NULL, 404, "key_pending");
+    expect_key_pending(f, room, true);
+    add_member(f, f->alice, room, f->carol_nkey, 409); /* its key would be epoch 2's only one */
     fixture_fake_sealed_key(sealed);
+    snprintf(target, sizeof target, "/v1/rooms/%s/keys", room);
+    snprintf(body, sizeof body, "{\"epoch\":2,\"keys\":{\"%s\":\"%s\"}}", f->alice_nkey, sealed);
+    check(f, f->alice, "PUT", target, body, 409, "conflict"); /* bob would have no key */
+    snprintf(body, sizeof body, "{\"epoch\":2,\"keys\":{\"%s\":\"%s\",\"%s\":\"%s\",\"%s\":\"%s\"}}",
+             f->alice_nkey, sealed, f->bob_nkey, sealed, f->carol_nkey, sealed);
+    check(f, f->alice, "PUT", target, body, 409, "conflict"); /* carol is not a member any more */
     snprintf(body, sizeof body, "{\"epoch\":2,\"keys\":{\"%s\":\"%s\",\"%s\":\"%s\"}}", f->alice_nkey, sealed,
              f->bob_nkey, sealed);
-    snprintf(target, sizeof target, "/v1/rooms/%s/keys", room);
-    check(f, f->bob, "PUT", target, body, 403, "forbidden");
-    check(f, f->alice, "PUT", target, body, 200, NULL);
-    check(f, f->alice, "PUT", target, body, 409, "conflict"); /* never replaced */
-    snprintf(body, sizeof body, "{\"epoch\":2,\"keys\":{\"%s\":\"%s\"}}", f->carol_nkey, sealed);
-    check(f, f->alice, "PUT", target, body, 409, "conflict"); /* not a member any more */
+    check(f, f->admin, "PUT", target, body, 403, "forbidden"); /* not a member: would know the key */
+    check(f, f->carol, "PUT", target, body, 404, "not_found");
+    check(f, f->bob, "PUT", target, body, 200, NULL); /* any member keys a new epoch */
+    check(f, f->alice, "PUT", target, body, 409, "conflict"); /* once: a second rotator loses */
+    expect_key_pending(f, room, false);
     snprintf(body, sizeof body, "{\"epoch\":1,\"keys\":{}}");
     check(f, f->alice, "PUT", target, body, 409, "conflict"); /* old epoch */
+    snprintf(target, sizeof target, "/v1/rooms/%s/members", room);
+    snprintf(body, sizeof body, "{\"public_key\":\"%s\",\"sealed_key\":\"%s\",\"epoch\":1}", f->carol_nkey, sealed);
+    check(f, f->alice, "POST", target, body, 409, "conflict"); /* sealed from a superseded key */
 
     snprintf(target, sizeof target, "/v1/rooms/%s/key", room);
     r = expect(f, f->bob, "GET", target, NULL, 200);

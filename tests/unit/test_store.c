@@ -182,7 +182,7 @@ static void every_change_is_audited(void **state)
     assert_int_equal(store_user_add(f->s, "carol", key, STORE_ROLE_ADMIN, &remote), STORE_OK);
     store_user u;
     assert_int_equal(store_user_get_by_key(f->s, key, &u), STORE_OK);
-    assert_int_equal(store_user_revoke(f->s, u.id, &ADMIN), STORE_OK);
+    assert_int_equal(store_user_revoke(f->s, u.id, &ADMIN, NULL), STORE_OK);
     assert_int_equal(raw_count(f, "SELECT count(*) FROM audit_log WHERE actor = 'UABC' AND "
                                   "action = 'user.add_admin' AND target = 'user:carol' AND "
                                   "outcome = 'ok' AND peer_ip = '192.0.2.7' AND request_id = 'req-1'"), 1);
@@ -212,9 +212,9 @@ static void revoke_keeps_the_row_and_is_idempotent(void **state)
     assert_int_equal(store_user_add(f->s, "erin", key, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
     store_user u;
     assert_int_equal(store_user_get_by_name(f->s, "erin", &u), STORE_OK);
-    assert_int_equal(store_user_revoke(f->s, u.id, &ADMIN), STORE_OK);
-    assert_int_equal(store_user_revoke(f->s, u.id, &ADMIN), STORE_ALREADY_REVOKED);
-    assert_int_equal(store_user_revoke(f->s, u.id + 1000, &ADMIN), STORE_NOT_FOUND);
+    assert_int_equal(store_user_revoke(f->s, u.id, &ADMIN, NULL), STORE_OK);
+    assert_int_equal(store_user_revoke(f->s, u.id, &ADMIN, NULL), STORE_ALREADY_REVOKED);
+    assert_int_equal(store_user_revoke(f->s, u.id + 1000, &ADMIN, NULL), STORE_NOT_FOUND);
     assert_int_equal(store_user_get_by_name(f->s, "erin", &u), STORE_OK);
     assert_true(u.revoked_ms > 0);
     assert_int_equal(raw_count(f, "SELECT count(*) FROM audit_log WHERE action = 'user.revoke'"), 1);
@@ -307,6 +307,120 @@ static void readers_do_not_block_writers(void **state)
     sqlite3_close(db);
 }
 
+static int64_t user_named(fixture *f, const char *name)
+{
+    uint8_t key[32];
+    random_key(key);
+    assert_int_equal(store_user_add(f->s, name, key, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
+    store_user u;
+    assert_int_equal(store_user_get_by_name(f->s, name, &u), STORE_OK);
+    return u.id;
+}
+
+static void e2e_room(fixture *f, int64_t owner, store_room *room)
+{
+    uint8_t sealed[STORE_SEALED_KEY_MIN] = {1};
+    assert_int_equal(store_room_create(f->s, "r", STORE_ROOM_E2E, true, owner, sealed, sizeof sealed, &ADMIN, room),
+                     STORE_OK);
+}
+
+static void join(fixture *f, const store_room *room, int64_t user)
+{
+    uint8_t sealed[STORE_SEALED_KEY_MIN] = {2};
+    store_sealed_key k = {user, sealed, sizeof sealed};
+    assert_int_equal(store_room_add_member(f->s, room->id, &k, 0, &ADMIN), STORE_OK);
+}
+
+static void raw_exec(fixture *f, const char *sql)
+{
+    sqlite3 *db = raw_open(f);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* Revoking takes the user out of every room it is in, its own included,
+ * each to a new key epoch, with the audit rows, in one transaction: a
+ * failure halfway changes nothing. */
+static void revocation_leaves_every_room_at_once(void **state)
+{
+    fixture *f = *state;
+    int64_t olga = user_named(f, "olga"), mia = user_named(f, "mia");
+    store_room rooms[3];
+    e2e_room(f, olga, &rooms[0]);
+    e2e_room(f, olga, &rooms[1]);
+    e2e_room(f, mia, &rooms[2]); /* mia owns this one */
+    join(f, &rooms[0], mia);
+    join(f, &rooms[1], mia);
+    join(f, &rooms[2], olga);
+
+    char sql[256];
+    snprintf(sql, sizeof sql, "CREATE TRIGGER fail_last BEFORE INSERT ON audit_log WHEN NEW.target LIKE 'room:%s/%%'"
+             " BEGIN SELECT RAISE(ABORT, 'injected'); END", rooms[2].id);
+    raw_exec(f, sql);
+    size_t left = 99;
+    assert_int_equal(store_user_revoke(f->s, mia, &ADMIN, &left), STORE_ERROR);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM users WHERE name = 'mia' AND revoked_at IS NULL"), 1);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM room_members m JOIN users u ON u.id = m.user_id"
+                                  " WHERE u.name = 'mia'"), 3);
+    assert_int_equal(raw_count(f, "SELECT max(key_epoch) FROM rooms"), 1);
+    raw_exec(f, "DROP TRIGGER fail_last");
+
+    assert_int_equal(store_user_revoke(f->s, mia, &ADMIN, &left), STORE_OK);
+    assert_int_equal(left, 3);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM room_members m JOIN users u ON u.id = m.user_id"
+                                  " WHERE u.name = 'mia'"), 0);
+    for (int i = 0; i < 3; i++) {
+        store_room now;
+        assert_int_equal(store_room_get(f->s, rooms[i].id, &now), STORE_OK);
+        assert_int_equal(now.key_epoch, 2);
+        assert_true(now.key_pending); /* the next member to publish keys it */
+    }
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM audit_log WHERE action = 'room.member_remove'"
+                                  " AND target LIKE '%/user:mia' AND actor = 'local:test'"), 3);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM audit_log WHERE action = 'user.revoke'"
+                                  " AND id < (SELECT min(id) FROM audit_log WHERE action = 'room.member_remove')"), 1);
+    assert_int_equal(store_user_revoke(f->s, mia, &ADMIN, &left), STORE_ALREADY_REVOKED);
+    assert_int_equal(left, 0);
+
+    /* A user revoked before revocation left rooms: revoking again does. */
+    snprintf(sql, sizeof sql, "INSERT INTO room_members (room_id, user_id, added_at) VALUES ('%s', %lld, 0)",
+             rooms[0].id, (long long)mia);
+    raw_exec(f, sql);
+    assert_int_equal(store_user_revoke(f->s, mia, &ADMIN, &left), STORE_OK);
+    assert_int_equal(left, 1);
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM audit_log WHERE action = 'user.revoke'"), 1);
+}
+
+/* One upload keys an epoch, for exactly its active members, once. */
+static void an_epoch_is_keyed_once_for_exactly_its_members(void **state)
+{
+    fixture *f = *state;
+    int64_t olga = user_named(f, "olga"), mia = user_named(f, "mia"), ned = user_named(f, "ned");
+    store_room room;
+    e2e_room(f, olga, &room);
+    join(f, &room, mia);
+    join(f, &room, ned);
+    int64_t epoch;
+    assert_int_equal(store_room_remove_member(f->s, room.id, ned, &ADMIN, &epoch), STORE_OK);
+    assert_int_equal(epoch, 2);
+    uint8_t sealed[STORE_SEALED_KEY_MIN] = {3};
+    uint8_t other[STORE_SEALED_KEY_MIN] = {4};
+    store_sealed_key k = {ned, sealed, sizeof sealed};
+    assert_int_equal(store_room_add_member(f->s, room.id, &k, 0, &ADMIN), STORE_CONFLICT); /* not keyed yet */
+    store_sealed_key keys[3] = {{olga, sealed, sizeof sealed}, {mia, sealed, sizeof sealed}, {ned, sealed, sizeof sealed}};
+    assert_int_equal(store_room_put_keys(f->s, room.id, 2, keys, 1, &ADMIN), STORE_CONFLICT); /* mia left out */
+    assert_int_equal(store_room_put_keys(f->s, room.id, 2, keys, 3, &ADMIN), STORE_CONFLICT); /* ned is gone */
+    keys[1] = (store_sealed_key){olga, other, sizeof other};
+    assert_int_equal(store_room_put_keys(f->s, room.id, 2, keys, 2, &ADMIN), STORE_CONFLICT); /* olga twice */
+    keys[1] = (store_sealed_key){mia, sealed, sizeof sealed};
+    assert_int_equal(store_room_put_keys(f->s, room.id, 1, keys, 2, &ADMIN), STORE_CONFLICT); /* old epoch */
+    assert_int_equal(raw_count(f, "SELECT count(*) FROM room_keys WHERE epoch = 2"), 0);
+    assert_int_equal(store_room_put_keys(f->s, room.id, 2, keys, 2, &ADMIN), STORE_OK);
+    assert_int_equal(store_room_put_keys(f->s, room.id, 2, keys, 2, &ADMIN), STORE_CONFLICT); /* once */
+    assert_int_equal(store_room_add_member(f->s, room.id, &k, 1, &ADMIN), STORE_CONFLICT); /* sealed from epoch 1 */
+    assert_int_equal(store_room_add_member(f->s, room.id, &k, 2, &ADMIN), STORE_OK);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -327,6 +441,8 @@ int main(void)
         T(lists_in_creation_order),
         T(busy_database_fails_cleanly),
         T(readers_do_not_block_writers),
+        T(revocation_leaves_every_room_at_once),
+        T(an_epoch_is_keyed_once_for_exactly_its_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,8 +10,13 @@
 #include <unistd.h>
 #include "busauth/nkey.h"
 
-#define ROOM_SUBJECT "unibus.room.%s.>"
-#define INBOX_SUBJECT "_INBOX.%s.>"
+/* Each followed by a room id or nkey and ".>" (dev/data-plane.md): a
+ * room's subjects, the answers to requests made in a room (any member may
+ * answer; the requester's nkey is the first token), a user's own answers
+ * in all its rooms. */
+#define ROOM_PREFIX "unibus.room."
+#define ROOM_ANSWERS_PREFIX "unibus.reply.*."
+#define OWN_ANSWERS_PREFIX "unibus.reply."
 
 bool natsconf_path_ok(const char *path)
 {
@@ -51,38 +56,41 @@ static bool valid(const natsconf *c)
     return true;
 }
 
-static void render_subjects(FILE *f, const natsconf_user *u, const char *inbox_nkey)
+/* "<prefix><token>.>", quoted, after a comma unless first. */
+static void render_subject(FILE *f, bool *first, const char *prefix, const char *token)
 {
-    for (size_t r = 0; r < u->nrooms; r++) {
-        fprintf(f, "%s\"", r ? ", " : "");
-        fprintf(f, ROOM_SUBJECT, u->room_ids[r]);
-        fputc('"', f);
-    }
-    if (inbox_nkey) {
-        fprintf(f, "%s\"", u->nrooms ? ", " : "");
-        fprintf(f, INBOX_SUBJECT, inbox_nkey);
-        fputc('"', f);
-    }
+    fprintf(f, "%s\"%s%s.>\"", *first ? "" : ", ", prefix, token);
+    *first = false;
 }
 
-/* A user may publish and subscribe on its rooms, subscribe on its own
- * inbox, and answer requests it received (allow_responses). */
+/* A user may publish on its rooms' subjects and answer requests made in
+ * them, and subscribe on its rooms' subjects and its own answers: so
+ * only the requester reads an answer, and only its room's members write
+ * one.  No allow_responses: nats-server 2.9 grants it on a client's own
+ * echo too, which made it a right to publish on any subject at all. */
 static void render_user(FILE *f, const natsconf_user *u)
 {
     char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
     busauth_nkey_encode_public(u->public_key, nkey);
+    bool first = true;
     /* An empty allow list means "allow everything" to nats-server: a user
      * without rooms is denied every subject instead. */
     if (u->nrooms == 0) {
         fprintf(f, "    { nkey: \"%s\", permissions: {\n      publish: { deny: [\">\"] }\n", nkey);
     } else {
         fprintf(f, "    { nkey: \"%s\", permissions: {\n      publish: { allow: [", nkey);
-        render_subjects(f, u, NULL);
+        for (size_t r = 0; r < u->nrooms; r++) {
+            render_subject(f, &first, ROOM_PREFIX, u->room_ids[r]);
+            render_subject(f, &first, ROOM_ANSWERS_PREFIX, u->room_ids[r]);
+        }
         fprintf(f, "], deny: [\"$SYS.>\"] }\n");
     }
     fprintf(f, "      subscribe: { allow: [");
-    render_subjects(f, u, nkey);
-    fprintf(f, "], deny: [\"$SYS.>\"] }\n      allow_responses: true\n    } }\n");
+    first = true;
+    for (size_t r = 0; r < u->nrooms; r++)
+        render_subject(f, &first, ROOM_PREFIX, u->room_ids[r]);
+    render_subject(f, &first, OWN_ANSWERS_PREFIX, nkey); /* never empty, so never "allow all" */
+    fprintf(f, "], deny: [\"$SYS.>\"] }\n    } }\n");
 }
 
 static void render_authorization(FILE *f, const natsconf *c)

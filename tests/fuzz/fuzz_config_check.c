@@ -39,8 +39,10 @@ static bool room_id_shape(const char *id)
     return strlen(id) == STORE_ROOM_ID_LEN && strspn(id, "0123456789abcdef") == STORE_ROOM_ID_LEN;
 }
 
-/* "unibus.room.<id>.>" subjects, comma-separated; their ids, in order. */
-static size_t subjects(cursor *c, char ids[MAX_ROOMS][STORE_ROOM_ID_LEN + 1])
+/* "unibus.room.<id>.>" subjects, comma-separated, each followed by
+ * "unibus.reply.*.<id>.>" (the answers in that room) when answers is set;
+ * their ids, in order. */
+static size_t subjects(cursor *c, bool answers, char ids[MAX_ROOMS][STORE_ROOM_ID_LEN + 1])
 {
     size_t n = 0;
     while (lit(c, "\"unibus.room.")) {
@@ -49,6 +51,11 @@ static size_t subjects(cursor *c, char ids[MAX_ROOMS][STORE_ROOM_ID_LEN + 1])
         FUZZ_CHECK(room_id_shape(ids[n]));
         c->p += STORE_ROOM_ID_LEN;
         FUZZ_CHECK(lit(c, ".>\""));
+        if (answers) {
+            FUZZ_CHECK(lit(c, ", \"unibus.reply.*.") && strncmp(c->p, ids[n], STORE_ROOM_ID_LEN) == 0);
+            c->p += STORE_ROOM_ID_LEN;
+            FUZZ_CHECK(lit(c, ".>\""));
+        }
         n++;
         if (!lit(c, ", "))
             break;
@@ -120,7 +127,7 @@ static const char *const HEAD =
 
 static void check_user(cursor *c, const expected_user *want)
 {
-    char key[BUSAUTH_NKEY_PUBLIC_LEN + 1], inbox[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    char key[BUSAUTH_NKEY_PUBLIC_LEN + 1], own[BUSAUTH_NKEY_PUBLIC_LEN + 1];
     char pub[MAX_ROOMS][STORE_ROOM_ID_LEN + 1], sub[MAX_ROOMS][STORE_ROOM_ID_LEN + 1];
     FUZZ_CHECK(lit(c, "    { nkey: \""));
     nkey(c, key);
@@ -128,14 +135,14 @@ static void check_user(cursor *c, const expected_user *want)
     size_t npub = 0;
     if (!lit(c, "deny: [\">\"] }\n")) {
         FUZZ_CHECK(lit(c, "allow: ["));
-        npub = subjects(c, pub);
+        npub = subjects(c, true, pub);
         FUZZ_CHECK(npub > 0 && lit(c, "], deny: [\"$SYS.>\"] }\n"));
     }
     FUZZ_CHECK(lit(c, "      subscribe: { allow: ["));
-    size_t nsub = subjects(c, sub);
-    FUZZ_CHECK(lit(c, "\"_INBOX."));
-    nkey(c, inbox);
-    FUZZ_CHECK(strcmp(inbox, key) == 0 && lit(c, ".>\"], deny: [\"$SYS.>\"] }\n      allow_responses: true\n    } }\n"));
+    size_t nsub = subjects(c, false, sub);
+    FUZZ_CHECK(lit(c, "\"unibus.reply."));
+    nkey(c, own);
+    FUZZ_CHECK(strcmp(own, key) == 0 && lit(c, ".>\"], deny: [\"$SYS.>\"] }\n    } }\n"));
     FUZZ_CHECK(npub == want->nrooms && nsub == want->nrooms);
     for (size_t i = 0; i < npub; i++)
         FUZZ_CHECK(strcmp(pub[i], want->rooms[i]) == 0 && strcmp(sub[i], want->rooms[i]) == 0);

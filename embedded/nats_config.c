@@ -10,13 +10,14 @@
 #include <unistd.h>
 #include "busauth/nkey.h"
 
-/* Each followed by a room id or nkey and ".>" (dev/data-plane.md): a
- * room's subjects, the answers to requests made in a room (any member may
- * answer; the requester's nkey is the first token), a user's own answers
- * in all its rooms. */
+/* Grants are "<prefix><room-id>.>" (dev/data-plane.md): a room's
+ * subjects; the answers to requests made in a room, whoever asked (the
+ * requester's nkey is the token after "unibus.reply."); and, with the
+ * user's nkey in place of "*", the user's own answers there. */
 #define ROOM_PREFIX "unibus.room."
-#define ROOM_ANSWERS_PREFIX "unibus.reply.*."
-#define OWN_ANSWERS_PREFIX "unibus.reply."
+#define REPLY_PREFIX "unibus.reply."
+#define ANY_REPLY_PREFIX REPLY_PREFIX "*."
+#define OWN_REPLY_PREFIX_MAX (sizeof REPLY_PREFIX + BUSAUTH_NKEY_PUBLIC_LEN + 1)
 
 bool natsconf_path_ok(const char *path)
 {
@@ -56,41 +57,38 @@ static bool valid(const natsconf *c)
     return true;
 }
 
-/* "<prefix><token>.>", quoted, after a comma unless first. */
-static void render_subject(FILE *f, bool *first, const char *prefix, const char *token)
+/* what: { allow: [each room's subjects, and its replies under
+ * reply_prefix], deny: ["$SYS.>"] } */
+static void render_grants(FILE *f, const natsconf_user *u, const char *what, const char *reply_prefix)
 {
-    fprintf(f, "%s\"%s%s.>\"", *first ? "" : ", ", prefix, token);
-    *first = false;
+    fprintf(f, "      %s: { allow: [", what);
+    for (size_t r = 0; r < u->nrooms; r++)
+        fprintf(f, "%s\"" ROOM_PREFIX "%s.>\", \"%s%s.>\"", r ? ", " : "", u->room_ids[r], reply_prefix,
+                u->room_ids[r]);
+    fprintf(f, "], deny: [\"$SYS.>\"] }\n");
 }
 
-/* A user may publish on its rooms' subjects and answer requests made in
- * them, and subscribe on its rooms' subjects and its own answers: so
- * only the requester reads an answer, and only its room's members write
- * one.  No allow_responses: nats-server 2.9 grants it on a client's own
- * echo too, which made it a right to publish on any subject at all. */
+/* In its rooms a user may publish anything, answers to anyone's requests
+ * included, and subscribe to anything but others' answers: so only a
+ * room's members write an answer and only its requester reads it, and a
+ * removed member loses both at once.  No allow_responses: nats-server 2.9
+ * grants it on a client's own echo too, which made it a right to publish
+ * on any subject at all (dev/data-plane.md). */
 static void render_user(FILE *f, const natsconf_user *u)
 {
-    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], own_replies[OWN_REPLY_PREFIX_MAX];
     busauth_nkey_encode_public(u->public_key, nkey);
-    bool first = true;
+    fprintf(f, "    { nkey: \"%s\", permissions: {\n", nkey);
     /* An empty allow list means "allow everything" to nats-server: a user
      * without rooms is denied every subject instead. */
     if (u->nrooms == 0) {
-        fprintf(f, "    { nkey: \"%s\", permissions: {\n      publish: { deny: [\">\"] }\n", nkey);
-    } else {
-        fprintf(f, "    { nkey: \"%s\", permissions: {\n      publish: { allow: [", nkey);
-        for (size_t r = 0; r < u->nrooms; r++) {
-            render_subject(f, &first, ROOM_PREFIX, u->room_ids[r]);
-            render_subject(f, &first, ROOM_ANSWERS_PREFIX, u->room_ids[r]);
-        }
-        fprintf(f, "], deny: [\"$SYS.>\"] }\n");
+        fprintf(f, "      publish: { deny: [\">\"] }\n      subscribe: { deny: [\">\"] }\n    } }\n");
+        return;
     }
-    fprintf(f, "      subscribe: { allow: [");
-    first = true;
-    for (size_t r = 0; r < u->nrooms; r++)
-        render_subject(f, &first, ROOM_PREFIX, u->room_ids[r]);
-    render_subject(f, &first, OWN_ANSWERS_PREFIX, nkey); /* never empty, so never "allow all" */
-    fprintf(f, "], deny: [\"$SYS.>\"] }\n    } }\n");
+    snprintf(own_replies, sizeof own_replies, REPLY_PREFIX "%s.", nkey);
+    render_grants(f, u, "publish", ANY_REPLY_PREFIX);
+    render_grants(f, u, "subscribe", own_replies);
+    fprintf(f, "    } }\n");
 }
 
 static void render_authorization(FILE *f, const natsconf *c)

@@ -215,6 +215,34 @@ static void answers_stay_in_their_room(void **state)
     nats_peer_close(&carol);
 }
 
+/* carol, removed from a room while a reply subject of hers there is
+ * subscribed, hears nothing more on it: reply grants are per room. */
+static void a_removed_member_hears_no_more_answers(void **state)
+{
+    (void)state;
+    char room[33];
+    assert_int_equal(fixture_make_room(&F, F.alice, "leaving", room), 0);
+    add_member(F.alice, room, F.carol_nkey);
+    nats_peer alice, carol;
+    connect_peer(&alice, F.alice);
+    connect_peer(&carol, F.carol);
+    char pending[160];
+    snprintf(pending, sizeof pending, "unibus.reply.%s.%s.t", F.carol_nkey, room);
+    natsSubscription *answers = nats_peer_subscribe(&carol, pending);
+    assert_true(nats_peer_echoes(&alice, answers, pending, "before", 2000));
+    char target[160];
+    snprintf(target, sizeof target, "/v1/rooms/%s/members/%s", room, F.carol_nkey);
+    http_result r = fixture_call(&F, F.alice, "DELETE", target, NULL);
+    assert_int_equal(r.status, 200);
+    http_result_free(&r);
+    natsConnection_PublishString(alice.nc, pending, "after");
+    natsConnection_FlushTimeout(alice.nc, 2000);
+    hears_nothing(answers, pending);
+    natsSubscription_Destroy(answers);
+    nats_peer_close(&alice);
+    nats_peer_close(&carol);
+}
+
 static unibus_status echo(const unibus_message *request, uint8_t **reply, size_t *reply_len, void *ctx)
 {
     (void)ctx;
@@ -333,6 +361,7 @@ int main(void)
         T(an_echoed_reply_subject_grants_nothing),
         T(a_member_cannot_read_another_members_answers),
         T(answers_stay_in_their_room),
+        T(a_removed_member_hears_no_more_answers),
         T(a_worker_is_not_a_deputy_into_other_rooms),
         T(an_e2e_answer_goes_only_to_the_requester),
     };

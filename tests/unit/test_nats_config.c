@@ -32,8 +32,8 @@ static size_t count(const char *hay, const char *needle)
 }
 
 /* Rooms both ways; answers to the rooms' requests published, one's own
- * answers subscribed; nothing else, and no allow_responses (a self-grant
- * in nats-server 2.9: issue 11). */
+ * answers in them subscribed; nothing else, and no allow_responses (a
+ * self-grant in nats-server 2.9: issue 11). */
 static void members_get_their_rooms_and_own_answers_only(void **state)
 {
     (void)state;
@@ -48,10 +48,10 @@ static void members_get_their_rooms_and_own_answers_only(void **state)
              "    { nkey: \"%s\", permissions: {\n"
              "      publish: { allow: [\"unibus.room.%s.>\", \"unibus.reply.*.%s.>\", \"unibus.room.%s.>\", "
              "\"unibus.reply.*.%s.>\"], deny: [\"$SYS.>\"] }\n"
-             "      subscribe: { allow: [\"unibus.room.%s.>\", \"unibus.room.%s.>\", \"unibus.reply.%s.>\"], "
-             "deny: [\"$SYS.>\"] }\n"
+             "      subscribe: { allow: [\"unibus.room.%s.>\", \"unibus.reply.%s.%s.>\", \"unibus.room.%s.>\", "
+             "\"unibus.reply.%s.%s.>\"], deny: [\"$SYS.>\"] }\n"
              "    } }\n",
-             nkey, rooms[0], rooms[0], rooms[1], rooms[1], rooms[0], rooms[1], nkey);
+             nkey, rooms[0], rooms[0], rooms[1], rooms[1], rooms[0], nkey, rooms[0], rooms[1], nkey, rooms[1]);
     assert_non_null(strstr(text, user));
     assert_null(strstr(text, "allow_responses"));
     assert_null(strstr(text, "_INBOX"));
@@ -74,7 +74,7 @@ static void internal_user_is_always_there(void **state)
     free(text);
 }
 
-static void a_user_without_rooms_is_denied_publishing(void **state)
+static void a_user_without_rooms_is_denied_everything(void **state)
 {
     (void)state;
     natsconf_user u = {0};
@@ -83,10 +83,7 @@ static void a_user_without_rooms_is_denied_publishing(void **state)
     char *text = natsconf_render(&c);
     assert_null(strstr(text, "allow: []")); /* nats-server reads an empty allow as "everything" */
     assert_int_equal(count(text, "publish: { deny: [\">\"] }"), 2); /* the internal user and this one */
-    char nkey[57], own[128];
-    busauth_nkey_encode_public(u.public_key, nkey);
-    snprintf(own, sizeof own, "subscribe: { allow: [\"unibus.reply.%s.>\"], deny: [\"$SYS.>\"] }", nkey);
-    assert_non_null(strstr(text, own));
+    assert_int_equal(count(text, "subscribe: { deny: [\">\"] }"), 2);
     free(text);
 }
 
@@ -183,7 +180,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(members_get_their_rooms_and_own_answers_only),
         cmocka_unit_test(internal_user_is_always_there),
-        cmocka_unit_test(a_user_without_rooms_is_denied_publishing),
+        cmocka_unit_test(a_user_without_rooms_is_denied_everything),
         cmocka_unit_test(auth_off_has_no_authorization_block),
         cmocka_unit_test(tls_and_ipv6_render),
         cmocka_unit_test(hostile_values_are_refused),

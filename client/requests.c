@@ -29,10 +29,11 @@ static bool reply_subject_ok(const unibus_subscription *us, const unibus_message
     if (!reply_to || strncmp(reply_to, REPLY_PREFIX, strlen(REPLY_PREFIX)) != 0)
         return false;
     const char *requester = reply_to + strlen(REPLY_PREFIX);
-    const char *room = strchr(requester, '.');
-    if (!room++)
+    const char *dot = strchr(requester, '.');
+    if (!dot)
         return false;
-    size_t requester_len = (size_t)(room - 1 - requester), room_len = strlen(request->room_id);
+    const char *room = dot + 1;
+    size_t requester_len = (size_t)(dot - requester), room_len = strlen(request->room_id);
     if (room_state_e2e(us->room) &&
         (requester_len != strlen(request->sender_nkey) || strncmp(requester, request->sender_nkey, requester_len) != 0))
         return false;

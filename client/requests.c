@@ -1,6 +1,8 @@
 /* Request/reply in a room: requests on unibus.room.<id>.req to a queue of
- * workers, answers on the requester's own inbox, both ways sealed like any
- * other message. */
+ * workers, answers on unibus.reply.<requester-nkey>.<id>.<random>, which
+ * only the room's members may publish to and only the requester may
+ * subscribe to (dev/request-reply.md); both ways sealed like any other
+ * message. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,17 +10,41 @@
 #include "messaging.h"
 
 #define WORKERS_QUEUE "workers"
+#define REPLY_PREFIX "unibus.reply."
+/* REPLY_PREFIX, nkey, ".", room id, ".", 24 hex digits */
+#define REPLY_SUBJECT_MAX (sizeof REPLY_PREFIX + BUSAUTH_NKEY_PUBLIC_LEN + 1 + 32 + 1 + 24)
 
 void unibus_free(void *p)
 {
     free(p);
 }
 
+/* Answers go only to a reply subject of this room, and in an e2e room
+ * only to the sender's own: this worker may publish in all its rooms, and
+ * a requester must not make it a deputy that writes into another room or
+ * onto another member's reply subject.  (In an unsigned room the sender
+ * is only claimed; any member may publish there anyway.) */
+static bool reply_subject_ok(const unibus_subscription *us, const unibus_message *request, const char *reply_to)
+{
+    if (!reply_to || strncmp(reply_to, REPLY_PREFIX, strlen(REPLY_PREFIX)) != 0)
+        return false;
+    const char *requester = reply_to + strlen(REPLY_PREFIX);
+    const char *dot = strchr(requester, '.');
+    if (!dot)
+        return false;
+    const char *room = dot + 1;
+    size_t requester_len = (size_t)(dot - requester), room_len = strlen(request->room_id);
+    if (room_state_e2e(us->room) &&
+        (requester_len != strlen(request->sender_nkey) || strncmp(requester, request->sender_nkey, requester_len) != 0))
+        return false;
+    return strncmp(room, request->room_id, room_len) == 0 && room[room_len] == '.' && room[room_len + 1] != '\0';
+}
+
 static void answer(unibus_subscription *us, const unibus_message *request, const char *reply_to)
 {
     uint8_t *reply = NULL, *wire = NULL;
     size_t reply_len = 0, wire_len = 0;
-    if (!reply_to || us->handler(request, &reply, &reply_len, us->ctx) != UNIBUS_OK) {
+    if (!reply_subject_ok(us, request, reply_to) || us->handler(request, &reply, &reply_len, us->ctx) != UNIBUS_OK) {
         free(reply);
         return;
     }
@@ -42,14 +68,14 @@ unibus_status unibus_room_serve(unibus_client *c, const char *room, unibus_handl
     return msg_subscription_new(c, room, "req", WORKERS_QUEUE, &template, out);
 }
 
-/* A fresh subject under this identity's own inbox prefix. */
-static void new_inbox(const unibus_client *c, char out[128])
+/* A fresh reply subject of this identity's in the room. */
+static void new_reply_subject(const unibus_client *c, const room_state *rs, char out[REPLY_SUBJECT_MAX])
 {
     uint8_t raw[12];
     char hex[25];
     randombytes_buf(raw, sizeof raw);
     sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
-    snprintf(out, 128, "_INBOX.%s.%s", c->nkey, hex);
+    snprintf(out, REPLY_SUBJECT_MAX, REPLY_PREFIX "%s.%s.%s", c->nkey, room_state_id(rs), hex);
 }
 
 static unibus_status await_reply(unibus_client *c, room_state *rs, natsSubscription *sub, int timeout_ms,
@@ -92,14 +118,14 @@ unibus_status unibus_room_request(unibus_client *c, const char *room, const void
     if (s == UNIBUS_OK)
         s = msg_seal(c, rs, data, len, &wire, &wire_len);
     pthread_mutex_unlock(&c->state_lock);
-    char inbox[128], subject[64];
+    char reply_to[REPLY_SUBJECT_MAX], subject[64];
     natsSubscription *sub = NULL;
     if (s == UNIBUS_OK) {
-        new_inbox(c, inbox);
+        new_reply_subject(c, rs, reply_to);
         snprintf(subject, sizeof subject, "unibus.room.%s.req", room_state_id(rs));
-        natsStatus ns = natsConnection_SubscribeSync(&sub, c->nc, inbox);
+        natsStatus ns = natsConnection_SubscribeSync(&sub, c->nc, reply_to);
         if (ns == NATS_OK)
-            ns = natsConnection_PublishRequest(c->nc, subject, inbox, wire, (int)wire_len);
+            ns = natsConnection_PublishRequest(c->nc, subject, reply_to, wire, (int)wire_len);
         if (ns != NATS_OK)
             s = client_fail(c, UNIBUS_ERR_DATA_PLANE, "request to %s: %s", subject, natsStatus_GetText(ns));
     }

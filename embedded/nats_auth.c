@@ -43,22 +43,11 @@ natsStatus nats_auth_connect(natsConnection **nc, natsOptions *opts)
     return s;
 }
 
-void nats_auth_inbox_prefix(const busauth_identity *id, char out[UNIBUS_INBOX_PREFIX_MAX + 1])
+natsStatus nats_auth_use_identity(natsOptions *opts, const busauth_identity *id)
 {
     char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
     busauth_nkey_encode_public(busauth_identity_public_key(id), nkey);
-    snprintf(out, UNIBUS_INBOX_PREFIX_MAX + 1, "_INBOX.%s", nkey);
-}
-
-natsStatus nats_auth_use_identity(natsOptions *opts, const busauth_identity *id)
-{
-    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], inbox[UNIBUS_INBOX_PREFIX_MAX + 1];
-    busauth_nkey_encode_public(busauth_identity_public_key(id), nkey);
-    nats_auth_inbox_prefix(id, inbox);
-    natsStatus s = natsOptions_SetNKey(opts, nkey, sign_nonce, (void *)id);
-    if (s == NATS_OK)
-        s = natsOptions_SetCustomInboxPrefix(opts, inbox);
-    return s;
+    return natsOptions_SetNKey(opts, nkey, sign_nonce, (void *)id);
 }
 
 int nats_auth_probe(const char *url, const busauth_identity *id, bool tls, int timeout_ms)

@@ -1,8 +1,8 @@
 /*
  * Connecting to the data plane as a unibus identity with nats.c: the nkey
- * challenge is signed in this process (the seed never leaves it), and the
- * inbox prefix is the identity's own, which is all it may subscribe to
- * besides its rooms.
+ * challenge is signed in this process (the seed never leaves it).  No
+ * inbox prefix: no one may publish to an _INBOX subject, so nats.c's own
+ * request API has no use here (libunibus's is in client/requests.c).
  */
 #ifndef EMBEDDED_NATS_AUTH_H
 #define EMBEDDED_NATS_AUTH_H
@@ -11,8 +11,6 @@
 #include <nats/nats.h>
 #include "busauth/identity.h"
 
-#define UNIBUS_INBOX_PREFIX_MAX (7 + BUSAUTH_NKEY_PUBLIC_LEN + 1)
-
 /* id must outlive every connection made with opts. */
 natsStatus nats_auth_use_identity(natsOptions *opts, const busauth_identity *id);
 
@@ -20,9 +18,6 @@ natsStatus nats_auth_use_identity(natsOptions *opts, const busauth_identity *id)
  * (150 ms apart): nats-server 2.9 now and then refuses an allowlisted key
  * once (dev/data-plane.md). */
 natsStatus nats_auth_connect(natsConnection **nc, natsOptions *opts);
-
-/* "_INBOX.<nkey>" for id. */
-void nats_auth_inbox_prefix(const busauth_identity *id, char out[UNIBUS_INBOX_PREFIX_MAX + 1]);
 
 /* Connects once to url as id (NULL: anonymously, for a server without
  * authorization); 0 on success.  For membershipd's readiness

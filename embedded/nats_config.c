@@ -10,8 +10,14 @@
 #include <unistd.h>
 #include "busauth/nkey.h"
 
-#define ROOM_SUBJECT "unibus.room.%s.>"
-#define INBOX_SUBJECT "_INBOX.%s.>"
+/* Grants are "<prefix><room-id>.>" (dev/data-plane.md): a room's
+ * subjects; the answers to requests made in a room, whoever asked (the
+ * requester's nkey is the token after "unibus.reply."); and, with the
+ * user's nkey in place of "*", the user's own answers there. */
+#define ROOM_PREFIX "unibus.room."
+#define REPLY_PREFIX "unibus.reply."
+#define ANY_REPLY_PREFIX REPLY_PREFIX "*."
+#define OWN_REPLY_PREFIX_MAX (sizeof REPLY_PREFIX + BUSAUTH_NKEY_PUBLIC_LEN + 1)
 
 bool natsconf_path_ok(const char *path)
 {
@@ -51,38 +57,38 @@ static bool valid(const natsconf *c)
     return true;
 }
 
-static void render_subjects(FILE *f, const natsconf_user *u, const char *inbox_nkey)
+/* what: { allow: [each room's subjects, and its replies under
+ * reply_prefix], deny: ["$SYS.>"] } */
+static void render_grants(FILE *f, const natsconf_user *u, const char *what, const char *reply_prefix)
 {
-    for (size_t r = 0; r < u->nrooms; r++) {
-        fprintf(f, "%s\"", r ? ", " : "");
-        fprintf(f, ROOM_SUBJECT, u->room_ids[r]);
-        fputc('"', f);
-    }
-    if (inbox_nkey) {
-        fprintf(f, "%s\"", u->nrooms ? ", " : "");
-        fprintf(f, INBOX_SUBJECT, inbox_nkey);
-        fputc('"', f);
-    }
+    fprintf(f, "      %s: { allow: [", what);
+    for (size_t r = 0; r < u->nrooms; r++)
+        fprintf(f, "%s\"" ROOM_PREFIX "%s.>\", \"%s%s.>\"", r ? ", " : "", u->room_ids[r], reply_prefix,
+                u->room_ids[r]);
+    fprintf(f, "], deny: [\"$SYS.>\"] }\n");
 }
 
-/* A user may publish and subscribe on its rooms, subscribe on its own
- * inbox, and answer requests it received (allow_responses). */
+/* In its rooms a user may publish anything, answers to anyone's requests
+ * included, and subscribe to anything but others' answers: so only a
+ * room's members write an answer and only its requester reads it, and a
+ * removed member loses both at once.  No allow_responses: nats-server 2.9
+ * grants it on a client's own echo too, which made it a right to publish
+ * on any subject at all (dev/data-plane.md). */
 static void render_user(FILE *f, const natsconf_user *u)
 {
-    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], own_replies[OWN_REPLY_PREFIX_MAX];
     busauth_nkey_encode_public(u->public_key, nkey);
+    fprintf(f, "    { nkey: \"%s\", permissions: {\n", nkey);
     /* An empty allow list means "allow everything" to nats-server: a user
      * without rooms is denied every subject instead. */
     if (u->nrooms == 0) {
-        fprintf(f, "    { nkey: \"%s\", permissions: {\n      publish: { deny: [\">\"] }\n", nkey);
-    } else {
-        fprintf(f, "    { nkey: \"%s\", permissions: {\n      publish: { allow: [", nkey);
-        render_subjects(f, u, NULL);
-        fprintf(f, "], deny: [\"$SYS.>\"] }\n");
+        fprintf(f, "      publish: { deny: [\">\"] }\n      subscribe: { deny: [\">\"] }\n    } }\n");
+        return;
     }
-    fprintf(f, "      subscribe: { allow: [");
-    render_subjects(f, u, nkey);
-    fprintf(f, "], deny: [\"$SYS.>\"] }\n      allow_responses: true\n    } }\n");
+    snprintf(own_replies, sizeof own_replies, REPLY_PREFIX "%s.", nkey);
+    render_grants(f, u, "publish", ANY_REPLY_PREFIX);
+    render_grants(f, u, "subscribe", own_replies);
+    fprintf(f, "    } }\n");
 }
 
 static void render_authorization(FILE *f, const natsconf *c)

@@ -39,14 +39,18 @@ static bool room_id_shape(const char *id)
     return strlen(id) == STORE_ROOM_ID_LEN && strspn(id, "0123456789abcdef") == STORE_ROOM_ID_LEN;
 }
 
-/* "unibus.room.<id>.>" subjects, comma-separated; their ids, in order. */
-static size_t subjects(cursor *c, char ids[MAX_ROOMS][STORE_ROOM_ID_LEN + 1])
+/* "unibus.room.<id>.>", "unibus.reply.<replier>.<id>.>" pairs,
+ * comma-separated; their ids, in order. */
+static size_t grants(cursor *c, const char *replier, char ids[MAX_ROOMS][STORE_ROOM_ID_LEN + 1])
 {
     size_t n = 0;
     while (lit(c, "\"unibus.room.")) {
         FUZZ_CHECK(n < MAX_ROOMS);
         snprintf(ids[n], STORE_ROOM_ID_LEN + 1, "%.*s", STORE_ROOM_ID_LEN, c->p);
         FUZZ_CHECK(room_id_shape(ids[n]));
+        c->p += STORE_ROOM_ID_LEN;
+        FUZZ_CHECK(lit(c, ".>\", \"unibus.reply.") && lit(c, replier) && lit(c, "."));
+        FUZZ_CHECK(strncmp(c->p, ids[n], STORE_ROOM_ID_LEN) == 0);
         c->p += STORE_ROOM_ID_LEN;
         FUZZ_CHECK(lit(c, ".>\""));
         n++;
@@ -120,22 +124,20 @@ static const char *const HEAD =
 
 static void check_user(cursor *c, const expected_user *want)
 {
-    char key[BUSAUTH_NKEY_PUBLIC_LEN + 1], inbox[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    char key[BUSAUTH_NKEY_PUBLIC_LEN + 1];
     char pub[MAX_ROOMS][STORE_ROOM_ID_LEN + 1], sub[MAX_ROOMS][STORE_ROOM_ID_LEN + 1];
     FUZZ_CHECK(lit(c, "    { nkey: \""));
     nkey(c, key);
-    FUZZ_CHECK(strcmp(key, want->nkey) == 0 && lit(c, "\", permissions: {\n      publish: { "));
-    size_t npub = 0;
-    if (!lit(c, "deny: [\">\"] }\n")) {
-        FUZZ_CHECK(lit(c, "allow: ["));
-        npub = subjects(c, pub);
-        FUZZ_CHECK(npub > 0 && lit(c, "], deny: [\"$SYS.>\"] }\n"));
+    FUZZ_CHECK(strcmp(key, want->nkey) == 0 && lit(c, "\", permissions: {\n"));
+    size_t npub = 0, nsub = 0;
+    if (!lit(c, "      publish: { deny: [\">\"] }\n      subscribe: { deny: [\">\"] }\n")) {
+        FUZZ_CHECK(lit(c, "      publish: { allow: ["));
+        npub = grants(c, "*", pub);
+        FUZZ_CHECK(npub > 0 && lit(c, "], deny: [\"$SYS.>\"] }\n      subscribe: { allow: ["));
+        nsub = grants(c, key, sub);
+        FUZZ_CHECK(lit(c, "], deny: [\"$SYS.>\"] }\n"));
     }
-    FUZZ_CHECK(lit(c, "      subscribe: { allow: ["));
-    size_t nsub = subjects(c, sub);
-    FUZZ_CHECK(lit(c, "\"_INBOX."));
-    nkey(c, inbox);
-    FUZZ_CHECK(strcmp(inbox, key) == 0 && lit(c, ".>\"], deny: [\"$SYS.>\"] }\n      allow_responses: true\n    } }\n"));
+    FUZZ_CHECK(lit(c, "    } }\n"));
     FUZZ_CHECK(npub == want->nrooms && nsub == want->nrooms);
     for (size_t i = 0; i < npub; i++)
         FUZZ_CHECK(strcmp(pub[i], want->rooms[i]) == 0 && strcmp(sub[i], want->rooms[i]) == 0);

@@ -1,7 +1,8 @@
 /*
  * The data plane: the real nats-server membershipd runs, real nats.c
  * clients.  Who may connect, which subjects each may use, and how fast
- * membership changes and revocations reach live connections.
+ * membership changes and revocations reach live connections.  Requests
+ * and replies, and members attacking them: tests/abuse/test_reply_abuse.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -117,37 +118,6 @@ static void members_use_their_rooms_and_nothing_else(void **state)
     nats_peer_close(&bob);
 }
 
-static void request_reply_works_through_inboxes(void **state)
-{
-    (void)state;
-    char room[33], subject[96];
-    make_room(F.alice, room);
-    member("POST", room, F.bob_nkey, 201);
-    fixture_room_subject(room, subject);
-    nats_peer alice, bob;
-    assert_int_equal(nats_peer_connect(&alice, F.server.nats_url, F.alice, NULL, false), NATS_OK);
-    assert_int_equal(nats_peer_connect(&bob, F.server.nats_url, F.bob, NULL, false), NATS_OK);
-    natsSubscription *worker = nats_peer_subscribe(&bob, subject);
-    natsMsg *reply = NULL;
-    char inbox[128];
-    /* alice's inbox lives under her own prefix: the only one she may use. */
-    snprintf(inbox, sizeof inbox, "_INBOX.%s.t1", F.alice_nkey);
-    natsSubscription *replies = nats_peer_subscribe(&alice, inbox);
-    assert_int_equal(nats_peer_permission_errors(&alice), 0);
-    natsConnection_PublishRequestString(alice.nc, subject, inbox, "ping");
-    natsMsg *req = NULL;
-    assert_int_equal(natsSubscription_NextMsg(&req, worker, 2000), NATS_OK);
-    assert_int_equal(natsConnection_PublishString(bob.nc, natsMsg_GetReply(req), "pong"), NATS_OK);
-    assert_int_equal(natsSubscription_NextMsg(&reply, replies, 2000), NATS_OK);
-    assert_int_equal(nats_peer_permission_errors(&bob), 0);
-    natsMsg_Destroy(req);
-    natsMsg_Destroy(reply);
-    natsSubscription_Destroy(replies);
-    natsSubscription_Destroy(worker);
-    nats_peer_close(&alice);
-    nats_peer_close(&bob);
-}
-
 static void membership_changes_reach_live_connections(void **state)
 {
     (void)state;
@@ -236,7 +206,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(only_allowlisted_identities_connect),
         T(members_use_their_rooms_and_nothing_else),
-        T(request_reply_works_through_inboxes),
         T(membership_changes_reach_live_connections),
         T(revocation_closes_live_connections),
         T(nats_server_comes_back_after_kill_9),

@@ -105,7 +105,7 @@ static const char *block_of(const char *conf, const char *nkey, char *out, size_
     const char *start = strstr(conf, needle);
     if (!start)
         return NULL;
-    const char *end = strstr(start, "allow_responses");
+    const char *end = strstr(start, "\n    } }\n");
     snprintf(out, cap, "%.*s", (int)(end - start), start);
     return out;
 }

@@ -1,9 +1,12 @@
 // A standard NATS client (the NATS authors' nats.js, pinned in
 // package-lock.json) as a unibus peer: a seed made by `unibus keygen`,
 // allowlisted, connects; it may use its rooms' subjects and nothing else;
-// it sees only ciphertext in an e2e room and plain text in a cleartext one.
+// it sees only ciphertext in an e2e room and plain text in a cleartext one;
+// it asks `unibus serve` and answers `unibus req` in a cleartext room, with
+// replies on unibus.reply.<requester-nkey>.<room>.<random>.
 // usage: node nats_client.mjs MEMBERSHIPD UNIBUS
-import { spawn, execFileSync } from "node:child_process";
+import { spawn, execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +36,10 @@ const home = (who) => { const h = join(work, who); mkdirSync(h, { recursive: tru
 const cli = (who, args) => execFileSync(unibus, args, {
   env: { ...process.env, HOME: home(who), UNIBUS_URL: http }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"],
 }).trim();
+// The same without blocking this process, for when nats.js must answer meanwhile.
+const cliAsync = async (who, args) => (await promisify(execFile)(unibus, args, {
+  env: { ...process.env, HOME: home(who), UNIBUS_URL: http }, encoding: "utf8",
+})).stdout.trim();
 
 try {
   const alice = cli("alice", ["keygen"]);
@@ -46,7 +53,7 @@ try {
   cli("alice", ["room", "add", "lobby", jsKey]);
 
   const seed = new TextEncoder().encode(readFileSync(join(home("js"), "js.seed"), "utf8").trim());
-  const nc = await connect({ servers: natsUrl, authenticator: nkeyAuthenticator(seed), inboxPrefix: `_INBOX.${jsKey}` });
+  const nc = await connect({ servers: natsUrl, authenticator: nkeyAuthenticator(seed) });
   check("nats.js connects with a seed from unibus keygen", true);
 
   const first = (subject) => {
@@ -61,6 +68,26 @@ try {
   const sealed = Buffer.from(await secretMsg);
   check("in an e2e room it sees only ciphertext", sealed.length > 100 && !sealed.includes("top secret plan"));
   check("in a cleartext room it reads the text", Buffer.from(await lobbyMsg).toString() === "hello lobby");
+
+  // nats.js asks: its reply subject is its own, in the room (noMux: one
+  // subscription per request, on exactly that subject).
+  const worker = spawn(unibus, ["serve", "lobby", "--", "tr", "a-z", "A-Z"], {
+    env: { ...process.env, HOME: home("alice"), UNIBUS_URL: http }, stdio: ["ignore", "ignore", "pipe"],
+  });
+  let serving = "";
+  worker.stderr.on("data", (d) => { serving += d; });
+  for (let i = 0; i < 100 && !serving.includes("serving"); i++) await delay(50);
+  const reply = `unibus.reply.${jsKey}.${lobby}.${Date.now()}`;
+  const answer = await nc.request(`unibus.room.${lobby}.req`, "ask the worker", { timeout: 5000, noMux: true, reply });
+  check("a request from nats.js is answered by unibus serve", answer.string() === "ASK THE WORKER", answer.string());
+  worker.kill("SIGTERM");
+  await new Promise((r) => worker.on("exit", r));
+
+  // nats.js answers: unibus req's reply subject is open to room members.
+  const jobs = nc.subscribe(`unibus.room.${lobby}.req`, { queue: "workers", max: 1 });
+  (async () => { for await (const m of jobs) m.respond(`done: ${m.string()}`); })();
+  await nc.flush();
+  check("nats.js answers unibus req", (await cliAsync("alice", ["req", "lobby", "job 1"])) === "done: job 1");
 
   const errors = [];
   (async () => { for await (const s of nc.status()) if (s.type === "error") errors.push(String(s.data)); })();

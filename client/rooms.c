@@ -114,6 +114,7 @@ unibus_status unibus_room_create(unibus_client *c, const char *name, bool e2e, b
     free(text);
     if (s == UNIBUS_OK && !room_json_valid(body))
         s = client_fail(c, UNIBUS_ERR_PROTOCOL, "POST /v1/rooms returned a malformed room");
+    s = client_answer_about(c, s, body, "name", name, "room name");
     if (s == UNIBUS_OK)
         room_from_json(body, out);
     json_decref(body);
@@ -130,6 +131,10 @@ unibus_status client_room_key(unibus_client *c, const char *room_id, uint32_t ep
         snprintf(target, sizeof target, "/v1/rooms/%s/key", room_id);
     json_t *body = NULL;
     unibus_status s = client_call(c, "GET", target, NULL, &body);
+    s = client_answer_about(c, s, body, "room", room_id, "room");
+    json_int_t got = json_integer_value(json_object_get(body, "epoch"));
+    if (s == UNIBUS_OK && (got < 1 || got > UINT32_MAX || (epoch && got != epoch)))
+        s = client_fail(c, UNIBUS_ERR_PROTOCOL, "the server answered with the key of another epoch than %u", epoch);
     const char *text = json_string_value(json_object_get(body, "sealed_key"));
     uint8_t sealed[SEALED_KEY_LEN];
     size_t len = 0;
@@ -140,7 +145,7 @@ unibus_status client_room_key(unibus_client *c, const char *room_id, uint32_t ep
     if (s == UNIBUS_OK && busauth_identity_unseal(c->id, sealed, len, key) != BUSAUTH_OK)
         s = client_fail(c, UNIBUS_ERR_CRYPTO, "the key of room %s was not sealed to this identity", room_id);
     if (s == UNIBUS_OK)
-        *got_epoch = (uint32_t)json_integer_value(json_object_get(body, "epoch"));
+        *got_epoch = (uint32_t)got;
     json_decref(body);
     return s;
 }
@@ -156,6 +161,8 @@ static unibus_status post_member(unibus_client *c, const unibus_room *room, cons
     json_t *body = NULL;
     unibus_status s = text ? client_call(c, "POST", target, text, &body) : UNIBUS_ERR_NOMEM;
     free(text);
+    s = client_answer_about(c, s, body, "room", room->id, "room");
+    s = client_answer_about(c, s, json_object_get(body, "member"), "nkey", nkey, "member");
     json_decref(body);
     return s;
 }
@@ -176,17 +183,20 @@ unibus_status unibus_room_add(unibus_client *c, const char *room, const char *nk
     uint8_t member[BUSAUTH_KEY_BYTES];
     if (!nkey || busauth_pubkey_parse(nkey, member) != BUSAUTH_OK)
         return client_fail(c, UNIBUS_ERR_INVALID_ARG, "not a public key (U... or 64 hex characters)");
+    char member_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1]; /* as the server spells it back */
+    busauth_nkey_encode_public(member, member_nkey);
     unibus_room r;
     unibus_status s = unibus_room_find(c, room, &r);
     if (s != UNIBUS_OK || !r.e2e)
-        return s == UNIBUS_OK ? added(c, r.id, post_member(c, &r, nkey, NULL)) : s;
+        return s == UNIBUS_OK ? added(c, r.id, post_member(c, &r, member_nkey, NULL)) : s;
     uint8_t key[ENVELOPE_KEY_LEN];
     uint32_t epoch;
     s = client_room_key(c, r.id, 0, key, &epoch);
     char *sealed = s == UNIBUS_OK ? sealed_b64(member, key) : NULL;
     sodium_memzero(key, sizeof key);
     if (s == UNIBUS_OK)
-        s = sealed ? post_member(c, &r, nkey, sealed) : client_fail(c, UNIBUS_ERR_CRYPTO, "cannot seal to %s", nkey);
+        s = sealed ? post_member(c, &r, member_nkey, sealed)
+                   : client_fail(c, UNIBUS_ERR_CRYPTO, "cannot seal to %s", member_nkey);
     free(sealed);
     return added(c, r.id, s);
 }

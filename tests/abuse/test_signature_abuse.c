@@ -124,6 +124,7 @@ static void captured_requests_are_refused_after_a_restart(void **state)
     http_message_free(&now);
     http_message_free(&ahead);
 
+    /* Its first try is refused too (below the floor): it signs again above it. */
     alice = open_alice(A.server.base_url);
     assert_int_equal(unibus_client_whoami(alice, &me), UNIBUS_OK);
     assert_string_equal(me.name, "alice");

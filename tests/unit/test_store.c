@@ -307,6 +307,23 @@ static void readers_do_not_block_writers(void **state)
     sqlite3_close(db);
 }
 
+/* The floor of signed-request times only ever rises, and outlives the
+ * process (dev/signed-requests.md, "Restarts"). */
+static void request_floor_only_rises(void **state)
+{
+    fixture *f = *state;
+    int64_t floor = -1;
+    assert_int_equal(store_request_floor_get(f->s, &floor), STORE_OK);
+    assert_int_equal(floor, 0);
+    assert_int_equal(store_request_floor_raise(f->s, 1700000001000), STORE_OK);
+    assert_int_equal(store_request_floor_raise(f->s, 1700000000000), STORE_OK);
+    store_close(f->s);
+    char err[512];
+    assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->s, err, sizeof err), STORE_OK);
+    assert_int_equal(store_request_floor_get(f->s, &floor), STORE_OK);
+    assert_int_equal(floor, 1700000001000);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -327,6 +344,7 @@ int main(void)
         T(lists_in_creation_order),
         T(busy_database_fails_cleanly),
         T(readers_do_not_block_writers),
+        T(request_floor_only_rises),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -194,6 +194,10 @@ static unibus_status status_of(unibus_client *c, long http, json_t *json)
     message = message ? message : "no detail";
     if (http == 401 && json_object_get(err, "server_time_ms"))
         return client_fail(c, UNIBUS_ERR_CLOCK_SKEW, "clock skew: %s", message);
+    /* Signed as the answer to this very request: it reached the server twice. */
+    if (http == 401 && code && strcmp(code, "replay_detected") == 0)
+        return client_fail(c, UNIBUS_ERR_AUTH, "the server received this request twice (replayed on the way?) and "
+                           "refused the second: the first may have been done; check before trying again");
     if (http == 401)
         return client_fail(c, UNIBUS_ERR_AUTH, "the server refused this identity (%s): %s; is it allowlisted, or revoked?",
                            c->nkey, message);

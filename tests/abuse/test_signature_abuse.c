@@ -301,6 +301,35 @@ static void an_answer_about_another_room_is_refused(void **state)
     }
 }
 
+/* Alice's POST /v1/rooms sent on twice, and the answer to the second
+ * handed back: the room is made once, and libunibus says the request may
+ * have been done rather than blaming her identity. */
+static bool send_twice(void *ctx, const http_message *request, http_message *response)
+{
+    (void)ctx;
+    if (strncmp(request->data, "POST /v1/rooms ", 15) != 0)
+        return false;
+    http_message first;
+    assert_true(http_replay(A.server.port, request, &first));
+    assert_int_equal(http_message_status(&first), 201);
+    http_message_free(&first);
+    assert_true(http_replay(A.server.port, request, response));
+    return true;
+}
+
+static void a_request_sent_twice_acts_once_and_says_so(void **state)
+{
+    (void)state;
+    http_mitm *m = mitm_start(A.server.port, send_twice, NULL);
+    unibus_client *alice = open_alice(mitm_url(m));
+    unibus_room room;
+    assert_int_equal(unibus_room_create(alice, "twice", true, true, &room), UNIBUS_ERR_AUTH);
+    assert_non_null(strstr(unibus_client_error(alice), "may have been done"));
+    unibus_client_close(alice);
+    mitm_stop(m);
+    assert_int_equal(fixture_db_count(&A, "SELECT count(*) FROM rooms WHERE name = ?", "twice"), 1);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -309,6 +338,7 @@ int main(void)
         T(captured_requests_are_refused_after_a_restart),
         T(substituted_answers_are_refused),
         T(an_answer_about_another_room_is_refused),
+        T(a_request_sent_twice_acts_once_and_says_so),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

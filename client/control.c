@@ -169,7 +169,7 @@ static bool signature_verifies(const unibus_client *c, const response *r, const 
 static bool unbound_answer_acceptable(const unibus_client *c, long status)
 {
     return c->learning_key || status == 400 || status == 401 || status == 408 || status == 413 ||
-           status == 414 || status == 429 || status == 431 || status == 503;
+           status == 414 || status == 429 || status == 431 || status == 500 || status == 503;
 }
 
 /* The answer is signed by the server as the answer to exactly the request

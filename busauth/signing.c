@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sodium.h>
+#include "busauth/domain.h"
 
 #define B64URL_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -11,22 +12,22 @@ static size_t finish(int n, size_t cap)
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
-size_t busauth_request_canonical(char *out, size_t cap, const char *method, const char *target,
-                                 const char *time_ms, const char *nonce,
-                                 const uint8_t body_sha256[BUSAUTH_SHA256_BYTES])
+size_t busauth_request_canonical(char *out, size_t cap, const busauth_request *r)
 {
     char hash_hex[2 * BUSAUTH_SHA256_BYTES + 1];
-    sodium_bin2hex(hash_hex, sizeof hash_hex, body_sha256, BUSAUTH_SHA256_BYTES);
-    return finish(snprintf(out, cap, "unibus-v1\n%s\n%s\n%s\n%s\n%s", method, target, time_ms,
-                           nonce, hash_hex), cap);
+    sodium_bin2hex(hash_hex, sizeof hash_hex, r->body_sha256, BUSAUTH_SHA256_BYTES);
+    return finish(snprintf(out, cap, BUSAUTH_DOMAIN_REQUEST "%s\n%s\n%s\n%s\n%s\n%s\n%s", r->server_key, r->key,
+                           r->method, r->target, r->time_ms, r->nonce, hash_hex), cap);
 }
 
-size_t busauth_response_canonical(char *out, size_t cap, const char *nonce, unsigned status,
+size_t busauth_response_canonical(char *out, size_t cap, const uint8_t *request_sha256, unsigned status,
                                   const uint8_t body_sha256[BUSAUTH_SHA256_BYTES])
 {
-    char hash_hex[2 * BUSAUTH_SHA256_BYTES + 1];
-    sodium_bin2hex(hash_hex, sizeof hash_hex, body_sha256, BUSAUTH_SHA256_BYTES);
-    return finish(snprintf(out, cap, "unibus-v1-resp\n%s\n%u\n%s", nonce, status, hash_hex), cap);
+    char request_hex[2 * BUSAUTH_SHA256_BYTES + 1] = "", body_hex[2 * BUSAUTH_SHA256_BYTES + 1];
+    if (request_sha256)
+        sodium_bin2hex(request_hex, sizeof request_hex, request_sha256, BUSAUTH_SHA256_BYTES);
+    sodium_bin2hex(body_hex, sizeof body_hex, body_sha256, BUSAUTH_SHA256_BYTES);
+    return finish(snprintf(out, cap, BUSAUTH_DOMAIN_RESPONSE "%s\n%u\n%s", request_hex, status, body_hex), cap);
 }
 
 void busauth_sign_text(const busauth_identity *id, const char *text, size_t len,

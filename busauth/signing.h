@@ -18,15 +18,25 @@
 #define BUSAUTH_TIME_MAX_LEN   19 /* decimal digits of an int64 */
 #define BUSAUTH_REQUEST_SKEW_MS 30000
 
-/* "unibus-v1\n" METHOD "\n" TARGET "\n" TIME "\n" NONCE "\n" hex(SHA-256(body)).
- * Returns the length written (without the NUL), or 0 if cap is too small. */
-size_t busauth_request_canonical(char *out, size_t cap, const char *method, const char *target,
-                                 const char *time_ms, const char *nonce,
-                                 const uint8_t body_sha256[BUSAUTH_SHA256_BYTES]);
+/* A signed request's fields (dev/signed-requests.md, "Request"): the
+ * server it is for, the signer, and what it asks. */
+typedef struct {
+    const char *server_key; /* the server's nkey, as GET /v1/info gives it */
+    const char *key;        /* the signer's user nkey (X-Unibus-Key) */
+    const char *method, *target, *time_ms, *nonce;
+    const uint8_t *body_sha256; /* BUSAUTH_SHA256_BYTES */
+} busauth_request;
 
-/* "unibus-v1-resp\n" NONCE "\n" STATUS "\n" hex(SHA-256(body)); NONCE is the
- * request's, or "" when the request carried none. */
-size_t busauth_response_canonical(char *out, size_t cap, const char *nonce, unsigned status,
+/* BUSAUTH_DOMAIN_REQUEST SERVER-KEY "\n" KEY "\n" METHOD "\n" TARGET "\n"
+ * TIME "\n" NONCE "\n" hex(SHA-256(body)).  Returns the length written
+ * (without the NUL), or 0 if cap is too small. */
+size_t busauth_request_canonical(char *out, size_t cap, const busauth_request *r);
+
+/* BUSAUTH_DOMAIN_RESPONSE REQUEST "\n" STATUS "\n" hex(SHA-256(body)), where
+ * REQUEST is hex(SHA-256(the request's canonical string)) for the answer to
+ * a request whose signature verified, and "" (request_sha256 NULL) for any
+ * other: such an answer can never pass for the answer to a signed request. */
+size_t busauth_response_canonical(char *out, size_t cap, const uint8_t *request_sha256, unsigned status,
                                   const uint8_t body_sha256[BUSAUTH_SHA256_BYTES]);
 
 void busauth_sign_text(const busauth_identity *id, const char *text, size_t len,

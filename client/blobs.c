@@ -85,6 +85,8 @@ unibus_status unibus_blob_put(unibus_client *c, const char *room, const char *pa
         sodium_bin2hex(hex, sizeof hex, body.sha256, 32);
         snprintf(target, sizeof target, "/v1/blobs/%s?room=%s", hex, room_state_id(rs));
         s = client_call_raw(c, "PUT", target, &body, NULL, &answer);
+        s = client_answer_about(c, s, answer, "sha256", hex, "blob");
+        s = client_answer_about(c, s, answer, "room", room_state_id(rs), "room");
     }
     if (s == UNIBUS_OK)
         format_ref(ref, room_state_id(rs), body.sha256, key);

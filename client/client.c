@@ -225,6 +225,7 @@ unibus_status unibus_client_whoami(unibus_client *c, unibus_user *out)
     const char *nkey = json_string_value(json_object_get(me, "nkey"));
     if (s == UNIBUS_OK && (!name || !nkey))
         s = client_fail(c, UNIBUS_ERR_PROTOCOL, "/v1/me lacks name or nkey");
+    s = client_answer_about(c, s, me, "nkey", c->nkey, "identity");
     if (s == UNIBUS_OK) {
         memset(out, 0, sizeof *out);
         snprintf(out->name, sizeof out->name, "%s", name);

@@ -62,6 +62,11 @@ unibus_status client_call(unibus_client *c, const char *method, const char *targ
 unibus_status client_call_raw(unibus_client *c, const char *method, const char *target, const call_body *body,
                               FILE *sink, json_t **json);
 
+/* s, or when s is UNIBUS_OK and the answer's field is not expected (an
+ * answer about another thing than the one asked for), a refusal. */
+unibus_status client_answer_about(unibus_client *c, unibus_status s, const json_t *answer, const char *field,
+                                  const char *expected, const char *what);
+
 replay_table *replay_table_new(void);
 /* Closes the data-plane connection, once nats.c is done calling back. */
 void client_bus_close(unibus_client *c);

@@ -6,10 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <sodium.h>
 #include "busauth/signing.h"
 
 #define MAX_RESPONSE (32 * 1024 * 1024)
+/* A retry's time stays this far inside the server's skew window. */
+#define RETRY_SKEW_MS (BUSAUTH_REQUEST_SKEW_MS - 2000)
 
 typedef struct {
     char *body;
@@ -69,25 +72,40 @@ static size_t on_header(char *line, size_t size, size_t n, void *ctx)
     return len;
 }
 
-static struct curl_slist *signed_headers(unibus_client *c, const char *method, const char *target,
-                                         const uint8_t body_hash[32], char nonce[BUSAUTH_NONCE_HEX_LEN + 1])
+static int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    char time_ms[32], canonical[2048], sig[BUSAUTH_SIG_B64_LEN + 1], line[160];
-    snprintf(time_ms, sizeof time_ms, "%lld", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct curl_slist *add_header(struct curl_slist *h, const char *name, const char *value)
+{
+    char line[160];
+    snprintf(line, sizeof line, "%s: %s", name, value);
+    return curl_slist_append(h, line);
+}
+
+/* The request signed for the server whose key the client holds (none yet
+ * while learning it: the server then cannot bind its answer, see
+ * unbound_answer_acceptable); request_sha256 is what the answer must name. */
+static struct curl_slist *signed_headers(unibus_client *c, const char *method, const char *target,
+                                         const uint8_t body_hash[32], int64_t time,
+                                         uint8_t request_sha256[BUSAUTH_SHA256_BYTES])
+{
+    char time_ms[32], nonce[BUSAUTH_NONCE_HEX_LEN + 1], canonical[2048], sig[BUSAUTH_SIG_B64_LEN + 1];
+    snprintf(time_ms, sizeof time_ms, "%lld", (long long)time);
     busauth_nonce_new(nonce);
-    size_t n = busauth_request_canonical(canonical, sizeof canonical, method, target, time_ms, nonce, body_hash);
+    busauth_request r = {.server_key = c->server_nkey, .key = c->nkey, .method = method, .target = target,
+                         .time_ms = time_ms, .nonce = nonce, .body_sha256 = body_hash};
+    size_t n = busauth_request_canonical(canonical, sizeof canonical, &r);
     busauth_sign_text(c->id, canonical, n, sig);
-    struct curl_slist *h = NULL;
-    snprintf(line, sizeof line, "X-Unibus-Key: %s", c->nkey);
-    h = curl_slist_append(h, line);
-    snprintf(line, sizeof line, "X-Unibus-Time: %s", time_ms);
-    h = curl_slist_append(h, line);
-    snprintf(line, sizeof line, "X-Unibus-Nonce: %s", nonce);
-    h = curl_slist_append(h, line);
-    snprintf(line, sizeof line, "X-Unibus-Signature: %s", sig);
-    h = curl_slist_append(h, line);
+    crypto_hash_sha256(request_sha256, (const uint8_t *)canonical, n);
+    struct curl_slist *h = c->server_nkey[0] ? add_header(NULL, "X-Unibus-Server", c->server_nkey) : NULL;
+    h = add_header(h, "X-Unibus-Key", c->nkey);
+    h = add_header(h, "X-Unibus-Time", time_ms);
+    h = add_header(h, "X-Unibus-Nonce", nonce);
+    h = add_header(h, "X-Unibus-Signature", sig);
     return curl_slist_append(h, "Expect:");
 }
 
@@ -135,16 +153,37 @@ static unibus_status transport_error(unibus_client *c, CURLcode rc)
                        curl_easy_strerror(rc));
 }
 
-static bool response_verifies(const unibus_client *c, response *r, const char *nonce, long status)
+static bool signature_verifies(const unibus_client *c, const response *r, const uint8_t *request_sha256,
+                               long status, const uint8_t body_hash[32])
+{
+    char canonical[256];
+    size_t n = busauth_response_canonical(canonical, sizeof canonical, request_sha256, (unsigned)status, body_hash);
+    return busauth_verify_text(c->server_key, canonical, n, r->signature) == BUSAUTH_OK;
+}
+
+/* An answer the server could not bind to a request (its signature did not
+ * verify, or named no server yet) says nothing about this request: it is
+ * taken only while learning the server key, which is checked on its own,
+ * or as one of the refusals the server makes before it authenticates
+ * anything.  Never as a success, nor as a 403, 404 or 409 about a thing. */
+static bool unbound_answer_acceptable(const unibus_client *c, long status)
+{
+    return c->learning_key || status == 400 || status == 401 || status == 408 || status == 413 ||
+           status == 414 || status == 429 || status == 431 || status == 500 || status == 503;
+}
+
+/* The answer is signed by the server as the answer to exactly the request
+ * sent (request_sha256), or is an acceptable unbound one. */
+static bool response_verifies(const unibus_client *c, response *r, const uint8_t request_sha256[32], long status)
 {
     uint8_t hash[32];
-    char canonical[256];
     if (r->sink)
         crypto_hash_sha256_final(&r->sink_hash, hash);
     else
         crypto_hash_sha256(hash, (const uint8_t *)(r->body ? r->body : ""), r->len);
-    size_t n = busauth_response_canonical(canonical, sizeof canonical, nonce, (unsigned)status, hash);
-    return busauth_verify_text(c->server_key, canonical, n, r->signature) == BUSAUTH_OK;
+    if (signature_verifies(c, r, request_sha256, status, hash))
+        return true;
+    return unbound_answer_acceptable(c, status) && signature_verifies(c, r, NULL, status, hash);
 }
 
 static unibus_status status_of(unibus_client *c, long http, json_t *json)
@@ -155,6 +194,10 @@ static unibus_status status_of(unibus_client *c, long http, json_t *json)
     message = message ? message : "no detail";
     if (http == 401 && json_object_get(err, "server_time_ms"))
         return client_fail(c, UNIBUS_ERR_CLOCK_SKEW, "clock skew: %s", message);
+    /* Signed as the answer to this very request: it reached the server twice. */
+    if (http == 401 && code && strcmp(code, "replay_detected") == 0)
+        return client_fail(c, UNIBUS_ERR_AUTH, "the server received this request twice (replayed on the way?) and "
+                           "refused the second: the first may have been done; check before trying again");
     if (http == 401)
         return client_fail(c, UNIBUS_ERR_AUTH, "the server refused this identity (%s): %s; is it allowlisted, or revoked?",
                            c->nkey, message);
@@ -163,6 +206,16 @@ static unibus_status status_of(unibus_client *c, long http, json_t *json)
                     : http >= 500 ? UNIBUS_ERR_SERVER : http == 400 ? UNIBUS_ERR_INVALID_ARG
                     : UNIBUS_ERR_PROTOCOL;
     return client_fail(c, s, "server said %ld %s: %s", http, code ? code : "", message);
+}
+
+unibus_status client_answer_about(unibus_client *c, unibus_status s, const json_t *answer, const char *field,
+                                  const char *expected, const char *what)
+{
+    const char *got = json_string_value(json_object_get(answer, field));
+    if (s != UNIBUS_OK || (got && strcmp(got, expected) == 0))
+        return s;
+    return client_fail(c, UNIBUS_ERR_PROTOCOL, "the server answered about another %s than %s: refusing the answer",
+                       what, expected);
 }
 
 /* The key the server presents; the response must then verify under it. */
@@ -210,16 +263,36 @@ static void reload_error_body(response *r)
         r->body[fread(r->body, 1, r->len, r->sink)] = '\0';
 }
 
-static unibus_status call_locked(unibus_client *c, const char *method, const char *target, const call_body *body,
-                                 FILE *sink, json_t **json)
+/* The time to sign a retry with when the server refused this one as not
+ * after its floor (it restarted: dev/signed-requests.md, "Restarts"), or 0
+ * when that time would be outside the skew window of either clock. */
+static int64_t time_after_floor(long http, json_t *answer, int64_t sent_ms)
+{
+    json_t *err = json_object_get(answer, "error");
+    const char *code = json_string_value(json_object_get(err, "code"));
+    json_t *floor = json_object_get(err, "floor_ms"), *server_time = json_object_get(err, "server_time_ms");
+    if (http != 401 || !code || strcmp(code, "time_floor") != 0 || !json_is_integer(floor) ||
+        !json_is_integer(server_time))
+        return 0;
+    int64_t retry = json_integer_value(floor) + 1;
+    bool within = retry > sent_ms && retry <= json_integer_value(server_time) + RETRY_SKEW_MS &&
+                  retry <= now_ms() + RETRY_SKEW_MS;
+    return within ? retry : 0;
+}
+
+/* One signed exchange at time_ms; *retry_ms as time_after_floor says. */
+static unibus_status exchange(unibus_client *c, const char *method, const char *target, const call_body *body,
+                              FILE *sink, json_t **json, int64_t time_ms, int64_t *retry_ms)
 {
     *json = NULL;
-    char url[2048], nonce[BUSAUTH_NONCE_HEX_LEN + 1];
+    *retry_ms = 0;
+    char url[2048];
+    uint8_t request_sha256[BUSAUTH_SHA256_BYTES];
     snprintf(url, sizeof url, "%s%s", c->url, target);
     response r = {.sink = sink};
     if (sink)
         crypto_hash_sha256_init(&r.sink_hash);
-    struct curl_slist *headers = signed_headers(c, method, target, body->sha256, nonce);
+    struct curl_slist *headers = signed_headers(c, method, target, body->sha256, time_ms, request_sha256);
     set_options(c, url, method, body, headers, &r);
     CURLcode rc = curl_easy_perform(c->curl);
     long http = 0;
@@ -234,19 +307,40 @@ static unibus_status call_locked(unibus_client *c, const char *method, const cha
         status = status_of(c, http, NULL);
     else if (c->learning_key && learn_server_key(c, &r) != 0)
         status = client_fail(c, UNIBUS_ERR_PROTOCOL, "%s/v1/info does not present a server key", c->url);
-    if (status == UNIBUS_OK && !response_verifies(c, &r, nonce, http))
+    if (status == UNIBUS_OK && !response_verifies(c, &r, request_sha256, http))
         status = client_fail(c, UNIBUS_ERR_SERVER_KEY,
-                             "the response to %s %s is not signed by server key %s: refusing it", method,
-                             target, c->server_nkey);
+                             "the response to %s %s is not signed by server key %s as the answer to this request: "
+                             "refusing it", method, target, c->server_nkey);
     if (status == UNIBUS_OK && sink && (http < 200 || http > 299))
         reload_error_body(&r);
     json_t *parsed = status == UNIBUS_OK && r.body ? json_loadb(r.body, strlen(r.body), 0, NULL) : NULL;
-    if (status == UNIBUS_OK && (http < 200 || http > 299))
+    if (status == UNIBUS_OK && (http < 200 || http > 299)) {
+        *retry_ms = time_after_floor(http, parsed, time_ms);
         status = status_of(c, http, parsed);
+    }
     free(r.body);
     if (status == UNIBUS_OK)
         *json = parsed;
     else
         json_decref(parsed);
+    return status;
+}
+
+/* Back to where the first attempt started, for a retry. */
+static bool rewind_files(const call_body *body, FILE *sink)
+{
+    if (body->file && fseek(body->file, 0, SEEK_SET) != 0)
+        return false;
+    return !sink || (fflush(sink) == 0 && ftruncate(fileno(sink), 0) == 0 && fseek(sink, 0, SEEK_SET) == 0);
+}
+
+static unibus_status call_locked(unibus_client *c, const char *method, const char *target, const call_body *body,
+                                 FILE *sink, json_t **json)
+{
+    int64_t retry_ms;
+    unibus_status status = exchange(c, method, target, body, sink, json, now_ms(), &retry_ms);
+    /* Refused, not done: signing it again once is safe. */
+    if (status != UNIBUS_OK && retry_ms && rewind_files(body, sink))
+        status = exchange(c, method, target, body, sink, json, retry_ms, &retry_ms);
     return status;
 }

@@ -107,6 +107,7 @@ unibus_status room_state_refresh(unibus_client *c, room_state *rs, int max_age_m
     snprintf(target, sizeof target, "/v1/rooms/%s", rs->id);
     json_t *body = NULL;
     unibus_status s = client_call(c, "GET", target, NULL, &body);
+    s = client_answer_about(c, s, body, "id", rs->id, "room");
     json_int_t epoch = json_integer_value(json_object_get(body, "key_epoch"));
     if (s == UNIBUS_OK && (epoch < 1 || epoch > UINT32_MAX))
         s = client_fail(c, UNIBUS_ERR_PROTOCOL, "room %s has no key epoch", rs->id);

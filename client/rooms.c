@@ -97,6 +97,7 @@ unibus_status unibus_room_create(unibus_client *c, const char *name, bool e2e, b
     free(text);
     if (s == UNIBUS_OK && !room_json_valid(body))
         s = client_fail(c, UNIBUS_ERR_PROTOCOL, "POST /v1/rooms returned a malformed room");
+    s = client_answer_about(c, s, body, "name", name, "room name");
     if (s == UNIBUS_OK)
         room_from_json(body, out);
     json_decref(body);
@@ -113,6 +114,10 @@ unibus_status client_room_key(unibus_client *c, const char *room_id, uint32_t ep
         snprintf(target, sizeof target, "/v1/rooms/%s/key", room_id);
     json_t *body = NULL;
     unibus_status s = client_call(c, "GET", target, NULL, &body);
+    s = client_answer_about(c, s, body, "room", room_id, "room");
+    json_int_t got = json_integer_value(json_object_get(body, "epoch"));
+    if (s == UNIBUS_OK && (got < 1 || got > UINT32_MAX || (epoch && got != epoch)))
+        s = client_fail(c, UNIBUS_ERR_PROTOCOL, "the server answered with the key of another epoch than %u", epoch);
     const char *text = json_string_value(json_object_get(body, "sealed_key"));
     uint8_t sealed[SEALED_KEY_LEN];
     size_t len = 0;
@@ -123,7 +128,7 @@ unibus_status client_room_key(unibus_client *c, const char *room_id, uint32_t ep
     if (s == UNIBUS_OK && busauth_identity_unseal(c->id, sealed, len, key) != BUSAUTH_OK)
         s = client_fail(c, UNIBUS_ERR_CRYPTO, "the key of room %s was not sealed to this identity", room_id);
     if (s == UNIBUS_OK)
-        *got_epoch = (uint32_t)json_integer_value(json_object_get(body, "epoch"));
+        *got_epoch = (uint32_t)got;
     json_decref(body);
     return s;
 }
@@ -144,6 +149,8 @@ static unibus_status post_member(unibus_client *c, room_state *rs, const char *n
     json_t *body = NULL;
     unibus_status s = text ? client_call(c, "POST", target, text, &body) : UNIBUS_ERR_NOMEM;
     free(text);
+    s = client_answer_about(c, s, body, "room", room_state_id(rs), "room");
+    s = client_answer_about(c, s, json_object_get(body, "member"), "nkey", nkey, "member");
     json_decref(body);
     return s;
 }
@@ -168,6 +175,8 @@ unibus_status unibus_room_add(unibus_client *c, const char *room, const char *nk
     uint8_t member[BUSAUTH_KEY_BYTES];
     if (!room || !nkey || busauth_pubkey_parse(nkey, member) != BUSAUTH_OK)
         return client_fail(c, UNIBUS_ERR_INVALID_ARG, "not a public key (U... or 64 hex characters)");
+    char member_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1]; /* as the server spells it back */
+    busauth_nkey_encode_public(member, member_nkey);
     pthread_mutex_lock(&c->state_lock);
     room_state *rs;
     char *sealed = NULL;
@@ -177,7 +186,7 @@ unibus_status unibus_room_add(unibus_client *c, const char *room, const char *nk
     if (s == UNIBUS_OK)
         s = seal_current_to(c, rs, member, &sealed);
     if (s == UNIBUS_OK)
-        s = post_member(c, rs, nkey, sealed);
+        s = post_member(c, rs, member_nkey, sealed);
     if (s == UNIBUS_OK) /* what this client knows of the room now includes the new member */
         room_state_refresh(c, rs, 0);
     pthread_mutex_unlock(&c->state_lock);

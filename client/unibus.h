@@ -29,7 +29,7 @@ typedef enum {
     UNIBUS_ERR_IDENTITY,      /* the seed file is missing, exposed or not a seed */
     UNIBUS_ERR_NETWORK,       /* the control plane cannot be reached */
     UNIBUS_ERR_TLS,           /* the server's certificate does not verify */
-    UNIBUS_ERR_SERVER_KEY,    /* a response not signed by the pinned server key */
+    UNIBUS_ERR_SERVER_KEY,    /* a response not signed by the pinned server key as the answer to this request */
     UNIBUS_ERR_AUTH,          /* the server does not know this key (or revoked it) */
     UNIBUS_ERR_CLOCK_SKEW,    /* this machine's clock is too far from the server's */
     UNIBUS_ERR_FORBIDDEN,

@@ -34,19 +34,24 @@ static auth_headers_result malformed(char *reason, size_t cap, const char *why)
     return AUTH_HEADERS_MALFORMED;
 }
 
-auth_headers_result auth_headers_parse(const auth_headers *h, int64_t now_ms, request *req, char *reason,
-                                       size_t cap)
+auth_headers_result auth_headers_parse(const auth_headers *h, const char *server_key, int64_t now_ms,
+                                       request *req, char *reason, size_t cap)
 {
-    if (busauth_nonce_valid(h->nonce))
-        memcpy(req->nonce, h->nonce, sizeof req->nonce);
     if (busauth_nkey_decode_public(h->key, req->claimed_public_key) == BUSAUTH_OK)
         snprintf(req->claimed_key, sizeof req->claimed_key, "%s", h->key);
-    if (!h->key[0] || !h->time[0] || !h->nonce[0] || !h->signature[0])
+    if (!h->server[0] || !h->key[0] || !h->time[0] || !h->nonce[0] || !h->signature[0])
         return malformed(reason, cap,
-                         "signed request headers missing: X-Unibus-Key, X-Unibus-Time, X-Unibus-Nonce, X-Unibus-Signature");
+                         "signed request headers missing: X-Unibus-Server, X-Unibus-Key, X-Unibus-Time, "
+                         "X-Unibus-Nonce, X-Unibus-Signature");
+    if (strcmp(h->server, server_key) != 0) {
+        /* The header is not echoed: it may be any bytes, and JSON needs UTF-8. */
+        snprintf(reason, cap, "this request was signed for another server, not this one (%s); "
+                 "sign for the server_key of GET /v1/info", server_key);
+        return AUTH_HEADERS_MALFORMED;
+    }
     if (!req->claimed_key[0])
         return malformed(reason, cap, "X-Unibus-Key is not a user nkey (U...)");
-    if (!req->nonce[0])
+    if (!busauth_nonce_valid(h->nonce))
         return malformed(reason, cap, "X-Unibus-Nonce must be 32 lowercase hex characters");
     if (strnlen(h->signature, BUSAUTH_SIG_B64_LEN + 1) != BUSAUTH_SIG_B64_LEN)
         return malformed(reason, cap, "X-Unibus-Signature must be 86 base64url characters");
@@ -54,6 +59,7 @@ auth_headers_result auth_headers_parse(const auth_headers *h, int64_t now_ms, re
     if (time_result == AUTH_HEADERS_MALFORMED)
         return time_result;
     /* Kept when skewed too: soft mode goes on to check the signature. */
+    memcpy(req->nonce, h->nonce, sizeof req->nonce);
     snprintf(req->signed_time, sizeof req->signed_time, "%s", h->time);
     snprintf(req->signature, sizeof req->signature, "%s", h->signature);
     return time_result;

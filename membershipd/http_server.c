@@ -130,10 +130,6 @@ static enum MHD_Result start(server *srv, struct MHD_Connection *conn, request *
     reply out = {0};
     unsigned retry;
     conn_guard_busy(srv->conns, slot_of(conn));
-    /* First, so that even a 429 is signed over the request's nonce. */
-    const char *nonce = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Unibus-Nonce");
-    if (nonce && busauth_nonce_valid(nonce))
-        memcpy(req->nonce, nonce, sizeof req->nonce);
     if (!ratelimit_take(srv->limits, (struct sockaddr *)&req->peer, clock_mono_ms(), &retry)) {
         reply_error(&out, 429, "rate_limited", "too many requests from this address; retry in %u s", retry);
         out.retry_after_s = retry;
@@ -142,6 +138,8 @@ static enum MHD_Result start(server *srv, struct MHD_Connection *conn, request *
     bool ok = check_target(conn, req, &out) && find_route(req, &out) &&
               check_declared_length(conn, req, &out) &&
               (req->route->access == ACCESS_PUBLIC || auth_check_headers(srv, conn, req, &out));
+    if (ok && req->route->access == ACCESS_PUBLIC)
+        auth_note_headers(srv, conn, req);
     return ok ? MHD_YES : respond(srv, conn, req, &out);
 }
 
@@ -198,6 +196,8 @@ static enum MHD_Result finish(server *srv, struct MHD_Connection *conn, request 
     crypto_hash_sha256_final(&req->hash, req->body_sha256);
     if (overdue(req, &out))
         return respond(srv, conn, req, &out);
+    if (req->route->access == ACCESS_PUBLIC)
+        auth_verify_for_reply(srv, req); /* refuses nothing: says what the answer is to */
     if (req->route->access == ACCESS_PUBLIC || auth_check_signature(srv, req, &out))
         route_dispatch(srv, req, &out);
     else

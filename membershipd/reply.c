@@ -56,7 +56,10 @@ static void sign_response(server *srv, const request *req, unsigned status, cons
     uint8_t hash[BUSAUTH_SHA256_BYTES];
     crypto_hash_sha256(hash, body, len);
     char canonical[256];
-    size_t n = busauth_response_canonical(canonical, sizeof canonical, req->nonce, status, hash);
+    /* Bound to the request only when its signature verified: nothing else
+     * can be told apart from another request's answer. */
+    size_t n = busauth_response_canonical(canonical, sizeof canonical, req->verified ? req->request_sha256 : NULL,
+                                          status, hash);
     busauth_sign_text(srv->identity, canonical, n, sig);
 }
 

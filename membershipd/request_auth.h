@@ -16,4 +16,10 @@
 bool auth_check_headers(server *srv, struct MHD_Connection *conn, request *req, reply *out);
 bool auth_check_signature(server *srv, request *req, reply *out);
 
+/* For routes that need no caller (GET /v1/health, /v1/info): the headers
+ * noted, then the signature verified only to know what the answer is to
+ * (req->verified); nothing is refused. */
+void auth_note_headers(server *srv, struct MHD_Connection *conn, request *req);
+bool auth_verify_for_reply(server *srv, request *req);
+
 #endif

@@ -66,6 +66,14 @@ static const char *const MIGRATIONS[] = {
     "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
     "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
     "PRAGMA user_version = 1;",
+    /* 2: the latest signed-request time accepted, or above it
+     * (dev/signed-requests.md, "Restarts"). */
+    "CREATE TABLE request_time_floor ("
+    "  id          INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  time_ms     INTEGER NOT NULL"
+    ") STRICT;"
+    "INSERT INTO request_time_floor (id, time_ms) VALUES (1, 0);"
+    "PRAGMA user_version = 2;",
 };
 
 int schema_version_latest(void)

@@ -85,6 +85,15 @@ static int open_state(server *srv)
     srv->audit_budget = ratelimit_new(AUDIT_FAILED_AUTH_RATE, AUDIT_FAILED_AUTH_BURST, 1);
     srv->nonces = nonce_cache_new(NONCE_CACHE_CAPACITY, NONCE_TTL_MS);
     pthread_mutex_init(&srv->store_lock, NULL);
+    if (request_floor_load(&srv->floor, srv->store) != STORE_OK) {
+        log_event(LOG_ERROR, "store", "detail=\"cannot read the request time floor: %s\"", store_errmsg(srv->store));
+        return -1;
+    }
+    int64_t ahead_ms = srv->floor.at_start - store_now_ms();
+    if (ahead_ms > BUSAUTH_REQUEST_SKEW_MS)
+        log_event(LOG_WARN, "request_floor_ahead",
+                  "ahead_s=%lld detail=\"this clock is behind requests accepted before: signed requests are refused "
+                  "until it passes them; check the clock (NTP)\"", (long long)(ahead_ms / 1000));
     return srv->limits && srv->audit_budget && srv->nonces ? 0 : -1;
 }
 

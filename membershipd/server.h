@@ -18,6 +18,7 @@
 #include "busauth/signing.h"
 #include "membershipd/nonce_cache.h"
 #include "membershipd/ratelimit.h"
+#include "membershipd/request_floor.h"
 #include "membershipd/serve_config.h"
 #include "membershipd/store.h"
 
@@ -47,6 +48,7 @@ typedef struct server {
     atomic_uint audit_suppressed;
     atomic_llong audit_suppressed_logged_ms;
     nonce_cache *nonces;
+    request_floor floor;        /* signed-request times across restarts */
     struct http_daemon *daemon;             /* takes new connections */
     struct http_daemon *retired[HTTP_RETIRED_MAX]; /* rotated out, serving their own (http_daemons.c) */
     struct conn_guard *conns;
@@ -83,6 +85,8 @@ typedef struct request {
     uint8_t claimed_public_key[BUSAUTH_KEY_BYTES];
     char signed_time[BUSAUTH_TIME_MAX_LEN + 1];     /* set once every header is well-formed */
     char signature[BUSAUTH_SIG_B64_LEN + 1];
+    bool verified;              /* the signature verified: the answer is signed over request_sha256 */
+    uint8_t request_sha256[BUSAUTH_SHA256_BYTES]; /* of the request's canonical string */
     bool has_caller;            /* caller holds an active user */
     store_user caller;
     bool started, responded;

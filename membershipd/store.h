@@ -223,4 +223,10 @@ store_status store_blob_get(store *s, const char *room_id, const uint8_t sha256[
 
 int64_t store_now_ms(void);
 
+/* A time no signed request accepted so far is later than
+ * (dev/signed-requests.md, "Restarts"), and raising it to time_ms (never
+ * lowering it), durably before returning. */
+store_status store_request_floor_get(store *s, int64_t *time_ms);
+store_status store_request_floor_raise(store *s, int64_t time_ms);
+
 #endif

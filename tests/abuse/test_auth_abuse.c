@@ -184,7 +184,7 @@ static void fuzzed_signature_headers_are_refused(void **state)
     int refused = 0, dropped = 0;
     for (int i = 0; i < 500; i++) {
         char headers[1024], request[2048], answer[4096];
-        int len = http_signed_headers(F.alice, "GET", "/v1/me", "", 0, headers, sizeof headers);
+        int len = http_signed_headers(F.alice, F.server_nkey, "GET", "/v1/me", "", 0, headers, sizeof headers, NULL);
         uint32_t at = mutate_value(headers);
         int n = snprintf(request, sizeof request, "GET /v1/me HTTP/1.1\r\nHost: t\r\n");
         memcpy(request + n, headers, (size_t)len);

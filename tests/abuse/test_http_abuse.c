@@ -211,7 +211,7 @@ static void a_dribbled_header_is_cut_at_the_deadline(void **state)
 static void send_lying(const char *body, size_t declared, const char *trailing, char *answer, size_t cap)
 {
     char sig[1024], req[4096];
-    http_signed_headers(F.alice, "POST", "/v1/rooms", body, strlen(body), sig, sizeof sig);
+    http_signed_headers(F.alice, F.server_nkey, "POST", "/v1/rooms", body, strlen(body), sig, sizeof sig, NULL);
     int n = snprintf(req, sizeof req,
                      "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
                      "Content-Length: %zu\r\n%s\r\n%s%s", declared, sig, body, trailing);
@@ -251,7 +251,7 @@ static void a_lying_content_length_creates_nothing_unsigned(void **state)
      * timeout, and the half body is never acted on. */
     char sig[1024], req[4096];
     const char other[] = "{\"name\":\"half\",\"mode\":\"cleartext\"}";
-    http_signed_headers(F.alice, "POST", "/v1/rooms", other, strlen(other), sig, sizeof sig);
+    http_signed_headers(F.alice, F.server_nkey, "POST", "/v1/rooms", other, strlen(other), sig, sizeof sig, NULL);
     int n = snprintf(req, sizeof req, "POST /v1/rooms HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n%s\r\n%.10s",
                      strlen(other) + 100, sig, other);
     int fd = raw_connect(F.server.port, NULL);

@@ -27,6 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The signed-request test vector of dev/signed-requests.md: its seed is
  * 00 01 .. 1f, its time the fuzzers' "now". */
 #define FUZZ_NOW_MS 1700000000000LL
+/* The server the fuzzed requests are for: the server key of
+ * dev/signed-requests.md's test vector. */
+#define FUZZ_SERVER_NKEY "UAU2ZOXBIG6MV4FSFYNJJU2NBPDTMHSSNUF74EWIS6KLZEZCSZW5PMRM"
 void fuzz_vector_seed(uint8_t seed[32]);
 
 /* The room and key the envelope seeds are sealed with. */

@@ -1,9 +1,10 @@
 /*
  * Signed-request headers and the canonical string, as membershipd sees
- * them: the target's characters and route, the four X-Unibus-* headers
+ * them: the target's characters and route, the five X-Unibus-* headers
  * (auth_headers_parse, the function request_auth.c calls), then the
  * canonical string and its signature.
- * Input: METHOD \n TARGET \n KEY \n TIME \n NONCE \n SIGNATURE \n BODY.
+ * Input: METHOD \n TARGET \n SERVER \n KEY \n TIME \n NONCE \n SIGNATURE \n BODY,
+ * for the server FUZZ_SERVER_NKEY.
  */
 #include <string.h>
 #include <sodium.h>
@@ -13,7 +14,7 @@
 #include "membershipd/auth_headers.h"
 #include "membershipd/routes.h"
 
-enum { METHOD, TARGET, KEY, TIME, NONCE, SIGNATURE, BODY, FIELDS };
+enum { METHOD, TARGET, SERVER, KEY, TIME, NONCE, SIGNATURE, BODY, FIELDS };
 
 static busauth_identity *vector_identity(void)
 {
@@ -49,18 +50,20 @@ static void check_recorded(const auth_headers *h, const request *req, auth_heade
         FUZZ_CHECK(strcmp(again, h->key) == 0 && strcmp(req->claimed_key, h->key) == 0);
     }
     if (result == AUTH_HEADERS_OK)
-        FUZZ_CHECK(req->nonce[0] && req->claimed_key[0] && strcmp(req->signed_time, h->time) == 0 &&
-                   strcmp(req->signature, h->signature) == 0);
+        FUZZ_CHECK(req->nonce[0] && req->claimed_key[0] && strcmp(h->server, FUZZ_SERVER_NKEY) == 0 &&
+                   strcmp(req->signed_time, h->time) == 0 && strcmp(req->signature, h->signature) == 0);
 }
 
-/* Six lines, each the field given: nothing in one field can shift another. */
+/* Eight lines, each the field given: nothing in one field can shift another. */
 static void check_canonical(const char *canonical, char **f, const char *hash_hex)
 {
-    const char *expect[] = {"unibus-v1", f[METHOD], f[TARGET], f[TIME], f[NONCE], hash_hex};
+    const char *expect[] = {"unibus-v2-request", FUZZ_SERVER_NKEY, f[KEY], f[METHOD], f[TARGET], f[TIME],
+                            f[NONCE], hash_hex};
+    const size_t lines = sizeof expect / sizeof expect[0];
     const char *p = canonical;
-    for (size_t i = 0; i < 6; i++) {
+    for (size_t i = 0; i < lines; i++) {
         size_t len = strlen(expect[i]);
-        FUZZ_CHECK(strncmp(p, expect[i], len) == 0 && p[len] == (i == 5 ? '\0' : '\n'));
+        FUZZ_CHECK(strncmp(p, expect[i], len) == 0 && p[len] == (i == lines - 1 ? '\0' : '\n'));
         p += len + 1;
     }
 }
@@ -69,9 +72,11 @@ static void check_signature(char **f, const request *req, const uint8_t *body, s
 {
     uint8_t hash[BUSAUTH_SHA256_BYTES];
     crypto_hash_sha256(hash, body, body_len);
-    char canonical[TARGET_MAX + 256], hash_hex[2 * BUSAUTH_SHA256_BYTES + 1];
-    size_t n = busauth_request_canonical(canonical, sizeof canonical, f[METHOD], f[TARGET], req->signed_time,
-                                         req->nonce, hash);
+    char canonical[TARGET_MAX + 512], hash_hex[2 * BUSAUTH_SHA256_BYTES + 1];
+    busauth_request r = {.server_key = FUZZ_SERVER_NKEY, .key = req->claimed_key, .method = f[METHOD],
+                         .target = f[TARGET], .time_ms = req->signed_time, .nonce = req->nonce,
+                         .body_sha256 = hash};
+    size_t n = busauth_request_canonical(canonical, sizeof canonical, &r);
     if (n == 0)
         return; /* too long to have been signed: refused as not verifying */
     sodium_bin2hex(hash_hex, sizeof hash_hex, hash, sizeof hash);
@@ -97,9 +102,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t body_len = n == FIELDS ? last_len : 0;
     request *req = calloc(1, sizeof *req);
     check_route(f[METHOD], f[TARGET], req);
-    const auth_headers h = {f[KEY], f[TIME], f[NONCE], f[SIGNATURE]};
-    char reason[256] = "";
-    auth_headers_result result = auth_headers_parse(&h, FUZZ_NOW_MS, req, reason, sizeof reason);
+    const auth_headers h = {f[SERVER], f[KEY], f[TIME], f[NONCE], f[SIGNATURE]};
+    char reason[512] = "";
+    auth_headers_result result = auth_headers_parse(&h, FUZZ_SERVER_NKEY, FUZZ_NOW_MS, req, reason, sizeof reason);
     check_recorded(&h, req, result, reason);
     if (result == AUTH_HEADERS_OK && strlen(f[TARGET]) <= TARGET_MAX && route_target_valid(f[TARGET]))
         check_signature(f, req, (const uint8_t *)f[BODY], body_len);

@@ -40,10 +40,13 @@ static void request_seed(const char *dir, const busauth_identity *id)
     uint8_t hash[BUSAUTH_SHA256_BYTES];
     crypto_hash_sha256(hash, (const uint8_t *)body, strlen(body));
     char canonical[512], sig[BUSAUTH_SIG_B64_LEN + 1], key[BUSAUTH_NKEY_PUBLIC_LEN + 1], text[1024];
-    size_t n = busauth_request_canonical(canonical, sizeof canonical, "POST", "/v1/rooms", "1700000000000", nonce, hash);
-    busauth_sign_text(id, canonical, n, sig);
     busauth_nkey_encode_public(busauth_identity_public_key(id), key);
-    int len = snprintf(text, sizeof text, "POST\n/v1/rooms\n%s\n1700000000000\n%s\n%s\n%s", key, nonce, sig, body);
+    busauth_request r = {.server_key = FUZZ_SERVER_NKEY, .key = key, .method = "POST", .target = "/v1/rooms",
+                         .time_ms = "1700000000000", .nonce = nonce, .body_sha256 = hash};
+    size_t n = busauth_request_canonical(canonical, sizeof canonical, &r);
+    busauth_sign_text(id, canonical, n, sig);
+    int len = snprintf(text, sizeof text, "POST\n/v1/rooms\n%s\n%s\n1700000000000\n%s\n%s\n%s", FUZZ_SERVER_NKEY,
+                       key, nonce, sig, body);
     write_file(dir, "vector", text, (size_t)len);
 }
 

@@ -56,6 +56,7 @@ static int read_server_key(fixture *f)
     if (busauth_seedfile_load(path, &server) != BUSAUTH_OK)
         return -1;
     memcpy(f->server_key, busauth_identity_public_key(server), 32);
+    busauth_nkey_encode_public(f->server_key, f->server_nkey);
     fixture_record_identity(server);
     busauth_identity_free(server);
     return 0;
@@ -119,7 +120,9 @@ http_result fixture_call_opts(fixture *f, const http_opts *opts, const char *met
                               const void *body, size_t len)
 {
     http_result r;
-    http_call(f->server.base_url, method, target, body, len, opts, &r);
+    http_opts o = *opts;
+    o.server_nkey = o.server_nkey ? o.server_nkey : f->server_nkey;
+    http_call(f->server.base_url, method, target, body, len, &o, &r);
     return r;
 }
 

@@ -13,6 +13,7 @@ typedef struct {
     char data_dir[PATH_MAX + 16];
     harness_server server;
     uint8_t server_key[32];
+    char server_nkey[57];
     busauth_identity *admin, *alice, *bob, *carol;
     char alice_nkey[57], bob_nkey[57], carol_nkey[57], admin_nkey[57];
     const char *ca_file;  /* trusted by fixture_call on a TLS server, once set */

@@ -25,7 +25,9 @@ static int teardown(void **state)
     return fixture_stop(*state);
 }
 
-/* Calls and checks the status; the response always verifies. */
+/* Calls and checks the status; the response always verifies: as the answer
+ * to this request, or (a refusal before the request was authenticated) as
+ * the answer to none. */
 static http_result expect(fixture *f, busauth_identity *id, const char *method, const char *target,
                           const char *body, long status)
 {
@@ -33,7 +35,8 @@ static http_result expect(fixture *f, busauth_identity *id, const char *method, 
     if (r.status != status)
         fprintf(stderr, "%s %s -> %ld: %s\n", method, target, r.status, r.body ? r.body : "");
     assert_int_equal(r.status, status);
-    assert_true(http_response_verifies(f->server_key, &r));
+    assert_true(http_response_verifies(f->server_key, &r) ||
+                (status >= 400 && http_response_verifies_unbound(f->server_key, &r)));
     return r;
 }
 

@@ -29,7 +29,7 @@ typedef struct {
 static void *upload(void *ctx)
 {
     slow_upload *u = ctx;
-    http_opts o = {.id = u->f->alice, .send_bytes_per_s = UPLOAD_BYTES};
+    http_opts o = {.id = u->f->alice, .server_nkey = u->f->server_nkey, .send_bytes_per_s = UPLOAD_BYTES};
     http_call(u->f->server.base_url, "PUT", u->target, u->content, UPLOAD_BYTES, &o, &u->result);
     return NULL;
 }

@@ -75,7 +75,7 @@ static void plaintext_clients_are_refused(void **state)
     char url[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%u", F.server.port);
     http_result r;
-    http_opts o = {.id = F.alice};
+    http_opts o = {.id = F.alice, .server_nkey = F.server_nkey};
     http_call(url, "GET", "/v1/me", NULL, 0, &o, &r);
     assert_true(r.status == 0 || r.status >= 400);
     assert_true(r.status != 200);

@@ -69,19 +69,22 @@ for (let i = 0; i < ROUNDS; i++) {
   check(`membershipd user add takes nkeys.js key ${i}`, add.status === 0, add.stderr);
 }
 
-// The request-signing test vector of dev/signed-requests.md, computed here
-// from the note's words alone with node's SHA-256 and nkeys.js's Ed25519.
+// The test vectors of dev/signed-requests.md, computed here from the
+// note's words alone with node's SHA-256 and nkeys.js's Ed25519.
 {
   const { createHash } = await import("node:crypto");
-  const seed = Codec.encodeSeed(Prefix.User, Uint8Array.from({ length: 32 }, (_, i) => i));
-  const kp = fromSeed(seed);
+  const sha256 = (text) => createHash("sha256").update(text).digest("hex");
+  const keypair = (first) => fromSeed(Codec.encodeSeed(Prefix.User, Uint8Array.from({ length: 32 }, (_, i) => first + i)));
+  const signer = keypair(0), server = keypair(32);
   const body = '{"name":"ops","sealed_key":"AAAA"}';
-  const bodyHash = createHash("sha256").update(body).digest("hex");
-  const canonical = ["unibus-v1", "POST", "/v1/rooms", "1700000000000",
-                     "00112233445566778899aabbccddeeff", bodyHash].join("\n");
-  const sig = Buffer.from(kp.sign(enc(canonical))).toString("base64url");
-  check("the signing vector of dev/signed-requests.md matches nkeys.js",
-        sig === "2yKAAxz7jcau9CXyud5wmiqonMf-H0WajWINo6pqgGxW3NwlmGe27QLHMjQ2FOC6Pa7pN8H-sHr_7XAisXbXCg", sig);
+  const request = ["unibus-v2-request", server.getPublicKey(), signer.getPublicKey(), "POST", "/v1/rooms",
+                   "1700000000000", "00112233445566778899aabbccddeeff", sha256(body)].join("\n");
+  const sig = Buffer.from(signer.sign(enc(request))).toString("base64url");
+  check("the request vector of dev/signed-requests.md matches nkeys.js", sig === "lQ8UxLmWLXmkkom7jocXbC-Hj1snZpYU7uSX4xe5noQ_0rkKVCMu05N2TE8VJer98O-aIz1kiuTZ8UWwgpJbAw", sig);
+  const response = ["unibus-v2-response", sha256(request), "201", sha256('{"id":"00112233445566778899aabbccddeeff"}')]
+    .join("\n");
+  const serverSig = Buffer.from(server.sign(enc(response))).toString("base64url");
+  check("the response vector of dev/signed-requests.md matches nkeys.js", serverSig === "BKTgHd8YcjiKcdAdi1d3FwWf4HpjQQhWuci0AG2GiBeYjYpY-UWknYfjYbyQWtmrI2IVhy0KhIElZ7K2DiBUAA", serverSig);
 }
 
 rmSync(work, { recursive: true, force: true });

@@ -76,12 +76,25 @@ typedef struct {
     char time_text[32];
     char sig[BUSAUTH_SIG_B64_LEN + 1];
     char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    char server[BUSAUTH_NKEY_PUBLIC_LEN + 1];
 } signed_fields;
 
-/* Signs (method, target, time, nonce, body) as dev/signed-requests.md says;
- * the nonce is out->nonce after this. */
+/* The server_key a server at base_url presents (GET /v1/info), or "". */
+static void learn_server_nkey(const char *base_url, const http_opts *o, char out[BUSAUTH_NKEY_PUBLIC_LEN + 1])
+{
+    http_opts plain = {.ca_file = o->ca_file};
+    http_result info;
+    http_call(base_url, "GET", "/v1/info", NULL, 0, &plain, &info);
+    const char *key = json_string_value(json_object_get(info.json, "server_key"));
+    snprintf(out, BUSAUTH_NKEY_PUBLIC_LEN + 1, "%s", key ? key : "");
+    http_result_free(&info);
+}
+
+/* Signs (server, key, method, target, time, nonce, body) as
+ * dev/signed-requests.md says; f->server must be set. */
 static void sign_fields(const char *method, const char *target, const uint8_t *body, size_t len,
-                        const http_opts *o, char nonce[BUSAUTH_NONCE_HEX_LEN + 1], signed_fields *f)
+                        const http_opts *o, char nonce[BUSAUTH_NONCE_HEX_LEN + 1], signed_fields *f,
+                        uint8_t request_sha256[32])
 {
     char canonical[2048];
     uint8_t hash[32];
@@ -92,9 +105,12 @@ static void sign_fields(const char *method, const char *target, const uint8_t *b
     else
         busauth_nonce_new(nonce);
     crypto_hash_sha256(hash, body, len);
-    size_t n = busauth_request_canonical(canonical, sizeof canonical, method, target, f->time_text, nonce, hash);
-    busauth_sign_text(o->id, canonical, n, f->sig);
     busauth_nkey_encode_public(busauth_identity_public_key(o->id), f->nkey);
+    busauth_request r = {.server_key = f->server, .key = f->nkey, .method = method, .target = target,
+                         .time_ms = f->time_text, .nonce = nonce, .body_sha256 = hash};
+    size_t n = busauth_request_canonical(canonical, sizeof canonical, &r);
+    busauth_sign_text(o->id, canonical, n, f->sig);
+    crypto_hash_sha256(request_sha256, (const uint8_t *)canonical, n);
 }
 
 static void tamper(const http_opts *o, char *target, uint8_t *body, size_t len, char *nonce, signed_fields *f)
@@ -119,14 +135,21 @@ static void tamper(const http_opts *o, char *target, uint8_t *body, size_t len, 
     }
 }
 
-static struct curl_slist *sign(const char *method, char *target, uint8_t *body, size_t len,
-                               const http_opts *o, http_result *out)
+static struct curl_slist *sign(const char *base_url, const char *method, char *target, uint8_t *body,
+                               size_t len, const http_opts *o, http_result *out)
 {
     signed_fields f;
-    sign_fields(method, target, body, len, o, out->nonce, &f);
+    if (o->server_nkey)
+        snprintf(f.server, sizeof f.server, "%s", o->server_nkey);
+    else
+        learn_server_nkey(base_url, o, f.server);
+    sign_fields(method, target, body, len, o, out->nonce, &f, out->request_sha256);
+    out->request_signed = true;
     tamper(o, target, body, len, out->nonce, &f);
     char line[256];
     struct curl_slist *h = NULL;
+    snprintf(line, sizeof line, "X-Unibus-Server: %s", f.server);
+    h = curl_slist_append(h, line);
     snprintf(line, sizeof line, "X-Unibus-Key: %s", f.nkey);
     h = curl_slist_append(h, line);
     snprintf(line, sizeof line, "X-Unibus-Time: %s", f.time_text);
@@ -137,15 +160,22 @@ static struct curl_slist *sign(const char *method, char *target, uint8_t *body, 
     return curl_slist_append(h, line);
 }
 
-int http_signed_headers(const busauth_identity *id, const char *method, const char *target, const void *body,
-                        size_t len, char *out, size_t cap)
+int http_signed_headers(const busauth_identity *id, const char *server_nkey, const char *method,
+                        const char *target, const void *body, size_t len, char *out, size_t cap,
+                        uint8_t *request_sha256)
 {
     http_opts o = {.id = id};
     char nonce[BUSAUTH_NONCE_HEX_LEN + 1];
+    uint8_t hash[32];
     signed_fields f;
-    sign_fields(method, target, body, len, &o, nonce, &f);
-    return snprintf(out, cap, "X-Unibus-Key: %s\r\nX-Unibus-Time: %s\r\nX-Unibus-Nonce: %s\r\nX-Unibus-Signature: %s\r\n",
-                    f.nkey, f.time_text, nonce, f.sig);
+    snprintf(f.server, sizeof f.server, "%s", server_nkey);
+    sign_fields(method, target, body, len, &o, nonce, &f, hash);
+    if (request_sha256)
+        memcpy(request_sha256, hash, sizeof hash);
+    return snprintf(out, cap,
+                    "X-Unibus-Server: %s\r\nX-Unibus-Key: %s\r\nX-Unibus-Time: %s\r\nX-Unibus-Nonce: %s\r\n"
+                    "X-Unibus-Signature: %s\r\n",
+                    f.server, f.nkey, f.time_text, nonce, f.sig);
 }
 
 int http_call(const char *base_url, const char *method, const char *target, const void *body,
@@ -159,7 +189,7 @@ int http_call(const char *base_url, const char *method, const char *target, cons
     uint8_t *copy = malloc(len ? len : 1);
     if (len)
         memcpy(copy, body, len);
-    struct curl_slist *headers = o->id && !o->key_only ? sign(method, path, copy, len, o, out) : NULL;
+    struct curl_slist *headers = o->id && !o->key_only ? sign(base_url, method, path, copy, len, o, out) : NULL;
     if (o->id && o->key_only) {
         char line[128], nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
         busauth_nkey_encode_public(busauth_identity_public_key(o->id), nkey);
@@ -220,13 +250,23 @@ void http_result_free(http_result *r)
     memset(r, 0, sizeof *r);
 }
 
-bool http_response_verifies(const uint8_t server_key[32], const http_result *r)
+static bool verifies_over(const uint8_t server_key[32], const http_result *r, const uint8_t *request_sha256)
 {
     uint8_t hash[32];
     char canonical[256];
     crypto_hash_sha256(hash, (const uint8_t *)(r->body ? r->body : ""), r->body_len);
-    size_t n = busauth_response_canonical(canonical, sizeof canonical, r->nonce, (unsigned)r->status, hash);
+    size_t n = busauth_response_canonical(canonical, sizeof canonical, request_sha256, (unsigned)r->status, hash);
     return busauth_verify_text(server_key, canonical, n, r->server_signature) == BUSAUTH_OK;
+}
+
+bool http_response_verifies(const uint8_t server_key[32], const http_result *r)
+{
+    return verifies_over(server_key, r, r->request_signed ? r->request_sha256 : NULL);
+}
+
+bool http_response_verifies_unbound(const uint8_t server_key[32], const http_result *r)
+{
+    return verifies_over(server_key, r, NULL);
 }
 
 const char *http_error_code(const http_result *r)

@@ -421,6 +421,23 @@ static void an_epoch_is_keyed_once_for_exactly_its_members(void **state)
     assert_int_equal(store_room_add_member(f->s, room.id, &k, 2, &ADMIN), STORE_OK);
 }
 
+/* The floor of signed-request times only ever rises, and outlives the
+ * process (dev/signed-requests.md, "Restarts"). */
+static void request_floor_only_rises(void **state)
+{
+    fixture *f = *state;
+    int64_t floor = -1;
+    assert_int_equal(store_request_floor_get(f->s, &floor), STORE_OK);
+    assert_int_equal(floor, 0);
+    assert_int_equal(store_request_floor_raise(f->s, 1700000001000), STORE_OK);
+    assert_int_equal(store_request_floor_raise(f->s, 1700000000000), STORE_OK);
+    store_close(f->s);
+    char err[512];
+    assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->s, err, sizeof err), STORE_OK);
+    assert_int_equal(store_request_floor_get(f->s, &floor), STORE_OK);
+    assert_int_equal(floor, 1700000001000);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -443,6 +460,7 @@ int main(void)
         T(readers_do_not_block_writers),
         T(revocation_leaves_every_room_at_once),
         T(an_epoch_is_keyed_once_for_exactly_its_members),
+        T(request_floor_only_rises),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,10 @@ static unibus_status upload_new_key(unibus_client *c, room_state *rs, uint8_t ke
     snprintf(target, sizeof target, "/v1/rooms/%s/keys", room_state_id(rs));
     json_t *body = NULL;
     unibus_status s = text ? client_call(c, "PUT", target, text, &body) : UNIBUS_ERR_CRYPTO;
+    s = client_answer_about(c, s, body, "room", room_state_id(rs), "room");
+    if (s == UNIBUS_OK && json_integer_value(json_object_get(body, "epoch")) != room_state_epoch(rs))
+        s = client_fail(c, UNIBUS_ERR_PROTOCOL, "the server stored the keys of another epoch than %u: refusing the answer",
+                        room_state_epoch(rs));
     if (s == UNIBUS_OK)
         room_state_keyed(rs, room_state_epoch(rs), key);
     else
@@ -97,6 +101,7 @@ unibus_status unibus_room_remove(unibus_client *c, const char *room, const char 
     if (s == UNIBUS_OK) {
         snprintf(target, sizeof target, "/v1/rooms/%s/members/%s", room_state_id(rs), nkey);
         s = client_call(c, "DELETE", target, NULL, &removal);
+        s = client_answer_about(c, s, removal, "room", room_state_id(rs), "room");
     }
     if (s == UNIBUS_OK)
         s = key_after_removal(c, rs);

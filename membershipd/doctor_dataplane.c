@@ -17,17 +17,12 @@
 
 static const char *const LIVE_IDS[] = {"live.dataplane_login", "live.revoked_connections"};
 
-static void nats_url(const doctor *d, char url[128])
-{
-    bool v6 = strchr(d->dataplane_host, ':') != NULL;
-    snprintf(url, 128, "%s://%s%s%s:%u", d->nats.tls ? "tls" : "nats", v6 ? "[" : "", d->dataplane_host,
-             v6 ? "]" : "", d->nats.port);
-}
-
 static void login(doctor *d, const busauth_identity *id)
 {
     char url[128];
-    nats_url(d, url);
+    bool v6 = strchr(d->dataplane_host, ':') != NULL;
+    snprintf(url, sizeof url, "%s://%s%s%s:%u", d->nats.tls ? "tls" : "nats", v6 ? "[" : "", d->dataplane_host,
+             v6 ? "]" : "", d->nats.port);
     const busauth_identity *as = d->nats.authorization ? id : NULL;
     int rc = -1;
     for (int attempt = 0; rc != 0 && attempt < LOGIN_ATTEMPTS; attempt++) {
@@ -44,6 +39,14 @@ static void login(doctor *d, const busauth_identity *id)
     else
         doctor_addf(d, "live.dataplane_login", DOCTOR_OK, NULL, "%s takes connections (no authorization: --bus-auth off)",
                     url);
+}
+
+/* The data plane's URL for nats.c (login() above writes the same for its probe). */
+static void nats_url(const doctor *d, char url[128])
+{
+    bool v6 = strchr(d->dataplane_host, ':') != NULL;
+    snprintf(url, 128, "%s://%s%s%s:%u", d->nats.tls ? "tls" : "nats", v6 ? "[" : "", d->dataplane_host,
+             v6 ? "]" : "", d->nats.port);
 }
 
 typedef struct {

@@ -56,7 +56,7 @@ int natsd_start_copy(natsd *n, const char *dir, const char *source)
     while (in && out && fgets(line, sizeof line, in)) {
         if (strncmp(line, "listen:", 7) == 0)
             fprintf(out, "listen: \"127.0.0.1:%u\"\n", n->port);
-        else if (strncmp(line, "http:", 5) != 0) /* membershipd's nats-server holds that port */
+        else
             fputs(line, out);
     }
     int ok = in && out;

@@ -15,8 +15,7 @@ typedef struct {
 /* No authorization at all, the payload limit membershipd gives its own. */
 int natsd_start_open(natsd *n, const char *dir);
 /* The configuration at source (a membershipd-generated nats.conf) on a
- * fresh port, without the monitoring listener: the same users and
- * permissions, nothing else changed. */
+ * fresh port: the same users and permissions, nothing else changed. */
 int natsd_start_copy(natsd *n, const char *dir, const char *source);
 /* SIGHUP, until nats-server logs 'Reloaded server configuration': ms, or -1. */
 double natsd_reload_ms(natsd *n);

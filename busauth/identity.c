@@ -47,6 +47,19 @@ busauth_status busauth_identity_from_seed(const uint8_t seed[BUSAUTH_KEY_BYTES],
     return BUSAUTH_OK;
 }
 
+busauth_status busauth_identity_derive(const busauth_identity *id, const char context[8],
+                                       busauth_identity **out)
+{
+    uint8_t seed[crypto_sign_SEEDBYTES], derived[crypto_sign_SEEDBYTES];
+    _Static_assert(crypto_kdf_KEYBYTES == crypto_sign_SEEDBYTES, "a seed is a KDF key");
+    crypto_sign_ed25519_sk_to_seed(seed, id->secret_key);
+    int rc = crypto_kdf_derive_from_key(derived, sizeof derived, 1, context, seed);
+    sodium_memzero(seed, sizeof seed);
+    busauth_status status = rc == 0 ? busauth_identity_from_seed(derived, out) : BUSAUTH_ERR_CRYPTO;
+    sodium_memzero(derived, sizeof derived);
+    return status;
+}
+
 void busauth_identity_free(busauth_identity *id)
 {
     sodium_free(id); /* wipes before unmapping; accepts NULL */

@@ -25,6 +25,11 @@ busauth_status busauth_init(void);
 busauth_status busauth_identity_generate(busauth_identity **out);
 busauth_status busauth_identity_from_seed(const uint8_t seed[BUSAUTH_KEY_BYTES],
                                           busauth_identity **out);
+/* A second identity made from id's seed with libsodium's crypto_kdf
+ * (context: exactly 8 characters naming its use): the same id and context
+ * always give the same identity, and it reveals nothing of id's seed. */
+busauth_status busauth_identity_derive(const busauth_identity *id, const char context[8],
+                                       busauth_identity **out);
 /* NULL is accepted. */
 void busauth_identity_free(busauth_identity *id);
 

@@ -18,6 +18,9 @@
 #define REPLY_PREFIX "unibus.reply."
 #define ANY_REPLY_PREFIX REPLY_PREFIX "*."
 #define OWN_REPLY_PREFIX_MAX (sizeof REPLY_PREFIX + BUSAUTH_NKEY_PUBLIC_LEN + 1)
+#define INBOX_SUBJECT "_INBOX.%s.>"
+/* What membershipd's monitoring asks (embedded/nats_monitor.c). */
+#define SYSTEM_USER_REQUESTS "\"$SYS.REQ.SERVER.*.CONNZ\", \"$SYS.REQ.SERVER.*.VARZ\", \"" NATSCONF_SYS_ACCOUNTS_STATZ "\""
 
 bool natsconf_path_ok(const char *path)
 {
@@ -46,7 +49,7 @@ static bool valid(const natsconf *c)
 {
     if (!host_ok(c->host) || c->port == 0 || c->port > 65535)
         return false;
-    if (!c->tls_cert != !c->tls_key || c->monitor_port > 65535)
+    if (!c->tls_cert != !c->tls_key)
         return false;
     if (c->tls_cert && (!natsconf_path_ok(c->tls_cert) || !natsconf_path_ok(c->tls_key)))
         return false;
@@ -105,6 +108,25 @@ static void render_authorization(FILE *f, const natsconf *c)
     fprintf(f, "  ]\n}\n");
 }
 
+/* The system account with one user, membershipd's monitoring client: it
+ * may ask for the connection list, the configuration epoch and the peers'
+ * traffic, and read the answers on its inbox, nothing else.  The peers stay
+ * in the global account.  No HTTP monitor: it has no authentication in
+ * nats-server 2.9 (dev/data-plane.md).
+ * The empty account is there for its count: when a file defines the system
+ * account and no other, nats-server 2.9 adds a hidden no_auth_user that
+ * lets anonymous clients into the global account with every right
+ * (server/server.go:851-872, numAccounts == 2). */
+static void render_system_account(FILE *f, const natsconf *c)
+{
+    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    busauth_nkey_encode_public(c->system_key, nkey);
+    fprintf(f, "accounts {\n  " NATSCONF_SYSTEM_ACCOUNT ": {\n    users = [\n      { nkey: \"%s\", permissions: {\n", nkey);
+    fprintf(f, "        publish: { allow: [" SYSTEM_USER_REQUESTS "] }\n");
+    fprintf(f, "        subscribe: { allow: [\"" INBOX_SUBJECT "\"] }\n      } }\n    ]\n  }\n", nkey);
+    fprintf(f, "  NO_ANONYMOUS: {}\n}\nsystem_account: " NATSCONF_SYSTEM_ACCOUNT "\n");
+}
+
 char *natsconf_render(const natsconf *c)
 {
     if (!valid(c))
@@ -120,16 +142,19 @@ char *natsconf_render(const natsconf *c)
     fprintf(f, "max_payload: %zu\nmax_connections: %u\nmax_control_line: 4096\n", c->max_payload,
             c->max_connections);
     fprintf(f, "max_pending: 67108864\nwrite_deadline: \"5s\"\nping_interval: \"20s\"\nping_max: 3\n");
-    fprintf(f, "no_sys_acc: true\n");
-    if (c->monitor_port)
-        fprintf(f, "http: \"%s:%u\"\n", NATSCONF_MONITOR_HOST, c->monitor_port);
+    /* Without authorization nothing may log in to a system account: any
+     * user in the file would turn authentication on for everyone. */
+    if (!c->authorization)
+        fprintf(f, "no_sys_acc: true\n");
     if (c->tls_cert)
         /* nats-server 2.9 has no min_version: it offers TLS 1.2 and up
          * only (checked by tests/integration/test_dataplane_tls.c). */
         fprintf(f, "tls {\n  cert_file: \"%s\"\n  key_file: \"%s\"\n  timeout: 2\n}\n",
                 c->tls_cert, c->tls_key);
-    if (c->authorization)
+    if (c->authorization) {
+        render_system_account(f, c);
         render_authorization(f, c);
+    }
     if (fclose(f) != 0) {
         free(text);
         return NULL;
@@ -172,11 +197,9 @@ int natsconf_parse_listeners(const char *text, natsconf_listeners *out)
     memset(out, 0, sizeof *out);
     if (parse_address(text, "listen: \"", out->host, sizeof out->host, &out->port) != 0 || !host_ok(out->host))
         return -1;
-    char monitor_host[64];
-    if (parse_address(text, "http: \"", monitor_host, sizeof monitor_host, &out->monitor_port) != 0)
-        out->monitor_port = 0;
     out->tls = strstr(text, "\ntls {\n") != NULL;
     out->authorization = strstr(text, "\nauthorization {\n") != NULL;
+    out->system_account = strstr(text, "\nsystem_account: " NATSCONF_SYSTEM_ACCOUNT "\n") != NULL;
     return 0;
 }
 

@@ -13,8 +13,12 @@
 #include <stdint.h>
 
 #define NATSCONF_ROOM_ID_LEN 32
-/* The monitoring endpoint is never on another interface (dev/doctor.md). */
-#define NATSCONF_MONITOR_HOST "127.0.0.1"
+/* The accounts: the peers are in nats-server's global account (every
+ * authorization user is); membershipd's monitoring user in the system
+ * account, which may ask for the accounts' counters (server/events.go). */
+#define NATSCONF_PEERS_ACCOUNT "$G"
+#define NATSCONF_SYSTEM_ACCOUNT "SYS"
+#define NATSCONF_SYS_ACCOUNTS_STATZ "$SYS.REQ.ACCOUNT.PING.STATZ"
 
 typedef struct {
     uint8_t public_key[32];
@@ -29,8 +33,8 @@ typedef struct {
     unsigned max_connections;
     const char *tls_cert, *tls_key; /* both NULL without TLS */
     bool authorization;         /* false only for --bus-auth off on loopback */
-    unsigned monitor_port;      /* HTTP monitoring on NATSCONF_MONITOR_HOST; 0: none */
     uint8_t internal_key[32];   /* membershipd's own user: connect, nothing else */
+    uint8_t system_key[32];     /* the system account's one user: monitoring requests only */
     const natsconf_user *users;
     size_t nusers;
 } natsconf;
@@ -47,8 +51,8 @@ char *natsconf_render(const natsconf *conf);
 typedef struct {
     char host[64];              /* the data plane's listen address, without brackets */
     unsigned port;
-    unsigned monitor_port;      /* 0: no monitoring listener */
     bool tls, authorization;
+    bool system_account;        /* the system account's user exists (monitoring) */
 } natsconf_listeners;
 
 /* 0, or -1 when text has no well-formed listen line. */

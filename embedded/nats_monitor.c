@@ -2,92 +2,222 @@
 
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <curl/curl.h>
+#include <nats/nats.h>
+#include "embedded/nats_auth.h"
+#include "embedded/nats_config.h"
 
 #define CONNZ_PAGE 1024
+#define SERVER_REQUEST "$SYS.REQ.SERVER.%s.%s" /* to one server, by id (server/events.go:58) */
+#define EPOCH_TRIES 3
+#define STATZ_OPTIONS                                                                                             \
+    "{\"accounts\":[\"" NATSCONF_PEERS_ACCOUNT "\",\"" NATSCONF_SYSTEM_ACCOUNT "\"],\"include_unused\":true}"
 
 typedef struct {
-    char *data;
-    size_t len;
-    bool too_big;
-} body;
+    natsOptions *opts;
+    natsConnection *nc;
+} session;
 
-static size_t collect(char *chunk, size_t size, size_t n, void *arg)
+static void session_close(session *s)
 {
-    body *b = arg;
-    size_t add = size * n;
-    if (b->len + add > NATS_MONITOR_BODY_MAX) {
-        b->too_big = true;
-        return 0;
-    }
-    char *grown = realloc(b->data, b->len + add + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + b->len, chunk, add);
-    b->data = grown;
-    b->len += add;
-    b->data[b->len] = '\0';
-    return add;
+    natsConnection_Destroy(s->nc);
+    natsOptions_Destroy(s->opts);
 }
 
-static CURLcode fetch(const nats_monitor *m, const char *url, body *b, long *status)
+static natsStatus set_own_inbox(natsOptions *opts, const busauth_identity *system)
 {
-    CURL *curl = curl_easy_init();
-    if (!curl)
-        return CURLE_FAILED_INIT;
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
-    curl_easy_setopt(curl, CURLOPT_NOPROXY, "*"); /* loopback, never through a proxy */
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, m->timeout_ms);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, b);
-    CURLcode rc = curl_easy_perform(curl);
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
-    curl_easy_cleanup(curl);
-    return rc;
+    char prefix[sizeof "_INBOX." + BUSAUTH_NKEY_PUBLIC_LEN];
+    memcpy(prefix, "_INBOX.", 7);
+    busauth_nkey_encode_public(busauth_identity_public_key(system), prefix + 7);
+    return natsOptions_SetCustomInboxPrefix(opts, prefix);
 }
 
-int nats_monitor_get(const nats_monitor *m, const char *path, json_t **out, char *err, size_t errlen)
+/* Logs in as the system account's user; a TLS data plane is verified like
+ * any client verifies it, never skipped. */
+static int session_open(const nats_monitor *m, session *s, char *err, size_t errlen)
 {
-    *out = NULL;
-    char url[512];
-    bool v6 = strchr(m->host, ':') != NULL;
-    snprintf(url, sizeof url, "http://%s%s%s:%u%s", v6 ? "[" : "", m->host, v6 ? "]" : "", m->port, path);
-    body b = {0};
-    long status = 0;
-    CURLcode rc = fetch(m, url, &b, &status);
-    if (rc != CURLE_OK)
-        snprintf(err, errlen, "nats-server monitoring at %s: %s", url,
-                 b.too_big ? "answer too large" : curl_easy_strerror(rc));
-    else if (status != 200)
-        snprintf(err, errlen, "nats-server monitoring at %s answered HTTP %ld", url, status);
-    else if (!(*out = json_loadb(b.data ? b.data : "", b.len, 0, NULL)) || !json_is_object(*out))
-        snprintf(err, errlen, "nats-server monitoring at %s did not answer a JSON object", url);
-    free(b.data);
-    if (*out && json_is_object(*out))
+    memset(s, 0, sizeof *s);
+    bool tls = strncmp(m->url, "tls://", 6) == 0;
+    natsStatus st = natsOptions_Create(&s->opts);
+    if (st == NATS_OK)
+        st = natsOptions_SetURL(s->opts, m->url);
+    if (st == NATS_OK)
+        st = natsOptions_SetTimeout(s->opts, m->timeout_ms);
+    if (st == NATS_OK)
+        st = natsOptions_SetAllowReconnect(s->opts, false);
+    if (st == NATS_OK)
+        st = nats_auth_use_identity(s->opts, m->system);
+    if (st == NATS_OK) /* the one subject the system user may subscribe to (embedded/nats_config.c) */
+        st = set_own_inbox(s->opts, m->system);
+    if (st == NATS_OK && tls)
+        st = natsOptions_SetSecure(s->opts, true);
+    if (st == NATS_OK && tls && m->ca_file)
+        st = natsOptions_LoadCATrustedCertificates(s->opts, m->ca_file);
+    if (st == NATS_OK)
+        st = nats_auth_connect(&s->nc, s->opts);
+    if (st == NATS_OK)
         return 0;
-    json_decref(*out);
-    *out = NULL;
+    natsStatus last = NATS_OK;
+    const char *detail = nats_GetLastError(&last);
+    snprintf(err, errlen, "cannot log in to nats-server at %s as its system account's user: %s", m->url,
+             last != NATS_OK && detail && detail[0] ? detail : natsStatus_GetText(st));
+    session_close(s);
     return -1;
 }
 
-/* One page; *listed is how many connections it held. */
-static int connz_page(const nats_monitor *m, size_t offset, nats_monitor_conn_fn fn, void *ctx, size_t *listed,
-                      char *err, size_t errlen)
+/* One $SYS request; *data is the answer's "data" object (the caller's to
+ * json_decref).  nats-server wraps every answer as {server, data, error}. */
+static int ask(const nats_monitor *m, session *s, const char *subject, const char *options, json_t **data,
+               char *err, size_t errlen)
 {
-    char path[96];
-    snprintf(path, sizeof path, "/connz?auth=true&limit=%d&offset=%zu", CONNZ_PAGE, offset);
+    natsMsg *reply = NULL;
+    *data = NULL;
+    natsStatus st = natsConnection_RequestString(&reply, s->nc, subject, options, m->timeout_ms);
+    if (st != NATS_OK) {
+        snprintf(err, errlen, "nats-server at %s did not answer %s: %s", m->url, subject, natsStatus_GetText(st));
+        return -1;
+    }
+    json_t *doc = json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL);
+    natsMsg_Destroy(reply);
+    json_t *refusal = json_object_get(doc, "error");
+    json_t *answer = json_object_get(doc, "data");
+    if (refusal)
+        snprintf(err, errlen, "nats-server at %s refused %s: %s", m->url, subject,
+                 json_string_value(json_object_get(refusal, "description")));
+    else if (!json_is_object(answer))
+        snprintf(err, errlen, "nats-server at %s answered %s without a JSON object", m->url, subject);
+    else
+        *data = json_incref(answer);
+    json_decref(doc);
+    return *data ? 0 : -1;
+}
+
+static uint64_t count(const json_t *obj, const char *path_a, const char *path_b)
+{
+    const json_t *v = json_object_get(obj, path_a);
+    if (path_b)
+        v = json_object_get(v, path_b);
+    json_int_t n = json_integer_value(v);
+    return n > 0 ? (uint64_t)n : 0;
+}
+
+/* subject for name (CONNZ, VARZ) on the server s is connected to. */
+static int server_subject(const nats_monitor *m, session *s, const char *name, char *subject, size_t len,
+                          char *err, size_t errlen)
+{
+    char id[128] = "";
+    if (natsConnection_GetConnectedServerId(s->nc, id, sizeof id) != NATS_OK) {
+        snprintf(err, errlen, "nats-server at %s did not say its id", m->url);
+        return -1;
+    }
+    snprintf(subject, len, SERVER_REQUEST, id, name);
+    return 0;
+}
+
+/* The epoch and the server's own counters, from VARZ. */
+static int read_varz(const nats_monitor *m, session *s, nats_monitor_counters *out, char loaded[64], char *err,
+                     size_t errlen)
+{
+    char subject[192];
+    json_t *varz;
+    if (server_subject(m, s, "VARZ", subject, sizeof subject, err, errlen) != 0 ||
+        ask(m, s, subject, "", &varz, err, errlen) != 0)
+        return -1;
+    snprintf(out->server_id, sizeof out->server_id, "%s", json_string_value(json_object_get(varz, "server_id")) ?: "");
+    snprintf(loaded, 64, "%s", json_string_value(json_object_get(varz, "config_load_time")) ?: "");
+    out->server_in_msgs = count(varz, "in_msgs", NULL);
+    out->server_in_bytes = count(varz, "in_bytes", NULL);
+    json_decref(varz);
+    return 0;
+}
+
+/* The named account's entry in a STATZ answer, or NULL. */
+static const json_t *account_stat(const json_t *statz, const char *name)
+{
+    const json_t *accounts = json_object_get(statz, "account_statz");
+    for (size_t i = 0; i < json_array_size(accounts); i++)
+        if (strcmp(json_string_value(json_object_get(json_array_get(accounts, i), "acc")) ?: "", name) == 0)
+            return json_array_get(accounts, i);
+    return NULL;
+}
+
+static int read_accounts(const nats_monitor *m, session *s, nats_monitor_counters *out, char *err, size_t errlen)
+{
+    json_t *statz;
+    /* include_unused: an account without connections is otherwise left out
+     * (server/monitor.go AccountStatz). */
+    if (ask(m, s, NATSCONF_SYS_ACCOUNTS_STATZ, STATZ_OPTIONS, &statz, err, errlen) != 0)
+        return -1;
+    const json_t *peers = account_stat(statz, NATSCONF_PEERS_ACCOUNT);
+    const json_t *system = account_stat(statz, NATSCONF_SYSTEM_ACCOUNT);
+    int rc = peers && system ? 0 : -1;
+    if (rc == 0) {
+        out->peers_connections = count(peers, "conns", NULL);
+        out->peers_out_msgs = count(peers, "sent", "msgs");
+        out->peers_out_bytes = count(peers, "sent", "bytes");
+        out->system_in_msgs = count(system, "received", "msgs");
+        out->system_in_bytes = count(system, "received", "bytes");
+    } else {
+        snprintf(err, errlen, "nats-server at %s did not count the peers' and the system accounts", m->url);
+    }
+    json_decref(statz);
+    return rc;
+}
+
+/* One reading in one session: the counts belong to the epoch read before
+ * and after them (1: a configuration was applied in between). */
+static int read_once(const nats_monitor *m, nats_monitor_counters *out, char *err, size_t errlen)
+{
+    session s;
+    nats_monitor_counters again;
+    char after[64];
+    if (session_open(m, &s, err, errlen) != 0)
+        return -1;
+    int rc = read_varz(m, &s, out, out->config_load_time, err, errlen) == 0 &&
+                     read_accounts(m, &s, out, err, errlen) == 0 && read_varz(m, &s, &again, after, err, errlen) == 0
+                 ? 0 : -1;
+    session_close(&s);
+    /* nats-server counts a request once it has answered it (server/client.go
+     * readLoop, :1266-1274): the first VARZ (no body, so no bytes) is in the
+     * system account's count and not in the server's.  The instant is the
+     * first VARZ's; after it come this reading's three requests. */
+    out->system_in_msgs -= out->system_in_msgs ? 1 : 0;
+    out->own_msgs = 3;
+    out->own_bytes = strlen(STATZ_OPTIONS);
+    if (rc == 0 && strcmp(after, out->config_load_time) != 0) {
+        snprintf(err, errlen, "nats-server at %s applied configurations faster than they could be read", m->url);
+        rc = 1;
+    }
+    return rc;
+}
+
+int nats_monitor_counters_read(const nats_monitor *m, nats_monitor_counters *out, char *err, size_t errlen)
+{
+    /* A new session each time: one opened before a reload keeps counting
+     * in the account it started in (server/client.go readLoop). */
+    int rc = 1;
+    for (int tries = 0; rc == 1 && tries < EPOCH_TRIES; tries++) {
+        memset(out, 0, sizeof *out);
+        rc = read_once(m, out, err, errlen);
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+/* One page; *listed is how many connections it held. */
+static int connz_page(const nats_monitor *m, session *s, const char *subject, size_t offset,
+                      nats_monitor_conn_fn fn, void *ctx, size_t *listed, char *err, size_t errlen)
+{
+    char options[96];
+    snprintf(options, sizeof options, "{\"auth\":true,\"limit\":%d,\"offset\":%zu}", CONNZ_PAGE, offset);
     json_t *page;
-    if (nats_monitor_get(m, path, &page, err, errlen) != 0)
+    *listed = 0;
+    if (ask(m, s, subject, options, &page, err, errlen) != 0)
         return -1;
     json_t *conns = json_object_get(page, "connections");
     int rc = 0;
     *listed = json_array_size(conns);
     if (conns && !json_is_array(conns)) {
-        snprintf(err, errlen, "nats-server monitoring: /connz has no connection list");
+        snprintf(err, errlen, "nats-server at %s: CONNZ has no connection list", m->url);
         rc = -1;
     }
     for (size_t i = 0; rc == 0 && i < *listed; i++)
@@ -98,11 +228,18 @@ static int connz_page(const nats_monitor *m, size_t offset, nats_monitor_conn_fn
 
 int nats_monitor_connections(const nats_monitor *m, nats_monitor_conn_fn fn, void *ctx, char *err, size_t errlen)
 {
+    session s;
+    if (session_open(m, &s, err, errlen) != 0)
+        return -1;
+    char subject[192];
+    int rc = server_subject(m, &s, "CONNZ", subject, sizeof subject, err, errlen);
     size_t offset = 0, listed = 0;
-    int rc;
-    do {
-        rc = connz_page(m, offset, fn, ctx, &listed, err, errlen);
+    while (rc == 0) {
+        rc = connz_page(m, &s, subject, offset, fn, ctx, &listed, err, errlen);
         offset += listed;
-    } while (rc == 0 && listed == CONNZ_PAGE);
+        if (listed < CONNZ_PAGE)
+            break;
+    }
+    session_close(&s);
     return rc;
 }

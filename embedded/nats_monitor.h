@@ -1,29 +1,51 @@
 /*
- * Reading nats-server's HTTP monitoring endpoint (loopback, plain HTTP):
- * /varz, /connz and friends as JSON.  Used by membershipd doctor (who is
- * connected) and meant for metrics (connection and message counts).
+ * Asking nats-server who is connected and how much the peers send, over
+ * NATS as the system account's user (nats-server's $SYS requests,
+ * server/events.go), never over an HTTP monitor: nats-server 2.9's has no
+ * authentication (dev/data-plane.md, "Monitoring").  Used by membershipd
+ * doctor (who is connected) and the metrics listener (traffic).
  */
 #ifndef EMBEDDED_NATS_MONITOR_H
 #define EMBEDDED_NATS_MONITOR_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
-
-#define NATS_MONITOR_BODY_MAX (16 * 1024 * 1024)
+#include "busauth/identity.h"
 
 typedef struct {
-    const char *host;           /* an IP literal, normally NATSCONF_MONITOR_HOST */
-    unsigned port;
-    long timeout_ms;            /* for the whole request */
+    const char *url;                /* the data plane: nats://host:port or tls://host:port */
+    const busauth_identity *system; /* the system account's user (server_identity_system_user) */
+    const char *ca_file;            /* tls://: the CA to verify nats-server against; NULL: the system's */
+    int timeout_ms;                 /* for the login and for each answer */
 } nats_monitor;
 
-/* GETs path ("/varz", "/connz?auth=true") and parses the JSON body into
- * *out (the caller's to json_decref).  0, or -1 with one line in err. */
-int nats_monitor_get(const nats_monitor *m, const char *path, json_t **out, char *err, size_t errlen);
+/* nats-server's counters, as they are read: none of them alone is the
+ * peers' traffic (dev/metrics.md).  The server's own (VARZ) start again
+ * only when it restarts but count every client, the monitoring's requests
+ * too; the accounts' (STATZ) start again with every configuration applied
+ * (server/reload.go rebuilds the accounts without their counters), and an
+ * account's received messages miss those of connections older than the
+ * last reload (server/client.go readLoop keeps the account it started
+ * with).  The epochs tell the resets apart: the server's id, and its
+ * config_load_time. */
+typedef struct {
+    char server_id[64], config_load_time[64];
+    /* At one instant, before this reading's own requests: */
+    uint64_t server_in_msgs, server_in_bytes;   /* VARZ: from every client */
+    uint64_t system_in_msgs, system_in_bytes;   /* from the system account's clients (monitoring) */
+    uint64_t peers_out_msgs, peers_out_bytes;   /* delivered in the peers' account */
+    uint64_t peers_connections;
+    /* This reading's own requests, counted in both "in" counters after it. */
+    uint64_t own_msgs, own_bytes;
+} nats_monitor_counters;
 
-/* Calls fn with each client connection /connz lists (with its
- * authorized_user), page by page; a non-zero return from fn stops the walk
- * and is returned.  0, or -1 with one line in err. */
+/* 0, or -1 with one line in err. */
+int nats_monitor_counters_read(const nats_monitor *m, nats_monitor_counters *out, char *err, size_t errlen);
+
+/* Calls fn with each client connection nats-server lists (its CONNZ, with
+ * authorized_user), page by page; a non-zero return from fn stops the
+ * walk and is returned.  0, or -1 with one line in err. */
 typedef int (*nats_monitor_conn_fn)(const json_t *conn, void *ctx);
 int nats_monitor_connections(const nats_monitor *m, nats_monitor_conn_fn fn, void *ctx, char *err,
                              size_t errlen);

@@ -10,6 +10,7 @@
 #include "embedded/clock.h"
 #include "embedded/nats_auth.h"
 #include "embedded/nats_config.h"
+#include "embedded/nats_monitor.h"
 #include "embedded/supervisor.h"
 #include "membershipd/log.h"
 #include "membershipd/metrics.h"
@@ -17,6 +18,25 @@
 
 #define READY_TIMEOUT_MS 10000
 #define RELOAD_TIMEOUT_MS 5000
+#define TRAFFIC_TIMEOUT_MS 2000
+#define CHECKPOINT_TIMEOUT_MS 250  /* before a reload: never holds it up for long */
+
+/* The peers' traffic out of nats-server's counters (nats_monitor.h):
+ * received = the server's (VARZ) minus the system account's (membershipd's
+ * and doctor's requests); delivered = the peers' account's.  Each reading
+ * adds what each counter grew since the previous reading of its epoch (the
+ * server's: its process; the accounts': its configuration), or all it holds
+ * in a new epoch, where the system account's count for the epoch that
+ * ended is closed with the last reading's own requests.  The reloader reads
+ * just before each SIGHUP, so what is lost is what arrives between that
+ * reading and the reload (and doctor's requests in that gap are counted as
+ * the peers').  Reading and adding happen under lock, in order. */
+typedef struct {
+    pthread_mutex_t lock;
+    nats_monitor_counters last;
+    uint64_t server_in_msgs, server_in_bytes, system_in_msgs, system_in_bytes;
+    dataplane_traffic_totals total;
+} traffic_tally;
 
 struct dataplane {
     dataplane_config cfg;     /* its paths point at the copies below */
@@ -33,9 +53,20 @@ struct dataplane {
     bool files_changed;       /* reload even if the text is the same */
     bool stopping;
     bool thread_started;
+    traffic_tally traffic;
 };
 
 static int internal_login(dataplane *dp, int timeout_ms, int pause_ms);
+static int read_traffic(dataplane *dp, int timeout_ms, dataplane_traffic_totals *out, char *err, size_t errlen);
+
+/* The counts up to now, before a reload starts them again. */
+static void checkpoint_traffic(dataplane *dp)
+{
+    char err[512];
+    if (dp->sup && dp->cfg.count_traffic && dataplane_monitored(dp) &&
+        read_traffic(dp, CHECKPOINT_TIMEOUT_MS, NULL, err, sizeof err) != 0)
+        log_event(LOG_WARN, "nats_traffic", "detail=\"%s; the traffic since the last reading is not counted\"", err);
+}
 
 /* Re-renders; writes and reloads only when the text differs.  since_ms
  * (monotonic, 0 when unknown) is when the change reached the API: the log
@@ -60,6 +91,7 @@ static int apply(dataplane *dp, int64_t since_ms)
         free(text);
         return -1;
     }
+    checkpoint_traffic(dp);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     double share_ms = since_ms ? (double)t0.tv_sec * 1e3 + (double)t0.tv_nsec / 1e6 - (double)since_ms : -1;
@@ -166,6 +198,7 @@ static dataplane *dataplane_new(const dataplane_config *cfg)
     dp->cfg.config_path = dp->config_path;
     dp->cfg.db_path = dp->db_path;
     pthread_mutex_init(&dp->lock, NULL);
+    pthread_mutex_init(&dp->traffic.lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -236,6 +269,7 @@ void dataplane_stop(dataplane *dp)
     free(dp->rendered);
     pthread_cond_destroy(&dp->changed);
     pthread_mutex_destroy(&dp->lock);
+    pthread_mutex_destroy(&dp->traffic.lock);
     free(dp);
 }
 
@@ -252,9 +286,60 @@ unsigned dataplane_restarts(dataplane *dp)
     return supervisor_restarts(dp->sup);
 }
 
-unsigned dataplane_monitor_port(const dataplane *dp)
+bool dataplane_monitored(const dataplane *dp)
 {
-    return dp->cfg.monitor_port;
+    return dp->cfg.authorization;
+}
+
+static uint64_t grown(uint64_t before, uint64_t now)
+{
+    return now >= before ? now - before : now;
+}
+
+static void tally_add(traffic_tally *t, const nats_monitor_counters *r)
+{
+    bool same_server = strcmp(r->server_id, t->last.server_id) == 0;
+    bool same_config = same_server && strcmp(r->config_load_time, t->last.config_load_time) == 0;
+    const nats_monitor_counters none = {0}, *server = same_server ? &t->last : &none,
+                                *config = same_config ? &t->last : &none;
+    t->server_in_msgs += grown(server->server_in_msgs, r->server_in_msgs);
+    t->server_in_bytes += grown(server->server_in_bytes, r->server_in_bytes);
+    if (same_server && !same_config) { /* the epoch that ended: its last reading's requests */
+        t->system_in_msgs += t->last.own_msgs;
+        t->system_in_bytes += t->last.own_bytes;
+    }
+    t->system_in_msgs += grown(config->system_in_msgs, r->system_in_msgs);
+    t->system_in_bytes += grown(config->system_in_bytes, r->system_in_bytes);
+    t->total.out_msgs += grown(config->peers_out_msgs, r->peers_out_msgs);
+    t->total.out_bytes += grown(config->peers_out_bytes, r->peers_out_bytes);
+    t->total.in_msgs = t->server_in_msgs > t->system_in_msgs ? t->server_in_msgs - t->system_in_msgs : 0;
+    t->total.in_bytes = t->server_in_bytes > t->system_in_bytes ? t->server_in_bytes - t->system_in_bytes : 0;
+    t->total.connections = r->peers_connections;
+    t->last = *r;
+}
+
+/* The TLS certificate nats-server serves is trusted as a CA besides the
+ * system's: a self-signed certificate, or a chain file holding its root,
+ * verifies; nats.c 3.4.1 cannot pin a leaf (dev/data-plane.md). */
+static int read_traffic(dataplane *dp, int timeout_ms, dataplane_traffic_totals *out, char *err, size_t errlen)
+{
+    char url[128];
+    dataplane_url(dp, url, sizeof url);
+    const nats_monitor m = {.url = url, .system = dp->cfg.system, .ca_file = dp->cfg.tls_cert, .timeout_ms = timeout_ms};
+    nats_monitor_counters reading;
+    pthread_mutex_lock(&dp->traffic.lock);
+    int rc = nats_monitor_counters_read(&m, &reading, err, errlen);
+    if (rc == 0)
+        tally_add(&dp->traffic, &reading);
+    if (rc == 0 && out)
+        *out = dp->traffic.total;
+    pthread_mutex_unlock(&dp->traffic.lock);
+    return rc;
+}
+
+int dataplane_traffic(dataplane *dp, dataplane_traffic_totals *out, char *err, size_t errlen)
+{
+    return read_traffic(dp, TRAFFIC_TIMEOUT_MS, out, err, errlen);
 }
 
 void dataplane_url(const dataplane *dp, char *out, size_t len)

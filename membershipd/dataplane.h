@@ -31,7 +31,8 @@ typedef struct {
     size_t max_payload;
     const char *tls_cert, *tls_key;
     bool authorization;         /* false only with --bus-auth off */
-    unsigned monitor_port;      /* nats-server's HTTP monitoring on 127.0.0.1 */
+    const busauth_identity *system; /* the system account's user (monitoring); must outlive the data plane */
+    bool count_traffic;         /* --metrics-addr: the peers' traffic is also read before each reload */
     const char *config_path;    /* DATA-DIR/nats.conf */
     const char *db_path;
     const busauth_identity *internal; /* must outlive the data plane */
@@ -57,8 +58,18 @@ void dataplane_stop(dataplane *dp);
 unsigned dataplane_reloads(dataplane *dp);
 /* Times nats-server died and was started again. */
 unsigned dataplane_restarts(dataplane *dp);
-/* The monitoring endpoint's port on NATSCONF_MONITOR_HOST (loopback). */
-unsigned dataplane_monitor_port(const dataplane *dp);
+/* Whether nats-server can be asked for its figures: not with --bus-auth
+ * off, where there is no system account. */
+bool dataplane_monitored(const dataplane *dp);
+/* The peers' traffic: connections now; messages and payload bytes
+ * received from them and delivered to them since membershipd started,
+ * across nats-server's reloads and restarts. */
+typedef struct {
+    uint64_t connections, in_msgs, out_msgs, in_bytes, out_bytes;
+} dataplane_traffic_totals;
+/* Asked of nats-server as its system account's user (dataplane.c says how
+ * its counters are added up).  0, or -1 with one line in err. */
+int dataplane_traffic(dataplane *dp, dataplane_traffic_totals *out, char *err, size_t errlen);
 /* "nats://host:port" or "tls://host:port". */
 void dataplane_url(const dataplane *dp, char *out, size_t len);
 

@@ -38,16 +38,17 @@ static natsconf_user *user_for(user_list *l, const uint8_t *key)
 
 typedef struct {
     user_list list;
-    const uint8_t *internal_key;
+    const uint8_t *internal_key, *system_key;
 } render_ctx;
 
 static int add_membership(const uint8_t *key, const char *room_id, void *ctx)
 {
     render_ctx *r = ctx;
     user_list *l = &r->list;
-    /* The internal identity is listed once, with no rights, whatever the
-     * database says: a second entry would make nats-server reject the file. */
-    if (memcmp(key, r->internal_key, 32) == 0)
+    /* The internal identity is listed once, with no rights, and the system
+     * account's user once, whatever the database says: a second entry
+     * would make nats-server reject the file. */
+    if (memcmp(key, r->internal_key, 32) == 0 || memcmp(key, r->system_key, 32) == 0)
         return 0;
     natsconf_user *u = user_for(l, key);
     if (!u)
@@ -68,7 +69,8 @@ static int add_membership(const uint8_t *key, const char *room_id, void *ctx)
 
 char *dataplane_render(store *s, const dataplane_config *cfg)
 {
-    render_ctx r = {.internal_key = busauth_identity_public_key(cfg->internal)};
+    render_ctx r = {.internal_key = busauth_identity_public_key(cfg->internal),
+                    .system_key = busauth_identity_public_key(cfg->system)};
     user_list *l = &r.list;
     char *text = NULL;
     if (store_active_memberships(s, add_membership, &r) == STORE_OK) {
@@ -76,10 +78,10 @@ char *dataplane_render(store *s, const dataplane_config *cfg)
             .host = cfg->host, .port = cfg->port, .max_payload = cfg->max_payload,
             .max_connections = DATAPLANE_MAX_CONNECTIONS, .tls_cert = cfg->tls_cert,
             .tls_key = cfg->tls_key, .authorization = cfg->authorization,
-            .monitor_port = cfg->monitor_port,
             .users = l->users, .nusers = l->n,
         };
-        memcpy(conf.internal_key, busauth_identity_public_key(cfg->internal), 32);
+        memcpy(conf.internal_key, r.internal_key, 32);
+        memcpy(conf.system_key, r.system_key, 32);
         text = natsconf_render(&conf);
     }
     free_users(l);

@@ -1,7 +1,7 @@
 /*
  * The nats-server configuration for what the store holds now: every active
  * user with the rooms it belongs to, membershipd's own identity with no
- * rights.  Shared by the reloader (dataplane.c) and
+ * rights, the system account's user (monitoring).  Shared by the reloader (dataplane.c) and
  * tests/fuzz/fuzz_nats_config.c.
  */
 #ifndef MEMBERSHIPD_DATAPLANE_RENDER_H

@@ -1,6 +1,6 @@
 /* The live data plane, when a server runs on this data dir: its own
  * identity can log in, and no revoked or unknown key is still connected
- * (read from nats-server's loopback monitoring endpoint). */
+ * (asked of nats-server as its system account's user). */
 #include "membershipd/doctor.h"
 
 #include <errno.h>
@@ -41,9 +41,17 @@ static void login(doctor *d, const busauth_identity *id)
                     url);
 }
 
+/* The data plane's URL for nats.c (login() above writes the same for its probe). */
+static void nats_url(const doctor *d, char url[128])
+{
+    bool v6 = strchr(d->dataplane_host, ':') != NULL;
+    snprintf(url, 128, "%s://%s%s%s:%u", d->nats.tls ? "tls" : "nats", v6 ? "[" : "", d->dataplane_host,
+             v6 ? "]" : "", d->nats.port);
+}
+
 typedef struct {
     store *store;
-    const uint8_t *internal_key;
+    const uint8_t *internal_key, *system_key; /* membershipd's own users */
     unsigned connections;
     json_t *revoked, *unknown; /* nkeys */
     bool failed;
@@ -59,7 +67,7 @@ static int classify(const json_t *conn, void *arg)
         json_array_append_new(scan->unknown, json_string(nkey ? nkey : "(none)"));
         return 0;
     }
-    if (memcmp(key, scan->internal_key, sizeof key) == 0)
+    if (memcmp(key, scan->internal_key, sizeof key) == 0 || memcmp(key, scan->system_key, sizeof key) == 0)
         return 0;
     store_user user;
     store_status status = store_user_get_by_key(scan->store, key, &user);
@@ -95,19 +103,22 @@ static void revoked_connections(doctor *d, const busauth_identity *id)
         doctor_add(d, "live.revoked_connections", DOCTOR_SKIP, "--bus-auth off: connections carry no identity", NULL);
         return;
     }
-    if (!d->nats.monitor_port) {
+    busauth_identity *system = d->nats.system_account ? server_identity_system_user(id) : NULL;
+    if (!system) {
         doctor_add(d, "live.revoked_connections", DOCTOR_WARN,
-                   "nats.conf has no monitoring listener, so doctor cannot list connections",
-                   "restart membershipd: it adds one on 127.0.0.1");
+                   "nats.conf has no system account, so doctor cannot list connections",
+                   "restart membershipd: it adds one, for its own monitoring user");
         return;
     }
-    char err[PATH_MAX + 256];
-    conn_scan scan = {.internal_key = busauth_identity_public_key(id), .revoked = json_array(),
+    char err[PATH_MAX + 256], url[128];
+    nats_url(d, url);
+    conn_scan scan = {.internal_key = busauth_identity_public_key(id),
+                      .system_key = busauth_identity_public_key(system), .revoked = json_array(),
                       .unknown = json_array()};
     if (store_open(d->db_path, STORE_OPEN_READONLY, &scan.store, err, sizeof err) != STORE_OK) {
         doctor_addf(d, "live.revoked_connections", DOCTOR_FAIL, "see store.integrity", "%s", err);
     } else {
-        nats_monitor m = {NATSCONF_MONITOR_HOST, d->nats.monitor_port, DOCTOR_PROBE_TIMEOUT_MS};
+        nats_monitor m = {.url = url, .system = system, .ca_file = d->ca, .timeout_ms = DOCTOR_PROBE_TIMEOUT_MS};
         if (nats_monitor_connections(&m, classify, &scan, err, sizeof err) != 0 && !scan.failed)
             doctor_addf(d, "live.revoked_connections", DOCTOR_FAIL, "restart membershipd", "%s", err);
         else if (scan.failed)
@@ -119,6 +130,7 @@ static void revoked_connections(doctor *d, const busauth_identity *id)
     store_close(scan.store);
     json_decref(scan.revoked);
     json_decref(scan.unknown);
+    busauth_identity_free(system);
 }
 
 void doctor_dataplane(doctor *d)

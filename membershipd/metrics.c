@@ -201,20 +201,24 @@ static void render_dataplane(out_buf *b, const metrics_live *live)
 {
     scalar(b, "unibus_nats_restarts_total", "counter", "Times the supervisor restarted nats-server after it died.",
            live->nats_restarts);
+    if (!live->dataplane_monitored)
+        return;
     scalar(b, "unibus_dataplane_monitor_up", "gauge",
-           "1 when nats-server's loopback monitoring endpoint answered this scrape, else 0.", live->dataplane_up);
+           "1 when nats-server answered this scrape's request from its system account, else 0.", live->dataplane_up);
     if (!live->dataplane_up)
         return;
-    /* nats-server's own counters: they start again from 0 when it restarts. */
-    scalar(b, "unibus_dataplane_connections", "gauge", "Client connections open on nats-server.",
+    /* nats-server's counters for the peers' account, added up across its
+     * reloads and restarts (dataplane.c): they start from 0 with
+     * membershipd. */
+    scalar(b, "unibus_dataplane_connections", "gauge", "Peer connections open on nats-server.",
            live->dataplane_connections);
-    scalar(b, "unibus_dataplane_in_msgs_total", "counter", "Messages nats-server received from clients.",
+    scalar(b, "unibus_dataplane_in_msgs_total", "counter", "Messages nats-server received from peers.",
            live->dataplane_in_msgs);
-    scalar(b, "unibus_dataplane_out_msgs_total", "counter", "Messages nats-server delivered to clients.",
+    scalar(b, "unibus_dataplane_out_msgs_total", "counter", "Messages nats-server delivered to peers.",
            live->dataplane_out_msgs);
-    scalar(b, "unibus_dataplane_in_bytes_total", "counter", "Payload bytes nats-server received from clients.",
+    scalar(b, "unibus_dataplane_in_bytes_total", "counter", "Payload bytes nats-server received from peers.",
            live->dataplane_in_bytes);
-    scalar(b, "unibus_dataplane_out_bytes_total", "counter", "Payload bytes nats-server delivered to clients.",
+    scalar(b, "unibus_dataplane_out_bytes_total", "counter", "Payload bytes nats-server delivered to peers.",
            live->dataplane_out_bytes);
 }
 

@@ -39,7 +39,8 @@ typedef struct {
     conn_guard_stats conns;
     size_t nonce_cache_entries;
     unsigned nats_restarts;
-    bool dataplane_up;              /* nats-server's /varz answered; the rest only then */
+    bool dataplane_monitored;       /* a system account to ask exists (not with --bus-auth off) */
+    bool dataplane_up;              /* nats-server answered it; the rest only then */
     uint64_t dataplane_connections, dataplane_in_msgs, dataplane_out_msgs;
     uint64_t dataplane_in_bytes, dataplane_out_bytes;
 } metrics_live;

@@ -4,8 +4,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <microhttpd.h>
-#include "embedded/nats_config.h"
-#include "embedded/nats_monitor.h"
 #include "membershipd/cli.h"
 #include "membershipd/conn_guard.h"
 #include "membershipd/dataplane.h"
@@ -17,7 +15,6 @@
 /* Prometheus scrapes one at a time; a few spare for an operator's curl. */
 #define METRICS_CONNECTION_LIMIT 16
 #define METRICS_IDLE_TIMEOUT_S 10
-#define VARZ_TIMEOUT_MS 2000
 
 struct metrics_server {
     server *srv;
@@ -26,28 +23,24 @@ struct metrics_server {
     char *cert_pem, *key_pem;   /* NULL without TLS */
 };
 
-static uint64_t varz_count(const json_t *varz, const char *field)
+/* The peers' traffic, asked of nats-server as its system account's user
+ * (nothing to ask with --bus-auth off: no system account there). */
+static void read_dataplane(dataplane *dp, metrics_live *live)
 {
-    json_int_t n = json_integer_value(json_object_get(varz, field));
-    return n > 0 ? (uint64_t)n : 0;
-}
-
-static void read_varz(dataplane *dp, metrics_live *live)
-{
-    const nats_monitor monitor = {NATSCONF_MONITOR_HOST, dataplane_monitor_port(dp), VARZ_TIMEOUT_MS};
-    json_t *varz;
-    char err[256];
-    if (nats_monitor_get(&monitor, "/varz", &varz, err, sizeof err) != 0) {
-        log_event(LOG_WARN, "metrics_varz", "detail=\"%s\"", err);
+    dataplane_traffic_totals traffic;
+    char err[512];
+    if (!(live->dataplane_monitored = dataplane_monitored(dp)))
+        return;
+    if (dataplane_traffic(dp, &traffic, err, sizeof err) != 0) {
+        log_event(LOG_WARN, "metrics_dataplane", "detail=\"%s\"", err);
         return;
     }
     live->dataplane_up = true;
-    live->dataplane_connections = varz_count(varz, "connections");
-    live->dataplane_in_msgs = varz_count(varz, "in_msgs");
-    live->dataplane_out_msgs = varz_count(varz, "out_msgs");
-    live->dataplane_in_bytes = varz_count(varz, "in_bytes");
-    live->dataplane_out_bytes = varz_count(varz, "out_bytes");
-    json_decref(varz);
+    live->dataplane_connections = traffic.connections;
+    live->dataplane_in_msgs = traffic.in_msgs;
+    live->dataplane_out_msgs = traffic.out_msgs;
+    live->dataplane_in_bytes = traffic.in_bytes;
+    live->dataplane_out_bytes = traffic.out_bytes;
 }
 
 static char *scrape(server *srv)
@@ -58,7 +51,7 @@ static char *scrape(server *srv)
         .nonce_cache_entries = nonce_cache_size(srv->nonces),
         .nats_restarts = dataplane_restarts(srv->dataplane),
     };
-    read_varz(srv->dataplane, &live);
+    read_dataplane(srv->dataplane, &live);
     return metrics_render(&live);
 }
 

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include <curl/curl.h>
 #include <nats/nats.h>
 #include "embedded/nats_config.h"
 #include "membershipd/audit_syslog.h"
@@ -78,7 +77,7 @@ static int open_state(server *srv)
         cli_open_store(&srv->cfg.store, STORE_OPEN_CREATE, &srv->store) != EXIT_OK)
         return -1;
     srv->identity = server_identity_load_or_create(dir);
-    if (!srv->identity)
+    if (!srv->identity || !(srv->system_user = server_identity_system_user(srv->identity)))
         return -1;
     busauth_nkey_encode_public(busauth_identity_public_key(srv->identity), srv->identity_nkey);
     srv->limits = ratelimit_new(srv->cfg.rate, srv->cfg.burst, RATELIMIT_SLOTS);
@@ -112,18 +111,6 @@ static unsigned pick_free_port(struct sockaddr_storage addr, socklen_t addr_len)
     return port;
 }
 
-/* nats-server's monitoring listener: loopback only, on a port picked at
- * each start and recorded in nats.conf, where doctor reads it
- * (dev/doctor.md). */
-static unsigned pick_monitor_port(void)
-{
-    struct sockaddr_storage addr = {0};
-    struct sockaddr_in *in = (struct sockaddr_in *)&addr;
-    in->sin_family = AF_INET;
-    inet_pton(AF_INET, NATSCONF_MONITOR_HOST, &in->sin_addr);
-    return pick_free_port(addr, sizeof *in);
-}
-
 static int start_dataplane(server *srv)
 {
     char dir[PATH_MAX], db[PATH_MAX], conf[PATH_MAX + 16];
@@ -137,7 +124,7 @@ static int start_dataplane(server *srv)
         .binary = srv->cfg.nats_server_path, .host = srv->cfg.bind, .port = port,
         .max_payload = srv->cfg.max_msg_bytes, .tls_cert = srv->cfg.tls_cert, .tls_key = srv->cfg.tls_key,
         .authorization = srv->cfg.bus_auth != BUS_AUTH_OFF, .config_path = conf, .db_path = db,
-        .internal = srv->identity, .monitor_port = pick_monitor_port(),
+        .internal = srv->identity, .system = srv->system_user, .count_traffic = srv->cfg.metrics_addr != NULL,
     };
     srv->dataplane = dataplane_start(&dc);
     return srv->dataplane ? 0 : -1;
@@ -160,6 +147,7 @@ static void close_state(server *srv)
     dataplane_stop(srv->dataplane);
     store_close(srv->store);
     busauth_identity_free(srv->identity);
+    busauth_identity_free(srv->system_user);
     ratelimit_free(srv->limits);
     ratelimit_free(srv->audit_budget);
     nonce_cache_free(srv->nonces);
@@ -232,19 +220,11 @@ static int run(const serve_config *cfg)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
     metrics_mark_start();
-    /* Before any thread: libcurl's global setup is not thread-safe, and the
-     * metrics listener reads nats-server's /varz with it. */
-    if (cfg->metrics_addr && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        cli_error("cannot initialise libcurl for the metrics listener");
-        return EXIT_FAILED;
-    }
     server srv = {.cfg = *cfg};
     rc = open_state(&srv) == 0 && start_audit_syslog(&srv) == 0 && start_dataplane(&srv) == 0
              ? listen_and_serve(&srv, &signals) : EXIT_FAILED;
     close_state(&srv);
     nats_CloseAndWait(2000); /* the probes' nats.c threads end before OpenSSL cleans up at exit */
-    if (cfg->metrics_addr)
-        curl_global_cleanup();
     log_event(LOG_INFO, "stopped", "exit=%d", rc);
     return rc;
 }

@@ -43,6 +43,7 @@ typedef struct server {
     pthread_mutex_t store_lock; /* one SQLite connection, one thread at a time */
     busauth_identity *identity;
     char identity_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    busauth_identity *system_user; /* nats-server's system account: monitoring (server_identity.h) */
     ratelimit *limits;
     ratelimit *audit_budget;    /* AUDIT_FAILED_AUTH_*: one bucket for all */
     atomic_uint audit_suppressed;

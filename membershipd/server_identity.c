@@ -31,6 +31,12 @@ static busauth_identity *create(const char *path)
     return NULL;
 }
 
+busauth_identity *server_identity_system_user(const busauth_identity *server)
+{
+    busauth_identity *id = NULL;
+    return busauth_identity_derive(server, SERVER_IDENTITY_SYSTEM_CONTEXT, &id) == BUSAUTH_OK ? id : NULL;
+}
+
 busauth_identity *server_identity_load_or_create(const char *data_dir)
 {
     char path[PATH_MAX];

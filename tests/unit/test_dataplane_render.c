@@ -16,7 +16,7 @@
 typedef struct {
     char dir[PATH_MAX], db[PATH_MAX + 32];
     store *st;
-    busauth_identity *internal;
+    busauth_identity *internal, *system;
     store_room room;
 } fixture;
 
@@ -30,6 +30,7 @@ static int setup(void **state)
     store_actor by = {"test", NULL, NULL};
     store_user alice;
     assert_int_equal(busauth_identity_generate(&f->internal), BUSAUTH_OK);
+    assert_int_equal(busauth_identity_generate(&f->system), BUSAUTH_OK);
     assert_int_equal(store_open(f->db, STORE_OPEN_CREATE, &f->st, err, sizeof err), STORE_OK);
     assert_int_equal(store_user_add(f->st, "alice", key, STORE_ROLE_MEMBER, &by), STORE_OK);
     assert_int_equal(store_user_get_by_name(f->st, "alice", &alice), STORE_OK);
@@ -44,6 +45,7 @@ static int teardown(void **state)
     fixture *f = *state;
     store_close(f->st);
     busauth_identity_free(f->internal);
+    busauth_identity_free(f->system);
     test_remove_tree(f->dir);
     free(f);
     return 0;
@@ -52,7 +54,7 @@ static int teardown(void **state)
 static char *render(const fixture *f)
 {
     const dataplane_config cfg = {.host = "127.0.0.1", .port = 4250, .max_payload = 1048576,
-                                  .authorization = true, .internal = f->internal};
+                                  .authorization = true, .internal = f->internal, .system = f->system};
     return dataplane_render(f->st, &cfg);
 }
 
@@ -84,11 +86,37 @@ static void a_tampered_long_room_id_is_refused_not_cut(void **state)
     assert_null(render(f));
 }
 
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+/* A user row carrying the monitoring user's key (as an admin could add,
+ * had it leaked) is left out: a second entry would make nats-server refuse
+ * the file, and the peers' list must not grant that key anything. */
+static void the_system_users_key_is_never_a_peer(void **state)
+{
+    fixture *f = *state;
+    store_actor by = {"test", NULL, NULL};
+    assert_int_equal(store_user_add(f->st, "mallory", busauth_identity_public_key(f->system), STORE_ROLE_MEMBER, &by),
+                     STORE_OK);
+    char *text = render(f), nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    busauth_nkey_encode_public(busauth_identity_public_key(f->system), nkey);
+    assert_non_null(text);
+    assert_int_equal(count(text, nkey), 2); /* the system account's user and its inbox, nothing more */
+    assert_null(strstr(strstr(text, "authorization {"), nkey));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(members_get_their_room, setup, teardown),
         cmocka_unit_test_setup_teardown(a_tampered_long_room_id_is_refused_not_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_system_users_key_is_never_a_peer, setup, teardown),
     };
     return busauth_init() == BUSAUTH_OK ? cmocka_run_group_tests(tests, NULL, NULL) : 1;
 }

@@ -61,6 +61,31 @@ static void signatures_verify_and_tampering_fails(void **state)
     busauth_identity_free(id);
     busauth_identity_free(other);
 }
+/* A derived identity is the same from the same seed and context, differs
+ * by context and from its parent, and matches libsodium's crypto_kdf
+ * computed here by hand (subkey 1 of the parent's seed). */
+static void derived_identities_are_stable_and_distinct(void **state)
+{
+    (void)state;
+    uint8_t seed[32], subkey[32];
+    randombytes_buf(seed, sizeof seed);
+    busauth_identity *parent, *a, *b, *other, *expected;
+    assert_int_equal(busauth_identity_from_seed(seed, &parent), BUSAUTH_OK);
+    assert_int_equal(busauth_identity_derive(parent, "natssys1", &a), BUSAUTH_OK);
+    assert_int_equal(busauth_identity_derive(parent, "natssys1", &b), BUSAUTH_OK);
+    assert_int_equal(busauth_identity_derive(parent, "another1", &other), BUSAUTH_OK);
+    assert_memory_equal(busauth_identity_public_key(a), busauth_identity_public_key(b), 32);
+    assert_memory_not_equal(busauth_identity_public_key(a), busauth_identity_public_key(other), 32);
+    assert_memory_not_equal(busauth_identity_public_key(a), busauth_identity_public_key(parent), 32);
+    assert_int_equal(crypto_kdf_derive_from_key(subkey, sizeof subkey, 1, "natssys1", seed), 0);
+    assert_int_equal(busauth_identity_from_seed(subkey, &expected), BUSAUTH_OK);
+    assert_memory_equal(busauth_identity_public_key(a), busauth_identity_public_key(expected), 32);
+    busauth_identity_free(parent);
+    busauth_identity_free(a);
+    busauth_identity_free(b);
+    busauth_identity_free(other);
+    busauth_identity_free(expected);
+}
 
 static void free_accepts_null(void **state)
 {
@@ -77,6 +102,7 @@ int main(void)
         cmocka_unit_test(same_seed_same_identity),
         cmocka_unit_test(generated_identities_differ),
         cmocka_unit_test(signatures_verify_and_tampering_fails),
+        cmocka_unit_test(derived_identities_are_stable_and_distinct),
         cmocka_unit_test(free_accepts_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,7 @@ static natsconf base(natsconf_user *users, size_t n)
     natsconf c = {.host = "127.0.0.1", .port = 4250, .max_payload = 1048576, .max_connections = 10,
                   .authorization = true, .users = users, .nusers = n};
     randombytes_buf(c.internal_key, 32);
+    randombytes_buf(c.system_key, 32);
     return c;
 }
 
@@ -54,7 +55,13 @@ static void members_get_their_rooms_and_own_answers_only(void **state)
              nkey, rooms[0], rooms[0], rooms[1], rooms[1], rooms[0], nkey, rooms[0], rooms[1], nkey, rooms[1]);
     assert_non_null(strstr(text, user));
     assert_null(strstr(text, "allow_responses"));
-    assert_null(strstr(text, "_INBOX"));
+    /* The only inbox grant is the system user's, in its own account. */
+    const char *inbox = strstr(text, "_INBOX");
+    const char *accounts = strstr(text, "accounts {");
+    assert_non_null(inbox);
+    assert_non_null(accounts);
+    assert_true(inbox > accounts);
+    assert_null(strstr(inbox + 1, "_INBOX"));
     assert_null(strstr(text, "allow: [\">\"")); /* no wildcard grant */
     assert_non_null(strstr(text, "max_payload: 1048576"));
     assert_null(strstr(text, "no_auth_user"));
@@ -70,7 +77,33 @@ static void internal_user_is_always_there(void **state)
     busauth_nkey_encode_public(c.internal_key, internal);
     assert_non_null(strstr(text, "authorization {"));
     assert_non_null(strstr(text, internal)); /* never an empty users list */
-    assert_int_equal(count(text, "{ nkey:"), 1);
+    assert_int_equal(count(text, "{ nkey:"), 2); /* it and the system account's user */
+    free(text);
+}
+
+/* No HTTP monitor (unauthenticated in nats-server 2.9); a system account
+ * whose one user may ask for connections, the configuration epoch and the
+ * peers' traffic only. */
+static void monitoring_is_a_system_account_user_with_three_requests(void **state)
+{
+    (void)state;
+    natsconf c = base(NULL, 0);
+    char *text = natsconf_render(&c);
+    char system[57], account[512];
+    busauth_nkey_encode_public(c.system_key, system);
+    snprintf(account, sizeof account,
+             "accounts {\n  SYS: {\n    users = [\n      { nkey: \"%s\", permissions: {\n"
+             "        publish: { allow: [\"$SYS.REQ.SERVER.*.CONNZ\", \"$SYS.REQ.SERVER.*.VARZ\", "
+             "\"$SYS.REQ.ACCOUNT.PING.STATZ\"] }\n"
+             "        subscribe: { allow: [\"_INBOX.%s.>\"] }\n      } }\n    ]\n  }\n"
+             /* a third account: with two, anonymous clients get in (server.go:851-872) */
+             "  NO_ANONYMOUS: {}\n}\nsystem_account: SYS\n",
+             system, system);
+    assert_non_null(strstr(text, account));
+    assert_int_equal(count(text, system), 2);
+    assert_null(strstr(text, "http"));
+    assert_null(strstr(text, "monitor"));
+    assert_null(strstr(text, "no_sys_acc"));
     free(text);
 }
 
@@ -94,6 +127,11 @@ static void auth_off_has_no_authorization_block(void **state)
     c.authorization = false;
     char *text = natsconf_render(&c);
     assert_null(strstr(text, "authorization"));
+    /* A system account user would turn authentication on for everyone. */
+    assert_null(strstr(text, "accounts"));
+    assert_null(strstr(text, "system_account"));
+    assert_non_null(strstr(text, "\nno_sys_acc: true\n"));
+    assert_null(strstr(text, "http"));
     free(text);
 }
 
@@ -141,31 +179,28 @@ static void hostile_values_are_refused(void **state)
     assert_null(natsconf_render(&partial));
 }
 
-/* doctor reads back what serve wrote: listen, monitoring, TLS, auth. */
+/* doctor reads back what serve wrote: listen, system account, TLS, auth. */
 static void listeners_read_back(void **state)
 {
     (void)state;
     natsconf c = base(NULL, 0);
-    c.monitor_port = 8222;
     char *text = natsconf_render(&c);
-    assert_non_null(strstr(text, "\nhttp: \"127.0.0.1:8222\"\n"));
     natsconf_listeners l;
     assert_int_equal(natsconf_parse_listeners(text, &l), 0);
     assert_string_equal(l.host, "127.0.0.1");
     assert_int_equal(l.port, 4250);
-    assert_int_equal(l.monitor_port, 8222);
+    assert_true(l.system_account);
     assert_true(l.authorization);
     assert_false(l.tls);
     free(text);
     c.host = "::1";
-    c.monitor_port = 0;
     c.authorization = false;
     c.tls_cert = "/etc/unibus/tls.pem";
     c.tls_key = "/etc/unibus/tls.key";
     text = natsconf_render(&c);
     assert_int_equal(natsconf_parse_listeners(text, &l), 0);
     assert_string_equal(l.host, "::1");
-    assert_int_equal(l.monitor_port, 0);
+    assert_false(l.system_account);
     assert_true(l.tls);
     assert_false(l.authorization);
     free(text);
@@ -181,6 +216,7 @@ int main(void)
         cmocka_unit_test(members_get_their_rooms_and_own_answers_only),
         cmocka_unit_test(internal_user_is_always_there),
         cmocka_unit_test(a_user_without_rooms_is_denied_everything),
+        cmocka_unit_test(monitoring_is_a_system_account_user_with_three_requests),
         cmocka_unit_test(auth_off_has_no_authorization_block),
         cmocka_unit_test(tls_and_ipv6_render),
         cmocka_unit_test(hostile_values_are_refused),

@@ -16,9 +16,9 @@
 /* id must outlive every connection made with opts. */
 natsStatus nats_auth_use_identity(natsOptions *opts, const busauth_identity *id);
 
-/* natsConnection_Connect, with a refused login tried three times in all
- * (150 ms apart): nats-server 2.9 now and then refuses an allowlisted key
- * once (dev/data-plane.md). */
+/* natsConnection_Connect, tried again at once only when the attempt ended
+ * because nats.c 3.4.1 would have dropped the signature (it starts with
+ * 0x00: dev/data-plane.md); a refusal by the server is never tried again. */
 natsStatus nats_auth_connect(natsConnection **nc, natsOptions *opts);
 
 /* "_INBOX.<nkey>" for id. */

@@ -43,9 +43,7 @@ static natsStatus sign_nonce(char **custom_error, unsigned char **signature, int
 {
     const busauth_identity *id = closure;
     if (!busauth_nats_nonce_signable(nonce))
-        return refuse(custom_error, "refusing to sign the data-plane login: the server sent something that is not "
-                                    "a NATS login nonce (a short base64url string); is another program "
-                                    "holding the data-plane port?");
+        return refuse(custom_error, NATS_AUTH_NONCE_REFUSED);
     uint8_t sig[BUSAUTH_SIGNATURE_BYTES];
     busauth_identity_sign(id, (const uint8_t *)nonce, strlen(nonce), sig);
     if (sig[0] == 0x00) {
@@ -90,28 +88,4 @@ natsStatus nats_auth_use_identity(natsOptions *opts, const busauth_identity *id)
     if (s == NATS_OK)
         s = natsOptions_SetCustomInboxPrefix(opts, inbox);
     return s;
-}
-
-int nats_auth_probe(const char *url, const busauth_identity *id, bool tls, int timeout_ms)
-{
-    natsOptions *opts = NULL;
-    natsConnection *nc = NULL;
-    natsStatus s = natsOptions_Create(&opts);
-    if (s == NATS_OK)
-        s = natsOptions_SetURL(opts, url);
-    if (s == NATS_OK)
-        s = natsOptions_SetTimeout(opts, timeout_ms);
-    if (s == NATS_OK)
-        s = natsOptions_SetAllowReconnect(opts, false);
-    if (s == NATS_OK && id)
-        s = nats_auth_use_identity(opts, id);
-    if (s == NATS_OK && tls)
-        s = natsOptions_SetSecure(opts, true);
-    if (s == NATS_OK && tls)
-        s = natsOptions_SkipServerVerification(opts, true);
-    if (s == NATS_OK)
-        s = nats_auth_connect(&nc, opts);
-    natsConnection_Destroy(nc);
-    natsOptions_Destroy(opts);
-    return s == NATS_OK ? 0 : -1;
 }

@@ -24,9 +24,9 @@ natsStatus nats_auth_connect(natsConnection **nc, natsOptions *opts);
 /* "_INBOX.<nkey>" for id. */
 void nats_auth_inbox_prefix(const busauth_identity *id, char out[UNIBUS_INBOX_PREFIX_MAX + 1]);
 
-/* Connects once to url as id (NULL: anonymously, for a server without
- * authorization); 0 on success.  For membershipd's readiness
- * check of its own child only: with tls it does not verify the chain. */
-int nats_auth_probe(const char *url, const busauth_identity *id, bool tls, int timeout_ms);
+/* Why a login was refused before anything was signed. */
+#define NATS_AUTH_NONCE_REFUSED                                                                                  \
+    "refusing to sign the data-plane login: the server sent something that is not a NATS login nonce (a short " \
+    "base64url string); is another program holding the data-plane port?"
 
 #endif

@@ -93,7 +93,12 @@ static bool login_verifies(const char *connect_json, const char *nonce)
 
 static void record_connect(fake_nats *f, const char *json)
 {
+    json_t *c = json_loads(json, 0, NULL);
+    bool has_sig = json_object_get(c, "sig") != NULL, has_nkey = json_object_get(c, "nkey") != NULL;
+    json_decref(c);
     pthread_mutex_lock(&f->lock);
+    f->signed_connects += has_sig;
+    f->unsigned_nkey_connects += has_nkey && !has_sig;
     if (f->connect_count < FAKE_NATS_MAX_CONNECTS) { /* a longer one is cut, and then reads as no JSON */
         char *slot = f->connects[f->connect_count++];
         size_t n = strnlen(json, sizeof f->connects[0] - 1);
@@ -103,17 +108,34 @@ static void record_connect(fake_nats *f, const char *json)
     pthread_mutex_unlock(&f->lock);
 }
 
+static bool trickle(fake_nats *f, peer_io *io, const char *text)
+{
+    for (; *text && !is_stopping(f); text++) {
+        if (!io_write(io, (char[]){*text, '\0'}))
+            return false;
+        nanosleep(&(struct timespec){0, f->script.trickle_ms * 1000000L}, NULL);
+    }
+    return !*text;
+}
+
+static bool start_tls(fake_nats *f, peer_io *io)
+{
+    io->ssl = SSL_new(f->tls);
+    return io->ssl && SSL_set_fd(io->ssl, io->fd) == 1 && SSL_accept(io->ssl) == 1;
+}
+
 /* INFO, (TLS), CONNECT + PING, then PONG or -ERR; a verified login is
  * served PONGs until the client hangs up. */
 static void serve(fake_nats *f, peer_io *io, const char *nonce)
 {
+    bool ok = true;
+    if (f->tls && f->script.tls_first)
+        ok = start_tls(f, io);
     char *info = info_line(f, nonce);
-    bool ok = info && io_write(&(peer_io){io->fd, NULL}, info);
+    ok = ok && info && (f->script.trickle_ms ? trickle(f, io, info) : io_write(io, info));
     free(info);
-    if (ok && f->tls) {
-        io->ssl = SSL_new(f->tls);
-        ok = io->ssl && SSL_set_fd(io->ssl, io->fd) == 1 && SSL_accept(io->ssl) == 1;
-    }
+    if (ok && f->tls && !io->ssl)
+        ok = start_tls(f, io);
     static __thread char line[65536];
     bool verified = false;
     while (ok && io_read_line(f, io, line, sizeof line)) {
@@ -124,6 +146,59 @@ static void serve(fake_nats *f, peer_io *io, const char *nonce)
             ok = io_write(io, verified ? "PONG\r\n" : "-ERR 'Authorization Violation'\r\n") && verified;
         }
     }
+}
+
+static int connect_upstream(unsigned port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static void watch_nonce(fake_nats *f, const char *info_json)
+{
+    json_t *info = json_loads(info_json, 0, NULL);
+    const char *nonce = json_string_value(json_object_get(info, "nonce"));
+    uint8_t sig[BUSAUTH_SIGNATURE_BYTES];
+    if (nonce && f->script.watch) {
+        busauth_identity_sign(f->script.watch, (const uint8_t *)nonce, strlen(nonce), sig);
+        pthread_mutex_lock(&f->lock);
+        f->zero_lead_nonces += sig[0] == 0x00;
+        pthread_mutex_unlock(&f->lock);
+    }
+    json_decref(info);
+}
+
+/* The server's INFO (its nonce read), the client's CONNECT (recorded),
+ * then bytes both ways until either side hangs up. */
+static void relay(fake_nats *f, peer_io *client)
+{
+    peer_io server = {connect_upstream(f->script.relay_to), NULL};
+    static __thread char line[65536];
+    bool ok = server.fd >= 0 && io_read_line(f, &server, line, sizeof line) && strncmp(line, "INFO ", 5) == 0;
+    if (ok)
+        watch_nonce(f, line + 5);
+    ok = ok && io_write(client, line) && io_write(client, "\r\n") && io_read_line(f, client, line, sizeof line);
+    if (ok && strncmp(line, "CONNECT ", 8) == 0)
+        record_connect(f, line + 8);
+    ok = ok && io_write(&server, line) && io_write(&server, "\r\n");
+    while (ok && !is_stopping(f)) {
+        struct pollfd p[2] = {{.fd = client->fd, .events = POLLIN}, {.fd = server.fd, .events = POLLIN}};
+        if (poll(p, 2, 100) <= 0)
+            continue;
+        for (int i = 0; i < 2 && ok; i++) {
+            char buf[4096];
+            ssize_t n = (p[i].revents & (POLLIN | POLLHUP | POLLERR)) ? recv(p[i].fd, buf, sizeof buf, 0) : -2;
+            ok = n != 0 && n != -1 && (n == -2 || send(p[1 - i].fd, buf, (size_t)n, MSG_NOSIGNAL) == n);
+        }
+    }
+    if (server.fd >= 0)
+        close(server.fd);
 }
 
 static void *accept_loop(void *arg)
@@ -142,7 +217,10 @@ static void *accept_loop(void *arg)
         int last = f->script.nonce_count - 1;
         const char *nonce = last < 0 ? NULL : f->script.nonces[i < last ? i : last];
         peer_io io = {fd, NULL};
-        serve(f, &io, nonce);
+        if (f->script.relay_to)
+            relay(f, &io);
+        else
+            serve(f, &io, nonce);
         if (io.ssl)
             SSL_shutdown(io.ssl);
         SSL_free(io.ssl);
@@ -237,28 +315,28 @@ int fake_nats_connections(fake_nats *f)
     return n;
 }
 
-static int count_connects(fake_nats *f, bool with_sig, bool with_nkey)
+int fake_nats_signed_connects(fake_nats *f)
 {
-    int n = 0;
     pthread_mutex_lock(&f->lock);
-    for (int i = 0; i < f->connect_count; i++) {
-        json_t *c = json_loads(f->connects[i], 0, NULL);
-        bool has_sig = json_object_get(c, "sig") != NULL, has_nkey = json_object_get(c, "nkey") != NULL;
-        n += has_sig == with_sig && (!with_nkey || has_nkey);
-        json_decref(c);
-    }
+    int n = f->signed_connects;
     pthread_mutex_unlock(&f->lock);
     return n;
 }
 
-int fake_nats_signed_connects(fake_nats *f)
-{
-    return count_connects(f, true, false);
-}
-
 int fake_nats_unsigned_nkey_connects(fake_nats *f)
 {
-    return count_connects(f, false, true);
+    pthread_mutex_lock(&f->lock);
+    int n = f->unsigned_nkey_connects;
+    pthread_mutex_unlock(&f->lock);
+    return n;
+}
+
+int fake_nats_zero_lead_nonces(fake_nats *f)
+{
+    pthread_mutex_lock(&f->lock);
+    int n = f->zero_lead_nonces;
+    pthread_mutex_unlock(&f->lock);
+    return n;
 }
 
 bool fake_nats_connect_json(fake_nats *f, int i, char *out, size_t len)

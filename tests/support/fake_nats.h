@@ -6,6 +6,10 @@
  * and records every CONNECT it gets back.  A CONNECT whose signature
  * verifies over the nonce under its nkey gets PONG, anything else
  * -ERR 'Authorization Violation', as nats-server answers.
+ *
+ * As a relay (relay_to), it passes plain NATS between each client and the
+ * real nats-server unchanged, reading the nonces and recording CONNECTs on
+ * the way: how a test sees which real nonces gave a 0x00-leading signature.
  */
 #ifndef UNIBUS_FAKE_NATS_H
 #define UNIBUS_FAKE_NATS_H
@@ -13,6 +17,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <openssl/ssl.h>
+#include "busauth/identity.h"
 #include "harness.h"
 
 #define FAKE_NATS_MAX_CONNECTS 16
@@ -24,6 +29,10 @@ typedef struct {
     int nonce_count;
     const char *tls_cert, *tls_key; /* both NULL: plain TCP */
     bool refuse;                    /* -ERR for every login, as for a revoked key */
+    bool tls_first;                 /* the handshake before INFO: any TLS server's behaviour */
+    int trickle_ms;                 /* INFO one byte every trickle_ms: stalling the client */
+    unsigned relay_to;              /* a real nats-server's loopback port: relay, do not answer */
+    const busauth_identity *watch;  /* relaying: count nonces whose signature by watch starts with 0x00 */
 } fake_nats_script;
 
 typedef struct {
@@ -35,7 +44,10 @@ typedef struct {
     pthread_mutex_t lock;
     bool stopping;
     int connections;          /* accepted */
-    int connect_count;        /* CONNECT lines recorded */
+    int connect_count;        /* CONNECT lines kept (the first FAKE_NATS_MAX_CONNECTS) */
+    int signed_connects;      /* of all CONNECTs seen: with "sig" */
+    int unsigned_nkey_connects; /* with "nkey" but no "sig" */
+    int zero_lead_nonces;     /* relayed nonces whose signature by script.watch starts with 0x00 */
     char connects[FAKE_NATS_MAX_CONNECTS][2048];
 } fake_nats;
 
@@ -48,11 +60,12 @@ int fake_nats_start(fake_nats *f, unsigned port, const fake_nats_script *script)
 int fake_nats_take_over(fake_nats *f, const harness_server *h, unsigned port, const fake_nats_script *script);
 void fake_nats_stop(fake_nats *f);
 int fake_nats_connections(fake_nats *f);
-/* How many recorded CONNECTs carry a "sig" field. */
+/* How many CONNECTs carried a "sig" field. */
 int fake_nats_signed_connects(fake_nats *f);
-/* CONNECTs carrying an "nkey" but no "sig": what nats.c 3.4.1 sends when
- * the signature starts with 0x00. */
+/* CONNECTs that carried an "nkey" but no "sig": what nats.c 3.4.1 sends
+ * when the signature starts with 0x00. */
 int fake_nats_unsigned_nkey_connects(fake_nats *f);
+int fake_nats_zero_lead_nonces(fake_nats *f);
 /* The i-th CONNECT's JSON (after "CONNECT "), copied into out; false when
  * there is none. */
 bool fake_nats_connect_json(fake_nats *f, int i, char *out, size_t len);

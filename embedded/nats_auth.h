@@ -1,8 +1,9 @@
 /*
  * Connecting to the data plane as a unibus identity with nats.c: the nkey
- * challenge is signed in this process (the seed never leaves it), and the
- * inbox prefix is the identity's own, which is all it may subscribe to
- * besides its rooms.
+ * challenge is signed in this process (the seed never leaves it), and only
+ * when it is shaped like a NATS nonce (busauth_nats_nonce_signable: the
+ * server, or whoever holds its port, chooses it); the inbox prefix is the
+ * identity's own, which is all it may subscribe to besides its rooms.
  */
 #ifndef EMBEDDED_NATS_AUTH_H
 #define EMBEDDED_NATS_AUTH_H

@@ -65,10 +65,11 @@ static int tcp_connect(probe *p)
         return fail(p, "cannot resolve %s", p->t->host);
     p->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int rc = p->fd >= 0 ? connect(p->fd, ai->ai_addr, ai->ai_addrlen) : -1;
+    bool in_progress = rc != 0 && errno == EINPROGRESS;
     freeaddrinfo(ai);
     int error = 0;
     socklen_t len = sizeof error;
-    if (rc != 0 && p->fd >= 0 && errno == EINPROGRESS && await_socket(p, true) == 0 &&
+    if (in_progress && await_socket(p, true) == 0 &&
         getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error == 0)
         rc = 0;
     return rc == 0 ? 0 : fail(p, "nothing answers on %s port %u", p->t->host, p->t->port);

@@ -207,3 +207,18 @@ void busauth_pubkey_to_hex(const uint8_t pk[BUSAUTH_KEY_BYTES],
 {
     sodium_bin2hex(out, BUSAUTH_PUBKEY_HEX_LEN + 1, pk, BUSAUTH_KEY_BYTES);
 }
+
+bool busauth_nats_nonce_signable(const char *nonce)
+{
+    if (!nonce)
+        return false;
+    size_t n = 0;
+    for (; nonce[n] && n <= BUSAUTH_NATS_NONCE_MAX; n++) {
+        char c = nonce[n];
+        bool base64url = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                         c == '_';
+        if (!base64url)
+            return false;
+    }
+    return n >= 1 && n <= BUSAUTH_NATS_NONCE_MAX;
+}

@@ -38,4 +38,16 @@ busauth_status busauth_pubkey_parse(const char *text, uint8_t pk[BUSAUTH_KEY_BYT
 void busauth_pubkey_to_hex(const uint8_t pk[BUSAUTH_KEY_BYTES],
                            char out[BUSAUTH_PUBKEY_HEX_LEN + 1]);
 
+/* The longest NATS login nonce an identity key signs.  nats-server 2.9
+ * sends 15 characters (server/nkey.go:22-24, server.go:2518-2523); the
+ * margin lets a later server lengthen it without letting anyone have a
+ * longer text signed. */
+#define BUSAUTH_NATS_NONCE_MAX 64
+
+/* True only for what a NATS server sends as a login nonce: 1 to
+ * BUSAUTH_NATS_NONCE_MAX base64url characters (A-Z a-z 0-9 - _).  Never
+ * true for anything else unibus signs, each of which starts with a domain
+ * line ending in '\n' (busauth/domain.h).  NULL: false. */
+bool busauth_nats_nonce_signable(const char *nonce);
+
 #endif

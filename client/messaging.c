@@ -120,6 +120,14 @@ static natsStatus bus_options(unibus_client *c, const char *url, natsOptions *o)
     return s;
 }
 
+/* nats.c's last error without the "(conn.c:979): " it starts with. */
+static const char *nats_error_text(natsStatus s)
+{
+    const char *text = nats_GetLastError(NULL);
+    const char *after = text && text[0] == '(' ? strstr(text, "): ") : NULL;
+    return after ? after + 3 : text ? text : natsStatus_GetText(s);
+}
+
 /* Connects on first use, to the URL the server lists. */
 unibus_status bus_connect(unibus_client *c)
 {
@@ -138,7 +146,7 @@ unibus_status bus_connect(unibus_client *c)
         s = nats_auth_connect(&c->nc, o);
     if (st == UNIBUS_OK && s != NATS_OK)
         st = client_fail(c, UNIBUS_ERR_DATA_PLANE, "cannot connect to %s as %s: %s", url, c->nkey,
-                         nats_GetLastError(NULL) ? nats_GetLastError(NULL) : natsStatus_GetText(s));
+                         nats_error_text(s));
     natsOptions_Destroy(o);
     json_decref(info);
     return st;

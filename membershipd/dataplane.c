@@ -2,6 +2,7 @@
 #include "membershipd/dataplane_render.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "embedded/nats_auth.h"
 #include "embedded/nats_config.h"
 #include "embedded/nats_monitor.h"
+#include "embedded/nats_probe.h"
 #include "embedded/supervisor.h"
 #include "membershipd/log.h"
 #include "membershipd/metrics.h"
@@ -56,7 +58,7 @@ struct dataplane {
     traffic_tally traffic;
 };
 
-static int internal_login(dataplane *dp, int timeout_ms, int pause_ms);
+static int internal_login(dataplane *dp, int timeout_ms, int pause_ms, char *why, size_t whylen);
 static int read_traffic(dataplane *dp, int timeout_ms, dataplane_traffic_totals *out, char *err, size_t errlen);
 
 /* The counts up to now, before a reload starts them again. */
@@ -96,11 +98,13 @@ static int apply(dataplane *dp, int64_t since_ms)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     double share_ms = since_ms ? (double)t0.tv_sec * 1e3 + (double)t0.tv_nsec / 1e6 - (double)since_ms : -1;
     int rc = dp->sup ? supervisor_reload(dp->sup, RELOAD_TIMEOUT_MS) : 0; /* first: read at start */
-    /* nats-server 2.9 has refused allowlisted keys for a moment after it
-     * logged the reload (dev/data-plane.md): the change counts as in force
-     * once a login works again. */
-    if (rc == 0 && dp->sup)
-        rc = internal_login(dp, RELOAD_TIMEOUT_MS, 5);
+    /* The change counts as in force once our own identity logs in to the
+     * reloaded server: a configuration that broke logins is not applied. */
+    char why[PATH_MAX + 256] = "";
+    if (rc == 0 && dp->sup && internal_login(dp, RELOAD_TIMEOUT_MS, 5, why, sizeof why) != 0) {
+        log_event(LOG_ERROR, "nats_login", "detail=\"%s\"", why);
+        rc = -1;
+    }
     if (rc == 0)
         dp->rendered = text;
     else
@@ -160,16 +164,15 @@ static void *reloader(void *arg)
     return NULL;
 }
 
-/* The internal identity proves that nkey authentication works end to end.
- * Peers verify the certificate; this probe of our own child on the port we
- * just gave it checks the login, not the chain. */
-static int internal_login(dataplane *dp, int timeout_ms, int pause_ms)
+/* The internal identity proves that nkey authentication works end to end,
+ * with nats-server itself: the TLS server must present the certificate we
+ * gave it.  why gets the last failure. */
+static int internal_login(dataplane *dp, int timeout_ms, int pause_ms, char *why, size_t whylen)
 {
-    char url[128];
-    dataplane_url(dp, url, sizeof url);
+    nats_probe_target target = {dp->cfg.host, dp->cfg.port, dp->cfg.tls_cert, 2000};
     const busauth_identity *as = dp->cfg.authorization ? dp->cfg.internal : NULL;
     for (int waited = 0; waited <= timeout_ms; waited += pause_ms) {
-        if (nats_auth_probe(url, as, dp->cfg.tls_cert != NULL, 2000) == 0)
+        if (nats_auth_probe(&target, as, why, whylen) == 0)
             return 0;
         struct timespec pause = {0, pause_ms * 1000000L};
         nanosleep(&pause, NULL);
@@ -179,11 +182,12 @@ static int internal_login(dataplane *dp, int timeout_ms, int pause_ms)
 
 static int wait_for_internal_login(dataplane *dp)
 {
-    if (internal_login(dp, READY_TIMEOUT_MS, 100) == 0)
+    char why[PATH_MAX + 256];
+    if (internal_login(dp, READY_TIMEOUT_MS, 100, why, sizeof why) == 0)
         return 0;
     char url[128];
     dataplane_url(dp, url, sizeof url);
-    fprintf(stderr, "membershipd: nats-server at %s did not accept membershipd's own identity\n", url);
+    fprintf(stderr, "membershipd: nats-server at %s did not accept membershipd's own identity: %s\n", url, why);
     return -1;
 }
 

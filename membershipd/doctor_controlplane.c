@@ -1,5 +1,5 @@
 /* The live control plane's TLS floor: a handshake at the minimum version
- * completes and one just below it is refused. */
+ * completes, with --tls-cert itself, and one just below it is refused. */
 #include "membershipd/doctor.h"
 
 #include <stdio.h>
@@ -7,16 +7,21 @@
 #include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include "embedded/tls_pin.h"
 
-/* 1 when a handshake at exactly version completes, 0 when it does not, -1
- * when nothing answers.  The probe is willing (security level 0): only the
- * server may refuse. */
-static int handshake_at(const char *host, unsigned port, int version)
+#define OTHER_CERTIFICATE (-2)
+
+/* 1 when a handshake at exactly version completes with the server
+ * presenting cert (--tls-cert) itself, 0 when it does not complete, -1 when
+ * nothing answers, OTHER_CERTIFICATE when the server presents another one.
+ * The probe is willing (security level 0): only the server may refuse. */
+static int handshake_at(const char *host, unsigned port, int version, const char *cert)
 {
     int fd = doctor_tcp_connect(host, port);
     if (fd < 0)
         return -1;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    X509 *leaf = NULL;
+    SSL_CTX *ctx = tls_pin_client(cert, &leaf);
     SSL *ssl = NULL;
     int done = 0;
     if (ctx) {
@@ -25,10 +30,14 @@ static int handshake_at(const char *host, unsigned port, int version)
         SSL_CTX_set_max_proto_version(ctx, version);
         ssl = SSL_new(ctx);
     }
-    if (ssl && SSL_set_fd(ssl, fd) == 1)
-        done = SSL_connect(ssl) == 1;
+    if (ssl && SSL_set_fd(ssl, fd) == 1) {
+        done = SSL_connect(ssl) == 1 && tls_pin_matches(ssl, leaf);
+        if (!done && SSL_get_verify_result(ssl) != X509_V_OK)
+            done = OTHER_CERTIFICATE;
+    }
     SSL_free(ssl);
     SSL_CTX_free(ctx);
+    X509_free(leaf);
     close(fd);
     ERR_clear_error();
     return done;
@@ -55,9 +64,14 @@ void doctor_controlplane(doctor *d)
     }
     int floor = cfg->tls_min == 13 ? TLS1_3_VERSION : TLS1_2_VERSION;
     int below = cfg->tls_min == 13 ? TLS1_2_VERSION : TLS1_1_VERSION;
-    int at_floor = handshake_at(host, cfg->http_port, floor);
-    int under = handshake_at(host, cfg->http_port, below);
-    if (under == 1)
+    int at_floor = handshake_at(host, cfg->http_port, floor, cfg->tls_cert);
+    int under = handshake_at(host, cfg->http_port, below, cfg->tls_cert);
+    if (at_floor == OTHER_CERTIFICATE || under == OTHER_CERTIFICATE)
+        doctor_addf(d, "live.controlplane_tls", DOCTOR_FAIL,
+                    "find what listens there (ss -ltnp) and restart membershipd with these flags",
+                    "%s port %u presents a certificate other than the one in %s: it is not this server", host,
+                    cfg->http_port, cfg->tls_cert);
+    else if (under == 1)
         doctor_addf(d, "live.controlplane_tls", DOCTOR_FAIL,
                     "restart membershipd with these flags (or find what else holds the port)",
                     "%s port %u completes a TLS %s handshake, below --tls-min %s", host, cfg->http_port,

@@ -6,34 +6,37 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include "busauth/seedfile.h"
-#include "embedded/nats_auth.h"
+#include "embedded/nats_probe.h"
 #include "embedded/nats_monitor.h"
 #include "membershipd/server_identity.h"
 #include "membershipd/store.h"
 
-#define LOGIN_ATTEMPTS 3 /* nats-server 2.9 now and then refuses a good key once (dev/data-plane.md) */
-
 static const char *const LIVE_IDS[] = {"live.dataplane_login", "live.revoked_connections"};
 
+/* As membershipd logs in to its own child: the TLS server must present
+ * --tls-cert itself, or it is not the server these flags describe. */
 static void login(doctor *d, const busauth_identity *id)
 {
     char url[128];
     bool v6 = strchr(d->dataplane_host, ':') != NULL;
     snprintf(url, sizeof url, "%s://%s%s%s:%u", d->nats.tls ? "tls" : "nats", v6 ? "[" : "", d->dataplane_host,
              v6 ? "]" : "", d->nats.port);
-    const busauth_identity *as = d->nats.authorization ? id : NULL;
-    int rc = -1;
-    for (int attempt = 0; rc != 0 && attempt < LOGIN_ATTEMPTS; attempt++) {
-        if (attempt)
-            nanosleep(&(struct timespec){0, 150 * 1000000L}, NULL);
-        rc = nats_auth_probe(url, as, d->nats.tls, DOCTOR_PROBE_TIMEOUT_MS);
+    if (d->nats.tls && !d->cfg->tls_cert) {
+        doctor_addf(d, "live.dataplane_login", DOCTOR_FAIL, "give doctor the --tls-cert the server runs with",
+                    "%s has TLS, and doctor cannot tell nats-server from an impostor without its certificate", url);
+        return;
     }
-    if (rc != 0)
+    const busauth_identity *as = d->nats.authorization ? id : NULL;
+    nats_probe_target target = {d->dataplane_host, d->nats.port, d->nats.tls ? d->cfg->tls_cert : NULL,
+                                DOCTOR_PROBE_TIMEOUT_MS};
+    char why[PATH_MAX + 512];
+    if (nats_auth_probe(&target, as, why, sizeof why) != 0)
         doctor_addf(d, "live.dataplane_login", DOCTOR_FAIL,
-                    "look for msg=nats lines in membershipd's log; restarting membershipd rewrites nats.conf",
-                    "nats-server at %s refused %s", url, as ? "membershipd's own identity (server.seed)" : "a connection");
+                    "look for msg=nats lines in membershipd's log and for what else listens on that port "
+                    "(ss -ltnp); restarting membershipd rewrites nats.conf",
+                    "%s did not take %s: %s", url, as ? "membershipd's own identity (server.seed)" : "a connection",
+                    why);
     else if (as)
         doctor_addf(d, "live.dataplane_login", DOCTOR_OK, NULL, "membershipd's own identity logs in at %s", url);
     else

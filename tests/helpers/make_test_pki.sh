@@ -5,6 +5,8 @@
 #   other.key               a key that matches nothing
 #   expired.pem expired.key a certificate that expired yesterday
 #   selfsigned.pem          a certificate for server.key no client trusts
+#   impostor.pem .key       another key's certificate for 127.0.0.1/localhost,
+#                           from another CA (impostor-ca.pem)
 set -eu
 D="$1"
 mkdir -p "$D"
@@ -23,4 +25,10 @@ q openssl req -x509 -key server.key -subj "/CN=127.0.0.1" -days 2 -out selfsigne
 q openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -subj "/CN=expired" -keyout expired.key -out expired.csr
 q openssl x509 -req -in expired.csr -signkey expired.key -days -1 -out expired.pem
-chmod 644 ca.pem server.pem selfsigned.pem expired.pem
+q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=impostor CA" -keyout impostor-ca.key -out impostor-ca.pem
+q openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj "/CN=127.0.0.1" -keyout impostor.key -out impostor.csr
+q openssl x509 -req -in impostor.csr -CA impostor-ca.pem -CAkey impostor-ca.key -CAcreateserial -days 2 \
+    -extfile san.ext -out impostor.pem
+chmod 644 ca.pem server.pem selfsigned.pem expired.pem impostor-ca.pem impostor.pem

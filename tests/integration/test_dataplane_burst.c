@@ -163,7 +163,11 @@ static void burst_of_changes_is_exact_and_coalesced(void **state)
     int reloads = last_reload_count() - before;
     fprintf(stderr, "%d membership changes from %d clients: %d reloads\n", changes, THREADS, reloads);
     assert_true(reloads > 0);
-    assert_true(reloads <= changes / 4);
+    /* Each reload carries what arrived while the one before ran, so the
+     * share depends on how long a reload (and membershipd's login after
+     * it) takes: 175-220 idle here, up to ~300 on a loaded machine.  One
+     * per change would be 1,050. */
+    assert_true(reloads <= changes / 3);
     check_final_permissions();
 
     /* And the server itself agrees, for a sample. */

@@ -122,8 +122,9 @@ static int no_teardown(void **state)
 }
 
 /* NATS sends INFO in clear, then the client starts TLS: reads the INFO
- * line and shakes hands at exactly one protocol version. */
-static int nats_tls_handshake(unsigned port, int version)
+ * line and shakes hands at exactly one protocol version, verifying the
+ * server as a client does (ca, the name 127.0.0.1). */
+static int nats_tls_handshake(unsigned port, int version, const char *ca)
 {
     int fd = raw_connect(port, NULL);
     char info[4096];
@@ -133,7 +134,10 @@ static int nats_tls_handshake(unsigned port, int version)
     SSL_CTX_set_security_level(ctx, 0);
     SSL_CTX_set_min_proto_version(ctx, version);
     SSL_CTX_set_max_proto_version(ctx, version);
+    SSL_CTX_load_verify_locations(ctx, ca, NULL);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     SSL *ssl = SSL_new(ctx);
+    SSL_set1_host(ssl, "127.0.0.1");
     SSL_set_fd(ssl, fd);
     int rc = SSL_connect(ssl) == 1 ? 0 : -1;
     SSL_free(ssl);
@@ -214,8 +218,8 @@ static void tls_data_plane_wants_the_ca(void **state)
     /* nats-server 2.9 has no min_version setting: prove it offers no TLS 1.1
      * to a client willing to speak it, and does speak TLS 1.2. */
     unsigned port = port_of(F.server.nats_url);
-    assert_int_equal(nats_tls_handshake(port, TLS1_1_VERSION), -1);
-    assert_int_equal(nats_tls_handshake(port, TLS1_2_VERSION), 0);
+    assert_int_equal(nats_tls_handshake(port, TLS1_1_VERSION, ca), -1);
+    assert_int_equal(nats_tls_handshake(port, TLS1_2_VERSION, ca), 0);
     test_remove_tree(dir);
 }
 

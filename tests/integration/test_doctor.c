@@ -3,8 +3,8 @@
  * running TLS server, a public TLS + enforce configuration, and broken
  * ones (world-readable key and seed, expired certificate, wrong SAN, TLS
  * off on a public bind, nats-server missing, a damaged database, a
- * revoked key still connected), each asserting its check's verdict in the
- * JSON report.
+ * revoked key still connected, an impostor on the data-plane port), each
+ * asserting its check's verdict in the JSON report.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <jansson.h>
+#include "fake_nats.h"
 #include "fixture.h"
 #include "nats_peer.h"
 #include "testutil.h"
@@ -433,6 +434,44 @@ static void revoked_user_with_live_connection(void **state)
     assert_int_equal(fixture_stop(&F), 0);
 }
 
+/* Another program holds the data-plane port (taken while nats-server
+ * restarted) and speaks NATS over TLS well enough to take a login, with a
+ * certificate for the same names from another CA: doctor must not call
+ * that the data plane; nor, on the control-plane port, the control plane. */
+static void impostor_on_a_server_port_fails(void **state)
+{
+    (void)state;
+    const char *flags[] = {"--tls-cert", CERT, "--tls-key", KEY, NULL};
+    assert_int_equal(fixture_start(&F, flags), 0);
+    const char *nonces[] = {"AbCdEfGh-_01234"};
+    fake_nats_script script = {.nonces = nonces, .nonce_count = 1, .tls_cert = pki_path("impostor.pem"),
+                               .tls_key = pki_path("impostor.key")};
+    fake_nats impostor;
+    unsigned port = (unsigned)atoi(strrchr(F.server.nats_url, ':') + 1);
+    assert_int_equal(fake_nats_take_over(&impostor, &F.server, port, &script), 0);
+    doctor_run r = doctor_json("--data-dir", F.data_dir, "--http-port", port_text(F.server.port), "--tls-cert", CERT,
+                               "--tls-key", KEY, "--ca", CA, NULL);
+    int signed_logins = fake_nats_signed_connects(&impostor);
+    fake_nats_stop(&impostor);
+    assert_int_equal(r.rc, 1);
+    expect(&r, "live.dataplane_login", "fail");
+    expect_what(&r, "live.dataplane_login", "does not present the certificate in");
+    assert_int_equal(signed_logins, 0);
+    done(&r);
+    assert_int_equal(fixture_stop(&F), 0);
+
+    /* The same on the control-plane port, once membershipd is gone. */
+    script.tls_first = true;
+    assert_int_equal(fake_nats_start(&impostor, F.server.port, &script), 0);
+    r = doctor_json("--data-dir", F.data_dir, "--http-port", port_text(F.server.port), "--tls-cert", CERT,
+                    "--tls-key", KEY, "--ca", CA, NULL);
+    fake_nats_stop(&impostor);
+    assert_int_equal(r.rc, 1);
+    expect(&r, "live.controlplane_tls", "fail");
+    expect_what(&r, "live.controlplane_tls", "presents a certificate other than the one in");
+    done(&r);
+}
+
 static void usage_errors_exit_2(void **state)
 {
     (void)state;
@@ -456,6 +495,7 @@ int main(void)
         cmocka_unit_test(missing_nats_server_fails),
         cmocka_unit_test(damaged_database_fails),
         cmocka_unit_test(revoked_user_with_live_connection),
+        cmocka_unit_test(impostor_on_a_server_port_fails),
         cmocka_unit_test(usage_errors_exit_2),
     };
     int rc = cmocka_run_group_tests(tests, setup_pki, NULL);

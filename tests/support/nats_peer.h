@@ -21,8 +21,8 @@ typedef struct {
     char last_error[256];
 } nats_peer;
 
-/* id NULL connects anonymously.  Returns the natsStatus of the connect; a
- * refused login is tried three times in all, as libunibus does. */
+/* id NULL connects anonymously.  Returns the natsStatus of the connect,
+ * made as libunibus makes it (nats_auth_connect). */
 natsStatus nats_peer_connect(nats_peer *p, const char *url, const busauth_identity *id, const char *ca_file,
                              bool reconnect);
 void nats_peer_close(nats_peer *p);

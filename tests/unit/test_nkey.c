@@ -6,6 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <sodium.h>
+#include "busauth/domain.h"
 #include "busauth/nkey.h"
 
 /* Seed bytes 0x00..0x1f, encoded by nkeys.js 1.1.0 (Codec.encodeSeed / getPublicKey). */
@@ -209,6 +210,28 @@ static void every_status_has_a_message(void **state)
     assert_string_equal(busauth_strerror((busauth_status)999), "unknown busauth status");
 }
 
+/* The data-plane login signs these and nothing else (issue 11, finding 2). */
+static void signs_only_nats_shaped_nonces(void **state)
+{
+    (void)state;
+    assert_true(busauth_nats_nonce_signable("AbCdEfGh-_09xyz")); /* nats-server 2.9: 15 base64url */
+    assert_true(busauth_nats_nonce_signable("x"));
+    char longest[BUSAUTH_NATS_NONCE_MAX + 2];
+    memset(longest, 'A', sizeof longest);
+    longest[BUSAUTH_NATS_NONCE_MAX] = '\0';
+    assert_true(busauth_nats_nonce_signable(longest));
+    longest[BUSAUTH_NATS_NONCE_MAX] = 'A';
+    longest[BUSAUTH_NATS_NONCE_MAX + 1] = '\0';
+    assert_false(busauth_nats_nonce_signable(longest));
+    assert_false(busauth_nats_nonce_signable(NULL));
+    assert_false(busauth_nats_nonce_signable(""));
+    const char *refused[] = {"AbCdEfGh+/09xy=", "AbCd EfGh", "AbCd\nEfGh", "AbCd\"EfGh", "AbCd\\nEfGh",
+                             "\xc3\xa9t\xc3\xa9", BUSAUTH_DOMAIN_REQUEST, BUSAUTH_DOMAIN_RESPONSE,
+                             BUSAUTH_DOMAIN_MESSAGE, BUSAUTH_DOMAIN_REQUEST "POST\n/v1/users\n1\nab\ncd"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        assert_false(busauth_nats_nonce_signable(refused[i]));
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -227,6 +250,7 @@ int main(void)
         cmocka_unit_test(rejects_bad_base32),
         cmocka_unit_test(parses_hex_public_keys),
         cmocka_unit_test(every_status_has_a_message),
+        cmocka_unit_test(signs_only_nats_shaped_nonces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -208,6 +208,7 @@ static void readiness_probe_logs_in_only_where_its_certificate_is(void **state)
     target.port = FAKE.port;
     assert_int_equal(nats_auth_probe(&target, id, why, sizeof why), 0);
     assert_int_equal(fake_nats_signed_connects(&FAKE), 1);
+    fake_stop();
     busauth_identity_free(id);
 }
 

@@ -15,8 +15,10 @@ struct unibus_subscription {
     natsSubscription *sub;
     unibus_message_fn on_message;
     unibus_drop_fn on_drop;
-    /* Set for request handlers: gets each opened request and its reply subject. */
-    void (*on_request)(unibus_subscription *us, const unibus_message *request, const char *reply_to);
+    /* Set for request handlers: gets each opened request, its reply subject
+     * and its id (envelope_id: what the answer names). */
+    void (*on_request)(unibus_subscription *us, const unibus_message *request, const char *reply_to,
+                       const uint8_t request_id[32]);
     unibus_handler_fn handler;
     void *ctx;
 };
@@ -32,14 +34,18 @@ typedef struct {
 } received;
 
 unibus_status bus_connect(unibus_client *c);
-/* The bytes to put on the wire for data in rs (sealed when e2e); malloc'd. */
-unibus_status msg_seal(unibus_client *c, room_state *rs, const void *data, size_t len, uint8_t **out,
-                       size_t *out_len);
-/* Every check of dev/message-envelope.md; r->plain is set even on failure. */
+/* The bytes to put on the wire for data in rs (sealed when e2e); malloc'd.
+ * answers: the id of the request this answers, or NULL. */
+unibus_status msg_seal(unibus_client *c, room_state *rs, const void *data, size_t len, const uint8_t *answers,
+                       uint8_t **out, size_t *out_len);
+/* Every check of dev/message-envelope.md; r->plain is set even on failure.
+ * answers: the id of the request whose answer this must be, or NULL for
+ * anything but an answer.  more_queued: more messages wait behind this one,
+ * so the replay record may be written later. */
 /* With borrow, a cleartext message's plain points into in (no copy: the
  * caller keeps in alive and does not free plain; r->borrowed says so). */
 unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size_t len, bool borrow,
-                       received *r);
+                       const uint8_t *answers, bool more_queued, received *r);
 /* A new subscription with template's callbacks, to unibus.room.<id>.<kind>
  * (in a queue group when queue is given); *out is NULL on failure. */
 unibus_status msg_subscription_new(unibus_client *c, const char *room, const char *kind, const char *queue,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
+#include "envelope.h"
 #include "messaging.h"
 
 #define WORKERS_QUEUE "workers"
@@ -14,7 +15,8 @@ void unibus_free(void *p)
     free(p);
 }
 
-static void answer(unibus_subscription *us, const unibus_message *request, const char *reply_to)
+static void answer(unibus_subscription *us, const unibus_message *request, const char *reply_to,
+                   const uint8_t request_id[ENVELOPE_ID_LEN])
 {
     uint8_t *reply = NULL, *wire = NULL;
     size_t reply_len = 0, wire_len = 0;
@@ -24,7 +26,7 @@ static void answer(unibus_subscription *us, const unibus_message *request, const
     }
     unibus_client *c = us->client;
     pthread_mutex_lock(&c->state_lock);
-    unibus_status s = msg_seal(c, us->room, reply, reply_len, &wire, &wire_len);
+    unibus_status s = msg_seal(c, us->room, reply, reply_len, request_id, &wire, &wire_len); /* bound to it */
     pthread_mutex_unlock(&c->state_lock);
     if (s == UNIBUS_OK)
         natsConnection_Publish(c->nc, reply_to, wire, (int)wire_len);
@@ -52,8 +54,9 @@ static void new_inbox(const unibus_client *c, char out[128])
     snprintf(out, 128, "_INBOX.%s.%s", c->nkey, hex);
 }
 
+/* The answer to the request whose id is request_id, and to no other. */
 static unibus_status await_reply(unibus_client *c, room_state *rs, natsSubscription *sub, int timeout_ms,
-                                 uint8_t **reply, size_t *reply_len)
+                                 const uint8_t request_id[ENVELOPE_ID_LEN], uint8_t **reply, size_t *reply_len)
 {
     natsMsg *msg = NULL;
     natsStatus ns = natsSubscription_NextMsg(&msg, sub, timeout_ms);
@@ -64,7 +67,8 @@ static unibus_status await_reply(unibus_client *c, room_state *rs, natsSubscript
     if (ns != NATS_OK)
         return client_fail(c, UNIBUS_ERR_DATA_PLANE, "waiting for the answer: %s", natsStatus_GetText(ns));
     received r;
-    unibus_status s = msg_open(c, rs, (const uint8_t *)natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), false, &r);
+    unibus_status s = msg_open(c, rs, (const uint8_t *)natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), false,
+                               request_id, false, &r);
     natsMsg_Destroy(msg);
     if (s != UNIBUS_OK) {
         free(r.plain);
@@ -90,11 +94,13 @@ unibus_status unibus_room_request(unibus_client *c, const char *room, const void
     if (s == UNIBUS_OK)
         s = room_state_resolve(c, room, &rs);
     if (s == UNIBUS_OK)
-        s = msg_seal(c, rs, data, len, &wire, &wire_len);
+        s = msg_seal(c, rs, data, len, NULL, &wire, &wire_len);
     pthread_mutex_unlock(&c->state_lock);
     char inbox[128], subject[64];
     natsSubscription *sub = NULL;
+    uint8_t request_id[ENVELOPE_ID_LEN];
     if (s == UNIBUS_OK) {
+        envelope_id(wire, wire_len, request_id);
         new_inbox(c, inbox);
         snprintf(subject, sizeof subject, "unibus.room.%s.req", room_state_id(rs));
         natsStatus ns = natsConnection_SubscribeSync(&sub, c->nc, inbox);
@@ -104,7 +110,7 @@ unibus_status unibus_room_request(unibus_client *c, const char *room, const void
             s = client_fail(c, UNIBUS_ERR_DATA_PLANE, "request to %s: %s", subject, natsStatus_GetText(ns));
     }
     if (s == UNIBUS_OK)
-        s = await_reply(c, rs, sub, timeout_ms, reply, reply_len);
+        s = await_reply(c, rs, sub, timeout_ms, request_id, reply, reply_len);
     natsSubscription_Destroy(sub);
     free(wire);
     return s;

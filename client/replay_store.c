@@ -19,7 +19,7 @@
 #define RECORD_LEN 64 /* sender 32, session 16, sequence 8 BE, newest sender time 8 BE */
 #define QUEUE_MAX 64
 #define FLUSH_EVERY 1024         /* admitted messages: bounds what a crash can lose under load */
-#define COMPACT_BYTES (1 << 20)  /* appended by this process before it rewrites the file */
+#define COMPACT_BYTES (1 << 20)  /* appended by this process before it rewrites the file, at least */
 #define MIN_SLOTS 1024
 
 typedef struct {
@@ -44,6 +44,7 @@ struct replay_store {
     size_t queued;
     size_t admitted;           /* since the last write */
     size_t appended;           /* bytes since the last rewrite */
+    size_t rewritten;          /* the file's size after it: rewrites cost at most what was appended */
 };
 
 static bool expired(uint64_t newest_ms, int64_t now_ms)
@@ -71,7 +72,7 @@ static slot *lookup(const table *t, const uint8_t id[48])
 }
 
 /* Room for one more session: the live ones moved to a table sized for
- * them (twice as large when more than a quarter full). */
+ * them (twice as large when more than a quarter full, up to the cap). */
 static bool make_room(table *t, int64_t now_ms)
 {
     if (2 * (t->count + 1) <= t->cap)
@@ -79,10 +80,9 @@ static bool make_room(table *t, int64_t now_ms)
     size_t live = 0;
     for (size_t i = 0; i < t->cap; i++)
         live += t->slots[i].newest_ms && !expired(t->slots[i].newest_ms, now_ms);
-    if (live >= REPLAY_MAX_SESSIONS)
-        return false;
+    size_t cap = 4 * (live + 1) > t->cap && t->cap < 2 * REPLAY_MAX_SESSIONS ? 2 * t->cap : t->cap;
     table fresh;
-    if (!table_init(&fresh, 4 * (live + 1) > t->cap ? 2 * t->cap : t->cap))
+    if (2 * (live + 1) > cap || !table_init(&fresh, cap))
         return false;
     for (size_t i = 0; i < t->cap; i++)
         if (t->slots[i].newest_ms && !expired(t->slots[i].newest_ms, now_ms)) {
@@ -173,24 +173,28 @@ static bool write_all(int fd, const uint8_t *buf, size_t len)
     return true;
 }
 
-/* The file becomes the magic line and t's live entries.  Under LOCK_EX. */
-static void rewrite(int fd, const table *t, int64_t now_ms)
+/* The file becomes the magic line and t's live entries; its new size.
+ * Under LOCK_EX. */
+static size_t rewrite(int fd, const table *t, int64_t now_ms)
 {
     uint8_t buf[QUEUE_MAX * RECORD_LEN];
     size_t used = 0;
+    size_t total = MAGIC_LEN;
     if (ftruncate(fd, 0) != 0 || !write_all(fd, (const uint8_t *)MAGIC, MAGIC_LEN))
-        return;
+        return 0;
     for (size_t i = 0; i < t->cap; i++) {
         if (!t->slots[i].newest_ms || expired(t->slots[i].newest_ms, now_ms))
             continue;
         encode(&t->slots[i], buf + used);
         used += RECORD_LEN;
+        total += RECORD_LEN;
         if (used == sizeof buf) {
             write_all(fd, buf, used);
             used = 0;
         }
     }
     write_all(fd, buf, used);
+    return total;
 }
 
 /* Other processes append under LOCK_SH; this reads everything they wrote
@@ -203,7 +207,7 @@ static void compact(replay_store *s, int64_t now_ms)
         return;
     flock(s->fd, LOCK_EX);
     if (load(s->fd, &all, now_ms))
-        rewrite(s->fd, &all, now_ms);
+        s->rewritten = rewrite(s->fd, &all, now_ms);
     flock(s->fd, LOCK_UN);
     free(all.slots);
     s->appended = 0;
@@ -250,7 +254,7 @@ unibus_status replay_store_open(const char *path, int64_t now_ms, replay_store *
     if (st == UNIBUS_OK) {
         flock(s->fd, LOCK_EX);
         if (load(s->fd, &s->mem, now_ms))
-            rewrite(s->fd, &s->mem, now_ms);
+            s->rewritten = rewrite(s->fd, &s->mem, now_ms);
         else
             st = refuse(why, why_len, "%s is not a unibus replay record: move it away", path);
         flock(s->fd, LOCK_UN);
@@ -286,7 +290,7 @@ static void write_queue(replay_store *s)
 void replay_store_flush(replay_store *s, int64_t now_ms)
 {
     write_queue(s);
-    if (s->appended > COMPACT_BYTES)
+    if (s->appended > COMPACT_BYTES && s->appended > s->rewritten)
         compact(s, now_ms);
 }
 

@@ -15,7 +15,7 @@
 
 #define REPLAY_WINDOW_MS 30000 /* how old a message may be, by the sender's clock */
 #define REPLAY_SKEW_MS 5000    /* how far ahead of ours the sender's clock may be */
-#define REPLAY_MAX_SESSIONS (1u << 18) /* live sessions held; past that, new ones are refused */
+#define REPLAY_MAX_SESSIONS (1u << 17) /* live sessions held; past that, new ones are refused */
 
 typedef struct replay_store replay_store;
 

@@ -190,6 +190,23 @@ static void processes_writing_at_once_lose_nothing(void **state)
     replay_store_close(s);
 }
 
+/* A flood of fresh sessions fills the record: the next new session is
+ * refused rather than an old one forgotten (which would reopen its
+ * replays); once the flood leaves the window, new sessions are taken. */
+static void a_full_record_refuses_new_sessions_and_forgets_none(void **state)
+{
+    (void)state;
+    replay_store *s = open_at(NOW);
+    for (uint32_t n = 0; n < REPLAY_MAX_SESSIONS; n++)
+        assert_int_equal(admit(s, n, 1, NOW, NOW), UNIBUS_OK);
+    assert_int_equal(admit(s, REPLAY_MAX_SESSIONS, 1, NOW, NOW), UNIBUS_ERR_RATE_LIMITED);
+    assert_int_equal(admit(s, 0, 1, NOW, NOW), UNIBUS_ERR_REPLAY); /* the first is still known */
+    assert_int_equal(admit(s, 0, 2, NOW, NOW), UNIBUS_OK);          /* known sessions go on */
+    int64_t later = NOW + REPLAY_WINDOW_MS + 1;
+    assert_int_equal(admit(s, REPLAY_MAX_SESSIONS, 1, later, later), UNIBUS_OK);
+    replay_store_close(s);
+}
+
 static unibus_status try_open(void)
 {
     replay_store *s = NULL;
@@ -251,6 +268,7 @@ int main(void)
         T(two_live_processes_each_take_a_live_message),
         T(the_file_holds_only_the_window),
         T(processes_writing_at_once_lose_nothing),
+        T(a_full_record_refuses_new_sessions_and_forgets_none),
         T(a_file_others_could_change_is_refused),
         T(a_torn_last_record_is_ignored),
     };

@@ -278,7 +278,7 @@ static unibus_status open_envelope(unibus_client *c, room_state *rs, const uint8
 }
 
 unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size_t len, bool borrow,
-                       const uint8_t *answers, bool more_queued, received *out)
+                       const uint8_t *answers, received *out)
 {
     memset(out, 0, sizeof *out);
     if (borrow && !room_state_e2e(rs)) {
@@ -299,10 +299,6 @@ unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size
     envelope_header h = {0};
     pthread_mutex_lock(&c->state_lock);
     unibus_status s = open_envelope(c, rs, in, len, answers, out->plain, &out->plain_len, &h, out->sender_name);
-    /* Written before the last message of a burst is delivered: a crash
-     * loses at most the rest of a burst (dev/message-envelope.md). */
-    if (!more_queued)
-        replay_store_flush(c->replays, now_ms());
     pthread_mutex_unlock(&c->state_lock);
     if (len >= ENVELOPE_HEADER_LEN)
         busauth_nkey_encode_public(h.sender, out->sender);
@@ -312,14 +308,12 @@ unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size
 
 static void on_nats_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
-    (void)nc;
+    (void)nc, (void)sub;
     unibus_subscription *us = closure;
     received r;
-    int queued = 0;
-    natsSubscription_GetPending(sub, &queued, NULL);
     const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
     size_t len = (size_t)natsMsg_GetDataLength(msg);
-    unibus_status s = msg_open(us->client, us->room, data, len, true, NULL, queued > 0, &r);
+    unibus_status s = msg_open(us->client, us->room, data, len, true, NULL, &r);
     unibus_message m = {room_state_id(us->room), r.sender, r.sender_name, r.plain, r.plain_len, r.verified};
     if (s == UNIBUS_OK && us->on_request) {
         uint8_t request_id[ENVELOPE_ID_LEN];

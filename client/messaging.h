@@ -40,12 +40,11 @@ unibus_status msg_seal(unibus_client *c, room_state *rs, const void *data, size_
                        uint8_t **out, size_t *out_len);
 /* Every check of dev/message-envelope.md; r->plain is set even on failure.
  * answers: the id of the request whose answer this must be, or NULL for
- * anything but an answer.  more_queued: more messages wait behind this one,
- * so the replay record may be written later. */
+ * anything but an answer. */
 /* With borrow, a cleartext message's plain points into in (no copy: the
  * caller keeps in alive and does not free plain; r->borrowed says so). */
 unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size_t len, bool borrow,
-                       const uint8_t *answers, bool more_queued, received *r);
+                       const uint8_t *answers, received *r);
 /* A new subscription with template's callbacks, to unibus.room.<id>.<kind>
  * (in a queue group when queue is given); *out is NULL on failure. */
 unibus_status msg_subscription_new(unibus_client *c, const char *room, const char *kind, const char *queue,

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,22 +12,24 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <sodium.h>
 
 #define MAGIC "unibus-replay-1\n"
 #define MAGIC_LEN (sizeof MAGIC - 1)
 #define RECORD_LEN 64 /* sender 32, session 16, sequence 8 BE, newest sender time 8 BE */
-#define QUEUE_MAX 64
-#define FLUSH_EVERY 1024         /* admitted messages: bounds what a crash can lose under load */
+#define QUEUE_MAX 1024           /* sessions waiting to be written */
+#define WRITE_EVERY_MS 10        /* what a crash can lose: the records of the last 10 ms */
 #define COMPACT_BYTES (1 << 20)  /* appended by this process before it rewrites the file, at least */
 #define MIN_SLOTS 1024
 
 typedef struct {
-    uint8_t id[48];     /* sender, session */
-    uint64_t last;      /* highest sequence seen */
-    uint64_t newest_ms; /* newest sender time seen; 0: a free slot */
-    bool queued;
+    uint8_t id[48];      /* sender, session */
+    uint64_t last;       /* highest sequence seen */
+    uint64_t newest_ms;  /* newest sender time seen; 0: a free slot */
+    uint64_t queued_gen; /* queue generation holding its record, at queued_at */
+    uint32_t queued_at;
 } slot;
 
 /* Open addressing, linear probing, at most half full; a rebuild forgets
@@ -34,16 +37,26 @@ typedef struct {
 typedef struct {
     slot *slots;
     size_t cap, count;
+    int64_t full_until_ms; /* full of live sessions: no new one before the oldest expires */
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
 } table;
 
+/* The message path only encodes records into the queue; a writer thread
+ * appends the queue to the file every WRITE_EVERY_MS, so receiving makes
+ * no system call. */
 struct replay_store {
-    table mem;
+    table mem;                 /* the caller's thread only */
     int fd;
-    uint32_t queue[QUEUE_MAX]; /* slots waiting to be written */
+    pthread_t writer;
+    bool writer_started;
+    pthread_mutex_t lock;      /* the fields below, between the two */
+    pthread_cond_t queued_cv, taken_cv;
+    uint8_t queue[QUEUE_MAX * RECORD_LEN];
     size_t queued;
-    size_t admitted;           /* since the last write */
-    size_t appended;           /* bytes since the last rewrite */
+    uint64_t generation;       /* bumped each time the writer takes the queue */
+    int64_t last_now_ms;       /* the clock of the latest admit, for rewrites */
+    bool stopping;
+    size_t appended;           /* the writer's: bytes since the last rewrite */
     size_t rewritten;          /* the file's size after it: rewrites cost at most what was appended */
 };
 
@@ -57,6 +70,7 @@ static bool table_init(table *t, size_t cap)
     t->slots = calloc(cap, sizeof *t->slots);
     t->cap = cap;
     t->count = 0;
+    t->full_until_ms = 0;
     randombytes_buf(t->hash_key, sizeof t->hash_key);
     return t->slots != NULL;
 }
@@ -77,12 +91,22 @@ static bool make_room(table *t, int64_t now_ms)
 {
     if (2 * (t->count + 1) <= t->cap)
         return true;
+    if (now_ms < t->full_until_ms)
+        return false; /* a flood of new sessions costs no scan each */
     size_t live = 0;
+    uint64_t oldest = UINT64_MAX;
     for (size_t i = 0; i < t->cap; i++)
-        live += t->slots[i].newest_ms && !expired(t->slots[i].newest_ms, now_ms);
+        if (t->slots[i].newest_ms && !expired(t->slots[i].newest_ms, now_ms)) {
+            live++;
+            oldest = t->slots[i].newest_ms < oldest ? t->slots[i].newest_ms : oldest;
+        }
     size_t cap = 4 * (live + 1) > t->cap && t->cap < 2 * REPLAY_MAX_SESSIONS ? 2 * t->cap : t->cap;
     table fresh;
-    if (2 * (live + 1) > cap || !table_init(&fresh, cap))
+    if (2 * (live + 1) > cap) {
+        t->full_until_ms = (int64_t)oldest + REPLAY_WINDOW_MS + 1;
+        return false;
+    }
+    if (!table_init(&fresh, cap))
         return false;
     for (size_t i = 0; i < t->cap; i++)
         if (t->slots[i].newest_ms && !expired(t->slots[i].newest_ms, now_ms)) {
@@ -213,6 +237,77 @@ static void compact(replay_store *s, int64_t now_ms)
     s->appended = 0;
 }
 
+/* Appends are atomic against each other (O_APPEND, one write); the shared
+ * lock only keeps them out of a rewrite in progress. */
+static void append(replay_store *s, const uint8_t *records, size_t n, int64_t now_ms)
+{
+    flock(s->fd, LOCK_SH);
+    write_all(s->fd, records, n * RECORD_LEN);
+    flock(s->fd, LOCK_UN);
+    s->appended += n * RECORD_LEN;
+    if (s->appended > COMPACT_BYTES && s->appended > s->rewritten)
+        compact(s, now_ms);
+}
+
+/* cv runs on CLOCK_MONOTONIC: a wall-clock step does not stretch the wait. */
+static void wait_ms(pthread_cond_t *cv, pthread_mutex_t *lock, int ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += ms * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_cond_timedwait(cv, lock, &until);
+}
+
+/* Waits for records, lets WRITE_EVERY_MS of them gather, takes the queue
+ * and appends it; at stop, writes what is left. */
+static void *writer_main(void *arg)
+{
+    replay_store *s = arg;
+    uint8_t batch[QUEUE_MAX * RECORD_LEN];
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->queued && !s->stopping)
+            pthread_cond_wait(&s->queued_cv, &s->lock);
+        if (!s->queued)
+            break;
+        if (!s->stopping && s->queued < QUEUE_MAX) /* a full queue signals: enqueue waits for it */
+            wait_ms(&s->queued_cv, &s->lock, WRITE_EVERY_MS);
+        size_t n = s->queued;
+        int64_t now_ms = s->last_now_ms;
+        memcpy(batch, s->queue, n * RECORD_LEN);
+        s->queued = 0;
+        s->generation++;
+        pthread_cond_broadcast(&s->taken_cv);
+        pthread_mutex_unlock(&s->lock);
+        append(s, batch, n, now_ms);
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* sl's record into the queue: one per session and batch, however many of
+ * its messages arrive in the batch. */
+static void enqueue(replay_store *s, slot *sl, int64_t now_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    while (sl->queued_gen != s->generation && s->queued == QUEUE_MAX) {
+        pthread_cond_signal(&s->queued_cv);
+        pthread_cond_wait(&s->taken_cv, &s->lock);
+    }
+    if (sl->queued_gen != s->generation) {
+        sl->queued_gen = s->generation;
+        sl->queued_at = (uint32_t)s->queued++;
+        if (s->queued == 1)
+            pthread_cond_signal(&s->queued_cv);
+    }
+    encode(sl, s->queue + (size_t)sl->queued_at * RECORD_LEN);
+    s->last_now_ms = now_ms;
+    pthread_mutex_unlock(&s->lock);
+}
+
 static unibus_status refuse(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static unibus_status refuse(char *why, size_t why_len, const char *fmt, ...)
@@ -248,6 +343,14 @@ unibus_status replay_store_open(const char *path, int64_t now_ms, replay_store *
         free(s);
         return UNIBUS_ERR_NOMEM;
     }
+    pthread_condattr_t monotonic;
+    pthread_condattr_init(&monotonic);
+    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->queued_cv, &monotonic);
+    pthread_cond_init(&s->taken_cv, NULL);
+    pthread_condattr_destroy(&monotonic);
+    s->generation = 1; /* slots start at 0: queued in no batch */
     s->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     unibus_status st = s->fd < 0 ? refuse(why, why_len, "cannot open the replay record %s: %s", path, strerror(errno))
                                  : check_place(s->fd, path, why, why_len);
@@ -259,39 +362,15 @@ unibus_status replay_store_open(const char *path, int64_t now_ms, replay_store *
             st = refuse(why, why_len, "%s is not a unibus replay record: move it away", path);
         flock(s->fd, LOCK_UN);
     }
+    if (st == UNIBUS_OK && pthread_create(&s->writer, NULL, writer_main, s) != 0)
+        st = UNIBUS_ERR_NOMEM;
+    s->writer_started = st == UNIBUS_OK;
     if (st != UNIBUS_OK) {
         replay_store_close(s);
         return st;
     }
     *out = s;
     return UNIBUS_OK;
-}
-
-static void write_queue(replay_store *s)
-{
-    if (!s->queued)
-        return;
-    uint8_t buf[QUEUE_MAX * RECORD_LEN];
-    for (size_t i = 0; i < s->queued; i++) {
-        slot *sl = &s->mem.slots[s->queue[i]];
-        encode(sl, buf + i * RECORD_LEN);
-        sl->queued = false;
-    }
-    /* Appends are atomic against each other (O_APPEND, one write); the
-     * shared lock only keeps them out of a rewrite in progress. */
-    flock(s->fd, LOCK_SH);
-    write_all(s->fd, buf, s->queued * RECORD_LEN);
-    flock(s->fd, LOCK_UN);
-    s->appended += s->queued * RECORD_LEN;
-    s->queued = 0;
-    s->admitted = 0;
-}
-
-void replay_store_flush(replay_store *s, int64_t now_ms)
-{
-    write_queue(s);
-    if (s->appended > COMPACT_BYTES && s->appended > s->rewritten)
-        compact(s, now_ms);
 }
 
 unibus_status replay_store_admit(replay_store *s, const uint8_t sender[32], const uint8_t session[16],
@@ -305,17 +384,10 @@ unibus_status replay_store_admit(replay_store *s, const uint8_t sender[32], cons
     slot *found = lookup(&s->mem, id);
     if (found->newest_ms && sequence <= found->last)
         return UNIBUS_ERR_REPLAY;
-    if (!found->newest_ms && s->mem.count + 1 > s->mem.cap / 2)
-        replay_store_flush(s, now_ms); /* the queue holds slot numbers, which a rebuild moves */
     slot *sl = remember(&s->mem, id, sequence, time_ms, now_ms);
     if (!sl)
         return UNIBUS_ERR_RATE_LIMITED;
-    if (!sl->queued) {
-        sl->queued = true;
-        s->queue[s->queued++] = (uint32_t)(sl - s->mem.slots);
-    }
-    if (s->queued == QUEUE_MAX || ++s->admitted >= FLUSH_EVERY)
-        replay_store_flush(s, now_ms);
+    enqueue(s, sl, now_ms);
     return UNIBUS_OK;
 }
 
@@ -323,10 +395,18 @@ void replay_store_close(replay_store *s)
 {
     if (!s)
         return;
-    if (s->fd >= 0) {
-        write_queue(s);
-        close(s->fd);
+    if (s->writer_started) {
+        pthread_mutex_lock(&s->lock);
+        s->stopping = true;
+        pthread_cond_signal(&s->queued_cv);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->writer, NULL);
     }
+    if (s->fd >= 0)
+        close(s->fd);
+    pthread_cond_destroy(&s->queued_cv);
+    pthread_cond_destroy(&s->taken_cv);
+    pthread_mutex_destroy(&s->lock);
     free(s->mem.slots);
     free(s);
 }

@@ -3,8 +3,8 @@
  * twice: the highest sequence seen per (sender, session), kept while the
  * session's newest sender time is inside the replay window, in memory and
  * in an append-only file that every process of the identity shares
- * (dev/message-envelope.md, "Replays").  Not thread-safe: the client's
- * state_lock guards it.
+ * (dev/message-envelope.md, "Replays").  Admits from one thread at a time
+ * (the client's state_lock guards it).
  */
 #ifndef UNIBUS_REPLAY_STORE_H
 #define UNIBUS_REPLAY_STORE_H
@@ -30,15 +30,12 @@ unibus_status replay_store_open(const char *path, int64_t now_ms, replay_store *
  * UNIBUS_ERR_REPLAY when the sequence is not above the highest seen in
  * that session; UNIBUS_ERR_RATE_LIMITED when REPLAY_MAX_SESSIONS sessions
  * are live and this is a new one; else UNIBUS_OK, the message remembered
- * and queued for the file (written when the queue is full, every 1,024
- * messages, or at replay_store_flush). */
+ * and queued for the file, which a thread of the store appends to within
+ * 10 ms (no fsync). */
 unibus_status replay_store_admit(replay_store *s, const uint8_t sender[32], const uint8_t session[16],
                                  uint64_t sequence, uint64_t time_ms, int64_t now_ms);
 
-/* Writes what is queued: one write(2), no fsync. */
-void replay_store_flush(replay_store *s, int64_t now_ms);
-
-/* Flushes and frees; NULL is accepted. */
+/* Writes what is queued and frees; NULL is accepted. */
 void replay_store_close(replay_store *s);
 
 #endif

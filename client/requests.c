@@ -68,7 +68,7 @@ static unibus_status await_reply(unibus_client *c, room_state *rs, natsSubscript
         return client_fail(c, UNIBUS_ERR_DATA_PLANE, "waiting for the answer: %s", natsStatus_GetText(ns));
     received r;
     unibus_status s = msg_open(c, rs, (const uint8_t *)natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), false,
-                               request_id, false, &r);
+                               request_id, &r);
     natsMsg_Destroy(msg);
     if (s != UNIBUS_OK) {
         free(r.plain);

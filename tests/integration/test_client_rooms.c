@@ -591,8 +591,9 @@ static void a_replay_reaches_no_later_process_of_the_member(void **state)
     assert_true(wait_for(&b, 1, 0));
     natsMsg *captured = next_msg(capture);
 
-    /* His next process, while the first one still runs: its record was
-     * written when its queue ran empty, not at close. */
+    /* His next process, while the first one still runs: its record is
+     * written within 10 ms of taking the message, not at close. */
+    nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
     unibus_client *next = open_as(F.bob, "bob");
     unibus_subscription *sn;
     OK(next, unibus_room_subscribe(next, "ops", on_message, on_drop, &later, &sn));

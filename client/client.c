@@ -41,7 +41,7 @@ const char *unibus_strerror(unibus_status status)
         [UNIBUS_ERR_BAD_SIGNATURE] = "message signature invalid or missing",
         [UNIBUS_ERR_DECRYPT] = "message fails authentication",
         [UNIBUS_ERR_NOT_MEMBER] = "message from a non-member",
-        [UNIBUS_ERR_REPLAY] = "replayed message (seen before, or answering another request)",
+        [UNIBUS_ERR_REPLAY] = "replayed message (seen before, or moved: to another subject or request)",
         [UNIBUS_ERR_DATA_PLANE] = "data plane failure",
         [UNIBUS_ERR_TIMEOUT] = "timed out",
         [UNIBUS_ERR_NOMEM] = "out of memory",

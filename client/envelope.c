@@ -35,7 +35,7 @@ size_t envelope_sealed_len(size_t plaintext_len, bool sign)
 static void write_header(const envelope_header *h, bool sign, uint8_t *out)
 {
     out[0] = ENVELOPE_VERSION;
-    out[1] = sign ? ENVELOPE_FLAG_SIGNED : 0;
+    out[1] = (uint8_t)((sign ? ENVELOPE_FLAG_SIGNED : 0) | h->kind << ENVELOPE_KIND_SHIFT);
     put_be(out + 2, h->epoch, 4);
     memcpy(out + 6, h->sender, 32);
     memcpy(out + 38, h->session, ENVELOPE_SESSION_LEN);
@@ -93,11 +93,12 @@ void envelope_id(const uint8_t *in, size_t len, uint8_t id[ENVELOPE_ID_LEN])
 unibus_status envelope_peek(const uint8_t *in, size_t len, envelope_header *h)
 {
     if (len < ENVELOPE_HEADER_LEN + ENVELOPE_TAG_LEN || in[0] != ENVELOPE_VERSION ||
-        (in[1] & ~ENVELOPE_FLAG_SIGNED) != 0)
+        (in[1] >> ENVELOPE_KIND_SHIFT) > ENVELOPE_REPLY)
         return UNIBUS_ERR_MALFORMED;
     if ((in[1] & ENVELOPE_FLAG_SIGNED) && len < ENVELOPE_HEADER_LEN + ENVELOPE_TAG_LEN + ENVELOPE_SIG_LEN)
         return UNIBUS_ERR_MALFORMED;
-    h->flags = in[1];
+    h->flags = in[1] & ENVELOPE_FLAG_SIGNED;
+    h->kind = (envelope_kind)(in[1] >> ENVELOPE_KIND_SHIFT);
     h->epoch = (uint32_t)get_be(in + 2, 4);
     memcpy(h->sender, in + 6, 32);
     memcpy(h->session, in + 38, ENVELOPE_SESSION_LEN);

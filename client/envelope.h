@@ -2,7 +2,7 @@
  * The end-to-end message envelope, version 2 (dev/message-envelope.md),
  * internal to libunibus.  Pure functions; thread-safe.
  *
- *   0  version (2)         1  flags (1, bit 0: signed)
+ *   0  version (2)         1  flags (1, bit 0: signed; bits 1-2: kind)
  *   2  key epoch (4, BE)   6  sender Ed25519 key (32)
  *  38  session id (16)    54  sequence (8, BE)
  *  62  sender time (8, BE, Unix ms)
@@ -24,6 +24,7 @@
 
 #define ENVELOPE_VERSION 2
 #define ENVELOPE_FLAG_SIGNED 0x01
+#define ENVELOPE_KIND_SHIFT 1
 #define ENVELOPE_HEADER_LEN 102
 #define ENVELOPE_TAG_LEN 16
 #define ENVELOPE_SIG_LEN 64
@@ -32,8 +33,12 @@
 #define ENVELOPE_KEY_LEN 32
 #define ENVELOPE_ROOM_ID_LEN 32
 
+/* What the sender sent it as: a receiver takes it as nothing else. */
+typedef enum { ENVELOPE_MESSAGE = 0, ENVELOPE_REQUEST = 1, ENVELOPE_REPLY = 2 } envelope_kind;
+
 typedef struct {
-    uint8_t flags;
+    uint8_t flags;                     /* ENVELOPE_FLAG_SIGNED or 0 */
+    envelope_kind kind;
     uint32_t epoch;
     uint8_t sender[32];
     uint8_t session[ENVELOPE_SESSION_LEN];
@@ -54,7 +59,7 @@ unibus_status envelope_seal(const char *room_id, const uint8_t key[ENVELOPE_KEY_
 void envelope_id(const uint8_t *in, size_t len, uint8_t id[ENVELOPE_ID_LEN]);
 
 /* Reads the header (no crypto yet): UNIBUS_ERR_MALFORMED when too short or
- * of another version (version 1 included) or with unknown flags. */
+ * of another version (version 1 included) or with unknown flags or kind. */
 unibus_status envelope_peek(const uint8_t *in, size_t len, envelope_header *h);
 
 /* Checks the sender's signature of a signed envelope: UNIBUS_OK, or

@@ -15,6 +15,8 @@
 
 #define MESSAGE_MAX (64 * 1024 * 1024)
 
+const msg_kind MSG_KIND_MESSAGE = {ENVELOPE_MESSAGE, NULL}, MSG_KIND_REQUEST = {ENVELOPE_REQUEST, NULL};
+
 void unibus_client_on_event(unibus_client *c, unibus_event_fn fn, void *ctx)
 {
     c->on_event = fn;
@@ -162,7 +164,7 @@ static uint64_t next_time(unibus_client *c)
 }
 
 static unibus_status seal_current(unibus_client *c, room_state *rs, const void *data, size_t len,
-                                  const uint8_t *answers, uint8_t **out, size_t *out_len)
+                                  const msg_kind *kind, uint8_t **out, size_t *out_len)
 {
     unibus_status s = room_state_refresh(c, rs, ROOM_INFO_TTL_MS);
     uint8_t key[32];
@@ -170,11 +172,12 @@ static unibus_status seal_current(unibus_client *c, room_state *rs, const void *
         s = room_state_key(c, rs, room_state_epoch(rs), key);
     if (s != UNIBUS_OK)
         return s;
-    envelope_header h = {.epoch = room_state_epoch(rs), .sequence = ++c->sequence, .time_ms = next_time(c)};
+    envelope_header h = {.kind = kind->kind, .epoch = room_state_epoch(rs), .sequence = ++c->sequence,
+                         .time_ms = next_time(c)};
     memcpy(h.sender, busauth_identity_public_key(c->id), 32);
     memcpy(h.session, c->session, sizeof h.session);
-    if (answers)
-        memcpy(h.answers, answers, ENVELOPE_ID_LEN);
+    if (kind->answers)
+        memcpy(h.answers, kind->answers, ENVELOPE_ID_LEN);
     *out_len = envelope_sealed_len(len, room_state_signed(rs));
     *out = malloc(*out_len);
     s = *out ? envelope_seal(room_state_id(rs), key, &h, room_state_signed(rs) ? c->id : NULL, data, len, *out)
@@ -187,11 +190,11 @@ static unibus_status seal_current(unibus_client *c, room_state *rs, const void *
     return s;
 }
 
-unibus_status msg_seal(unibus_client *c, room_state *rs, const void *data, size_t len, const uint8_t *answers,
+unibus_status msg_seal(unibus_client *c, room_state *rs, const void *data, size_t len, const msg_kind *kind,
                        uint8_t **out, size_t *out_len)
 {
     if (room_state_e2e(rs))
-        return seal_current(c, rs, data, len, answers, out, out_len);
+        return seal_current(c, rs, data, len, kind, out, out_len);
     *out = malloc(len ? len : 1);
     if (!*out)
         return UNIBUS_ERR_NOMEM;
@@ -213,7 +216,7 @@ unibus_status unibus_room_publish(unibus_client *c, const char *room, const void
     uint8_t *wire = NULL;
     size_t wire_len = len;
     if (s == UNIBUS_OK && room_state_e2e(rs))
-        s = seal_current(c, rs, data, len, NULL, &wire, &wire_len);
+        s = seal_current(c, rs, data, len, &MSG_KIND_MESSAGE, &wire, &wire_len);
     char subject[64];
     if (s == UNIBUS_OK) {
         subject_of(rs, subject);
@@ -249,19 +252,20 @@ static unibus_status check_envelope(unibus_client *c, room_state *rs, const enve
     return h->epoch == room_state_epoch(rs) ? UNIBUS_OK : UNIBUS_ERR_UNKNOWN_EPOCH;
 }
 
-/* An authentic envelope is taken once, fresh, and where it belongs: a
- * reply only as the answer to the request it names, anything else only
- * when it answers nothing. */
-static unibus_status admit(unibus_client *c, const envelope_header *h, const uint8_t *answers)
+/* An authentic envelope is taken once, fresh, and only as what it was sent
+ * as: a message on the room, a request by the workers, a reply as the
+ * answer to the very request it names. */
+static unibus_status admit(unibus_client *c, const envelope_header *h, const msg_kind *kind)
 {
     static const uint8_t NONE[ENVELOPE_ID_LEN];
-    if (sodium_memcmp(h->answers, answers ? answers : NONE, ENVELOPE_ID_LEN) != 0)
+    if (h->kind != kind->kind ||
+        sodium_memcmp(h->answers, kind->answers ? kind->answers : NONE, ENVELOPE_ID_LEN) != 0)
         return UNIBUS_ERR_REPLAY;
     return replay_store_admit(c->replays, h->sender, h->session, h->sequence, h->time_ms, now_ms());
 }
 
 static unibus_status open_envelope(unibus_client *c, room_state *rs, const uint8_t *in, size_t len,
-                                   const uint8_t *answers, uint8_t *out, size_t *out_len, envelope_header *h,
+                                   const msg_kind *kind, uint8_t *out, size_t *out_len, envelope_header *h,
                                    char name[65])
 {
     unibus_status s = envelope_peek(in, len, h);
@@ -274,11 +278,11 @@ static unibus_status open_envelope(unibus_client *c, room_state *rs, const uint8
         s = envelope_decrypt(room_state_id(rs), key, in, len, out, out_len); /* signature checked above */
     sodium_memzero(key, sizeof key);
     /* Only authentic envelopes move the replay record. */
-    return s == UNIBUS_OK ? admit(c, h, answers) : s;
+    return s == UNIBUS_OK ? admit(c, h, kind) : s;
 }
 
 unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size_t len, bool borrow,
-                       const uint8_t *answers, received *out)
+                       const msg_kind *kind, received *out)
 {
     memset(out, 0, sizeof *out);
     if (borrow && !room_state_e2e(rs)) {
@@ -298,7 +302,7 @@ unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size
     }
     envelope_header h = {0};
     pthread_mutex_lock(&c->state_lock);
-    unibus_status s = open_envelope(c, rs, in, len, answers, out->plain, &out->plain_len, &h, out->sender_name);
+    unibus_status s = open_envelope(c, rs, in, len, kind, out->plain, &out->plain_len, &h, out->sender_name);
     pthread_mutex_unlock(&c->state_lock);
     if (len >= ENVELOPE_HEADER_LEN)
         busauth_nkey_encode_public(h.sender, out->sender);
@@ -313,7 +317,8 @@ static void on_nats_message(natsConnection *nc, natsSubscription *sub, natsMsg *
     received r;
     const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
     size_t len = (size_t)natsMsg_GetDataLength(msg);
-    unibus_status s = msg_open(us->client, us->room, data, len, true, NULL, &r);
+    const msg_kind *kind = us->on_request ? &MSG_KIND_REQUEST : &MSG_KIND_MESSAGE;
+    unibus_status s = msg_open(us->client, us->room, data, len, true, kind, &r);
     unibus_message m = {room_state_id(us->room), r.sender, r.sender_name, r.plain, r.plain_len, r.verified};
     if (s == UNIBUS_OK && us->on_request) {
         uint8_t request_id[ENVELOPE_ID_LEN];

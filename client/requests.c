@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
-#include "envelope.h"
 #include "messaging.h"
 
 #define WORKERS_QUEUE "workers"
@@ -26,7 +25,8 @@ static void answer(unibus_subscription *us, const unibus_message *request, const
     }
     unibus_client *c = us->client;
     pthread_mutex_lock(&c->state_lock);
-    unibus_status s = msg_seal(c, us->room, reply, reply_len, request_id, &wire, &wire_len); /* bound to it */
+    msg_kind bound = {ENVELOPE_REPLY, request_id};
+    unibus_status s = msg_seal(c, us->room, reply, reply_len, &bound, &wire, &wire_len);
     pthread_mutex_unlock(&c->state_lock);
     if (s == UNIBUS_OK)
         natsConnection_Publish(c->nc, reply_to, wire, (int)wire_len);
@@ -68,7 +68,7 @@ static unibus_status await_reply(unibus_client *c, room_state *rs, natsSubscript
         return client_fail(c, UNIBUS_ERR_DATA_PLANE, "waiting for the answer: %s", natsStatus_GetText(ns));
     received r;
     unibus_status s = msg_open(c, rs, (const uint8_t *)natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), false,
-                               request_id, &r);
+                               &(msg_kind){ENVELOPE_REPLY, request_id}, &r);
     natsMsg_Destroy(msg);
     if (s != UNIBUS_OK) {
         free(r.plain);
@@ -94,7 +94,7 @@ unibus_status unibus_room_request(unibus_client *c, const char *room, const void
     if (s == UNIBUS_OK)
         s = room_state_resolve(c, room, &rs);
     if (s == UNIBUS_OK)
-        s = msg_seal(c, rs, data, len, NULL, &wire, &wire_len);
+        s = msg_seal(c, rs, data, len, &MSG_KIND_REQUEST, &wire, &wire_len);
     pthread_mutex_unlock(&c->state_lock);
     char inbox[128], subject[64];
     natsSubscription *sub = NULL;

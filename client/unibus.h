@@ -44,7 +44,7 @@ typedef enum {
     UNIBUS_ERR_BAD_SIGNATURE, /* a signed envelope whose signature fails, or an unsigned one in a signed room */
     UNIBUS_ERR_DECRYPT,       /* authentication tag does not verify */
     UNIBUS_ERR_NOT_MEMBER,    /* sent by someone not in the room */
-    UNIBUS_ERR_REPLAY,        /* seen before by this identity, or a reply to another request */
+    UNIBUS_ERR_REPLAY,        /* seen before by this identity, or moved to another subject or request */
     UNIBUS_ERR_DATA_PLANE,    /* the NATS connection failed or refused an operation */
     UNIBUS_ERR_TIMEOUT,
     UNIBUS_ERR_NOMEM,

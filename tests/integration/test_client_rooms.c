@@ -738,6 +738,84 @@ static void only_messages_inside_the_window_are_taken(void **state)
     unibus_client_close(alice);
 }
 
+typedef struct {
+    pthread_mutex_t lock;
+    int handled;
+} counter;
+
+static unibus_status count_and_echo(const unibus_message *request, uint8_t **reply, size_t *reply_len, void *ctx)
+{
+    counter *n = ctx;
+    pthread_mutex_lock(&n->lock);
+    n->handled++;
+    pthread_mutex_unlock(&n->lock);
+    *reply = malloc(request->len + 1);
+    memcpy(*reply, request->data, request->len);
+    *reply_len = request->len;
+    return UNIBUS_OK;
+}
+
+/* carol, a member, moves alice's envelopes between subjects: her chat
+ * message onto the workers' subject (bob's worker would run it as alice's
+ * request) and her request onto the chat (the admin, a member who never
+ * saw it, would read it as said in the room).  Each is taken only as what
+ * alice sent it as. */
+static void an_envelope_is_taken_only_as_what_it_was_sent_as(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob"), *admin = open_as(F.admin, "admin");
+    unibus_room room;
+    OK(alice, unibus_room_create(alice, "jobs", true, true, &room));
+    OK(alice, unibus_room_add(alice, "jobs", F.bob_nkey));
+    OK(alice, unibus_room_add(alice, "jobs", F.carol_nkey));
+    OK(alice, unibus_room_add(alice, "jobs", F.admin_nkey));
+    counter n = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    unibus_subscription *worker;
+    OK(bob, unibus_room_serve(bob, "jobs", count_and_echo, &n, &worker));
+    nats_peer carol;
+    char chat[96], requests[96];
+    room_subject(room.id, "msg", chat);
+    room_subject(room.id, "req", requests);
+    assert_int_equal(nats_peer_connect(&carol, F.server.nats_url, F.carol, CA, false), NATS_OK);
+    natsSubscription *heard = nats_peer_subscribe(&carol, chat);
+
+    OK(alice, unibus_room_publish(alice, "jobs", "drop the tables", 15));
+    natsMsg *said = next_msg(heard);
+    assert_int_equal(natsConnection_PublishRequest(carol.nc, requests, chat, natsMsg_GetData(said),
+                                                   natsMsg_GetDataLength(said)), NATS_OK);
+    natsConnection_FlushTimeout(carol.nc, 2000);
+    natsSubscription *asked = nats_peer_subscribe(&carol, requests); /* after her own move */
+    uint8_t *reply = NULL;
+    size_t len = 0;
+    OK(alice, unibus_room_request(alice, "jobs", "status", 6, 3000, &reply, &len)); /* after the move */
+    unibus_free(reply);
+    pthread_mutex_lock(&n.lock);
+    assert_int_equal(n.handled, 1); /* alice's request only */
+    pthread_mutex_unlock(&n.lock);
+
+    natsMsg *request = next_msg(asked);
+    inbox b = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    unibus_subscription *sb;
+    OK(admin, unibus_room_subscribe(admin, "jobs", on_message, on_drop, &b, &sb));
+    assert_int_equal(natsConnection_Publish(carol.nc, chat, natsMsg_GetData(request),
+                                            natsMsg_GetDataLength(request)), NATS_OK);
+    natsConnection_FlushTimeout(carol.nc, 2000);
+    assert_true(wait_for(&b, 0, 1));
+    assert_int_equal(b.last_drop, UNIBUS_ERR_REPLAY);
+    assert_int_equal(b.messages, 0);
+
+    natsMsg_Destroy(said);
+    natsMsg_Destroy(request);
+    natsSubscription_Destroy(heard);
+    natsSubscription_Destroy(asked);
+    nats_peer_close(&carol);
+    unibus_subscription_close(sb);
+    unibus_subscription_close(worker);
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+    unibus_client_close(admin);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -753,6 +831,7 @@ int main(void)
         T(a_replay_reaches_no_later_process_of_the_member),
         T(a_reply_replayed_onto_another_request_is_dropped),
         T(only_messages_inside_the_window_are_taken),
+        T(an_envelope_is_taken_only_as_what_it_was_sent_as),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nats_CloseAndWait(5000); /* nats.c threads done before OpenSSL cleans up at exit */

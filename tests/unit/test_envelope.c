@@ -33,6 +33,7 @@ static void make(fixture *f, bool sign)
     randombytes_buf(f->h.session, sizeof f->h.session);
     f->h.sequence = 42;
     f->h.time_ms = 1700000000123;
+    f->h.kind = ENVELOPE_REPLY;
     memset(f->h.answers, 0xa5, sizeof f->h.answers);
     f->len = envelope_sealed_len(sizeof MSG, sign);
     f->sealed = malloc(f->len);
@@ -70,6 +71,7 @@ static void round_trips_signed_and_unsigned(void **state)
         assert_int_equal(h.epoch, 3);
         assert_int_equal(h.sequence, 42);
         assert_int_equal(h.time_ms, 1700000000123);
+        assert_int_equal(h.kind, ENVELOPE_REPLY);
         assert_memory_equal(h.answers, f.h.answers, ENVELOPE_ID_LEN);
         assert_int_equal(h.flags, sign ? ENVELOPE_FLAG_SIGNED : 0);
         assert_memory_equal(h.sender, f.h.sender, 32);
@@ -210,6 +212,8 @@ static void malformed_input_is_refused(void **state)
     }
     f.sealed[0] = ENVELOPE_VERSION;
     f.sealed[1] = 0x81;
+    assert_int_equal(envelope_peek(f.sealed, f.len, &h), UNIBUS_ERR_MALFORMED);
+    f.sealed[1] = ENVELOPE_FLAG_SIGNED | 3 << ENVELOPE_KIND_SHIFT; /* no fourth kind */
     assert_int_equal(envelope_peek(f.sealed, f.len, &h), UNIBUS_ERR_MALFORMED);
     release(&f);
 }

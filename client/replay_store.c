@@ -46,7 +46,8 @@ typedef struct {
  * no system call. */
 struct replay_store {
     table mem;                 /* the caller's thread only */
-    int fd;
+    char *path;
+    int fd;                    /* the writer's once open returns */
     pthread_t writer;
     bool writer_started;
     pthread_mutex_t lock;      /* the fields below, between the two */
@@ -197,42 +198,87 @@ static bool write_all(int fd, const uint8_t *buf, size_t len)
     return true;
 }
 
-/* The file becomes the magic line and t's live entries; its new size.
- * Under LOCK_EX. */
-static size_t rewrite(int fd, const table *t, int64_t now_ms)
+/* The magic line and t's live entries into fd; their size, or 0. */
+static size_t write_records(int fd, const table *t, int64_t now_ms)
 {
     uint8_t buf[QUEUE_MAX * RECORD_LEN];
-    size_t used = 0;
-    size_t total = MAGIC_LEN;
-    if (ftruncate(fd, 0) != 0 || !write_all(fd, (const uint8_t *)MAGIC, MAGIC_LEN))
-        return 0;
-    for (size_t i = 0; i < t->cap; i++) {
+    size_t used = 0, total = MAGIC_LEN;
+    bool ok = write_all(fd, (const uint8_t *)MAGIC, MAGIC_LEN);
+    for (size_t i = 0; ok && i < t->cap; i++) {
         if (!t->slots[i].newest_ms || expired(t->slots[i].newest_ms, now_ms))
             continue;
         encode(&t->slots[i], buf + used);
         used += RECORD_LEN;
         total += RECORD_LEN;
         if (used == sizeof buf) {
-            write_all(fd, buf, used);
+            ok = write_all(fd, buf, used);
             used = 0;
         }
     }
-    write_all(fd, buf, used);
-    return total;
+    return ok && write_all(fd, buf, used) ? total : 0;
+}
+
+static int reopen(const char *path)
+{
+    return open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+}
+
+/* Locks s's file in mode (LOCK_SH, LOCK_EX), first following it to the
+ * file now at s->path: a rewrite by another process renames a new one
+ * there, and what is written to the old one would be lost. */
+static bool lock_current(replay_store *s, int mode)
+{
+    for (;;) {
+        struct stat have, now;
+        flock(s->fd, mode);
+        if (fstat(s->fd, &have) == 0 && stat(s->path, &now) == 0 && have.st_ino == now.st_ino &&
+            have.st_dev == now.st_dev)
+            return true;
+        int fresh = reopen(s->path);
+        if (fresh < 0) {
+            flock(s->fd, LOCK_UN);
+            return false;
+        }
+        close(s->fd); /* and its lock */
+        s->fd = fresh;
+    }
+}
+
+/* The file replaced by one holding t's live entries: written beside it and
+ * renamed over it, so a crash leaves the old file or the new one, never a
+ * part.  Called holding LOCK_EX on the current file; the old descriptor
+ * (and so the lock) is gone when it returns, or kept, locked, on failure. */
+static void replace_file(replay_store *s, const table *t, int64_t now_ms)
+{
+    char next[PATH_MAX + 8];
+    snprintf(next, sizeof next, "%s.new", s->path);
+    int out = open(next, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    size_t size = out >= 0 ? write_records(out, t, now_ms) : 0;
+    if (out >= 0)
+        close(out);
+    int fresh = size && rename(next, s->path) == 0 ? reopen(s->path) : -1;
+    if (fresh < 0) {
+        unlink(next);
+        return;
+    }
+    close(s->fd);
+    s->fd = fresh;
+    s->rewritten = size;
 }
 
 /* Other processes append under LOCK_SH; this reads everything they wrote
  * (not into this process's memory: see dev/message-envelope.md) and
- * rewrites the file with only what is live. */
+ * replaces the file with only what is live. */
 static void compact(replay_store *s, int64_t now_ms)
 {
     table all;
     if (!table_init(&all, MIN_SLOTS))
         return;
-    flock(s->fd, LOCK_EX);
-    if (load(s->fd, &all, now_ms))
-        s->rewritten = rewrite(s->fd, &all, now_ms);
-    flock(s->fd, LOCK_UN);
+    if (lock_current(s, LOCK_EX)) {
+        if (load(s->fd, &all, now_ms))
+            replace_file(s, &all, now_ms);
+        flock(s->fd, LOCK_UN);
+    }
     free(all.slots);
     s->appended = 0;
 }
@@ -241,7 +287,8 @@ static void compact(replay_store *s, int64_t now_ms)
  * lock only keeps them out of a rewrite in progress. */
 static void append(replay_store *s, const uint8_t *records, size_t n, int64_t now_ms)
 {
-    flock(s->fd, LOCK_SH);
+    if (!lock_current(s, LOCK_SH))
+        return;
     write_all(s->fd, records, n * RECORD_LEN);
     flock(s->fd, LOCK_UN);
     s->appended += n * RECORD_LEN;
@@ -351,13 +398,15 @@ unibus_status replay_store_open(const char *path, int64_t now_ms, replay_store *
     pthread_cond_init(&s->taken_cv, NULL);
     pthread_condattr_destroy(&monotonic);
     s->generation = 1; /* slots start at 0: queued in no batch */
-    s->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    s->path = strdup(path);
+    s->fd = s->path ? open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
     unibus_status st = s->fd < 0 ? refuse(why, why_len, "cannot open the replay record %s: %s", path, strerror(errno))
                                  : check_place(s->fd, path, why, why_len);
-    if (st == UNIBUS_OK) {
-        flock(s->fd, LOCK_EX);
+    if (st == UNIBUS_OK && !lock_current(s, LOCK_EX))
+        st = refuse(why, why_len, "cannot reopen the replay record %s: %s", path, strerror(errno));
+    else if (st == UNIBUS_OK) {
         if (load(s->fd, &s->mem, now_ms))
-            s->rewritten = rewrite(s->fd, &s->mem, now_ms);
+            replace_file(s, &s->mem, now_ms);
         else
             st = refuse(why, why_len, "%s is not a unibus replay record: move it away", path);
         flock(s->fd, LOCK_UN);
@@ -408,5 +457,6 @@ void replay_store_close(replay_store *s)
     pthread_cond_destroy(&s->taken_cv);
     pthread_mutex_destroy(&s->lock);
     free(s->mem.slots);
+    free(s->path);
     free(s);
 }

@@ -239,8 +239,9 @@ static void a_file_others_could_change_is_refused(void **state)
     assert_int_equal(try_open(), UNIBUS_ERR_CONFIG);
 }
 
-/* A crash mid-write leaves part of a record: the whole ones still count. */
-static void a_torn_last_record_is_ignored(void **state)
+/* A crash mid-append leaves part of a record, one mid-rewrite a partial
+ * new file beside the record: the whole records still count. */
+static void what_a_crash_leaves_is_harmless(void **state)
 {
     (void)state;
     replay_store *s = open_at(NOW);
@@ -249,11 +250,15 @@ static void a_torn_last_record_is_ignored(void **state)
     FILE *f = fopen(PATH_, "ab");
     fwrite("torn", 1, 4, f);
     fclose(f);
+    char next[PATH_MAX + 32];
+    snprintf(next, sizeof next, "%s.new", PATH_);
+    test_write_file(next, "unibus-replay-1\npart of a rewr", 0600);
     s = open_at(NOW);
     assert_int_equal(admit(s, 1, 1, NOW, NOW), UNIBUS_ERR_REPLAY);
     assert_int_equal(admit(s, 2, 1, NOW, NOW), UNIBUS_OK);
     replay_store_close(s);
     assert_int_equal((file_size() - 16) % 64, 0);
+    assert_int_not_equal(access(next, F_OK), 0); /* replaced, then renamed over the record */
 }
 
 int main(void)
@@ -270,7 +275,7 @@ int main(void)
         T(processes_writing_at_once_lose_nothing),
         T(a_full_record_refuses_new_sessions_and_forgets_none),
         T(a_file_others_could_change_is_refused),
-        T(a_torn_last_record_is_ignored),
+        T(what_a_crash_leaves_is_harmless),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <sodium.h>
 #include "busauth/seedfile.h"
+#include "replay_store.h"
 #include "room_state.h"
 
 const char *unibus_version_string(void)
@@ -40,10 +41,11 @@ const char *unibus_strerror(unibus_status status)
         [UNIBUS_ERR_BAD_SIGNATURE] = "message signature invalid or missing",
         [UNIBUS_ERR_DECRYPT] = "message fails authentication",
         [UNIBUS_ERR_NOT_MEMBER] = "message from a non-member",
-        [UNIBUS_ERR_REPLAY] = "replayed message",
+        [UNIBUS_ERR_REPLAY] = "replayed message (seen before, or moved: to another subject or request)",
         [UNIBUS_ERR_DATA_PLANE] = "data plane failure",
         [UNIBUS_ERR_TIMEOUT] = "timed out",
         [UNIBUS_ERR_NOMEM] = "out of memory",
+        [UNIBUS_ERR_STALE] = "message outside the replay window (sent over 30 s ago, or the sender's clock is ahead)",
     };
     if ((unsigned)status < sizeof TEXT / sizeof TEXT[0] && TEXT[status])
         return TEXT[status];
@@ -160,6 +162,14 @@ static unibus_status fetch_server_key(unibus_client *c)
     return s;
 }
 
+static char *replay_path_of(const unibus_config *cfg)
+{
+    if (cfg->replay_file)
+        return strdup(cfg->replay_file);
+    char *path = NULL;
+    return asprintf(&path, "%s.replay", cfg->identity_file ? cfg->identity_file : "") < 0 ? NULL : path;
+}
+
 unibus_status unibus_client_open(const unibus_config *cfg, unibus_client **out)
 {
     *out = NULL;
@@ -174,7 +184,7 @@ unibus_status unibus_client_open(const unibus_config *cfg, unibus_client **out)
         randombytes_buf(c->session, sizeof c->session);
     }
     if (!c || !(c->url = strdup(cfg->url)) || (cfg->ca_file && !(c->ca_file = strdup(cfg->ca_file))) ||
-        !(c->curl = curl_easy_init()) || !(c->replays = replay_table_new())) {
+        !(c->curl = curl_easy_init()) || !(c->replay_path = replay_path_of(cfg))) {
         unibus_client_close(c);
         return UNIBUS_ERR_NOMEM;
     }
@@ -198,7 +208,8 @@ void unibus_client_close(unibus_client *c)
         return;
     client_bus_close(c);
     room_states_free(c->rooms);
-    free(c->replays);
+    replay_store_close(c->replays);
+    free(c->replay_path);
     pthread_mutex_destroy(&c->http_lock);
     pthread_mutex_destroy(&c->state_lock);
     pthread_mutex_destroy(&c->bus_lock);

@@ -11,15 +11,17 @@
 #include "unibus.h"
 
 typedef struct room_state room_state;
-typedef struct replay_table replay_table;
+typedef struct replay_store replay_store;
 
 struct unibus_client {
     pthread_mutex_t http_lock;  /* the curl handle: user thread and nats.c callbacks share it */
-    pthread_mutex_t state_lock; /* rooms, replay table, sequence */
+    pthread_mutex_t state_lock; /* rooms, replay record, sequence, clock */
     room_state *rooms;
-    replay_table *replays;
+    replay_store *replays;      /* opened with the data plane */
+    char *replay_path;
     uint8_t session[16];        /* this client's sender session */
     uint64_t sequence;
+    uint64_t last_time_ms;      /* sender times never go backwards within the session */
     natsConnection *nc;         /* the data plane, connected on first use */
     pthread_mutex_t bus_lock;
     pthread_cond_t bus_closed_cv;
@@ -67,7 +69,6 @@ unibus_status client_call_raw(unibus_client *c, const char *method, const char *
 unibus_status client_answer_about(unibus_client *c, unibus_status s, const json_t *answer, const char *field,
                                   const char *expected, const char *what);
 
-replay_table *replay_table_new(void);
 /* Closes the data-plane connection, once nats.c is done calling back. */
 void client_bus_close(unibus_client *c);
 

@@ -1,14 +1,17 @@
 /*
- * The end-to-end message envelope (dev/message-envelope.md), internal to
- * libunibus.  Pure functions; thread-safe.
+ * The end-to-end message envelope, version 2 (dev/message-envelope.md),
+ * internal to libunibus.  Pure functions; thread-safe.
  *
- *   0  version (1)        1  flags (1, bit 0: signed)
- *   2  key epoch (4, BE)  6  sender Ed25519 key (32)
- *  38  session id (16)   54  sequence (8, BE)
- *  62  nonce (24)        86  XChaCha20-Poly1305 ciphertext + tag (n + 16)
- *  then, when signed, the sender's Ed25519 signature (64) over all before it.
+ *   0  version (2)         1  flags (1, bit 0: signed; bits 1-2: kind)
+ *   2  key epoch (4, BE)   6  sender Ed25519 key (32)
+ *  38  session id (16)    54  sequence (8, BE)
+ *  62  sender time (8, BE, Unix ms)
+ *  70  answers (32): the id of the request this answers; zeros otherwise
+ * 102  XChaCha20-Poly1305 ciphertext + tag (n + 16), nonce = bytes 38..61
+ *  then, when signed, the sender's Ed25519 signature (64) over
+ *  BUSAUTH_DOMAIN_MESSAGE followed by all the bytes before it.
  *
- * Associated data: "unibus-msg-v1" || room id (32 ASCII) || bytes 0..85.
+ * Associated data: BUSAUTH_DOMAIN_MESSAGE || room id (32 ASCII) || bytes 0..101.
  */
 #ifndef UNIBUS_ENVELOPE_H
 #define UNIBUS_ENVELOPE_H
@@ -19,32 +22,44 @@
 #include "busauth/identity.h"
 #include "unibus.h"
 
-#define ENVELOPE_VERSION 1
+#define ENVELOPE_VERSION 2
 #define ENVELOPE_FLAG_SIGNED 0x01
-#define ENVELOPE_HEADER_LEN 86
+#define ENVELOPE_KIND_SHIFT 1
+#define ENVELOPE_HEADER_LEN 102
 #define ENVELOPE_TAG_LEN 16
 #define ENVELOPE_SIG_LEN 64
 #define ENVELOPE_SESSION_LEN 16
+#define ENVELOPE_ID_LEN 32
 #define ENVELOPE_KEY_LEN 32
 #define ENVELOPE_ROOM_ID_LEN 32
 
+/* What the sender sent it as: a receiver takes it as nothing else. */
+typedef enum { ENVELOPE_MESSAGE = 0, ENVELOPE_REQUEST = 1, ENVELOPE_REPLY = 2 } envelope_kind;
+
 typedef struct {
-    uint8_t flags;
+    uint8_t flags;                     /* ENVELOPE_FLAG_SIGNED or 0 */
+    envelope_kind kind;
     uint32_t epoch;
     uint8_t sender[32];
     uint8_t session[ENVELOPE_SESSION_LEN];
     uint64_t sequence;
+    uint64_t time_ms;                  /* the sender's clock when it sealed */
+    uint8_t answers[ENVELOPE_ID_LEN];  /* envelope_id of the request answered; zeros: none */
 } envelope_header;
 
 size_t envelope_sealed_len(size_t plaintext_len, bool sign);
 
-/* Encrypts (and, when sender is given, signs) into out, which holds
- * envelope_sealed_len bytes; a fresh random nonce every time. */
-void envelope_seal(const char *room_id, const uint8_t key[ENVELOPE_KEY_LEN], const envelope_header *h,
-                   const busauth_identity *signer, const uint8_t *plaintext, size_t len, uint8_t *out);
+/* Encrypts (and, when signer is given, signs) into out, which holds
+ * envelope_sealed_len bytes.  UNIBUS_ERR_NOMEM only when signing a large
+ * message finds no memory for the domain-prefixed copy. */
+unibus_status envelope_seal(const char *room_id, const uint8_t key[ENVELOPE_KEY_LEN], const envelope_header *h,
+                            const busauth_identity *signer, const uint8_t *plaintext, size_t len, uint8_t *out);
+
+/* The id a reply names in `answers`: BLAKE2b-256 of the whole envelope. */
+void envelope_id(const uint8_t *in, size_t len, uint8_t id[ENVELOPE_ID_LEN]);
 
 /* Reads the header (no crypto yet): UNIBUS_ERR_MALFORMED when too short or
- * of another version or with unknown flags. */
+ * of another version (version 1 included) or with unknown flags or kind. */
 unibus_status envelope_peek(const uint8_t *in, size_t len, envelope_header *h);
 
 /* Checks the sender's signature of a signed envelope: UNIBUS_OK, or

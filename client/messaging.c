@@ -1,5 +1,6 @@
 /* The data plane: connecting as the identity, publishing and receiving
  * envelopes, and rotating a room's key when a member leaves. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,30 +10,12 @@
 #include "embedded/nats_auth.h"
 #include "envelope.h"
 #include "messaging.h"
+#include "replay_store.h"
 #include "room_state.h"
 
-#define REPLAY_WAYS 4
-#define REPLAY_SETS 4096
 #define MESSAGE_MAX (64 * 1024 * 1024)
 
-/* The highest sequence seen per (sender, session), in a fixed table of
- * 4,096 sets of 4: a lookup reads one set, not the whole table, however
- * many senders a room has.  A session is forgotten when four newer ones
- * land in its set.  The set is chosen by a hash keyed per client, so a
- * member cannot aim sessions at one sender's set; flooding the whole
- * table (tens of thousands of fresh sessions) still forgets everyone's
- * windows, as any fixed-size table would (dev/message-envelope.md). */
-typedef struct {
-    uint8_t sender[32], session[16];
-    uint64_t last;
-    uint64_t used; /* LRU stamp; 0: free */
-} replay_slot;
-
-struct replay_table {
-    replay_slot slots[REPLAY_SETS][REPLAY_WAYS];
-    uint64_t clock;
-    uint8_t hash_key[crypto_shorthash_KEYBYTES];
-};
+const msg_kind MSG_KIND_MESSAGE = {ENVELOPE_MESSAGE, NULL}, MSG_KIND_REQUEST = {ENVELOPE_REQUEST, NULL};
 
 void unibus_client_on_event(unibus_client *c, unibus_event_fn fn, void *ctx)
 {
@@ -128,13 +111,33 @@ static const char *nats_error_text(natsStatus s)
     return after ? after + 3 : text ? text : natsStatus_GetText(s);
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Before the first message: what this identity's processes received lately. */
+static unibus_status open_replay_record(unibus_client *c)
+{
+    char why[PATH_MAX + 256];
+    unibus_status s = c->replays ? UNIBUS_OK : replay_store_open(c->replay_path, now_ms(), &c->replays, why, sizeof why);
+    if (s == UNIBUS_ERR_CONFIG)
+        return client_fail(c, s, "%s (or set replay_file to another place)", why);
+    return s;
+}
+
 /* Connects on first use, to the URL the server lists. */
 unibus_status bus_connect(unibus_client *c)
 {
     if (c->nc)
         return UNIBUS_OK;
+    unibus_status st = open_replay_record(c);
+    if (st != UNIBUS_OK)
+        return st;
     json_t *info = NULL;
-    unibus_status st = client_call(c, "GET", "/v1/info", NULL, &info);
+    st = client_call(c, "GET", "/v1/info", NULL, &info);
     const char *url = json_string_value(json_array_get(json_object_get(info, "nats_urls"), 0));
     if (st == UNIBUS_OK && !url)
         st = client_fail(c, UNIBUS_ERR_PROTOCOL, "the server lists no data-plane URL");
@@ -157,8 +160,19 @@ static void subject_of(const room_state *rs, char out[64])
     snprintf(out, 64, "unibus.room.%s.msg", room_state_id(rs));
 }
 
-static unibus_status seal_current(unibus_client *c, room_state *rs, const void *data, size_t len, uint8_t **out,
-                                  size_t *out_len)
+/* The sender time of the next envelope: never earlier than the last one,
+ * so a session's times rise with its sequence (what the replay record's
+ * expiry relies on) even when the wall clock steps back. */
+static uint64_t next_time(unibus_client *c)
+{
+    int64_t now = now_ms();
+    if (now > 0 && (uint64_t)now > c->last_time_ms)
+        c->last_time_ms = (uint64_t)now;
+    return c->last_time_ms;
+}
+
+static unibus_status seal_current(unibus_client *c, room_state *rs, const void *data, size_t len,
+                                  const msg_kind *kind, uint8_t **out, size_t *out_len)
 {
     unibus_status s = room_state_refresh(c, rs, ROOM_INFO_TTL_MS);
     uint8_t key[32];
@@ -166,21 +180,29 @@ static unibus_status seal_current(unibus_client *c, room_state *rs, const void *
         s = rotation_current_key(c, rs, key);
     if (s != UNIBUS_OK)
         return s;
-    envelope_header h = {.epoch = room_state_epoch(rs), .sequence = ++c->sequence};
+    envelope_header h = {.kind = kind->kind, .epoch = room_state_epoch(rs), .sequence = ++c->sequence,
+                         .time_ms = next_time(c)};
     memcpy(h.sender, busauth_identity_public_key(c->id), 32);
     memcpy(h.session, c->session, sizeof h.session);
+    if (kind->answers)
+        memcpy(h.answers, kind->answers, ENVELOPE_ID_LEN);
     *out_len = envelope_sealed_len(len, room_state_signed(rs));
     *out = malloc(*out_len);
-    if (*out)
-        envelope_seal(room_state_id(rs), key, &h, room_state_signed(rs) ? c->id : NULL, data, len, *out);
+    s = *out ? envelope_seal(room_state_id(rs), key, &h, room_state_signed(rs) ? c->id : NULL, data, len, *out)
+             : UNIBUS_ERR_NOMEM;
     sodium_memzero(key, sizeof key);
-    return *out ? UNIBUS_OK : UNIBUS_ERR_NOMEM;
+    if (s != UNIBUS_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return s;
 }
 
-unibus_status msg_seal(unibus_client *c, room_state *rs, const void *data, size_t len, uint8_t **out, size_t *out_len)
+unibus_status msg_seal(unibus_client *c, room_state *rs, const void *data, size_t len, const msg_kind *kind,
+                       uint8_t **out, size_t *out_len)
 {
     if (room_state_e2e(rs))
-        return seal_current(c, rs, data, len, out, out_len);
+        return seal_current(c, rs, data, len, kind, out, out_len);
     *out = malloc(len ? len : 1);
     if (!*out)
         return UNIBUS_ERR_NOMEM;
@@ -202,7 +224,7 @@ unibus_status unibus_room_publish(unibus_client *c, const char *room, const void
     uint8_t *wire = NULL;
     size_t wire_len = len;
     if (s == UNIBUS_OK && room_state_e2e(rs))
-        s = seal_current(c, rs, data, len, &wire, &wire_len);
+        s = seal_current(c, rs, data, len, &MSG_KIND_MESSAGE, &wire, &wire_len);
     char subject[64];
     if (s == UNIBUS_OK) {
         subject_of(rs, subject);
@@ -213,39 +235,6 @@ unibus_status unibus_room_publish(unibus_client *c, const char *room, const void
     pthread_mutex_unlock(&c->state_lock);
     free(wire);
     return s;
-}
-
-static replay_slot *set_of(replay_table *t, const envelope_header *h)
-{
-    uint8_t who[32 + ENVELOPE_SESSION_LEN];
-    memcpy(who, h->sender, 32);
-    memcpy(who + 32, h->session, ENVELOPE_SESSION_LEN);
-    uint64_t hash;
-    crypto_shorthash((unsigned char *)&hash, who, sizeof who, t->hash_key);
-    return t->slots[hash % REPLAY_SETS];
-}
-
-/* True (and remembered) when sequence is new for the sender's session. */
-static bool fresh_sequence(replay_table *t, const envelope_header *h)
-{
-    replay_slot *set = set_of(t, h), *match = NULL, *victim = &set[0];
-    for (size_t i = 0; i < REPLAY_WAYS && !match; i++) {
-        replay_slot *s = &set[i];
-        if (s->used && memcmp(s->sender, h->sender, 32) == 0 && memcmp(s->session, h->session, 16) == 0)
-            match = s;
-        else if (s->used < victim->used)
-            victim = s;
-    }
-    if (match && h->sequence <= match->last)
-        return false;
-    if (!match) {
-        match = victim;
-        memcpy(match->sender, h->sender, 32);
-        memcpy(match->session, h->session, 16);
-    }
-    match->last = h->sequence;
-    match->used = ++t->clock;
-    return true;
 }
 
 /* Everything a message must pass before decryption, in order; fills name.
@@ -276,8 +265,21 @@ static unibus_status check_envelope(unibus_client *c, room_state *rs, const enve
     return h->epoch == room_state_epoch(rs) ? UNIBUS_OK : UNIBUS_ERR_UNKNOWN_EPOCH;
 }
 
+/* An authentic envelope is taken once, fresh, and only as what it was sent
+ * as: a message on the room, a request by the workers, a reply as the
+ * answer to the very request it names. */
+static unibus_status admit(unibus_client *c, const envelope_header *h, const msg_kind *kind)
+{
+    static const uint8_t NONE[ENVELOPE_ID_LEN];
+    if (h->kind != kind->kind ||
+        sodium_memcmp(h->answers, kind->answers ? kind->answers : NONE, ENVELOPE_ID_LEN) != 0)
+        return UNIBUS_ERR_REPLAY;
+    return replay_store_admit(c->replays, h->sender, h->session, h->sequence, h->time_ms, now_ms());
+}
+
 static unibus_status open_envelope(unibus_client *c, room_state *rs, const uint8_t *in, size_t len,
-                                   uint8_t *out, size_t *out_len, envelope_header *h, char name[65])
+                                   const msg_kind *kind, uint8_t *out, size_t *out_len, envelope_header *h,
+                                   char name[65])
 {
     unibus_status s = envelope_peek(in, len, h);
     if (s == UNIBUS_OK)
@@ -288,14 +290,12 @@ static unibus_status open_envelope(unibus_client *c, room_state *rs, const uint8
     if (s == UNIBUS_OK)
         s = envelope_decrypt(room_state_id(rs), key, in, len, out, out_len); /* signature checked above */
     sodium_memzero(key, sizeof key);
-    /* Only authentic envelopes move the replay window. */
-    if (s == UNIBUS_OK && !fresh_sequence(c->replays, h))
-        s = UNIBUS_ERR_REPLAY;
-    return s;
+    /* Only authentic envelopes move the replay record. */
+    return s == UNIBUS_OK ? admit(c, h, kind) : s;
 }
 
 unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size_t len, bool borrow,
-                       received *out)
+                       const msg_kind *kind, received *out)
 {
     memset(out, 0, sizeof *out);
     if (borrow && !room_state_e2e(rs)) {
@@ -315,7 +315,7 @@ unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size
     }
     envelope_header h = {0};
     pthread_mutex_lock(&c->state_lock);
-    unibus_status s = open_envelope(c, rs, in, len, out->plain, &out->plain_len, &h, out->sender_name);
+    unibus_status s = open_envelope(c, rs, in, len, kind, out->plain, &out->plain_len, &h, out->sender_name);
     pthread_mutex_unlock(&c->state_lock);
     if (len >= ENVELOPE_HEADER_LEN)
         busauth_nkey_encode_public(h.sender, out->sender);
@@ -328,11 +328,16 @@ static void on_nats_message(natsConnection *nc, natsSubscription *sub, natsMsg *
     (void)nc, (void)sub;
     unibus_subscription *us = closure;
     received r;
-    unibus_status s = msg_open(us->client, us->room, (const uint8_t *)natsMsg_GetData(msg),
-                               (size_t)natsMsg_GetDataLength(msg), true, &r);
+    const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
+    size_t len = (size_t)natsMsg_GetDataLength(msg);
+    const msg_kind *kind = us->on_request ? &MSG_KIND_REQUEST : &MSG_KIND_MESSAGE;
+    unibus_status s = msg_open(us->client, us->room, data, len, true, kind, &r);
     unibus_message m = {room_state_id(us->room), r.sender, r.sender_name, r.plain, r.plain_len, r.verified};
-    if (s == UNIBUS_OK && us->on_request)
-        us->on_request(us, &m, natsMsg_GetReply(msg));
+    if (s == UNIBUS_OK && us->on_request) {
+        uint8_t request_id[ENVELOPE_ID_LEN];
+        envelope_id(data, len, request_id);
+        us->on_request(us, &m, natsMsg_GetReply(msg), request_id);
+    }
     else if (s == UNIBUS_OK)
         us->on_message(&m, us->ctx);
     else if (us->on_drop)
@@ -417,12 +422,4 @@ void unibus_subscription_close(unibus_subscription *us)
     pthread_cond_destroy(&us->done_cv);
     pthread_mutex_destroy(&us->lock);
     free(us);
-}
-
-replay_table *replay_table_new(void)
-{
-    replay_table *t = calloc(1, sizeof(replay_table));
-    if (t)
-        randombytes_buf(t->hash_key, sizeof t->hash_key);
-    return t;
 }

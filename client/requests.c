@@ -40,7 +40,8 @@ static bool reply_subject_ok(const unibus_subscription *us, const unibus_message
     return strncmp(room, request->room_id, room_len) == 0 && room[room_len] == '.' && room[room_len + 1] != '\0';
 }
 
-static void answer(unibus_subscription *us, const unibus_message *request, const char *reply_to)
+static void answer(unibus_subscription *us, const unibus_message *request, const char *reply_to,
+                   const uint8_t request_id[ENVELOPE_ID_LEN])
 {
     uint8_t *reply = NULL, *wire = NULL;
     size_t reply_len = 0, wire_len = 0;
@@ -50,7 +51,8 @@ static void answer(unibus_subscription *us, const unibus_message *request, const
     }
     unibus_client *c = us->client;
     pthread_mutex_lock(&c->state_lock);
-    unibus_status s = msg_seal(c, us->room, reply, reply_len, &wire, &wire_len);
+    msg_kind bound = {ENVELOPE_REPLY, request_id};
+    unibus_status s = msg_seal(c, us->room, reply, reply_len, &bound, &wire, &wire_len);
     pthread_mutex_unlock(&c->state_lock);
     if (s == UNIBUS_OK)
         natsConnection_Publish(c->nc, reply_to, wire, (int)wire_len);
@@ -78,8 +80,9 @@ static void new_reply_subject(const unibus_client *c, const room_state *rs, char
     snprintf(out, REPLY_SUBJECT_MAX, REPLY_PREFIX "%s.%s.%s", c->nkey, room_state_id(rs), hex);
 }
 
+/* The answer to the request whose id is request_id, and to no other. */
 static unibus_status await_reply(unibus_client *c, room_state *rs, natsSubscription *sub, int timeout_ms,
-                                 uint8_t **reply, size_t *reply_len)
+                                 const uint8_t request_id[ENVELOPE_ID_LEN], uint8_t **reply, size_t *reply_len)
 {
     natsMsg *msg = NULL;
     natsStatus ns = natsSubscription_NextMsg(&msg, sub, timeout_ms);
@@ -90,7 +93,8 @@ static unibus_status await_reply(unibus_client *c, room_state *rs, natsSubscript
     if (ns != NATS_OK)
         return client_fail(c, UNIBUS_ERR_DATA_PLANE, "waiting for the answer: %s", natsStatus_GetText(ns));
     received r;
-    unibus_status s = msg_open(c, rs, (const uint8_t *)natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), false, &r);
+    unibus_status s = msg_open(c, rs, (const uint8_t *)natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), false,
+                               &(msg_kind){ENVELOPE_REPLY, request_id}, &r);
     natsMsg_Destroy(msg);
     if (s != UNIBUS_OK) {
         free(r.plain);
@@ -116,11 +120,13 @@ unibus_status unibus_room_request(unibus_client *c, const char *room, const void
     if (s == UNIBUS_OK)
         s = room_state_resolve(c, room, &rs);
     if (s == UNIBUS_OK)
-        s = msg_seal(c, rs, data, len, &wire, &wire_len);
+        s = msg_seal(c, rs, data, len, &MSG_KIND_REQUEST, &wire, &wire_len);
     pthread_mutex_unlock(&c->state_lock);
     char reply_to[REPLY_SUBJECT_MAX], subject[64];
     natsSubscription *sub = NULL;
+    uint8_t request_id[ENVELOPE_ID_LEN];
     if (s == UNIBUS_OK) {
+        envelope_id(wire, wire_len, request_id);
         new_reply_subject(c, rs, reply_to);
         snprintf(subject, sizeof subject, "unibus.room.%s.req", room_state_id(rs));
         natsStatus ns = natsConnection_SubscribeSync(&sub, c->nc, reply_to);
@@ -130,7 +136,7 @@ unibus_status unibus_room_request(unibus_client *c, const char *room, const void
             s = client_fail(c, UNIBUS_ERR_DATA_PLANE, "request to %s: %s", subject, natsStatus_GetText(ns));
     }
     if (s == UNIBUS_OK)
-        s = await_reply(c, rs, sub, timeout_ms, reply, reply_len);
+        s = await_reply(c, rs, sub, timeout_ms, request_id, reply, reply_len);
     natsSubscription_Destroy(sub);
     free(wire);
     return s;

@@ -44,10 +44,11 @@ typedef enum {
     UNIBUS_ERR_BAD_SIGNATURE, /* a signed envelope whose signature fails, or an unsigned one in a signed room */
     UNIBUS_ERR_DECRYPT,       /* authentication tag does not verify */
     UNIBUS_ERR_NOT_MEMBER,    /* sent by someone not in the room */
-    UNIBUS_ERR_REPLAY,        /* a sequence number seen before in that sender's session */
+    UNIBUS_ERR_REPLAY,        /* seen before by this identity, or moved to another subject or request */
     UNIBUS_ERR_DATA_PLANE,    /* the NATS connection failed or refused an operation */
     UNIBUS_ERR_TIMEOUT,
-    UNIBUS_ERR_NOMEM
+    UNIBUS_ERR_NOMEM,
+    UNIBUS_ERR_STALE          /* sent over 30 s ago, or by a clock over 5 s ahead of ours */
 } unibus_status;
 
 UNIBUS_API const char *unibus_strerror(unibus_status status);
@@ -65,6 +66,11 @@ typedef struct {
     const char *identity_file; /* the peer's seed file (mode 0600) */
     const char *server_key;    /* the server's nkey to pin, or NULL */
     const char *known_servers; /* trust-on-first-use file when server_key is NULL, or NULL */
+    /* What this identity received in the last 35 s, shared by all its
+     * processes so none takes a message twice: a file of yours (0600, made
+     * if missing) in a directory only you can write.  NULL: identity_file
+     * followed by ".replay". */
+    const char *replay_file;
 } unibus_config;
 
 typedef struct unibus_client unibus_client;
@@ -160,7 +166,8 @@ UNIBUS_API void unibus_subscription_close(unibus_subscription *s); /* NULL is ac
 
 /* Sends a request to the room's workers (one of them answers) and waits up
  * to timeout_ms for the answer, which is checked like any message (e2e:
- * sealed, signed, from a member).  *reply is the caller's: unibus_free. */
+ * sealed, signed, from a member, fresh) and must name this very request
+ * (else UNIBUS_ERR_REPLAY).  *reply is the caller's: unibus_free. */
 UNIBUS_API unibus_status unibus_room_request(unibus_client *c, const char *room, const void *data, size_t len,
                                              int timeout_ms, uint8_t **reply, size_t *reply_len);
 

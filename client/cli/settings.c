@@ -86,7 +86,7 @@ int peer_fail(unibus_client *c, unibus_status status)
 
 int peer_open(const peer_flags *flags, unibus_client **out)
 {
-    static char url[PATH_MAX], ca[PATH_MAX], identity[PATH_MAX], server_key[64], known[PATH_MAX];
+    static char url[PATH_MAX], ca[PATH_MAX], identity[PATH_MAX], server_key[64], known[PATH_MAX], replay[PATH_MAX];
     char default_identity[PATH_MAX];
     unibus_config cfg = {
         .url = pick(flags->url, "UNIBUS_URL", "url", url, sizeof url),
@@ -94,6 +94,7 @@ int peer_open(const peer_flags *flags, unibus_client **out)
         .identity_file = pick(flags->identity, "UNIBUS_IDENTITY", "identity", identity, sizeof identity),
         .server_key = pick(flags->server_key, NULL, "server_key", server_key, sizeof server_key),
         .known_servers = peer_config_path("known_servers", known) == 0 ? known : NULL,
+        .replay_file = pick(NULL, "UNIBUS_REPLAY_FILE", "replay_file", replay, sizeof replay),
     };
     if (!cfg.url) {
         cli_error("no control plane URL: give --url, set UNIBUS_URL, or put url= in ~/.config/unibus/config");

@@ -81,6 +81,7 @@ check "sub exits after --count" [ $? -eq 0 ]
 check "sub shows the sender and text" grep -Eq '^[0-9T:-]+Z alice: meet at noon$' "$WORK/sub.out"
 check "sub shows stdin's text" grep -q 'alice: from stdin' "$WORK/sub.out"
 check "control characters are neutralised" no_escape "$WORK/sub.out"
+check "what bob received is recorded beside his seed, privately" [ "$(mode_of "$BOB_SEED.replay")" = 600 ]
 (as_bg bob "$U" sub plans --identity "$BOB_SEED" --count 1 --json >"$WORK/sub.json" 2>"$WORK/sub2.err") &
 SUB=$!
 for _ in $(seq 100); do grep -q listening "$WORK/sub2.err" 2>/dev/null && break; sleep 0.05; done

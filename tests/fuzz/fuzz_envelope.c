@@ -1,7 +1,8 @@
 /*
  * The client's message envelope as a receiver meets it: peek at the
  * header, verify, decrypt, open, with the room key the seeds were sealed
- * with (make_seeds.c).  Input: the envelope bytes.
+ * with (make_seeds.c), and the id a reply would name.  Input: the envelope
+ * bytes (version 1 seeds included: they must be refused).
  */
 #include <string.h>
 #include "envelope.h"
@@ -19,6 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_room_key(key);
     envelope_header h = {0};
     unibus_status peeked = envelope_peek(in, size, &h);
+    FUZZ_CHECK(peeked != UNIBUS_OK || in[0] == ENVELOPE_VERSION);
+    uint8_t id[ENVELOPE_ID_LEN];
+    envelope_id(in, size, id);
     unibus_status verified = envelope_verify(in, size);
     FUZZ_CHECK(verified != UNIBUS_OK || (peeked == UNIBUS_OK && (h.flags & ENVELOPE_FLAG_SIGNED)));
     size_t len = 0;

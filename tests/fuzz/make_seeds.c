@@ -1,8 +1,10 @@
 /*
  * Writes the seeds that need keys into the corpus directories given:
  *   make_seeds ENVELOPE-DIR SIGNED-REQUEST-DIR
- * envelopes sealed with the fuzzers' room key (signed and not, empty and
- * not), and the signed request of dev/signed-requests.md's test vector.
+ * version-2 envelopes sealed with the fuzzers' room key (signed and not,
+ * empty and not, a request, a reply), and the signed request of
+ * dev/signed-requests.md's test vector.  The version-1 seeds (signed,
+ * unsigned, signed-empty) stay in the corpus: inputs the target refuses.
  * Run once by hand when the formats change (dev/fuzzing.md).
  */
 #include <string.h>
@@ -20,15 +22,17 @@ static void write_file(const char *dir, const char *name, const void *data, size
         abort();
 }
 
-/* From sender, signed by it when sign is set. */
+/* From sender as kind, signed by it when sign is set. */
 static void envelope_seed(const char *dir, const char *name, const busauth_identity *sender, bool sign,
-                          const char *text)
+                          envelope_kind kind, const char *text)
 {
     uint8_t key[ENVELOPE_KEY_LEN], out[512];
     fuzz_room_key(key);
-    envelope_header h = {.epoch = 3, .sequence = 7};
+    envelope_header h = {.kind = kind, .epoch = 3, .sequence = 7, .time_ms = FUZZ_NOW_MS};
     memcpy(h.sender, busauth_identity_public_key(sender), 32);
     memset(h.session, 0x5a, sizeof h.session);
+    if (kind == ENVELOPE_REPLY)
+        memset(h.answers, 0xa5, sizeof h.answers);
     size_t len = envelope_sealed_len(strlen(text), sign);
     envelope_seal(FUZZ_ROOM_ID, key, &h, sign ? sender : NULL, (const uint8_t *)text, strlen(text), out);
     write_file(dir, name, out, len);
@@ -61,9 +65,11 @@ int main(int argc, char **argv)
     busauth_identity *id;
     if (busauth_identity_from_seed(seed, &id) != BUSAUTH_OK)
         return 1;
-    envelope_seed(argv[1], "signed", id, true, "hello, room");
-    envelope_seed(argv[1], "unsigned", id, false, "hello, room");
-    envelope_seed(argv[1], "signed-empty", id, true, "");
+    envelope_seed(argv[1], "v2-signed", id, true, ENVELOPE_MESSAGE, "hello, room");
+    envelope_seed(argv[1], "v2-unsigned", id, false, ENVELOPE_MESSAGE, "hello, room");
+    envelope_seed(argv[1], "v2-signed-empty", id, true, ENVELOPE_MESSAGE, "");
+    envelope_seed(argv[1], "v2-signed-request", id, true, ENVELOPE_REQUEST, "do it");
+    envelope_seed(argv[1], "v2-signed-reply", id, true, ENVELOPE_REPLY, "done");
     request_seed(argv[2], id);
     busauth_identity_free(id);
     return 0;

@@ -132,6 +132,13 @@ static void member_key(busauth_identity *id, const char *room, int epoch, uint8_
     http_result_free(&r);
 }
 
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void publish_raw(busauth_identity *as, const char *room, const uint8_t *data, size_t len)
 {
     nats_peer p;
@@ -271,7 +278,7 @@ static void bad_envelopes_are_dropped_and_reported(void **state)
     member_key(F.bob, room.id, 1, key); /* bob, a member, turns forger */
 
     const uint8_t text[] = "forged?";
-    envelope_header h = {.epoch = 1, .sequence = 7};
+    envelope_header h = {.epoch = 1, .sequence = 7, .time_ms = wall_ms()};
     memcpy(h.sender, busauth_identity_public_key(F.bob), 32);
     randombytes_buf(h.session, sizeof h.session);
     size_t len = envelope_sealed_len(sizeof text, true);
@@ -825,6 +832,265 @@ static void members_racing_to_rotate_both_talk(void **state)
     unibus_client_close(carol);
 }
 
+/* The room's data subject of a kind (msg, req). */
+static void room_subject(const char *room, const char *kind, char out[96])
+{
+    snprintf(out, 96, "unibus.room.%s.%s", room, kind);
+}
+
+static natsMsg *next_msg(natsSubscription *sub)
+{
+    natsMsg *msg = NULL;
+    assert_int_equal(natsSubscription_NextMsg(&msg, sub, 3000), NATS_OK);
+    return msg;
+}
+
+/* Finding 5 of issue 11: carol, a member, captured alice's signed
+ * "APPROVE payment" and republished it; bob's next process took it as
+ * new.  Every later process of bob must drop it. */
+static void a_replay_reaches_no_later_process_of_the_member(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob");
+    unibus_room room;
+    ops_room(alice, &room, true);
+    inbox b = {.lock = PTHREAD_MUTEX_INITIALIZER}, later = b;
+    unibus_subscription *sb;
+    OK(bob, unibus_room_subscribe(bob, "ops", on_message, on_drop, &b, &sb));
+    nats_peer carol;
+    char subject[96];
+    room_subject(room.id, "msg", subject);
+    assert_int_equal(nats_peer_connect(&carol, F.server.nats_url, F.carol, CA, false), NATS_OK);
+    natsSubscription *capture = nats_peer_subscribe(&carol, subject);
+    OK(alice, unibus_room_publish(alice, "ops", "APPROVE payment", 15));
+    assert_true(wait_for(&b, 1, 0));
+    natsMsg *captured = next_msg(capture);
+
+    /* His next process, while the first one still runs: its record is
+     * written within 10 ms of taking the message, not at close. */
+    nanosleep(&(struct timespec){0, 50 * 1000000L}, NULL);
+    unibus_client *next = open_as(F.bob, "bob");
+    unibus_subscription *sn;
+    OK(next, unibus_room_subscribe(next, "ops", on_message, on_drop, &later, &sn));
+    unibus_subscription_close(sb);
+    unibus_client_close(bob);
+    bob = next;
+    sb = sn;
+    assert_int_equal(natsConnection_Publish(carol.nc, subject, natsMsg_GetData(captured),
+                                            natsMsg_GetDataLength(captured)), NATS_OK);
+    natsConnection_FlushTimeout(carol.nc, 2000);
+    assert_true(wait_for(&later, 0, 1));
+    assert_int_equal(later.last_drop, UNIBUS_ERR_REPLAY);
+    OK(alice, unibus_room_publish(alice, "ops", "next", 4)); /* what is new still flows */
+    assert_true(wait_for(&later, 1, 1));
+    assert_string_equal(later.last, "next");
+
+    natsMsg_Destroy(captured);
+    natsSubscription_Destroy(capture);
+    nats_peer_close(&carol);
+    unibus_subscription_close(sb);
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+}
+
+static unibus_status slow_shout(const unibus_message *request, uint8_t **reply, size_t *reply_len, void *ctx)
+{
+    nanosleep(&(struct timespec){0, 300 * 1000000L}, NULL); /* time for the capture below */
+    return shout(request, reply, reply_len, ctx);
+}
+
+typedef struct {
+    unibus_client *c;
+    const char *text;
+    unibus_status status;
+    char reply[64];
+} request_call;
+
+static void *make_request(void *arg)
+{
+    request_call *r = arg;
+    uint8_t *reply = NULL;
+    size_t len = 0;
+    r->status = unibus_room_request(r->c, "jobs", r->text, strlen(r->text), 3000, &reply, &len);
+    snprintf(r->reply, sizeof r->reply, "%.*s", (int)len, reply ? (const char *)reply : "");
+    unibus_free(reply);
+    return NULL;
+}
+
+/* carol asks bob's worker to approve 5 and keeps bob's signed answer; then,
+ * serving the room herself, she answers alice's request for 1000 with it.
+ * alice must not take an answer made for another request. */
+static void a_reply_replayed_onto_another_request_is_dropped(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob"), *carol = open_as(F.carol, "carol");
+    unibus_room room;
+    OK(alice, unibus_room_create(alice, "jobs", true, true, &room));
+    OK(alice, unibus_room_add(alice, "jobs", F.bob_nkey));
+    OK(alice, unibus_room_add(alice, "jobs", F.carol_nkey));
+    unibus_subscription *worker;
+    OK(bob, unibus_room_serve(bob, "jobs", slow_shout, NULL, &worker));
+    nats_peer raw;
+    char requests[96];
+    room_subject(room.id, "req", requests);
+    assert_int_equal(nats_peer_connect(&raw, F.server.nats_url, F.carol, CA, false), NATS_OK);
+    natsSubscription *snoop = nats_peer_subscribe(&raw, requests);
+
+    request_call mine = {.c = carol, .text = "approve 5"};
+    pthread_t t;
+    pthread_create(&t, NULL, make_request, &mine);
+    natsMsg *q1 = next_msg(snoop); /* carol's own request shows her reply subject */
+    natsSubscription *answers = nats_peer_subscribe(&raw, natsMsg_GetReply(q1));
+    natsMsg *r1 = next_msg(answers);
+    pthread_join(t, NULL);
+    assert_int_equal(mine.status, UNIBUS_OK);
+    assert_string_equal(mine.reply, "APPROVE 5 (from carol");
+    unibus_subscription_close(worker);
+
+    natsSubscription *fake_worker = NULL;
+    assert_int_equal(natsConnection_QueueSubscribeSync(&fake_worker, raw.nc, requests, "workers"), NATS_OK);
+    natsConnection_FlushTimeout(raw.nc, 2000);
+    request_call theirs = {.c = alice, .text = "approve 1000"};
+    pthread_create(&t, NULL, make_request, &theirs);
+    natsMsg *q2 = next_msg(fake_worker);
+    assert_int_equal(natsConnection_Publish(raw.nc, natsMsg_GetReply(q2), natsMsg_GetData(r1),
+                                            natsMsg_GetDataLength(r1)), NATS_OK);
+    natsConnection_FlushTimeout(raw.nc, 2000);
+    pthread_join(t, NULL);
+    assert_int_equal(theirs.status, UNIBUS_ERR_REPLAY);
+    assert_string_equal(theirs.reply, "");
+
+    natsMsg_Destroy(q1);
+    natsMsg_Destroy(r1);
+    natsMsg_Destroy(q2);
+    natsSubscription_Destroy(snoop);
+    natsSubscription_Destroy(answers);
+    natsSubscription_Destroy(fake_worker);
+    nats_peer_close(&raw);
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+    unibus_client_close(carol);
+}
+
+/* bob's genuine messages, sealed at times around now: alice, who never saw
+ * them, takes those inside [now - 30 s, now + 5 s] only.  A message
+ * captured and replayed 35 s later is the first one. */
+static void only_messages_inside_the_window_are_taken(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice");
+    unibus_room room;
+    ops_room(alice, &room, false);
+    inbox a = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    unibus_subscription *sa;
+    OK(alice, unibus_room_subscribe(alice, "ops", on_message, on_drop, &a, &sa));
+    uint8_t key[32];
+    member_key(F.bob, room.id, 1, key);
+    const struct {
+        int64_t age_ms;
+        bool taken;
+    } cases[] = {{35000, false}, {29000, true}, {-10000, false}, {-4000, true}};
+    envelope_header h = {.epoch = 1};
+    memcpy(h.sender, busauth_identity_public_key(F.bob), 32);
+    randombytes_buf(h.session, sizeof h.session);
+    uint8_t env[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[32];
+        int n = snprintf(text, sizeof text, "sent %lld ms ago", (long long)cases[i].age_ms);
+        h.sequence = i + 1;
+        h.time_ms = wall_ms() - (uint64_t)cases[i].age_ms;
+        assert_int_equal(envelope_seal(room.id, key, &h, F.bob, (const uint8_t *)text, (size_t)n, env), UNIBUS_OK);
+        int messages = a.messages, drops = a.drops;
+        publish_raw(F.bob, room.id, env, envelope_sealed_len((size_t)n, true));
+        assert_true(wait_for(&a, messages + cases[i].taken, drops + !cases[i].taken));
+        if (cases[i].taken)
+            assert_string_equal(a.last, text);
+        else
+            assert_int_equal(a.last_drop, UNIBUS_ERR_STALE);
+    }
+    assert_int_equal(a.messages, 2);
+    unibus_subscription_close(sa);
+    unibus_client_close(alice);
+}
+
+typedef struct {
+    pthread_mutex_t lock;
+    int handled;
+} counter;
+
+static unibus_status count_and_echo(const unibus_message *request, uint8_t **reply, size_t *reply_len, void *ctx)
+{
+    counter *n = ctx;
+    pthread_mutex_lock(&n->lock);
+    n->handled++;
+    pthread_mutex_unlock(&n->lock);
+    *reply = malloc(request->len + 1);
+    memcpy(*reply, request->data, request->len);
+    *reply_len = request->len;
+    return UNIBUS_OK;
+}
+
+/* carol, a member, moves alice's envelopes between subjects: her chat
+ * message onto the workers' subject (bob's worker would run it as alice's
+ * request) and her request onto the chat (the admin, a member who never
+ * saw it, would read it as said in the room).  Each is taken only as what
+ * alice sent it as. */
+static void an_envelope_is_taken_only_as_what_it_was_sent_as(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob"), *admin = open_as(F.admin, "admin");
+    unibus_room room;
+    OK(alice, unibus_room_create(alice, "jobs", true, true, &room));
+    OK(alice, unibus_room_add(alice, "jobs", F.bob_nkey));
+    OK(alice, unibus_room_add(alice, "jobs", F.carol_nkey));
+    OK(alice, unibus_room_add(alice, "jobs", F.admin_nkey));
+    counter n = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    unibus_subscription *worker;
+    OK(bob, unibus_room_serve(bob, "jobs", count_and_echo, &n, &worker));
+    nats_peer carol;
+    char chat[96], requests[96];
+    room_subject(room.id, "msg", chat);
+    room_subject(room.id, "req", requests);
+    assert_int_equal(nats_peer_connect(&carol, F.server.nats_url, F.carol, CA, false), NATS_OK);
+    natsSubscription *heard = nats_peer_subscribe(&carol, chat);
+
+    OK(alice, unibus_room_publish(alice, "jobs", "drop the tables", 15));
+    natsMsg *said = next_msg(heard);
+    assert_int_equal(natsConnection_PublishRequest(carol.nc, requests, chat, natsMsg_GetData(said),
+                                                   natsMsg_GetDataLength(said)), NATS_OK);
+    natsConnection_FlushTimeout(carol.nc, 2000);
+    natsSubscription *asked = nats_peer_subscribe(&carol, requests); /* after her own move */
+    uint8_t *reply = NULL;
+    size_t len = 0;
+    OK(alice, unibus_room_request(alice, "jobs", "status", 6, 3000, &reply, &len)); /* after the move */
+    unibus_free(reply);
+    pthread_mutex_lock(&n.lock);
+    assert_int_equal(n.handled, 1); /* alice's request only */
+    pthread_mutex_unlock(&n.lock);
+
+    natsMsg *request = next_msg(asked);
+    inbox b = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    unibus_subscription *sb;
+    OK(admin, unibus_room_subscribe(admin, "jobs", on_message, on_drop, &b, &sb));
+    assert_int_equal(natsConnection_Publish(carol.nc, chat, natsMsg_GetData(request),
+                                            natsMsg_GetDataLength(request)), NATS_OK);
+    natsConnection_FlushTimeout(carol.nc, 2000);
+    assert_true(wait_for(&b, 0, 1));
+    assert_int_equal(b.last_drop, UNIBUS_ERR_REPLAY);
+    assert_int_equal(b.messages, 0);
+
+    natsMsg_Destroy(said);
+    natsMsg_Destroy(request);
+    natsSubscription_Destroy(heard);
+    natsSubscription_Destroy(asked);
+    nats_peer_close(&carol);
+    unibus_subscription_close(sb);
+    unibus_subscription_close(worker);
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+    unibus_client_close(admin);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -842,6 +1108,10 @@ int main(void)
         T(removed_sender_under_the_new_epoch_is_dropped),
         T(revoked_sender_is_dropped),
         T(members_racing_to_rotate_both_talk),
+        T(a_replay_reaches_no_later_process_of_the_member),
+        T(a_reply_replayed_onto_another_request_is_dropped),
+        T(only_messages_inside_the_window_are_taken),
+        T(an_envelope_is_taken_only_as_what_it_was_sent_as),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nats_CloseAndWait(5000); /* nats.c threads done before OpenSSL cleans up at exit */

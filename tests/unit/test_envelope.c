@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <sodium.h>
+#include "busauth/domain.h"
 #include "envelope.h"
 
 static const char ROOM[] = "0123456789abcdef0123456789abcdef";
@@ -31,9 +32,13 @@ static void make(fixture *f, bool sign)
     memcpy(f->h.sender, busauth_identity_public_key(f->sender), 32);
     randombytes_buf(f->h.session, sizeof f->h.session);
     f->h.sequence = 42;
+    f->h.time_ms = 1700000000123;
+    f->h.kind = ENVELOPE_REPLY;
+    memset(f->h.answers, 0xa5, sizeof f->h.answers);
     f->len = envelope_sealed_len(sizeof MSG, sign);
     f->sealed = malloc(f->len);
-    envelope_seal(ROOM, f->key, &f->h, sign ? f->sender : NULL, MSG, sizeof MSG, f->sealed);
+    assert_int_equal(envelope_seal(ROOM, f->key, &f->h, sign ? f->sender : NULL, MSG, sizeof MSG, f->sealed),
+                     UNIBUS_OK);
 }
 
 static void release(fixture *f)
@@ -65,6 +70,9 @@ static void round_trips_signed_and_unsigned(void **state)
         assert_int_equal(envelope_peek(f.sealed, f.len, &h), UNIBUS_OK);
         assert_int_equal(h.epoch, 3);
         assert_int_equal(h.sequence, 42);
+        assert_int_equal(h.time_ms, 1700000000123);
+        assert_int_equal(h.kind, ENVELOPE_REPLY);
+        assert_memory_equal(h.answers, f.h.answers, ENVELOPE_ID_LEN);
         assert_int_equal(h.flags, sign ? ENVELOPE_FLAG_SIGNED : 0);
         assert_memory_equal(h.sender, f.h.sender, 32);
         assert_memory_equal(h.session, f.h.session, 16);
@@ -139,23 +147,54 @@ static void impersonation_needs_the_sender_key(void **state)
     release(&f);
 }
 
-/* The nonce is (session, sequence): distinct for every message a client
- * sends, with no RNG call per message. */
+/* The nonce is (session, sequence), not carried: distinct for every
+ * message a client sends, with no RNG call per message. */
 static void the_nonce_is_the_session_and_sequence(void **state)
 {
     (void)state;
     fixture f;
     make(&f, false);
-    const uint8_t *nonce = f.sealed + 62;
-    const uint8_t seq42[8] = {0, 0, 0, 0, 0, 0, 0, 42};
-    assert_memory_equal(nonce, f.h.session, ENVELOPE_SESSION_LEN);
-    assert_memory_equal(nonce + ENVELOPE_SESSION_LEN, seq42, 8);
     uint8_t *next = malloc(f.len);
     f.h.sequence = 43;
     envelope_seal(ROOM, f.key, &f.h, NULL, MSG, sizeof MSG, next);
-    assert_memory_not_equal(next + 62, nonce, 24);
+    assert_memory_not_equal(next + ENVELOPE_HEADER_LEN, f.sealed + ENVELOPE_HEADER_LEN, sizeof MSG);
     assert_int_equal(open_it(&f, ROOM, f.key, next, f.len), UNIBUS_OK);
     free(next);
+    release(&f);
+}
+
+/* The signature is over BUSAUTH_DOMAIN_MESSAGE then the envelope: not a
+ * signature of the bare bytes, so it means nothing in another context. */
+static void the_signature_covers_the_message_domain(void **state)
+{
+    (void)state;
+    fixture f;
+    make(&f, true);
+    size_t body = f.len - ENVELOPE_SIG_LEN, prefix = strlen(BUSAUTH_DOMAIN_MESSAGE);
+    const uint8_t *sig = f.sealed + body;
+    assert_int_not_equal(busauth_signature_verify(f.h.sender, f.sealed, body, sig), BUSAUTH_OK);
+    uint8_t *domained = malloc(prefix + body);
+    memcpy(domained, BUSAUTH_DOMAIN_MESSAGE, prefix);
+    memcpy(domained + prefix, f.sealed, body);
+    assert_int_equal(busauth_signature_verify(f.h.sender, domained, prefix + body, sig), BUSAUTH_OK);
+    free(domained);
+    release(&f);
+}
+
+/* What a reply names: the whole request envelope, so any change to the
+ * request gives another id. */
+static void the_id_is_of_the_whole_envelope(void **state)
+{
+    (void)state;
+    fixture f;
+    make(&f, true);
+    uint8_t id[ENVELOPE_ID_LEN], again[ENVELOPE_ID_LEN];
+    envelope_id(f.sealed, f.len, id);
+    envelope_id(f.sealed, f.len, again);
+    assert_memory_equal(id, again, sizeof id);
+    f.sealed[f.len - 1] ^= 1;
+    envelope_id(f.sealed, f.len, again);
+    assert_memory_not_equal(id, again, sizeof id);
     release(&f);
 }
 
@@ -167,10 +206,14 @@ static void malformed_input_is_refused(void **state)
     envelope_header h;
     for (size_t len = 0; len < ENVELOPE_HEADER_LEN + ENVELOPE_TAG_LEN + ENVELOPE_SIG_LEN; len++)
         assert_int_equal(envelope_peek(f.sealed, len, &h), UNIBUS_ERR_MALFORMED);
-    f.sealed[0] = 2;
-    assert_int_equal(envelope_peek(f.sealed, f.len, &h), UNIBUS_ERR_MALFORMED);
+    for (uint8_t version = 0; version < 4; version++) { /* version 1 included: its replays had no end */
+        f.sealed[0] = version;
+        assert_int_equal(envelope_peek(f.sealed, f.len, &h), version == 2 ? UNIBUS_OK : UNIBUS_ERR_MALFORMED);
+    }
     f.sealed[0] = ENVELOPE_VERSION;
     f.sealed[1] = 0x81;
+    assert_int_equal(envelope_peek(f.sealed, f.len, &h), UNIBUS_ERR_MALFORMED);
+    f.sealed[1] = ENVELOPE_FLAG_SIGNED | 3 << ENVELOPE_KIND_SHIFT; /* no fourth kind */
     assert_int_equal(envelope_peek(f.sealed, f.len, &h), UNIBUS_ERR_MALFORMED);
     release(&f);
 }
@@ -187,6 +230,8 @@ int main(void)
         cmocka_unit_test(a_stripped_signature_is_noticed),
         cmocka_unit_test(impersonation_needs_the_sender_key),
         cmocka_unit_test(the_nonce_is_the_session_and_sequence),
+        cmocka_unit_test(the_signature_covers_the_message_domain),
+        cmocka_unit_test(the_id_is_of_the_whole_envelope),
         cmocka_unit_test(malformed_input_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,281 @@
+/*
+ * The replay record (client/replay_store.c) in real files and real
+ * processes: a message is taken once per session sequence, only inside
+ * the window; what one process took, every later process of the identity
+ * drops; processes appending and rewriting the file at once lose nothing;
+ * the file is refused where someone else could change it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sodium.h>
+#include "replay_store.h"
+#include "testutil.h"
+
+#define NOW 1800000000000LL
+#define CHILDREN 4
+#define PER_CHILD 8000
+
+static char DIR_[PATH_MAX], PATH_[PATH_MAX + 16];
+
+static int setup(void **state)
+{
+    (void)state;
+    test_make_temp_dir(DIR_);
+    snprintf(PATH_, sizeof PATH_, "%s/id.replay", DIR_);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    test_remove_tree(DIR_);
+    return 0;
+}
+
+static replay_store *open_at(int64_t now)
+{
+    replay_store *s = NULL;
+    char why[512] = "";
+    unibus_status st = replay_store_open(PATH_, now, &s, why, sizeof why);
+    if (st != UNIBUS_OK)
+        fprintf(stderr, "%s\n", why);
+    assert_int_equal(st, UNIBUS_OK);
+    return s;
+}
+
+/* Sender n's session (both derived from n, so any process can name them). */
+static unibus_status admit(replay_store *s, uint32_t n, uint64_t seq, int64_t time, int64_t now)
+{
+    uint8_t sender[32] = {0}, session[16] = {0};
+    memcpy(sender, &n, sizeof n);
+    memcpy(session, &n, sizeof n);
+    session[15] = 0x5a;
+    return replay_store_admit(s, sender, session, seq, (uint64_t)time, now);
+}
+
+static void a_sequence_is_taken_once(void **state)
+{
+    (void)state;
+    replay_store *s = open_at(NOW);
+    assert_int_equal(admit(s, 1, 5, NOW, NOW), UNIBUS_OK);
+    assert_int_equal(admit(s, 1, 5, NOW, NOW), UNIBUS_ERR_REPLAY);
+    assert_int_equal(admit(s, 1, 4, NOW, NOW), UNIBUS_ERR_REPLAY);
+    assert_int_equal(admit(s, 1, 6, NOW, NOW), UNIBUS_OK);
+    assert_int_equal(admit(s, 2, 5, NOW, NOW), UNIBUS_OK); /* another session */
+    replay_store_close(s);
+}
+
+static void only_the_window_is_taken(void **state)
+{
+    (void)state;
+    replay_store *s = open_at(NOW);
+    assert_int_equal(admit(s, 1, 1, NOW - REPLAY_WINDOW_MS - 1, NOW), UNIBUS_ERR_STALE);
+    assert_int_equal(admit(s, 1, 2, NOW - REPLAY_WINDOW_MS, NOW), UNIBUS_OK);
+    assert_int_equal(admit(s, 1, 3, NOW + REPLAY_SKEW_MS + 1, NOW), UNIBUS_ERR_STALE);
+    assert_int_equal(admit(s, 1, 4, NOW + REPLAY_SKEW_MS, NOW), UNIBUS_OK);
+    replay_store_close(s);
+}
+
+/* A process that died without closing, 50 ms after it took a message:
+ * its writer had written the record, and the next process knows. */
+static void a_later_process_drops_what_an_earlier_one_took(void **state)
+{
+    (void)state;
+    pid_t child = fork();
+    if (child == 0) {
+        replay_store *s = open_at(NOW);
+        int bad = admit(s, 7, 9, NOW, NOW) != UNIBUS_OK;
+        usleep(50 * 1000);
+        _exit(bad);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    replay_store *s = open_at(NOW + 1000);
+    assert_int_equal(admit(s, 7, 9, NOW, NOW + 1000), UNIBUS_ERR_REPLAY);
+    assert_int_equal(admit(s, 7, 10, NOW + 1000, NOW + 1000), UNIBUS_OK);
+    replay_store_close(s);
+    assert_int_equal(test_file_mode(PATH_), 0600);
+}
+
+/* Two processes running at once each take a message they both receive
+ * live: a process takes in the others' records when it opens, not after. */
+static void two_live_processes_each_take_a_live_message(void **state)
+{
+    (void)state;
+    replay_store *a = open_at(NOW), *b = open_at(NOW);
+    assert_int_equal(admit(a, 3, 1, NOW, NOW), UNIBUS_OK);
+    replay_store_close(a); /* written */
+    assert_int_equal(admit(b, 3, 1, NOW, NOW), UNIBUS_OK);
+    replay_store_close(b);
+}
+
+static off_t file_size(void)
+{
+    struct stat st;
+    return stat(PATH_, &st) == 0 ? st.st_size : -1;
+}
+
+/* Only the window's worth is kept: at the next open, what left it is gone. */
+static void the_file_holds_only_the_window(void **state)
+{
+    (void)state;
+    replay_store *s = open_at(NOW);
+    for (uint32_t n = 0; n < 1000; n++)
+        assert_int_equal(admit(s, n, 1, NOW, NOW), UNIBUS_OK);
+    replay_store_close(s);
+    off_t full = file_size();
+    assert_true(full >= 1000 * 64);
+    s = open_at(NOW + REPLAY_WINDOW_MS + 1);
+    replay_store_close(s);
+    assert_true(file_size() < 64);
+}
+
+/* Opens, appends 400 sessions, closes, twenty times over: every open
+ * rewrites the file while the other processes append. */
+static int child_appends(uint32_t first, int start_gate)
+{
+    char go;
+    if (read(start_gate, &go, 1) != 0)
+        return 1;
+    int bad = 0;
+    for (uint32_t n = first; n < first + PER_CHILD && !bad; n += 400) {
+        replay_store *s = NULL;
+        char why[512];
+        if (replay_store_open(PATH_, NOW, &s, why, sizeof why) != UNIBUS_OK)
+            return 1;
+        for (uint32_t k = n; k < n + 400; k++)
+            bad += admit(s, k, 1, NOW, NOW) != UNIBUS_OK;
+        replay_store_close(s);
+    }
+    return bad != 0;
+}
+
+/* Four processes, started at once, append 8,000 sessions each while the
+ * others rewrite the file: a process opened afterwards knows all 32,000. */
+static void processes_writing_at_once_lose_nothing(void **state)
+{
+    (void)state;
+    int gate[2];
+    assert_int_equal(pipe(gate), 0);
+    pid_t kids[CHILDREN];
+    for (int i = 0; i < CHILDREN; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            close(gate[1]);
+            _exit(child_appends((uint32_t)i * PER_CHILD, gate[0]));
+        }
+    }
+    close(gate[0]);
+    close(gate[1]); /* go */
+    for (int i = 0; i < CHILDREN; i++) {
+        int status = 0;
+        waitpid(kids[i], &status, 0);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    replay_store *s = open_at(NOW + 1);
+    int missed = 0;
+    for (uint32_t n = 0; n < CHILDREN * PER_CHILD; n++)
+        missed += admit(s, n, 1, NOW, NOW + 1) != UNIBUS_ERR_REPLAY;
+    assert_int_equal(missed, 0);
+    replay_store_close(s);
+}
+
+/* A flood of fresh sessions fills the record: the next new session is
+ * refused rather than an old one forgotten (which would reopen its
+ * replays); once the flood leaves the window, new sessions are taken. */
+static void a_full_record_refuses_new_sessions_and_forgets_none(void **state)
+{
+    (void)state;
+    replay_store *s = open_at(NOW);
+    for (uint32_t n = 0; n < REPLAY_MAX_SESSIONS; n++)
+        assert_int_equal(admit(s, n, 1, NOW, NOW), UNIBUS_OK);
+    assert_int_equal(admit(s, REPLAY_MAX_SESSIONS, 1, NOW, NOW), UNIBUS_ERR_RATE_LIMITED);
+    assert_int_equal(admit(s, 0, 1, NOW, NOW), UNIBUS_ERR_REPLAY); /* the first is still known */
+    assert_int_equal(admit(s, 0, 2, NOW, NOW), UNIBUS_OK);          /* known sessions go on */
+    int64_t later = NOW + REPLAY_WINDOW_MS + 1;
+    assert_int_equal(admit(s, REPLAY_MAX_SESSIONS, 1, later, later), UNIBUS_OK);
+    replay_store_close(s);
+}
+
+static unibus_status try_open(void)
+{
+    replay_store *s = NULL;
+    char why[512] = "";
+    unibus_status st = replay_store_open(PATH_, NOW, &s, why, sizeof why);
+    replay_store_close(s);
+    if (st != UNIBUS_OK)
+        assert_null(strchr(why, '\n')); /* one line */
+    return st;
+}
+
+static void a_file_others_could_change_is_refused(void **state)
+{
+    (void)state;
+    test_write_file(PATH_, "", 0644);
+    assert_int_equal(try_open(), UNIBUS_ERR_CONFIG);
+    chmod(PATH_, 0600);
+    assert_int_equal(try_open(), UNIBUS_OK);
+    chmod(DIR_, 0777);
+    assert_int_equal(try_open(), UNIBUS_ERR_CONFIG);
+    chmod(DIR_, 0700);
+    unlink(PATH_);
+    char target[PATH_MAX + 16];
+    snprintf(target, sizeof target, "%s/elsewhere", DIR_);
+    test_write_file(target, "", 0600);
+    assert_int_equal(symlink(target, PATH_), 0);
+    assert_int_equal(try_open(), UNIBUS_ERR_CONFIG);
+    unlink(PATH_);
+    test_write_file(PATH_, "not a replay record at all", 0600);
+    assert_int_equal(try_open(), UNIBUS_ERR_CONFIG);
+}
+
+/* A crash mid-append leaves part of a record, one mid-rewrite a partial
+ * new file beside the record: the whole records still count. */
+static void what_a_crash_leaves_is_harmless(void **state)
+{
+    (void)state;
+    replay_store *s = open_at(NOW);
+    assert_int_equal(admit(s, 1, 1, NOW, NOW), UNIBUS_OK);
+    replay_store_close(s);
+    FILE *f = fopen(PATH_, "ab");
+    fwrite("torn", 1, 4, f);
+    fclose(f);
+    char next[PATH_MAX + 32];
+    snprintf(next, sizeof next, "%s.new", PATH_);
+    test_write_file(next, "unibus-replay-1\npart of a rewr", 0600);
+    s = open_at(NOW);
+    assert_int_equal(admit(s, 1, 1, NOW, NOW), UNIBUS_ERR_REPLAY);
+    assert_int_equal(admit(s, 2, 1, NOW, NOW), UNIBUS_OK);
+    replay_store_close(s);
+    assert_int_equal((file_size() - 16) % 64, 0);
+    assert_int_not_equal(access(next, F_OK), 0); /* replaced, then renamed over the record */
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(a_sequence_is_taken_once),
+        T(only_the_window_is_taken),
+        T(a_later_process_drops_what_an_earlier_one_took),
+        T(two_live_processes_each_take_a_live_message),
+        T(the_file_holds_only_the_window),
+        T(processes_writing_at_once_lose_nothing),
+        T(a_full_record_refuses_new_sessions_and_forgets_none),
+        T(a_file_others_could_change_is_refused),
+        T(what_a_crash_leaves_is_harmless),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -33,11 +33,6 @@ static int teardown(void **state)
     return fixture_stop(&F);
 }
 
-static unsigned nats_port(void)
-{
-    return (unsigned)atoi(strrchr(F.server.nats_url, ':') + 1);
-}
-
 typedef struct {
     nats_peer peer;
     natsSubscription *sub;
@@ -72,7 +67,7 @@ static void silent_clients_are_dropped_before_they_log_in(void **state)
     int fds[SILENT];
     for (int i = 0; i < SILENT; i++) {
         char info[4096];
-        fds[i] = raw_connect(nats_port(), NULL);
+        fds[i] = raw_connect(fixture_nats_port(&F), NULL);
         assert_true(fds[i] >= 0);
         assert_true(raw_read(fds[i], info, sizeof info, 2000) > 0);
         assert_non_null(strstr(info, "INFO {"));

@@ -39,11 +39,6 @@ static int teardown(void **state)
     return fixture_stop(&F);
 }
 
-static unsigned nats_port(void)
-{
-    return (unsigned)atoi(strrchr(F.server.nats_url, ':') + 1);
-}
-
 /* True when the process pid holds the socket with this inode. */
 static bool process_holds_socket(pid_t pid, unsigned long inode)
 {
@@ -139,7 +134,7 @@ static void a_local_user_learns_no_room_from_nats_server_sockets(void **state)
                      strstr(page, room) - 40 > page ? strstr(page, room) - 40 : page);
     }
     assert_int_equal(n, 1);
-    assert_int_equal(ports[0], nats_port());
+    assert_int_equal(ports[0], fixture_nats_port(&F));
     natsSubscription_Destroy(sub);
     nats_peer_close(&alice);
 }

@@ -56,13 +56,7 @@ static unibus_client *open_as(busauth_identity *id, const char *name)
 
 static void add_member(busauth_identity *owner, const char *room, const char *nkey)
 {
-    char sealed[128], body[256], target[96];
-    fixture_fake_sealed_key(sealed);
-    snprintf(body, sizeof body, "{\"public_key\":\"%s\",\"sealed_key\":\"%s\"}", nkey, sealed);
-    snprintf(target, sizeof target, "/v1/rooms/%s/members", room);
-    http_result r = fixture_call(&F, owner, "POST", target, body);
-    assert_int_equal(r.status, 201);
-    http_result_free(&r);
+    assert_int_equal(fixture_add_member(&F, owner, room, nkey), 201);
 }
 
 static void hears_nothing(natsSubscription *sub, const char *subject)

@@ -264,13 +264,7 @@ static bool swap_room(void *ctx, const http_message *request, http_message *resp
 
 static void add_member(busauth_identity *owner, const char *room, const char *nkey)
 {
-    char sealed[128], body[256], target[64];
-    fixture_fake_sealed_key(sealed);
-    snprintf(body, sizeof body, "{\"public_key\":\"%s\",\"sealed_key\":\"%s\"}", nkey, sealed);
-    snprintf(target, sizeof target, "/v1/rooms/%s/members", room);
-    http_result r = fixture_call(&A, owner, "POST", target, body);
-    assert_int_equal(r.status, 201);
-    http_result_free(&r);
+    assert_int_equal(fixture_add_member(&A, owner, room, nkey), 201);
 }
 
 static void an_answer_about_another_room_is_refused(void **state)

@@ -200,7 +200,24 @@ int fixture_make_room(fixture *f, busauth_identity *owner, const char *name, cha
     return rc;
 }
 
+long fixture_add_member(fixture *f, busauth_identity *owner, const char *room, const char *nkey)
+{
+    char sealed[128], body[256], target[96];
+    fixture_fake_sealed_key(sealed);
+    snprintf(body, sizeof body, "{\"public_key\":\"%s\",\"sealed_key\":\"%s\"}", nkey, sealed);
+    snprintf(target, sizeof target, "/v1/rooms/%s/members", room);
+    http_result r = fixture_call(f, owner, "POST", target, body);
+    long status = r.status;
+    http_result_free(&r);
+    return status;
+}
+
 void fixture_room_subject(const char *room, char out[96])
 {
     snprintf(out, 96, "unibus.room.%s.chat", room);
+}
+
+unsigned fixture_nats_port(const fixture *f)
+{
+    return (unsigned)atoi(strrchr(f->server.nats_url, ':') + 1);
 }

@@ -31,6 +31,9 @@ int fixture_restart(fixture *f, const char *const *flags);
 /* Stops the server; -1 unless it shut down cleanly (exit 0, so no leaks). */
 int fixture_stop(fixture *f);
 
+/* The port of the running server's data plane. */
+unsigned fixture_nats_port(const fixture *f);
+
 /* A fresh test PKI (tests/helpers/make_test_pki.sh) in a new temporary
  * directory; fills the CA, server certificate and key paths. */
 int fixture_make_pki(char ca[PATH_MAX + 64], char cert[PATH_MAX + 64], char key[PATH_MAX + 64]);
@@ -54,6 +57,8 @@ long fixture_db_count(fixture *f, const char *sql, const char *arg);
 /* Creates an e2e room (a fake sealed key) owned by owner; id gets its id.
  * Returns 0, or -1 unless the server answered 201. */
 int fixture_make_room(fixture *f, busauth_identity *owner, const char *name, char id[33]);
+/* owner adds nkey to room with a fake sealed key: the HTTP status. */
+long fixture_add_member(fixture *f, busauth_identity *owner, const char *room, const char *nkey);
 /* The chat subject of a room on the data plane. */
 void fixture_room_subject(const char *room, char out[96]);
 

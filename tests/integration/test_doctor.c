@@ -447,7 +447,7 @@ static void impostor_on_a_server_port_fails(void **state)
     fake_nats_script script = {.nonces = nonces, .nonce_count = 1, .tls_cert = pki_path("impostor.pem"),
                                .tls_key = pki_path("impostor.key")};
     fake_nats impostor;
-    unsigned port = (unsigned)atoi(strrchr(F.server.nats_url, ':') + 1);
+    unsigned port = fixture_nats_port(&F);
     assert_int_equal(fake_nats_take_over(&impostor, &F.server, port, &script), 0);
     doctor_run r = doctor_json("--data-dir", F.data_dir, "--http-port", port_text(F.server.port), "--tls-cert", CERT,
                                "--tls-key", KEY, "--ca", CA, NULL);

@@ -143,7 +143,9 @@ static void serve(fake_nats *f, peer_io *io, const char *nonce)
             record_connect(f, line + 8);
             verified = !f->script.refuse && login_verifies(line + 8, nonce);
         } else if (strcmp(line, "PING") == 0) {
-            ok = io_write(io, verified ? "PONG\r\n" : "-ERR 'Authorization Violation'\r\n") && verified;
+            /* After a refusal the client hangs up: closing first could reset
+             * the connection before it has read the -ERR. */
+            ok = io_write(io, verified ? "PONG\r\n" : "-ERR 'Authorization Violation'\r\n");
         }
     }
 }

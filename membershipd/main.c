@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include "busauth/identity.h"
 #include "membershipd/cli/cli.h"
+#include "membershipd/doctor/doctor.h"
 
 static const cli_command COMMANDS[] = {
     {"serve", cmd_serve, "serve the signed HTTPS control plane"},

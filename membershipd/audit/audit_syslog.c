@@ -8,7 +8,7 @@
 #include <string.h>
 #include "embedded/clock.h"
 #include "membershipd/audit/audit_format.h"
-#include "membershipd/cli/cli.h"
+#include "common/cli_args.h"
 #include "common/log.h"
 #include "membershipd/audit/syslog_socket.h"
 

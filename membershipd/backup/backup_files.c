@@ -10,7 +10,8 @@
 #include <jansson.h>
 #include <sodium.h>
 #include "busauth/seedfile.h"
-#include "membershipd/cli/cli.h"
+#include "common/cli_args.h"
+#include "membershipd/config/datadir.h"
 
 #define COPY_CHUNK 65536
 

@@ -125,6 +125,7 @@ static int start_dataplane(server *srv)
         .max_payload = srv->cfg.max_msg_bytes, .tls_cert = srv->cfg.tls_cert, .tls_key = srv->cfg.tls_key,
         .authorization = srv->cfg.bus_auth != BUS_AUTH_OFF, .config_path = conf, .db_path = db,
         .internal = srv->identity, .system = srv->system_user, .count_traffic = srv->cfg.metrics_addr != NULL,
+        .reload_done = metrics_reload_done,
     };
     srv->dataplane = dataplane_start(&dc);
     return srv->dataplane ? 0 : -1;

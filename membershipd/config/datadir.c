@@ -1,5 +1,7 @@
 /* Finding and opening the store from the command line's flags. */
-#include "membershipd/cli/cli.h"
+#include "membershipd/config/datadir.h"
+
+#include "common/cli_args.h"
 
 #include <errno.h>
 #include <limits.h>

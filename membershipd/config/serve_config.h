@@ -9,7 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
-#include "membershipd/cli/cli.h"
+#include "common/cli_args.h"
+#include "membershipd/config/datadir.h"
 
 #define SERVE_DEFAULT_BIND "127.0.0.1"
 #define SERVE_DEFAULT_HTTP_PORT 8470

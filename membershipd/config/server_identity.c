@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include "busauth/seedfile.h"
-#include "membershipd/cli/cli.h"
+#include "common/cli_args.h"
 #include "common/log.h"
 
 void server_identity_path(const char *data_dir, char out[PATH_MAX])

@@ -153,3 +153,12 @@ int64_t tls_pem_not_after(const char *pem)
     BIO_free(bio);
     return when;
 }
+
+const char *tls_priorities(int tls_min)
+{
+    /* AEAD ciphers with forward secrecy only; never TLS 1.1 or older. */
+    return tls_min == 13
+        ? "SECURE128:-VERS-ALL:+VERS-TLS1.3:%SERVER_PRECEDENCE"
+        : "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+CHACHA20-POLY1305:"
+          "+AES-256-GCM:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE";
+}

@@ -15,7 +15,6 @@
 #include "embedded/nats_probe.h"
 #include "embedded/supervisor.h"
 #include "common/log.h"
-#include "membershipd/metrics/metrics.h"
 #include "membershipd/store/store.h"
 
 #define READY_TIMEOUT_MS 10000
@@ -116,7 +115,8 @@ static int apply(dataplane *dp, int64_t since_ms)
     pthread_mutex_lock(&dp->lock);
     unsigned n = ++dp->reloads;
     pthread_mutex_unlock(&dp->lock);
-    metrics_reload_done(rc == 0, ms / 1e3);
+    if (dp->cfg.reload_done)
+        dp->cfg.reload_done(rc == 0, ms / 1e3);
     log_event(rc == 0 ? LOG_INFO : LOG_ERROR, "nats_reloaded", "count=%u ok=%s dur_ms=%.1f change_to_sighup_ms=%.1f",
               n, rc == 0 ? "yes" : "no", ms, share_ms);
     return rc;

@@ -36,6 +36,8 @@ typedef struct {
     const char *config_path;    /* DATA-DIR/nats.conf */
     const char *db_path;
     const busauth_identity *internal; /* must outlive the data plane */
+    /* Called after each reload with its outcome and duration (metrics); may be NULL. */
+    void (*reload_done)(bool ok, double seconds);
 } dataplane_config;
 /* The paths are copied; binary, host, TLS paths and internal must outlive
  * the data plane. */

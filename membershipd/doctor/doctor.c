@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <nats/nats.h>
-#include "membershipd/cli/cli.h"
+#include "membershipd/config/datadir.h"
 
 #define NATS_CONF_HEAD 65536 /* listen, http, tls and authorization all come first */
 

@@ -49,6 +49,9 @@ int doctor_tcp_connect(const char *host, unsigned port);
 int doctor_tcp_answers(const char *host, unsigned port);
 
 /* The sections, one file each. */
+/* membershipd doctor: the subcommand (main.c's table). */
+int cmd_doctor(int argc, char **argv);
+
 void doctor_guard(doctor *d);        /* doctor_guard.c: the boot guard's rules */
 void doctor_tls(doctor *d);          /* doctor_tls.c: minimum, chain, names, expiry */
 void doctor_files(doctor *d);        /* doctor_files.c: modes of everything private */

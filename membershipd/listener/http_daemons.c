@@ -6,7 +6,7 @@
 #include <unistd.h>
 #include <microhttpd.h>
 #include "embedded/clock.h"
-#include "membershipd/cli/cli.h"
+#include "common/cli_args.h"
 #include "membershipd/http/conn_guard.h"
 #include "membershipd/listener/http_server.h"
 #include "common/log.h"

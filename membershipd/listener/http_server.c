@@ -9,13 +9,14 @@
 #include <time.h>
 #include <microhttpd.h>
 #include "embedded/clock.h"
-#include "membershipd/cli/cli.h"
+#include "common/cli_args.h"
 #include "membershipd/http/conn_guard.h"
 #include "common/log.h"
 #include "membershipd/metrics/metrics.h"
 #include "membershipd/http/reply.h"
 #include "membershipd/http/request_auth.h"
 #include "membershipd/api/routes.h"
+#include "membershipd/config/tls_files.h"
 
 static void peer_of(struct MHD_Connection *conn, request *req)
 {
@@ -270,15 +271,6 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_error(void *cls, const 
     log_event(LOG_WARN, "http", "detail=\"%s\"", text);
 }
 
-const char *http_tls_priorities(int tls_min)
-{
-    /* AEAD ciphers with forward secrecy only; never TLS 1.1 or older. */
-    return tls_min == 13
-        ? "SECURE128:-VERS-ALL:+VERS-TLS1.3:%SERVER_PRECEDENCE"
-        : "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+CHACHA20-POLY1305:"
-          "+AES-256-GCM:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE";
-}
-
 struct MHD_Daemon *http_mhd_start(server *srv, int listen_fd, const char *cert_pem, const char *key_pem)
 {
     /* A thread per connection: a handler may wait for the data plane to
@@ -291,7 +283,7 @@ struct MHD_Daemon *http_mhd_start(server *srv, int listen_fd, const char *cert_p
     struct MHD_OptionItem tls[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert_pem},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key_pem},
-        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)http_tls_priorities(srv->cfg.tls_min)},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls_priorities(srv->cfg.tls_min)},
         {MHD_OPTION_END, 0, NULL},
     };
     return MHD_start_daemon(

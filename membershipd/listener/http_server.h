@@ -33,9 +33,6 @@ int http_server_start(server *srv, int listen_fd, char *cert_pem, char *key_pem)
 int http_server_rotate(server *srv, char *cert_pem, char *key_pem);
 /* Stops retired daemons whose connections have all ended. */
 void http_server_reap(server *srv);
-/* The GnuTLS priority string for --tls-min 12 or 13: shared with the
- * metrics listener. */
-const char *http_tls_priorities(int tls_min);
 /* Stops accepting, lets requests in flight finish for up to grace_ms, then
  * closes every connection of every daemon. */
 void http_server_stop(server *srv, int grace_ms);

@@ -4,10 +4,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <microhttpd.h>
-#include "membershipd/cli/cli.h"
+#include "common/cli_args.h"
 #include "membershipd/http/conn_guard.h"
 #include "membershipd/dataplane/dataplane.h"
-#include "membershipd/listener/http_server.h"
 #include "common/log.h"
 #include "membershipd/metrics/metrics.h"
 #include "membershipd/config/tls_files.h"
@@ -102,7 +101,7 @@ static struct MHD_Daemon *daemon_on(metrics_server *ms, int listen_fd, char *cer
     struct MHD_OptionItem tls[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, cert},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, key},
-        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)http_tls_priorities(ms->srv->cfg.tls_min)},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)tls_priorities(ms->srv->cfg.tls_min)},
         {MHD_OPTION_END, 0, NULL},
     };
     return MHD_start_daemon(flags, 0, NULL, NULL, on_request, ms,

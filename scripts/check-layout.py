@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """The layering check (dev/layout.md): every #include "..." of the project's
 sources must name a header of the file's own layer or of a layer the table in
-dev/layout.md lets it depend on; the table must have no cycle; and each
-layer's CMake target must link exactly the layers the table lists.
+dev/layout.md lets it depend on; the table must have no cycle; each layer's
+CMake target must link exactly the layers the table lists; and the layout
+table of README.md must name every layer and top folder, and only paths that
+exist.
 
 usage: check-layout.py [ROOT]     (ROOT: the source tree, default: this script's ../)
 
 Prints one line per violation to stderr, "FILE:LINE: ...", and exits 1; on
 success one "layout: ok ..." line to stdout and exit 0.  Python 3 standard library only.
 """
+import fnmatch
 import os
 import re
 import sys
@@ -174,6 +177,43 @@ def check_cmake(root, layers, errors):
                           f'though dev/layout.md says {layer} depends on {by_target[t]}')
 
 
+def check_readme(root, layers, errors):
+    """README.md's layout table names every layer and every top folder, and
+    every path its first column names exists."""
+    path = os.path.join(root, 'README.md')
+    try:
+        lines = open(path, encoding='utf-8').read().splitlines()
+    except OSError as e:
+        errors.append(f'README.md: cannot read it: {e.strerror}')
+        return
+    start = next((i for i, l in enumerate(lines) if l.strip() == '## Layout'), None)
+    rows = []
+    if start is not None:
+        for n, line in enumerate(lines[start + 1:], start + 2):
+            if line.startswith('## '):
+                break
+            if line.startswith('|') and not line.startswith('| ---') and not line.startswith('| path'):
+                rows.append((n, line))
+    if not rows:
+        errors.append('README.md: no table under "## Layout"')
+        return
+    named = set()
+    for n, line in rows:
+        cells = line.strip().strip('|').split('|')
+        first = re.findall(r'`([^`]+)`', cells[0])
+        for p in first:
+            if not os.path.exists(os.path.join(root, p)):
+                errors.append(f'README.md:{n}: the layout table names {p}, which is not in the tree')
+        named.update(p.rstrip('/') for p in re.findall(r'`([^`]+)`', line))
+    ignored = [l.strip().strip('/') for l in open(os.path.join(root, '.gitignore'), encoding='utf-8')
+               if l.strip().startswith('/')] if os.path.isfile(os.path.join(root, '.gitignore')) else []
+    tops = [d for d in sorted(os.listdir(root)) if os.path.isdir(os.path.join(root, d)) and not d.startswith('.')
+            and not any(fnmatch.fnmatch(d, g) for g in ignored)]
+    for want in list(layers) + tops:
+        if not any(p == want or p.startswith(want + '/') for p in named):
+            errors.append(f'README.md: the layout table does not mention {want}/')
+
+
 def main():
     root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                            os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
@@ -188,6 +228,7 @@ def main():
             errors.append('dev/layout.md: the layers form a cycle: ' + ' -> '.join(cycle))
         files, includes = check_includes(root, layers, errors)
         check_cmake(root, layers, errors)
+        check_readme(root, layers, errors)
     for e in errors:
         print(e, file=sys.stderr)
     if errors:

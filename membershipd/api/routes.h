@@ -21,7 +21,7 @@ typedef struct route {
 } route;
 
 /* The table's size has this bound, so per-route counters can be a fixed
- * array (membershipd/metrics.c). */
+ * array (membershipd/metrics/metrics.c). */
 #define ROUTE_COUNT_MAX 32
 size_t route_count(void);
 const route *route_at(size_t index);

@@ -11,7 +11,7 @@ struct MHD_Daemon;
 #define HTTP_REQUEST_DEADLINE_MS 30000 /* headers to end of body, however it trickles */
 #define HTTP_HEADER_DEADLINE_MS 10000  /* connect (or the last request) to the end of headers */
 /* Connections libmicrohttpd may hold beyond --max-conns: those cut by the
- * connection guard (membershipd/conn_guard.h) and not yet closed. */
+ * connection guard (membershipd/http/conn_guard.h) and not yet closed. */
 #define HTTP_CLOSING_HEADROOM(max_conns) ((max_conns) / 4 + 8)
 #define HTTP_THREAD_STACK (512 * 1024)
 

@@ -1,8 +1,9 @@
 #!/bin/bash
 # The layering check (dev/layout.md) fails, with one line naming the file
 # and what is wrong, on a forbidden include, a CMake link the table does not
-# allow, a cycle in the table and a folder in no layer; it passes on an
-# untouched copy of the tree.  Each case runs on its own copy.
+# allow, a cycle in the table, a folder in no layer and a README layout
+# table that does not match the tree; it passes on an untouched copy of the
+# tree.  Each case runs on its own copy.
 # usage: layout.sh CHECK_SCRIPT SOURCE_DIR
 . "$(dirname "$0")/lib.sh"
 SRC="$2"
@@ -13,6 +14,8 @@ fresh() {
     mkdir -p "$T/dev"
     (cd "$SRC" && tar cf - busauth common embedded client membershipd) | (cd "$T" && tar xf -)
     cp "$SRC/dev/layout.md" "$T/dev/"
+    cp "$SRC/README.md" "$SRC/.gitignore" "$T/"
+    mkdir -p "$T/tests" "$T/bench" "$T/dist" "$T/scripts"
 }
 
 fresh clean
@@ -55,5 +58,15 @@ fresh folder
 mkdir "$T/membershipd/pki"
 echo 'int pki;' >"$T/membershipd/pki/ca.c"
 t "a folder in no layer fails" 1 'membershipd/pki/: a folder of layer membershipd that is not a layer' "$M" "$T"
+
+fresh readme
+sed -i '/^| `membershipd\/http\/` |/d' "$T/README.md"
+t "a layer missing from the README's layout table fails" 1 \
+    'README.md: the layout table does not mention membershipd/http/' "$M" "$T"
+
+fresh readme_extra
+sed -i 's/^| `bench\/` |/| `bench\/` and `gone\/` |/' "$T/README.md"
+t "a path of the README's layout table that is not in the tree fails" 1 \
+    'the layout table names gone/, which is not in the tree' "$M" "$T"
 
 finish

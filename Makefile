@@ -11,7 +11,7 @@ DATA_DIR   ?= ./unibus-data
 
 PREFIX     ?= /usr/local
 
-.PHONY: all deps build run test test-asan test-valgrind bench fuzz-build fuzz fuzz-ci install clean
+.PHONY: all deps build run test test-asan test-valgrind check-layout bench fuzz-build fuzz fuzz-ci install clean
 
 all: build
 
@@ -44,6 +44,11 @@ test-valgrind: deps
 	@cmake -S . -B $(VALGRIND_BUILD) -DCMAKE_BUILD_TYPE=Debug -DUNIBUS_VALGRIND=ON >/dev/null
 	@cmake --build $(VALGRIND_BUILD) -j $(JOBS)
 	@ctest --test-dir $(VALGRIND_BUILD) --output-on-failure -j $(JOBS) -L client
+
+# The layering check (dev/layout.md): every #include and every layer's
+# CMake links against the table there.  Also ctest's `layout`.
+check-layout:
+	@python3 scripts/check-layout.py
 
 # libFuzzer targets (dev/fuzzing.md), built by clang in their own tree.
 fuzz-build: deps

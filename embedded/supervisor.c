@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "embedded/clock.h"
-#include "membershipd/log.h"
+#include "common/log.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000

@@ -2,7 +2,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "busauth/identity.h"
-#include "membershipd/cli.h"
+#include "membershipd/cli/cli.h"
+#include "membershipd/doctor/doctor.h"
 
 static const cli_command COMMANDS[] = {
     {"serve", cmd_serve, "serve the signed HTTPS control plane"},

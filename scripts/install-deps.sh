@@ -5,7 +5,7 @@ set -eu
 
 packages="build-essential cmake pkg-config libsodium-dev libsqlite3-dev libssl-dev \
 libnats-dev nats-server libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev \
-libcmocka-dev openssl curl faketime nodejs npm ca-certificates clang libclang-rt-14-dev valgrind systemd groff-base \
+libcmocka-dev python3 openssl curl faketime nodejs npm ca-certificates clang libclang-rt-14-dev valgrind systemd groff-base \
 prometheus"
 
 missing=""

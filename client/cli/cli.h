@@ -2,7 +2,7 @@
 #ifndef UNIBUS_CLI_H
 #define UNIBUS_CLI_H
 
-#include "membershipd/cli_args.h"
+#include "common/cli_args.h"
 #include "unibus.h"
 
 /* Where to connect, as typed; unset fields come from UNIBUS_URL, UNIBUS_CA,

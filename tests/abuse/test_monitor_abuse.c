@@ -19,7 +19,7 @@
 #include <cmocka.h>
 #include "busauth/seedfile.h"
 #include "fixture.h"
-#include "membershipd/server_identity.h"
+#include "membershipd/config/server_identity.h"
 #include "nats_peer.h"
 #include "raw_socket.h"
 

@@ -1,12 +1,12 @@
 #!/bin/bash
 # Every error code membershipd can send is one the metrics count by name
-# (membershipd/metrics.c ERROR_CODES); a code missing there would only
+# (membershipd/metrics/metrics.c ERROR_CODES); a code missing there would only
 # show up as code="other".  Also fails on a reply_error call whose code is
 # not a literal, since this check could not see it.
 # usage: metrics_codes.sh MEMBERSHIPD_SOURCE_DIR
 set -u
 dir="$1"
-sources=$(ls "$dir"/*.c | grep -v '/metrics\.c$')
+sources=$(find "$dir" -name '*.c' ! -name metrics.c | sort)
 literal='reply_error\([^,]+, *[0-9]+, *"[a-z_]+"'
 codes=$( (grep -ohE "$literal" $sources; grep -ohE 'refuse\([^"]*"[a-z_]+"' $sources;
           grep -ohE 'error_code = "[a-z_]+"' $sources) | grep -oE '"[a-z_]+"$' | sort -u)
@@ -22,8 +22,8 @@ fi
 n=0
 for code in $codes; do
     n=$((n + 1))
-    if ! grep -q "$code" "$dir/metrics.c"; then
-        echo "FAIL: error code $code is sent but not listed in ERROR_CODES of $dir/metrics.c; add it there"
+    if ! grep -q "$code" "$dir/metrics/metrics.c"; then
+        echo "FAIL: error code $code is sent but not listed in ERROR_CODES of $dir/metrics/metrics.c; add it there"
         failed=1
     fi
 done

@@ -6,7 +6,7 @@
  */
 #include <string.h>
 #include "fuzz.h"
-#include "membershipd/serve_config.h"
+#include "membershipd/config/serve_config.h"
 
 #define MAX_ARGV 24
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "busauth/nkey.h"
-#include "membershipd/dataplane_render.h"
-#include "membershipd/server_identity.h"
+#include "membershipd/dataplane/dataplane_render.h"
+#include "membershipd/config/server_identity.h"
 #include "fuzz.h"
 #include "fuzz_world.h"
 

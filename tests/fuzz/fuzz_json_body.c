@@ -9,7 +9,7 @@
 #include <string.h>
 #include "fuzz.h"
 #include "fuzz_world.h"
-#include "membershipd/routes.h"
+#include "membershipd/api/routes.h"
 
 static void route_for(uint8_t pick, const fuzz_world *w, char *method, char target[TARGET_MAX + 1])
 {

@@ -11,8 +11,8 @@
 #include "busauth/identity.h"
 #include "busauth/signing.h"
 #include "fuzz.h"
-#include "membershipd/auth_headers.h"
-#include "membershipd/routes.h"
+#include "membershipd/http/auth_headers.h"
+#include "membershipd/api/routes.h"
 
 enum { METHOD, TARGET, SERVER, KEY, TIME, NONCE, SIGNATURE, BODY, FIELDS };
 

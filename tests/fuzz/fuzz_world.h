@@ -9,7 +9,7 @@
 
 #include <limits.h>
 #include "busauth/identity.h"
-#include "membershipd/store.h"
+#include "membershipd/store/store.h"
 
 enum { WORLD_ADMIN, WORLD_ALICE, WORLD_BOB, WORLD_USERS };
 

@@ -8,7 +8,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 #include "busauth/seedfile.h"
-#include "membershipd/store.h"
+#include "membershipd/store/store.h"
 #include "testutil.h"
 
 void fixture_record_secret(const char *text)

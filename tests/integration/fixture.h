@@ -6,7 +6,7 @@
 #include "busauth/identity.h"
 #include "harness.h"
 #include "http_client.h"
-#include "membershipd/store.h"
+#include "membershipd/store/store.h"
 
 typedef struct {
     char dir[PATH_MAX];

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
-#include "membershipd/cli.h"
+#include "membershipd/cli/cli.h"
 
 typedef struct {
     const char *db;

@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "membershipd/conn_guard.h"
+#include "membershipd/http/conn_guard.h"
 #include "testutil.h"
 
 typedef struct {

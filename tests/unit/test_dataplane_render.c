@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <sqlite3.h>
-#include "membershipd/dataplane_render.h"
+#include "membershipd/dataplane/dataplane_render.h"
 #include "testutil.h"
 
 typedef struct {

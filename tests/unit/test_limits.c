@@ -8,8 +8,8 @@
 #include <netinet/in.h>
 #include <cmocka.h>
 #include <sodium.h>
-#include "membershipd/nonce_cache.h"
-#include "membershipd/ratelimit.h"
+#include "membershipd/http/nonce_cache.h"
+#include "membershipd/http/ratelimit.h"
 
 static void nonce(uint8_t out[NONCE_BYTES], uint32_t i)
 {

@@ -9,8 +9,8 @@
 #include <cmocka.h>
 #include <sodium.h>
 #include <sqlite3.h>
-#include "membershipd/schema.h"
-#include "membershipd/store.h"
+#include "membershipd/store/schema.h"
+#include "membershipd/store/store.h"
 #include "testutil.h"
 
 typedef struct {

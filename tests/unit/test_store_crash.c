@@ -16,7 +16,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 #include <sqlite3.h>
-#include "membershipd/store.h"
+#include "membershipd/store/store.h"
 #include "testutil.h"
 
 static const store_actor ADMIN = {"local:crash-test", NULL, NULL};

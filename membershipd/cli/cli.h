@@ -1,0 +1,30 @@
+/*
+ * The membershipd command line: a table of subcommands (main.c), one source
+ * file each, sharing the flag parser and error conventions of
+ * common/cli_args.h and the data directory of config/datadir.h.
+ */
+#ifndef MEMBERSHIPD_CLI_H
+#define MEMBERSHIPD_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "common/cli_args.h"
+#include "membershipd/config/datadir.h"
+
+/* Parses a typed public key (nkey or hex), printing the reason on failure;
+ * returns an exit code. */
+int cli_parse_pubkey(const char *text, uint8_t public_key[BUSAUTH_KEY_BYTES]);
+
+int cmd_user(int argc, char **argv);
+int cmd_user_add(int argc, char **argv);
+int cmd_user_list(int argc, char **argv);
+int cmd_user_revoke(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_check_config(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+
+#endif

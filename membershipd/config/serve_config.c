@@ -1,0 +1,260 @@
+/* Parsing `membershipd serve` flags into a serve_config. */
+#include "membershipd/config/serve_config.h"
+#include "membershipd/audit/audit_syslog.h"
+#include "membershipd/dataplane/dataplane.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_RATE 20.0
+#define DEFAULT_BURST 40
+#define DEFAULT_MAX_CONNS 512
+#define DEFAULT_MAX_CONNS_PER_IP 32
+
+void serve_flags_table(serve_flags *f, cli_flag *t)
+{
+    const cli_flag flags[SERVE_FLAG_COUNT] = {
+        {"--bind", "HOST", &f->bind, NULL, "IP address to listen on (default 127.0.0.1)"},
+        {"--http-port", "N", &f->http_port, NULL, "control-plane port (default 8470)"},
+        {"--bus-auth", "MODE", &f->bus_auth, NULL, "enforce (default), soft or off; soft/off on loopback only"},
+        {"--tls-cert", "PATH", &f->tls_cert, NULL, "PEM certificate (chain); with --tls-key"},
+        {"--tls-key", "PATH", &f->tls_key, NULL, "PEM private key, mode 0600; with --tls-cert"},
+        {"--tls-min", "VERSION", &f->tls_min, NULL, "lowest TLS version: 1.2 (default) or 1.3"},
+        {"--rate", "R", &f->rate, NULL, "requests per second per client IP (default 20)"},
+        {"--burst", "B", &f->burst, NULL, "requests a client IP may burst (default 40)"},
+        {"--max-conns", "N", &f->max_conns, NULL, "open connections in all (default 512)"},
+        {"--max-conns-per-ip", "N", &f->max_conns_per_ip, NULL, "open connections per client IP (default 32)"},
+        {"--nats-server", "PATH", &f->nats_server, NULL, "the nats-server binary (default: nats-server on PATH)"},
+        {"--nats-port", "N", &f->nats_port, NULL, "data-plane port (default 4250)"},
+        {"--max-msg-bytes", "N", &f->max_msg_bytes, NULL, "largest data-plane message (default 1048576)"},
+        {"--metrics-addr", "HOST:PORT", &f->metrics_addr, NULL,
+         "serve Prometheus GET /metrics there (default off); loopback unless TLS and enforce"},
+        {"--audit-syslog", NULL, NULL, &f->audit_syslog, "mirror every audit entry to syslog (authpriv)"},
+        {"--audit-syslog-socket", "PATH", &f->audit_syslog_socket, NULL,
+         "the syslog socket for --audit-syslog (default /dev/log)"},
+        STORE_LOCATION_FLAGS(f->store),
+    };
+    memcpy(t, flags, sizeof flags);
+}
+
+const char *bus_auth_name(bus_auth_mode mode)
+{
+    return mode == BUS_AUTH_ENFORCE ? "enforce" : mode == BUS_AUTH_SOFT ? "soft" : "off";
+}
+
+bool serve_config_tls(const serve_config *cfg)
+{
+    return cfg->tls_cert || cfg->tls_key;
+}
+
+static int bad_value(const char *flag, const char *value, const char *expected)
+{
+    cli_error("%s %.64s: expected %s", flag, value, expected);
+    return EXIT_USAGE;
+}
+
+static int parse_unsigned(const char *flag, const char *text, unsigned min, unsigned max,
+                          unsigned fallback, unsigned *out)
+{
+    if (!text) {
+        *out = fallback;
+        return EXIT_OK;
+    }
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || v < min || v > max) {
+        char expected[64];
+        snprintf(expected, sizeof expected, "a whole number from %u to %u", min, max);
+        return bad_value(flag, text, expected);
+    }
+    *out = (unsigned)v;
+    return EXIT_OK;
+}
+
+static int parse_rate(const char *text, double *out)
+{
+    if (!text) {
+        *out = DEFAULT_RATE;
+        return EXIT_OK;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !isfinite(v) || v < 0.01 || v > 1e6)
+        return bad_value("--rate", text, "requests per second, from 0.01 to 1000000");
+    *out = v;
+    return EXIT_OK;
+}
+
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+    return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+}
+
+/* IP literals only (and "localhost"): a name that resolves differently
+ * tomorrow must not silently move a plane onto a public interface.
+ * Returns false when host is not one. */
+static bool parse_ip(const char *host, unsigned port, struct sockaddr_storage *addr, socklen_t *len)
+{
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    memset(addr, 0, sizeof *addr);
+    struct sockaddr_in *in = (struct sockaddr_in *)addr;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)addr;
+    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        *len = sizeof *in;
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *in6;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static int parse_bind(serve_config *cfg)
+{
+    if (!parse_ip(cfg->bind, cfg->http_port, &cfg->bind_addr, &cfg->bind_addr_len))
+        return bad_value("--bind", cfg->bind, "an IP address such as 127.0.0.1, 0.0.0.0 or ::1");
+    cfg->bind_is_loopback = is_loopback(&cfg->bind_addr);
+    return EXIT_OK;
+}
+
+/* HOST:PORT, with an IPv6 host in brackets: [::1]:9470. */
+static int parse_metrics_addr(const char *text, serve_config *cfg)
+{
+    cfg->metrics_addr = text;
+    if (!text)
+        return EXIT_OK;
+    static const char expected[] = "HOST:PORT with an IP address, such as 127.0.0.1:9470 or [::1]:9470";
+    const char *colon = strrchr(text, ':');
+    bool bracketed = text[0] == '[';
+    size_t host_len = colon ? (size_t)(colon - text) : 0;
+    if (!colon || host_len == 0 || !colon[1] || (bracketed && text[host_len - 1] != ']') ||
+        (!bracketed && memchr(text, ':', host_len)) || host_len >= sizeof cfg->metrics_host + 2)
+        return bad_value("--metrics-addr", text, expected);
+    snprintf(cfg->metrics_host, sizeof cfg->metrics_host, "%.*s", (int)(bracketed ? host_len - 2 : host_len),
+             text + bracketed);
+    if (parse_unsigned("--metrics-addr port", colon + 1, 0, 65535, 0, &cfg->metrics_port) != EXIT_OK)
+        return EXIT_USAGE;
+    if (!parse_ip(cfg->metrics_host, cfg->metrics_port, &cfg->metrics_sockaddr, &cfg->metrics_sockaddr_len))
+        return bad_value("--metrics-addr", text, expected);
+    cfg->metrics_is_loopback = is_loopback(&cfg->metrics_sockaddr);
+    return EXIT_OK;
+}
+
+static int parse_modes(const serve_flags *f, serve_config *cfg)
+{
+    const char *auth = f->bus_auth ? f->bus_auth : "enforce";
+    if (strcmp(auth, "enforce") == 0)
+        cfg->bus_auth = BUS_AUTH_ENFORCE;
+    else if (strcmp(auth, "soft") == 0)
+        cfg->bus_auth = BUS_AUTH_SOFT;
+    else if (strcmp(auth, "off") == 0)
+        cfg->bus_auth = BUS_AUTH_OFF;
+    else
+        return bad_value("--bus-auth", auth, "enforce, soft or off");
+    const char *min = f->tls_min ? f->tls_min : "1.2";
+    if (strcmp(min, "1.2") == 0)
+        cfg->tls_min = 12;
+    else if (strcmp(min, "1.3") == 0)
+        cfg->tls_min = 13;
+    else
+        return bad_value("--tls-min", min, "1.2 or 1.3 (older versions are never offered)");
+    return EXIT_OK;
+}
+
+/* Resolves a bare program name on PATH, as execvp would; "" when absent. */
+static void resolve_binary(const char *name, char out[4096])
+{
+    out[0] = '\0';
+    if (strchr(name, '/')) {
+        if (access(name, X_OK) == 0)
+            snprintf(out, 4096, "%s", name);
+        return;
+    }
+    const char *path = getenv("PATH");
+    char dirs[8192];
+    snprintf(dirs, sizeof dirs, "%s", path && path[0] ? path : "/usr/local/bin:/usr/bin:/bin");
+    char *save = NULL;
+    for (char *dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+        char candidate[4096];
+        if (snprintf(candidate, sizeof candidate, "%s/%s", dir, name) < (int)sizeof candidate &&
+            access(candidate, X_OK) == 0) {
+            snprintf(out, 4096, "%s", candidate);
+            return;
+        }
+    }
+}
+
+int serve_config_parse(const serve_flags *f, serve_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->bind = f->bind ? f->bind : SERVE_DEFAULT_BIND;
+    cfg->tls_cert = f->tls_cert;
+    cfg->tls_key = f->tls_key;
+    cfg->store = f->store;
+    int rc = parse_unsigned("--http-port", f->http_port, 0, 65535, SERVE_DEFAULT_HTTP_PORT,
+                            &cfg->http_port);
+    if (rc == EXIT_OK)
+        rc = parse_bind(cfg);
+    if (rc == EXIT_OK)
+        rc = parse_modes(f, cfg);
+    if (rc == EXIT_OK)
+        rc = parse_rate(f->rate, &cfg->rate);
+    if (rc == EXIT_OK)
+        rc = parse_unsigned("--burst", f->burst, 1, 1000000, DEFAULT_BURST, &cfg->burst);
+    if (rc == EXIT_OK)
+        rc = parse_unsigned("--max-conns", f->max_conns, 1, 65536, DEFAULT_MAX_CONNS, &cfg->max_conns);
+    if (rc == EXIT_OK)
+        rc = parse_unsigned("--max-conns-per-ip", f->max_conns_per_ip, 1, 65536,
+                            DEFAULT_MAX_CONNS_PER_IP, &cfg->max_conns_per_ip);
+    if (rc == EXIT_OK)
+        rc = parse_unsigned("--nats-port", f->nats_port, 0, 65535, DATAPLANE_DEFAULT_PORT, &cfg->nats_port);
+    if (rc == EXIT_OK)
+        rc = parse_unsigned("--max-msg-bytes", f->max_msg_bytes, 1024, 64 * 1024 * 1024,
+                            DATAPLANE_DEFAULT_MAX_MSG, &cfg->max_msg_bytes);
+    if (rc == EXIT_OK)
+        rc = parse_metrics_addr(f->metrics_addr, cfg);
+    if (rc == EXIT_OK && f->audit_syslog_socket && !f->audit_syslog) {
+        cli_error("--audit-syslog-socket without --audit-syslog: add --audit-syslog to mirror the audit log");
+        rc = EXIT_USAGE;
+    }
+    if (f->audit_syslog)
+        cfg->audit_syslog = f->audit_syslog_socket ? f->audit_syslog_socket : AUDIT_SYSLOG_DEFAULT_SOCKET;
+    cfg->nats_server = f->nats_server ? f->nats_server : "nats-server";
+    resolve_binary(cfg->nats_server, cfg->nats_server_path);
+    return rc;
+}
+
+int serve_config_from_args(const char *command, const char *summary, const cli_flag *extra, int argc,
+                           char **argv, serve_config *cfg)
+{
+    serve_flags f = {0};
+    cli_flag flags[SERVE_FLAG_COUNT + SERVE_EXTRA_FLAGS_MAX + 1] = {{0}};
+    serve_flags_table(&f, flags);
+    for (size_t i = 0; extra && extra[i].name && i < SERVE_EXTRA_FLAGS_MAX; i++)
+        flags[SERVE_FLAG_COUNT + i] = extra[i];
+    const cli_spec spec = {command, "", summary, flags, 0, 0};
+    cli_args args;
+    int rc = cli_parse(&spec, argc, argv, &args);
+    if (rc != CLI_PROCEED)
+        return rc;
+    rc = serve_config_parse(&f, cfg);
+    return rc == EXIT_OK ? CLI_PROCEED : rc;
+}

@@ -1,0 +1,164 @@
+#include "membershipd/config/tls_files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+
+#define PEM_MAX_BYTES (1024 * 1024)
+
+/* Encrypted keys would need a passphrase on the command line or a prompt;
+ * neither fits a daemon, so they are refused. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf, (void)size, (void)rwflag, (void)u;
+    return 0;
+}
+
+static int check_key_mode(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(err, errlen, "TLS key %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "TLS key %s is not a regular file", path);
+        return -1;
+    }
+    if (st.st_mode & 077) {
+        snprintf(err, errlen, "TLS key %s is accessible to group or others; fix with: chmod 600 %s",
+                 path, path);
+        return -1;
+    }
+    return 0;
+}
+
+static X509 *read_cert(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "TLS certificate %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    X509 *cert = PEM_read_X509(f, NULL, no_passphrase, NULL);
+    fclose(f);
+    if (!cert)
+        snprintf(err, errlen, "TLS certificate %s is not a PEM certificate", path);
+    return cert;
+}
+
+static EVP_PKEY *read_key(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "TLS key %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    EVP_PKEY *key = PEM_read_PrivateKey(f, NULL, no_passphrase, NULL);
+    fclose(f);
+    if (!key)
+        snprintf(err, errlen, "TLS key %s is not an unencrypted PEM private key", path);
+    return key;
+}
+
+int tls_files_check(const char *cert_path, const char *key_path, char *err, size_t errlen)
+{
+    if (check_key_mode(key_path, err, errlen) != 0)
+        return -1;
+    X509 *cert = read_cert(cert_path, err, errlen);
+    EVP_PKEY *key = cert ? read_key(key_path, err, errlen) : NULL;
+    int rc = cert && key ? 0 : -1;
+    if (rc == 0 && X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0) {
+        snprintf(err, errlen, "TLS certificate %s has expired: renew it", cert_path);
+        rc = -1;
+    }
+    if (rc == 0 && X509_check_private_key(cert, key) != 1) {
+        snprintf(err, errlen, "TLS key %s does not match certificate %s", key_path, cert_path);
+        rc = -1;
+    }
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    ERR_clear_error();
+    return rc;
+}
+
+static char *tls_pem_read(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    char *buf = NULL;
+    if (fstat(fd, &st) == 0 && st.st_size > 0 && (size_t)st.st_size <= PEM_MAX_BYTES)
+        buf = sodium_malloc((size_t)st.st_size + 1);
+    size_t len = 0;
+    while (buf && len < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            sodium_free(buf);
+            buf = NULL;
+            break;
+        }
+        len += (size_t)n;
+    }
+    close(fd);
+    if (buf)
+        buf[len] = '\0';
+    return buf;
+}
+
+bool tls_pem_read_pair(const char *cert_path, const char *key_path, char **cert, char **key)
+{
+    *cert = tls_pem_read(cert_path);
+    *key = tls_pem_read(key_path);
+    if (*cert && *key)
+        return true;
+    tls_pem_free(*cert);
+    tls_pem_free(*key);
+    *cert = *key = NULL;
+    return false;
+}
+
+char *tls_pem_copy(const char *pem)
+{
+    size_t len = strlen(pem);
+    char *copy = sodium_malloc(len + 1);
+    if (copy)
+        memcpy(copy, pem, len + 1);
+    return copy;
+}
+
+void tls_pem_free(char *pem)
+{
+    sodium_free(pem);
+}
+
+int64_t tls_pem_not_after(const char *pem)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    X509 *cert = bio ? PEM_read_bio_X509(bio, NULL, no_passphrase, NULL) : NULL;
+    struct tm tm;
+    int64_t when = cert && ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) ? (int64_t)timegm(&tm) : 0;
+    X509_free(cert);
+    BIO_free(bio);
+    return when;
+}
+
+const char *tls_priorities(int tls_min)
+{
+    /* AEAD ciphers with forward secrecy only; never TLS 1.1 or older. */
+    return tls_min == 13
+        ? "SECURE128:-VERS-ALL:+VERS-TLS1.3:%SERVER_PRECEDENCE"
+        : "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+CHACHA20-POLY1305:"
+          "+AES-256-GCM:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE";
+}

@@ -1,0 +1,30 @@
+/* Checking TLS certificate and key files before anything listens. */
+#ifndef MEMBERSHIPD_TLS_FILES_H
+#define MEMBERSHIPD_TLS_FILES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Verifies that cert_path holds a PEM certificate that has not expired and
+ * key_path an unencrypted PEM private key matching it, mode 0600 or
+ * stricter.  On failure writes one line into err and returns -1. */
+/* The GnuTLS priority string for --tls-min 12 or 13: shared by the
+ * control-plane and metrics listeners. */
+const char *tls_priorities(int tls_min);
+
+int tls_files_check(const char *cert_path, const char *key_path, char *err, size_t errlen);
+
+/* Reads both PEM files whole (at most 1 MiB each) into NUL-terminated,
+ * guarded buffers (sodium_malloc: the key is a secret; release with
+ * tls_pem_free, which wipes them): true, or false with both NULL. */
+bool tls_pem_read_pair(const char *cert_path, const char *key_path, char **cert, char **key);
+/* A copy of pem in its own guarded buffer (tls_pem_free it), or NULL. */
+char *tls_pem_copy(const char *pem);
+void tls_pem_free(char *pem);
+
+/* When the first certificate in a PEM text expires (Unix seconds); 0 when
+ * there is none. */
+int64_t tls_pem_not_after(const char *pem);
+
+#endif

@@ -1,0 +1,354 @@
+#include "membershipd/dataplane/dataplane.h"
+#include "membershipd/dataplane/dataplane_render.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "embedded/clock.h"
+#include "embedded/nats_auth.h"
+#include "embedded/nats_config.h"
+#include "embedded/nats_monitor.h"
+#include "embedded/nats_probe.h"
+#include "embedded/supervisor.h"
+#include "common/log.h"
+#include "membershipd/store/store.h"
+
+#define READY_TIMEOUT_MS 10000
+#define RELOAD_TIMEOUT_MS 5000
+#define TRAFFIC_TIMEOUT_MS 2000
+#define CHECKPOINT_TIMEOUT_MS 250  /* before a reload: never holds it up for long */
+
+/* The peers' traffic out of nats-server's counters (nats_monitor.h):
+ * received = the server's (VARZ) minus the system account's (membershipd's
+ * and doctor's requests); delivered = the peers' account's.  Each reading
+ * adds what each counter grew since the previous reading of its epoch (the
+ * server's: its process; the accounts': its configuration), or all it holds
+ * in a new epoch, where the system account's count for the epoch that
+ * ended is closed with the last reading's own requests.  The reloader reads
+ * just before each SIGHUP, so what is lost is what arrives between that
+ * reading and the reload (and doctor's requests in that gap are counted as
+ * the peers').  Reading and adding happen under lock, in order. */
+typedef struct {
+    pthread_mutex_t lock;
+    nats_monitor_counters last;
+    uint64_t server_in_msgs, server_in_bytes, system_in_msgs, system_in_bytes;
+    dataplane_traffic_totals total;
+} traffic_tally;
+
+struct dataplane {
+    dataplane_config cfg;     /* its paths point at the copies below */
+    char config_path[4096], db_path[4096];
+    store *store;             /* the reloader's own connection */
+    nats_supervisor *sup;
+    char *rendered;           /* the text nats-server runs with */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    unsigned wanted, applied; /* sync generations */
+    unsigned reloads;
+    int64_t change_since_ms;  /* when the oldest change not yet applied reached the API; 0: unknown */
+    bool files_changed;       /* reload even if the text is the same */
+    bool stopping;
+    bool thread_started;
+    traffic_tally traffic;
+};
+
+static int internal_login(dataplane *dp, int timeout_ms, int pause_ms, char *why, size_t whylen);
+static int read_traffic(dataplane *dp, int timeout_ms, dataplane_traffic_totals *out, char *err, size_t errlen);
+
+/* The counts up to now, before a reload starts them again. */
+static void checkpoint_traffic(dataplane *dp)
+{
+    char err[512];
+    if (dp->sup && dp->cfg.count_traffic && dataplane_monitored(dp) &&
+        read_traffic(dp, CHECKPOINT_TIMEOUT_MS, NULL, err, sizeof err) != 0)
+        log_event(LOG_WARN, "nats_traffic", "detail=\"%s; the traffic since the last reading is not counted\"", err);
+}
+
+/* Re-renders; writes and reloads only when the text differs.  since_ms
+ * (monotonic, 0 when unknown) is when the change reached the API: the log
+ * line then says how long membershipd itself took to get it to SIGHUP
+ * (store write, render, file write), which dev/bench.md measures. */
+static int apply(dataplane *dp, int64_t since_ms)
+{
+    char *text = dataplane_render(dp->store, &dp->cfg);
+    if (!text) {
+        log_event(LOG_ERROR, "nats_config", "detail=\"cannot render the configuration from the database\"");
+        return -1;
+    }
+    if (dp->rendered && strcmp(text, dp->rendered) == 0) {
+        free(text);
+        return 0;
+    }
+    /* Until nats-server accepts it, the text is not "what it runs with". */
+    free(dp->rendered);
+    dp->rendered = NULL;
+    if (natsconf_write(dp->cfg.config_path, text) != 0) {
+        log_event(LOG_ERROR, "nats_config", "path=%s detail=\"%s\"", dp->cfg.config_path, strerror(errno));
+        free(text);
+        return -1;
+    }
+    checkpoint_traffic(dp);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double share_ms = since_ms ? (double)t0.tv_sec * 1e3 + (double)t0.tv_nsec / 1e6 - (double)since_ms : -1;
+    int rc = dp->sup ? supervisor_reload(dp->sup, RELOAD_TIMEOUT_MS) : 0; /* first: read at start */
+    /* The change counts as in force once our own identity logs in to the
+     * reloaded server: a configuration that broke logins is not applied. */
+    char why[PATH_MAX + 256] = "";
+    if (rc == 0 && dp->sup && internal_login(dp, RELOAD_TIMEOUT_MS, 5, why, sizeof why) != 0) {
+        log_event(LOG_ERROR, "nats_login", "detail=\"%s\"", why);
+        rc = -1;
+    }
+    if (rc == 0)
+        dp->rendered = text;
+    else
+        free(text);
+    if (!dp->sup)
+        return 0;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    pthread_mutex_lock(&dp->lock);
+    unsigned n = ++dp->reloads;
+    pthread_mutex_unlock(&dp->lock);
+    if (dp->cfg.reload_done)
+        dp->cfg.reload_done(rc == 0, ms / 1e3);
+    log_event(rc == 0 ? LOG_INFO : LOG_ERROR, "nats_reloaded", "count=%u ok=%s dur_ms=%.1f change_to_sighup_ms=%.1f",
+              n, rc == 0 ? "yes" : "no", ms, share_ms);
+    return rc;
+}
+
+/* Applies the database to nats-server whenever asked or when another
+ * process committed; a failed apply is retried every poll and never
+ * reported as applied. */
+static void *reloader(void *arg)
+{
+    dataplane *dp = arg;
+    int64_t seen_version = store_data_version(dp->store);
+    bool failing = false;
+    pthread_mutex_lock(&dp->lock);
+    while (!dp->stopping) {
+        struct timespec until = clock_deadline_in(DATAPLANE_POLL_MS);
+        while (!dp->stopping && dp->wanted == dp->applied &&
+               pthread_cond_timedwait(&dp->changed, &dp->lock, &until) != ETIMEDOUT)
+            ;
+        if (dp->stopping)
+            break;
+        unsigned target = dp->wanted;
+        int64_t since_ms = dp->change_since_ms;
+        dp->change_since_ms = 0;
+        if (dp->files_changed) {
+            free(dp->rendered); /* so apply writes and reloads */
+            dp->rendered = NULL;
+            dp->files_changed = false;
+        }
+        pthread_mutex_unlock(&dp->lock);
+        int64_t version = store_data_version(dp->store);
+        bool ok = true;
+        if (failing || target != dp->applied || version != seen_version)
+            ok = apply(dp, since_ms) == 0;
+        failing = !ok;
+        if (ok)
+            seen_version = version;
+        pthread_mutex_lock(&dp->lock);
+        if (ok) {
+            dp->applied = target;
+            pthread_cond_broadcast(&dp->changed);
+        }
+    }
+    pthread_mutex_unlock(&dp->lock);
+    return NULL;
+}
+
+/* The internal identity proves that nkey authentication works end to end,
+ * with nats-server itself: the TLS server must present the certificate we
+ * gave it.  why gets the last failure. */
+static int internal_login(dataplane *dp, int timeout_ms, int pause_ms, char *why, size_t whylen)
+{
+    nats_probe_target target = {dp->cfg.host, dp->cfg.port, dp->cfg.tls_cert, 2000};
+    const busauth_identity *as = dp->cfg.authorization ? dp->cfg.internal : NULL;
+    for (int waited = 0; waited <= timeout_ms; waited += pause_ms) {
+        if (nats_auth_probe(&target, as, why, whylen) == 0)
+            return 0;
+        struct timespec pause = {0, pause_ms * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    return -1;
+}
+
+static int wait_for_internal_login(dataplane *dp)
+{
+    char why[PATH_MAX + 256];
+    if (internal_login(dp, READY_TIMEOUT_MS, 100, why, sizeof why) == 0)
+        return 0;
+    char url[128];
+    dataplane_url(dp, url, sizeof url);
+    fprintf(stderr, "membershipd: nats-server at %s did not accept membershipd's own identity: %s\n", url, why);
+    return -1;
+}
+
+static dataplane *dataplane_new(const dataplane_config *cfg)
+{
+    dataplane *dp = calloc(1, sizeof *dp);
+    if (!dp)
+        return NULL;
+    dp->cfg = *cfg;
+    snprintf(dp->config_path, sizeof dp->config_path, "%s", cfg->config_path);
+    snprintf(dp->db_path, sizeof dp->db_path, "%s", cfg->db_path);
+    dp->cfg.config_path = dp->config_path;
+    dp->cfg.db_path = dp->db_path;
+    pthread_mutex_init(&dp->lock, NULL);
+    pthread_mutex_init(&dp->traffic.lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&dp->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    return dp;
+}
+
+dataplane *dataplane_start(const dataplane_config *cfg)
+{
+    dataplane *dp = dataplane_new(cfg);
+    char err[4096 + 256];
+    if (!dp || store_open(cfg->db_path, STORE_OPEN_EXISTING, &dp->store, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "membershipd: data plane: %s\n", dp ? err : "out of memory");
+        dataplane_stop(dp);
+        return NULL;
+    }
+    if (apply(dp, 0) != 0 ||
+        !(dp->sup = supervisor_start(cfg->binary, cfg->config_path, READY_TIMEOUT_MS)) ||
+        wait_for_internal_login(dp) != 0 ||
+        pthread_create(&dp->thread, NULL, reloader, dp) != 0) {
+        dataplane_stop(dp);
+        return NULL;
+    }
+    dp->thread_started = true;
+    return dp;
+}
+
+int dataplane_sync(dataplane *dp, int64_t since_ms)
+{
+    if (!dp)
+        return 0;
+    struct timespec until = clock_deadline_in(DATAPLANE_SYNC_TIMEOUT_MS);
+    pthread_mutex_lock(&dp->lock);
+    if (since_ms && (!dp->change_since_ms || since_ms < dp->change_since_ms))
+        dp->change_since_ms = since_ms;
+    unsigned mine = ++dp->wanted;
+    pthread_cond_broadcast(&dp->changed);
+    while ((int)(dp->applied - mine) < 0 && !dp->stopping &&
+           pthread_cond_timedwait(&dp->changed, &dp->lock, &until) != ETIMEDOUT)
+        ;
+    int rc = (int)(dp->applied - mine) >= 0 ? 0 : -1;
+    pthread_mutex_unlock(&dp->lock);
+    return rc;
+}
+
+int dataplane_refresh(dataplane *dp)
+{
+    pthread_mutex_lock(&dp->lock);
+    dp->files_changed = true;
+    pthread_mutex_unlock(&dp->lock);
+    return dataplane_sync(dp, 0);
+}
+
+void dataplane_stop(dataplane *dp)
+{
+    if (!dp)
+        return;
+    pthread_mutex_lock(&dp->lock);
+    bool running = dp->thread_started;
+    dp->stopping = true;
+    pthread_cond_broadcast(&dp->changed);
+    pthread_mutex_unlock(&dp->lock);
+    if (running)
+        pthread_join(dp->thread, NULL);
+    supervisor_stop(dp->sup);
+    store_close(dp->store);
+    free(dp->rendered);
+    pthread_cond_destroy(&dp->changed);
+    pthread_mutex_destroy(&dp->lock);
+    pthread_mutex_destroy(&dp->traffic.lock);
+    free(dp);
+}
+
+unsigned dataplane_reloads(dataplane *dp)
+{
+    pthread_mutex_lock(&dp->lock);
+    unsigned n = dp->reloads;
+    pthread_mutex_unlock(&dp->lock);
+    return n;
+}
+
+unsigned dataplane_restarts(dataplane *dp)
+{
+    return supervisor_restarts(dp->sup);
+}
+
+bool dataplane_monitored(const dataplane *dp)
+{
+    return dp->cfg.authorization;
+}
+
+static uint64_t grown(uint64_t before, uint64_t now)
+{
+    return now >= before ? now - before : now;
+}
+
+static void tally_add(traffic_tally *t, const nats_monitor_counters *r)
+{
+    bool same_server = strcmp(r->server_id, t->last.server_id) == 0;
+    bool same_config = same_server && strcmp(r->config_load_time, t->last.config_load_time) == 0;
+    const nats_monitor_counters none = {0}, *server = same_server ? &t->last : &none,
+                                *config = same_config ? &t->last : &none;
+    t->server_in_msgs += grown(server->server_in_msgs, r->server_in_msgs);
+    t->server_in_bytes += grown(server->server_in_bytes, r->server_in_bytes);
+    if (same_server && !same_config) { /* the epoch that ended: its last reading's requests */
+        t->system_in_msgs += t->last.own_msgs;
+        t->system_in_bytes += t->last.own_bytes;
+    }
+    t->system_in_msgs += grown(config->system_in_msgs, r->system_in_msgs);
+    t->system_in_bytes += grown(config->system_in_bytes, r->system_in_bytes);
+    t->total.out_msgs += grown(config->peers_out_msgs, r->peers_out_msgs);
+    t->total.out_bytes += grown(config->peers_out_bytes, r->peers_out_bytes);
+    t->total.in_msgs = t->server_in_msgs > t->system_in_msgs ? t->server_in_msgs - t->system_in_msgs : 0;
+    t->total.in_bytes = t->server_in_bytes > t->system_in_bytes ? t->server_in_bytes - t->system_in_bytes : 0;
+    t->total.connections = r->peers_connections;
+    t->last = *r;
+}
+
+/* The TLS certificate nats-server serves is trusted as a CA besides the
+ * system's: a self-signed certificate, or a chain file holding its root,
+ * verifies; nats.c 3.4.1 cannot pin a leaf (dev/data-plane.md). */
+static int read_traffic(dataplane *dp, int timeout_ms, dataplane_traffic_totals *out, char *err, size_t errlen)
+{
+    char url[128];
+    dataplane_url(dp, url, sizeof url);
+    const nats_monitor m = {.url = url, .system = dp->cfg.system, .ca_file = dp->cfg.tls_cert, .timeout_ms = timeout_ms};
+    nats_monitor_counters reading;
+    pthread_mutex_lock(&dp->traffic.lock);
+    int rc = nats_monitor_counters_read(&m, &reading, err, errlen);
+    if (rc == 0)
+        tally_add(&dp->traffic, &reading);
+    if (rc == 0 && out)
+        *out = dp->traffic.total;
+    pthread_mutex_unlock(&dp->traffic.lock);
+    return rc;
+}
+
+int dataplane_traffic(dataplane *dp, dataplane_traffic_totals *out, char *err, size_t errlen)
+{
+    return read_traffic(dp, TRAFFIC_TIMEOUT_MS, out, err, errlen);
+}
+
+void dataplane_url(const dataplane *dp, char *out, size_t len)
+{
+    bool v6 = strchr(dp->cfg.host, ':') != NULL;
+    snprintf(out, len, "%s://%s%s%s:%u", dp->cfg.tls_cert ? "tls" : "nats", v6 ? "[" : "", dp->cfg.host,
+             v6 ? "]" : "", dp->cfg.port);
+}

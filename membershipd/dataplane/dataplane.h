@@ -1,0 +1,78 @@
+/*
+ * The data plane as membershipd runs it: the generated nats-server
+ * configuration kept equal to the database, through coalesced reloads.
+ *
+ * A reloader thread with its own SQLite connection re-renders the
+ * configuration when asked (dataplane_sync, after an API change) or when
+ * another process committed (PRAGMA data_version, polled every 250 ms, for
+ * the offline CLI); it reloads nats-server only when the text changed.
+ * Changes that arrive during a reload are all carried by the next one.
+ */
+#ifndef MEMBERSHIPD_DATAPLANE_H
+#define MEMBERSHIPD_DATAPLANE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "busauth/identity.h"
+
+#define DATAPLANE_DEFAULT_PORT 4250
+#define DATAPLANE_DEFAULT_MAX_MSG (1024 * 1024)
+#define DATAPLANE_MAX_CONNECTIONS 1024
+#define DATAPLANE_POLL_MS 250
+#define DATAPLANE_SYNC_TIMEOUT_MS 10000
+
+typedef struct dataplane dataplane;
+
+typedef struct {
+    const char *binary;         /* nats-server */
+    const char *host;
+    unsigned port;
+    size_t max_payload;
+    const char *tls_cert, *tls_key;
+    bool authorization;         /* false only with --bus-auth off */
+    const busauth_identity *system; /* the system account's user (monitoring); must outlive the data plane */
+    bool count_traffic;         /* --metrics-addr: the peers' traffic is also read before each reload */
+    const char *config_path;    /* DATA-DIR/nats.conf */
+    const char *db_path;
+    const busauth_identity *internal; /* must outlive the data plane */
+    /* Called after each reload with its outcome and duration (metrics); may be NULL. */
+    void (*reload_done)(bool ok, double seconds);
+} dataplane_config;
+/* The paths are copied; binary, host, TLS paths and internal must outlive
+ * the data plane. */
+
+/* Writes the configuration, starts nats-server and returns once it takes
+ * an authenticated connection from the internal identity.  NULL, after one
+ * line to stderr, when it cannot. */
+dataplane *dataplane_start(const dataplane_config *cfg);
+/* Returns once every change committed before the call is in force in
+ * nats-server: 0, or -1 after DATAPLANE_SYNC_TIMEOUT_MS.  since_ms is when
+ * the change began (clock_mono_ms(); 0 when unknown), for the log's
+ * change_to_sighup_ms.  Without a data plane (NULL: the API handlers run
+ * in-process by tests/fuzz) there is nothing to wait for: 0. */
+int dataplane_sync(dataplane *dp, int64_t since_ms);
+/* Has nats-server reload even though its configuration text is the same:
+ * the files it names (TLS certificate and key) may have changed.  Returns
+ * like dataplane_sync. */
+int dataplane_refresh(dataplane *dp);
+void dataplane_stop(dataplane *dp);
+unsigned dataplane_reloads(dataplane *dp);
+/* Times nats-server died and was started again. */
+unsigned dataplane_restarts(dataplane *dp);
+/* Whether nats-server can be asked for its figures: not with --bus-auth
+ * off, where there is no system account. */
+bool dataplane_monitored(const dataplane *dp);
+/* The peers' traffic: connections now; messages and payload bytes
+ * received from them and delivered to them since membershipd started,
+ * across nats-server's reloads and restarts. */
+typedef struct {
+    uint64_t connections, in_msgs, out_msgs, in_bytes, out_bytes;
+} dataplane_traffic_totals;
+/* Asked of nats-server as its system account's user (dataplane.c says how
+ * its counters are added up).  0, or -1 with one line in err. */
+int dataplane_traffic(dataplane *dp, dataplane_traffic_totals *out, char *err, size_t errlen);
+/* "nats://host:port" or "tls://host:port". */
+void dataplane_url(const dataplane *dp, char *out, size_t len);
+
+#endif

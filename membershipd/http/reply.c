@@ -1,0 +1,125 @@
+#include "membershipd/http/reply.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MESSAGE_MAX 512
+
+void reply_error(reply *out, unsigned status, const char *code, const char *fmt, ...)
+{
+    char message[MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    json_decref(out->json);
+    out->json = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+    out->status = status;
+    out->error_code = code;
+}
+
+void reply_json(reply *out, unsigned status, json_t *json)
+{
+    json_decref(out->json);
+    out->json = json;
+    out->status = status;
+}
+
+void reply_hidden(reply *out, const char *what)
+{
+    reply_error(out, 404, "not_found", "no such %s", what);
+    out->denied = true;
+}
+
+void reply_store_failure(reply *out, store_status status)
+{
+    if (status == STORE_BUSY)
+        reply_error(out, 503, "store_busy", "the database is busy; retry shortly");
+    else
+        reply_error(out, 500, "store_failure", "the server could not read or write its database");
+    out->retry_after_s = status == STORE_BUSY ? 1 : 0;
+}
+
+store_actor request_actor(const request *req)
+{
+    const char *actor = req->claimed_key[0] ? req->claimed_key : "anonymous";
+    return (store_actor){.actor = actor, .peer_ip = req->ip, .request_id = req->id};
+}
+
+#define FALLBACK_BODY "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}"
+
+static void sign_response(server *srv, const request *req, unsigned status, const uint8_t *body,
+                          size_t len, char sig[BUSAUTH_SIG_B64_LEN + 1])
+{
+    uint8_t hash[BUSAUTH_SHA256_BYTES];
+    crypto_hash_sha256(hash, body, len);
+    char canonical[256];
+    /* Bound to the request only when its signature verified: nothing else
+     * can be told apart from another request's answer. */
+    size_t n = busauth_response_canonical(canonical, sizeof canonical, req->verified ? req->request_sha256 : NULL,
+                                          status, hash);
+    busauth_sign_text(srv->identity, canonical, n, sig);
+}
+
+/* The body as one malloc'd buffer, which the response will own. */
+static uint8_t *body_bytes(reply *out, size_t *len, const char **content_type)
+{
+    if (out->raw) {
+        uint8_t *body = out->raw;
+        out->raw = NULL;
+        *len = out->raw_len;
+        *content_type = "application/octet-stream";
+        return body;
+    }
+    *content_type = "application/json";
+    char *text = out->json ? json_dumps(out->json, JSON_COMPACT) : NULL;
+    if (!text) {
+        text = strdup(FALLBACK_BODY);
+        out->status = 500;
+        out->error_code = "internal";
+    }
+    *len = text ? strlen(text) : 0;
+    return (uint8_t *)text;
+}
+
+static void add_headers(struct MHD_Response *resp, const request *req, const reply *out,
+                        const char *content_type, const char *sig)
+{
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, "X-Unibus-Server-Signature", sig);
+    MHD_add_response_header(resp, "X-Request-Id", req->id);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (out->retry_after_s) {
+        char seconds[16];
+        snprintf(seconds, sizeof seconds, "%u", out->retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
+    }
+}
+
+enum MHD_Result reply_send(server *srv, struct MHD_Connection *conn, request *req, reply *out)
+{
+    size_t len;
+    const char *content_type;
+    uint8_t *body = body_bytes(out, &len, &content_type);
+    json_decref(out->json);
+    out->json = NULL;
+    if (!body)
+        return MHD_NO;
+    char sig[BUSAUTH_SIG_B64_LEN + 1];
+    sign_response(srv, req, out->status, body, len, sig);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    add_headers(resp, req, out, content_type, sig);
+    enum MHD_Result result = MHD_queue_response(conn, out->status, resp);
+    MHD_destroy_response(resp);
+    req->responded = true;
+    req->status = out->status;
+    req->error_code = out->error_code;
+    return result;
+}

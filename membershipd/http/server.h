@@ -1,0 +1,121 @@
+/*
+ * The control-plane server: shared state, the request being handled, and
+ * the reply a handler produces.  http_server.c drives libmicrohttpd;
+ * request_auth.c authenticates; routes.c dispatches to the api_*.c
+ * handlers; reply.c turns a reply into a signed HTTP response.
+ */
+#ifndef MEMBERSHIPD_SERVER_H
+#define MEMBERSHIPD_SERVER_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <sodium.h>
+#include "busauth/identity.h"
+#include "busauth/signing.h"
+#include "membershipd/http/nonce_cache.h"
+#include "membershipd/http/ratelimit.h"
+#include "membershipd/http/request_floor.h"
+#include "membershipd/config/serve_config.h"
+#include "membershipd/store/store.h"
+
+#define TARGET_MAX 1024
+#define JSON_BODY_LIMIT (1024 * 1024)
+/* 16 MiB of content plus what client-side encryption adds to it. */
+#define BLOB_BODY_LIMIT (16 * 1024 * 1024 + 64 * 1024)
+/* About 16,000 signed requests a second sustained over the replay window;
+ * 33 bytes each, resident as the cache fills (1 MiB of chains at once). */
+#define NONCE_CACHE_CAPACITY 1000000
+#define NONCE_TTL_MS (2 * BUSAUTH_REQUEST_SKEW_MS + 1000)
+#define RATELIMIT_SLOTS 65536
+#define HTTP_RETIRED_MAX 8
+/* Audit rows for failed authentications, server-wide (routes.c). */
+#define AUDIT_FAILED_AUTH_RATE 5
+#define AUDIT_FAILED_AUTH_BURST 50
+#define AUDIT_SUPPRESSED_LOG_MS 60000
+
+typedef struct server {
+    serve_config cfg;
+    store *store;
+    pthread_mutex_t store_lock; /* one SQLite connection, one thread at a time */
+    busauth_identity *identity;
+    char identity_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    busauth_identity *system_user; /* nats-server's system account: monitoring (server_identity.h) */
+    ratelimit *limits;
+    ratelimit *audit_budget;    /* AUDIT_FAILED_AUTH_*: one bucket for all */
+    atomic_uint audit_suppressed;
+    atomic_llong audit_suppressed_logged_ms;
+    nonce_cache *nonces;
+    request_floor floor;        /* signed-request times across restarts */
+    struct http_daemon *daemon;             /* takes new connections */
+    struct http_daemon *retired[HTTP_RETIRED_MAX]; /* rotated out, serving their own (http_daemons.c) */
+    struct conn_guard *conns;
+    struct metrics_server *metrics;         /* --metrics-addr, or NULL */
+    struct dataplane *dataplane;
+    struct audit_syslog *audit_syslog;
+    unsigned port;
+    atomic_int in_flight;
+} server;
+
+struct route;
+
+#define ROUTE_MAX_PARAMS 2
+#define ROUTE_PARAM_MAX 64
+
+typedef struct request {
+    char id[17];
+    char target[TARGET_MAX + 1];
+    bool target_too_long;
+    const char *method;
+    const char *query;          /* after '?' in target, or "" */
+    char ip[INET6_ADDRSTRLEN];
+    struct sockaddr_storage peer;
+    int64_t started_ms;         /* monotonic */
+    const struct route *route;
+    char params[ROUTE_MAX_PARAMS][ROUTE_PARAM_MAX + 1];
+    size_t body_limit;
+    uint8_t *body;
+    size_t body_len, body_cap;
+    crypto_hash_sha256_state hash;
+    uint8_t body_sha256[BUSAUTH_SHA256_BYTES];
+    char nonce[BUSAUTH_NONCE_HEX_LEN + 1]; /* the request's, once well-formed */
+    char claimed_key[BUSAUTH_NKEY_PUBLIC_LEN + 1]; /* X-Unibus-Key, once well-formed */
+    uint8_t claimed_public_key[BUSAUTH_KEY_BYTES];
+    char signed_time[BUSAUTH_TIME_MAX_LEN + 1];     /* set once every header is well-formed */
+    char signature[BUSAUTH_SIG_B64_LEN + 1];
+    bool verified;              /* the signature verified: the answer is signed over request_sha256 */
+    uint8_t request_sha256[BUSAUTH_SHA256_BYTES]; /* of the request's canonical string */
+    bool has_caller;            /* caller holds an active user */
+    store_user caller;
+    bool started, responded;
+    unsigned status;
+    const char *error_code;
+} request;
+
+typedef struct {
+    unsigned status;
+    json_t *json;               /* owned */
+    uint8_t *raw;               /* owned (malloc), application/octet-stream */
+    size_t raw_len;
+    const char *error_code;
+    bool denied;                /* an authorization refusal, to audit */
+    unsigned retry_after_s;
+} reply;
+
+/* Fills out with {"error": {"code", "message"}}. */
+void reply_error(reply *out, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Takes ownership of json. */
+void reply_json(reply *out, unsigned status, json_t *json);
+/* A 404 for something the caller may not know exists, audited as denied. */
+void reply_hidden(reply *out, const char *what);
+/* 500 store_failure, for a store error the caller cannot fix. */
+void reply_store_failure(reply *out, store_status status);
+
+/* The actor for audit entries about this request. */
+store_actor request_actor(const request *req);
+
+#endif

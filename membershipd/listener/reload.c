@@ -1,0 +1,47 @@
+#include "membershipd/listener/reload.h"
+
+#include "membershipd/dataplane/dataplane.h"
+#include "membershipd/config/guard.h"
+#include "membershipd/listener/http_server.h"
+#include "common/log.h"
+#include "membershipd/metrics/metrics.h"
+#include "membershipd/metrics/metrics_server.h"
+#include "membershipd/config/tls_files.h"
+
+static bool rotate_tls(server *srv)
+{
+    char why[GUARD_REASON_MAX];
+    if (tls_files_check(srv->cfg.tls_cert, srv->cfg.tls_key, why, sizeof why) != 0) {
+        log_event(LOG_ERROR, "reload_refused", "reason=\"%s\" kept=\"the certificate in use\"", why);
+        return false;
+    }
+    char *cert, *key;
+    if (!tls_pem_read_pair(srv->cfg.tls_cert, srv->cfg.tls_key, &cert, &key)) {
+        log_event(LOG_ERROR, "reload_refused", "reason=\"cannot read %s or %s\" kept=\"the certificate in use\"",
+                  srv->cfg.tls_cert, srv->cfg.tls_key);
+        return false;
+    }
+    int64_t not_after = tls_pem_not_after(cert);
+    if (http_server_rotate(srv, cert, key) != 0) {
+        log_event(LOG_ERROR, "reload_refused",
+                  "reason=\"the HTTPS server would not start with the new certificate (see above)\" "
+                  "kept=\"the certificate in use\"");
+        return false;
+    }
+    metrics_set_cert_not_after(not_after);
+    /* The same pair for the metrics listener (the control plane's daemon
+     * owns it now), not a second reading of files that may be changing. */
+    if (metrics_server_rotate(srv->metrics, cert, key) != 0)
+        log_event(LOG_ERROR, "reload_metrics", "detail=\"the metrics listener keeps the old certificate\"");
+    return true;
+}
+
+void serve_reload(server *srv)
+{
+    bool tls = serve_config_tls(&srv->cfg);
+    if (tls && !rotate_tls(srv))
+        return;
+    int applied = dataplane_refresh(srv->dataplane);
+    log_event(applied == 0 ? LOG_INFO : LOG_ERROR, "reloaded", "tls=%s dataplane=%s", tls ? "rotated" : "off",
+              applied == 0 ? "reloaded" : "pending");
+}

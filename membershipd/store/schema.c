@@ -1,0 +1,89 @@
+/*
+ * The schema, as an append-only list of migrations.  Migration N brings the
+ * database to PRAGMA user_version N.  Never edit a migration that has
+ * shipped: add the next one.  See dev/store-schema.md.
+ */
+#include "membershipd/store/schema.h"
+
+#include <stddef.h>
+
+static const char *const MIGRATIONS[] = {
+    /* 1: the whole product's tables. */
+    "CREATE TABLE users ("
+    "  id          INTEGER PRIMARY KEY,"
+    "  name        TEXT    NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),"
+    "  public_key  BLOB    NOT NULL UNIQUE CHECK (length(public_key) = 32),"
+    "  role        TEXT    NOT NULL CHECK (role IN ('admin', 'member')),"
+    "  created_at  INTEGER NOT NULL,"
+    "  revoked_at  INTEGER"
+    ") STRICT;"
+    "CREATE TABLE rooms ("
+    "  id          TEXT    PRIMARY KEY CHECK (length(id) = 32 AND id NOT GLOB '*[^0-9a-f]*'),"
+    "  name        TEXT    NOT NULL CHECK (length(name) BETWEEN 1 AND 128),"
+    "  mode        TEXT    NOT NULL CHECK (mode IN ('e2e', 'cleartext')),"
+    "  signed      INTEGER NOT NULL DEFAULT 1 CHECK (signed IN (0, 1)),"
+    "  key_epoch   INTEGER NOT NULL DEFAULT 1 CHECK (key_epoch >= 1),"
+    "  owner_id    INTEGER NOT NULL REFERENCES users (id),"
+    "  created_at  INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE room_members ("
+    "  room_id     TEXT    NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,"
+    "  user_id     INTEGER NOT NULL REFERENCES users (id),"
+    "  added_at    INTEGER NOT NULL,"
+    "  PRIMARY KEY (room_id, user_id)"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE INDEX room_members_by_user ON room_members (user_id);"
+    "CREATE TABLE room_keys ("
+    "  room_id     TEXT    NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,"
+    "  epoch       INTEGER NOT NULL CHECK (epoch >= 1),"
+    "  user_id     INTEGER NOT NULL REFERENCES users (id),"
+    "  sealed_key  BLOB    NOT NULL CHECK (length(sealed_key) BETWEEN 1 AND 1024),"
+    "  created_at  INTEGER NOT NULL,"
+    "  PRIMARY KEY (room_id, epoch, user_id)"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE TABLE blobs ("
+    "  room_id     TEXT    NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,"
+    "  sha256      BLOB    NOT NULL CHECK (length(sha256) = 32),"
+    "  size        INTEGER NOT NULL CHECK (size >= 0),"
+    "  owner_id    INTEGER NOT NULL REFERENCES users (id),"
+    "  created_at  INTEGER NOT NULL,"
+    "  content     BLOB    NOT NULL,"
+    "  PRIMARY KEY (room_id, sha256)"
+    ") STRICT, WITHOUT ROWID;"
+    "CREATE TABLE audit_log ("
+    "  id          INTEGER PRIMARY KEY,"
+    "  at          INTEGER NOT NULL,"
+    "  actor       TEXT    NOT NULL,"
+    "  action      TEXT    NOT NULL,"
+    "  target      TEXT    NOT NULL,"
+    "  outcome     TEXT    NOT NULL CHECK (outcome IN ('ok', 'denied', 'failed')),"
+    "  peer_ip     TEXT,"
+    "  request_id  TEXT"
+    ") STRICT;"
+    "CREATE INDEX audit_log_by_time ON audit_log (at);"
+    "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"
+    "PRAGMA user_version = 1;",
+    /* 2: the latest signed-request time accepted, or above it
+     * (dev/signed-requests.md, "Restarts"). */
+    "CREATE TABLE request_time_floor ("
+    "  id          INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  time_ms     INTEGER NOT NULL"
+    ") STRICT;"
+    "INSERT INTO request_time_floor (id, time_ms) VALUES (1, 0);"
+    "PRAGMA user_version = 2;",
+};
+
+int schema_version_latest(void)
+{
+    return (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]);
+}
+
+const char *schema_migration(int version)
+{
+    if (version < 1 || version > schema_version_latest())
+        return NULL;
+    return MIGRATIONS[version - 1];
+}

@@ -1,0 +1,32 @@
+/* Shared by the store's source files only. */
+#ifndef MEMBERSHIPD_STORE_INTERNAL_H
+#define MEMBERSHIPD_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include "membershipd/store/store.h"
+
+struct store {
+    sqlite3 *db;
+};
+
+store_status store_from_sqlite(int rc);
+/* sqlite3_prepare_v2, or NULL (the error is in sqlite3_errmsg). */
+sqlite3_stmt *store_prepare(store *s, const char *sql);
+/* Steps a statement that returns no rows and finalizes it. */
+store_status store_exec_stmt(sqlite3_stmt *stmt);
+/* Steps a statement that returns one integer and finalizes it;
+ * STORE_NOT_FOUND when it returns no row. */
+store_status store_query_int(sqlite3_stmt *stmt, int64_t *out);
+/* Runs fn inside BEGIN IMMEDIATE ... COMMIT; rolls back when fn fails. */
+typedef store_status (*store_tx_fn)(store *s, void *ctx);
+store_status store_in_tx(store *s, store_tx_fn fn, void *ctx);
+/* Calls fn for each user row (USER_COLUMNS order) of stmt, then
+ * finalizes it. */
+store_status store_walk_users(sqlite3_stmt *stmt, store_user_fn fn, void *ctx);
+/* store_room_remove_member inside the caller's transaction. */
+store_status store_room_remove_in_tx(store *s, const char *room_id, int64_t user_id, const store_actor *by,
+                                     int64_t *new_epoch);
+/* Removes user_id from every room it is in (inside the caller's
+ * transaction); *rooms says how many. */
+store_status store_room_remove_everywhere(store *s, int64_t user_id, const store_actor *by, size_t *rooms);
+#endif

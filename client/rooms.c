@@ -104,6 +104,48 @@ unibus_status unibus_room_create(unibus_client *c, const char *name, bool e2e, b
     return s;
 }
 
+static bool member_from_json(const json_t *j, const char *owner, unibus_member *out)
+{
+    const char *name = json_string_value(json_object_get(j, "name"));
+    const char *nkey = json_string_value(json_object_get(j, "nkey"));
+    uint8_t pk[32];
+    if (!name || !nkey || busauth_nkey_decode_public(nkey, pk) != BUSAUTH_OK)
+        return false;
+    snprintf(out->name, sizeof out->name, "%s", name);
+    snprintf(out->nkey, sizeof out->nkey, "%s", nkey);
+    out->owner = owner && strcmp(owner, nkey) == 0;
+    return true;
+}
+
+unibus_status unibus_room_members(unibus_client *c, const char *room, unibus_member *members, size_t cap, size_t *n)
+{
+    unibus_room r = {0};
+    *n = 0;
+    unibus_status s = room ? unibus_room_find(c, room, &r) : client_fail(c, UNIBUS_ERR_INVALID_ARG, "which room?");
+    char target[64];
+    snprintf(target, sizeof target, "/v1/rooms/%s", r.id);
+    json_t *body = NULL;
+    if (s == UNIBUS_OK)
+        s = client_call(c, "GET", target, NULL, &body);
+    s = client_answer_about(c, s, body, "id", r.id, "room");
+    json_t *list = json_object_get(body, "members");
+    if (s == UNIBUS_OK && !json_is_array(list))
+        s = client_fail(c, UNIBUS_ERR_PROTOCOL, "%s did not return a member list", target);
+    const char *owner = json_string_value(json_object_get(body, "owner"));
+    size_t i;
+    json_t *m;
+    json_array_foreach(list, i, m) {
+        if (s != UNIBUS_OK)
+            break;
+        unibus_member scratch;
+        if (!member_from_json(m, owner, *n < cap ? &members[*n] : &scratch))
+            s = client_fail(c, UNIBUS_ERR_PROTOCOL, "%s returned a malformed member", target);
+        (*n)++;
+    }
+    json_decref(body);
+    return s;
+}
+
 unibus_status client_room_key(unibus_client *c, const char *room_id, uint32_t epoch,
                               uint8_t key[ENVELOPE_KEY_LEN], uint32_t *got_epoch)
 {

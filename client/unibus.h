@@ -133,6 +133,17 @@ UNIBUS_API unibus_status unibus_room_add(unibus_client *c, const char *room, con
  * member and uploaded, so the removed member cannot read what follows. */
 UNIBUS_API unibus_status unibus_room_remove(unibus_client *c, const char *room, const char *nkey);
 
+typedef struct {
+    char name[65];
+    char nkey[57];
+    bool owner;
+} unibus_member;
+
+/* Up to cap members of room (a name or id, one of the caller's rooms); *n
+ * is how many there are.  Every member may see who reads the room. */
+UNIBUS_API unibus_status unibus_room_members(unibus_client *c, const char *room, unibus_member *members, size_t cap,
+                                             size_t *n);
+
 /* Called on nats.c's threads; set before the first publish or subscribe. */
 UNIBUS_API void unibus_client_on_event(unibus_client *c, unibus_event_fn fn, void *ctx);
 

@@ -41,6 +41,7 @@ int cmd_room(int argc, char **argv);
 int cmd_room_create(int argc, char **argv);
 int cmd_room_add(int argc, char **argv);
 int cmd_room_remove(int argc, char **argv);
+int cmd_room_members(int argc, char **argv);
 int cmd_pub(int argc, char **argv);
 int cmd_sub(int argc, char **argv);
 int cmd_req(int argc, char **argv);

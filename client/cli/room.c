@@ -1,11 +1,15 @@
-/* unibus room create NAME | room add ROOM NKEY */
+/* unibus room create NAME | room add ROOM NKEY | room remove ROOM NKEY | room members ROOM */
 #include <stdio.h>
+#include <stdlib.h>
 #include "cli.h"
+
+#define MEMBERS_SHOWN 4096
 
 static const cli_command ROOM_COMMANDS[] = {
     {"create", cmd_room_create, "create a room (end-to-end encrypted unless --cleartext)"},
     {"add", cmd_room_add, "add a member, sealing the room key to them"},
     {"remove", cmd_room_remove, "remove a member; the room moves to a new key"},
+    {"members", cmd_room_members, "list who is in a room"},
 };
 
 int cmd_room(int argc, char **argv)
@@ -86,4 +90,30 @@ int cmd_room_add(int argc, char **argv)
                            "current room key to them.",
                            flags, 2, 2};
     return change_member(argc, argv, &spec, &p, unibus_room_add);
+}
+
+int cmd_room_members(int argc, char **argv)
+{
+    peer_flags p = {0};
+    const cli_flag flags[] = {PEER_FLAGS(p), {0}};
+    const cli_spec spec = {"room members", "ROOM",
+                           "List the members of ROOM (a name or id): nkey, name, and which one owns it.\n"
+                           "Everyone listed can read the room.",
+                           flags, 1, 1};
+    cli_args args;
+    unibus_client *c;
+    int rc = peer_start(&spec, argc, argv, &args, &p, &c);
+    if (rc != CLI_PROCEED)
+        return rc;
+    rc = EXIT_OK;
+    unibus_member *members = malloc(MEMBERS_SHOWN * sizeof *members);
+    size_t n = 0;
+    unibus_status s = members ? unibus_room_members(c, args.v[0], members, MEMBERS_SHOWN, &n) : UNIBUS_ERR_NOMEM;
+    for (size_t i = 0; s == UNIBUS_OK && i < n && i < MEMBERS_SHOWN; i++)
+        printf("%s %-5s %s\n", members[i].nkey, members[i].owner ? "owner" : "-", members[i].name);
+    if (s != UNIBUS_OK)
+        rc = peer_fail(c, s);
+    free(members);
+    unibus_client_close(c);
+    return rc;
 }

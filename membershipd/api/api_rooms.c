@@ -139,7 +139,7 @@ void api_room_get(server *srv, request *req, reply *out)
     }
 }
 
-/* Managing members and keys: the room's owner, or an admin. */
+/* Managing members: the room's owner, or an admin. */
 static bool may_manage(const request *req, const store_room *room, reply *out)
 {
     if (room->owner_id == req->caller.id || req->caller.role == STORE_ROLE_ADMIN)
@@ -147,6 +147,22 @@ static bool may_manage(const request *req, const store_room *room, reply *out)
     reply_error(out, 403, "forbidden", "only the room's owner or an admin may do this");
     out->denied = true;
     return false;
+}
+
+/* Adding to an e2e room hands over its key, so only who holds the key may:
+ * the owner, or an admin who is a member.  An admin outside the room could
+ * only seal a key it lacks, and, once in, key the next epoch itself and
+ * read everything (finding 4); it may remove members, never add one. */
+static bool may_add(const request *req, const store_room *room, bool member, reply *out)
+{
+    if (room->mode == STORE_ROOM_E2E && !member && req->caller.role == STORE_ROLE_ADMIN) {
+        reply_error(out, 403, "forbidden",
+                    "an admin outside an end-to-end encrypted room cannot add members to it, itself included:"
+                    " ask the room's owner, who holds its key");
+        out->denied = true;
+        return false;
+    }
+    return may_manage(req, room, out);
 }
 
 static const json_field MEMBER_FIELDS[] = {
@@ -203,7 +219,7 @@ void api_room_member_add(server *srv, request *req, reply *out)
 {
     store_room room;
     bool member;
-    if (!api_visible_room(srv, req, &room, &member, out) || !may_manage(req, &room, out))
+    if (!api_visible_room(srv, req, &room, &member, out) || !may_add(req, &room, member, out))
         return;
     json_t *body = api_body(req, MEMBER_FIELDS, out);
     if (body)

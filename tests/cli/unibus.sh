@@ -66,6 +66,11 @@ t "room add to an unknown room" 1 "no room nowhere" as alice "$U" room add nowhe
 t "rooms for bob" 0 "" as bob "$U" rooms --identity "$BOB_SEED"
 check "bob sees plans" grep -Eq "^$ROOM e2e +signed +epoch 1 +plans\$" <<<"$OUT"
 check "bob does not see fast" lacks "$OUT" "fast"
+t "room members, as a member" 0 "" as bob "$U" room members plans --identity "$BOB_SEED"
+check "bob sees alice, the owner" grep -Eqx "$ALICE owner +alice" <<<"$OUT"
+check "bob sees himself" grep -Eqx "$BOB - +bob" <<<"$OUT"
+check "and nobody else" [ "$(wc -l <<<"$OUT")" = 2 ]
+t "room members of a room not yours" 1 "no room fast" as bob "$U" room members fast --identity "$BOB_SEED"
 t "room create cleartext on loopback" 0 "" as alice "$U" room create lobby --cleartext
 
 # pub and sub: bob listens for two messages, alice sends them.
@@ -146,7 +151,7 @@ t "a removed member cannot publish" 1 "no room" as bob "$U" pub plans "x" --iden
 "$MD" user revoke bob --data-dir "$D" >/dev/null
 t "a revoked identity is told" 1 "revoked" as bob "$U" rooms --identity "$BOB_SEED"
 for cmd in "--help" "keygen --help" "whoami --help" "rooms --help" "room --help" "room create --help" \
-           "room add --help" "room remove --help" "pub --help" "sub --help" "req --help" "serve --help" "blob --help" "blob put --help" "blob get --help" "chat --help"; do
+           "room add --help" "room remove --help" "room members --help" "pub --help" "sub --help" "req --help" "serve --help" "blob --help" "blob put --help" "blob get --help" "chat --help"; do
     # shellcheck disable=SC2086
     t "unibus $cmd" 0 "" "$U" $cmd
 done

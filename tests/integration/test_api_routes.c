@@ -173,7 +173,7 @@ static void owner_adds_and_removes_members_with_key_rotation(void **state)
     add_member(f, f->alice, room, f->bob_nkey, 201);
     add_member(f, f->alice, room, f->bob_nkey, 409);
     add_member(f, f->bob, room, f->carol_nkey, 403); /* a member, not the owner */
-    add_member(f, f->admin, room, f->carol_nkey, 201); /* an admin may */
+    add_member(f, f->alice, room, f->carol_nkey, 201);
 
     snprintf(target, sizeof target, "/v1/rooms/%s/key", room);
     http_result r = expect(f, f->bob, "GET", target, NULL, 200);
@@ -229,6 +229,50 @@ static void owner_adds_and_removes_members_with_key_rotation(void **state)
     check(f, f->bob, "DELETE", target, NULL, 200, NULL); /* a member may leave */
 }
 
+static size_t member_count(fixture *f, const char *room)
+{
+    char target[64];
+    snprintf(target, sizeof target, "/v1/rooms/%s", room);
+    http_result r = expect(f, f->alice, "GET", target, NULL, 200);
+    size_t n = json_array_size(json_object_get(r.json, "members"));
+    http_result_free(&r);
+    return n;
+}
+
+/* Finding 4: an admin outside an e2e room added itself (or a throw-away
+ * user) with a sealed key the server cannot check, then, a member, keyed
+ * the next epoch and read the room.  An admin outside the room may remove
+ * members but never add anyone, itself included; the owner still adds. */
+static void admin_outside_an_e2e_room_cannot_join_it(void **state)
+{
+    fixture *f = *state;
+    char room[33], target[160], sealed[128], body[512];
+    make_room(f, f->alice, room);
+    add_member(f, f->alice, room, f->bob_nkey, 201);
+    fixture_fake_sealed_key(sealed);
+    snprintf(target, sizeof target, "/v1/rooms/%s/members", room);
+    snprintf(body, sizeof body, "{\"public_key\":\"%s\",\"sealed_key\":\"%s\"}", f->admin_nkey, sealed);
+    http_result r = expect(f, f->admin, "POST", target, body, 403);
+    assert_string_equal(http_error_code(&r), "forbidden");
+    assert_non_null(strstr(r.body, "admin outside"));
+    http_result_free(&r);
+    add_member(f, f->admin, room, f->carol_nkey, 403); /* a throw-away user neither */
+    assert_int_equal(member_count(f, room), 2);
+    assert_int_equal(fixture_db_count(f, "SELECT count(*) FROM audit_log WHERE outcome = 'denied'"
+                                         " AND action = 'POST /v1/rooms/{room}/members' AND actor = ?", f->admin_nkey), 2);
+
+    snprintf(target, sizeof target, "/v1/rooms/%s/members/%s", room, f->bob_nkey);
+    check(f, f->admin, "DELETE", target, NULL, 200, NULL); /* removing stays allowed */
+    snprintf(target, sizeof target, "/v1/rooms/%s/keys", room);
+    snprintf(body, sizeof body, "{\"epoch\":2,\"keys\":{\"%s\":\"%s\"}}", f->alice_nkey, sealed);
+    check(f, f->alice, "PUT", target, body, 200, NULL);
+    add_member(f, f->admin, room, f->admin_nkey, 403);
+    add_member(f, f->alice, room, f->bob_nkey, 201); /* the owner still adds */
+    add_member(f, f->alice, room, f->admin_nkey, 201); /* and may let an admin in */
+    add_member(f, f->admin, room, f->carol_nkey, 201); /* who, holding the key, adds too */
+    assert_int_equal(member_count(f, room), 4);
+}
+
 static void cleartext_rooms_on_loopback(void **state)
 {
     fixture *f = *state;
@@ -241,6 +285,8 @@ static void cleartext_rooms_on_loopback(void **state)
     snprintf(body, sizeof body, "{\"public_key\":\"%s\"}", f->bob_nkey);
     snprintf(target, sizeof target, "/v1/rooms/%s/members", room);
     check(f, f->alice, "POST", target, body, 201, NULL);
+    snprintf(body, sizeof body, "{\"public_key\":\"%s\"}", f->admin_nkey);
+    check(f, f->admin, "POST", target, body, 201, NULL); /* nothing to read that the server cannot */
     check(f, f->alice, "POST", "/v1/rooms", "{\"name\":\"x\",\"mode\":\"cleartext\",\"sealed_key\":\"AAAA\"}", 400, "bad_request");
     check(f, f->alice, "POST", "/v1/rooms", "{\"name\":\"x\"}", 400, "bad_request"); /* e2e needs a key */
     check(f, f->alice, "POST", "/v1/rooms", "{\"name\":\"x\",\"mode\":\"e2e\",\"sign\":false,\"sealed_key\":\"AAAA\"}",
@@ -352,6 +398,7 @@ int main(void)
         T(directory_shows_only_room_mates),
         T(rooms_are_invisible_to_strangers),
         T(owner_adds_and_removes_members_with_key_rotation),
+        T(admin_outside_an_e2e_room_cannot_join_it),
         T(cleartext_rooms_on_loopback),
         T(blobs_belong_to_a_room),
         T(bad_input_is_refused_and_writes_nothing),

@@ -124,7 +124,7 @@ for _ in $(seq 100); do grep -q serving "$WORK/serve2.err" 2>/dev/null && break;
 t "a failing command sends no answer" 1 "no answer" as alice "$U" req plans "x" --timeout 1
 kill "$WORKER"; wait "$WORKER"
 check "the worker says why" grep -q "no answer sent" "$WORK/serve2.err"
-t "req with no worker" 1 "no worker is serving the room" as alice "$U" req fast "anyone?" --timeout 1
+t "req with no worker" 1 "no worker answered" as alice "$U" req fast "anyone?" --timeout 1
 t "serve needs a command" 2 "needs ROOM -- COMMAND" as bob "$U" serve plans --identity "$BOB_SEED"
 # blobs: alice shares a file in plans; bob fetches it with the reference.
 head -c 300000 /dev/urandom >"$WORK/file.bin"

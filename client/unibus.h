@@ -79,7 +79,7 @@ typedef struct unibus_client unibus_client;
 typedef enum {
     UNIBUS_EVENT_DISCONNECTED,
     UNIBUS_EVENT_RECONNECTED,
-    UNIBUS_EVENT_CLOSED,            /* for good: e.g. the identity was revoked */
+    UNIBUS_EVENT_CLOSED,            /* for good, by the server: e.g. the identity was revoked */
     UNIBUS_EVENT_PERMISSION_DENIED  /* the server refused a subject */
 } unibus_event;
 typedef void (*unibus_event_fn)(unibus_event event, const char *detail, void *ctx);

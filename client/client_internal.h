@@ -26,6 +26,7 @@ struct unibus_client {
     pthread_mutex_t bus_lock;
     pthread_cond_t bus_closed_cv;
     bool bus_closed;            /* nats.c's closed callback has run */
+    bool bus_closing;           /* client_bus_close began: the close is ours, not the server's */
     unibus_event_fn on_event;
     void *event_ctx;
     char *url;

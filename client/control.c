@@ -11,8 +11,10 @@
 #include "busauth/signing.h"
 
 #define MAX_RESPONSE (32 * 1024 * 1024)
-/* A retry's time stays this far inside the server's skew window. */
-#define RETRY_SKEW_MS (BUSAUTH_REQUEST_SKEW_MS - 2000)
+/* The server rounds its floor up to a whole second above a request time
+ * inside its skew window (membershipd/request_floor.c), so floor + 1 is at
+ * most about a second beyond that window: a retry waits that long at most. */
+#define RETRY_WAIT_MAX_MS 1500
 
 typedef struct {
     char *body;
@@ -264,28 +266,35 @@ static void reload_error_body(response *r)
 }
 
 /* The time to sign a retry with when the server refused this one as not
- * after its floor (it restarted: dev/signed-requests.md, "Restarts"), or 0
- * when that time would be outside the skew window of either clock. */
-static int64_t time_after_floor(long http, json_t *answer, int64_t sent_ms)
+ * after its floor (it restarted: dev/signed-requests.md, "Restarts"), or 0;
+ * *wait_ms is how long to wait first.  floor + 1 is judged against the
+ * server's clock as it answered, which only moves on before the retry
+ * arrives: inside the server's skew window of that time, at once; up to
+ * RETRY_WAIT_MAX_MS beyond it, once that much time has passed. */
+static int64_t time_after_floor(long http, json_t *answer, int64_t sent_ms, int *wait_ms)
 {
     json_t *err = json_object_get(answer, "error");
     const char *code = json_string_value(json_object_get(err, "code"));
     json_t *floor = json_object_get(err, "floor_ms"), *server_time = json_object_get(err, "server_time_ms");
+    *wait_ms = 0;
     if (http != 401 || !code || strcmp(code, "time_floor") != 0 || !json_is_integer(floor) ||
         !json_is_integer(server_time))
         return 0;
     int64_t retry = json_integer_value(floor) + 1;
-    bool within = retry > sent_ms && retry <= json_integer_value(server_time) + RETRY_SKEW_MS &&
-                  retry <= now_ms() + RETRY_SKEW_MS;
-    return within ? retry : 0;
+    int64_t beyond = retry - (json_integer_value(server_time) + BUSAUTH_REQUEST_SKEW_MS);
+    if (retry <= sent_ms || beyond > RETRY_WAIT_MAX_MS)
+        return 0;
+    *wait_ms = beyond > 0 ? (int)beyond : 0;
+    return retry;
 }
 
-/* One signed exchange at time_ms; *retry_ms as time_after_floor says. */
+/* One signed exchange at time_ms; *retry_ms and *wait_ms as time_after_floor says. */
 static unibus_status exchange(unibus_client *c, const char *method, const char *target, const call_body *body,
-                              FILE *sink, json_t **json, int64_t time_ms, int64_t *retry_ms)
+                              FILE *sink, json_t **json, int64_t time_ms, int64_t *retry_ms, int *wait_ms)
 {
     *json = NULL;
     *retry_ms = 0;
+    *wait_ms = 0;
     char url[2048];
     uint8_t request_sha256[BUSAUTH_SHA256_BYTES];
     snprintf(url, sizeof url, "%s%s", c->url, target);
@@ -315,7 +324,7 @@ static unibus_status exchange(unibus_client *c, const char *method, const char *
         reload_error_body(&r);
     json_t *parsed = status == UNIBUS_OK && r.body ? json_loadb(r.body, strlen(r.body), 0, NULL) : NULL;
     if (status == UNIBUS_OK && (http < 200 || http > 299)) {
-        *retry_ms = time_after_floor(http, parsed, time_ms);
+        *retry_ms = time_after_floor(http, parsed, time_ms, wait_ms);
         status = status_of(c, http, parsed);
     }
     free(r.body);
@@ -338,9 +347,12 @@ static unibus_status call_locked(unibus_client *c, const char *method, const cha
                                  FILE *sink, json_t **json)
 {
     int64_t retry_ms;
-    unibus_status status = exchange(c, method, target, body, sink, json, now_ms(), &retry_ms);
+    int wait_ms;
+    unibus_status status = exchange(c, method, target, body, sink, json, now_ms(), &retry_ms, &wait_ms);
     /* Refused, not done: signing it again once is safe. */
-    if (status != UNIBUS_OK && retry_ms && rewind_files(body, sink))
-        status = exchange(c, method, target, body, sink, json, retry_ms, &retry_ms);
+    if (status != UNIBUS_OK && retry_ms && rewind_files(body, sink)) {
+        nanosleep(&(struct timespec){wait_ms / 1000, wait_ms % 1000 * 1000000L}, NULL);
+        status = exchange(c, method, target, body, sink, json, retry_ms, &retry_ms, &wait_ms);
+    }
     return status;
 }

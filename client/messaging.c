@@ -41,11 +41,17 @@ static void on_reconnected(natsConnection *nc, void *closure)
     emit(closure, UNIBUS_EVENT_RECONNECTED, "data plane connection back");
 }
 
+/* Said only when the close is not ours: a caller's normal exit must not
+ * look like a revocation. */
 static void on_closed(natsConnection *nc, void *closure)
 {
     (void)nc;
     unibus_client *c = closure;
-    emit(c, UNIBUS_EVENT_CLOSED, "data plane connection closed (revoked, or the server refused this identity)");
+    pthread_mutex_lock(&c->bus_lock);
+    bool ours = c->bus_closing;
+    pthread_mutex_unlock(&c->bus_lock);
+    if (!ours)
+        emit(c, UNIBUS_EVENT_CLOSED, "data plane connection closed (revoked, or the server refused this identity)");
     pthread_mutex_lock(&c->bus_lock);
     c->bus_closed = true;
     pthread_cond_broadcast(&c->bus_closed_cv);
@@ -57,6 +63,9 @@ void client_bus_close(unibus_client *c)
     if (!c->nc)
         return;
     /* nats.c calls on_closed on its own thread, with c: wait for it. */
+    pthread_mutex_lock(&c->bus_lock);
+    c->bus_closing = true;
+    pthread_mutex_unlock(&c->bus_lock);
     natsConnection_Close(c->nc);
     pthread_mutex_lock(&c->bus_lock);
     while (!c->bus_closed)

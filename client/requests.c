@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
+#include "embedded/clock.h"
 #include "messaging.h"
 
 #define WORKERS_QUEUE "workers"
@@ -80,29 +81,71 @@ static void new_reply_subject(const unibus_client *c, const room_state *rs, char
     snprintf(out, REPLY_SUBJECT_MAX, REPLY_PREFIX "%s.%s.%s", c->nkey, room_state_id(rs), hex);
 }
 
-/* The answer to the request whose id is request_id, and to no other. */
-static unibus_status await_reply(unibus_client *c, room_state *rs, natsSubscription *sub, int timeout_ms,
+/* What await_reply saw that was not the answer, for the error it ends with. */
+typedef struct {
+    int dropped;
+    unibus_status last_drop;
+    bool no_responders;
+} reply_wait;
+
+static unibus_status no_answer(unibus_client *c, int timeout_ms, const reply_wait *w)
+{
+    char dropped[160] = "";
+    if (w->dropped)
+        snprintf(dropped, sizeof dropped, "; dropped %d message%s that %s not its answer (last: %s)", w->dropped,
+                 w->dropped == 1 ? "" : "s", w->dropped == 1 ? "was" : "were", unibus_strerror(w->last_drop));
+    return client_fail(c, UNIBUS_ERR_TIMEOUT, "no answer within %d ms: %s%s", timeout_ms,
+                       w->no_responders ? "no worker answered (the data plane said none is serving the room)"
+                                        : "is a worker serving the room?",
+                       dropped);
+}
+
+/* One message on the reply subject, taken only if it is the answer. */
+static unibus_status open_answer(unibus_client *c, room_state *rs, natsMsg *msg,
                                  const uint8_t request_id[ENVELOPE_ID_LEN], uint8_t **reply, size_t *reply_len)
 {
-    natsMsg *msg = NULL;
-    natsStatus ns = natsSubscription_NextMsg(&msg, sub, timeout_ms);
-    if (ns == NATS_TIMEOUT)
-        return client_fail(c, UNIBUS_ERR_TIMEOUT, "no answer within %d ms (is a worker serving the room?)", timeout_ms);
-    if (ns == NATS_NO_RESPONDERS)
-        return client_fail(c, UNIBUS_ERR_TIMEOUT, "no answer: no worker is serving the room");
-    if (ns != NATS_OK)
-        return client_fail(c, UNIBUS_ERR_DATA_PLANE, "waiting for the answer: %s", natsStatus_GetText(ns));
     received r;
     unibus_status s = msg_open(c, rs, (const uint8_t *)natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), false,
                                &(msg_kind){ENVELOPE_REPLY, request_id}, &r);
     natsMsg_Destroy(msg);
     if (s != UNIBUS_OK) {
         free(r.plain);
-        return client_fail(c, s, "the answer was dropped: %s", unibus_strerror(s));
+        return s;
     }
     *reply = r.plain;
     *reply_len = r.plain_len;
     return UNIBUS_OK;
+}
+
+/* The answer to the request whose id is request_id, and to no other.  Any
+ * member may publish on the reply subject, so nothing else that arrives
+ * there ends the wait: not a message that fails to open, and not a "no
+ * responders" status, which is a plain header a member can send too
+ * (nats-server formats it in client.go, processMsgResults); only the
+ * deadline does. */
+static unibus_status await_reply(unibus_client *c, room_state *rs, natsSubscription *sub, int timeout_ms,
+                                 const uint8_t request_id[ENVELOPE_ID_LEN], uint8_t **reply, size_t *reply_len)
+{
+    reply_wait w = {0};
+    int64_t deadline = clock_mono_ms() + timeout_ms;
+    for (int64_t left = timeout_ms; left > 0; left = deadline - clock_mono_ms()) {
+        natsMsg *msg = NULL;
+        natsStatus ns = natsSubscription_NextMsg(&msg, sub, left);
+        if (ns == NATS_TIMEOUT)
+            break;
+        if (ns == NATS_NO_RESPONDERS) {
+            w.no_responders = true;
+            continue;
+        }
+        if (ns != NATS_OK)
+            return client_fail(c, UNIBUS_ERR_DATA_PLANE, "waiting for the answer: %s", natsStatus_GetText(ns));
+        unibus_status s = open_answer(c, rs, msg, request_id, reply, reply_len);
+        if (s == UNIBUS_OK || s == UNIBUS_ERR_NOMEM)
+            return s;
+        w.dropped++;
+        w.last_drop = s;
+    }
+    return no_answer(c, timeout_ms, &w);
 }
 
 unibus_status unibus_room_request(unibus_client *c, const char *room, const void *data, size_t len,

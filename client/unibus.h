@@ -79,7 +79,7 @@ typedef struct unibus_client unibus_client;
 typedef enum {
     UNIBUS_EVENT_DISCONNECTED,
     UNIBUS_EVENT_RECONNECTED,
-    UNIBUS_EVENT_CLOSED,            /* for good: e.g. the identity was revoked */
+    UNIBUS_EVENT_CLOSED,            /* for good, by the server: e.g. the identity was revoked */
     UNIBUS_EVENT_PERMISSION_DENIED  /* the server refused a subject */
 } unibus_event;
 typedef void (*unibus_event_fn)(unibus_event event, const char *detail, void *ctx);
@@ -177,8 +177,11 @@ UNIBUS_API void unibus_subscription_close(unibus_subscription *s); /* NULL is ac
 
 /* Sends a request to the room's workers (one of them answers) and waits up
  * to timeout_ms for the answer, which is checked like any message (e2e:
- * sealed, signed, from a member, fresh) and must name this very request
- * (else UNIBUS_ERR_REPLAY).  *reply is the caller's: unibus_free. */
+ * sealed, signed, from a member, fresh) and must name this very request.
+ * Anything else on the reply subject (any member may publish there) is
+ * dropped and the wait goes on; with no answer by the deadline,
+ * UNIBUS_ERR_TIMEOUT, whose error names what was dropped.  *reply is the
+ * caller's: unibus_free. */
 UNIBUS_API unibus_status unibus_room_request(unibus_client *c, const char *room, const void *data, size_t len,
                                              int timeout_ms, uint8_t **reply, size_t *reply_len);
 

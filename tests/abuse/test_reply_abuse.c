@@ -7,6 +7,7 @@
  * every victim subscription below receives nothing, and request/reply
  * between honest members still works.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 #include "busauth/seedfile.h"
 #include "fixture.h"
@@ -347,6 +349,110 @@ static void an_e2e_answer_goes_only_to_the_requester(void **state)
     unibus_client_close(alice);
 }
 
+/* carol, a member, watches the room's requests and gets onto alice's
+ * reply subject first: with a forged "no responders" status (a header-only
+ * message with status 503, what nats-server sends when nobody listens), or
+ * with garbage and alice's own request echoed back.  bob's worker answers
+ * only once she has. */
+typedef struct {
+    nats_peer carol;
+    bool forge_status;
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    bool sent;
+} interloper;
+
+/* On nats.c's thread: no cmocka asserts here; the request's outcome tells. */
+static void publish_no_responders(natsConnection *nc, const char *subject)
+{
+    natsMsg *m = NULL;
+    if (natsMsg_Create(&m, subject, NULL, NULL, 0) == NATS_OK && natsMsgHeader_Set(m, "Status", "503") == NATS_OK)
+        natsConnection_PublishMsg(nc, m);
+    natsMsg_Destroy(m);
+}
+
+static void get_in_first(natsConnection *nc, natsSubscription *sub, natsMsg *request, void *closure)
+{
+    (void)sub;
+    interloper *in = closure;
+    const char *reply_to = natsMsg_GetReply(request);
+    if (in->forge_status) {
+        publish_no_responders(nc, reply_to);
+    } else {
+        natsConnection_PublishString(nc, reply_to, "x");
+        natsConnection_Publish(nc, reply_to, natsMsg_GetData(request), natsMsg_GetDataLength(request));
+    }
+    natsConnection_FlushTimeout(nc, 2000);
+    natsMsg_Destroy(request);
+    pthread_mutex_lock(&in->lock);
+    in->sent = true;
+    pthread_cond_broadcast(&in->cv);
+    pthread_mutex_unlock(&in->lock);
+}
+
+static unibus_status echo_after_interloper(const unibus_message *request, uint8_t **reply, size_t *reply_len,
+                                           void *ctx)
+{
+    interloper *in = ctx;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 3;
+    pthread_mutex_lock(&in->lock);
+    while (!in->sent && pthread_cond_timedwait(&in->cv, &in->lock, &until) == 0)
+        ;
+    pthread_mutex_unlock(&in->lock);
+    return echo(request, reply, reply_len, NULL);
+}
+
+static void an_interloper_does_not_end_the_wait(bool forge_status)
+{
+    unibus_client *alice = open_as(F.alice, "alice-asks"), *bob = open_as(F.bob, "bob-works");
+    unibus_room room;
+    assert_int_equal(unibus_room_create(alice, "contested", true, true, &room), UNIBUS_OK);
+    assert_int_equal(unibus_room_add(alice, "contested", F.bob_nkey), UNIBUS_OK);
+    assert_int_equal(unibus_room_add(alice, "contested", F.carol_nkey), UNIBUS_OK);
+    interloper in = {.forge_status = forge_status, .lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    connect_peer(&in.carol, F.carol);
+    char req[96];
+    snprintf(req, sizeof req, "unibus.room.%s.req", room.id);
+    natsSubscription *watch = NULL;
+    assert_int_equal(natsConnection_Subscribe(&watch, in.carol.nc, req, get_in_first, &in), NATS_OK);
+    assert_int_equal(natsConnection_FlushTimeout(in.carol.nc, 2000), NATS_OK);
+    unibus_subscription *worker;
+    assert_int_equal(unibus_room_serve(bob, "contested", echo_after_interloper, &in, &worker), UNIBUS_OK);
+
+    uint8_t *reply = NULL;
+    size_t len = 0;
+    unibus_status s = unibus_room_request(alice, "contested", "ping", 4, 5000, &reply, &len);
+    if (s != UNIBUS_OK)
+        fprintf(stderr, "request failed: %s\n", unibus_client_error(alice));
+    assert_int_equal(s, UNIBUS_OK);
+    assert_true(in.sent); /* carol was there first */
+    assert_int_equal(len, 9);
+    assert_memory_equal(reply, "echo ping", 9);
+    assert_int_equal(nats_peer_permission_errors(&in.carol), 0);
+
+    unibus_free(reply);
+    natsSubscription_Unsubscribe(watch);
+    natsSubscription_Destroy(watch);
+    nats_peer_close(&in.carol);
+    unibus_subscription_close(worker);
+    unibus_client_close(bob);
+    unibus_client_close(alice);
+}
+
+static void a_forged_no_responders_status_does_not_fail_a_request(void **state)
+{
+    (void)state;
+    an_interloper_does_not_end_the_wait(true);
+}
+
+static void garbage_on_the_reply_subject_does_not_fail_a_request(void **state)
+{
+    (void)state;
+    an_interloper_does_not_end_the_wait(false);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -358,6 +464,8 @@ int main(void)
         T(a_removed_member_hears_no_more_answers),
         T(a_worker_is_not_a_deputy_into_other_rooms),
         T(an_e2e_answer_goes_only_to_the_requester),
+        T(a_forged_no_responders_status_does_not_fail_a_request),
+        T(garbage_on_the_reply_subject_does_not_fail_a_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

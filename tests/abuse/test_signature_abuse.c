@@ -14,9 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 #include <sodium.h>
 #include "busauth/seedfile.h"
+#include "busauth/signing.h"
 #include "fixture.h"
 #include "http_mitm.h"
 #include "raw_socket.h"
@@ -127,6 +129,38 @@ static void captured_requests_are_refused_after_a_restart(void **state)
     /* Its first try is refused too (below the floor): it signs again above it. */
     alice = open_alice(A.server.base_url);
     assert_int_equal(unibus_client_whoami(alice, &me), UNIBUS_OK);
+    assert_string_equal(me.name, "alice");
+    unibus_client_close(alice);
+}
+
+/* A member (carol) signs a request as far ahead as the skew allows, timed
+ * so the server's floor, rounded up to a whole second, lands ~30.7 s ahead
+ * of its clock; the server restarts at once.  alice's next call must still
+ * go through: her retry at floor + 1 is inside the server's window as soon
+ * as the server's clock is, which she waits for (well under a second). */
+static void a_floor_set_far_ahead_does_not_block_clients_after_a_restart(void **state)
+{
+    (void)state;
+    const int64_t ahead = BUSAUTH_REQUEST_SKEW_MS - 300;
+    struct timespec ts;
+    do { /* floor = T rounded up to the next second: T just past one pushes it furthest */
+        nanosleep(&(struct timespec){0, 5 * 1000000L}, NULL);
+        clock_gettime(CLOCK_REALTIME, &ts);
+    } while ((ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + ahead) % 1000 > 20);
+    http_opts future = {.id = A.carol, .time_offset_ms = ahead};
+    http_result r;
+    http_call(A.server.base_url, "GET", "/v1/me", NULL, 0, &future, &r);
+    assert_int_equal(r.status, 200);
+    http_result_free(&r);
+    assert_int_equal(harness_stop(&A.server), 0);
+    assert_int_equal(fixture_restart(&A, NULL), 0);
+
+    unibus_client *alice = open_alice(A.server.base_url);
+    unibus_user me;
+    unibus_status s = unibus_client_whoami(alice, &me);
+    if (s != UNIBUS_OK)
+        fprintf(stderr, "whoami after the restart: %s\n", unibus_client_error(alice));
+    assert_int_equal(s, UNIBUS_OK);
     assert_string_equal(me.name, "alice");
     unibus_client_close(alice);
 }
@@ -330,6 +364,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(a_request_for_one_server_is_refused_by_another),
         T(captured_requests_are_refused_after_a_restart),
+        T(a_floor_set_far_ahead_does_not_block_clients_after_a_restart),
         T(substituted_answers_are_refused),
         T(an_answer_about_another_room_is_refused),
         T(a_request_sent_twice_acts_once_and_says_so),

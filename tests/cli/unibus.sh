@@ -83,6 +83,7 @@ t "pub stdin" 0 "" sh -c "HOME='$WORK/alice' UNIBUS_URL='$URL' '$U' pub plans <'
 for _ in $(seq 100); do [ "$(wc -l <"$WORK/sub.out")" -ge 3 ] && break; sleep 0.05; done
 wait "$SUB"
 check "sub exits after --count" [ $? -eq 0 ]
+check "a normal --count exit says nothing of revocation" lacks "$(cat "$WORK/sub.err")" "revoked"
 check "sub shows the sender and text" grep -Eq '^[0-9T:-]+Z alice: meet at noon$' "$WORK/sub.out"
 check "sub shows stdin's text" grep -q 'alice: from stdin' "$WORK/sub.out"
 check "control characters are neutralised" no_escape "$WORK/sub.out"
@@ -129,7 +130,7 @@ for _ in $(seq 100); do grep -q serving "$WORK/serve2.err" 2>/dev/null && break;
 t "a failing command sends no answer" 1 "no answer" as alice "$U" req plans "x" --timeout 1
 kill "$WORKER"; wait "$WORKER"
 check "the worker says why" grep -q "no answer sent" "$WORK/serve2.err"
-t "req with no worker" 1 "no worker is serving the room" as alice "$U" req fast "anyone?" --timeout 1
+t "req with no worker" 1 "no worker answered" as alice "$U" req fast "anyone?" --timeout 1
 t "serve needs a command" 2 "needs ROOM -- COMMAND" as bob "$U" serve plans --identity "$BOB_SEED"
 # blobs: alice shares a file in plans; bob fetches it with the reference.
 head -c 300000 /dev/urandom >"$WORK/file.bin"
@@ -145,10 +146,17 @@ t "blob put needs a room" 2 "needs --room" as alice "$U" blob put "$WORK/file.bi
 t "blob get of nonsense" 2 "not a blob reference" as bob "$U" blob get nonsense --out "$WORK/x" --identity "$BOB_SEED"
 t "pub to a room one is not in" 1 "no room" as bob "$U" pub fast "x" --identity "$BOB_SEED"
 t "sub --count 0" 2 "--count takes a positive number" as bob "$U" sub plans --count 0 --identity "$BOB_SEED"
+# bob listens until revoked: then, and only then, he is told.
+(as_bg bob "$U" sub plans --identity "$BOB_SEED" >/dev/null 2>"$WORK/revoked.err") &
+LISTENER=$!
+for _ in $(seq 100); do grep -q listening "$WORK/revoked.err" 2>/dev/null && break; sleep 0.05; done
 t "room remove" 0 "" as alice "$U" room remove plans "$BOB"
 t "a removed member cannot publish" 1 "no room" as bob "$U" pub plans "x" --identity "$BOB_SEED"
 
 "$MD" user revoke bob --data-dir "$D" >/dev/null
+for _ in $(seq 200); do grep -q revoked "$WORK/revoked.err" && break; sleep 0.05; done
+check "a revoked listener is told" grep -q "revoked, or the server refused this identity" "$WORK/revoked.err"
+kill "$LISTENER"; wait "$LISTENER"
 t "a revoked identity is told" 1 "revoked" as bob "$U" rooms --identity "$BOB_SEED"
 for cmd in "--help" "keygen --help" "whoami --help" "rooms --help" "room --help" "room create --help" \
            "room add --help" "room remove --help" "room members --help" "pub --help" "sub --help" "req --help" "serve --help" "blob --help" "blob put --help" "blob get --help" "chat --help"; do

@@ -341,12 +341,13 @@ static void on_nats_message(natsConnection *nc, natsSubscription *sub, natsMsg *
     size_t len = (size_t)natsMsg_GetDataLength(msg);
     const msg_kind *kind = us->on_request ? &MSG_KIND_REQUEST : &MSG_KIND_MESSAGE;
     unibus_status s = msg_open(us->client, us->room, data, len, true, kind, &r);
-    unibus_message m = {room_state_id(us->room), r.sender, r.sender_name, r.plain, r.plain_len, r.verified};
-    if (s == UNIBUS_OK && us->on_request) {
-        uint8_t request_id[ENVELOPE_ID_LEN];
-        envelope_id(data, len, request_id);
-        us->on_request(us, &m, natsMsg_GetReply(msg), request_id);
-    }
+    uint8_t id[ENVELOPE_ID_LEN];
+    char id_hex[2 * ENVELOPE_ID_LEN + 1];
+    envelope_id(data, len, id);
+    sodium_bin2hex(id_hex, sizeof id_hex, id, sizeof id);
+    unibus_message m = {room_state_id(us->room), r.sender, r.sender_name, r.plain, r.plain_len, r.verified, id_hex};
+    if (s == UNIBUS_OK && us->on_request)
+        us->on_request(us, &m, natsMsg_GetReply(msg), id);
     else if (s == UNIBUS_OK)
         us->on_message(&m, us->ctx);
     else if (us->on_drop)

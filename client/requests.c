@@ -102,7 +102,7 @@ static unibus_status no_answer(unibus_client *c, int timeout_ms, const reply_wai
 
 /* One message on the reply subject, taken only if it is the answer. */
 static unibus_status open_answer(unibus_client *c, room_state *rs, natsMsg *msg,
-                                 const uint8_t request_id[ENVELOPE_ID_LEN], uint8_t **reply, size_t *reply_len)
+                                 const uint8_t request_id[ENVELOPE_ID_LEN], unibus_answer *out)
 {
     received r;
     unibus_status s = msg_open(c, rs, (const uint8_t *)natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), false,
@@ -112,8 +112,10 @@ static unibus_status open_answer(unibus_client *c, room_state *rs, natsMsg *msg,
         free(r.plain);
         return s;
     }
-    *reply = r.plain;
-    *reply_len = r.plain_len;
+    out->data = r.plain;
+    out->len = r.plain_len;
+    memcpy(out->answerer, r.sender, sizeof out->answerer);
+    out->verified = r.verified;
     return UNIBUS_OK;
 }
 
@@ -124,7 +126,7 @@ static unibus_status open_answer(unibus_client *c, room_state *rs, natsMsg *msg,
  * (nats-server formats it in client.go, processMsgResults); only the
  * deadline does. */
 static unibus_status await_reply(unibus_client *c, room_state *rs, natsSubscription *sub, int timeout_ms,
-                                 const uint8_t request_id[ENVELOPE_ID_LEN], uint8_t **reply, size_t *reply_len)
+                                 const uint8_t request_id[ENVELOPE_ID_LEN], unibus_answer *out)
 {
     reply_wait w = {0};
     int64_t deadline = clock_mono_ms() + timeout_ms;
@@ -139,7 +141,7 @@ static unibus_status await_reply(unibus_client *c, room_state *rs, natsSubscript
         }
         if (ns != NATS_OK)
             return client_fail(c, UNIBUS_ERR_DATA_PLANE, "waiting for the answer: %s", natsStatus_GetText(ns));
-        unibus_status s = open_answer(c, rs, msg, request_id, reply, reply_len);
+        unibus_status s = open_answer(c, rs, msg, request_id, out);
         if (s == UNIBUS_OK || s == UNIBUS_ERR_NOMEM)
             return s;
         w.dropped++;
@@ -148,11 +150,10 @@ static unibus_status await_reply(unibus_client *c, room_state *rs, natsSubscript
     return no_answer(c, timeout_ms, &w);
 }
 
-unibus_status unibus_room_request(unibus_client *c, const char *room, const void *data, size_t len,
-                                  int timeout_ms, uint8_t **reply, size_t *reply_len)
+unibus_status unibus_room_ask(unibus_client *c, const char *room, const void *data, size_t len, int timeout_ms,
+                              unibus_answer *out)
 {
-    *reply = NULL;
-    *reply_len = 0;
+    memset(out, 0, sizeof *out);
     if (!room || (!data && len) || timeout_ms <= 0)
         return client_fail(c, UNIBUS_ERR_INVALID_ARG, "request needs a room, data and a timeout");
     room_state *rs = NULL;
@@ -179,8 +180,18 @@ unibus_status unibus_room_request(unibus_client *c, const char *room, const void
             s = client_fail(c, UNIBUS_ERR_DATA_PLANE, "request to %s: %s", subject, natsStatus_GetText(ns));
     }
     if (s == UNIBUS_OK)
-        s = await_reply(c, rs, sub, timeout_ms, request_id, reply, reply_len);
+        s = await_reply(c, rs, sub, timeout_ms, request_id, out);
     natsSubscription_Destroy(sub);
     free(wire);
+    return s;
+}
+
+unibus_status unibus_room_request(unibus_client *c, const char *room, const void *data, size_t len,
+                                  int timeout_ms, uint8_t **reply, size_t *reply_len)
+{
+    unibus_answer answer;
+    unibus_status s = unibus_room_ask(c, room, data, len, timeout_ms, &answer);
+    *reply = answer.data;
+    *reply_len = answer.len;
     return s;
 }

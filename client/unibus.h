@@ -158,6 +158,7 @@ typedef struct {
     const uint8_t *data;
     size_t len;
     bool verified;            /* signed e2e room: the sender is proven */
+    const char *id;           /* 64 hex: BLAKE2b-256 of the bytes as received; a replayed copy has the same */
 } unibus_message;
 
 /* A delivered message; valid only during the call.  Called on nats.c's
@@ -185,13 +186,29 @@ UNIBUS_API void unibus_subscription_close(unibus_subscription *s); /* NULL is ac
 UNIBUS_API unibus_status unibus_room_request(unibus_client *c, const char *room, const void *data, size_t len,
                                              int timeout_ms, uint8_t **reply, size_t *reply_len);
 
+/* An answer, and who gave it: any member may answer a request, so a
+ * requester that expects a given worker checks answerer. */
+typedef struct {
+    uint8_t *data;            /* the caller's: unibus_free */
+    size_t len;
+    char answerer[57];        /* the answering member's nkey, as the envelope claims */
+    bool verified;            /* signed e2e room: the answerer is proven */
+} unibus_answer;
+
+/* unibus_room_request, telling who answered. */
+UNIBUS_API unibus_status unibus_room_ask(unibus_client *c, const char *room, const void *data, size_t len,
+                                         int timeout_ms, unibus_answer *out);
+
 /* A worker's answer to one request: set *reply (malloc'd; the library frees
  * it) and *reply_len, and return UNIBUS_OK; anything else sends no reply. */
 typedef unibus_status (*unibus_handler_fn)(const unibus_message *request, uint8_t **reply, size_t *reply_len,
                                            void *ctx);
 
 /* Answers the room's requests with fn, one at a time, sharing them with
- * other workers of the room.  Close with unibus_subscription_close. */
+ * other workers of the room.  A request is run at least once: a member
+ * can replay one within the 30 s window to another worker, which has not
+ * seen it (dev/request-reply.md); a handler whose effect must happen once
+ * remembers request->id for 35 s.  Close with unibus_subscription_close. */
 UNIBUS_API unibus_status unibus_room_serve(unibus_client *c, const char *room, unibus_handler_fn fn, void *ctx,
                                            unibus_subscription **out);
 

@@ -113,6 +113,7 @@ static unibus_status run_command(const unibus_message *request, uint8_t **reply,
         signal(SIGPIPE, SIG_DFL);
         setenv("UNIBUS_SENDER", request->sender_name, 1);
         setenv("UNIBUS_SENDER_NKEY", request->sender_nkey, 1);
+        setenv("UNIBUS_REQUEST_ID", request->id, 1);
         execvp(w->command[0], w->command);
         _exit(127);
     }
@@ -143,7 +144,8 @@ int cmd_serve(int argc, char **argv)
     const cli_spec spec = {"serve", "ROOM -- COMMAND [ARGS...]",
                            "Answer ROOM's requests, one at a time: each request's payload goes to\n"
                            "COMMAND's stdin, and its stdout (up to 1 MiB) is the answer. The sender's\n"
-                           "name and key are in UNIBUS_SENDER and UNIBUS_SENDER_NKEY.",
+                           "name and key are in UNIBUS_SENDER and UNIBUS_SENDER_NKEY, the request's id\n"
+                           "(the same for a replayed copy) in UNIBUS_REQUEST_ID.",
                            flags, 2, CLI_MAX_ARGS};
     cli_args args;
     worker w;

@@ -124,6 +124,12 @@ t "req gets the worker's answer" 0 "" as alice "$U" req plans "hello worker"
 check "the answer is the command's output" [ "$OUT" = "HELLO WORKER" ]
 kill "$WORKER"; wait "$WORKER"
 check "serve stops cleanly on SIGTERM" [ $? -eq 0 ]
+(as_bg bob "$U" serve plans --identity "$BOB_SEED" -- sh -c 'printf %s "$UNIBUS_REQUEST_ID"' >/dev/null 2>"$WORK/serve3.err") &
+WORKER=$!
+for _ in $(seq 100); do grep -q serving "$WORK/serve3.err" 2>/dev/null && break; sleep 0.05; done
+t "the worker's command gets the request's id" 0 "" as alice "$U" req plans "which?"
+check "the id is 64 hex characters" sh -c "printf %s '$OUT' | grep -Eqx '[0-9a-f]{64}'"
+kill "$WORKER"; wait "$WORKER"
 (as_bg bob "$U" serve plans --identity "$BOB_SEED" --timeout 1 -- sh -c 'exit 3' >/dev/null 2>"$WORK/serve2.err") &
 WORKER=$!
 for _ in $(seq 100); do grep -q serving "$WORK/serve2.err" 2>/dev/null && break; sleep 0.05; done

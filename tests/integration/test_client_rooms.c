@@ -531,6 +531,9 @@ static unibus_status shout(const unibus_message *request, uint8_t **reply, size_
     size_t n = request->len + 7;
     n += (size_t)snprintf((char *)*reply + n, 9, "%.8s", request->sender_name);
     *reply_len = n;
+    /* What a handler that must run a request once remembers: 64 hex. */
+    assert_int_equal(strspn(request->id, "0123456789abcdef"), 64);
+    assert_int_equal(strlen(request->id), 64);
     return UNIBUS_OK;
 }
 
@@ -550,6 +553,12 @@ static void request_reply_through_a_worker(void **state)
     assert_int_equal(len, strlen("PING (from alice"));
     assert_memory_equal(reply, "PING (from alice", len);
     unibus_free(reply);
+    unibus_answer answer;
+    OK(alice, unibus_room_ask(alice, "jobs", "pong", 4, 3000, &answer)); /* and who answered */
+    assert_memory_equal(answer.data, "PONG (from alice", answer.len);
+    assert_string_equal(answer.answerer, F.bob_nkey);
+    assert_true(answer.verified);
+    unibus_free(answer.data);
     assert_int_equal(unibus_room_request(alice, "quiet", "anyone?", 7, 300, &reply, &len), UNIBUS_ERR_TIMEOUT);
     assert_non_null(strstr(unibus_client_error(alice), "no answer")); /* no worker at all */
     assert_null(reply);

@@ -41,20 +41,20 @@ static int make_dirs(const char *path)
     return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Whoever may rename an ancestor of the data dir may put a directory of
- * their own in its place between two starts (or two opens): so, as ssh
- * checks ~/.ssh, every ancestor must be owned by root or this user and
- * writable by nobody else, unless sticky (/tmp: others cannot rename what
- * they do not own). */
-static int ancestor_problem(const char *dir, char *why, size_t len)
+/* Whoever may rename a directory above the data dir may put one of their
+ * own in its place between two starts (or two opens): so, as ssh checks
+ * ~/.ssh, start (the data dir's parent, or the nearest existing directory
+ * above a data dir yet to be made) and every directory above it must be
+ * owned by root or this user and writable by nobody else, unless sticky
+ * (/tmp: others cannot rename what they do not own). */
+static int chain_problem(const char *dir, const char *start, char *why, size_t len)
 {
     char path[PATH_MAX];
-    if (!realpath(dir, path)) {
-        snprintf(why, len, "data directory %s: %s", dir, strerror(errno));
+    if (!realpath(start, path)) {
+        snprintf(why, len, "data directory %s: %s: %s", dir, start, strerror(errno));
         return -1;
     }
-    for (char *slash = strrchr(path, '/'); slash; slash = slash == path ? NULL : strrchr(path, '/')) {
-        slash[slash == path] = '\0'; /* "/x" leaves "/" */
+    for (;;) {
         struct stat st;
         if (stat(path, &st) != 0) {
             snprintf(why, len, "data directory %s: %s: %s", dir, path, strerror(errno));
@@ -70,8 +70,27 @@ static int ancestor_problem(const char *dir, char *why, size_t len)
                      "it for their own; fix with: chmod go-w %s", dir, path, path);
             return -1;
         }
+        if (strcmp(path, "/") == 0)
+            return 0;
+        char *slash = strrchr(path, '/');
+        slash[slash == path] = '\0'; /* "/x" leaves "/" */
     }
-    return 0;
+}
+
+/* Checked before mkdir -p, so a refused start makes nothing. */
+static int missing_dir_problem(const char *dir, char *why, size_t len)
+{
+    char existing[PATH_MAX];
+    snprintf(existing, sizeof existing, "%s", dir);
+    struct stat st;
+    do {
+        char *slash = strrchr(existing, '/');
+        if (!slash)
+            snprintf(existing, sizeof existing, ".");
+        else
+            slash[slash == existing] = '\0';
+    } while (stat(existing, &st) != 0 && strcmp(existing, ".") != 0 && strcmp(existing, "/") != 0);
+    return chain_problem(dir, existing, why, len);
 }
 
 int cli_data_dir_problem(const char *dir, char *why, size_t len)
@@ -79,7 +98,7 @@ int cli_data_dir_problem(const char *dir, char *why, size_t len)
     struct stat st;
     if (stat(dir, &st) != 0) {
         if (errno == ENOENT)
-            return 1;
+            return missing_dir_problem(dir, why, len) < 0 ? -1 : 1;
         snprintf(why, len, "data directory %s: %s", dir, strerror(errno));
         return -1;
     }
@@ -88,7 +107,9 @@ int cli_data_dir_problem(const char *dir, char *why, size_t len)
         return -1;
     }
     /* Before the mode: chmod on a directory someone else planted would be the wrong fix. */
-    if (store_owner_problem("data directory", dir, st.st_uid, why, len) || ancestor_problem(dir, why, len) != 0)
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s/..", dir);
+    if (store_owner_problem("data directory", dir, st.st_uid, why, len) || chain_problem(dir, parent, why, len) != 0)
         return -1;
     if (st.st_mode & 077) {
         snprintf(why, len, "data directory %s is accessible to group or others; fix with: chmod 700 %s",

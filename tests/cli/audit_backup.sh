@@ -82,6 +82,7 @@ if [ "$(id -u)" = 0 ]; then
     mkdir -m 777 "$WORK/shared"
     t "backup under a dir others may write" 1 "chmod go-w $WORK/shared" \
         "$M" backup --to "$WORK/shared/b" --data-dir "$D"
+    check "nothing made there" [ ! -e "$WORK/shared/b" ]
 fi
 
 # --- restore: checked before anything is installed

@@ -96,6 +96,9 @@ if [ "$(id -u)" = 0 ]; then
     mkdir -m 700 "$WORK/shared/data"
     t "refused: data dir in a directory others may write" 78 "chmod go-w $WORK/shared" \
         "$M" check-config --data-dir "$WORK/shared/data"
+    t "serve refuses a new data dir in a directory others may write" 78 "chmod go-w $WORK/shared" \
+        timeout 20 "$M" serve --data-dir "$WORK/shared/new" --http-port 0 --nats-port 0
+    check "the refused serve made no data dir there" [ ! -e "$WORK/shared/new" ]
     chmod 1777 "$WORK/shared"
     t "accepted: data dir in a sticky shared directory" 0 "" "$M" check-config --data-dir "$WORK/shared/data"
     mkdir -m 755 "$WORK/theirs"

@@ -130,6 +130,9 @@ static busauth_status check_mode(int fd)
         return BUSAUTH_ERR_IO;
     if (!S_ISREG(st.st_mode))
         return BUSAUTH_ERR_NOT_FILE;
+    /* Whoever owns the file may have written it, so knows the key. */
+    if (st.st_uid != geteuid())
+        return BUSAUTH_ERR_OWNER;
     if (st.st_mode & 077)
         return BUSAUTH_ERR_PERMISSIONS;
     return BUSAUTH_OK;
@@ -161,6 +164,14 @@ busauth_status busauth_seedfile_load(const char *path, busauth_identity **out)
     return status;
 }
 
+static void describe_owner(char *buf, size_t len, const char *path)
+{
+    struct stat st;
+    unsigned owner = stat(path, &st) == 0 ? (unsigned)st.st_uid : (unsigned)-1, me = (unsigned)geteuid();
+    snprintf(buf, len, "seed file %s is owned by uid %u, not by uid %u that uses it: its owner may know the key; "
+             "if it is yours, fix with: chown %u %s", path, owner, me, me, path);
+}
+
 void busauth_seedfile_describe_error(char *buf, size_t len, const char *path,
                                      busauth_status status, int saved_errno)
 {
@@ -168,6 +179,9 @@ void busauth_seedfile_describe_error(char *buf, size_t len, const char *path,
     case BUSAUTH_ERR_PERMISSIONS:
         snprintf(buf, len, "seed file %s is accessible to group or others; fix with: chmod 600 %s",
                  path, path);
+        break;
+    case BUSAUTH_ERR_OWNER:
+        describe_owner(buf, len, path);
         break;
     case BUSAUTH_ERR_EXISTS:
         snprintf(buf, len, "%s already exists; refusing to overwrite a key file (choose another path)",

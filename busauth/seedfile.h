@@ -14,8 +14,10 @@
  * not at all, and an existing path is never replaced (BUSAUTH_ERR_EXISTS). */
 busauth_status busauth_seedfile_create(const char *path, const busauth_identity *id);
 
-/* Loads the identity in path.  Refuses a file that group or others may
- * access (BUSAUTH_ERR_PERMISSIONS) and anything but a regular file.  On
+/* Loads the identity in path.  Refuses a file owned by another user than
+ * the effective one, root included (BUSAUTH_ERR_OWNER), a file that group
+ * or others may access (BUSAUTH_ERR_PERMISSIONS) and anything but a
+ * regular file.  On
  * BUSAUTH_ERR_IO, errno tells why.  *out is the caller's to free. */
 busauth_status busauth_seedfile_load(const char *path, busauth_identity **out);
 

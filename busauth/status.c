@@ -14,6 +14,7 @@ const char *busauth_strerror(busauth_status status)
     case BUSAUTH_ERR_SIGNATURE:   return "signature does not verify";
     case BUSAUTH_ERR_EXISTS:      return "file exists; refusing to overwrite it";
     case BUSAUTH_ERR_PERMISSIONS: return "key file is readable by group or others";
+    case BUSAUTH_ERR_OWNER:       return "key file is owned by another user";
     case BUSAUTH_ERR_NOT_FILE:    return "not a regular file";
     case BUSAUTH_ERR_FORMAT:      return "file holds no user seed (SU...)";
     case BUSAUTH_ERR_IO:          return "input/output error";

@@ -14,6 +14,7 @@ typedef enum {
     BUSAUTH_ERR_SIGNATURE,   /* signature does not verify */
     BUSAUTH_ERR_EXISTS,      /* refusing to overwrite an existing file */
     BUSAUTH_ERR_PERMISSIONS, /* key file readable by group or others */
+    BUSAUTH_ERR_OWNER,       /* key file owned by another user */
     BUSAUTH_ERR_NOT_FILE,    /* key path is not a regular file */
     BUSAUTH_ERR_FORMAT,      /* key file holds no seed */
     BUSAUTH_ERR_IO,          /* system call failed: see errno */

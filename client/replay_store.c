@@ -373,12 +373,17 @@ static unibus_status check_place(int fd, const char *path, char *why, size_t why
     char copy[PATH_MAX];
     snprintf(copy, sizeof copy, "%s", path);
     const char *dir = dirname(copy);
-    if (fstat(fd, &f) != 0 || !S_ISREG(f.st_mode) || f.st_uid != geteuid() || (f.st_mode & 077))
+    unsigned me = (unsigned)geteuid();
+    bool regular = fstat(fd, &f) == 0 && S_ISREG(f.st_mode);
+    if (regular && f.st_uid != me)
+        return refuse(why, why_len, "replay record %s is owned by uid %u, not by you (uid %u): its owner could "
+                      "rewrite it; if it is yours, fix with: chown %u %s", path, (unsigned)f.st_uid, me, me, path);
+    if (!regular || (f.st_mode & 077))
         return refuse(why, why_len, "replay record %s: must be a regular file of yours with mode 0600 (chmod 600 it)",
                       path);
-    if (stat(dir, &d) != 0 || (d.st_uid != geteuid() && d.st_uid != 0) || (d.st_mode & 022))
-        return refuse(why, why_len, "replay record %s: its directory %s must be writable by you alone (chmod 700)",
-                      path, dir);
+    if (stat(dir, &d) != 0 || (d.st_uid != me && d.st_uid != 0) || (d.st_mode & 022))
+        return refuse(why, why_len, "replay record %s: its directory %s must be yours or root's and writable by you "
+                      "alone (chmod 700)", path, dir);
     return UNIBUS_OK;
 }
 

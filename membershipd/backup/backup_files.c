@@ -59,6 +59,38 @@ int backup_claim_empty_dir(const char *dir, const char *what, bool *created)
     return EXIT_OK;
 }
 
+/* A file only its owner may have written: this user, and nobody else may write it now. */
+static int check_source_file(const char *path)
+{
+    struct stat st;
+    char why[2 * PATH_MAX];
+    if (lstat(path, &st) != 0)
+        return EXIT_OK; /* the reader says what is missing */
+    if (store_owner_problem("backup file", path, st.st_uid, why, sizeof why)) {
+        cli_error("%s", why);
+        return EXIT_FAILED;
+    }
+    if (st.st_mode & 022) {
+        cli_error("backup file %s is writable by group or others; fix with: chmod 600 %s", path, path);
+        return EXIT_FAILED;
+    }
+    return EXIT_OK;
+}
+
+int backup_check_source(const char *dir, const backup_paths *p)
+{
+    char why[2 * PATH_MAX];
+    if (cli_data_dir_problem(dir, why, sizeof why) < 0) {
+        cli_error("--from: %s", why);
+        return EXIT_FAILED;
+    }
+    const char *files[] = {p->manifest, p->db, p->seed};
+    int rc = EXIT_OK;
+    for (size_t i = 0; i < 3 && rc == EXIT_OK; i++)
+        rc = check_source_file(files[i]);
+    return rc;
+}
+
 busauth_identity *backup_load_seed(const char *path)
 {
     busauth_identity *id = NULL;

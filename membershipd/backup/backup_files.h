@@ -38,6 +38,11 @@ int backup_paths_in(const char *dir, backup_paths *p);
  * flag named it.  *created tells whether it was made here.  Returns an
  * exit code. */
 int backup_claim_empty_dir(const char *dir, const char *what, bool *created);
+/* A backup is trusted only as far as whoever could write it: dir must be
+ * a private directory of this user (as a data dir), and the files p names
+ * that exist this user's and writable by nobody else.  Prints why;
+ * returns an exit code. */
+int backup_check_source(const char *dir, const backup_paths *p);
 /* Loads the seed file at path, printing why on failure. */
 busauth_identity *backup_load_seed(const char *path);
 /* Writes id's seed to a new file at path (0600, never replacing one). */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include "busauth/signing.h"
 #include "membershipd/backup/backup_files.h"
 #include "membershipd/cli/cli.h"
 
@@ -37,6 +38,16 @@ static int check_backup(const backup_paths *from, const backup_manifest *m, busa
     return EXIT_OK;
 }
 
+/* The original server may have accepted requests after the backup was
+ * taken, and the restored one has no record of them: with the floor past
+ * the latest time any request signed before now could carry (now plus the
+ * skew), the restored server refuses them all (dev/backup.md). */
+static int raise_request_floor(store *s)
+{
+    store_status status = store_request_floor_raise(s, store_now_ms() + BUSAUTH_REQUEST_SKEW_MS);
+    return status == STORE_OK ? EXIT_OK : cli_store_error(s, status, "raise the request time floor");
+}
+
 /* Opening it once through the store turns WAL on and brings an older
  * schema up to date, so the first serve starts on a ready database. */
 static int install(const backup_paths *from, const char *dir, const busauth_identity *id)
@@ -54,6 +65,8 @@ static int install(const backup_paths *from, const char *dir, const busauth_iden
     store *s = NULL;
     if (rc == EXIT_OK)
         rc = cli_open_store(&loc, STORE_OPEN_EXISTING, &s);
+    if (rc == EXIT_OK)
+        rc = raise_request_floor(s);
     store_close(s);
     return rc;
 }
@@ -87,6 +100,8 @@ int cmd_restore(int argc, char **argv)
     bool created = false;
     rc = backup_paths_in(from, &src);
     if (rc == EXIT_OK)
+        rc = backup_check_source(from, &src);
+    if (rc == EXIT_OK)
         rc = backup_manifest_read(src.manifest, &m);
     if (rc == EXIT_OK)
         rc = check_backup(&src, &m, &id);
@@ -96,7 +111,9 @@ int cmd_restore(int argc, char **argv)
     if (rc == EXIT_OK && (rc = install(&src, dir, id)) != EXIT_OK)
         backup_discard(dir, created);
     if (rc == EXIT_OK)
-        printf("restored %s (taken %s) into %s: server key %s\n", from, m.created, dir, m.server_key);
+        printf("restored %s (taken %s) into %s: server key %s; it refuses every request signed before now "
+               "(the original may have accepted them); never run it beside the original: both hold the same key\n",
+               from, m.created, dir, m.server_key);
     busauth_identity_free(id);
     return rc;
 }

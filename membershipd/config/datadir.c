@@ -43,12 +43,64 @@ static int make_dirs(const char *path)
     return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* Whoever may rename a directory above the data dir may put one of their
+ * own in its place between two starts (or two opens): so, as ssh checks
+ * ~/.ssh, start (the data dir's parent, or the nearest existing directory
+ * above a data dir yet to be made) and every directory above it must be
+ * owned by root or this user and writable by nobody else, unless sticky
+ * (/tmp: others cannot rename what they do not own). */
+static int chain_problem(const char *dir, const char *start, char *why, size_t len)
+{
+    char path[PATH_MAX];
+    if (!realpath(start, path)) {
+        snprintf(why, len, "data directory %s: %s: %s", dir, start, strerror(errno));
+        return -1;
+    }
+    for (;;) {
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            snprintf(why, len, "data directory %s: %s: %s", dir, path, strerror(errno));
+            return -1;
+        }
+        if (st.st_uid != 0 && st.st_uid != geteuid()) {
+            snprintf(why, len, "data directory %s is inside %s, owned by uid %u, who can swap it for their own: "
+                     "use a directory under one owned by you or root", dir, path, (unsigned)st.st_uid);
+            return -1;
+        }
+        if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+            snprintf(why, len, "data directory %s is inside %s, which group or others may write, so they can swap "
+                     "it for their own; fix with: chmod go-w %s", dir, path, path);
+            return -1;
+        }
+        if (strcmp(path, "/") == 0)
+            return 0;
+        char *slash = strrchr(path, '/');
+        slash[slash == path] = '\0'; /* "/x" leaves "/" */
+    }
+}
+
+/* Checked before mkdir -p, so a refused start makes nothing. */
+static int missing_dir_problem(const char *dir, char *why, size_t len)
+{
+    char existing[PATH_MAX];
+    snprintf(existing, sizeof existing, "%s", dir);
+    struct stat st;
+    do {
+        char *slash = strrchr(existing, '/');
+        if (!slash)
+            snprintf(existing, sizeof existing, ".");
+        else
+            slash[slash == existing] = '\0';
+    } while (stat(existing, &st) != 0 && strcmp(existing, ".") != 0 && strcmp(existing, "/") != 0);
+    return chain_problem(dir, existing, why, len);
+}
+
 int cli_data_dir_problem(const char *dir, char *why, size_t len)
 {
     struct stat st;
     if (stat(dir, &st) != 0) {
         if (errno == ENOENT)
-            return 1;
+            return missing_dir_problem(dir, why, len) < 0 ? -1 : 1;
         snprintf(why, len, "data directory %s: %s", dir, strerror(errno));
         return -1;
     }
@@ -56,6 +108,11 @@ int cli_data_dir_problem(const char *dir, char *why, size_t len)
         snprintf(why, len, "data directory %s is not a directory", dir);
         return -1;
     }
+    /* Before the mode: chmod on a directory someone else planted would be the wrong fix. */
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof parent, "%s/..", dir);
+    if (store_owner_problem("data directory", dir, st.st_uid, why, len) || chain_problem(dir, parent, why, len) != 0)
+        return -1;
     if (st.st_mode & 077) {
         snprintf(why, len, "data directory %s is accessible to group or others; fix with: chmod 700 %s",
                  dir, dir);
@@ -82,6 +139,11 @@ static int check_data_dir(const char *dir, store_open_mode mode)
         cli_error("cannot create data directory %s: %s", dir, strerror(errno));
         return EXIT_FAILED;
     }
+    /* make_dirs accepts a directory that appeared meanwhile: check what is there. */
+    if (cli_data_dir_problem(dir, why, sizeof why) != 0) {
+        cli_error("%s", why);
+        return EXIT_FAILED;
+    }
     return EXIT_OK;
 }
 
@@ -96,16 +158,19 @@ int cli_data_dir(const store_location *loc, store_open_mode mode, char out[PATH_
     return rc;
 }
 
+bool cli_db_file(const store_location *loc, char path[PATH_MAX])
+{
+    if (loc->db)
+        return snprintf(path, PATH_MAX, "%s", loc->db) < PATH_MAX;
+    return snprintf(path, PATH_MAX, "%s/%s", cli_data_dir_path(loc), DB_FILE_NAME) < PATH_MAX;
+}
+
 int cli_db_path(const store_location *loc, store_open_mode mode, char path[PATH_MAX])
 {
-    if (loc->db) {
-        snprintf(path, PATH_MAX, "%s", loc->db);
-        return EXIT_OK;
-    }
     char dir[PATH_MAX];
-    int rc = cli_data_dir(loc, mode, dir);
-    if (rc == EXIT_OK && snprintf(path, PATH_MAX, "%s/%s", dir, DB_FILE_NAME) >= PATH_MAX) {
-        cli_error("data directory path is too long: %.64s...", dir);
+    int rc = loc->db ? EXIT_OK : cli_data_dir(loc, mode, dir);
+    if (rc == EXIT_OK && !cli_db_file(loc, path)) {
+        cli_error("database path is too long: %.64s...", loc->db ? loc->db : dir);
         rc = EXIT_USAGE;
     }
     return rc;

@@ -31,6 +31,8 @@ int cli_data_dir_problem(const char *dir, char *why, size_t len);
  * reach it) and, with STORE_OPEN_CREATE, created; prints the reason on
  * failure; returns an exit code. */
 int cli_data_dir(const store_location *loc, store_open_mode mode, char out[4096]);
+/* The database file the flags name, unchecked; false when too long. */
+bool cli_db_file(const store_location *loc, char path[4096]);
 /* The database file the flags name (making the data dir as cli_data_dir
  * does); returns an exit code. */
 int cli_db_path(const store_location *loc, store_open_mode mode, char path[4096]);

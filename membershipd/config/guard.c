@@ -91,6 +91,17 @@ static int server_identity(const serve_config *cfg, char *why, size_t len)
     return -1;
 }
 
+/* A database that exists must be this user's alone (--db may put it outside the data dir). */
+static int database(const serve_config *cfg, char *why, size_t len)
+{
+    char path[PATH_MAX];
+    if (!cli_db_file(&cfg->store, path)) {
+        snprintf(why, len, "database path is too long: %.64s...", path);
+        return -1;
+    }
+    return store_file_problem(path, why, len) < 0 ? -1 : 0;
+}
+
 static int nats_binary(const serve_config *cfg, char *why, size_t len)
 {
     if (cfg->nats_server_path[0])
@@ -167,6 +178,7 @@ const guard_rule GUARD_RULES[] = {
     {"tls_paths", "the TLS paths can be quoted into the nats-server configuration", tls_paths_quotable, false},
     {"data_dir", "the data directory, if it exists, is private", data_dir, false},
     {"server_identity", "the server identity, if it exists, is private and parses", server_identity, false},
+    {"database", "the database, if it exists, is private", database, false},
     {"nats_binary", "the nats-server binary is there", nats_binary, false},
     {"distinct_ports", "the control plane, data plane and metrics use different ports", distinct_ports, false},
     {"ports_free", "the ports are free", ports_free, true},

@@ -1,4 +1,5 @@
 #include "membershipd/config/tls_files.h"
+#include "membershipd/store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +34,8 @@ static int check_key_mode(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "TLS key %s is not a regular file", path);
         return -1;
     }
+    if (store_owner_problem("TLS key", path, st.st_uid, err, errlen))
+        return -1;
     if (st.st_mode & 077) {
         snprintf(err, errlen, "TLS key %s is accessible to group or others; fix with: chmod 600 %s",
                  path, path);

@@ -1,6 +1,8 @@
-/* Everything membershipd keeps is the owner's alone: every file in the
+/* Everything membershipd keeps is its user's alone: every file in the
  * data dir (database, WAL, server seed, nats.conf, and whatever secrets
- * later issues put there) and a database kept elsewhere with --db.  The
+ * later issues put there) and a database kept elsewhere with --db are
+ * owned by the user running doctor (who must be the one running serve)
+ * and out of reach of group and others.  The
  * TLS key and the data dir itself are guard rules (guard.tls_files,
  * guard.data_dir). */
 #include "membershipd/doctor/doctor.h"
@@ -12,13 +14,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define LIST_MAX 1024
 
 typedef struct {
+    char foreign[LIST_MAX];     /* paths another user owns */
     char open[LIST_MAX];        /* paths group or others can reach */
     unsigned checked;
 } findings;
+
+static void append(char list[LIST_MAX], const char *path)
+{
+    size_t used = strlen(list);
+    snprintf(list + used, LIST_MAX - used, "%s%s", used ? " " : "", path);
+}
 
 static void note(findings *f, const char *path)
 {
@@ -26,10 +36,10 @@ static void note(findings *f, const char *path)
     if (lstat(path, &st) != 0)
         return;
     f->checked++;
-    if (!(st.st_mode & 077) || S_ISLNK(st.st_mode))
-        return;
-    size_t used = strlen(f->open);
-    snprintf(f->open + used, sizeof f->open - used, "%s%s", used ? " " : "", path);
+    if (st.st_uid != geteuid())
+        append(f->foreign, path);
+    else if ((st.st_mode & 077) && !S_ISLNK(st.st_mode))
+        append(f->open, path);
 }
 
 static void walk_data_dir(const char *dir, findings *f)
@@ -74,7 +84,12 @@ void doctor_files(doctor *d)
     findings f = {0};
     walk_data_dir(d->data_dir, &f);
     database_elsewhere(d, &f);
-    if (f.open[0]) {
+    if (f.foreign[0]) {
+        char fix[LIST_MAX + 64];
+        snprintf(fix, sizeof fix, "if they are yours, fix with: chown %u %s", (unsigned)geteuid(), f.foreign);
+        doctor_addf(d, "files.private", DOCTOR_FAIL, fix, "another user owns %s (and may have written it)",
+                    f.foreign);
+    } else if (f.open[0]) {
         char fix[LIST_MAX + 64];
         snprintf(fix, sizeof fix, "fix with: chmod go-rwx %s", f.open);
         doctor_addf(d, "files.private", DOCTOR_FAIL, fix, "group or others can reach %s", f.open);

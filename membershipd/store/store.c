@@ -65,16 +65,47 @@ const char *store_errmsg(const store *s)
     return s && s->db ? sqlite3_errmsg(s->db) : "no database";
 }
 
-/* SQLite creates the file with the process umask; we make it 0600 first and
- * refuse an existing one that group or others may read. */
-static store_status prepare_file(const char *path, store_open_mode mode, char *err, size_t errlen)
+bool store_owner_problem(const char *what, const char *path, uid_t owner, char *why, size_t len)
+{
+    uid_t me = geteuid();
+    if (owner == me)
+        return false;
+    snprintf(why, len, "%s %s is owned by uid %u, not by uid %u that runs membershipd: its owner may have put keys "
+             "or users in it; if it is yours, fix with: chown -R %u %s", what, path, (unsigned)owner, (unsigned)me,
+             (unsigned)me, path);
+    return true;
+}
+
+int store_file_problem(const char *path, char *why, size_t len)
 {
     struct stat st;
     if (stat(path, &st) != 0) {
-        if (errno != ENOENT) {
-            snprintf(err, errlen, "cannot open database %s: %s", path, strerror(errno));
-            return STORE_ERROR;
-        }
+        if (errno == ENOENT)
+            return 1;
+        snprintf(why, len, "cannot open database %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, len, "database %s is not a regular file", path);
+        return -1;
+    }
+    if (store_owner_problem("database", path, st.st_uid, why, len))
+        return -1;
+    if (st.st_mode & 077) {
+        snprintf(why, len, "database %s is accessible to group or others; fix with: chmod 600 %s", path, path);
+        return -1;
+    }
+    return 0;
+}
+
+/* SQLite creates the file with the process umask; we make it 0600 first and
+ * refuse an existing one that is not this user's alone. */
+static store_status prepare_file(const char *path, store_open_mode mode, char *err, size_t errlen)
+{
+    int problem = store_file_problem(path, err, errlen);
+    if (problem < 0)
+        return STORE_ERROR;
+    if (problem == 1) {
         if (mode != STORE_OPEN_CREATE) {
             snprintf(err, errlen, "no database at %s: check --db or --data-dir", path);
             return STORE_MISSING;
@@ -86,16 +117,6 @@ static store_status prepare_file(const char *path, store_open_mode mode, char *e
         }
         if (fd >= 0)
             close(fd);
-        return STORE_OK;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "database %s is not a regular file", path);
-        return STORE_ERROR;
-    }
-    if (st.st_mode & 077) {
-        snprintf(err, errlen, "database %s is accessible to group or others; fix with: chmod 600 %s",
-                 path, path);
-        return STORE_ERROR;
     }
     return STORE_OK;
 }

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 #include "busauth/nkey.h"
 
@@ -60,6 +61,14 @@ typedef struct {
  * directory, cannot be written: a read-only file system or permissions.
  * Returns false when it can be. */
 bool store_path_unwritable(const char *path, char *why, size_t len);
+/* Explains in why (one line, with the chown fix) when owner, the owner of
+ * path (what it is: "database", "TLS key"...), is not this process's
+ * effective user: whoever owns a file may have written it, whatever its
+ * mode, and root is no exception.  Returns false when it is. */
+bool store_owner_problem(const char *what, const char *path, uid_t owner, char *why, size_t len);
+/* 0 when the database at path is a regular file this user owns and alone
+ * may reach, 1 when there is none, -1 (with one line in why) otherwise. */
+int store_file_problem(const char *path, char *why, size_t len);
 
 /* Opens (and with STORE_OPEN_CREATE creates, mode 0600) the database and
  * brings its schema up to date.  On failure err holds one line. */

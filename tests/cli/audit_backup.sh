@@ -71,6 +71,19 @@ t "backup into a dir others can read" 1 "chmod 700" "$M" backup --to "$WORK/open
 chmod 644 "$D/server.seed"
 t "backup refuses an exposed seed" 1 "chmod 600" "$M" backup --to "$WORK/b2" --data-dir "$D"
 chmod 600 "$D/server.seed"
+# Finding 7 (issue 11): a target another user owns or may write is theirs
+# to swap files in.  Needs root to give a directory away; ctest runs as root.
+if [ "$(id -u)" = 0 ]; then
+    mkdir -m 700 "$WORK/theirs"
+    chown 65534 "$WORK/theirs"
+    t "backup into a dir another user owns" 1 "chown -R $(id -u) $WORK/theirs" \
+        "$M" backup --to "$WORK/theirs" --data-dir "$D"
+    check "nothing written into it" [ -z "$(ls -A "$WORK/theirs")" ]
+    mkdir -m 777 "$WORK/shared"
+    t "backup under a dir others may write" 1 "chmod go-w $WORK/shared" \
+        "$M" backup --to "$WORK/shared/b" --data-dir "$D"
+    check "nothing made there" [ ! -e "$WORK/shared/b" ]
+fi
 
 # --- restore: checked before anything is installed
 B="$WORK/b1/nested"
@@ -81,6 +94,8 @@ check "restored dir 0700" [ "$(mode_of "$WORK/r1")" = 700 ]
 check "restored database 0600" [ "$(mode_of "$WORK/r1/membership.db")" = 600 ]
 check "restored seed 0600" [ "$(mode_of "$WORK/r1/server.seed")" = 600 ]
 check "same server seed" cmp -s "$D/server.seed" "$WORK/r1/server.seed"
+check "says the restored server refuses earlier requests" contains "$OUT" "refuses every request signed before now"
+check "says never beside the original" contains "$OUT" "never run it beside the original"
 t "restored audit log" 0 "" "$M" audit --data-dir "$WORK/r1"
 check "same entries" [ "$(printf '%s\n' "$OUT" | wc -l)" = 3 ]
 t "restore over a non-empty dir" 1 "is not empty" "$M" restore --from "$B" --data-dir "$WORK/r1"
@@ -109,5 +124,25 @@ rm "$WORK/mixed/server.seed"
 t "restore with another server's seed" 1 "the files come from different backups" \
     "$M" restore --from "$WORK/mixed" --data-dir "$WORK/r5"
 check "nothing made" [ ! -e "$WORK/r5" ]
+
+# Finding 7: a backup another user owns or may write could hold their
+# database and manifest beside the genuine seed.  Needs root; ctest runs as root.
+if [ "$(id -u)" = 0 ]; then
+    cp -a "$B" "$WORK/given"
+    chown -R 65534 "$WORK/given"
+    t "restore from a backup another user owns" 1 "chown -R $(id -u) $WORK/given" \
+        "$M" restore --from "$WORK/given" --data-dir "$WORK/r6"
+    check "nothing made" [ ! -e "$WORK/r6" ]
+    chown "$(id -u)" "$WORK/given" "$WORK/given/server.seed" "$WORK/given/backup.json"
+    t "restore a database another user owns" 1 "$WORK/given/membership.db is owned by uid 65534" \
+        "$M" restore --from "$WORK/given" --data-dir "$WORK/r6"
+    check "nothing made" [ ! -e "$WORK/r6" ]
+    chown "$(id -u)" "$WORK/given/membership.db"
+    chmod 620 "$WORK/given/backup.json"
+    t "restore a manifest others may write" 1 "chmod 600 $WORK/given/backup.json" \
+        "$M" restore --from "$WORK/given" --data-dir "$WORK/r6"
+    chmod 600 "$WORK/given/backup.json"
+    t "restore once the owner is right" 0 "" "$M" restore --from "$WORK/given" --data-dir "$WORK/r6"
+fi
 
 finish

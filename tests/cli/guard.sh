@@ -67,6 +67,49 @@ printf 'garbage\n' > "$D/server.seed"; chmod 600 "$D/server.seed"
 t "refused: unparseable server identity" 78 "holds no valid user seed" "$M" check-config --data-dir "$D"
 rm -f "$D/server.seed"
 
+# Owners (issue 11, finding 6): whoever owns a file could have planted it.
+# Needs root to give files away; ctest runs as root.
+if [ "$(id -u)" = 0 ]; then
+    ME=$(id -u)
+    chown 65534 "$D"
+    t "refused: data dir owned by another user" 78 "chown -R $ME $D" "$M" check-config --data-dir "$D"
+    check "the refusal says whose" contains "$ERR" "owned by uid 65534"
+    t "serve refuses a data dir owned by another user" 78 "owned by uid 65534" \
+        timeout 20 "$M" serve --data-dir "$D" --http-port 0 --nats-port 0
+    chown "$ME" "$D"
+    "$M" keygen --out "$D/server.seed" >/dev/null 2>&1
+    chown 65534 "$D/server.seed"
+    t "refused: server identity owned by another user" 78 "chown" "$M" check-config --data-dir "$D"
+    check "the seed refusal names the file" contains "$ERR" "$D/server.seed"
+    rm -f "$D/server.seed"
+    chown 65534 "$P/server.key"
+    t "refused: TLS key owned by another user" 78 "chown" "$M" check-config --data-dir "$D" $TLS
+    check "the key refusal names the file" contains "$ERR" "$P/server.key"
+    chown "$ME" "$P/server.key"
+    "$M" user add owned "$("$M" keygen --out "$WORK/owned.seed" 2>/dev/null | awk '$1 == "nkey" {print $2}')" \
+        --db "$WORK/owned.db" >/dev/null
+    chown 65534 "$WORK/owned.db"
+    t "refused: database owned by another user" 78 "chown" "$M" check-config --data-dir "$D" --db "$WORK/owned.db"
+    check "the database refusal names the file" contains "$ERR" "$WORK/owned.db"
+    # A parent others may write without the sticky bit lets them swap the data dir.
+    mkdir -m 777 "$WORK/shared"
+    mkdir -m 700 "$WORK/shared/data"
+    t "refused: data dir in a directory others may write" 78 "chmod go-w $WORK/shared" \
+        "$M" check-config --data-dir "$WORK/shared/data"
+    t "serve refuses a new data dir in a directory others may write" 78 "chmod go-w $WORK/shared" \
+        timeout 20 "$M" serve --data-dir "$WORK/shared/new" --http-port 0 --nats-port 0
+    check "the refused serve made no data dir there" [ ! -e "$WORK/shared/new" ]
+    chmod 1777 "$WORK/shared"
+    t "accepted: data dir in a sticky shared directory" 0 "" "$M" check-config --data-dir "$WORK/shared/data"
+    mkdir -m 755 "$WORK/theirs"
+    mkdir -m 700 "$WORK/theirs/data"
+    chown 65534 "$WORK/theirs"
+    t "refused: data dir in another user's directory" 78 "inside $WORK/theirs, owned by uid 65534" \
+        "$M" check-config --data-dir "$WORK/theirs/data"
+else
+    echo "ok - owner checks skipped: not root # SKIP"
+fi
+
 # The data plane's rules.
 t "refused: same port twice" 78 "--nats-port and --http-port are both 4999" \
     "$M" check-config --data-dir "$D" --http-port 4999 --nats-port 4999

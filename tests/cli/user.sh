@@ -92,6 +92,20 @@ t "refuses an open data dir" 1 "chmod 700" "$M" user add gus "$(newkey gus)" --d
 chmod 640 "$WORK/other.db"
 t "refuses a readable database" 1 "chmod 600" "$M" user list --db "$WORK/other.db"
 chmod 600 "$WORK/other.db"
+# Owners (issue 11, finding 6): a data dir or database another user owns
+# is theirs to write, whatever its mode.  Needs root; ctest runs as root.
+if [ "$(id -u)" = 0 ]; then
+    mkdir -m 700 "$WORK/planted"
+    chown 65534 "$WORK/planted"
+    t "refuses a data dir another user owns" 1 "chown -R $(id -u) $WORK/planted" \
+        "$M" user add gus "$(newkey gus2)" --data-dir "$WORK/planted"
+    check "nothing written into it" [ -z "$(ls -A "$WORK/planted")" ]
+    chown 65534 "$WORK/other.db"
+    t "refuses a database another user owns" 1 "owned by uid 65534" "$M" user list --db "$WORK/other.db"
+    chown "$(id -u)" "$WORK/other.db"
+else
+    echo "ok - owner checks skipped: not root # SKIP"
+fi
 
 # --- another process holds the database (as a running server would)
 "$HOLD_LOCK" "$D/membership.db" 1500 >"$WORK/lock.out" &

@@ -273,6 +273,36 @@ static void world_readable_seed_and_data_dir_fail(void **state)
     done(&r);
 }
 
+/* Issue 11, finding 6: another user's files in the data dir, or the data
+ * dir itself, whatever their modes.  Giving files away needs root. */
+static void files_another_user_owns_fail(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    char dir[PATH_MAX + 16], seed[PATH_MAX + 32];
+    fresh_data_dir(dir);
+    snprintf(seed, sizeof seed, "%s/server.seed", dir);
+    const char *keygen[] = {"keygen", "--out", seed, NULL};
+    assert_int_equal(harness_run(keygen, NULL, 0), 0);
+    assert_int_equal(chown(seed, 65534, (gid_t)-1), 0);
+    doctor_run r = doctor_json("--data-dir", dir, NULL);
+    assert_int_equal(r.rc, 1);
+    expect(&r, "guard.server_identity", "fail");
+    expect(&r, "files.private", "fail");
+    expect_what(&r, "files.private", seed);
+    expect_what(&r, "files.private", "another user owns");
+    done(&r);
+    assert_int_equal(chown(seed, 0, (gid_t)-1), 0);
+    assert_int_equal(chown(dir, 65534, (gid_t)-1), 0);
+    r = doctor_json("--data-dir", dir, NULL);
+    assert_int_equal(r.rc, 1);
+    expect(&r, "guard.data_dir", "fail");
+    expect_what(&r, "guard.data_dir", "chown -R 0");
+    done(&r);
+    assert_int_equal(chown(dir, 0, (gid_t)-1), 0);
+}
+
 static void expired_certificate_fails(void **state)
 {
     (void)state;
@@ -489,6 +519,7 @@ int main(void)
         cmocka_unit_test(public_tls_enforce_is_healthy),
         cmocka_unit_test(world_readable_key_fails),
         cmocka_unit_test(world_readable_seed_and_data_dir_fail),
+        cmocka_unit_test(files_another_user_owns_fail),
         cmocka_unit_test(expired_certificate_fails),
         cmocka_unit_test(wrong_san_fails),
         cmocka_unit_test(tls_off_on_public_bind_fails),

@@ -239,6 +239,24 @@ static void a_file_others_could_change_is_refused(void **state)
     assert_int_equal(try_open(), UNIBUS_ERR_CONFIG);
 }
 
+/* Issue 11, finding 6: whoever owns the record may have written it; the
+ * refusal names the chown fix.  Giving a file away needs root. */
+static void a_file_another_user_owns_is_refused_naming_chown(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    test_write_file(PATH_, "", 0600);
+    assert_int_equal(chown(PATH_, 65534, (gid_t)-1), 0);
+    replay_store *s = NULL;
+    char why[512] = "", fix[PATH_MAX + 32];
+    assert_int_equal(replay_store_open(PATH_, NOW, &s, why, sizeof why), UNIBUS_ERR_CONFIG);
+    assert_null(s);
+    snprintf(fix, sizeof fix, "chown 0 %s", PATH_);
+    assert_non_null(strstr(why, fix));
+    assert_non_null(strstr(why, "owned by uid 65534"));
+}
+
 /* A crash mid-append leaves part of a record, one mid-rewrite a partial
  * new file beside the record: the whole records still count. */
 static void what_a_crash_leaves_is_harmless(void **state)
@@ -275,6 +293,7 @@ int main(void)
         T(processes_writing_at_once_lose_nothing),
         T(a_full_record_refuses_new_sessions_and_forgets_none),
         T(a_file_others_could_change_is_refused),
+        T(a_file_another_user_owns_is_refused_naming_chown),
         T(what_a_crash_leaves_is_harmless),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -153,6 +153,33 @@ static void explains_permission_refusal_with_the_fix(void **state)
     assert_null(strchr(line, '\n'));
 }
 
+/* Issue 11, finding 6: whoever owns a seed file may have written it (and
+ * knows the key), whatever its mode.  Giving a file away needs root. */
+static void refuses_a_file_another_user_owns(void **state)
+{
+    fixture *f = *state;
+    if (geteuid() != 0)
+        skip();
+    busauth_identity *id, *loaded = NULL;
+    assert_int_equal(busauth_identity_generate(&id), BUSAUTH_OK);
+    assert_int_equal(busauth_seedfile_create(f->path, id), BUSAUTH_OK);
+    assert_int_equal(chown(f->path, 65534, (gid_t)-1), 0);
+    assert_int_equal(busauth_seedfile_load(f->path, &loaded), BUSAUTH_ERR_OWNER);
+    assert_null(loaded);
+
+    char line[1024], fix[PATH_MAX + 48];
+    busauth_seedfile_describe_error(line, sizeof line, f->path, BUSAUTH_ERR_OWNER, 0);
+    snprintf(fix, sizeof fix, "chown %u %s", (unsigned)geteuid(), f->path);
+    assert_non_null(strstr(line, fix));
+    assert_non_null(strstr(line, "owned by uid 65534"));
+    assert_null(strchr(line, '\n'));
+
+    assert_int_equal(chown(f->path, geteuid(), (gid_t)-1), 0);
+    assert_int_equal(busauth_seedfile_load(f->path, &loaded), BUSAUTH_OK);
+    busauth_identity_free(loaded);
+    busauth_identity_free(id);
+}
+
 static void refuses_what_is_not_a_seed_file(void **state)
 {
     fixture *f = *state;
@@ -212,6 +239,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(concurrent_creation_has_one_winner, setup, teardown),
         cmocka_unit_test_setup_teardown(refuses_exposed_files, setup, teardown),
         cmocka_unit_test_setup_teardown(explains_permission_refusal_with_the_fix, setup, teardown),
+        cmocka_unit_test_setup_teardown(refuses_a_file_another_user_owns, setup, teardown),
         cmocka_unit_test_setup_teardown(refuses_what_is_not_a_seed_file, setup, teardown),
         cmocka_unit_test_setup_teardown(accepts_nats_tool_layouts, setup, teardown),
         cmocka_unit_test_setup_teardown(create_fails_cleanly_in_missing_dir, setup, teardown),

@@ -268,13 +268,18 @@ static unibus_status check_envelope(unibus_client *c, room_state *rs, const enve
 /* An authentic envelope is taken once, fresh, and only as what it was sent
  * as: a message on the room, a request by the workers, a reply as the
  * answer to the very request it names. */
-static unibus_status admit(unibus_client *c, const envelope_header *h, const msg_kind *kind)
+static unibus_status admit(unibus_client *c, const room_state *rs, const envelope_header *h, const msg_kind *kind)
 {
     static const uint8_t NONE[ENVELOPE_ID_LEN];
     if (h->kind != kind->kind ||
         sodium_memcmp(h->answers, kind->answers ? kind->answers : NONE, ENVELOPE_ID_LEN) != 0)
         return UNIBUS_ERR_REPLAY;
-    return replay_store_admit(c->replays, h->sender, h->session, h->sequence, h->time_ms, now_ms());
+    replay_key key = {.kind = (uint8_t)h->kind};
+    sodium_hex2bin(key.room, sizeof key.room, room_state_id(rs), 2 * sizeof key.room, NULL, NULL, NULL);
+    memcpy(key.answers, h->answers, sizeof key.answers);
+    memcpy(key.sender, h->sender, sizeof key.sender);
+    memcpy(key.session, h->session, sizeof key.session);
+    return replay_store_admit(c->replays, &key, h->sequence, h->time_ms, now_ms());
 }
 
 static unibus_status open_envelope(unibus_client *c, room_state *rs, const uint8_t *in, size_t len,
@@ -291,7 +296,7 @@ static unibus_status open_envelope(unibus_client *c, room_state *rs, const uint8
         s = envelope_decrypt(room_state_id(rs), key, in, len, out, out_len); /* signature checked above */
     sodium_memzero(key, sizeof key);
     /* Only authentic envelopes move the replay record. */
-    return s == UNIBUS_OK ? admit(c, h, kind) : s;
+    return s == UNIBUS_OK ? admit(c, rs, h, kind) : s;
 }
 
 unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size_t len, bool borrow,

@@ -328,6 +328,11 @@ unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size
     return s;
 }
 
+static envelope_kind subscription_kind(const unibus_subscription *us)
+{
+    return us->on_request ? ENVELOPE_REQUEST : ENVELOPE_MESSAGE;
+}
+
 static void on_nats_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     (void)nc, (void)sub;
@@ -335,7 +340,7 @@ static void on_nats_message(natsConnection *nc, natsSubscription *sub, natsMsg *
     received r;
     const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
     size_t len = (size_t)natsMsg_GetDataLength(msg);
-    const msg_kind *kind = us->on_request ? &MSG_KIND_REQUEST : &MSG_KIND_MESSAGE;
+    const msg_kind *kind = subscription_kind(us) == ENVELOPE_REQUEST ? &MSG_KIND_REQUEST : &MSG_KIND_MESSAGE;
     unibus_status s = msg_open(us->client, us->room, data, len, true, kind, &r);
     unibus_message m = {room_state_id(us->room), r.sender, r.sender_name, r.plain, r.plain_len, r.verified};
     if (s == UNIBUS_OK && us->on_request) {
@@ -371,6 +376,12 @@ static unibus_status msg_subscribe(unibus_client *c, const char *room, const cha
     unibus_status s = bus_connect(c);
     if (s == UNIBUS_OK)
         s = room_state_resolve(c, room, &us->room);
+    us->listening = s == UNIBUS_OK && room_state_listen(us->room, subscription_kind(us));
+    if (s == UNIBUS_OK && !us->listening)
+        s = client_fail(c, UNIBUS_ERR_INVALID_ARG,
+                        "this client already subscribes to %s of room %s: one subscription per room; close it first "
+                        "or dispatch from its callback",
+                        kind, room);
     pthread_mutex_unlock(&c->state_lock);
     if (s != UNIBUS_OK)
         return s;
@@ -424,6 +435,11 @@ void unibus_subscription_close(unibus_subscription *us)
         pthread_mutex_unlock(&us->lock);
     }
     natsSubscription_Destroy(us->sub);
+    if (us->listening) {
+        pthread_mutex_lock(&us->client->state_lock);
+        room_state_unlisten(us->room, subscription_kind(us));
+        pthread_mutex_unlock(&us->client->state_lock);
+    }
     pthread_cond_destroy(&us->done_cv);
     pthread_mutex_destroy(&us->lock);
     free(us);

@@ -27,6 +27,7 @@ struct room_state {
     uint32_t epoch;
     bool key_pending; /* the server said: the current epoch has no key yet */
     int64_t refreshed_ms;
+    unsigned listened;    /* bit per envelope kind this client subscribes to */
     epoch_key *keys; /* sodium_malloc: KEYS_MAX slots */
     member *members;
     size_t nmembers;
@@ -38,6 +39,16 @@ bool room_state_e2e(const room_state *rs) { return rs->e2e; }
 bool room_state_signed(const room_state *rs) { return rs->sign; }
 uint32_t room_state_epoch(const room_state *rs) { return rs->epoch; }
 bool room_state_key_pending(const room_state *rs) { return rs->key_pending; }
+
+bool room_state_listen(room_state *rs, int kind)
+{
+    if (rs->listened & (1u << kind))
+        return false;
+    rs->listened |= 1u << kind;
+    return true;
+}
+
+void room_state_unlisten(room_state *rs, int kind) { rs->listened &= ~(1u << kind); }
 
 room_state *room_state_find(unibus_client *c, const char *room)
 {

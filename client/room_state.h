@@ -19,6 +19,13 @@ unibus_status room_state_resolve(unibus_client *c, const char *room, room_state 
 /* Re-reads epoch and members when what is known is older than max_age_ms
  * (0: always). */
 unibus_status room_state_refresh(unibus_client *c, room_state *rs, int max_age_ms);
+/* Marks the room listened to for an envelope kind; false when it already
+ * is.  One subscription per room and kind per client: the replay record
+ * judges each (room, kind, sender, session) from one thread, whose
+ * sequence NATS delivers in order (dev/message-envelope.md). */
+bool room_state_listen(room_state *rs, int kind);
+void room_state_unlisten(room_state *rs, int kind);
+
 /* The state of a room this client already tracks, else NULL. */
 room_state *room_state_find(unibus_client *c, const char *room);
 /* The key of an epoch, unsealed and cached. */

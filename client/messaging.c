@@ -255,8 +255,9 @@ static unibus_status check_envelope(unibus_client *c, room_state *rs, const enve
         return UNIBUS_ERR_BAD_SIGNATURE;
     /* Only the current epoch is accepted: a message under a superseded key
      * could come from a removed member.  What is current is re-read at most
-     * once a second, and at once when a newer epoch shows up. */
-    room_state_refresh(c, rs, h->epoch > room_state_epoch(rs) ? 0 : ROOM_INFO_TTL_MS);
+     * once a second, and soon when the next epoch shows up.  A failed
+     * re-read leaves the epoch as it was: the message is dropped. */
+    room_state_refresh_for(c, rs, h->epoch);
     /* A re-read may have dropped the sender (removed or revoked since the
      * list above was read): a message of the new epoch, or one relayed
      * after the sender left, comes from members only. */

@@ -26,6 +26,16 @@ unibus_status room_state_refresh(unibus_client *c, room_state *rs, int max_age_m
 bool room_state_listen(room_state *rs, int kind);
 void room_state_unlisten(room_state *rs, int kind);
 
+#define ROOM_EPOCH_PROBE_MS 250 /* a message of the next epoch re-reads the room at most this often */
+/* Before judging a message of epoch: re-reads the room at once when epoch
+ * is the next one (a rotation this client has not seen yet), unless such a
+ * re-read found no new epoch less than ROOM_EPOCH_PROBE_MS ago; else when
+ * what is known is older than ROOM_INFO_TTL_MS.  Any member can send such
+ * messages without the key, and each re-read is a control-plane call: a
+ * flood of them costs at most four a second per room, and an epoch further
+ * ahead none (dev/message-envelope.md). */
+unibus_status room_state_refresh_for(unibus_client *c, room_state *rs, uint32_t epoch);
+
 /* The state of a room this client already tracks, else NULL. */
 room_state *room_state_find(unibus_client *c, const char *room);
 /* The key of an epoch, unsealed and cached. */

@@ -1197,6 +1197,82 @@ static void one_subscription_per_room_and_client(void **state)
     unibus_client_close(bob);
 }
 
+/* nkey's GET /v1/rooms/{room} calls so far, from the server's request log. */
+static int room_reads_by(const char *nkey)
+{
+    FILE *f = fopen(F.server.log_path, "r");
+    char line[4096];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f))
+        n += strstr(line, "msg=request") && strstr(line, "method=GET route=/v1/rooms/{room} ") && strstr(line, nkey);
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Finding C: carol signs envelopes claiming the next epoch (no key needed:
+ * the ciphertext is junk) or one further ahead; each made every receiver
+ * re-read the room from the control plane.  Now the next epoch costs at
+ * most one re-read per ROOM_EPOCH_PROBE_MS and a further one none, and a
+ * genuine message after a real rotation still arrives. */
+static void a_flood_of_next_epoch_messages_costs_few_room_reads(void **state)
+{
+    (void)state;
+    enum { FLOOD = 200 };
+    unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob");
+    unibus_room room;
+    ops_room(alice, &room, true);
+    inbox b = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    unibus_subscription *sb;
+    OK(bob, unibus_room_subscribe(bob, "ops", on_message, on_drop, &b, &sb));
+    OK(alice, unibus_room_publish(alice, "ops", "before", 6));
+    assert_true(wait_for(&b, 1, 0));
+
+    nats_peer carol;
+    char subject[96];
+    room_subject(room.id, "msg", subject);
+    assert_int_equal(nats_peer_connect(&carol, F.server.nats_url, F.carol, CA, false), NATS_OK);
+    uint8_t junk[32], env[256];
+    randombytes_buf(junk, sizeof junk);
+    envelope_header h = {.kind = ENVELOPE_MESSAGE};
+    memcpy(h.sender, busauth_identity_public_key(F.carol), 32);
+    randombytes_buf(h.session, sizeof h.session);
+    int reads_before = room_reads_by(F.bob_nkey);
+    int64_t started = mono_ms();
+    for (int i = 0; i < FLOOD; i++) {
+        h.epoch = i % 4 == 3 ? 9 : 2;
+        h.sequence = (uint64_t)i + 1;
+        h.time_ms = wall_ms();
+        assert_int_equal(envelope_seal(room.id, junk, &h, F.carol, (const uint8_t *)"junk", 4, env), UNIBUS_OK);
+        assert_int_equal(natsConnection_Publish(carol.nc, subject, env, (int)envelope_sealed_len(4, true)), NATS_OK);
+    }
+    natsConnection_FlushTimeout(carol.nc, 2000);
+    assert_true(wait_for(&b, 1, FLOOD));
+    int64_t took = mono_ms() - started;
+    int reads = room_reads_by(F.bob_nkey) - reads_before;
+    fprintf(stderr, "%d next-epoch envelopes in %lld ms: bob read the room %d times\n", FLOOD, (long long)took, reads);
+    assert_int_equal(b.last_drop, UNIBUS_ERR_UNKNOWN_EPOCH);
+    assert_true(reads <= 2 + took / ROOM_EPOCH_PROBE_MS + took / ROOM_INFO_TTL_MS);
+    nats_peer_close(&carol);
+
+    /* A real rotation, once the flood's last re-read is ROOM_EPOCH_PROBE_MS old. */
+    nanosleep(&(struct timespec){0, (ROOM_EPOCH_PROBE_MS + 50) * 1000000L}, NULL);
+    OK(alice, unibus_room_remove(alice, "ops", F.carol_nkey));
+    OK(alice, unibus_room_publish(alice, "ops", "after rotation", 14));
+    assert_true(wait_for(&b, 2, FLOOD));
+    assert_string_equal(b.last, "after rotation");
+    unibus_subscription_close(sb);
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1221,6 +1297,7 @@ int main(void)
         T(a_forgery_in_one_room_silences_no_one_in_another),
         T(two_rooms_back_to_back_lose_nothing),
         T(one_subscription_per_room_and_client),
+        T(a_flood_of_next_epoch_messages_costs_few_room_reads),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nats_CloseAndWait(5000); /* nats.c threads done before OpenSSL cleans up at exit */

@@ -380,9 +380,9 @@ static unibus_status msg_subscribe(unibus_client *c, const char *room, const cha
     us->listening = s == UNIBUS_OK && room_state_listen(us->room, subscription_kind(us));
     if (s == UNIBUS_OK && !us->listening)
         s = client_fail(c, UNIBUS_ERR_INVALID_ARG,
-                        "this client already subscribes to %s of room %s: one subscription per room; close it first "
-                        "or dispatch from its callback",
-                        kind, room);
+                        "this client already has a subscription to room %s (%s): a client takes one per room; "
+                        "close it first or dispatch from its callback",
+                        room, kind);
     pthread_mutex_unlock(&c->state_lock);
     if (s != UNIBUS_OK)
         return s;

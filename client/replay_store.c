@@ -25,6 +25,7 @@
 #define WRITE_EVERY_MS 10        /* what a crash can lose: the records of the last 10 ms */
 #define COMPACT_BYTES (1 << 20)  /* appended by this process before it rewrites the file, at least */
 #define MIN_SLOTS 1024
+#define ROOM_RESCAN_MS 1000      /* a full room is rescanned at most this often */
 
 _Static_assert(sizeof(replay_key) == ID_LEN, "replay_key is its bytes");
 
@@ -141,6 +142,8 @@ static bool rebuild(table *t, size_t cap, int64_t now_ms)
         fresh.count++;
         rc->count++;
     }
+    for (size_t i = 0; i < fresh.nrooms; i++) /* when each full room may be scanned again */
+        fresh.rooms[i].full_until_ms = room_of(t, fresh.rooms[i].room)->full_until_ms;
     table_free(t);
     *t = fresh;
     return true;
@@ -189,12 +192,16 @@ static room_count *make_room_in(table *t, const uint8_t room[16], int64_t now_ms
         return NULL;
     size_t n;
     uint64_t oldest = oldest_live(t, room, now_ms, &n);
-    if (n >= REPLAY_ROOM_MAX_SESSIONS) {
-        rc->full_until_ms = (int64_t)oldest + REPLAY_WINDOW_MS + 1;
+    /* The next scan: not before the oldest can expire, nor within a second,
+     * so a room its members keep full costs one rebuild a second at most. */
+    int64_t next = (int64_t)oldest + REPLAY_WINDOW_MS + 1;
+    next = next > now_ms + ROOM_RESCAN_MS ? next : now_ms + ROOM_RESCAN_MS;
+    if (n < REPLAY_ROOM_MAX_SESSIONS && !rebuild(t, t->cap, now_ms)) /* drops the room's expired entries */
         return NULL;
-    }
-    /* Drops the room's expired entries from its count. */
-    return rebuild(t, t->cap, now_ms) ? room_of(t, room) : NULL;
+    rc = room_of(t, room);
+    if (rc)
+        rc->full_until_ms = next; /* consulted only once the room is full again */
+    return n < REPLAY_ROOM_MAX_SESSIONS ? rc : NULL;
 }
 
 /* Raises id's entry to (last, newest_ms), creating it (or renewing an

@@ -322,6 +322,23 @@ static void one_room_cannot_fill_the_record_for_others(void **state)
     replay_store_close(s);
 }
 
+/* A room its members keep full (one entry expiring each millisecond) is
+ * rescanned, and the table rebuilt, at most once a second, not at each
+ * expiry: the room's new sessions wait for the next scan. */
+static void a_full_room_is_rescanned_at_most_once_a_second(void **state)
+{
+    (void)state;
+    replay_store *s = open_at(NOW);
+    for (uint32_t n = 0; n < REPLAY_ROOM_MAX_SESSIONS; n++)
+        assert_int_equal(admit_in(s, 1, 0, n, 1, NOW - REPLAY_WINDOW_MS + n, NOW), UNIBUS_OK);
+    int taken = 0;
+    for (uint32_t k = 1; k <= 1000; k++) /* each millisecond, one entry leaves the window */
+        taken += admit_in(s, 1, 0, REPLAY_ROOM_MAX_SESSIONS + k, 1, NOW + k, NOW + k) == UNIBUS_OK;
+    assert_in_range(taken, 1, 2); /* a scan (and the table's growth); without the floor, 1,000 scans */
+    assert_int_equal(admit_in(s, 1, 0, 0, 1, NOW + 2100, NOW + 2100), UNIBUS_OK);
+    replay_store_close(s);
+}
+
 /* A version 1 record names no room or kind: it is ignored and rewritten. */
 static void a_version_1_record_is_replaced(void **state)
 {
@@ -360,6 +377,7 @@ int main(void)
         T(an_expired_entry_is_absent),
         T(one_room_cannot_fill_the_record_for_others),
         T(a_version_1_record_is_replaced),
+        T(a_full_room_is_rescanned_at_most_once_a_second),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

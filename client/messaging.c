@@ -264,8 +264,9 @@ static unibus_status check_envelope(unibus_client *c, room_state *rs, const enve
         return UNIBUS_ERR_BAD_SIGNATURE;
     /* Only the current epoch is accepted: a message under a superseded key
      * could come from a removed member.  What is current is re-read at most
-     * once a second, and at once when a newer epoch shows up. */
-    room_state_refresh(c, rs, h->epoch > room_state_epoch(rs) ? 0 : ROOM_INFO_TTL_MS);
+     * once a second, and soon when the next epoch shows up.  A failed
+     * re-read leaves the epoch as it was: the message is dropped. */
+    room_state_refresh_for(c, rs, h->epoch);
     /* A re-read may have dropped the sender (removed or revoked since the
      * list above was read): a message of the new epoch, or one relayed
      * after the sender left, comes from members only. */
@@ -277,13 +278,18 @@ static unibus_status check_envelope(unibus_client *c, room_state *rs, const enve
 /* An authentic envelope is taken once, fresh, and only as what it was sent
  * as: a message on the room, a request by the workers, a reply as the
  * answer to the very request it names. */
-static unibus_status admit(unibus_client *c, const envelope_header *h, const msg_kind *kind)
+static unibus_status admit(unibus_client *c, const room_state *rs, const envelope_header *h, const msg_kind *kind)
 {
     static const uint8_t NONE[ENVELOPE_ID_LEN];
     if (h->kind != kind->kind ||
         sodium_memcmp(h->answers, kind->answers ? kind->answers : NONE, ENVELOPE_ID_LEN) != 0)
         return UNIBUS_ERR_REPLAY;
-    return replay_store_admit(c->replays, h->sender, h->session, h->sequence, h->time_ms, now_ms());
+    replay_key key = {.kind = (uint8_t)h->kind};
+    sodium_hex2bin(key.room, sizeof key.room, room_state_id(rs), 2 * sizeof key.room, NULL, NULL, NULL);
+    memcpy(key.answers, h->answers, sizeof key.answers);
+    memcpy(key.sender, h->sender, sizeof key.sender);
+    memcpy(key.session, h->session, sizeof key.session);
+    return replay_store_admit(c->replays, &key, h->sequence, h->time_ms, now_ms());
 }
 
 static unibus_status open_envelope(unibus_client *c, room_state *rs, const uint8_t *in, size_t len,
@@ -300,7 +306,7 @@ static unibus_status open_envelope(unibus_client *c, room_state *rs, const uint8
         s = envelope_decrypt(room_state_id(rs), key, in, len, out, out_len); /* signature checked above */
     sodium_memzero(key, sizeof key);
     /* Only authentic envelopes move the replay record. */
-    return s == UNIBUS_OK ? admit(c, h, kind) : s;
+    return s == UNIBUS_OK ? admit(c, rs, h, kind) : s;
 }
 
 unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size_t len, bool borrow,
@@ -332,6 +338,11 @@ unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size
     return s;
 }
 
+static envelope_kind subscription_kind(const unibus_subscription *us)
+{
+    return us->on_request ? ENVELOPE_REQUEST : ENVELOPE_MESSAGE;
+}
+
 static void on_nats_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     (void)nc, (void)sub;
@@ -339,7 +350,7 @@ static void on_nats_message(natsConnection *nc, natsSubscription *sub, natsMsg *
     received r;
     const uint8_t *data = (const uint8_t *)natsMsg_GetData(msg);
     size_t len = (size_t)natsMsg_GetDataLength(msg);
-    const msg_kind *kind = us->on_request ? &MSG_KIND_REQUEST : &MSG_KIND_MESSAGE;
+    const msg_kind *kind = subscription_kind(us) == ENVELOPE_REQUEST ? &MSG_KIND_REQUEST : &MSG_KIND_MESSAGE;
     unibus_status s = msg_open(us->client, us->room, data, len, true, kind, &r);
     uint8_t id[ENVELOPE_ID_LEN];
     char id_hex[2 * ENVELOPE_ID_LEN + 1];
@@ -376,6 +387,12 @@ static unibus_status msg_subscribe(unibus_client *c, const char *room, const cha
     unibus_status s = bus_connect(c);
     if (s == UNIBUS_OK)
         s = room_state_resolve(c, room, &us->room);
+    us->listening = s == UNIBUS_OK && room_state_listen(us->room, subscription_kind(us));
+    if (s == UNIBUS_OK && !us->listening)
+        s = client_fail(c, UNIBUS_ERR_INVALID_ARG,
+                        "this client already has a subscription to room %s (%s): a client takes one per room; "
+                        "close it first or dispatch from its callback",
+                        room, kind);
     pthread_mutex_unlock(&c->state_lock);
     if (s != UNIBUS_OK)
         return s;
@@ -429,6 +446,11 @@ void unibus_subscription_close(unibus_subscription *us)
         pthread_mutex_unlock(&us->lock);
     }
     natsSubscription_Destroy(us->sub);
+    if (us->listening) {
+        pthread_mutex_lock(&us->client->state_lock);
+        room_state_unlisten(us->room, subscription_kind(us));
+        pthread_mutex_unlock(&us->client->state_lock);
+    }
     pthread_cond_destroy(&us->done_cv);
     pthread_mutex_destroy(&us->lock);
     free(us);

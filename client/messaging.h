@@ -21,6 +21,7 @@ struct unibus_subscription {
     bool done;                 /* nats.c will call back no more */
     unibus_client *client;
     room_state *room;
+    bool listening;            /* holds room_state_listen for its kind */
     natsSubscription *sub;
     unibus_message_fn on_message;
     unibus_drop_fn on_drop;

@@ -16,28 +16,43 @@
 #include <unistd.h>
 #include <sodium.h>
 
-#define MAGIC "unibus-replay-1\n"
+#define MAGIC "unibus-replay-2\n"
+#define MAGIC_V1 "unibus-replay-1\n" /* keyed by (sender, session) only: ignored, rewritten */
 #define MAGIC_LEN (sizeof MAGIC - 1)
-#define RECORD_LEN 64 /* sender 32, session 16, sequence 8 BE, newest sender time 8 BE */
+#define ID_LEN 97      /* room 16, kind 1, answers 32, sender 32, session 16: a replay_key */
+#define RECORD_LEN 113 /* the id, sequence 8 BE, newest sender time 8 BE */
 #define QUEUE_MAX 1024           /* sessions waiting to be written */
 #define WRITE_EVERY_MS 10        /* what a crash can lose: the records of the last 10 ms */
 #define COMPACT_BYTES (1 << 20)  /* appended by this process before it rewrites the file, at least */
 #define MIN_SLOTS 1024
+#define ROOM_RESCAN_MS 1000      /* a full room is rescanned at most this often */
+
+_Static_assert(sizeof(replay_key) == ID_LEN, "replay_key is its bytes");
 
 typedef struct {
-    uint8_t id[48];      /* sender, session */
+    uint8_t id[ID_LEN];  /* a replay_key; its room first */
     uint64_t last;       /* highest sequence seen */
     uint64_t newest_ms;  /* newest sender time seen; 0: a free slot */
     uint64_t queued_gen; /* queue generation holding its record, at queued_at */
     uint32_t queued_at;
 } slot;
 
+/* How many slots a room holds, and when it may take a new session again. */
+typedef struct {
+    uint8_t room[16];
+    size_t count;
+    int64_t full_until_ms;
+} room_count;
+
 /* Open addressing, linear probing, at most half full; a rebuild forgets
- * the sessions whose newest message has left the window. */
+ * the sessions whose newest message has left the window.  An expired slot
+ * still in the table counts as absent. */
 typedef struct {
     slot *slots;
     size_t cap, count;
     int64_t full_until_ms; /* full of live sessions: no new one before the oldest expires */
+    room_count *rooms;     /* a client's rooms are few: searched in turn, for new sessions only */
+    size_t nrooms;
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
 } table;
 
@@ -66,24 +81,85 @@ static bool expired(uint64_t newest_ms, int64_t now_ms)
     return (int64_t)newest_ms + REPLAY_WINDOW_MS < now_ms;
 }
 
+static bool live(const slot *s, int64_t now_ms)
+{
+    return s->newest_ms && !expired(s->newest_ms, now_ms);
+}
+
 static bool table_init(table *t, size_t cap)
 {
-    t->slots = calloc(cap, sizeof *t->slots);
-    t->cap = cap;
-    t->count = 0;
-    t->full_until_ms = 0;
+    *t = (table){.slots = calloc(cap, sizeof(slot)), .cap = cap};
     randombytes_buf(t->hash_key, sizeof t->hash_key);
     return t->slots != NULL;
 }
 
+static void table_free(table *t)
+{
+    free(t->slots);
+    free(t->rooms);
+}
+
 /* The slot holding id, or the free one where it would go. */
-static slot *lookup(const table *t, const uint8_t id[48])
+static slot *lookup(const table *t, const uint8_t id[ID_LEN])
 {
     uint64_t hash;
-    crypto_shorthash((unsigned char *)&hash, id, 48, t->hash_key);
+    crypto_shorthash((unsigned char *)&hash, id, ID_LEN, t->hash_key);
     for (size_t i = hash & (t->cap - 1);; i = (i + 1) & (t->cap - 1))
-        if (!t->slots[i].newest_ms || memcmp(t->slots[i].id, id, 48) == 0)
+        if (!t->slots[i].newest_ms || memcmp(t->slots[i].id, id, ID_LEN) == 0)
             return &t->slots[i];
+}
+
+/* The count of room (the first 16 bytes of an id), added when new. */
+static room_count *room_of(table *t, const uint8_t room[16])
+{
+    for (size_t i = 0; i < t->nrooms; i++)
+        if (memcmp(t->rooms[i].room, room, 16) == 0)
+            return &t->rooms[i];
+    room_count *more = realloc(t->rooms, (t->nrooms + 1) * sizeof *more);
+    if (!more)
+        return NULL;
+    t->rooms = more;
+    more[t->nrooms] = (room_count){.count = 0};
+    memcpy(more[t->nrooms].room, room, 16);
+    return &more[t->nrooms++];
+}
+
+/* t's live entries moved to a fresh table of cap slots (counts rebuilt). */
+static bool rebuild(table *t, size_t cap, int64_t now_ms)
+{
+    table fresh;
+    if (!table_init(&fresh, cap))
+        return false;
+    for (size_t i = 0; i < t->cap; i++) {
+        if (!live(&t->slots[i], now_ms))
+            continue;
+        room_count *rc = room_of(&fresh, t->slots[i].id);
+        if (!rc) {
+            table_free(&fresh);
+            return false;
+        }
+        *lookup(&fresh, t->slots[i].id) = t->slots[i];
+        fresh.count++;
+        rc->count++;
+    }
+    for (size_t i = 0; i < fresh.nrooms; i++) /* when each full room may be scanned again */
+        fresh.rooms[i].full_until_ms = room_of(t, fresh.rooms[i].room)->full_until_ms;
+    table_free(t);
+    *t = fresh;
+    return true;
+}
+
+/* The newest time of the oldest live entry (of room, or of all when NULL). */
+static uint64_t oldest_live(const table *t, const uint8_t *room, int64_t now_ms, size_t *n)
+{
+    uint64_t oldest = UINT64_MAX;
+    *n = 0;
+    for (size_t i = 0; i < t->cap; i++)
+        if (live(&t->slots[i], now_ms) && (!room || memcmp(t->slots[i].id, room, 16) == 0)) {
+            ++*n;
+            oldest = t->slots[i].newest_ms < oldest ? t->slots[i].newest_ms : oldest;
+        }
+    return oldest;
 }
 
 /* Room for one more session: the live ones moved to a table sized for
@@ -94,42 +170,61 @@ static bool make_room(table *t, int64_t now_ms)
         return true;
     if (now_ms < t->full_until_ms)
         return false; /* a flood of new sessions costs no scan each */
-    size_t live = 0;
-    uint64_t oldest = UINT64_MAX;
-    for (size_t i = 0; i < t->cap; i++)
-        if (t->slots[i].newest_ms && !expired(t->slots[i].newest_ms, now_ms)) {
-            live++;
-            oldest = t->slots[i].newest_ms < oldest ? t->slots[i].newest_ms : oldest;
-        }
-    size_t cap = 4 * (live + 1) > t->cap && t->cap < 2 * REPLAY_MAX_SESSIONS ? 2 * t->cap : t->cap;
-    table fresh;
-    if (2 * (live + 1) > cap) {
+    size_t n;
+    uint64_t oldest = oldest_live(t, NULL, now_ms, &n);
+    size_t cap = 4 * (n + 1) > t->cap && t->cap < 2 * REPLAY_MAX_SESSIONS ? 2 * t->cap : t->cap;
+    if (2 * (n + 1) > cap) {
         t->full_until_ms = (int64_t)oldest + REPLAY_WINDOW_MS + 1;
         return false;
     }
-    if (!table_init(&fresh, cap))
-        return false;
-    for (size_t i = 0; i < t->cap; i++)
-        if (t->slots[i].newest_ms && !expired(t->slots[i].newest_ms, now_ms)) {
-            *lookup(&fresh, t->slots[i].id) = t->slots[i];
-            fresh.count++;
-        }
-    free(t->slots);
-    *t = fresh;
-    return true;
+    return rebuild(t, cap, now_ms);
 }
 
-/* Raises id's entry to (last, newest_ms), creating it; NULL when full. */
-static slot *remember(table *t, const uint8_t id[48], uint64_t last, uint64_t newest_ms, int64_t now_ms)
+/* Room for one more session of room, whose count it returns: at most
+ * REPLAY_ROOM_MAX_SESSIONS, so the members of one room cannot fill the
+ * record for every other.  NULL when full. */
+static room_count *make_room_in(table *t, const uint8_t room[16], int64_t now_ms)
+{
+    room_count *rc = room_of(t, room);
+    if (!rc || rc->count < REPLAY_ROOM_MAX_SESSIONS)
+        return rc;
+    if (now_ms < rc->full_until_ms)
+        return NULL;
+    size_t n;
+    uint64_t oldest = oldest_live(t, room, now_ms, &n);
+    /* The next scan: not before the oldest can expire, nor within a second,
+     * so a room its members keep full costs one rebuild a second at most. */
+    int64_t next = (int64_t)oldest + REPLAY_WINDOW_MS + 1;
+    next = next > now_ms + ROOM_RESCAN_MS ? next : now_ms + ROOM_RESCAN_MS;
+    if (n < REPLAY_ROOM_MAX_SESSIONS && !rebuild(t, t->cap, now_ms)) /* drops the room's expired entries */
+        return NULL;
+    rc = room_of(t, room);
+    if (rc)
+        rc->full_until_ms = next; /* consulted only once the room is full again */
+    return n < REPLAY_ROOM_MAX_SESSIONS ? rc : NULL;
+}
+
+/* Raises id's entry to (last, newest_ms), creating it (or renewing an
+ * expired one in place); NULL when full.  What the file holds is loaded
+ * past a room's share (several processes may each have taken a share):
+ * forgetting it would reopen its replays. */
+static slot *remember(table *t, const uint8_t id[ID_LEN], uint64_t last, uint64_t newest_ms, int64_t now_ms,
+                      bool room_share)
 {
     slot *s = lookup(t, id);
+    if (s->newest_ms && !live(s, now_ms)) {
+        s->last = 0;
+        s->newest_ms = 1; /* absent, but still counted: raised below */
+    }
     if (!s->newest_ms) {
-        if (!make_room(t, now_ms))
+        room_count *rc = !make_room(t, now_ms) ? NULL : room_share ? make_room_in(t, id, now_ms) : room_of(t, id);
+        if (!rc)
             return NULL;
         s = lookup(t, id);
-        memcpy(s->id, id, 48);
+        memcpy(s->id, id, ID_LEN);
         s->last = 0;
         t->count++;
+        rc->count++;
     }
     if (last > s->last)
         s->last = last;
@@ -154,18 +249,21 @@ static uint64_t get_be64(const uint8_t *p)
 
 static void encode(const slot *s, uint8_t out[RECORD_LEN])
 {
-    memcpy(out, s->id, 48);
-    put_be64(out + 48, s->last);
-    put_be64(out + 56, s->newest_ms);
+    memcpy(out, s->id, ID_LEN);
+    put_be64(out + ID_LEN, s->last);
+    put_be64(out + ID_LEN + 8, s->newest_ms);
 }
 
 /* Every whole record in the file that is still live goes into t.  A torn
- * last record (a crash mid-write) is ignored; the rewrite drops it. */
+ * last record (a crash mid-write) is ignored; the rewrite drops it.  A
+ * version 1 file is read as empty: its records name no room or kind. */
 static bool load(int fd, table *t, int64_t now_ms)
 {
     uint8_t magic[MAGIC_LEN], rec[RECORD_LEN];
     ssize_t n = pread(fd, magic, MAGIC_LEN, 0);
     if (n == 0)
+        return true;
+    if (n == (ssize_t)MAGIC_LEN && memcmp(magic, MAGIC_V1, MAGIC_LEN) == 0)
         return true;
     if (n != (ssize_t)MAGIC_LEN || memcmp(magic, MAGIC, MAGIC_LEN) != 0)
         return false;
@@ -176,9 +274,9 @@ static bool load(int fd, table *t, int64_t now_ms)
         return false;
     }
     while (fread(rec, 1, RECORD_LEN, f) == RECORD_LEN) {
-        uint64_t newest = get_be64(rec + 56);
+        uint64_t newest = get_be64(rec + ID_LEN + 8);
         if (newest && !expired(newest, now_ms))
-            remember(t, rec, get_be64(rec + 48), newest, now_ms);
+            remember(t, rec, get_be64(rec + ID_LEN), newest, now_ms, false);
     }
     fclose(f);
     return true;
@@ -205,7 +303,7 @@ static size_t write_records(int fd, const table *t, int64_t now_ms)
     size_t used = 0, total = MAGIC_LEN;
     bool ok = write_all(fd, (const uint8_t *)MAGIC, MAGIC_LEN);
     for (size_t i = 0; ok && i < t->cap; i++) {
-        if (!t->slots[i].newest_ms || expired(t->slots[i].newest_ms, now_ms))
+        if (!live(&t->slots[i], now_ms))
             continue;
         encode(&t->slots[i], buf + used);
         used += RECORD_LEN;
@@ -279,7 +377,7 @@ static void compact(replay_store *s, int64_t now_ms)
             replace_file(s, &all, now_ms);
         flock(s->fd, LOCK_UN);
     }
-    free(all.slots);
+    table_free(&all);
     s->appended = 0;
 }
 
@@ -427,18 +525,16 @@ unibus_status replay_store_open(const char *path, int64_t now_ms, replay_store *
     return UNIBUS_OK;
 }
 
-unibus_status replay_store_admit(replay_store *s, const uint8_t sender[32], const uint8_t session[16],
-                                 uint64_t sequence, uint64_t time_ms, int64_t now_ms)
+unibus_status replay_store_admit(replay_store *s, const replay_key *key, uint64_t sequence, uint64_t time_ms,
+                                 int64_t now_ms)
 {
     if ((int64_t)time_ms < now_ms - REPLAY_WINDOW_MS || (int64_t)time_ms > now_ms + REPLAY_SKEW_MS)
         return UNIBUS_ERR_STALE;
-    uint8_t id[48];
-    memcpy(id, sender, 32);
-    memcpy(id + 32, session, 16);
+    const uint8_t *id = (const uint8_t *)key;
     slot *found = lookup(&s->mem, id);
-    if (found->newest_ms && sequence <= found->last)
+    if (live(found, now_ms) && sequence <= found->last)
         return UNIBUS_ERR_REPLAY;
-    slot *sl = remember(&s->mem, id, sequence, time_ms, now_ms);
+    slot *sl = remember(&s->mem, id, sequence, time_ms, now_ms, true);
     if (!sl)
         return UNIBUS_ERR_RATE_LIMITED;
     enqueue(s, sl, now_ms);
@@ -461,7 +557,7 @@ void replay_store_close(replay_store *s)
     pthread_cond_destroy(&s->queued_cv);
     pthread_cond_destroy(&s->taken_cv);
     pthread_mutex_destroy(&s->lock);
-    free(s->mem.slots);
+    table_free(&s->mem);
     free(s->path);
     free(s);
 }

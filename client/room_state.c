@@ -27,6 +27,8 @@ struct room_state {
     uint32_t epoch;
     bool key_pending; /* the server said: the current epoch has no key yet */
     int64_t refreshed_ms;
+    int64_t probed_ms;    /* the last re-read for a newer epoch that found none */
+    unsigned listened;    /* bit per envelope kind this client subscribes to */
     epoch_key *keys; /* sodium_malloc: KEYS_MAX slots */
     member *members;
     size_t nmembers;
@@ -38,6 +40,16 @@ bool room_state_e2e(const room_state *rs) { return rs->e2e; }
 bool room_state_signed(const room_state *rs) { return rs->sign; }
 uint32_t room_state_epoch(const room_state *rs) { return rs->epoch; }
 bool room_state_key_pending(const room_state *rs) { return rs->key_pending; }
+
+bool room_state_listen(room_state *rs, int kind)
+{
+    if (rs->listened & (1u << kind))
+        return false;
+    rs->listened |= 1u << kind;
+    return true;
+}
+
+void room_state_unlisten(room_state *rs, int kind) { rs->listened &= ~(1u << kind); }
 
 room_state *room_state_find(unibus_client *c, const char *room)
 {
@@ -120,6 +132,19 @@ unibus_status room_state_refresh(unibus_client *c, room_state *rs, int max_age_m
     if (s == UNIBUS_OK)
         rs->refreshed_ms = clock_mono_ms();
     json_decref(body);
+    return s;
+}
+
+unibus_status room_state_refresh_for(unibus_client *c, room_state *rs, uint32_t epoch)
+{
+    int64_t now = clock_mono_ms();
+    if (epoch != (uint64_t)rs->epoch + 1 || now - rs->probed_ms < ROOM_EPOCH_PROBE_MS)
+        return room_state_refresh(c, rs, ROOM_INFO_TTL_MS);
+    unibus_status s = room_state_refresh(c, rs, 0);
+    /* Only a claim the server did not bear out (or could not answer) uses
+     * up the allowance: back-to-back genuine rotations are each seen at once. */
+    if (s != UNIBUS_OK || rs->epoch < epoch)
+        rs->probed_ms = now;
     return s;
 }
 

@@ -19,6 +19,23 @@ unibus_status room_state_resolve(unibus_client *c, const char *room, room_state 
 /* Re-reads epoch and members when what is known is older than max_age_ms
  * (0: always). */
 unibus_status room_state_refresh(unibus_client *c, room_state *rs, int max_age_ms);
+/* Marks the room listened to for an envelope kind; false when it already
+ * is.  One subscription per room and kind per client: the replay record
+ * judges each (room, kind, sender, session) from one thread, whose
+ * sequence NATS delivers in order (dev/message-envelope.md). */
+bool room_state_listen(room_state *rs, int kind);
+void room_state_unlisten(room_state *rs, int kind);
+
+#define ROOM_EPOCH_PROBE_MS 250 /* a message of the next epoch re-reads the room at most this often */
+/* Before judging a message of epoch: re-reads the room at once when epoch
+ * is the next one (a rotation this client has not seen yet), unless such a
+ * re-read found no new epoch less than ROOM_EPOCH_PROBE_MS ago; else when
+ * what is known is older than ROOM_INFO_TTL_MS.  Any member can send such
+ * messages without the key, and each re-read is a control-plane call: a
+ * flood of them costs at most four a second per room, and an epoch further
+ * ahead none (dev/message-envelope.md). */
+unibus_status room_state_refresh_for(unibus_client *c, room_state *rs, uint32_t epoch);
+
 /* The state of a room this client already tracks, else NULL. */
 room_state *room_state_find(unibus_client *c, const char *room);
 /* The key of an epoch, unsealed and cached. */

@@ -171,7 +171,9 @@ typedef void (*unibus_drop_fn)(const char *room_id, unibus_status why, const cha
 typedef struct unibus_subscription unibus_subscription;
 
 /* Delivers the room's messages to on_message until closed; on_drop may be
- * NULL.  The subscription must be closed before its client. */
+ * NULL.  The subscription must be closed before its client.  A client has
+ * at most one subscription per room (UNIBUS_ERR_INVALID_ARG otherwise):
+ * dispatch from one callback. */
 UNIBUS_API unibus_status unibus_room_subscribe(unibus_client *c, const char *room, unibus_message_fn on_message,
                                                unibus_drop_fn on_drop, void *ctx, unibus_subscription **out);
 UNIBUS_API void unibus_subscription_close(unibus_subscription *s); /* NULL is accepted */
@@ -205,10 +207,11 @@ typedef unibus_status (*unibus_handler_fn)(const unibus_message *request, uint8_
                                            void *ctx);
 
 /* Answers the room's requests with fn, one at a time, sharing them with
- * other workers of the room.  A request is run at least once: a member
- * can replay one within the 30 s window to another worker, which has not
- * seen it (dev/request-reply.md); a handler whose effect must happen once
- * remembers request->id for 35 s.  Close with unibus_subscription_close. */
+ * other workers of the room (other clients; one per room in a client).  A
+ * request is run at least once: a member can replay one within the 30 s
+ * window to another worker, which has not seen it (dev/request-reply.md);
+ * a handler whose effect must happen once remembers request->id for 35 s.
+ * Close with unibus_subscription_close. */
 UNIBUS_API unibus_status unibus_room_serve(unibus_client *c, const char *room, unibus_handler_fn fn, void *ctx,
                                            unibus_subscription **out);
 

@@ -1102,6 +1102,188 @@ static void an_envelope_is_taken_only_as_what_it_was_sent_as(void **state)
     unibus_client_close(admin);
 }
 
+/* Finding A: carol, a member of the unsigned room "fast" that alice and
+ * bob share, reads alice's session there and forges one envelope "from
+ * alice" with the highest sequence, 4.5 s ahead.  It poisoned bob's record
+ * of alice's session everywhere: her signed messages in "ops" (carol is
+ * not in it) were dropped as REPLAY, in his later processes too. */
+static void a_forgery_in_one_room_silences_no_one_in_another(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob");
+    unibus_room ops, fast;
+    ops_room(alice, &ops, false);
+    OK(alice, unibus_room_create(alice, "fast", true, false, &fast));
+    OK(alice, unibus_room_add(alice, "fast", F.bob_nkey));
+    OK(alice, unibus_room_add(alice, "fast", F.carol_nkey));
+    inbox in_ops = {.lock = PTHREAD_MUTEX_INITIALIZER}, in_fast = in_ops, later = in_ops;
+    unibus_subscription *s_ops, *s_fast;
+    OK(bob, unibus_room_subscribe(bob, "ops", on_message, on_drop, &in_ops, &s_ops));
+    OK(bob, unibus_room_subscribe(bob, "fast", on_message, on_drop, &in_fast, &s_fast));
+    natsMsg *seen = capture_next(F.carol, fast.id, alice, "hello");
+    envelope_header h;
+    assert_int_equal(envelope_peek((const uint8_t *)natsMsg_GetData(seen), (size_t)natsMsg_GetDataLength(seen), &h),
+                     UNIBUS_OK);
+    natsMsg_Destroy(seen);
+    uint8_t key[32], env[256];
+    member_key(F.carol, fast.id, 1, key);
+    h.flags = 0;
+    h.sequence = UINT64_MAX;
+    h.time_ms = wall_ms() + 4500;
+    const char forged[] = "alice says: ignore ops";
+    assert_int_equal(envelope_seal(fast.id, key, &h, NULL, (const uint8_t *)forged, sizeof forged, env), UNIBUS_OK);
+    publish_raw(F.carol, fast.id, env, envelope_sealed_len(sizeof forged, false));
+    assert_true(wait_for(&in_fast, 2, 0)); /* "hello" and the forgery: an unsigned room proves no sender */
+
+    OK(alice, unibus_room_publish(alice, "ops", "genuine", 7));
+    assert_true(wait_for(&in_ops, 1, 0));
+    assert_string_equal(in_ops.last, "genuine");
+    assert_int_equal(in_ops.drops, 0);
+    unibus_subscription_close(s_ops);
+    unibus_subscription_close(s_fast);
+    unibus_client_close(bob);
+
+    bob = open_as(F.bob, "bob"); /* his next process reads the record */
+    OK(bob, unibus_room_subscribe(bob, "ops", on_message, on_drop, &later, &s_ops));
+    OK(alice, unibus_room_publish(alice, "ops", "still genuine", 13));
+    assert_true(wait_for(&later, 1, 0));
+    assert_string_equal(later.last, "still genuine");
+    unibus_subscription_close(s_ops);
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+}
+
+/* Finding B: alice's sequence rises across all her rooms, but bob's
+ * subscriptions run on their own threads; judged per sender session, a
+ * message of one room handled after a later one of the other was dropped
+ * as REPLAY (90 of 200 in the attacker's run).  Per room, nothing is. */
+static void two_rooms_back_to_back_lose_nothing(void **state)
+{
+    (void)state;
+    enum { EACH = 200 };
+    unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob");
+    unibus_room ops, dev;
+    ops_room(alice, &ops, false);
+    OK(alice, unibus_room_create(alice, "dev", true, true, &dev));
+    OK(alice, unibus_room_add(alice, "dev", F.bob_nkey));
+    inbox a = {.lock = PTHREAD_MUTEX_INITIALIZER}, b = a;
+    unibus_subscription *sa, *sb;
+    OK(bob, unibus_room_subscribe(bob, "ops", on_message, on_drop, &a, &sa));
+    OK(bob, unibus_room_subscribe(bob, "dev", on_message, on_drop, &b, &sb));
+    for (int i = 0; i < EACH; i++) {
+        OK(alice, unibus_room_publish(alice, "ops", "o", 1));
+        OK(alice, unibus_room_publish(alice, "dev", "d", 1));
+    }
+    assert_true(wait_for(&a, EACH, 0) && wait_for(&b, EACH, 0));
+    nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL); /* anything late */
+    assert_int_equal(a.drops + b.drops, 0);
+    assert_int_equal(a.messages + b.messages, 2 * EACH);
+    unibus_subscription_close(sa);
+    unibus_subscription_close(sb);
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+}
+
+/* Two subscriptions of one client to one room would judge one record from
+ * two threads (the second dropped every message as REPLAY): refused, and
+ * allowed again once the first is closed. */
+static void one_subscription_per_room_and_client(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob");
+    unibus_room ops;
+    ops_room(alice, &ops, false);
+    inbox a = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    unibus_subscription *first, *second;
+    OK(bob, unibus_room_subscribe(bob, "ops", on_message, on_drop, &a, &first));
+    assert_int_equal(unibus_room_subscribe(bob, ops.id, on_message, on_drop, &a, &second), UNIBUS_ERR_INVALID_ARG);
+    assert_null(second);
+    assert_non_null(strstr(unibus_client_error(bob), "already"));
+    unibus_subscription_close(first);
+    OK(bob, unibus_room_subscribe(bob, "ops", on_message, on_drop, &a, &second));
+    OK(alice, unibus_room_publish(alice, "ops", "once", 4));
+    assert_true(wait_for(&a, 1, 0));
+    unibus_subscription_close(second);
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+}
+
+/* nkey's GET /v1/rooms/{room} calls so far, from the server's request log. */
+static int room_reads_by(const char *nkey)
+{
+    FILE *f = fopen(F.server.log_path, "r");
+    char line[4096];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f))
+        n += strstr(line, "msg=request") && strstr(line, "method=GET route=/v1/rooms/{room} ") && strstr(line, nkey);
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Finding C: carol signs envelopes claiming the next epoch (no key needed:
+ * the ciphertext is junk) or one further ahead; each made every receiver
+ * re-read the room from the control plane.  Now the next epoch costs at
+ * most one re-read per ROOM_EPOCH_PROBE_MS and a further one none, and a
+ * genuine message after a real rotation still arrives. */
+static void a_flood_of_next_epoch_messages_costs_few_room_reads(void **state)
+{
+    (void)state;
+    enum { FLOOD = 200 };
+    unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob");
+    unibus_room room;
+    ops_room(alice, &room, true);
+    inbox b = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    unibus_subscription *sb;
+    OK(bob, unibus_room_subscribe(bob, "ops", on_message, on_drop, &b, &sb));
+    OK(alice, unibus_room_publish(alice, "ops", "before", 6));
+    assert_true(wait_for(&b, 1, 0));
+
+    nats_peer carol;
+    char subject[96];
+    room_subject(room.id, "msg", subject);
+    assert_int_equal(nats_peer_connect(&carol, F.server.nats_url, F.carol, CA, false), NATS_OK);
+    uint8_t junk[32], env[256];
+    randombytes_buf(junk, sizeof junk);
+    envelope_header h = {.kind = ENVELOPE_MESSAGE};
+    memcpy(h.sender, busauth_identity_public_key(F.carol), 32);
+    randombytes_buf(h.session, sizeof h.session);
+    int reads_before = room_reads_by(F.bob_nkey);
+    int64_t started = mono_ms();
+    for (int i = 0; i < FLOOD; i++) {
+        h.epoch = i % 4 == 3 ? 9 : 2;
+        h.sequence = (uint64_t)i + 1;
+        h.time_ms = wall_ms();
+        assert_int_equal(envelope_seal(room.id, junk, &h, F.carol, (const uint8_t *)"junk", 4, env), UNIBUS_OK);
+        assert_int_equal(natsConnection_Publish(carol.nc, subject, env, (int)envelope_sealed_len(4, true)), NATS_OK);
+    }
+    natsConnection_FlushTimeout(carol.nc, 2000);
+    assert_true(wait_for(&b, 1, FLOOD));
+    int64_t took = mono_ms() - started;
+    int reads = room_reads_by(F.bob_nkey) - reads_before;
+    fprintf(stderr, "%d next-epoch envelopes in %lld ms: bob read the room %d times\n", FLOOD, (long long)took, reads);
+    assert_int_equal(b.last_drop, UNIBUS_ERR_UNKNOWN_EPOCH);
+    assert_true(reads <= 2 + took / ROOM_EPOCH_PROBE_MS + took / ROOM_INFO_TTL_MS);
+    nats_peer_close(&carol);
+
+    /* A real rotation, once the flood's last re-read is ROOM_EPOCH_PROBE_MS old. */
+    nanosleep(&(struct timespec){0, (ROOM_EPOCH_PROBE_MS + 50) * 1000000L}, NULL);
+    OK(alice, unibus_room_remove(alice, "ops", F.carol_nkey));
+    OK(alice, unibus_room_publish(alice, "ops", "after rotation", 14));
+    assert_true(wait_for(&b, 2, FLOOD));
+    assert_string_equal(b.last, "after rotation");
+    unibus_subscription_close(sb);
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1123,6 +1305,10 @@ int main(void)
         T(a_reply_replayed_onto_another_request_is_dropped),
         T(only_messages_inside_the_window_are_taken),
         T(an_envelope_is_taken_only_as_what_it_was_sent_as),
+        T(a_forgery_in_one_room_silences_no_one_in_another),
+        T(two_rooms_back_to_back_lose_nothing),
+        T(one_subscription_per_room_and_client),
+        T(a_flood_of_next_epoch_messages_costs_few_room_reads),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nats_CloseAndWait(5000); /* nats.c threads done before OpenSSL cleans up at exit */

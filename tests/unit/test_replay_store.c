@@ -52,14 +52,21 @@ static replay_store *open_at(int64_t now)
     return s;
 }
 
-/* Sender n's session (both derived from n, so any process can name them). */
+/* Sender n's session (both derived from n, so any process can name them),
+ * as a message of a room and kind. */
+static unibus_status admit_in(replay_store *s, uint8_t room, uint8_t kind, uint32_t n, uint64_t seq, int64_t time,
+                              int64_t now)
+{
+    replay_key key = {.room = {room}, .kind = kind};
+    memcpy(key.sender, &n, sizeof n);
+    memcpy(key.session, &n, sizeof n);
+    key.session[15] = 0x5a;
+    return replay_store_admit(s, &key, seq, (uint64_t)time, now);
+}
+
 static unibus_status admit(replay_store *s, uint32_t n, uint64_t seq, int64_t time, int64_t now)
 {
-    uint8_t sender[32] = {0}, session[16] = {0};
-    memcpy(sender, &n, sizeof n);
-    memcpy(session, &n, sizeof n);
-    session[15] = 0x5a;
-    return replay_store_admit(s, sender, session, seq, (uint64_t)time, now);
+    return admit_in(s, 0, 0, n, seq, time, now);
 }
 
 static void a_sequence_is_taken_once(void **state)
@@ -154,7 +161,7 @@ static int child_appends(uint32_t first, int start_gate)
         if (replay_store_open(PATH_, NOW, &s, why, sizeof why) != UNIBUS_OK)
             return 1;
         for (uint32_t k = n; k < n + 400; k++)
-            bad += admit(s, k, 1, NOW, NOW) != UNIBUS_OK;
+            bad += admit_in(s, k % 8, 0, k, 1, NOW, NOW) != UNIBUS_OK; /* under a room's share */
         replay_store_close(s);
     }
     return bad != 0;
@@ -185,7 +192,7 @@ static void processes_writing_at_once_lose_nothing(void **state)
     replay_store *s = open_at(NOW + 1);
     int missed = 0;
     for (uint32_t n = 0; n < CHILDREN * PER_CHILD; n++)
-        missed += admit(s, n, 1, NOW, NOW + 1) != UNIBUS_ERR_REPLAY;
+        missed += admit_in(s, n % 8, 0, n, 1, NOW, NOW + 1) != UNIBUS_ERR_REPLAY;
     assert_int_equal(missed, 0);
     replay_store_close(s);
 }
@@ -198,12 +205,12 @@ static void a_full_record_refuses_new_sessions_and_forgets_none(void **state)
     (void)state;
     replay_store *s = open_at(NOW);
     for (uint32_t n = 0; n < REPLAY_MAX_SESSIONS; n++)
-        assert_int_equal(admit(s, n, 1, NOW, NOW), UNIBUS_OK);
-    assert_int_equal(admit(s, REPLAY_MAX_SESSIONS, 1, NOW, NOW), UNIBUS_ERR_RATE_LIMITED);
-    assert_int_equal(admit(s, 0, 1, NOW, NOW), UNIBUS_ERR_REPLAY); /* the first is still known */
-    assert_int_equal(admit(s, 0, 2, NOW, NOW), UNIBUS_OK);          /* known sessions go on */
+        assert_int_equal(admit_in(s, n % 16, 0, n, 1, NOW, NOW), UNIBUS_OK);
+    assert_int_equal(admit_in(s, 16, 0, REPLAY_MAX_SESSIONS, 1, NOW, NOW), UNIBUS_ERR_RATE_LIMITED);
+    assert_int_equal(admit_in(s, 0, 0, 0, 1, NOW, NOW), UNIBUS_ERR_REPLAY); /* the first is still known */
+    assert_int_equal(admit_in(s, 0, 0, 0, 2, NOW, NOW), UNIBUS_OK);          /* known sessions go on */
     int64_t later = NOW + REPLAY_WINDOW_MS + 1;
-    assert_int_equal(admit(s, REPLAY_MAX_SESSIONS, 1, later, later), UNIBUS_OK);
+    assert_int_equal(admit_in(s, 16, 0, REPLAY_MAX_SESSIONS, 1, later, later), UNIBUS_OK);
     replay_store_close(s);
 }
 
@@ -270,13 +277,103 @@ static void what_a_crash_leaves_is_harmless(void **state)
     fclose(f);
     char next[PATH_MAX + 32];
     snprintf(next, sizeof next, "%s.new", PATH_);
-    test_write_file(next, "unibus-replay-1\npart of a rewr", 0600);
+    test_write_file(next, "unibus-replay-2\npart of a rewr", 0600);
     s = open_at(NOW);
     assert_int_equal(admit(s, 1, 1, NOW, NOW), UNIBUS_ERR_REPLAY);
     assert_int_equal(admit(s, 2, 1, NOW, NOW), UNIBUS_OK);
     replay_store_close(s);
-    assert_int_equal((file_size() - 16) % 64, 0);
+    assert_int_equal((file_size() - 16) % 113, 0);
     assert_int_not_equal(access(next, F_OK), 0); /* replaced, then renamed over the record */
+}
+
+/* An entry judges only its own room, kind and request (finding A: a
+ * forgery in one room made every later message of that sender's session
+ * a REPLAY in every other room). */
+static void an_entry_judges_only_its_room_kind_and_request(void **state)
+{
+    (void)state;
+    replay_store *s = open_at(NOW);
+    assert_int_equal(admit_in(s, 1, 0, 7, UINT64_MAX, NOW + REPLAY_SKEW_MS, NOW), UNIBUS_OK);
+    assert_int_equal(admit_in(s, 1, 0, 7, 1, NOW, NOW), UNIBUS_ERR_REPLAY);
+    assert_int_equal(admit_in(s, 2, 0, 7, 1, NOW, NOW), UNIBUS_OK); /* another room */
+    assert_int_equal(admit_in(s, 1, 1, 7, 1, NOW, NOW), UNIBUS_OK); /* a request in the same room */
+    replay_key reply = {.room = {1}, .kind = 2, .answers = {9}};
+    memcpy(reply.sender, &(uint32_t){7}, 4);
+    assert_int_equal(replay_store_admit(s, &reply, 5, NOW, NOW), UNIBUS_OK);
+    assert_int_equal(replay_store_admit(s, &reply, 5, NOW, NOW), UNIBUS_ERR_REPLAY);
+    reply.answers[0] = 10; /* the answer to another request */
+    assert_int_equal(replay_store_admit(s, &reply, 5, NOW, NOW), UNIBUS_OK);
+    replay_store_close(s);
+    s = open_at(NOW + 1); /* and so in a later process */
+    assert_int_equal(admit_in(s, 1, 0, 7, 2, NOW + 1, NOW + 1), UNIBUS_ERR_REPLAY);
+    assert_int_equal(admit_in(s, 3, 0, 7, 2, NOW + 1, NOW + 1), UNIBUS_OK);
+    replay_store_close(s);
+}
+
+/* An entry whose newest time left the window is no longer compared
+ * against (the old lookup returned it: a sequence 2^64-1 forged 5 s ahead
+ * silenced the session for good). */
+static void an_expired_entry_is_absent(void **state)
+{
+    (void)state;
+    replay_store *s = open_at(NOW);
+    assert_int_equal(admit(s, 1, UINT64_MAX, NOW + REPLAY_SKEW_MS, NOW), UNIBUS_OK);
+    int64_t later = NOW + REPLAY_SKEW_MS + REPLAY_WINDOW_MS + 1;
+    assert_int_equal(admit(s, 1, 3, later, later), UNIBUS_OK);
+    assert_int_equal(admit(s, 1, 3, later, later), UNIBUS_ERR_REPLAY);
+    replay_store_close(s);
+}
+
+/* The members of one room fill at most its share of the record: the
+ * sessions of another room are still taken (finding D). */
+static void one_room_cannot_fill_the_record_for_others(void **state)
+{
+    (void)state;
+    replay_store *s = open_at(NOW);
+    for (uint32_t n = 0; n < REPLAY_ROOM_MAX_SESSIONS; n++)
+        assert_int_equal(admit_in(s, 1, 0, n, 1, NOW, NOW), UNIBUS_OK);
+    assert_int_equal(admit_in(s, 1, 0, REPLAY_ROOM_MAX_SESSIONS, 1, NOW, NOW), UNIBUS_ERR_RATE_LIMITED);
+    assert_int_equal(admit_in(s, 1, 0, 0, 2, NOW, NOW), UNIBUS_OK); /* its known sessions go on */
+    assert_int_equal(admit_in(s, 2, 0, 0, 1, NOW, NOW), UNIBUS_OK);
+    int64_t later = NOW + REPLAY_WINDOW_MS + 1;
+    assert_int_equal(admit_in(s, 1, 0, REPLAY_ROOM_MAX_SESSIONS, 1, later, later), UNIBUS_OK);
+    replay_store_close(s);
+}
+
+/* A room its members keep full (one entry expiring each millisecond) is
+ * rescanned, and the table rebuilt, at most once a second, not at each
+ * expiry: the room's new sessions wait for the next scan. */
+static void a_full_room_is_rescanned_at_most_once_a_second(void **state)
+{
+    (void)state;
+    replay_store *s = open_at(NOW);
+    for (uint32_t n = 0; n < REPLAY_ROOM_MAX_SESSIONS; n++)
+        assert_int_equal(admit_in(s, 1, 0, n, 1, NOW - REPLAY_WINDOW_MS + n, NOW), UNIBUS_OK);
+    int taken = 0;
+    for (uint32_t k = 1; k <= 1000; k++) /* each millisecond, one entry leaves the window */
+        taken += admit_in(s, 1, 0, REPLAY_ROOM_MAX_SESSIONS + k, 1, NOW + k, NOW + k) == UNIBUS_OK;
+    assert_in_range(taken, 1, 2); /* a scan (and the table's growth); without the floor, 1,000 scans */
+    assert_int_equal(admit_in(s, 1, 0, 0, 1, NOW + 2100, NOW + 2100), UNIBUS_OK);
+    replay_store_close(s);
+}
+
+/* A version 1 record names no room or kind: it is ignored and rewritten. */
+static void a_version_1_record_is_replaced(void **state)
+{
+    (void)state;
+    uint8_t old[16 + 64] = "unibus-replay-1\n"; /* and one record of zeros */
+    test_write_file(PATH_, "", 0600);
+    FILE *f = fopen(PATH_, "wb");
+    fwrite(old, 1, sizeof old, f);
+    fclose(f);
+    replay_store *s = open_at(NOW);
+    assert_int_equal(admit(s, 0, 1, NOW, NOW), UNIBUS_OK);
+    replay_store_close(s);
+    char magic[17] = "";
+    f = fopen(PATH_, "rb");
+    assert_int_equal(fread(magic, 1, 16, f), 16);
+    fclose(f);
+    assert_string_equal(magic, "unibus-replay-2\n");
 }
 
 int main(void)
@@ -295,6 +392,11 @@ int main(void)
         T(a_file_others_could_change_is_refused),
         T(a_file_another_user_owns_is_refused_naming_chown),
         T(what_a_crash_leaves_is_harmless),
+        T(an_entry_judges_only_its_room_kind_and_request),
+        T(an_expired_entry_is_absent),
+        T(one_room_cannot_fill_the_record_for_others),
+        T(a_version_1_record_is_replaced),
+        T(a_full_room_is_rescanned_at_most_once_a_second),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

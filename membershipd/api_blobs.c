@@ -44,8 +44,8 @@ void api_blob_put(server *srv, request *req, reply *out)
         reply_store_failure(out, status);
     else if (outcome == STORE_BLOB_OVER_QUOTA)
         reply_error(out, 507, "quota_exceeded",
-                    "your blobs would pass this server's quota of %llu bytes (--blob-quota): delete a room "
-                    "you own to free its blobs, or ask the operator for a larger quota",
+                    "your blobs would pass this server's quota of %llu bytes each user may store: ask the "
+                    "operator to raise membershipd's --blob-quota",
                     (unsigned long long)srv->cfg.blob_quota);
     else
         reply_json(out, outcome == STORE_BLOB_CREATED ? 201 : 200,

@@ -74,27 +74,26 @@ static ssize_t read_blob(void *ctx, uint64_t pos, char *buf, size_t max)
  * the hash the response signature covers. */
 void api_blob_get(server *srv, request *req, reply *out)
 {
-    blob_reader *reader = calloc(1, sizeof *reader);
-    if (!reader) {
-        reply_error(out, 503, "server_busy", "out of memory for this request");
+    char room[STORE_ROOM_ID_LEN + 1];
+    if (!blob_room(srv, req, room, out))
         return;
-    }
-    reader->srv = srv;
+    uint8_t hash[BUSAUTH_SHA256_BYTES];
+    sodium_hex2bin(hash, sizeof hash, req->params[0], 64, NULL, NULL, NULL);
     uint64_t size = 0;
-    store_status status = STORE_ERROR;
-    if (blob_room(srv, req, reader->room, out)) {
-        sodium_hex2bin(reader->sha256, sizeof reader->sha256, req->params[0], 64, NULL, NULL, NULL);
-        status = WITH_STORE(srv, store_blob_size(srv->store, reader->room, reader->sha256, &size));
-        if (status == STORE_NOT_FOUND)
-            reply_hidden(out, "blob");
-        else if (status != STORE_OK)
-            reply_store_failure(out, status);
-    }
-    if (status != STORE_OK) {
-        free(reader);
+    store_status status = WITH_STORE(srv, store_blob_size(srv->store, room, hash, &size));
+    blob_reader *reader = status == STORE_OK ? malloc(sizeof *reader) : NULL;
+    if (status == STORE_NOT_FOUND)
+        reply_hidden(out, "blob");
+    else if (status != STORE_OK)
+        reply_store_failure(out, status);
+    else if (!reader)
+        reply_error(out, 503, "server_busy", "out of memory for this request");
+    if (!reader)
         return;
-    }
+    reader->srv = srv;
+    memcpy(reader->room, room, sizeof room);
+    memcpy(reader->sha256, hash, sizeof hash);
     out->status = 200;
     out->stream = (reply_stream){.size = size, .read = read_blob, .release = free, .ctx = reader};
-    memcpy(out->stream.sha256, reader->sha256, sizeof out->stream.sha256);
+    memcpy(out->stream.sha256, hash, sizeof hash);
 }

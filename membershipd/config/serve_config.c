@@ -16,6 +16,8 @@
 #define DEFAULT_BURST 40
 #define DEFAULT_MAX_CONNS 512
 #define DEFAULT_MAX_CONNS_PER_IP 32
+#define DEFAULT_BLOB_QUOTA (1ULL << 30)
+#define BLOB_QUOTA_MAX (1ULL << 50)
 
 void serve_flags_table(serve_flags *f, cli_flag *t)
 {
@@ -33,6 +35,7 @@ void serve_flags_table(serve_flags *f, cli_flag *t)
         {"--nats-server", "PATH", &f->nats_server, NULL, "the nats-server binary (default: nats-server on PATH)"},
         {"--nats-port", "N", &f->nats_port, NULL, "data-plane port (default 4250)"},
         {"--max-msg-bytes", "N", &f->max_msg_bytes, NULL, "largest data-plane message (default 1048576)"},
+        {"--blob-quota", "BYTES", &f->blob_quota, NULL, "bytes of blobs each user may store (default 1073741824)"},
         {"--metrics-addr", "HOST:PORT", &f->metrics_addr, NULL,
          "serve Prometheus GET /metrics there (default off); loopback unless TLS and enforce"},
         {"--audit-syslog", NULL, NULL, &f->audit_syslog, "mirror every audit entry to syslog (authpriv)"},
@@ -59,8 +62,8 @@ static int bad_value(const char *flag, const char *value, const char *expected)
     return EXIT_USAGE;
 }
 
-static int parse_unsigned(const char *flag, const char *text, unsigned min, unsigned max,
-                          unsigned fallback, unsigned *out)
+static int parse_u64(const char *flag, const char *text, uint64_t min, uint64_t max, uint64_t fallback,
+                     uint64_t *out)
 {
     if (!text) {
         *out = fallback;
@@ -68,14 +71,24 @@ static int parse_unsigned(const char *flag, const char *text, unsigned min, unsi
     }
     char *end;
     errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
+    unsigned long long v = strtoull(text, &end, 10);
     if (errno || end == text || *end || text[0] == '-' || v < min || v > max) {
-        char expected[64];
-        snprintf(expected, sizeof expected, "a whole number from %u to %u", min, max);
+        char expected[80];
+        snprintf(expected, sizeof expected, "a whole number from %llu to %llu", (unsigned long long)min,
+                 (unsigned long long)max);
         return bad_value(flag, text, expected);
     }
-    *out = (unsigned)v;
+    *out = v;
     return EXIT_OK;
+}
+
+static int parse_unsigned(const char *flag, const char *text, unsigned min, unsigned max,
+                          unsigned fallback, unsigned *out)
+{
+    uint64_t v = fallback;
+    int rc = parse_u64(flag, text, min, max, fallback, &v);
+    *out = (unsigned)v;
+    return rc;
 }
 
 static int parse_rate(const char *text, double *out)
@@ -229,6 +242,8 @@ int serve_config_parse(const serve_flags *f, serve_config *cfg)
     if (rc == EXIT_OK)
         rc = parse_unsigned("--max-msg-bytes", f->max_msg_bytes, 1024, 64 * 1024 * 1024,
                             DATAPLANE_DEFAULT_MAX_MSG, &cfg->max_msg_bytes);
+    if (rc == EXIT_OK)
+        rc = parse_u64("--blob-quota", f->blob_quota, 0, BLOB_QUOTA_MAX, DEFAULT_BLOB_QUOTA, &cfg->blob_quota);
     if (rc == EXIT_OK)
         rc = parse_metrics_addr(f->metrics_addr, cfg);
     if (rc == EXIT_OK && f->audit_syslog_socket && !f->audit_syslog) {

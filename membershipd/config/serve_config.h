@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include "common/cli_args.h"
 #include "membershipd/config/datadir.h"
@@ -22,6 +23,7 @@ typedef struct {
     const char *bind, *http_port, *bus_auth, *tls_cert, *tls_key, *tls_min;
     const char *rate, *burst, *max_conns, *max_conns_per_ip;
     const char *nats_server, *nats_port, *max_msg_bytes;
+    const char *blob_quota;
     const char *metrics_addr;
     bool audit_syslog;
     const char *audit_syslog_socket;
@@ -44,6 +46,7 @@ typedef struct {
     char nats_server_path[4096];
     unsigned nats_port;         /* 0: any free port (tests) */
     unsigned max_msg_bytes;
+    uint64_t blob_quota;        /* bytes of blobs each user may store (dev/blobs.md) */
     /* GET /metrics on its own listener (dev/metrics.md); off when
      * metrics_addr is NULL.  metrics_port 0: any free port (tests). */
     const char *metrics_addr;   /* as given: HOST:PORT */
@@ -57,7 +60,7 @@ typedef struct {
 } serve_config;
 
 /* Number of entries SERVE_FLAGS adds to a cli_flag table. */
-#define SERVE_FLAG_COUNT 18
+#define SERVE_FLAG_COUNT 19
 /* Appends the serve flags, bound to f, at table[0..SERVE_FLAG_COUNT). */
 void serve_flags_table(serve_flags *f, cli_flag *table);
 

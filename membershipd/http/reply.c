@@ -50,30 +50,20 @@ store_actor request_actor(const request *req)
 
 #define FALLBACK_BODY "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}"
 
-static void sign_response(server *srv, const request *req, unsigned status, const uint8_t *body,
-                          size_t len, char sig[BUSAUTH_SIG_B64_LEN + 1])
+static void sign_response(server *srv, const request *req, unsigned status,
+                          const uint8_t body_sha256[BUSAUTH_SHA256_BYTES], char sig[BUSAUTH_SIG_B64_LEN + 1])
 {
-    uint8_t hash[BUSAUTH_SHA256_BYTES];
-    crypto_hash_sha256(hash, body, len);
     char canonical[256];
     /* Bound to the request only when its signature verified: nothing else
      * can be told apart from another request's answer. */
     size_t n = busauth_response_canonical(canonical, sizeof canonical, req->verified ? req->request_sha256 : NULL,
-                                          status, hash);
+                                          status, body_sha256);
     busauth_sign_text(srv->identity, canonical, n, sig);
 }
 
-/* The body as one malloc'd buffer, which the response will own. */
-static uint8_t *body_bytes(reply *out, size_t *len, const char **content_type)
+/* The JSON body as one malloc'd buffer, which the response will own. */
+static uint8_t *json_body(reply *out, size_t *len)
 {
-    if (out->raw) {
-        uint8_t *body = out->raw;
-        out->raw = NULL;
-        *len = out->raw_len;
-        *content_type = "application/octet-stream";
-        return body;
-    }
-    *content_type = "application/json";
     char *text = out->json ? json_dumps(out->json, JSON_COMPACT) : NULL;
     if (!text) {
         text = strdup(FALLBACK_BODY);
@@ -82,6 +72,50 @@ static uint8_t *body_bytes(reply *out, size_t *len, const char **content_type)
     }
     *len = text ? strlen(text) : 0;
     return (uint8_t *)text;
+}
+
+static struct MHD_Response *json_response(reply *out, uint8_t body_sha256[BUSAUTH_SHA256_BYTES])
+{
+    size_t len;
+    uint8_t *body = json_body(out, &len);
+    if (!body)
+        return NULL;
+    crypto_hash_sha256(body_sha256, body, len);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp)
+        free(body);
+    return resp;
+}
+
+static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    reply_stream *stream = cls;
+    ssize_t n = stream->read(stream->ctx, pos, buf, max);
+    return n > 0 ? n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void release_stream(void *cls)
+{
+    reply_stream *stream = cls;
+    stream->release(stream->ctx);
+    free(stream);
+}
+
+/* Reads through a buffer of STORE_BLOB_CHUNK bytes: one chunk per call. */
+static struct MHD_Response *stream_response(reply *out, uint8_t body_sha256[BUSAUTH_SHA256_BYTES])
+{
+    reply_stream *stream = malloc(sizeof *stream);
+    if (!stream) {
+        out->stream.release(out->stream.ctx);
+        return NULL;
+    }
+    *stream = out->stream;
+    memcpy(body_sha256, stream->sha256, BUSAUTH_SHA256_BYTES);
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(stream->size, STORE_BLOB_CHUNK, read_stream, stream, release_stream);
+    if (!resp)
+        release_stream(stream);
+    return resp;
 }
 
 static void add_headers(struct MHD_Response *resp, const request *req, const reply *out,
@@ -101,21 +135,17 @@ static void add_headers(struct MHD_Response *resp, const request *req, const rep
 
 enum MHD_Result reply_send(server *srv, struct MHD_Connection *conn, request *req, reply *out)
 {
-    size_t len;
-    const char *content_type;
-    uint8_t *body = body_bytes(out, &len, &content_type);
+    uint8_t body_sha256[BUSAUTH_SHA256_BYTES];
+    bool streamed = out->stream.read != NULL;
+    struct MHD_Response *resp = streamed ? stream_response(out, body_sha256) : json_response(out, body_sha256);
+    out->stream = (reply_stream){0};
     json_decref(out->json);
     out->json = NULL;
-    if (!body)
+    if (!resp)
         return MHD_NO;
     char sig[BUSAUTH_SIG_B64_LEN + 1];
-    sign_response(srv, req, out->status, body, len, sig);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(body);
-        return MHD_NO;
-    }
-    add_headers(resp, req, out, content_type, sig);
+    sign_response(srv, req, out->status, body_sha256, sig);
+    add_headers(resp, req, out, streamed ? "application/octet-stream" : "application/json", sig);
     enum MHD_Result result = MHD_queue_response(conn, out->status, resp);
     MHD_destroy_response(resp);
     req->responded = true;

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <jansson.h>
 #include <sodium.h>
 #include "busauth/identity.h"
@@ -95,11 +96,23 @@ typedef struct request {
     const char *error_code;
 } request;
 
+/* A body read piece by piece while it is sent (application/octet-stream),
+ * so a slow reader costs one buffer, not the body.  Its SHA-256 is known
+ * beforehand: the response signature covers it. */
+typedef struct {
+    uint64_t size;
+    uint8_t sha256[BUSAUTH_SHA256_BYTES];
+    /* Copies up to max bytes from pos on into buf: how many (at least 1),
+     * or -1 when the content is gone (the connection is then dropped). */
+    ssize_t (*read)(void *ctx, uint64_t pos, char *buf, size_t max);
+    void (*release)(void *ctx);
+    void *ctx;                  /* owned: given to release */
+} reply_stream;
+
 typedef struct {
     unsigned status;
     json_t *json;               /* owned */
-    uint8_t *raw;               /* owned (malloc), application/octet-stream */
-    size_t raw_len;
+    reply_stream stream;        /* the body instead of json, when stream.read is set */
     const char *error_code;
     bool denied;                /* an authorization refusal, to audit */
     unsigned retry_after_s;

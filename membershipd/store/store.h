@@ -221,14 +221,26 @@ store_status store_active_memberships(store *s, store_member_fn fn, void *ctx);
 
 /* --- blobs --------------------------------------------------------------- */
 
-/* Blobs belong to a room: readable by its members only.  Stores content
- * under its SHA-256 (which the caller has verified); a blob already in the
- * room is left as it is and *created set false. */
+/* Blobs belong to a room: readable by its members only.  Content is kept
+ * in chunks of STORE_BLOB_CHUNK bytes, so a reader holds one at a time. */
+#define STORE_BLOB_CHUNK 65536
+
+typedef enum { STORE_BLOB_CREATED, STORE_BLOB_EXISTED, STORE_BLOB_OVER_QUOTA } store_blob_outcome;
+
+/* Stores content under its SHA-256 (which the caller has verified) for
+ * owner_id, unless the blobs that user already stores (each counted once
+ * per room) plus len would pass quota bytes: then nothing is stored.  A
+ * blob already in the room is left as it is (and charged nothing). */
 store_status store_blob_put(store *s, const char *room_id, const uint8_t sha256[32], const uint8_t *content,
-                            size_t len, int64_t owner_id, const store_actor *by, bool *created);
-/* *content is malloc'd, the caller's to free. */
-store_status store_blob_get(store *s, const char *room_id, const uint8_t sha256[32], uint8_t **content,
-                            size_t *len);
+                            size_t len, int64_t owner_id, uint64_t quota, const store_actor *by,
+                            store_blob_outcome *outcome);
+/* The size of a blob in the room; STORE_NOT_FOUND when there is none. */
+store_status store_blob_size(store *s, const char *room_id, const uint8_t sha256[32], uint64_t *size);
+/* Copies up to cap bytes of the blob from offset on into buf, never past
+ * the end of the chunk holding offset: *n says how many (0 at the end).
+ * STORE_NOT_FOUND once the blob is gone (its room was deleted). */
+store_status store_blob_read(store *s, const char *room_id, const uint8_t sha256[32], uint64_t offset,
+                             uint8_t *buf, size_t cap, size_t *n);
 
 int64_t store_now_ms(void);
 

@@ -2,7 +2,8 @@
  * Abuse shed before authentication, against the real server: declared and
  * undeclared oversize bodies, a 400 MB upload with the server's memory
  * watched, slow-header clients (a thousand of them, and one that dribbles),
- * lying Content-Length, request floods, oversize headers.
+ * lying Content-Length, request floods, oversize headers, slow readers of
+ * a large blob, blob uploads past the quota.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sodium.h>
 #include "fixture.h"
 #include "testutil.h"
 #include "raw_socket.h"
@@ -305,6 +307,141 @@ static void oversize_headers_are_refused(void **state)
     free(req);
 }
 
+/* Random content of len bytes stored by id in room; hex gets its SHA-256
+ * and target its path.  Returns the HTTP status of the PUT. */
+static long put_blob(busauth_identity *id, const char *room, size_t len, uint8_t **content, char hex[65],
+                     char target[160])
+{
+    *content = malloc(len + 1);
+    randombytes_buf(*content, len);
+    uint8_t hash[32];
+    crypto_hash_sha256(hash, *content, len);
+    sodium_bin2hex(hex, 65, hash, sizeof hash);
+    snprintf(target, 160, "/v1/blobs/%s?room=%s", hex, room);
+    http_opts o = {.id = id};
+    http_result r = fixture_call_opts(&F, &o, "PUT", target, *content, len);
+    long status = r.status;
+    http_result_free(&r);
+    return status;
+}
+
+/* A signed GET of target sent by hand, whose answer nobody reads yet. */
+static int stalled_get(const char *target)
+{
+    int fd = raw_connect(F.server.port, NULL);
+    assert_true(fd >= 0);
+    char head[4096];
+    int n = snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nHost: t\r\n", target);
+    n += http_signed_headers(F.alice, F.server_nkey, "GET", target, NULL, 0, head + n, sizeof head - (size_t)n,
+                             NULL);
+    n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
+    raw_send(fd, head, (size_t)n);
+    return fd;
+}
+
+/* The body of the response on fd (headers skipped) hashes to hex. */
+static void read_body_hashing_to(int fd, size_t len, const char *hex)
+{
+    size_t cap = len + 8192, got = 0;
+    char *buf = malloc(cap + 1), *body = NULL;
+    while ((!body || got - (size_t)(body - buf) < len) && got < cap) {
+        ssize_t n = raw_read(fd, buf + got, cap - got + 1, 5000);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        buf[got] = '\0';
+        char *end = body ? body : strstr(buf, "\r\n\r\n");
+        body = end && !body ? end + 4 : body;
+    }
+    assert_non_null(body);
+    assert_int_equal(strncmp(buf, "HTTP/1.1 200", 12), 0);
+    assert_int_equal(got - (size_t)(body - buf), len);
+    uint8_t hash[32];
+    char got_hex[65];
+    crypto_hash_sha256(hash, (uint8_t *)body, len);
+    sodium_bin2hex(got_hex, sizeof got_hex, hash, sizeof hash);
+    assert_string_equal(got_hex, hex);
+    free(buf);
+}
+
+/* Readers of a 16 MiB blob that read nothing: each GET costs the server a
+ * bounded buffer, not the blob (the old code held the whole blob per GET:
+ * 40 readers, 640 MiB). */
+static void slow_blob_readers_do_not_grow_the_server(void **state)
+{
+    (void)state;
+    const char *flags[] = {"--max-conns-per-ip", "64", "--rate", "1000", "--burst", "1000", NULL};
+    start(flags);
+    char room[33], hex[65], target[160];
+    assert_int_equal(fixture_make_room(&F, F.alice, "big", room), 0);
+    uint8_t *content;
+    assert_int_equal(put_blob(F.alice, room, 16 * MIB, &content, hex, target), 201);
+    free(content);
+    enum { READERS = 40 };
+    int fds[READERS];
+    long baseline = harness_rss_kib(&F.server), peak = baseline;
+    for (int i = 0; i < READERS; i++)
+        fds[i] = stalled_get(target);
+    for (int i = 0; i < 20; i++) {
+        test_sleep_ms(100);
+        long rss = harness_rss_kib(&F.server);
+        peak = rss > peak ? rss : peak;
+    }
+    fprintf(stderr, "%d stalled readers of a 16 MiB blob: RSS %ld -> peak %ld KiB\n", READERS, baseline, peak);
+#ifndef __SANITIZE_ADDRESS__ /* ASan's quarantine and shadow memory make RSS meaningless */
+    assert_true(peak - baseline < 48 * 1024);
+#endif
+    read_body_hashing_to(fds[0], 16 * MIB, hex); /* a reader that reads gets the whole blob */
+    for (int i = 0; i < READERS; i++)
+        close(fds[i]);
+    http_result ok = fixture_call(&F, F.alice, "GET", "/v1/me", NULL);
+    assert_int_equal(ok.status, 200);
+    http_result_free(&ok);
+}
+
+/* Past --blob-quota an upload is refused and nothing is stored; what the
+ * user stored below it still downloads, signed; a blob is charged once per
+ * room, and each user has a quota of their own. */
+static void blob_uploads_past_the_quota_are_refused(void **state)
+{
+    (void)state;
+    const char *flags[] = {"--blob-quota", "300000", NULL};
+    start(flags);
+    char room[33], other[33], hex[65], target[160];
+    assert_int_equal(fixture_make_room(&F, F.alice, "q", room), 0);
+    assert_int_equal(fixture_make_room(&F, F.alice, "q2", other), 0);
+    assert_int_equal(fixture_add_member(&F, F.alice, room, F.bob_nkey), 201);
+    uint8_t *a, *b, *c;
+    char a_hex[65], a_target[160];
+    assert_int_equal(put_blob(F.alice, room, 100000, &a, a_hex, a_target), 201);
+    assert_int_equal(put_blob(F.alice, room, 150000, &b, hex, target), 201);
+    http_opts alice = {.id = F.alice};
+    http_result r = fixture_call_opts(&F, &alice, "PUT", a_target, a, 100000);
+    assert_int_equal(r.status, 200); /* already stored: no charge */
+    http_result_free(&r);
+    assert_int_equal(put_blob(F.alice, room, 100000, &c, hex, target), 507);
+    assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM blobs WHERE room_id = ?", room), 2);
+    char a_elsewhere[160];
+    snprintf(a_elsewhere, sizeof a_elsewhere, "/v1/blobs/%s?room=%s", a_hex, other);
+    r = fixture_call_opts(&F, &alice, "PUT", a_elsewhere, a, 100000);
+    assert_int_equal(r.status, 507); /* another room: another copy, charged */
+    assert_string_equal(http_error_code(&r), "quota_exceeded");
+    assert_non_null(strstr(r.body, "--blob-quota"));
+    http_result_free(&r);
+    assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM blobs WHERE room_id = ?", other), 0);
+    http_opts bob = {.id = F.bob};
+    r = fixture_call_opts(&F, &bob, "PUT", target, c, 100000);
+    assert_int_equal(r.status, 201); /* bob's own quota */
+    http_result_free(&r);
+    r = fixture_call(&F, F.alice, "GET", a_target, NULL);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 100000);
+    assert_memory_equal(r.body, a, 100000);
+    assert_true(http_response_verifies(F.server_key, &r));
+    http_result_free(&r);
+    free(a), free(b), free(c);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_teardown(fn, teardown)
@@ -318,6 +455,8 @@ int main(void)
         T(a_lying_content_length_creates_nothing_unsigned),
         T(floods_are_rate_limited_per_ip),
         T(oversize_headers_are_refused),
+        T(slow_blob_readers_do_not_grow_the_server),
+        T(blob_uploads_past_the_quota_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <cmocka.h>
@@ -130,6 +131,66 @@ static void open_existing_refuses_a_missing_file(void **state)
     assert_non_null(strstr(err, path));
     struct stat st;
     assert_int_not_equal(stat(path, &st), 0); /* and did not create it */
+}
+
+/* A schema-2 database's blobs (content in one column) come out of the
+ * migration in chunks, byte for byte, across chunk boundaries. */
+static void migration_splits_blob_content_into_chunks(void **state)
+{
+    fixture *f = *state;
+    store_close(f->s);
+    f->s = NULL;
+    char path[PATH_MAX + 16], err[512];
+    snprintf(path, sizeof path, "%s/v2.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    for (int v = 1; v <= 2; v++)
+        assert_int_equal(sqlite3_exec(db, schema_migration(v), NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+        "INSERT INTO users (id, name, public_key, role, created_at) VALUES (1, 'a', zeroblob(32), 'admin', 0);"
+        "INSERT INTO rooms (id, name, mode, owner_id, created_at) VALUES ('00000000000000000000000000000001', 'r',"
+        " 'e2e', 1, 0);", NULL, NULL, NULL), SQLITE_OK);
+    const size_t sizes[] = {0, 1, STORE_BLOB_CHUNK, 2 * STORE_BLOB_CHUNK + 7};
+    uint8_t *content[4], hash[4][32];
+    sqlite3_stmt *stmt;
+    assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO blobs (room_id, sha256, size, owner_id, created_at, content)"
+                                            " VALUES ('00000000000000000000000000000001', ?, ?, 1, 0, ?)", -1, &stmt,
+                                        NULL), SQLITE_OK);
+    for (int i = 0; i < 4; i++) {
+        content[i] = malloc(sizes[i] + 1);
+        randombytes_buf(content[i], sizes[i]);
+        crypto_hash_sha256(hash[i], content[i], sizes[i]);
+        sqlite3_bind_blob(stmt, 1, hash[i], 32, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 2, (sqlite3_int64)sizes[i]);
+        sqlite3_bind_blob(stmt, 3, content[i], (int)sizes[i], SQLITE_STATIC);
+        if (sizes[i] == 0)
+            sqlite3_bind_zeroblob(stmt, 3, 0);
+        assert_int_equal(sqlite3_step(stmt), SQLITE_DONE);
+        sqlite3_reset(stmt);
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    chmod(path, 0600);
+    assert_int_equal(store_open(path, STORE_OPEN_EXISTING, &f->s, err, sizeof err), STORE_OK);
+    assert_int_equal(store_schema_version(f->s), schema_version_latest());
+    uint8_t *back = malloc(3 * STORE_BLOB_CHUNK);
+    for (int i = 0; i < 4; i++) {
+        uint64_t size, got = 0;
+        assert_int_equal(store_blob_size(f->s, "00000000000000000000000000000001", hash[i], &size), STORE_OK);
+        assert_int_equal(size, sizes[i]);
+        while (got < size) {
+            size_t n;
+            assert_int_equal(store_blob_read(f->s, "00000000000000000000000000000001", hash[i], got, back + got,
+                                             3 * STORE_BLOB_CHUNK, &n), STORE_OK);
+            assert_true(n > 0 && n <= STORE_BLOB_CHUNK);
+            got += n;
+        }
+        assert_int_equal(got, sizes[i]);
+        if (sizes[i])
+            assert_memory_equal(back, content[i], sizes[i]);
+        free(content[i]);
+    }
+    free(back);
 }
 
 static void refuses_a_newer_schema(void **state)
@@ -448,6 +509,7 @@ int main(void)
         T(creates_0600_even_with_a_lax_umask),
         T(reopen_keeps_everything),
         T(open_existing_refuses_a_missing_file),
+        T(migration_splits_blob_content_into_chunks),
         T(refuses_a_newer_schema),
         T(refuses_an_exposed_database),
         T(duplicates_change_nothing),

@@ -72,7 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_world_render_and_check(&w);
     }
     json_decref(out.json);
-    free(out.raw);
+    if (out.stream.release) /* a blob read back, never sent here */
+        out.stream.release(out.stream.ctx);
     free(req->body);
     free(req);
     pthread_mutex_destroy(&srv.store_lock);

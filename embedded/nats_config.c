@@ -74,9 +74,9 @@ static void render_grants(FILE *f, const natsconf_user *u, const char *what, con
 /* In its rooms a user may publish anything, answers to anyone's requests
  * included, and subscribe to anything but others' answers: so only a
  * room's members write an answer and only its requester reads it, and a
- * removed member loses both at once.  No allow_responses: nats-server 2.9
- * grants it on a client's own echo too, which made it a right to publish
- * on any subject at all (dev/data-plane.md). */
+ * removed member loses both at once.  No reply permission is granted:
+ * nats-server 2.9 grants it on a client's own echo too, which made it a
+ * right to publish on any subject at all (dev/data-plane.md). */
 static void render_user(FILE *f, const natsconf_user *u)
 {
     char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], own_replies[OWN_REPLY_PREFIX_MAX];

@@ -265,17 +265,27 @@ static void removed_member_reads_nothing_new(void **state)
     unibus_client_close(carol);
 }
 
+/* alice listening in a fresh signed room "ops"; bob, a member, holds its
+ * epoch-1 key to seal envelopes by hand. */
+static unibus_subscription *alice_listens_bob_forges(unibus_client **alice, unibus_room *room, inbox *a,
+                                                     uint8_t key[32])
+{
+    *alice = open_as(F.alice, "alice");
+    ops_room(*alice, room, false);
+    unibus_subscription *sa;
+    OK(*alice, unibus_room_subscribe(*alice, "ops", on_message, on_drop, a, &sa));
+    member_key(F.bob, room->id, 1, key);
+    return sa;
+}
+
 static void bad_envelopes_are_dropped_and_reported(void **state)
 {
     (void)state;
-    unibus_client *alice = open_as(F.alice, "alice");
+    unibus_client *alice;
     unibus_room room;
-    ops_room(alice, &room, false);
     inbox a = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    unibus_subscription *sa;
-    OK(alice, unibus_room_subscribe(alice, "ops", on_message, on_drop, &a, &sa));
     uint8_t key[32];
-    member_key(F.bob, room.id, 1, key); /* bob, a member, turns forger */
+    unibus_subscription *sa = alice_listens_bob_forges(&alice, &room, &a, key);
 
     const uint8_t text[] = "forged?";
     envelope_header h = {.epoch = 1, .sequence = 7, .time_ms = wall_ms()};
@@ -989,14 +999,11 @@ static void a_reply_replayed_onto_another_request_is_dropped(void **state)
 static void only_messages_inside_the_window_are_taken(void **state)
 {
     (void)state;
-    unibus_client *alice = open_as(F.alice, "alice");
+    unibus_client *alice;
     unibus_room room;
-    ops_room(alice, &room, false);
     inbox a = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    unibus_subscription *sa;
-    OK(alice, unibus_room_subscribe(alice, "ops", on_message, on_drop, &a, &sa));
     uint8_t key[32];
-    member_key(F.bob, room.id, 1, key);
+    unibus_subscription *sa = alice_listens_bob_forges(&alice, &room, &a, key);
     const struct {
         int64_t age_ms;
         bool taken;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <sodium.h>
 #include "busauth/signing.h"
+#include "embedded/clock.h"
 
 #define MAX_RESPONSE (32 * 1024 * 1024)
 /* The server rounds its floor up to a whole second above a request time
@@ -72,13 +73,6 @@ static size_t on_header(char *line, size_t size, size_t n, void *ctx)
         snprintf(r->signature, sizeof r->signature, "%.*s", (int)vlen, v);
     }
     return len;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static struct curl_slist *add_header(struct curl_slist *h, const char *name, const char *value)
@@ -348,7 +342,7 @@ static unibus_status call_locked(unibus_client *c, const char *method, const cha
 {
     int64_t retry_ms;
     int wait_ms;
-    unibus_status status = exchange(c, method, target, body, sink, json, now_ms(), &retry_ms, &wait_ms);
+    unibus_status status = exchange(c, method, target, body, sink, json, clock_wall_ms(), &retry_ms, &wait_ms);
     /* Refused, not done: signing it again once is safe. */
     if (status != UNIBUS_OK && retry_ms && rewind_files(body, sink)) {
         nanosleep(&(struct timespec){wait_ms / 1000, wait_ms % 1000 * 1000000L}, NULL);

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <sodium.h>
 #include "busauth/sealing.h"
+#include "embedded/clock.h"
 #include "embedded/nats_auth.h"
 #include "envelope.h"
 #include "messaging.h"
@@ -120,18 +121,11 @@ static const char *nats_error_text(natsStatus s)
     return after ? after + 3 : text ? text : natsStatus_GetText(s);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Before the first message: what this identity's processes received lately. */
 static unibus_status open_replay_record(unibus_client *c)
 {
     char why[PATH_MAX + 256];
-    unibus_status s = c->replays ? UNIBUS_OK : replay_store_open(c->replay_path, now_ms(), &c->replays, why, sizeof why);
+    unibus_status s = c->replays ? UNIBUS_OK : replay_store_open(c->replay_path, clock_wall_ms(), &c->replays, why, sizeof why);
     if (s == UNIBUS_ERR_CONFIG)
         return client_fail(c, s, "%s (or set replay_file to another place)", why);
     return s;
@@ -174,7 +168,7 @@ static void subject_of(const room_state *rs, char out[64])
  * expiry relies on) even when the wall clock steps back. */
 static uint64_t next_time(unibus_client *c)
 {
-    int64_t now = now_ms();
+    int64_t now = clock_wall_ms();
     if (now > 0 && (uint64_t)now > c->last_time_ms)
         c->last_time_ms = (uint64_t)now;
     return c->last_time_ms;
@@ -289,7 +283,7 @@ static unibus_status admit(unibus_client *c, const room_state *rs, const envelop
     memcpy(key.answers, h->answers, sizeof key.answers);
     memcpy(key.sender, h->sender, sizeof key.sender);
     memcpy(key.session, h->session, sizeof key.session);
-    return replay_store_admit(c->replays, &key, h->sequence, h->time_ms, now_ms());
+    return replay_store_admit(c->replays, &key, h->sequence, h->time_ms, clock_wall_ms());
 }
 
 static unibus_status open_envelope(unibus_client *c, room_state *rs, const uint8_t *in, size_t len,
@@ -343,6 +337,20 @@ static envelope_kind subscription_kind(const unibus_subscription *us)
     return us->on_request ? ENVELOPE_REQUEST : ENVELOPE_MESSAGE;
 }
 
+/* A message that passed every check, with its id (dropped ones are not hashed). */
+static void deliver(unibus_subscription *us, const received *r, const uint8_t *data, size_t len, const char *reply)
+{
+    uint8_t id[ENVELOPE_ID_LEN];
+    char id_hex[2 * ENVELOPE_ID_LEN + 1];
+    envelope_id(data, len, id);
+    sodium_bin2hex(id_hex, sizeof id_hex, id, sizeof id);
+    unibus_message m = {room_state_id(us->room), r->sender, r->sender_name, r->plain, r->plain_len, r->verified, id_hex};
+    if (us->on_request)
+        us->on_request(us, &m, reply, id);
+    else
+        us->on_message(&m, us->ctx);
+}
+
 static void on_nats_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     (void)nc, (void)sub;
@@ -352,15 +360,8 @@ static void on_nats_message(natsConnection *nc, natsSubscription *sub, natsMsg *
     size_t len = (size_t)natsMsg_GetDataLength(msg);
     const msg_kind *kind = subscription_kind(us) == ENVELOPE_REQUEST ? &MSG_KIND_REQUEST : &MSG_KIND_MESSAGE;
     unibus_status s = msg_open(us->client, us->room, data, len, true, kind, &r);
-    uint8_t id[ENVELOPE_ID_LEN];
-    char id_hex[2 * ENVELOPE_ID_LEN + 1];
-    envelope_id(data, len, id);
-    sodium_bin2hex(id_hex, sizeof id_hex, id, sizeof id);
-    unibus_message m = {room_state_id(us->room), r.sender, r.sender_name, r.plain, r.plain_len, r.verified, id_hex};
-    if (s == UNIBUS_OK && us->on_request)
-        us->on_request(us, &m, natsMsg_GetReply(msg), id);
-    else if (s == UNIBUS_OK)
-        us->on_message(&m, us->ctx);
+    if (s == UNIBUS_OK)
+        deliver(us, &r, data, len, natsMsg_GetReply(msg));
     else if (us->on_drop)
         us->on_drop(room_state_id(us->room), s, r.sender, us->ctx);
     if (!r.borrowed)

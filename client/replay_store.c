@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sodium.h>
+#include "embedded/clock.h"
 
 #define MAGIC "unibus-replay-2\n"
 #define MAGIC_V1 "unibus-replay-1\n" /* keyed by (sender, session) only: ignored, rewritten */
@@ -394,17 +395,6 @@ static void append(replay_store *s, const uint8_t *records, size_t n, int64_t no
         compact(s, now_ms);
 }
 
-/* cv runs on CLOCK_MONOTONIC: a wall-clock step does not stretch the wait. */
-static void wait_ms(pthread_cond_t *cv, pthread_mutex_t *lock, int ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_nsec += ms * 1000000L;
-    until.tv_sec += until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
-    pthread_cond_timedwait(cv, lock, &until);
-}
-
 /* Waits for records, lets WRITE_EVERY_MS of them gather, takes the queue
  * and appends it; at stop, writes what is left. */
 static void *writer_main(void *arg)
@@ -418,7 +408,10 @@ static void *writer_main(void *arg)
         if (!s->queued)
             break;
         if (!s->stopping && s->queued < QUEUE_MAX) /* a full queue signals: enqueue waits for it */
-            wait_ms(&s->queued_cv, &s->lock, WRITE_EVERY_MS);
+            { /* cv runs on CLOCK_MONOTONIC: a wall-clock step does not stretch the wait */
+                struct timespec until = clock_deadline_in(WRITE_EVERY_MS);
+                pthread_cond_timedwait(&s->queued_cv, &s->lock, &until);
+            }
         size_t n = s->queued;
         int64_t now_ms = s->last_now_ms;
         memcpy(batch, s->queue, n * RECORD_LEN);

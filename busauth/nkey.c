@@ -2,6 +2,7 @@
 
 #include <string.h>
 #include <sodium.h>
+#include "busauth/signing.h"
 
 /* Prefix bytes from the NATS nkeys specification. */
 #define PREFIX_SEED 0x90 /* 18 << 3 */
@@ -210,15 +211,6 @@ void busauth_pubkey_to_hex(const uint8_t pk[BUSAUTH_KEY_BYTES],
 
 bool busauth_nats_nonce_signable(const char *nonce)
 {
-    if (!nonce)
-        return false;
-    size_t n = 0;
-    for (; nonce[n] && n <= BUSAUTH_NATS_NONCE_MAX; n++) {
-        char c = nonce[n];
-        bool base64url = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                         c == '_';
-        if (!base64url)
-            return false;
-    }
-    return n >= 1 && n <= BUSAUTH_NATS_NONCE_MAX;
+    size_t n = nonce ? strnlen(nonce, BUSAUTH_NATS_NONCE_MAX + 1) : 0;
+    return n >= 1 && n <= BUSAUTH_NATS_NONCE_MAX && strspn(nonce, BUSAUTH_B64URL_ALPHABET) == n;
 }

@@ -5,7 +5,6 @@
 #include <sodium.h>
 #include "busauth/domain.h"
 
-#define B64URL_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 static size_t finish(int n, size_t cap)
 {
@@ -46,7 +45,7 @@ busauth_status busauth_verify_text(const uint8_t public_key[BUSAUTH_KEY_BYTES], 
         return BUSAUTH_ERR_LENGTH;
     /* Checked here: libsodium 1.0.18 decodes some bytes >= 0x80 as if they
      * were '_', '-' or letters (found by tests/fuzz/fuzz_signed_request). */
-    if (strspn(signature_b64, B64URL_ALPHABET) != BUSAUTH_SIG_B64_LEN)
+    if (strspn(signature_b64, BUSAUTH_B64URL_ALPHABET) != BUSAUTH_SIG_B64_LEN)
         return BUSAUTH_ERR_BASE64;
     uint8_t sig[BUSAUTH_SIGNATURE_BYTES];
     size_t sig_len = 0;

@@ -12,6 +12,9 @@
 #include <stdint.h>
 #include "busauth/identity.h"
 
+/* RFC 4648 section 5, checked by hand: libsodium 1.0.18's decoder takes some
+ * bytes >= 0x80 for these. */
+#define BUSAUTH_B64URL_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 #define BUSAUTH_NONCE_HEX_LEN  32 /* 16 random bytes */
 #define BUSAUTH_SIG_B64_LEN    86 /* 64 bytes, base64url without padding */
 #define BUSAUTH_SHA256_BYTES   32

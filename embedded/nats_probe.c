@@ -11,8 +11,8 @@
 #include <unistd.h>
 #include <jansson.h>
 #include <openssl/err.h>
-#include <sodium.h>
 #include "busauth/nkey.h"
+#include "busauth/signing.h"
 #include "embedded/clock.h"
 #include "embedded/nats_auth.h"
 #include "embedded/tls_pin.h"
@@ -169,12 +169,9 @@ static char *connect_line(probe *p, const busauth_identity *id, const char *nonc
         return NULL;
     }
     if (id) {
-        char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], sig_b64[sodium_base64_ENCODED_LEN(
-                                                    BUSAUTH_SIGNATURE_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
-        uint8_t sig[BUSAUTH_SIGNATURE_BYTES];
+        char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], sig_b64[BUSAUTH_SIG_B64_LEN + 1];
         busauth_nkey_encode_public(busauth_identity_public_key(id), nkey);
-        busauth_identity_sign(id, (const uint8_t *)nonce, strlen(nonce), sig);
-        sodium_bin2base64(sig_b64, sizeof sig_b64, sig, sizeof sig, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+        busauth_sign_text(id, nonce, strlen(nonce), sig_b64);
         json_object_set_new(c, "nkey", json_string(nkey));
         json_object_set_new(c, "sig", json_string(sig_b64));
     }

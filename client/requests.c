@@ -8,12 +8,12 @@
 #include <string.h>
 #include <sodium.h>
 #include "embedded/clock.h"
+#include "embedded/nats_config.h"
 #include "messaging.h"
 
 #define WORKERS_QUEUE "workers"
-#define REPLY_PREFIX "unibus.reply."
-/* REPLY_PREFIX, nkey, ".", room id, ".", 24 hex digits */
-#define REPLY_SUBJECT_MAX (sizeof REPLY_PREFIX + BUSAUTH_NKEY_PUBLIC_LEN + 1 + 32 + 1 + 24)
+/* NATSCONF_REPLY_PREFIX, nkey, ".", room id, ".", 24 hex digits */
+#define REPLY_SUBJECT_MAX (sizeof NATSCONF_REPLY_PREFIX + BUSAUTH_NKEY_PUBLIC_LEN + 1 + 32 + 1 + 24)
 
 void unibus_free(void *p)
 {
@@ -27,9 +27,9 @@ void unibus_free(void *p)
  * is only claimed; any member may publish there anyway.) */
 static bool reply_subject_ok(const unibus_subscription *us, const unibus_message *request, const char *reply_to)
 {
-    if (!reply_to || strncmp(reply_to, REPLY_PREFIX, strlen(REPLY_PREFIX)) != 0)
+    if (!reply_to || strncmp(reply_to, NATSCONF_REPLY_PREFIX, strlen(NATSCONF_REPLY_PREFIX)) != 0)
         return false;
-    const char *requester = reply_to + strlen(REPLY_PREFIX);
+    const char *requester = reply_to + strlen(NATSCONF_REPLY_PREFIX);
     const char *dot = strchr(requester, '.');
     if (!dot)
         return false;
@@ -78,7 +78,7 @@ static void new_reply_subject(const unibus_client *c, const room_state *rs, char
     char hex[25];
     randombytes_buf(raw, sizeof raw);
     sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
-    snprintf(out, REPLY_SUBJECT_MAX, REPLY_PREFIX "%s.%s.%s", c->nkey, room_state_id(rs), hex);
+    snprintf(out, REPLY_SUBJECT_MAX, NATSCONF_REPLY_PREFIX "%s.%s.%s", c->nkey, room_state_id(rs), hex);
 }
 
 /* What await_reply saw that was not the answer, for the error it ends with. */

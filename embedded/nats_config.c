@@ -15,9 +15,8 @@
  * requester's nkey is the token after "unibus.reply."); and, with the
  * user's nkey in place of "*", the user's own answers there. */
 #define ROOM_PREFIX "unibus.room."
-#define REPLY_PREFIX "unibus.reply."
-#define ANY_REPLY_PREFIX REPLY_PREFIX "*."
-#define OWN_REPLY_PREFIX_MAX (sizeof REPLY_PREFIX + BUSAUTH_NKEY_PUBLIC_LEN + 1)
+#define ANY_REPLY_PREFIX NATSCONF_REPLY_PREFIX "*."
+#define OWN_REPLY_PREFIX_MAX (sizeof NATSCONF_REPLY_PREFIX + BUSAUTH_NKEY_PUBLIC_LEN + 1)
 #define INBOX_SUBJECT "_INBOX.%s.>"
 /* What membershipd's monitoring asks (embedded/nats_monitor.c). */
 #define SYSTEM_USER_REQUESTS "\"$SYS.REQ.SERVER.*.CONNZ\", \"$SYS.REQ.SERVER.*.VARZ\", \"" NATSCONF_SYS_ACCOUNTS_STATZ "\""
@@ -88,7 +87,7 @@ static void render_user(FILE *f, const natsconf_user *u)
         fprintf(f, "      publish: { deny: [\">\"] }\n      subscribe: { deny: [\">\"] }\n    } }\n");
         return;
     }
-    snprintf(own_replies, sizeof own_replies, REPLY_PREFIX "%s.", nkey);
+    snprintf(own_replies, sizeof own_replies, NATSCONF_REPLY_PREFIX "%s.", nkey);
     render_grants(f, u, "publish", ANY_REPLY_PREFIX);
     render_grants(f, u, "subscribe", own_replies);
     fprintf(f, "    } }\n");

@@ -13,6 +13,9 @@
 #include <stdint.h>
 
 #define NATSCONF_ROOM_ID_LEN 32
+/* Answers travel on REPLY_PREFIX <requester nkey> . <room id> . <random>
+ * (dev/request-reply.md): the grants here and the subjects libunibus makes. */
+#define NATSCONF_REPLY_PREFIX "unibus.reply."
 /* The accounts: the peers are in nats-server's global account (every
  * authorization user is); membershipd's monitoring user in the system
  * account, which may ask for the accounts' counters (server/events.go). */

@@ -6,13 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Verifies that cert_path holds a PEM certificate that has not expired and
- * key_path an unencrypted PEM private key matching it, mode 0600 or
- * stricter.  On failure writes one line into err and returns -1. */
 /* The GnuTLS priority string for --tls-min 12 or 13: shared by the
  * control-plane and metrics listeners. */
 const char *tls_priorities(int tls_min);
 
+/* Verifies that cert_path holds a PEM certificate that has not expired and
+ * key_path an unencrypted PEM private key matching it, mode 0600 or
+ * stricter.  On failure writes one line into err and returns -1. */
 int tls_files_check(const char *cert_path, const char *key_path, char *err, size_t errlen);
 
 /* Reads both PEM files whole (at most 1 MiB each) into NUL-terminated,

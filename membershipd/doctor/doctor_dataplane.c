@@ -14,14 +14,20 @@
 
 static const char *const LIVE_IDS[] = {"live.dataplane_login", "live.revoked_connections"};
 
+/* The data plane's URL, as clients write it. */
+static void nats_url(const doctor *d, char url[128])
+{
+    bool v6 = strchr(d->dataplane_host, ':') != NULL;
+    snprintf(url, 128, "%s://%s%s%s:%u", d->nats.tls ? "tls" : "nats", v6 ? "[" : "", d->dataplane_host,
+             v6 ? "]" : "", d->nats.port);
+}
+
 /* As membershipd logs in to its own child: the TLS server must present
  * --tls-cert itself, or it is not the server these flags describe. */
 static void login(doctor *d, const busauth_identity *id)
 {
     char url[128];
-    bool v6 = strchr(d->dataplane_host, ':') != NULL;
-    snprintf(url, sizeof url, "%s://%s%s%s:%u", d->nats.tls ? "tls" : "nats", v6 ? "[" : "", d->dataplane_host,
-             v6 ? "]" : "", d->nats.port);
+    nats_url(d, url);
     if (d->nats.tls && !d->cfg->tls_cert) {
         doctor_addf(d, "live.dataplane_login", DOCTOR_FAIL, "give doctor the --tls-cert the server runs with",
                     "%s has TLS, and doctor cannot tell nats-server from an impostor without its certificate", url);
@@ -42,14 +48,6 @@ static void login(doctor *d, const busauth_identity *id)
     else
         doctor_addf(d, "live.dataplane_login", DOCTOR_OK, NULL, "%s takes connections (no authorization: --bus-auth off)",
                     url);
-}
-
-/* The data plane's URL for nats.c (login() above writes the same for its probe). */
-static void nats_url(const doctor *d, char url[128])
-{
-    bool v6 = strchr(d->dataplane_host, ':') != NULL;
-    snprintf(url, 128, "%s://%s%s%s:%u", d->nats.tls ? "tls" : "nats", v6 ? "[" : "", d->dataplane_host,
-             v6 ? "]" : "", d->nats.port);
 }
 
 typedef struct {

@@ -36,10 +36,31 @@ static size_t run_length(const char *s, bool (*member)(char), size_t min)
     return n;
 }
 
+static bool is_token_char(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' || c == '_' ||
+           c == '-';
+}
+
+/* A join token: its prefix and whatever follows it that could be part of
+ * it, when that is long enough to be a secret at all. */
+static size_t join_token_at(const char *s)
+{
+    size_t prefix = sizeof BUSAUTH_JOIN_TOKEN_PREFIX - 1;
+    if (strncmp(s, BUSAUTH_JOIN_TOKEN_PREFIX, prefix) != 0)
+        return 0;
+    size_t n = prefix;
+    while (is_token_char(s[n]))
+        n++;
+    return n >= prefix + 16 ? n : 0;
+}
+
 /* Length of a secret-looking token starting at s, or 0. */
 static size_t secret_at(const char *s)
 {
     size_t n = s[0] == 'S' ? run_length(s, is_base32, BUSAUTH_NKEY_SEED_LEN) : 0;
+    if (!n)
+        n = join_token_at(s);
     return n ? n : run_length(s, is_hex, SECRET_HEX_LEN);
 }
 
@@ -51,7 +72,7 @@ size_t busauth_redact(char *line)
     while (*in) {
         size_t n = secret_at(in);
         if (n > 0) {
-            /* n >= 58 > strlen(REDACTED): the write never overtakes the read. */
+            /* n > strlen(REDACTED): the write never overtakes the read. */
             memcpy(out, REDACTED, sizeof REDACTED - 1);
             out += sizeof REDACTED - 1;
             in += n;

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* "membershipd" or "unibus": set once by main. */
 extern const char *cli_program;
@@ -54,6 +55,14 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, cli_args *args);
 
 /* "<program>: <message>" on one line to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "FLAG VALUE: expected WHAT" (one line); returns EXIT_USAGE. */
+int cli_bad_value(const char *flag, const char *value, const char *expected);
+/* A whole number from min to max, or fallback when text is NULL; returns
+ * an exit code, having said what was wrong. */
+int cli_parse_u64(const char *flag, const char *text, uint64_t min, uint64_t max, uint64_t fallback, uint64_t *out);
+/* A whole number and s, m, h or d ("30s", "24h", "7d"). */
+bool cli_duration_ms(const char *text, int64_t *ms);
 
 typedef struct {
     const char *name;

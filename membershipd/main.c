@@ -13,6 +13,9 @@ static const cli_command COMMANDS[] = {
     {"backup", cmd_backup, "copy the database and server identity, while the server runs"},
     {"restore", cmd_restore, "install a backup into a new data directory"},
     {"user", cmd_user, "add, list and revoke the identities allowed on the bus"},
+    {"ca", cmd_ca, "make and show the bus CA"},
+    {"cert", cmd_cert, "issue, list, inspect, revoke and renew certificates from the bus CA"},
+    {"token", cmd_token, "create, list and revoke single-use join tokens"},
     {"keygen", cmd_keygen, "create a new identity seed file"},
     {"version", cmd_version, "print the version"},
 };

@@ -1,23 +1,17 @@
 /* --since for membershipd audit: an RFC 3339 UTC time or a duration back. */
 #include "membershipd/audit/audit_since.h"
 
-#include <errno.h>
-#include <stdlib.h>
+#include "common/cli_args.h"
+
 #include <string.h>
 #include <time.h>
 
 static int parse_duration(const char *text, int64_t now_ms, int64_t *out)
 {
-    char *end;
-    errno = 0;
-    long long n = strtoll(text, &end, 10);
-    if (errno || end == text || text[0] == '-' || text[0] == '+' || !end[0] || end[1])
+    int64_t back;
+    if (!cli_duration_ms(text, &back) || back > now_ms)
         return -1;
-    int64_t unit_ms = *end == 's' ? 1000 : *end == 'm' ? 60000 : *end == 'h' ? 3600000
-                    : *end == 'd' ? 86400000 : 0;
-    if (unit_ms == 0 || n > now_ms / unit_ms)
-        return -1;
-    *out = now_ms - (int64_t)n * unit_ms;
+    *out = now_ms - back;
     return 0;
 }
 

@@ -26,5 +26,8 @@ int cmd_version(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_ca(int argc, char **argv);
+int cmd_cert(int argc, char **argv);
+int cmd_token(int argc, char **argv);
 
 #endif

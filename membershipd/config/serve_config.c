@@ -56,37 +56,11 @@ bool serve_config_tls(const serve_config *cfg)
     return cfg->tls_cert || cfg->tls_key;
 }
 
-static int bad_value(const char *flag, const char *value, const char *expected)
-{
-    cli_error("%s %.64s: expected %s", flag, value, expected);
-    return EXIT_USAGE;
-}
-
-static int parse_u64(const char *flag, const char *text, uint64_t min, uint64_t max, uint64_t fallback,
-                     uint64_t *out)
-{
-    if (!text) {
-        *out = fallback;
-        return EXIT_OK;
-    }
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno || end == text || *end || text[0] == '-' || v < min || v > max) {
-        char expected[80];
-        snprintf(expected, sizeof expected, "a whole number from %llu to %llu", (unsigned long long)min,
-                 (unsigned long long)max);
-        return bad_value(flag, text, expected);
-    }
-    *out = v;
-    return EXIT_OK;
-}
-
 static int parse_unsigned(const char *flag, const char *text, unsigned min, unsigned max,
                           unsigned fallback, unsigned *out)
 {
     uint64_t v = fallback;
-    int rc = parse_u64(flag, text, min, max, fallback, &v);
+    int rc = cli_parse_u64(flag, text, min, max, fallback, &v);
     *out = (unsigned)v;
     return rc;
 }
@@ -101,7 +75,7 @@ static int parse_rate(const char *text, double *out)
     errno = 0;
     double v = strtod(text, &end);
     if (errno || end == text || *end || !isfinite(v) || v < 0.01 || v > 1e6)
-        return bad_value("--rate", text, "requests per second, from 0.01 to 1000000");
+        return cli_bad_value("--rate", text, "requests per second, from 0.01 to 1000000");
     *out = v;
     return EXIT_OK;
 }
@@ -143,7 +117,7 @@ static bool parse_ip(const char *host, unsigned port, struct sockaddr_storage *a
 static int parse_bind(serve_config *cfg)
 {
     if (!parse_ip(cfg->bind, cfg->http_port, &cfg->bind_addr, &cfg->bind_addr_len))
-        return bad_value("--bind", cfg->bind, "an IP address such as 127.0.0.1, 0.0.0.0 or ::1");
+        return cli_bad_value("--bind", cfg->bind, "an IP address such as 127.0.0.1, 0.0.0.0 or ::1");
     cfg->bind_is_loopback = is_loopback(&cfg->bind_addr);
     return EXIT_OK;
 }
@@ -160,13 +134,13 @@ static int parse_metrics_addr(const char *text, serve_config *cfg)
     size_t host_len = colon ? (size_t)(colon - text) : 0;
     if (!colon || host_len == 0 || !colon[1] || (bracketed && text[host_len - 1] != ']') ||
         (!bracketed && memchr(text, ':', host_len)) || host_len >= sizeof cfg->metrics_host + 2)
-        return bad_value("--metrics-addr", text, expected);
+        return cli_bad_value("--metrics-addr", text, expected);
     snprintf(cfg->metrics_host, sizeof cfg->metrics_host, "%.*s", (int)(bracketed ? host_len - 2 : host_len),
              text + bracketed);
     if (parse_unsigned("--metrics-addr port", colon + 1, 0, 65535, 0, &cfg->metrics_port) != EXIT_OK)
         return EXIT_USAGE;
     if (!parse_ip(cfg->metrics_host, cfg->metrics_port, &cfg->metrics_sockaddr, &cfg->metrics_sockaddr_len))
-        return bad_value("--metrics-addr", text, expected);
+        return cli_bad_value("--metrics-addr", text, expected);
     cfg->metrics_is_loopback = is_loopback(&cfg->metrics_sockaddr);
     return EXIT_OK;
 }
@@ -181,14 +155,14 @@ static int parse_modes(const serve_flags *f, serve_config *cfg)
     else if (strcmp(auth, "off") == 0)
         cfg->bus_auth = BUS_AUTH_OFF;
     else
-        return bad_value("--bus-auth", auth, "enforce, soft or off");
+        return cli_bad_value("--bus-auth", auth, "enforce, soft or off");
     const char *min = f->tls_min ? f->tls_min : "1.2";
     if (strcmp(min, "1.2") == 0)
         cfg->tls_min = 12;
     else if (strcmp(min, "1.3") == 0)
         cfg->tls_min = 13;
     else
-        return bad_value("--tls-min", min, "1.2 or 1.3 (older versions are never offered)");
+        return cli_bad_value("--tls-min", min, "1.2 or 1.3 (older versions are never offered)");
     return EXIT_OK;
 }
 
@@ -243,7 +217,7 @@ int serve_config_parse(const serve_flags *f, serve_config *cfg)
         rc = parse_unsigned("--max-msg-bytes", f->max_msg_bytes, 1024, 64 * 1024 * 1024,
                             DATAPLANE_DEFAULT_MAX_MSG, &cfg->max_msg_bytes);
     if (rc == EXIT_OK)
-        rc = parse_u64("--blob-quota", f->blob_quota, 0, BLOB_QUOTA_MAX, DEFAULT_BLOB_QUOTA, &cfg->blob_quota);
+        rc = cli_parse_u64("--blob-quota", f->blob_quota, 0, BLOB_QUOTA_MAX, DEFAULT_BLOB_QUOTA, &cfg->blob_quota);
     if (rc == EXIT_OK)
         rc = parse_metrics_addr(f->metrics_addr, cfg);
     if (rc == EXIT_OK && f->audit_syslog_socket && !f->audit_syslog) {

@@ -94,6 +94,43 @@ static const char *const MIGRATIONS[] = {
     "ALTER TABLE blobs DROP COLUMN content;"
     "CREATE INDEX blobs_by_owner ON blobs (owner_id, size);"
     "PRAGMA user_version = 3;",
+    /* 4: the bus PKI (dev/pki.md): the CA with its key sealed under a key
+     * that is never in the database, the certificates it issued, and join
+     * tokens, of which only the hash is kept. */
+    "CREATE TABLE ca ("
+    "  id           INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  trust_domain TEXT    NOT NULL CHECK (length(trust_domain) BETWEEN 1 AND 253),"
+    "  cert_pem     TEXT    NOT NULL,"
+    "  key_sealed   BLOB    NOT NULL,"
+    "  created_at   INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE certs ("
+    "  serial       TEXT    PRIMARY KEY CHECK (length(serial) = 32 AND serial NOT GLOB '*[^0-9a-f]*'),"
+    "  name         TEXT    NOT NULL CHECK (length(name) BETWEEN 1 AND 64),"
+    "  role         TEXT    NOT NULL CHECK (role IN ('node', 'client')),"
+    "  dns          TEXT    NOT NULL,"
+    "  ip           TEXT    NOT NULL,"
+    "  not_before   INTEGER NOT NULL,"
+    "  not_after    INTEGER NOT NULL,"
+    "  spki_sha256  BLOB    NOT NULL CHECK (length(spki_sha256) = 32),"
+    "  cert_pem     TEXT    NOT NULL,"
+    "  issued_at    INTEGER NOT NULL,"
+    "  revoked_at   INTEGER"
+    ") STRICT;"
+    "CREATE INDEX certs_by_name ON certs (name, issued_at);"
+    "CREATE TABLE join_tokens ("
+    "  hash         BLOB    PRIMARY KEY CHECK (length(hash) = 32),"
+    "  role         TEXT    NOT NULL CHECK (role IN ('node', 'member')),"
+    "  name         TEXT    NOT NULL,"
+    "  dns          TEXT    NOT NULL,"
+    "  ip           TEXT    NOT NULL,"
+    "  created_at   INTEGER NOT NULL,"
+    "  expires_at   INTEGER NOT NULL,"
+    "  used_at      INTEGER,"
+    "  used_by      TEXT,"
+    "  revoked_at   INTEGER"
+    ") STRICT, WITHOUT ROWID;"
+    "PRAGMA user_version = 4;",
 };
 
 int schema_version_latest(void)

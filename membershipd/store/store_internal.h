@@ -29,4 +29,12 @@ store_status store_room_remove_in_tx(store *s, const char *room_id, int64_t user
 /* Removes user_id from every room it is in (inside the caller's
  * transaction); *rooms says how many. */
 store_status store_room_remove_everywhere(store *s, int64_t user_id, const store_actor *by, size_t *rooms);
+/* Records an issued certificate and its audit entry, inside the caller's
+ * transaction (store_pki.c). */
+struct store_cert;
+store_status store_cert_insert_in_tx(store *s, const struct store_cert *cert, const char *cert_pem,
+                                     const store_actor *by);
+/* store_user_add inside the caller's transaction. */
+store_status store_user_add_in_tx(store *s, const char *name, const uint8_t public_key[BUSAUTH_KEY_BYTES],
+                                  store_role role, const store_actor *by);
 #endif

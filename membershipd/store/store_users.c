@@ -145,6 +145,15 @@ static store_status add_in_tx(store *s, void *ctx)
     return status;
 }
 
+store_status store_user_add_in_tx(store *s, const char *name, const uint8_t public_key[BUSAUTH_KEY_BYTES],
+                                  store_role role, const store_actor *by)
+{
+    if (!store_user_name_valid(name))
+        return STORE_INVALID_NAME;
+    add_args a = {name, public_key, role, by};
+    return add_in_tx(s, &a);
+}
+
 store_status store_user_add(store *s, const char *name,
                             const uint8_t public_key[BUSAUTH_KEY_BYTES],
                             store_role role, const store_actor *by)

@@ -1,0 +1,34 @@
+/* The ca, cert, token and join subcommands (dev/pki.md). */
+#ifndef MEMBERSHIPD_PKI_CLI_H
+#define MEMBERSHIPD_PKI_CLI_H
+
+#include "membershipd/cli/cli.h"
+#include "membershipd/pki/pki.h"
+
+#define CA_KEK_FLAG(var)                                                                \
+    {"--ca-kek-file", "PATH", &(var), NULL,                                             \
+     "the CA key-encryption key (default DATA-DIR/" PKI_KEK_FILE "; keep a copy apart from backups)"}
+
+/* --ca-kek-file, else DATA-DIR/ca.kek; returns an exit code. */
+int cli_kek_path(const store_location *loc, const char *flag, store_open_mode mode, char out[4096]);
+/* Opens the store and loads its CA, with its key when with_key (reading
+ * the KEK file); prints the reason on failure; returns an exit code. */
+int cli_ca_open(const store_location *loc, const char *kek_flag, bool with_key, store **s, pki_ca *ca);
+/* --days: 1 to PKI_DAYS_MAX, fallback when absent; returns an exit code. */
+int cli_days(const char *text, int fallback, int *days);
+/* Writes DIR/NAME.crt, DIR/NAME.key (0600) and DIR/ca.crt: new files, or
+ * with replace new contents renamed over the old (cert renew). */
+int cli_write_cert_files(const char *dir, const char *name, X509 *cert, EVP_PKEY *key, X509 *ca, bool replace);
+
+int cmd_ca_init(int argc, char **argv);
+int cmd_ca_show(int argc, char **argv);
+int cmd_cert_issue(int argc, char **argv);
+int cmd_cert_list(int argc, char **argv);
+int cmd_cert_info(int argc, char **argv);
+int cmd_cert_revoke(int argc, char **argv);
+int cmd_cert_renew(int argc, char **argv);
+int cmd_token_create(int argc, char **argv);
+int cmd_token_list(int argc, char **argv);
+int cmd_token_revoke(int argc, char **argv);
+
+#endif

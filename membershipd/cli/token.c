@@ -1,0 +1,207 @@
+/* membershipd token create | list | revoke: join tokens (dev/pki.md). */
+#include <stdio.h>
+#include <string.h>
+#include <jansson.h>
+#include <sodium.h>
+#include "membershipd/cli/pki_cli.h"
+#include "membershipd/config/server_identity.h"
+
+#define TOKEN_TTL_DEFAULT_MS (24 * 3600 * 1000LL)
+#define TOKEN_TTL_MAX_MS (30 * 24 * 3600 * 1000LL)
+
+static const cli_command TOKEN_COMMANDS[] = {
+    {"create", cmd_token_create, "make a single-use join token (printed once; only its hash is kept)"},
+    {"list", cmd_token_list, "list join tokens: hash prefix, role, name, created, expires, used by"},
+    {"revoke", cmd_token_revoke, "revoke a join token by its hash prefix"},
+};
+
+int cmd_token(int argc, char **argv)
+{
+    return cli_dispatch("token", TOKEN_COMMANDS, sizeof TOKEN_COMMANDS / sizeof TOKEN_COMMANDS[0], argc, argv);
+}
+
+typedef struct {
+    const char *role, *name, *ttl, *dns, *ip;
+} token_flags;
+
+/* Everything about the token but its secret, checked. */
+static int token_from_flags(const token_flags *f, store_token *t)
+{
+    memset(t, 0, sizeof *t);
+    int64_t ttl = TOKEN_TTL_DEFAULT_MS;
+    char err[512];
+    if (!f->role || !store_token_role_parse(f->role, &t->role)) {
+        cli_error("give --role node|member");
+        return EXIT_USAGE;
+    }
+    if (f->ttl && (!cli_duration_ms(f->ttl, &ttl) || ttl < 60000 || ttl > TOKEN_TTL_MAX_MS))
+        return cli_bad_value("--ttl", f->ttl, "a duration from 1m to 30d, such as 15m, 24h or 7d");
+    if (t->role == STORE_TOKEN_MEMBER && (!f->name || f->dns || f->ip)) {
+        cli_error("a member token needs --name (the user it makes) and takes no --dns or --ip");
+        return EXIT_USAGE;
+    }
+    pki_profile p = {f->name ? f->name : "node", STORE_CERT_NODE, f->dns ? f->dns : "", f->ip ? f->ip : "", 1};
+    if (!pki_profile_valid(&p, err, sizeof err)) {
+        cli_error("%s", err);
+        return EXIT_USAGE;
+    }
+    snprintf(t->name, sizeof t->name, "%s", f->name ? f->name : "");
+    snprintf(t->dns, sizeof t->dns, "%s", p.dns);
+    snprintf(t->ip, sizeof t->ip, "%s", p.ip);
+    t->created_ms = store_now_ms();
+    t->expires_ms = t->created_ms + ttl;
+    return EXIT_OK;
+}
+
+static int create(const store_location *loc, store_token *t)
+{
+    char dir[4096];
+    int rc = cli_data_dir(loc, STORE_OPEN_EXISTING, dir);
+    busauth_identity *server = rc == EXIT_OK ? server_identity_load_or_create(dir) : NULL;
+    if (!server)
+        return rc == EXIT_OK ? EXIT_FAILED : rc;
+    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], text[PKI_TOKEN_LEN + 1];
+    busauth_nkey_encode_public(busauth_identity_public_key(server), nkey);
+    busauth_identity_free(server);
+    store *s;
+    if ((rc = cli_open_store(loc, STORE_OPEN_EXISTING, &s)) != EXIT_OK)
+        return rc;
+    pki_token_make(nkey, text, t->hash);
+    store_actor by = cli_local_actor();
+    store_status status = store_token_add(s, t, &by);
+    if (status == STORE_OK) {
+        char expires[32];
+        cli_format_time(t->expires_ms, expires);
+        fprintf(stderr, "%s join token%s%s, single use, expires %s; it is shown once, keep it secret:\n",
+                store_token_role_name(t->role), t->name[0] ? " for " : "", t->name, expires);
+        printf("%s\n", text);
+    } else {
+        rc = cli_store_error(s, status, "record the token");
+    }
+    sodium_memzero(text, sizeof text);
+    store_close(s);
+    return rc;
+}
+
+int cmd_token_create(int argc, char **argv)
+{
+    store_location loc = {0};
+    token_flags f = {0};
+    const cli_flag flags[] = {
+        {"--role", "node|member", &f.role, NULL, "member: allowlists a new key; node: gets a node certificate"},
+        {"--name", "NAME", &f.name, NULL, "member: the user's name (required); node: the node's (else the joiner's)"},
+        {"--ttl", "DURATION", &f.ttl, NULL, "how long it may be used (default 24h, at most 30d)"},
+        {"--dns", "NAMES", &f.dns, NULL, "node: DNS names its certificate gets, comma-separated"},
+        {"--ip", "ADDRS", &f.ip, NULL, "node: IP addresses its certificate gets, comma-separated"},
+        STORE_LOCATION_FLAGS(loc),
+        {0},
+    };
+    const cli_spec spec = {"token create", "", "Make a join token: 256 random bits, single use, expiring, printed\n"
+                           "once on stdout (redirect it to a file of yours); only its hash is stored.",
+                           flags, 0, 0};
+    cli_args args;
+    int rc = cli_parse(&spec, argc, argv, &args);
+    if (rc != CLI_PROCEED)
+        return rc;
+    store_token t;
+    if ((rc = token_from_flags(&f, &t)) != EXIT_OK)
+        return rc;
+    return create(&loc, &t);
+}
+
+static const char *token_status(const store_token *t, int64_t now)
+{
+    return t->revoked_ms ? "revoked" : t->used_ms ? "used" : t->expires_ms <= now ? "expired" : "usable";
+}
+
+static int print_row(const store_token *t, void *ctx)
+{
+    char hash[65], created[32], expires[32];
+    sodium_bin2hex(hash, sizeof hash, t->hash, sizeof t->hash);
+    cli_format_time(t->created_ms, created);
+    cli_format_time(t->expires_ms, expires);
+    printf("%-16.16s %-6s %-20s %-21s %-21s %-8s %s\n", hash, store_token_role_name(t->role),
+           t->name[0] ? t->name : "-", created, expires, token_status(t, *(const int64_t *)ctx),
+           t->used_by[0] ? t->used_by : "-");
+    return 0;
+}
+
+typedef struct {
+    json_t *rows;
+    int64_t now;
+} json_ctx;
+
+static int append_json(const store_token *t, void *ctx)
+{
+    json_ctx *j = ctx;
+    char hash[65], created[32], expires[32];
+    sodium_bin2hex(hash, sizeof hash, t->hash, sizeof t->hash);
+    cli_format_time(t->created_ms, created);
+    cli_format_time(t->expires_ms, expires);
+    json_t *row = json_pack("{s:s%, s:s, s:s, s:s, s:s, s:s, s:s}", "hash_prefix", hash, (size_t)16, "role",
+                            store_token_role_name(t->role), "name", t->name, "created", created, "expires", expires,
+                            "status", token_status(t, j->now), "used_by", t->used_by);
+    return row ? json_array_append_new(j->rows, row) : -1;
+}
+
+int cmd_token_list(int argc, char **argv)
+{
+    store_location loc = {0};
+    bool json = false;
+    const cli_flag flags[] = {
+        {"--json", NULL, NULL, &json, "print a JSON array instead of a table"},
+        STORE_LOCATION_FLAGS(loc),
+        {0},
+    };
+    const cli_spec spec = {"token list", "", "List join tokens (never the tokens themselves: a prefix of their hash).",
+                           flags, 0, 0};
+    cli_args args;
+    int rc = cli_parse(&spec, argc, argv, &args);
+    if (rc != CLI_PROCEED)
+        return rc;
+    store *s;
+    if ((rc = cli_open_store(&loc, STORE_OPEN_EXISTING, &s)) != EXIT_OK)
+        return rc;
+    json_ctx j = {json ? json_array() : NULL, store_now_ms()};
+    if (!json)
+        printf("%-16s %-6s %-20s %-21s %-21s %-8s %s\n", "HASH", "ROLE", "NAME", "CREATED", "EXPIRES", "STATUS",
+               "USED BY");
+    store_status status = json ? store_token_foreach(s, append_json, &j) : store_token_foreach(s, print_row, &j.now);
+    rc = status == STORE_OK ? EXIT_OK : cli_store_error(s, status, "list tokens");
+    if (json && rc == EXIT_OK && json_dumpf(j.rows, stdout, JSON_INDENT(2)) == 0)
+        putchar('\n');
+    json_decref(j.rows);
+    store_close(s);
+    return rc;
+}
+
+int cmd_token_revoke(int argc, char **argv)
+{
+    store_location loc = {0};
+    const cli_flag flags[] = {STORE_LOCATION_FLAGS(loc), {0}};
+    const cli_spec spec = {"token revoke", "HASH-PREFIX", "Revoke a join token, named by at least 8 hex digits of "
+                           "its hash\n(see: membershipd token list).", flags, 1, 1};
+    cli_args args;
+    int rc = cli_parse(&spec, argc, argv, &args);
+    if (rc != CLI_PROCEED)
+        return rc;
+    store *s;
+    if ((rc = cli_open_store(&loc, STORE_OPEN_EXISTING, &s)) != EXIT_OK)
+        return rc;
+    store_actor by = cli_local_actor();
+    store_status status = store_token_revoke(s, args.v[0], &by);
+    if (status == STORE_OK)
+        printf("revoked token %s\n", args.v[0]);
+    else if (status == STORE_NOT_FOUND)
+        cli_error("no token whose hash starts with %.64s (give at least 8 lowercase hex digits; see: membershipd token list)",
+                  args.v[0]);
+    else if (status == STORE_CONFLICT)
+        cli_error("%.64s names more than one token; give more of the hash", args.v[0]);
+    else if (status == STORE_ALREADY_REVOKED)
+        cli_error("that token is revoked already; nothing changed");
+    else
+        rc = cli_store_error(s, status, "revoke the token");
+    rc = rc != EXIT_OK ? rc : status == STORE_OK ? EXIT_OK : EXIT_FAILED;
+    store_close(s);
+    return rc;
+}

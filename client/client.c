@@ -118,7 +118,7 @@ static void known_key(const char *file, const char *url, char out[BUSAUTH_NKEY_P
         fclose(f);
 }
 
-static unibus_status remember_key(unibus_client *c, const char *file)
+static unibus_status remember_key(unibus_client *c, const char *file, bool learned)
 {
     int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     char line[2300];
@@ -128,25 +128,25 @@ static unibus_status remember_key(unibus_client *c, const char *file)
         close(fd);
     if (!ok)
         return client_fail(c, UNIBUS_ERR_CONFIG, "cannot record the server key in %s: %s", file, strerror(errno));
-    c->first_use = true;
+    c->first_use = learned;
     return UNIBUS_OK;
 }
 
-/* The pinned key, else the recorded one, else (first use) the presented one. */
+/* The pinned key, else the recorded one, else (first use) the presented
+ * one.  A pinned key the known-servers file lacks is recorded too, so the
+ * next open needs no pin (unibus join pins the key its token names). */
 static unibus_status settle_server_key(unibus_client *c, const unibus_config *cfg)
 {
-    char expected[BUSAUTH_NKEY_PUBLIC_LEN + 1];
-    if (cfg->server_key)
-        snprintf(expected, sizeof expected, "%s", cfg->server_key);
-    else
-        known_key(cfg->known_servers, c->url, expected);
+    char known[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    known_key(cfg->known_servers, c->url, known);
+    const char *expected = cfg->server_key ? cfg->server_key : known;
     if (expected[0] && strcmp(expected, c->server_nkey) != 0)
         return client_fail(c, UNIBUS_ERR_SERVER_KEY,
                            "%s presents server key %s but %s is %s: refusing (a different server, or an attack)",
                            c->url, c->server_nkey, cfg->server_key ? "the pinned key" : "the key recorded before",
                            expected);
-    if (!expected[0] && cfg->known_servers)
-        return remember_key(c, cfg->known_servers);
+    if (!known[0] && cfg->known_servers)
+        return remember_key(c, cfg->known_servers, !cfg->server_key);
     if (!expected[0])
         return client_fail(c, UNIBUS_ERR_CONFIG, "no server key pinned and no known-servers file to record one");
     return UNIBUS_OK;

@@ -31,11 +31,15 @@ int peer_fail(unibus_client *c, unibus_status status);
 void peer_run_until_signal(unibus_subscription *sub);
 /* Makes peer_run_until_signal return, as a signal would (async-signal-safe). */
 void peer_stop(void);
+/* The identity file the flags, environment or config name, else
+ * ~/.config/unibus/identity.seed (in out); NULL when there is no home. */
+const char *peer_identity_path(const peer_flags *flags, char out[4096]);
 /* ~/.config/unibus/NAME, creating the directory (0700). */
 int peer_config_path(const char *name, char out[4096]);
 
 int cmd_keygen(int argc, char **argv);
 int cmd_whoami(int argc, char **argv);
+int cmd_join(int argc, char **argv);
 int cmd_rooms(int argc, char **argv);
 int cmd_room(int argc, char **argv);
 int cmd_room_create(int argc, char **argv);

@@ -7,6 +7,7 @@
 
 static const cli_command COMMANDS[] = {
     {"keygen", cmd_keygen, "create this peer's identity (a seed file)"},
+    {"join", cmd_join, "join a bus with a member token: no admin handles your key"},
     {"whoami", cmd_whoami, "show who the server thinks you are"},
     {"rooms", cmd_rooms, "list your rooms"},
     {"room", cmd_room, "create rooms, add and remove members"},

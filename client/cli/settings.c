@@ -84,14 +84,23 @@ int peer_fail(unibus_client *c, unibus_status status)
     return status == UNIBUS_ERR_INVALID_ARG || status == UNIBUS_ERR_CONFIG ? EXIT_USAGE : EXIT_FAILED;
 }
 
+const char *peer_identity_path(const peer_flags *flags, char out[PATH_MAX])
+{
+    const char *path = pick(flags->identity, "UNIBUS_IDENTITY", "identity", out, PATH_MAX);
+    if (path && path != out)
+        snprintf(out, PATH_MAX, "%s", path);
+    if (path)
+        return out;
+    return peer_config_path("identity.seed", out) == 0 ? out : NULL;
+}
+
 int peer_open(const peer_flags *flags, unibus_client **out)
 {
     static char url[PATH_MAX], ca[PATH_MAX], identity[PATH_MAX], server_key[64], known[PATH_MAX], replay[PATH_MAX];
-    char default_identity[PATH_MAX];
     unibus_config cfg = {
         .url = pick(flags->url, "UNIBUS_URL", "url", url, sizeof url),
         .ca_file = pick(flags->ca, "UNIBUS_CA", "ca", ca, sizeof ca),
-        .identity_file = pick(flags->identity, "UNIBUS_IDENTITY", "identity", identity, sizeof identity),
+        .identity_file = peer_identity_path(flags, identity),
         .server_key = pick(flags->server_key, NULL, "server_key", server_key, sizeof server_key),
         .known_servers = peer_config_path("known_servers", known) == 0 ? known : NULL,
         .replay_file = pick(NULL, "UNIBUS_REPLAY_FILE", "replay_file", replay, sizeof replay),
@@ -100,8 +109,6 @@ int peer_open(const peer_flags *flags, unibus_client **out)
         cli_error("no control plane URL: give --url, set UNIBUS_URL, or put url= in ~/.config/unibus/config");
         return EXIT_USAGE;
     }
-    if (!cfg.identity_file && peer_config_path("identity.seed", default_identity) == 0)
-        cfg.identity_file = default_identity;
     unibus_status s = unibus_client_open(&cfg, out);
     if (s != UNIBUS_OK) {
         int rc = peer_fail(*out, s);

@@ -23,6 +23,7 @@ static const route ROUTES[] = {
     {"GET", "/v1/rooms/{room}/key", ACCESS_USER, 0, api_room_key_get},
     {"PUT", "/v1/blobs/{sha256}", ACCESS_USER, BLOB_BODY_LIMIT, api_blob_put},
     {"GET", "/v1/blobs/{sha256}", ACCESS_USER, 0, api_blob_get},
+    {"POST", "/v1/join", ACCESS_PUBLIC, JOIN_BODY_LIMIT, api_join},
 };
 
 _Static_assert(sizeof ROUTES / sizeof ROUTES[0] <= ROUTE_COUNT_MAX, "raise ROUTE_COUNT_MAX");
@@ -163,10 +164,8 @@ static void note_suppressed(server *srv, int64_t now, bool now_or_never)
  * addresses as they have, each a row on disk: those rows come out of one
  * server-wide budget, and what it suppresses is counted.  A replay is
  * always audited: its signature verified, so it is someone's own request. */
-static bool audit_budget_allows(server *srv, const reply *out)
+bool route_audit_budget_take(server *srv)
 {
-    if (out->status != 401 || (out->error_code && strcmp(out->error_code, "replay_detected") == 0))
-        return true;
     static const struct sockaddr_in everyone = {.sin_family = AF_INET};
     unsigned retry;
     int64_t now = clock_mono_ms();
@@ -175,6 +174,13 @@ static bool audit_budget_allows(server *srv, const reply *out)
     atomic_fetch_add(&srv->audit_suppressed, 1);
     note_suppressed(srv, now, false);
     return false;
+}
+
+static bool audit_budget_allows(server *srv, const reply *out)
+{
+    if (out->status != 401 || (out->error_code && strcmp(out->error_code, "replay_detected") == 0))
+        return true;
+    return route_audit_budget_take(srv);
 }
 
 void route_audit_suppressed_flush(server *srv, bool stopping)

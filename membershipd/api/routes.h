@@ -46,6 +46,10 @@ void route_dispatch(server *srv, request *req, reply *out);
  * how many it left out is recorded as one "audit.suppressed" row (and a
  * log line) at most once per AUDIT_SUPPRESSED_LOG_MS. */
 void route_audit_if_denied(server *srv, request *req, const reply *out);
+/* One audit row's worth of the server-wide budget for refusals anyone
+ * can cause (failed authentications, refused joins); false, counted as
+ * suppressed, when it is spent. */
+bool route_audit_budget_take(server *srv);
 /* Records suppressed failed authentications not yet recorded: when the
  * interval has passed, or now when stopping.  Called once a second. */
 void route_audit_suppressed_flush(server *srv, bool stopping);
@@ -67,5 +71,6 @@ void api_room_keys_put(server *srv, request *req, reply *out);
 void api_room_key_get(server *srv, request *req, reply *out);
 void api_blob_put(server *srv, request *req, reply *out);
 void api_blob_get(server *srv, request *req, reply *out);
+void api_join(server *srv, request *req, reply *out);
 
 #endif

@@ -41,6 +41,8 @@ void serve_flags_table(serve_flags *f, cli_flag *t)
         {"--audit-syslog", NULL, NULL, &f->audit_syslog, "mirror every audit entry to syslog (authpriv)"},
         {"--audit-syslog-socket", "PATH", &f->audit_syslog_socket, NULL,
          "the syslog socket for --audit-syslog (default /dev/log)"},
+        {"--ca-kek-file", "PATH", &f->ca_kek_file, NULL,
+         "the CA key-encryption key, read for node joins only (default DATA-DIR/ca.kek)"},
         STORE_LOCATION_FLAGS(f->store),
     };
     memcpy(t, flags, sizeof flags);
@@ -196,6 +198,7 @@ int serve_config_parse(const serve_flags *f, serve_config *cfg)
     cfg->tls_cert = f->tls_cert;
     cfg->tls_key = f->tls_key;
     cfg->store = f->store;
+    cfg->ca_kek_file = f->ca_kek_file;
     int rc = parse_unsigned("--http-port", f->http_port, 0, 65535, SERVE_DEFAULT_HTTP_PORT,
                             &cfg->http_port);
     if (rc == EXIT_OK)

@@ -27,6 +27,7 @@ typedef struct {
     const char *metrics_addr;
     bool audit_syslog;
     const char *audit_syslog_socket;
+    const char *ca_kek_file;
     store_location store;
 } serve_flags;
 
@@ -56,11 +57,12 @@ typedef struct {
     bool metrics_is_loopback;
     unsigned metrics_port;
     const char *audit_syslog;   /* the syslog socket to mirror the audit log to, or NULL */
+    const char *ca_kek_file;    /* node joins sign with the CA (dev/pki.md); NULL: DATA-DIR/ca.kek */
     store_location store;
 } serve_config;
 
 /* Number of entries SERVE_FLAGS adds to a cli_flag table. */
-#define SERVE_FLAG_COUNT 19
+#define SERVE_FLAG_COUNT 20
 /* Appends the serve flags, bound to f, at table[0..SERVE_FLAG_COUNT). */
 void serve_flags_table(serve_flags *f, cli_flag *table);
 

@@ -37,6 +37,12 @@
 #define AUDIT_FAILED_AUTH_RATE 5
 #define AUDIT_FAILED_AUTH_BURST 50
 #define AUDIT_SUPPRESSED_LOG_MS 60000
+/* POST /v1/join per client IP, on top of the limit every request has:
+ * a token is 256 bits, but each guess costs a store lookup and an audit
+ * row (dev/pki.md, "Joining"). */
+#define JOIN_RATE 0.2
+#define JOIN_BURST 10
+#define JOIN_BODY_LIMIT (80 * 1024)
 
 typedef struct server {
     serve_config cfg;
@@ -47,6 +53,7 @@ typedef struct server {
     busauth_identity *system_user; /* nats-server's system account: monitoring (server_identity.h) */
     ratelimit *limits;
     ratelimit *audit_budget;    /* AUDIT_FAILED_AUTH_*: one bucket for all */
+    ratelimit *join_limits;     /* JOIN_RATE, JOIN_BURST per client IP */
     atomic_uint audit_suppressed;
     atomic_llong audit_suppressed_logged_ms;
     nonce_cache *nonces;

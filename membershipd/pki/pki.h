@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include "busauth/join_token.h"
 #include "membershipd/store/store_pki.h"
 
 #define PKI_KEK_BYTES 32
@@ -121,8 +122,8 @@ char *pki_csr_make(EVP_PKEY *key, const char *name);
 /* ---- join tokens ------------------------------------------------------------------ */
 
 #define PKI_TOKEN_SECRET_BYTES 32
-/* "ubj1." + server nkey + "." + 43 base64url characters of the secret. */
-#define PKI_TOKEN_LEN (5 + BUSAUTH_NKEY_PUBLIC_LEN + 1 + 43)
+/* busauth/join_token.h has the text's shape. */
+#define PKI_TOKEN_LEN BUSAUTH_JOIN_TOKEN_LEN
 
 /* A new token for the server whose key is server_nkey: text (NUL-ended)
  * and the hash of its secret, the only thing the store keeps. */
@@ -130,5 +131,22 @@ void pki_token_make(const char *server_nkey, char text[PKI_TOKEN_LEN + 1], uint8
 /* Splits a token's text (surrounding whitespace allowed): the server key
  * it names and the hash of its secret.  False when it is not a token. */
 bool pki_token_parse(const char *text, size_t len, char server_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], uint8_t hash[32]);
+
+/* ---- the join request ----------------------------------------------------------- */
+
+/* POST /v1/join's body: {"role": "member"|"node", "token": "...",
+ * "name": "...", "csr": "PEM"} (node: csr required, name optional; member:
+ * neither, as the token names the user and the request's signature is the
+ * key).  Nothing but these fields, each a string within its bound. */
+typedef struct {
+    store_token_role role;
+    char server_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1]; /* the server the token is for */
+    uint8_t token_hash[32];
+    char name[STORE_USER_NAME_MAX + 1];            /* "" when not given */
+    char *csr_pem;                                 /* node: heap */
+} pki_join_request;
+
+bool pki_join_request_parse(const char *text, size_t len, pki_join_request *out, char *err, size_t errlen);
+void pki_join_request_free(pki_join_request *r);
 
 #endif

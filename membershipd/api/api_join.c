@@ -1,0 +1,211 @@
+/* POST /v1/join: a join token buys an allowlist entry or a node certificate
+ * (dev/pki.md, "Joining").  No caller signature is required: the token is
+ * the credential.  Every refusal of a token reads the same. */
+#include "membershipd/api/api.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "common/log.h"
+#include "embedded/clock.h"
+#include "membershipd/config/datadir.h"
+#include "membershipd/http/auth_headers.h"
+#include "membershipd/pki/pki.h"
+
+#define JOIN_REFUSED "this join token is not valid here (unknown, used, expired, revoked or for another role); " \
+                     "ask the operator for a new one"
+
+static void audit_join(server *srv, const store_actor *by, const pki_join_request *jr, const char *why)
+{
+    char hex[65], target[96], action[16];
+    sodium_bin2hex(hex, sizeof hex, jr->token_hash, sizeof jr->token_hash);
+    snprintf(target, sizeof target, "token:%.16s:%s", hex, why);
+    snprintf(action, sizeof action, "join.%s", store_token_role_name(jr->role));
+    if (route_audit_budget_take(srv))
+        WITH_STORE(srv, store_audit_append(srv->store, by, action, target, "denied"));
+}
+
+static void refuse(server *srv, const store_actor *by, const pki_join_request *jr, const char *why, reply *out)
+{
+    audit_join(srv, by, jr, why);
+    reply_error(out, 403, "join_refused", JOIN_REFUSED);
+}
+
+/* The request's signature proves the joiner holds the key it joins with. */
+static bool proves_key(server *srv, const request *req, reply *out)
+{
+    char reason[256];
+    if (!req->verified) {
+        reply_error(out, 401, "auth_failed", "sign the join request with the key that joins (X-Unibus-* headers)");
+        return false;
+    }
+    if (auth_time_check(req->signed_time, store_now_ms(), reason, sizeof reason) != AUTH_HEADERS_OK) {
+        reply_error(out, 401, "auth_failed", "%s", reason);
+        return false;
+    }
+    if (sodium_memcmp(req->claimed_public_key, busauth_identity_public_key(srv->identity), BUSAUTH_KEY_BYTES) == 0) {
+        reply_error(out, 400, "bad_request", "that is the server's own key, which cannot be a user");
+        return false;
+    }
+    return true;
+}
+
+static void join_member(server *srv, request *req, const pki_join_request *jr, reply *out)
+{
+    if (!proves_key(srv, req, out))
+        return;
+    store_actor by = request_actor(req);
+    store_redeem_outcome outcome;
+    store_status status =
+        WITH_STORE(srv, store_token_redeem_member(srv->store, jr->token_hash, req->claimed_public_key, &by, &outcome));
+    if (status != STORE_OK) {
+        reply_store_failure(out, status);
+        return;
+    }
+    if (outcome == STORE_REDEEM_TAKEN) {
+        audit_join(srv, &by, jr, store_redeem_outcome_name(outcome));
+        reply_error(out, 409, "conflict", "this key, or the user name the token is for, is on the allowlist already; "
+                    "nothing changed");
+        return;
+    }
+    if (outcome != STORE_REDEEM_OK) {
+        refuse(srv, &by, jr, store_redeem_outcome_name(outcome), out);
+        return;
+    }
+    store_user user;
+    if (!api_dataplane_sync(srv, req, out))
+        return;
+    status = WITH_STORE(srv, store_user_get_by_key(srv->store, req->claimed_public_key, &user));
+    if (status == STORE_OK)
+        reply_json(out, 201, json_pack("{s:o, s:s}", "user", api_user_json(&user), "server_key", srv->identity_nkey));
+    else
+        reply_store_failure(out, status);
+}
+
+/* The CA with its key, read for this one signature. */
+static bool load_ca(server *srv, pki_ca *ca, reply *out)
+{
+    char kek_path[PATH_MAX], err[512];
+    uint8_t kek[PKI_KEK_BYTES];
+    if (srv->cfg.ca_kek_file)
+        snprintf(kek_path, sizeof kek_path, "%s", srv->cfg.ca_kek_file);
+    else
+        snprintf(kek_path, sizeof kek_path, "%s/" PKI_KEK_FILE, cli_data_dir_path(&srv->cfg.store));
+    bool ok = pki_kek_load(kek_path, kek, err, sizeof err);
+    if (ok) {
+        pthread_mutex_lock(&srv->store_lock);
+        ok = pki_ca_load(srv->store, kek, ca, err, sizeof err);
+        pthread_mutex_unlock(&srv->store_lock);
+    }
+    sodium_memzero(kek, sizeof kek);
+    if (!ok) {
+        log_event(LOG_ERROR, "ca_unavailable", "detail=\"%s\"", err);
+        reply_error(out, 503, "ca_unavailable", "this server cannot sign certificates now (its CA or key-encryption "
+                    "key is missing); tell its operator");
+    }
+    return ok;
+}
+
+static json_t *node_answer(server *srv, const pki_ca *ca, X509 *cert, const store_cert *record)
+{
+    char *pem = pki_cert_pem(cert), *ca_pem = pki_cert_pem(ca->cert);
+    json_t *answer = pem && ca_pem ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "name", record->name, "serial",
+                                               record->serial, "certificate", pem, "ca", ca_pem, "trust_domain",
+                                               ca->trust_domain, "server_key", srv->identity_nkey, "not_after_ms",
+                                               (json_int_t)record->not_after_ms)
+                                   : NULL;
+    free(pem);
+    free(ca_pem);
+    return answer;
+}
+
+/* Signed only for a token that can pay for it, and recorded only if it
+ * still can (two joins racing for one token: one certificate). */
+static void issue_node(server *srv, const store_actor *by, const pki_join_request *jr, const pki_profile *p,
+                       EVP_PKEY *key, reply *out)
+{
+    pki_ca ca;
+    X509 *cert = NULL;
+    store_cert record;
+    char err[512];
+    if (!load_ca(srv, &ca, out))
+        return;
+    if (!pki_issue(&ca, key, p, &cert, &record, err, sizeof err)) {
+        reply_error(out, 400, "bad_request", "%s", err);
+    } else {
+        char *pem = pki_cert_pem(cert);
+        store_redeem_outcome outcome = STORE_REDEEM_OK;
+        store_status status = pem ? WITH_STORE(srv, store_token_redeem_node(srv->store, jr->token_hash, &record, pem,
+                                                                            by, &outcome))
+                                  : STORE_ERROR;
+        free(pem);
+        json_t *answer = status == STORE_OK && outcome == STORE_REDEEM_OK ? node_answer(srv, &ca, cert, &record) : NULL;
+        if (status != STORE_OK)
+            reply_store_failure(out, status);
+        else if (outcome != STORE_REDEEM_OK)
+            refuse(srv, by, jr, store_redeem_outcome_name(outcome), out);
+        else if (answer)
+            reply_json(out, 201, answer);
+        else
+            reply_error(out, 503, "server_busy", "out of memory");
+    }
+    X509_free(cert);
+    pki_ca_free(&ca);
+}
+
+static void join_node(server *srv, request *req, const pki_join_request *jr, reply *out)
+{
+    store_actor by = {.actor = "join", .peer_ip = req->ip, .request_id = req->id};
+    store_token token;
+    store_redeem_outcome outcome;
+    char err[512];
+    store_status status =
+        WITH_STORE(srv, store_token_check(srv->store, jr->token_hash, STORE_TOKEN_NODE, &token, &outcome));
+    if (status != STORE_OK) {
+        reply_store_failure(out, status);
+        return;
+    }
+    if (outcome != STORE_REDEEM_OK) {
+        refuse(srv, &by, jr, store_redeem_outcome_name(outcome), out);
+        return;
+    }
+    const char *name = token.name[0] ? token.name : jr->name;
+    if (!name[0] || (jr->name[0] && strcmp(jr->name, name) != 0)) {
+        reply_error(out, 400, "bad_request", name[0] ? "this token is for node %s; join under that name"
+                                                     : "give field \"name\": this token does not name the node%s", name);
+        return;
+    }
+    EVP_PKEY *key = pki_csr_public_key(jr->csr_pem, strlen(jr->csr_pem), err, sizeof err);
+    if (!key) {
+        reply_error(out, 400, "bad_request", "%s", err);
+        return;
+    }
+    pki_profile p = {name, STORE_CERT_NODE, token.dns, token.ip, PKI_CERT_DAYS_DEFAULT};
+    issue_node(srv, &by, jr, &p, key, out);
+    EVP_PKEY_free(key);
+}
+
+void api_join(server *srv, request *req, reply *out)
+{
+    unsigned retry;
+    pki_join_request jr;
+    char err[256];
+    if (!ratelimit_take(srv->join_limits, (const struct sockaddr *)&req->peer, clock_mono_ms(), &retry)) {
+        reply_error(out, 429, "rate_limited", "too many join attempts from this address; retry in %u s", retry);
+        out->retry_after_s = retry;
+        return;
+    }
+    if (!pki_join_request_parse((const char *)req->body, req->body_len, &jr, err, sizeof err)) {
+        reply_error(out, 400, "bad_request", "%s", err);
+        return;
+    }
+    if (strcmp(jr.server_nkey, srv->identity_nkey) != 0) {
+        store_actor by = request_actor(req);
+        refuse(srv, &by, &jr, "other_server", out);
+    } else if (jr.role == STORE_TOKEN_MEMBER) {
+        join_member(srv, req, &jr, out);
+    } else {
+        join_node(srv, req, &jr, out);
+    }
+    pki_join_request_free(&jr);
+}

@@ -16,6 +16,7 @@ static const cli_command COMMANDS[] = {
     {"ca", cmd_ca, "make and show the bus CA"},
     {"cert", cmd_cert, "issue, list, inspect, revoke and renew certificates from the bus CA"},
     {"token", cmd_token, "create, list and revoke single-use join tokens"},
+    {"join", cmd_join, "join a bus as a node: a certificate from its CA for a key made here"},
     {"keygen", cmd_keygen, "create a new identity seed file"},
     {"version", cmd_version, "print the version"},
 };

@@ -29,5 +29,6 @@ int cmd_restore(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+int cmd_join(int argc, char **argv);
 
 #endif

@@ -30,5 +30,6 @@ int cmd_cert_renew(int argc, char **argv);
 int cmd_token_create(int argc, char **argv);
 int cmd_token_list(int argc, char **argv);
 int cmd_token_revoke(int argc, char **argv);
+int cmd_join(int argc, char **argv);
 
 #endif

@@ -1,0 +1,232 @@
+/* membershipd join URL --ca ca.crt --token-file FILE --name NAME --data-dir DIR:
+ * a node's certificate from the bus CA, for a key made here (dev/pki.md). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <sodium.h>
+#include "membershipd/cli/pki_cli.h"
+
+#define ANSWER_MAX (256 * 1024)
+#define JOIN_TIMEOUT_S 30
+
+typedef struct {
+    char *data;
+    size_t len;
+} buffer;
+
+static size_t on_body(char *ptr, size_t size, size_t n, void *ctx)
+{
+    buffer *b = ctx;
+    size_t add = size * n;
+    if (b->len + add > ANSWER_MAX)
+        return 0;
+    char *grown = realloc(b->data, b->len + add + 1);
+    if (!grown)
+        return 0;
+    memcpy(grown + b->len, ptr, add);
+    b->data = grown;
+    b->len += add;
+    b->data[b->len] = '\0';
+    return add;
+}
+
+/* The token from a file of ours alone, or a named environment variable. */
+static int read_token(const char *file, const char *env, char out[PKI_TOKEN_LEN + 64])
+{
+    if (!file == !env) {
+        cli_error("give the token with --token-file FILE or --token-env NAME (never on the command line)");
+        return EXIT_USAGE;
+    }
+    if (env) {
+        const char *v = getenv(env);
+        snprintf(out, PKI_TOKEN_LEN + 64, "%s", v ? v : "");
+        return out[0] ? EXIT_OK : (cli_error("the environment variable %s is not set", env), EXIT_USAGE);
+    }
+    int fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    char why[512] = "";
+    if (fd < 0 || fstat(fd, &st) != 0)
+        snprintf(why, sizeof why, "cannot read the token file %s: %s", file, strerror(errno));
+    else if (!S_ISREG(st.st_mode) || store_owner_problem("token file", file, st.st_uid, why, sizeof why) ||
+             (st.st_mode & 077))
+        snprintf(why + strlen(why), sizeof why - strlen(why), "%sthe token file %s must be a file of yours alone; "
+                 "run: chmod 600 %s", why[0] ? "; " : "", file, file);
+    ssize_t n = why[0] ? 0 : read(fd, out, PKI_TOKEN_LEN + 63);
+    if (fd >= 0)
+        close(fd);
+    out[n > 0 ? n : 0] = '\0';
+    if (why[0])
+        cli_error("%s", why);
+    return why[0] ? EXIT_USAGE : EXIT_OK;
+}
+
+static char *request_body(const char *token, const char *name, const char *csr)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "role", "node", "token", token, "name", name, "csr", csr);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}
+
+/* POSTs body to URL/v1/join, trusting only ca_file; *answer is the JSON. */
+static int post_join(const char *url, const char *ca_file, const char *body, json_t **answer)
+{
+    char target[2048];
+    snprintf(target, sizeof target, "%s/v1/join", url);
+    CURL *curl = curl_easy_init();
+    buffer b = {0};
+    long http = 0;
+    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(curl, CURLOPT_URL, target);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
+    curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)JOIN_TIMEOUT_S);
+    CURLcode rc = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &http);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    *answer = b.data ? json_loads(b.data, 0, NULL) : NULL;
+    free(b.data);
+    if (rc != CURLE_OK) {
+        cli_error("cannot reach %s: %s (is the URL https, and --ca the bus CA?)", target, curl_easy_strerror(rc));
+        return EXIT_FAILED;
+    }
+    if (http != 201) {
+        json_t *err = json_object_get(*answer, "error");
+        cli_error("the server refused the join (%ld %s): %s", http,
+                  json_string_value(json_object_get(err, "code")) ?: "", 
+                  json_string_value(json_object_get(err, "message")) ?: "no detail");
+        return EXIT_FAILED;
+    }
+    return EXIT_OK;
+}
+
+typedef struct {
+    const char *url, *ca, *token_file, *token_env, *name;
+    store_location loc;
+} join_flags;
+
+/* The answer's certificate is for our key, from the CA we were given. */
+static X509 *checked_certificate(json_t *answer, X509 *ca, EVP_PKEY *key, const char *server_nkey)
+{
+    const char *pem = json_string_value(json_object_get(answer, "certificate"));
+    const char *ca_pem = json_string_value(json_object_get(answer, "ca"));
+    const char *server = json_string_value(json_object_get(answer, "server_key"));
+    X509 *cert = pem ? pki_cert_parse(pem, strlen(pem)) : NULL;
+    X509 *their_ca = ca_pem ? pki_cert_parse(ca_pem, strlen(ca_pem)) : NULL;
+    bool ok = cert && their_ca && X509_cmp(their_ca, ca) == 0 && pki_cert_issued_by(cert, ca) &&
+              X509_check_private_key(cert, key) == 1 && server && strcmp(server, server_nkey) == 0;
+    X509_free(their_ca);
+    if (!ok) {
+        X509_free(cert);
+        cli_error("the server's answer is not a certificate for this key from the CA in --ca, or not from the server "
+                  "the token names; nothing written");
+        return NULL;
+    }
+    return cert;
+}
+
+static int save(const char *dir, const join_flags *f, X509 *cert, EVP_PKEY *key, X509 *ca, json_t *answer)
+{
+    char tls_dir[PATH_MAX], info_path[PATH_MAX], err[512];
+    if (snprintf(tls_dir, sizeof tls_dir, "%s/tls", dir) >= (int)sizeof tls_dir ||
+        snprintf(info_path, sizeof info_path, "%s/join.json", dir) >= (int)sizeof info_path) {
+        cli_error("data directory path too long");
+        return EXIT_USAGE;
+    }
+    if (mkdir(tls_dir, 0700) != 0 && errno != EEXIST) {
+        cli_error("cannot make %s: %s", tls_dir, strerror(errno));
+        return EXIT_FAILED;
+    }
+    int rc = cli_write_cert_files(tls_dir, f->name, cert, key, ca, false);
+    json_t *info = json_pack("{s:s, s:O, s:O, s:O, s:O}", "url", f->url, "name", json_object_get(answer, "name"),
+                             "serial", json_object_get(answer, "serial"), "trust_domain",
+                             json_object_get(answer, "trust_domain"), "server_key", json_object_get(answer, "server_key"));
+    char *text = info ? json_dumps(info, JSON_INDENT(2)) : NULL;
+    if (rc == EXIT_OK && (!text || !pki_write_file(info_path, text, 0600, false, err, sizeof err))) {
+        cli_error("%s", text ? err : "out of memory");
+        rc = EXIT_FAILED;
+    }
+    free(text);
+    json_decref(info);
+    return rc;
+}
+
+static int join_with(const join_flags *f, const char *dir, const char *token, X509 *ca)
+{
+    char server_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    uint8_t hash[32];
+    if (!pki_token_parse(token, strlen(token), server_nkey, hash)) {
+        cli_error("that is not a join token (ubj1....); ask the operator for the output of membershipd token create");
+        return EXIT_USAGE;
+    }
+    EVP_PKEY *key = pki_key_generate();
+    char *csr = key ? pki_csr_make(key, f->name) : NULL;
+    char *body = csr ? request_body(token, f->name, csr) : NULL;
+    json_t *answer = NULL;
+    int rc = body ? post_join(f->url, f->ca, body, &answer) : (cli_error("cannot make a key and CSR"), EXIT_FAILED);
+    X509 *cert = rc == EXIT_OK ? checked_certificate(answer, ca, key, server_nkey) : NULL;
+    if (rc == EXIT_OK)
+        rc = cert ? save(dir, f, cert, key, ca, answer) : EXIT_FAILED;
+    if (rc == EXIT_OK)
+        printf("joined %s as node %s; certificate serial %s\n", f->url, f->name,
+               json_string_value(json_object_get(answer, "serial")));
+    if (body)
+        sodium_memzero(body, strlen(body));
+    free(body);
+    free(csr);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    json_decref(answer);
+    return rc;
+}
+
+int cmd_join(int argc, char **argv)
+{
+    join_flags f = {0};
+    const cli_flag flags[] = {
+        {"--ca", "FILE", &f.ca, NULL, "the bus CA's certificate (ca.crt): the only trust for the URL"},
+        {"--token-file", "FILE", &f.token_file, NULL, "the node join token, in a file of yours (mode 0600)"},
+        {"--token-env", "NAME", &f.token_env, NULL, "the environment variable holding the token"},
+        {"--name", "NAME", &f.name, NULL, "this node's name (the token's, when it names one)"},
+        STORE_LOCATION_FLAGS(f.loc),
+        {0},
+    };
+    const cli_spec spec = {"join", "URL", "Join a bus as a node: make a P-256 key here, send a CSR with a node join\n"
+                           "token, and write DATA-DIR/tls/NAME.crt, NAME.key, ca.crt and DATA-DIR/join.json.\n"
+                           "The key never leaves this machine.  The route secret is copied by the operator.",
+                           flags, 1, 1};
+    cli_args args;
+    int rc = cli_parse(&spec, argc, argv, &args);
+    if (rc != CLI_PROCEED)
+        return rc;
+    f.url = args.v[0];
+    if (!f.ca || !f.name || !store_user_name_valid(f.name)) {
+        cli_error("give --ca FILE (the bus CA) and --name NAME (letters, digits, '.', '_', '-')");
+        return EXIT_USAGE;
+    }
+    char token[PKI_TOKEN_LEN + 64], dir[4096], err[4200];
+    X509 *ca = NULL;
+    if ((rc = read_token(f.token_file, f.token_env, token)) == EXIT_OK &&
+        (rc = cli_data_dir(&f.loc, STORE_OPEN_CREATE, dir)) == EXIT_OK && !(ca = pki_cert_read(f.ca, err, sizeof err))) {
+        cli_error("%s", err);
+        rc = EXIT_USAGE;
+    }
+    if (rc == EXIT_OK)
+        rc = join_with(&f, dir, token, ca);
+    sodium_memzero(token, sizeof token);
+    X509_free(ca);
+    return rc;
+}

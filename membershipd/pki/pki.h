@@ -104,8 +104,9 @@ bool pki_cert_issued_by(X509 *cert, X509 *ca);
 /* How much of a certificate's lifetime is left, at now (unix seconds). */
 typedef struct {
     int64_t not_before, not_after;  /* unix seconds */
+    int64_t renew_at;               /* when a third of its lifetime is left */
     int64_t seconds_left;           /* negative once expired */
-    bool renew_due;                 /* under a third of its lifetime left */
+    bool renew_due;                 /* now >= renew_at */
 } pki_lifetime;
 
 bool pki_cert_lifetime(X509 *cert, int64_t now, pki_lifetime *out);

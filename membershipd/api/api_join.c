@@ -142,6 +142,9 @@ static void issue_node(server *srv, const store_actor *by, const pki_join_reques
         json_t *answer = status == STORE_OK && outcome == STORE_REDEEM_OK ? node_answer(srv, &ca, cert, &record) : NULL;
         if (status != STORE_OK)
             reply_store_failure(out, status);
+        else if (outcome == STORE_REDEEM_TAKEN)
+            reply_error(out, 409, "conflict", "node %s has a valid certificate already; nothing changed (revoke it "
+                        "first, or join under another name)", record.name);
         else if (outcome != STORE_REDEEM_OK)
             refuse_token(srv, by, jr, store_redeem_outcome_name(outcome), out);
         else if (answer)

@@ -231,7 +231,7 @@ static store_status redeem_in_tx(store *s, void *ctx)
     if (status == STORE_OK && a->role == STORE_TOKEN_MEMBER)
         status = store_user_add_in_tx(s, name, a->public_key, STORE_ROLE_MEMBER, a->by);
     if (status == STORE_OK && a->role == STORE_TOKEN_NODE)
-        status = store_cert_insert_in_tx(s, a->cert, a->cert_pem, a->by);
+        status = store_cert_insert_in_tx(s, a->cert, a->cert_pem, a->by, false);
     if (status == STORE_DUPLICATE_NAME || status == STORE_DUPLICATE_KEY || status == STORE_INVALID_NAME) {
         *a->outcome = STORE_REDEEM_TAKEN;
         return STORE_CONFLICT; /* rolls the spend back */

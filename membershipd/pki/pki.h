@@ -115,7 +115,9 @@ bool pki_cert_lifetime(X509 *cert, int64_t now, pki_lifetime *out);
 
 /* Parses a PEM CSR (at most PKI_PEM_MAX bytes): its self-signature must
  * verify (the joiner holds the key) and its key must be EC P-256.  Returns
- * the public key (the caller's); nothing else of the CSR is used. */
+ * the public key (the caller's) as keys are made here, a named curve and an
+ * uncompressed point, however the CSR encoded it; nothing else of the CSR
+ * is used. */
 EVP_PKEY *pki_csr_public_key(const char *pem, size_t len, char *err, size_t errlen);
 /* A PEM CSR for key (heap; the caller frees it). */
 char *pki_csr_make(EVP_PKEY *key, const char *name);

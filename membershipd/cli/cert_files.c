@@ -46,18 +46,22 @@ static bool parent_problem(const char *path, char *why, size_t len)
     return cli_dir_chain_problem("--out directory", path, parent, why, len) != 0;
 }
 
+/* Without trailing slashes: "link/" would follow link despite O_NOFOLLOW. */
+static bool out_path(const char *dir, char path[PATH_MAX])
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    return snprintf(path, PATH_MAX, "%.*s", (int)n, dir) < PATH_MAX;
+}
+
 int cli_out_dir_open(const char *dir, int *fd)
 {
-    char path[PATH_MAX];
-    size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/') /* "link/" would follow link despite O_NOFOLLOW */
-        n--;
-    if (n >= sizeof path) {
+    char path[PATH_MAX], why[3 * PATH_MAX];
+    if (!out_path(dir, path)) {
         cli_error("--out path too long: %.64s...", dir);
         return EXIT_USAGE;
     }
-    snprintf(path, sizeof path, "%.*s", (int)n, dir);
-    char why[3 * PATH_MAX];
     if (parent_problem(path, why, sizeof why)) {
         cli_error("%s", why);
         return EXIT_FAILED;
@@ -67,14 +71,15 @@ int cli_out_dir_open(const char *dir, int *fd)
         return EXIT_FAILED;
     }
     *fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (*fd < 0) {
-        cli_error(errno == ELOOP || errno == ENOTDIR ? "--out %s is not a directory (%s; a symlink is refused: "
-                  "give the directory it points to)" : "cannot open --out %s: %s", path, strerror(errno));
-        return EXIT_FAILED;
-    }
-    if (out_dir_problem(path, *fd, why, sizeof why)) {
+    if (*fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+        snprintf(why, sizeof why, "--out %s is a symlink or not a directory: give a directory (a symlink is refused, "
+                 "as it could be swapped between the check and the writes)", path);
+    else if (*fd < 0)
+        snprintf(why, sizeof why, "cannot open --out %s: %s", path, strerror(errno));
+    if (*fd < 0 || out_dir_problem(path, *fd, why, sizeof why)) {
         cli_error("%s", why);
-        close(*fd);
+        if (*fd >= 0)
+            close(*fd);
         return EXIT_FAILED;
     }
     return EXIT_OK;

@@ -43,7 +43,7 @@ typedef struct {
 } out_dir;
 
 /* A certificate the files do not hold is revoked: the store lists no valid
- * certificate that nothing holds (dev/pki.md, "Renewal"). */
+ * certificate that nothing holds (dev/pki.md, "Renewal and revocation"). */
 static int write_or_revoke(store *s, const out_dir *out, const char *name, X509 *cert, EVP_PKEY *key, X509 *ca,
                            const store_cert *record, bool renewal)
 {

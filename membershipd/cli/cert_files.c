@@ -1,7 +1,8 @@
 /* Where cert issue, cert renew and join put NAME.key, NAME.crt and ca.crt
- * (dev/pki.md, "Files"): one directory opened once and checked through its
- * descriptor, every file made, renamed and removed relative to it, so a
- * symlink swapped on the way cannot send a key elsewhere. */
+ * (dev/pki.md, "Renewal and revocation"): one directory opened once and
+ * checked through its descriptor, every file made, renamed and removed
+ * relative to it, so a symlink swapped on the way cannot send a key
+ * elsewhere. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

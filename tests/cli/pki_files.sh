@@ -1,6 +1,6 @@
 #!/bin/bash
-# Where cert issue and cert renew write (dev/pki.md, "Files" and
-# "Renewal"): --out is opened once and refused when a symlink or inside a
+# Where cert issue and cert renew write (dev/pki.md, "Renewal and
+# revocation"): --out is opened once and refused when a symlink or inside a
 # directory someone else may swap; a renewal that cannot put both files in
 # place leaves the old pair and no valid certificate that nothing holds.
 # usage: pki_files.sh MEMBERSHIPD

@@ -1,6 +1,7 @@
 /* membershipd join URL --ca ca.crt --token-file FILE --name NAME --data-dir DIR:
  * a node's certificate from the bus CA, for a key made here (dev/pki.md). */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,7 +136,7 @@ static int save(const char *dir, const join_flags *f, X509 *cert, EVP_PKEY *key,
                              "serial", json_object_get(answer, "serial"), "trust_domain",
                              json_object_get(answer, "trust_domain"), "server_key", json_object_get(answer, "server_key"));
     char *text = info ? json_dumps(info, JSON_INDENT(2)) : NULL;
-    if (rc == EXIT_OK && (!text || !pki_write_file(info_path, text, 0600, false, err, sizeof err))) {
+    if (rc == EXIT_OK && (!text || !pki_write_file_at(AT_FDCWD, info_path, text, 0600, err, sizeof err))) {
         cli_error("%s", text ? err : "out of memory");
         rc = EXIT_FAILED;
     }

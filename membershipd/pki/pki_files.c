@@ -67,22 +67,7 @@ bool pki_write_file_at(int dir, const char *name, const char *text, int mode, ch
     if (write_new(dir, name, text, mode))
         return true;
     return pki_fail(err, errlen, "cannot write %s: %s%s", name, strerror(errno),
-                    errno == EEXIST ? " (never replaced; to make a new one, use: membershipd cert renew)" : "");
-}
-
-bool pki_write_file(const char *path, const char *text, int mode, bool replace, char *err, size_t errlen)
-{
-    if (!replace)
-        return pki_write_file_at(AT_FDCWD, path, text, mode, err, errlen);
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
-        return pki_fail(err, errlen, "path too long: %s", path);
-    unlink(tmp); /* a leftover of an interrupted renewal */
-    if (write_new(AT_FDCWD, tmp, text, mode) && rename(tmp, path) == 0)
-        return true;
-    int saved = errno;
-    unlink(tmp);
-    return pki_fail(err, errlen, "cannot write %s: %s", path, strerror(saved));
+                    errno == EEXIST ? " (an existing file is never replaced: move it away, or choose another)" : "");
 }
 
 X509 *pki_cert_parse(const char *pem, size_t len)

@@ -44,16 +44,28 @@ static int out_dir(const char *dir)
     return EXIT_OK;
 }
 
+/* Whether DIR/ca.crt can stay beside a certificate of ca: there is none
+ * yet, or it is ca's.  Else says so in err. */
+static bool ca_file_fits(const char *path, X509 *ca, char *err, size_t errlen)
+{
+    if (access(path, F_OK) != 0)
+        return true;
+    X509 *existing = pki_cert_read(path, err, errlen);
+    bool same = existing && X509_cmp(existing, ca) == 0;
+    X509_free(existing);
+    if (!same)
+        snprintf(err, errlen, "%s holds another CA's certificate", path);
+    return same;
+}
+
 /* ca.crt beside the certificate: written once, and left as it is when it
  * already holds this CA. */
 static bool write_ca_file(const char *path, X509 *ca, char *err, size_t errlen)
 {
+    if (access(path, F_OK) == 0)
+        return ca_file_fits(path, ca, err, errlen);
     char *pem = pki_cert_pem(ca);
-    X509 *existing = access(path, F_OK) == 0 ? pki_cert_read(path, err, errlen) : NULL;
-    bool ok = pem && (existing ? X509_cmp(existing, ca) == 0 : pki_write_file(path, pem, 0644, false, err, errlen));
-    if (existing && !ok)
-        snprintf(err, errlen, "%s holds another CA's certificate; give another --out", path);
-    X509_free(existing);
+    bool ok = pem && pki_write_file(path, pem, 0644, false, err, errlen);
     free(pem);
     return ok;
 }
@@ -94,10 +106,17 @@ static int files_absent(const char *dir, const char *name)
 }
 
 /* Issues, records, then writes: a certificate on disk is always one the
- * bus knows (and can revoke).  A renewal replaces the files. */
+ * bus knows (and can revoke).  A renewal replaces the files.  A ca.crt of
+ * another CA is refused first, so a refusal leaves neither files nor a
+ * record behind. */
 static int issue_and_write(store *s, const pki_ca *ca, const pki_profile *p, const char *dir, bool renewal)
 {
-    char err[512];
+    char err[4200], ca_path[4096];
+    snprintf(ca_path, sizeof ca_path, "%s/ca.crt", dir);
+    if (!ca_file_fits(ca_path, ca->cert, err, sizeof err)) {
+        cli_error("%s; nothing issued (give another --out)", err);
+        return EXIT_FAILED;
+    }
     EVP_PKEY *key = pki_key_generate();
     X509 *cert = NULL;
     store_cert record;

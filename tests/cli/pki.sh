@@ -117,6 +117,13 @@ issue_refusals() {
     t "a second issue to the same dir is refused" 1 "exists; nothing issued" \
         "$M" cert issue n1 --role node --out "$WORK/n1"
     check "the files are untouched" [ "$(sha256sum "$WORK"/n1/*)" = "$sums" ]
+    mkdir "$WORK/foreign" && cp "$WORK/otherpki/ca.pem" "$WORK/foreign/ca.crt"
+    t "a dir whose ca.crt is another CA's is refused" 1 "holds another CA's certificate" \
+        "$M" cert issue f --role node --out "$WORK/foreign"
+    check "nothing written there" [ "$(cd "$WORK/foreign" && echo *)" = "ca.crt" ]
+    check "nothing recorded" [ "$("$M" cert list | grep -c '^f ')" = 0 ]
+    t "renew into it is refused" 1 "holds another CA's certificate" "$M" cert renew c1 --out "$WORK/foreign"
+    check "renew wrote nothing there" [ "$(cd "$WORK/foreign" && echo *)" = "ca.crt" ]
     t "bad --dns" 2 "--dns" "$M" cert issue z --role node --dns 'bad_name!' --out "$WORK/z"
     t "bad --ip" 2 "--ip" "$M" cert issue z --role node --ip 300.1.1.1 --out "$WORK/z"
     t "bad --days" 2 "--days" "$M" cert issue z --role node --days 0 --out "$WORK/z"

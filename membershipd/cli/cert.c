@@ -44,9 +44,7 @@ static int out_dir(const char *dir)
     return EXIT_OK;
 }
 
-/* Whether DIR/ca.crt can stay beside a certificate of ca: there is none
- * yet, or it is ca's.  Else says so in err. */
-static bool ca_file_fits(const char *path, X509 *ca, char *err, size_t errlen)
+bool cli_ca_file_fits(const char *path, X509 *ca, char *err, size_t errlen)
 {
     if (access(path, F_OK) != 0)
         return true;
@@ -63,7 +61,7 @@ static bool ca_file_fits(const char *path, X509 *ca, char *err, size_t errlen)
 static bool write_ca_file(const char *path, X509 *ca, char *err, size_t errlen)
 {
     if (access(path, F_OK) == 0)
-        return ca_file_fits(path, ca, err, errlen);
+        return cli_ca_file_fits(path, ca, err, errlen);
     char *pem = pki_cert_pem(ca);
     bool ok = pem && pki_write_file(path, pem, 0644, false, err, errlen);
     free(pem);
@@ -113,7 +111,7 @@ static int issue_and_write(store *s, const pki_ca *ca, const pki_profile *p, con
 {
     char err[4200], ca_path[4096];
     snprintf(ca_path, sizeof ca_path, "%s/ca.crt", dir);
-    if (!ca_file_fits(ca_path, ca->cert, err, sizeof err)) {
+    if (!cli_ca_file_fits(ca_path, ca->cert, err, sizeof err)) {
         cli_error("%s; nothing issued (give another --out)", err);
         return EXIT_FAILED;
     }

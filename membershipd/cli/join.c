@@ -133,6 +133,32 @@ static int save(const char *dir, const join_flags *f, X509 *cert, EVP_PKEY *key,
     return rc;
 }
 
+/* The token is single use: an earlier join's files, which save() would
+ * never replace, are refused before it is spent on a certificate that
+ * could not be written. */
+static int no_earlier_join(const char *dir, const char *name, X509 *ca)
+{
+    char key[PATH_MAX + 96], crt[PATH_MAX + 96], info[PATH_MAX + 16], ca_path[PATH_MAX + 16], err[PATH_MAX + 64];
+    snprintf(key, sizeof key, "%s/tls/%s.key", dir, name);
+    snprintf(crt, sizeof crt, "%s/tls/%s.crt", dir, name);
+    snprintf(info, sizeof info, "%s/join.json", dir);
+    snprintf(ca_path, sizeof ca_path, "%s/tls/ca.crt", dir);
+    const char *files[] = {key, crt, info}, *earlier = NULL;
+    for (size_t i = 0; i < sizeof files / sizeof files[0] && !earlier; i++)
+        if (access(files[i], F_OK) == 0)
+            earlier = files[i];
+    if (earlier) {
+        cli_error("%s exists: %s holds an earlier join; nothing sent, the token is unspent (give another --data-dir)",
+                  earlier, dir);
+        return EXIT_FAILED;
+    }
+    if (!cli_ca_file_fits(ca_path, ca, err, sizeof err)) {
+        cli_error("%s; nothing sent, the token is unspent (give another --data-dir)", err);
+        return EXIT_FAILED;
+    }
+    return EXIT_OK;
+}
+
 static int join_with(const join_flags *f, const char *dir, const char *token, X509 *ca)
 {
     char server_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
@@ -193,6 +219,8 @@ int cmd_join(int argc, char **argv)
         cli_error("%s", err);
         rc = EXIT_USAGE;
     }
+    if (rc == EXIT_OK)
+        rc = no_earlier_join(dir, f.name, ca);
     if (rc == EXIT_OK)
         rc = join_with(&f, dir, token, ca);
     sodium_memzero(token, sizeof token);

@@ -16,6 +16,9 @@ int cli_kek_path(const store_location *loc, const char *flag, store_open_mode mo
 int cli_ca_open(const store_location *loc, const char *kek_flag, bool with_key, store **s, pki_ca *ca);
 /* --days: 1 to PKI_DAYS_MAX, fallback when absent; returns an exit code. */
 int cli_days(const char *text, int fallback, int *days);
+/* Whether the ca.crt at path can stay beside a certificate of ca: there is
+ * none yet, or it is ca's.  Else says so in err. */
+bool cli_ca_file_fits(const char *path, X509 *ca, char *err, size_t errlen);
 /* Writes DIR/NAME.crt, DIR/NAME.key (0600) and DIR/ca.crt: new files, or
  * with replace new contents renamed over the old (cert renew). */
 int cli_write_cert_files(const char *dir, const char *name, X509 *cert, EVP_PKEY *key, X509 *ca, bool replace);

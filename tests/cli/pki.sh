@@ -396,6 +396,25 @@ node_join_checks() {
     check "the second join writes no certificate" [ ! -e "$WORK/d4/tls/n2.crt" ]
 }
 
+# n2's certificate revoked, a new token for it, and the join run again over
+# the old data directory: refused before the token is spent.
+rejoin_checks() {
+    "$M" cert revoke n2 >/dev/null
+    new_token again --role node --name n2
+    local sums
+    sums=$(sha256sum "$WORK"/d2/tls/* "$WORK/d2/join.json")
+    t "a join over an earlier join's files" 1 "holds an earlier join; nothing sent" \
+        "$M" join "$URL" --ca "$CA" --token-file "$WORK/again.token" --name n2 --data-dir "$WORK/d2"
+    check "the earlier files are untouched" [ "$(sha256sum "$WORK"/d2/tls/* "$WORK/d2/join.json")" = "$sums" ]
+    mkdir -p "$WORK/d5/tls" && cp "$WORK/otherpki/ca.pem" "$WORK/d5/tls/ca.crt"
+    t "a join beside another CA's ca.crt" 1 "holds another CA's certificate; nothing sent" \
+        "$M" join "$URL" --ca "$CA" --token-file "$WORK/again.token" --name n2 --data-dir "$WORK/d5"
+    check "and writes nothing there" [ "$(cd "$WORK/d5/tls" && echo *)" = "ca.crt" ]
+    check "the token is not spent" \
+        grep -Eq "^$(token_hash_prefix "$(cat "$WORK/again.token")") node +n2 .* usable +-$" <<<"$("$M" token list)"
+    check "no new certificate for n2" [ "$("$M" cert list | grep -c '^n2 ')" = 1 ]
+}
+
 # ---- every refusal reads the same; expiry by libfaketime --------------------
 
 # refused_alike WHAT TOKEN-FILE REASON: a join with it fails as a used
@@ -463,6 +482,7 @@ token_checks
 member_join_checks
 member_talks_checks
 node_join_checks
+rejoin_checks
 refusal_checks
 no_token_leaks
 finish

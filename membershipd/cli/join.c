@@ -207,7 +207,14 @@ int cmd_join(int argc, char **argv)
     int rc = cli_parse(&spec, argc, argv, &args);
     if (rc != CLI_PROCEED)
         return rc;
-    f.url = args.v[0];
+    char url[2048];
+    if (snprintf(url, sizeof url, "%s", args.v[0]) >= (int)sizeof url) {
+        cli_error("the URL is too long");
+        return EXIT_USAGE;
+    }
+    for (size_t n = strlen(url); n && url[n - 1] == '/'; n--)
+        url[n - 1] = '\0'; /* URL/ is URL, as for libunibus */
+    f.url = url;
     if (!f.ca || !f.name || !store_user_name_valid(f.name)) {
         cli_error("give --ca FILE (the bus CA) and --name NAME (letters, digits, '.', '_', '-')");
         return EXIT_USAGE;

@@ -365,7 +365,9 @@ node_join_checks() {
     t "join trusting another CA fails" 1 "cannot reach" \
         "$M" join "$URL" --ca "$WORK/otherpki/ca.pem" --token-file "$WORK/n2.token" --name n2 --data-dir "$WORK/d3"
     check "and writes nothing" [ -z "$(find "$WORK/d3" -type f 2>/dev/null)" ]
-    t "membershipd join" 0 "" "$M" join "$URL" --ca "$CA" --token-file "$WORK/n2.token" --name n2 --data-dir "$WORK/d2"
+    # URL/ is URL, as for unibus.
+    t "membershipd join" 0 "" "$M" join "$URL/" --ca "$CA" --token-file "$WORK/n2.token" --name n2 --data-dir "$WORK/d2"
+    check "join.json has the URL" grep -q "\"url\": \"$URL\"" "$WORK/d2/join.json"
     check "the join's output holds no token" lacks "$OUT$ERR" "$(token_secret "$(cat "$WORK/n2.token")")"
     local crt="$WORK/d2/tls/n2.crt" sans
     check "openssl verifies the node's certificate" verifies "$CA" "$crt"

@@ -48,8 +48,8 @@ token_hash_prefix() {
     b64=$(token_secret "$1" | tr _- /+)
     { printf 'unibus-join-token-v1\n'; printf '%s=' "$b64" | base64 -d; } | sha256sum | cut -c1-16
 }
-# Waits (bounded) for a file to hold a pattern; the check after says whether it did.
-wait_for() { for _ in $(seq 200); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+# Waits (at most 30 s) for a file to hold a pattern; the check after says whether it did.
+wait_for() { for _ in $(seq 600); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
 # ---- the CA -----------------------------------------------------------------
 

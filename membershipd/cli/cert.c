@@ -66,7 +66,12 @@ static int write_or_revoke(store *s, const out_dir *out, const char *name, X509 
  * bus knows (and can revoke).  A renewal replaces the files. */
 static int issue_and_write(store *s, const pki_ca *ca, const pki_profile *p, const out_dir *out, bool renewal)
 {
-    char err[512];
+    char err[4200];
+    /* Refused first, so a refusal leaves neither files nor a record. */
+    if (!cli_ca_file_fits(out->fd, ca->cert, err, sizeof err)) {
+        cli_error("in %s: %s; nothing issued (give another --out)", out->path, err);
+        return EXIT_FAILED;
+    }
     EVP_PKEY *key = pki_key_generate();
     X509 *cert = NULL;
     store_cert record;

@@ -86,18 +86,28 @@ int cli_out_dir_open(const char *dir, int *fd)
     return EXIT_OK;
 }
 
+bool cli_ca_file_fits(int dir, X509 *ca, char *err, size_t errlen)
+{
+    struct stat st;
+    if (fstatat(dir, "ca.crt", &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return true;
+    X509 *existing = pki_cert_read_at(dir, "ca.crt", err, errlen);
+    bool same = existing && X509_cmp(existing, ca) == 0;
+    if (existing && !same)
+        snprintf(err, errlen, "ca.crt holds another CA's certificate");
+    X509_free(existing);
+    return same;
+}
+
 /* ca.crt beside the certificate: written once, and left as it is when it
  * already holds this CA. */
 static bool write_ca_file(int dir, X509 *ca, char *err, size_t errlen)
 {
     struct stat st;
-    bool there = fstatat(dir, "ca.crt", &st, AT_SYMLINK_NOFOLLOW) == 0;
-    X509 *existing = there ? pki_cert_read_at(dir, "ca.crt", err, errlen) : NULL;
-    char *pem = there ? NULL : pki_cert_pem(ca);
-    bool ok = existing ? X509_cmp(existing, ca) == 0 : pem && pki_write_file_at(dir, "ca.crt", pem, 0644, err, errlen);
-    if (existing && !ok)
-        snprintf(err, errlen, "ca.crt holds another CA's certificate; give another --out");
-    X509_free(existing);
+    if (fstatat(dir, "ca.crt", &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return cli_ca_file_fits(dir, ca, err, errlen);
+    char *pem = pki_cert_pem(ca);
+    bool ok = pem && pki_write_file_at(dir, "ca.crt", pem, 0644, err, errlen);
     free(pem);
     return ok;
 }

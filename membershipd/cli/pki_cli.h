@@ -26,6 +26,9 @@ int cli_out_dir_open(const char *dir, int *fd);
  * new, or both old when it fails); false with one line in err. */
 bool cli_cert_files_write(int dir, const char *name, X509 *cert, EVP_PKEY *key, X509 *ca, bool replace, char *err,
                           size_t errlen);
+/* Whether the ca.crt in the directory open as dir can stay beside a
+ * certificate of ca: there is none yet, or it is ca's.  Else says so in err. */
+bool cli_ca_file_fits(int dir, X509 *ca, char *err, size_t errlen);
 /* Prints the paths of DIR/NAME.crt, DIR/NAME.key and DIR/ca.crt. */
 void cli_cert_files_print(const char *dir, const char *name);
 /* cli_out_dir_open + cli_cert_files_write + cli_cert_files_print; prints

@@ -63,7 +63,8 @@ static bool kek_file_ok(int fd, const char *path, char *err, size_t errlen)
 
 bool pki_kek_load(const char *path, uint8_t kek[PKI_KEK_BYTES], char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO in its place must not hang us (it is refused below). */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return pki_fail(err, errlen, "cannot read the CA key-encryption key %s: %s (the CA cannot sign without "
                         "it; give --ca-kek-file, or restore it from where you keep it)", path, strerror(errno));

@@ -342,6 +342,9 @@ member_join_checks() {
     unset JOIN_TOKEN
     check "bob joined" [ -n "$(nkey_of bob)" ]
     t "--token-env of an unset variable" 2 "is not set" as bob "$U" join "$URL" --token-env NO_SUCH_VARIABLE
+    mkfifo "$WORK/fifo.token"
+    t "a FIFO as the token file is refused, not waited on" 2 "not a regular file" \
+        timeout 20 "$U" join "$URL" --token-file "$WORK/fifo.token"
 }
 
 member_talks_checks() {

@@ -1,0 +1,636 @@
+/*
+ * POST /v1/join against a real membershipd with a real CA and real token
+ * rows (dev/pki.md, "Joining"), from the joiner's side and the attacker's:
+ * a token buys one allowlist entry or one node certificate, once; every
+ * refusal of a token reads the same and is audited with its reason; a
+ * refused or failed join spends nothing; guessing is rate-limited.
+ *
+ * Each test calls from its own loopback address (127.0.0.N), so the
+ * per-address join limit of one test does not decide another's.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <pthread.h>
+#include <cmocka.h>
+#include <openssl/pem.h>
+#include <sodium.h>
+#include "busauth/nkey.h"
+#include "busauth/seedfile.h"
+#include "fixture.h"
+#include "membershipd/http/server.h"
+#include "membershipd/pki/pki.h"
+#include "testutil.h"
+#include "unibus.h"
+
+static fixture F;
+static store *S;          /* the test's own connection to the server's database */
+static pki_ca CA;         /* what the server signs with */
+static const store_actor BY = {"local:test", NULL, NULL};
+static char JOIN_REFUSED_MESSAGE[512];
+
+static int setup(void **state)
+{
+    (void)state;
+    char db[PATH_MAX + 64], kek_path[PATH_MAX + 64], err[512];
+    uint8_t kek[PKI_KEK_BYTES];
+    if (fixture_start(&F, NULL) != 0)
+        return -1;
+    snprintf(db, sizeof db, "%s/membership.db", F.data_dir);
+    snprintf(kek_path, sizeof kek_path, "%s/" PKI_KEK_FILE, F.data_dir);
+    bool ok = store_open(db, STORE_OPEN_EXISTING, &S, err, sizeof err) == STORE_OK &&
+              pki_kek_create(kek_path, kek, err, sizeof err) &&
+              pki_ca_init(S, "bus.test", 30, kek, &BY, &CA, err, sizeof err);
+    sodium_memzero(kek, sizeof kek);
+    if (!ok)
+        fprintf(stderr, "%s\n", err);
+    return ok ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    pki_ca_free(&CA);
+    store_close(S);
+    return fixture_stop(&F);
+}
+
+/* ---- tokens, as `membershipd token create` makes them ---------------------- */
+
+typedef struct {
+    char text[PKI_TOKEN_LEN + 1];
+    uint8_t hash[32];
+} token;
+
+/* The secret part of a token is what no log may hold. */
+static void record_token(const token *t)
+{
+    fixture_record_secret(strrchr(t->text, '.') + 1);
+}
+
+/* A token for server_nkey (NULL: this server) that the store does not hold. */
+static token unknown_token(const char *server_nkey)
+{
+    token t;
+    pki_token_make(server_nkey ? server_nkey : F.server_nkey, t.text, t.hash);
+    record_token(&t);
+    return t;
+}
+
+static token mint(store_token_role role, const char *name, const char *dns, const char *ip, int64_t expires_in_ms)
+{
+    token t = unknown_token(NULL);
+    store_token row = {.role = role, .created_ms = store_now_ms(), .expires_ms = store_now_ms() + expires_in_ms};
+    memcpy(row.hash, t.hash, sizeof row.hash);
+    snprintf(row.name, sizeof row.name, "%s", name);
+    snprintf(row.dns, sizeof row.dns, "%s", dns);
+    snprintf(row.ip, sizeof row.ip, "%s", ip);
+    assert_int_equal(store_token_add(S, &row, &BY), STORE_OK);
+    return t;
+}
+
+static token member_token(const char *name)
+{
+    return mint(STORE_TOKEN_MEMBER, name, "", "", 3600 * 1000);
+}
+
+static token node_token(const char *name)
+{
+    return mint(STORE_TOKEN_NODE, name, "node.bus.test", "127.0.0.1", 3600 * 1000);
+}
+
+static bool spent(const token *t)
+{
+    store_token row;
+    assert_int_equal(store_token_get(S, t->hash, &row), STORE_OK);
+    return row.used_ms != 0;
+}
+
+/* ---- calls ------------------------------------------------------------------ */
+
+/* A loopback address of the test's own: its join limit is the test's. */
+static const char *fresh_address(void)
+{
+    static char addresses[32][16];
+    static int next = 10;
+    char *a = addresses[next % 32];
+    snprintf(a, 16, "127.0.0.%d", next++);
+    return a;
+}
+
+static http_result post_join(const busauth_identity *id, const char *from, const char *body)
+{
+    http_opts opts = {.id = id, .source_ip = from};
+    return fixture_call_opts(&F, &opts, "POST", "/v1/join", body, strlen(body));
+}
+
+static http_result join_member(const busauth_identity *id, const char *from, const token *t)
+{
+    char body[256];
+    snprintf(body, sizeof body, "{\"role\":\"member\",\"token\":\"%s\"}", t->text);
+    return post_join(id, from, body);
+}
+
+static http_result join_node(const char *from, const token *t, const char *name, const char *csr)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s}", "role", "node", "token", t->text, "csr", csr);
+    if (name)
+        json_object_set_new(o, "name", json_string(name));
+    char *body = json_dumps(o, JSON_COMPACT);
+    http_result r = post_join(NULL, from, body);
+    free(body);
+    json_decref(o);
+    return r;
+}
+
+static busauth_identity *new_identity(void)
+{
+    busauth_identity *id;
+    assert_int_equal(busauth_identity_generate(&id), BUSAUTH_OK);
+    fixture_record_identity(id);
+    return id;
+}
+
+static const char *error_message(const http_result *r)
+{
+    const char *m = json_string_value(json_object_get(json_object_get(r->json, "error"), "message"));
+    return m ? m : "";
+}
+
+static long audited(const char *reason)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "token:%%:%s", reason);
+    return fixture_db_count(&F, "SELECT count(*) FROM audit_log WHERE action LIKE 'join.%' AND target LIKE ?",
+                            pattern);
+}
+
+static bool user_exists(const char *name, const busauth_identity *id)
+{
+    store_user u;
+    return store_user_get_by_name(S, name, &u) == STORE_OK &&
+           memcmp(u.public_key, busauth_identity_public_key(id), 32) == 0 && !u.revoked_ms;
+}
+
+/* ---- member joins ----------------------------------------------------------- */
+
+static void a_member_joins_with_libunibus_and_is_who_the_token_says(void **state)
+{
+    (void)state;
+    token t = member_token("dave");
+    char dir[PATH_MAX], seed[PATH_MAX + 32], nkey[57], pinned[57];
+    test_make_temp_dir(dir);
+    snprintf(seed, sizeof seed, "%s/dave.seed", dir);
+    assert_int_equal(unibus_identity_create(seed, nkey), UNIBUS_OK);
+    assert_int_equal(unibus_join_token_server_key(t.text, pinned), UNIBUS_OK);
+    assert_string_equal(pinned, F.server_nkey);
+
+    unibus_config cfg = {.url = F.server.base_url, .identity_file = seed, .server_key = pinned};
+    unibus_client *c;
+    assert_int_equal(unibus_client_open(&cfg, &c), UNIBUS_OK);
+    unibus_user me;
+    assert_int_equal(unibus_client_join(c, t.text, &me), UNIBUS_OK);
+    assert_string_equal(me.name, "dave");
+    assert_string_equal(me.nkey, nkey);
+    assert_false(me.admin);
+    unibus_user who;
+    assert_int_equal(unibus_client_whoami(c, &who), UNIBUS_OK);
+    assert_string_equal(who.name, "dave");
+    assert_string_equal(who.nkey, nkey);
+    unibus_client_close(c);
+
+    busauth_identity *dave;
+    assert_int_equal(busauth_seedfile_load(seed, &dave), BUSAUTH_OK);
+    fixture_record_identity(dave);
+    assert_true(user_exists("dave", dave));
+    busauth_identity_free(dave);
+    assert_true(spent(&t));
+    test_remove_tree(dir);
+}
+
+static void a_token_is_spent_once(void **state)
+{
+    (void)state;
+    const char *from = fresh_address();
+    token t = member_token("erin");
+    busauth_identity *first = new_identity(), *second = new_identity();
+    http_result r = join_member(first, from, &t);
+    assert_int_equal(r.status, 201);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r.json, "user"), "name")), "erin");
+    assert_true(http_response_verifies(F.server_key, &r));
+    http_result_free(&r);
+    long before = audited("used");
+    r = join_member(second, from, &t);
+    assert_int_equal(r.status, 403);
+    assert_string_equal(http_error_code(&r), "join_refused");
+    http_result_free(&r);
+    assert_int_equal(audited("used"), before + 1);
+    assert_true(user_exists("erin", first));
+    busauth_identity_free(first);
+    busauth_identity_free(second);
+}
+
+/* One refusal: 403 join_refused with the one message, audited with why. */
+static void refused_alike(http_result r, const char *reason, long audited_before)
+{
+    assert_int_equal(r.status, 403);
+    assert_string_equal(http_error_code(&r), "join_refused");
+    if (!JOIN_REFUSED_MESSAGE[0])
+        snprintf(JOIN_REFUSED_MESSAGE, sizeof JOIN_REFUSED_MESSAGE, "%s", error_message(&r));
+    assert_string_equal(error_message(&r), JOIN_REFUSED_MESSAGE);
+    assert_true(http_response_verifies(F.server_key, &r));
+    http_result_free(&r);
+    assert_int_equal(audited(reason), audited_before + 1);
+}
+
+static void every_bad_token_is_refused_alike_and_audited_with_its_reason(void **state)
+{
+    (void)state;
+    const char *from = fresh_address();
+    busauth_identity *joiner = new_identity();
+    EVP_PKEY *key = pki_key_generate();
+    char *csr = pki_csr_make(key, "nodeq");
+
+    token unknown = unknown_token(NULL);
+    refused_alike(join_member(joiner, from, &unknown), "unknown", audited("unknown"));
+    refused_alike(join_node(from, &unknown, "nodeq", csr), "unknown", audited("unknown"));
+
+    token used = member_token("frank");
+    busauth_identity *frank = new_identity();
+    http_result r = join_member(frank, from, &used);
+    assert_int_equal(r.status, 201);
+    http_result_free(&r);
+    refused_alike(join_member(joiner, from, &used), "used", audited("used"));
+
+    token expired = mint(STORE_TOKEN_MEMBER, "gina", "", "", -1000);
+    refused_alike(join_member(joiner, from, &expired), "expired", audited("expired"));
+
+    token revoked = member_token("hank");
+    char hex[65];
+    sodium_bin2hex(hex, sizeof hex, revoked.hash, sizeof revoked.hash);
+    assert_int_equal(store_token_revoke(S, hex, &BY), STORE_OK);
+    refused_alike(join_member(joiner, from, &revoked), "revoked", audited("revoked"));
+
+    token node = node_token("nodeq");
+    token member = member_token("ivan");
+    refused_alike(join_member(joiner, from, &node), "wrong_role", audited("wrong_role"));
+    refused_alike(join_node(from, &member, "nodeq", csr), "wrong_role", audited("wrong_role"));
+
+    busauth_identity *elsewhere = new_identity();
+    char other_server[57];
+    busauth_nkey_encode_public(busauth_identity_public_key(elsewhere), other_server);
+    token foreign = unknown_token(other_server);
+    refused_alike(join_member(joiner, from, &foreign), "other_server", audited("other_server"));
+
+    /* None of that spent or made anything. */
+    assert_false(spent(&node));
+    assert_false(spent(&member));
+    store_user u;
+    assert_int_equal(store_user_get_by_key(S, busauth_identity_public_key(joiner), &u), STORE_NOT_FOUND);
+    free(csr);
+    EVP_PKEY_free(key);
+    busauth_identity_free(elsewhere);
+    busauth_identity_free(frank);
+    busauth_identity_free(joiner);
+}
+
+static void a_join_that_proves_no_new_key_spends_nothing(void **state)
+{
+    (void)state;
+    const char *from = fresh_address();
+    token t = member_token("judy");
+
+    http_result r = join_member(NULL, from, &t); /* unsigned */
+    assert_int_equal(r.status, 401);
+    http_result_free(&r);
+
+    busauth_identity *joiner = new_identity();
+    char body[256];
+    snprintf(body, sizeof body, "{\"role\":\"member\",\"token\":\"%s\"}", t.text);
+    http_opts changed = {.id = joiner, .source_ip = from, .tamper = TAMPER_BODY};
+    r = fixture_call_opts(&F, &changed, "POST", "/v1/join", body, strlen(body)); /* body changed after signing */
+    assert_true(r.status == 401 || r.status == 400);
+    http_result_free(&r);
+    http_opts stale = {.id = joiner, .source_ip = from, .time_offset_ms = -3600 * 1000};
+    r = fixture_call_opts(&F, &stale, "POST", "/v1/join", body, strlen(body));
+    assert_int_equal(r.status, 401);
+    http_result_free(&r);
+
+    char seed[PATH_MAX + 32];
+    snprintf(seed, sizeof seed, "%s/server.seed", F.data_dir);
+    busauth_identity *server_id;
+    assert_int_equal(busauth_seedfile_load(seed, &server_id), BUSAUTH_OK);
+    r = join_member(server_id, from, &t); /* the server's own key cannot be a user */
+    assert_int_equal(r.status, 400);
+    http_result_free(&r);
+    r = join_member(F.alice, from, &t); /* a key on the allowlist already */
+    assert_int_equal(r.status, 409);
+    http_result_free(&r);
+    assert_false(spent(&t));
+
+    r = join_member(joiner, from, &t);
+    assert_int_equal(r.status, 201);
+    http_result_free(&r);
+    assert_true(user_exists("judy", joiner));
+    busauth_identity_free(server_id);
+    busauth_identity_free(joiner);
+}
+
+/* A revoked user cannot come back with a token: the key stays taken, and
+ * the token stays good for someone else. */
+static void a_revoked_key_cannot_rejoin_and_leaves_the_token_usable(void **state)
+{
+    (void)state;
+    const char *from = fresh_address();
+    busauth_identity *mallory = new_identity(), *kim = new_identity();
+    assert_int_equal(store_user_add(S, "mallory", busauth_identity_public_key(mallory), STORE_ROLE_MEMBER, &BY),
+                     STORE_OK);
+    store_user u;
+    assert_int_equal(store_user_get_by_name(S, "mallory", &u), STORE_OK);
+    assert_int_equal(store_user_revoke(S, u.id, &BY, NULL), STORE_OK);
+
+    token t = member_token("kim");
+    http_result r = join_member(mallory, from, &t);
+    assert_int_equal(r.status, 409);
+    http_result_free(&r);
+    assert_false(spent(&t));
+    assert_int_equal(store_user_get_by_key(S, busauth_identity_public_key(mallory), &u), STORE_OK);
+    assert_true(u.revoked_ms != 0);
+    assert_string_equal(u.name, "mallory");
+
+    r = join_member(kim, from, &t);
+    assert_int_equal(r.status, 201);
+    http_result_free(&r);
+    assert_true(user_exists("kim", kim));
+    busauth_identity_free(mallory);
+    busauth_identity_free(kim);
+}
+
+/* A captured join, replayed word for word, buys nothing more. */
+static void a_replayed_join_buys_nothing(void **state)
+{
+    (void)state;
+    const char *from = fresh_address();
+    token t = member_token("liam");
+    busauth_identity *liam = new_identity();
+    char body[256];
+    snprintf(body, sizeof body, "{\"role\":\"member\",\"token\":\"%s\"}", t.text);
+    http_opts first = {.id = liam, .source_ip = from, .time_ms = (int64_t)time(NULL) * 1000,
+                       .nonce = "00112233445566778899aabbccddeeff"};
+    http_result r = fixture_call_opts(&F, &first, "POST", "/v1/join", body, strlen(body));
+    assert_int_equal(r.status, 201);
+    http_result_free(&r);
+    long users = fixture_db_count(&F, "SELECT count(*) FROM users", NULL);
+    r = fixture_call_opts(&F, &first, "POST", "/v1/join", body, strlen(body));
+    assert_true(r.status == 401 || r.status == 403);
+    http_result_free(&r);
+    assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM users", NULL), users);
+    busauth_identity_free(liam);
+}
+
+typedef struct {
+    const token *t;
+    const char *from;
+    pthread_barrier_t *start;
+    long status;
+} racer;
+
+static void *race(void *arg)
+{
+    racer *r = arg;
+    busauth_identity *id = new_identity();
+    pthread_barrier_wait(r->start);
+    http_result res = join_member(id, r->from, r->t);
+    r->status = res.status;
+    http_result_free(&res);
+    busauth_identity_free(id);
+    return NULL;
+}
+
+static void two_joins_racing_for_one_token_make_one_user(void **state)
+{
+    (void)state;
+    const char *from = fresh_address();
+    for (int round = 0; round < 4; round++) {
+        char name[16];
+        snprintf(name, sizeof name, "racer%d", round);
+        token t = member_token(name);
+        pthread_barrier_t start;
+        pthread_barrier_init(&start, NULL, 2);
+        racer a = {&t, from, &start, 0}, b = {&t, from, &start, 0};
+        pthread_t ta, tb;
+        pthread_create(&ta, NULL, race, &a);
+        pthread_create(&tb, NULL, race, &b);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        pthread_barrier_destroy(&start);
+        assert_true((a.status == 201 && b.status == 403) || (a.status == 403 && b.status == 201));
+        assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM users WHERE name = ?", name), 1);
+    }
+}
+
+static void a_thousand_guesses_are_rate_limited_and_their_audit_budgeted(void **state)
+{
+    (void)state;
+    const char *from = fresh_address();
+    long audit_before = fixture_db_count(&F, "SELECT count(*) FROM audit_log", NULL);
+    long refused = 0, limited = 0;
+    time_t started = time(NULL);
+    for (int i = 0; i < 1000; i++) {
+        token guess = unknown_token(NULL);
+        http_result r = join_node(from, &guess, "guess", "x");
+        refused += r.status == 403;
+        limited += r.status == 429;
+        http_result_free(&r);
+    }
+    long elapsed = (long)(time(NULL) - started) + 1;
+    assert_int_equal(refused + limited, 1000);
+    assert_true(refused >= 1);
+    assert_true(refused <= JOIN_BURST + (long)(JOIN_RATE * (double)elapsed) + 1);
+    long audit_growth = fixture_db_count(&F, "SELECT count(*) FROM audit_log", NULL) - audit_before;
+    assert_true(audit_growth >= 1);
+    assert_true(audit_growth <= refused);
+    /* Another address is not held back by this one's guessing. */
+    token t = member_token("nina");
+    busauth_identity *nina = new_identity();
+    http_result r = join_member(nina, fresh_address(), &t);
+    assert_int_equal(r.status, 201);
+    http_result_free(&r);
+    busauth_identity_free(nina);
+}
+
+/* ---- node joins --------------------------------------------------------------- */
+
+static X509 *answer_certificate(const http_result *r, const char *field)
+{
+    const char *pem = json_string_value(json_object_get(r->json, field));
+    assert_non_null(pem);
+    X509 *cert = pki_cert_parse(pem, strlen(pem));
+    assert_non_null(cert);
+    return cert;
+}
+
+static void a_node_joins_with_a_csr_and_gets_a_certificate_from_the_ca(void **state)
+{
+    (void)state;
+    const char *from = fresh_address();
+    token t = node_token("node1");
+    EVP_PKEY *key = pki_key_generate();
+    char *csr = pki_csr_make(key, "node1");
+    http_result r = join_node(from, &t, NULL, csr);
+    assert_int_equal(r.status, 201);
+    assert_true(http_response_verifies(F.server_key, &r));
+    X509 *cert = answer_certificate(&r, "certificate"), *ca = answer_certificate(&r, "ca");
+    assert_int_equal(X509_cmp(ca, CA.cert), 0);
+    assert_true(pki_cert_issued_by(cert, CA.cert));
+    EVP_PKEY *ca_key = X509_get0_pubkey(CA.cert);
+    assert_int_equal(X509_verify(cert, ca_key), 1);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), key), 1);
+    char sans[1024];
+    pki_cert_sans(cert, sans, sizeof sans);
+    assert_non_null(strstr(sans, "DNS:node.bus.test"));
+    assert_non_null(strstr(sans, "IP:127.0.0.1"));
+    assert_non_null(strstr(sans, "URI:spiffe://bus.test/node/node1"));
+    assert_string_equal(json_string_value(json_object_get(r.json, "name")), "node1");
+    assert_string_equal(json_string_value(json_object_get(r.json, "server_key")), F.server_nkey);
+    char serial[80];
+    pki_cert_serial_hex(cert, serial, sizeof serial);
+    assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM certs WHERE serial = ?", serial), 1);
+    assert_true(spent(&t));
+    http_result_free(&r);
+
+    r = join_node(from, &t, NULL, csr); /* once */
+    assert_int_equal(r.status, 403);
+    http_result_free(&r);
+    X509_free(cert);
+    X509_free(ca);
+    free(csr);
+    EVP_PKEY_free(key);
+}
+
+/* The CSR with a byte of its signature flipped: for a key the sender
+ * does not hold. */
+static char *csr_with_broken_signature(const char *pem)
+{
+    BIO *in = BIO_new_mem_buf(pem, -1);
+    X509_REQ *req = PEM_read_bio_X509_REQ(in, NULL, NULL, NULL);
+    BIO_free(in);
+    unsigned char *der = NULL;
+    int len = i2d_X509_REQ(req, &der);
+    X509_REQ_free(req);
+    der[len - 1] ^= 1;
+    const unsigned char *p = der;
+    req = d2i_X509_REQ(NULL, &p, len);
+    OPENSSL_free(der);
+    BIO *out = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509_REQ(out, req);
+    X509_REQ_free(req);
+    char *data;
+    long n = BIO_get_mem_data(out, &data);
+    char *text = strndup(data, (size_t)n);
+    BIO_free(out);
+    return text;
+}
+
+static void a_node_join_that_cannot_be_served_spends_nothing(void **state)
+{
+    (void)state;
+    const char *from = fresh_address();
+    token t = node_token("node2");
+    EVP_PKEY *key = pki_key_generate();
+    char *csr = pki_csr_make(key, "node2");
+
+    char *broken = csr_with_broken_signature(csr);
+    http_result r = join_node(from, &t, NULL, broken);
+    assert_int_equal(r.status, 400);
+    http_result_free(&r);
+    assert_false(spent(&t));
+    free(broken);
+
+    r = join_node(from, &t, "another", csr); /* the token names the node */
+    assert_int_equal(r.status, 400);
+    http_result_free(&r);
+    assert_false(spent(&t));
+
+    char kek[PATH_MAX + 64], moved[PATH_MAX + 64];
+    snprintf(kek, sizeof kek, "%s/" PKI_KEK_FILE, F.data_dir);
+    snprintf(moved, sizeof moved, "%s/kek.away", F.dir);
+    assert_int_equal(rename(kek, moved), 0);
+    r = join_node(from, &t, NULL, csr);
+    assert_int_equal(rename(moved, kek), 0);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(http_error_code(&r), "ca_unavailable");
+    http_result_free(&r);
+    assert_false(spent(&t));
+
+    r = join_node(from, &t, NULL, csr);
+    assert_int_equal(r.status, 201);
+    http_result_free(&r);
+    assert_true(spent(&t));
+    free(csr);
+    EVP_PKEY_free(key);
+}
+
+/* A node token without a name lets the joiner name itself, once. */
+static void an_unnamed_node_token_takes_the_joiners_name(void **state)
+{
+    (void)state;
+    const char *from = fresh_address();
+    token t = node_token("");
+    EVP_PKEY *key = pki_key_generate();
+    char *csr = pki_csr_make(key, "node3");
+    http_result r = join_node(from, &t, NULL, csr);
+    assert_int_equal(r.status, 400); /* no name from either */
+    http_result_free(&r);
+    r = join_node(from, &t, "node3", csr);
+    assert_int_equal(r.status, 201);
+    X509 *cert = answer_certificate(&r, "certificate");
+    char sans[1024];
+    pki_cert_sans(cert, sans, sizeof sans);
+    assert_non_null(strstr(sans, "URI:spiffe://bus.test/node/node3"));
+    X509_free(cert);
+    http_result_free(&r);
+    free(csr);
+    EVP_PKEY_free(key);
+}
+
+/* Runs last: every token this program made, used or refused, is absent
+ * from the server's log (logs.secrets checks again over every log). */
+static void no_token_reaches_the_log(void **state)
+{
+    (void)state;
+    token t = member_token("olga");
+    busauth_identity *olga = new_identity();
+    http_result r = join_member(olga, fresh_address(), &t);
+    assert_int_equal(r.status, 201);
+    http_result_free(&r);
+    assert_false(harness_log_contains(&F.server, strrchr(t.text, '.') + 1));
+    assert_false(harness_log_contains(&F.server, "ubj1."));
+    assert_true(harness_log_contains(&F.server, "join")); /* the log does speak of joins */
+    busauth_identity_free(olga);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_member_joins_with_libunibus_and_is_who_the_token_says),
+        cmocka_unit_test(a_token_is_spent_once),
+        cmocka_unit_test(every_bad_token_is_refused_alike_and_audited_with_its_reason),
+        cmocka_unit_test(a_join_that_proves_no_new_key_spends_nothing),
+        cmocka_unit_test(a_revoked_key_cannot_rejoin_and_leaves_the_token_usable),
+        cmocka_unit_test(a_replayed_join_buys_nothing),
+        cmocka_unit_test(two_joins_racing_for_one_token_make_one_user),
+        cmocka_unit_test(a_thousand_guesses_are_rate_limited_and_their_audit_budgeted),
+        cmocka_unit_test(a_node_joins_with_a_csr_and_gets_a_certificate_from_the_ca),
+        cmocka_unit_test(a_node_join_that_cannot_be_served_spends_nothing),
+        cmocka_unit_test(an_unnamed_node_token_takes_the_joiners_name),
+        cmocka_unit_test(no_token_reaches_the_log),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -31,6 +31,14 @@ static void refuse(server *srv, const store_actor *by, const pki_join_request *j
     reply_error(out, 403, "join_refused", JOIN_REFUSED);
 }
 
+/* The token is good but what it would buy is someone else's: 409, and
+ * the token is not spent. */
+static void taken(server *srv, const store_actor *by, const pki_join_request *jr, reply *out, const char *why)
+{
+    audit_join(srv, by, jr, store_redeem_outcome_name(STORE_REDEEM_TAKEN));
+    reply_error(out, 409, "conflict", "%s", why);
+}
+
 /* The request's signature proves the joiner holds the key it joins with. */
 static bool proves_key(server *srv, const request *req, reply *out)
 {
@@ -63,9 +71,8 @@ static void join_member(server *srv, request *req, const pki_join_request *jr, r
         return;
     }
     if (outcome == STORE_REDEEM_TAKEN) {
-        audit_join(srv, &by, jr, store_redeem_outcome_name(outcome));
-        reply_error(out, 409, "conflict", "this key, or the user name the token is for, is on the allowlist already; "
-                    "nothing changed");
+        taken(srv, &by, jr, out, "this key, or the user name the token is for, is on the allowlist already; "
+              "nothing changed");
         return;
     }
     if (outcome != STORE_REDEEM_OK) {
@@ -142,6 +149,9 @@ static void issue_node(server *srv, const store_actor *by, const pki_join_reques
         json_t *answer = status == STORE_OK && outcome == STORE_REDEEM_OK ? node_answer(srv, &ca, cert, &record) : NULL;
         if (status != STORE_OK)
             reply_store_failure(out, status);
+        else if (outcome == STORE_REDEEM_TAKEN)
+            taken(srv, by, jr, out, "a node of this name holds a valid certificate already; join under another "
+                  "name, or ask the operator for a token that names this node");
         else if (outcome != STORE_REDEEM_OK)
             refuse(srv, by, jr, store_redeem_outcome_name(outcome), out);
         else if (answer)

@@ -93,7 +93,8 @@ typedef enum {
     STORE_REDEEM_EXPIRED,
     STORE_REDEEM_REVOKED,
     STORE_REDEEM_WRONG_ROLE,
-    STORE_REDEEM_TAKEN /* member: the name or key is on the allowlist already */
+    STORE_REDEEM_TAKEN /* member: the name or key is on the allowlist already; node: a token that does not
+                          name the node, for a name whose certificate is valid */
 } store_redeem_outcome;
 
 const char *store_redeem_outcome_name(store_redeem_outcome outcome);

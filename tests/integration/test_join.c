@@ -600,6 +600,36 @@ static void an_unnamed_node_token_takes_the_joiners_name(void **state)
     EVP_PKEY_free(key);
 }
 
+/* ... but not the name of a node that holds a valid certificate: that
+ * would be a certificate to impersonate it with.  The token stays good
+ * for a name of its own. */
+static void an_unnamed_node_token_cannot_take_a_name_in_use(void **state)
+{
+    (void)state;
+    const char *from = fresh_address();
+    token named = node_token("node4"), unnamed = node_token("");
+    EVP_PKEY *key = pki_key_generate(), *intruder = pki_key_generate();
+    char *csr = pki_csr_make(key, "node4"), *intruder_csr = pki_csr_make(intruder, "node4");
+    http_result r = join_node(from, &named, NULL, csr);
+    assert_int_equal(r.status, 201);
+    http_result_free(&r);
+
+    r = join_node(from, &unnamed, "node4", intruder_csr);
+    assert_int_equal(r.status, 409);
+    assert_string_equal(http_error_code(&r), "conflict");
+    http_result_free(&r);
+    assert_false(spent(&unnamed));
+    assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM certs WHERE name = ?", "node4"), 1);
+
+    r = join_node(from, &unnamed, "node5", intruder_csr);
+    assert_int_equal(r.status, 201);
+    http_result_free(&r);
+    free(csr);
+    free(intruder_csr);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(intruder);
+}
+
 /* Runs last: every token this program made, used or refused, is absent
  * from the server's log (logs.secrets checks again over every log). */
 static void no_token_reaches_the_log(void **state)
@@ -630,6 +660,7 @@ int main(void)
         cmocka_unit_test(a_node_joins_with_a_csr_and_gets_a_certificate_from_the_ca),
         cmocka_unit_test(a_node_join_that_cannot_be_served_spends_nothing),
         cmocka_unit_test(an_unnamed_node_token_takes_the_joiners_name),
+        cmocka_unit_test(an_unnamed_node_token_cannot_take_a_name_in_use),
         cmocka_unit_test(no_token_reaches_the_log),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -33,7 +33,7 @@ static fixture F;
 static store *S;          /* the test's own connection to the server's database */
 static pki_ca CA;         /* what the server signs with */
 static const store_actor BY = {"local:test", NULL, NULL};
-static char JOIN_REFUSED_MESSAGE[512];
+static char JOIN_REFUSED_BODY[1024];
 
 static int setup(void **state)
 {
@@ -214,6 +214,37 @@ static void a_member_joins_with_libunibus_and_is_who_the_token_says(void **state
     test_remove_tree(dir);
 }
 
+/* A token names its server: libunibus sends it to no other, even when
+ * told to (a phished URL). */
+static void libunibus_sends_a_token_only_to_its_server(void **state)
+{
+    (void)state;
+    busauth_identity *elsewhere = new_identity();
+    char other_server[57], dir[PATH_MAX], seed[PATH_MAX + 32], nkey[57];
+    busauth_nkey_encode_public(busauth_identity_public_key(elsewhere), other_server);
+    token foreign = unknown_token(other_server);
+    test_make_temp_dir(dir);
+    snprintf(seed, sizeof seed, "%s/id.seed", dir);
+    assert_int_equal(unibus_identity_create(seed, nkey), UNIBUS_OK);
+    unibus_config cfg = {.url = F.server.base_url, .identity_file = seed, .server_key = F.server_nkey};
+    unibus_client *c;
+    assert_int_equal(unibus_client_open(&cfg, &c), UNIBUS_OK);
+    long before = fixture_db_count(&F, "SELECT count(*) FROM audit_log WHERE action LIKE 'join.%'", NULL);
+    unibus_user me;
+    assert_int_equal(unibus_client_join(c, foreign.text, &me), UNIBUS_ERR_SERVER_KEY);
+    assert_non_null(strstr(unibus_client_error(c), "not sent"));
+    assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM audit_log WHERE action LIKE 'join.%'", NULL), before);
+    unibus_client_close(c);
+
+    cfg.server_key = other_server; /* pinned to the token's, the URL another's: no connection at all */
+    unibus_client_open(&cfg, &c);
+    assert_int_not_equal(unibus_client_join(c, foreign.text, &me), UNIBUS_OK);
+    unibus_client_close(c);
+    assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM audit_log WHERE action LIKE 'join.%'", NULL), before);
+    busauth_identity_free(elsewhere);
+    test_remove_tree(dir);
+}
+
 static void a_token_is_spent_once(void **state)
 {
     (void)state;
@@ -236,14 +267,16 @@ static void a_token_is_spent_once(void **state)
     busauth_identity_free(second);
 }
 
-/* One refusal: 403 join_refused with the one message, audited with why. */
+/* One refusal: 403 join_refused, the body byte for byte the first one's,
+ * audited with why. */
 static void refused_alike(http_result r, const char *reason, long audited_before)
 {
     assert_int_equal(r.status, 403);
     assert_string_equal(http_error_code(&r), "join_refused");
-    if (!JOIN_REFUSED_MESSAGE[0])
-        snprintf(JOIN_REFUSED_MESSAGE, sizeof JOIN_REFUSED_MESSAGE, "%s", error_message(&r));
-    assert_string_equal(error_message(&r), JOIN_REFUSED_MESSAGE);
+    assert_true(strlen(error_message(&r)) > 0);
+    if (!JOIN_REFUSED_BODY[0])
+        snprintf(JOIN_REFUSED_BODY, sizeof JOIN_REFUSED_BODY, "%s", r.body);
+    assert_string_equal(r.body, JOIN_REFUSED_BODY);
     assert_true(http_response_verifies(F.server_key, &r));
     http_result_free(&r);
     assert_int_equal(audited(reason), audited_before + 1);
@@ -396,42 +429,63 @@ static void a_replayed_join_buys_nothing(void **state)
 
 typedef struct {
     const token *t;
+    store_token_role role;
     const char *from;
     pthread_barrier_t *start;
     long status;
 } racer;
 
+/* One join with a key of its own, as soon as the other racer is ready. */
 static void *race(void *arg)
 {
     racer *r = arg;
     busauth_identity *id = new_identity();
+    EVP_PKEY *key = pki_key_generate();
+    char *csr = pki_csr_make(key, "racer");
     pthread_barrier_wait(r->start);
-    http_result res = join_member(id, r->from, r->t);
+    http_result res =
+        r->role == STORE_TOKEN_MEMBER ? join_member(id, r->from, r->t) : join_node(r->from, r->t, NULL, csr);
     r->status = res.status;
     http_result_free(&res);
+    free(csr);
+    EVP_PKEY_free(key);
     busauth_identity_free(id);
     return NULL;
 }
 
-static void two_joins_racing_for_one_token_make_one_user(void **state)
+/* Two joins at once for one token: one wins, the other is refused. */
+static void race_once(const token *t, store_token_role role, const char *from)
+{
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, 2);
+    racer a = {t, role, from, &start, 0}, b = {t, role, from, &start, 0};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, race, &a);
+    pthread_create(&tb, NULL, race, &b);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    pthread_barrier_destroy(&start);
+    assert_true((a.status == 201 && b.status == 403) || (a.status == 403 && b.status == 201));
+}
+
+static void two_joins_racing_for_one_token_make_one_user_or_certificate(void **state)
 {
     (void)state;
     const char *from = fresh_address();
-    for (int round = 0; round < 4; round++) {
+    for (int round = 0; round < 3; round++) {
         char name[16];
         snprintf(name, sizeof name, "racer%d", round);
         token t = member_token(name);
-        pthread_barrier_t start;
-        pthread_barrier_init(&start, NULL, 2);
-        racer a = {&t, from, &start, 0}, b = {&t, from, &start, 0};
-        pthread_t ta, tb;
-        pthread_create(&ta, NULL, race, &a);
-        pthread_create(&tb, NULL, race, &b);
-        pthread_join(ta, NULL);
-        pthread_join(tb, NULL);
-        pthread_barrier_destroy(&start);
-        assert_true((a.status == 201 && b.status == 403) || (a.status == 403 && b.status == 201));
+        race_once(&t, STORE_TOKEN_MEMBER, from);
         assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM users WHERE name = ?", name), 1);
+    }
+    from = fresh_address();
+    for (int round = 0; round < 3; round++) {
+        char name[16];
+        snprintf(name, sizeof name, "racenode%d", round);
+        token t = node_token(name);
+        race_once(&t, STORE_TOKEN_NODE, from);
+        assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM certs WHERE name = ?", name), 1);
     }
 }
 
@@ -650,12 +704,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_member_joins_with_libunibus_and_is_who_the_token_says),
+        cmocka_unit_test(libunibus_sends_a_token_only_to_its_server),
         cmocka_unit_test(a_token_is_spent_once),
         cmocka_unit_test(every_bad_token_is_refused_alike_and_audited_with_its_reason),
         cmocka_unit_test(a_join_that_proves_no_new_key_spends_nothing),
         cmocka_unit_test(a_revoked_key_cannot_rejoin_and_leaves_the_token_usable),
         cmocka_unit_test(a_replayed_join_buys_nothing),
-        cmocka_unit_test(two_joins_racing_for_one_token_make_one_user),
+        cmocka_unit_test(two_joins_racing_for_one_token_make_one_user_or_certificate),
         cmocka_unit_test(a_thousand_guesses_are_rate_limited_and_their_audit_budgeted),
         cmocka_unit_test(a_node_joins_with_a_csr_and_gets_a_certificate_from_the_ca),
         cmocka_unit_test(a_node_join_that_cannot_be_served_spends_nothing),

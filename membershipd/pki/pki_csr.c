@@ -19,7 +19,7 @@ EVP_PKEY *pki_csr_public_key(const char *pem, size_t len, char *err, size_t errl
     const char *why = !req ? "is not a PEM certificate request"
                     : !key ? "has no public key"
                     : X509_REQ_verify(req, key) != 1 ? "is not signed by its own key"
-                    : !pki_key_is_p256(key) ? "is not for an EC P-256 key"
+                    : !pki_key_is_p256(key) ? "is not for an EC P-256 key (named curve)"
                     : NULL;
     X509_REQ_free(req);
     ERR_clear_error();

@@ -462,6 +462,19 @@ static void csrs_must_be_signed_p256_and_small(void **state)
     EVP_PKEY_free(p384);
     EVP_PKEY_free(rsa);
 
+    /* P-256 spelled out as explicit parameters: RFC 5480 wants the named
+     * curve, and a strict verifier refuses a certificate for such a key
+     * ("Certificate public key has explicit ECC parameters"). */
+    EVP_PKEY *explicit_key = pki_key_generate();
+    assert_int_equal(EVP_PKEY_set_utf8_string_param(explicit_key, OSSL_PKEY_PARAM_EC_ENCODING,
+                                                    OSSL_PKEY_EC_ENCODING_EXPLICIT), 1);
+    char *explicit_pem = pki_csr_make(explicit_key, "node1");
+    assert_non_null(explicit_pem);
+    assert_null(pki_csr_public_key(explicit_pem, strlen(explicit_pem), err, sizeof err));
+    assert_non_null(strstr(err, "P-256"));
+    free(explicit_pem);
+    EVP_PKEY_free(explicit_key);
+
     assert_null(csr_key("garbage"));
     assert_null(csr_key(""));
     assert_null(csr_key("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"));

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <openssl/bn.h>
@@ -276,6 +277,43 @@ static void serials_are_16_random_positive_bytes(void **state)
         assert_true(pki_cert_issued_by(cert, ca.cert));
         X509_free(cert);
     }
+    EVP_PKEY_free(key);
+    pki_ca_free(&ca);
+}
+
+/* A certificate never outlives the CA that signed it: past the CA's
+ * end, no chain verifies, while the certificate's own lifetime would say
+ * nothing is due. */
+static void certificates_end_no_later_than_the_ca(void **state)
+{
+    world *w = *state;
+    pki_ca ca;
+    make_ca(w, &ca); /* 30 days */
+    EVP_PKEY *key = pki_key_generate();
+    pki_profile p = {"node1", STORE_CERT_NODE, "", "", 90};
+    X509 *cert;
+    store_cert record;
+    char err[512];
+    assert_true(pki_issue(&ca, key, &p, &cert, &record, err, sizeof err));
+    assert_true(ASN1_TIME_compare(X509_get0_notAfter(cert), X509_get0_notAfter(ca.cert)) <= 0);
+    pki_lifetime leaf, root;
+    assert_true(pki_cert_lifetime(cert, 0, &leaf));
+    assert_true(pki_cert_lifetime(ca.cert, 0, &root));
+    assert_int_equal(record.not_after_ms, leaf.not_after * 1000);
+    assert_true(leaf.not_after <= root.not_after);
+    X509_free(cert);
+
+    p.days = 7; /* shorter than the CA: as asked */
+    assert_true(pki_issue(&ca, key, &p, &cert, &record, err, sizeof err));
+    assert_true(pki_cert_lifetime(cert, 0, &leaf));
+    assert_true(leaf.not_after < root.not_after);
+    assert_true(leaf.not_after - (int64_t)time(NULL) > 6 * 86400);
+    X509_free(cert);
+
+    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(ca.cert), -60)); /* the CA as it will be, expired */
+    assert_false(pki_issue(&ca, key, &p, &cert, &record, err, sizeof err));
+    assert_non_null(strstr(err, "expired"));
+    assert_null(cert);
     EVP_PKEY_free(key);
     pki_ca_free(&ca);
 }
@@ -581,6 +619,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(ca_is_made_once_and_signs_only_with_the_kek, setup, teardown),
         cmocka_unit_test_setup_teardown(database_holds_no_ca_key_in_the_clear, setup, teardown),
         cmocka_unit_test_setup_teardown(serials_are_16_random_positive_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(certificates_end_no_later_than_the_ca, setup, teardown),
         cmocka_unit_test(profiles_refuse_bad_names_addresses_and_days),
         cmocka_unit_test_setup_teardown(renewal_is_due_under_a_third_of_the_lifetime, setup, teardown),
         cmocka_unit_test(tokens_round_trip_and_refuse_anything_else),

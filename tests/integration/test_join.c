@@ -346,10 +346,16 @@ static void a_join_that_proves_no_new_key_spends_nothing(void **state)
     busauth_identity *joiner = new_identity();
     char body[256];
     snprintf(body, sizeof body, "{\"role\":\"member\",\"token\":\"%s\"}", t.text);
-    http_opts changed = {.id = joiner, .source_ip = from, .tamper = TAMPER_BODY};
-    r = fixture_call_opts(&F, &changed, "POST", "/v1/join", body, strlen(body)); /* body changed after signing */
-    assert_true(r.status == 401 || r.status == 400);
-    http_result_free(&r);
+    /* Changed after signing: the body (another token, say), the key
+     * claimed (someone else's), the signature. */
+    const tamper_kind changes[] = {TAMPER_BODY, TAMPER_KEY, TAMPER_SIGNATURE, TAMPER_NONCE};
+    const char *tamperer = fresh_address(); /* within its own join limit */
+    for (size_t i = 0; i < sizeof changes / sizeof *changes; i++) {
+        http_opts changed = {.id = joiner, .source_ip = tamperer, .tamper = changes[i]};
+        r = fixture_call_opts(&F, &changed, "POST", "/v1/join", body, strlen(body));
+        assert_true(r.status == 401 || (changes[i] == TAMPER_BODY && r.status == 400));
+        http_result_free(&r);
+    }
     http_opts stale = {.id = joiner, .source_ip = from, .time_offset_ms = -3600 * 1000};
     r = fixture_call_opts(&F, &stale, "POST", "/v1/join", body, strlen(body));
     assert_int_equal(r.status, 401);

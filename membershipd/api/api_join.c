@@ -89,6 +89,15 @@ static void join_member(server *srv, request *req, const pki_join_request *jr, r
         reply_store_failure(out, status);
 }
 
+/* The server's side of signing failed (no KEK, an expired CA...): the
+ * operator's to fix, not the joiner's; the token is not spent. */
+static void ca_unavailable(const char *why, reply *out)
+{
+    log_event(LOG_ERROR, "ca_unavailable", "detail=\"%s\"", why);
+    reply_error(out, 503, "ca_unavailable", "this server cannot sign certificates now (its CA or key-encryption "
+                "key is missing, or the CA expired); tell its operator");
+}
+
 /* The CA with its key, read for this one signature. */
 static bool load_ca(server *srv, pki_ca *ca, reply *out)
 {
@@ -105,11 +114,8 @@ static bool load_ca(server *srv, pki_ca *ca, reply *out)
         pthread_mutex_unlock(&srv->store_lock);
     }
     sodium_memzero(kek, sizeof kek);
-    if (!ok) {
-        log_event(LOG_ERROR, "ca_unavailable", "detail=\"%s\"", err);
-        reply_error(out, 503, "ca_unavailable", "this server cannot sign certificates now (its CA or key-encryption "
-                    "key is missing); tell its operator");
-    }
+    if (!ok)
+        ca_unavailable(err, out);
     return ok;
 }
 
@@ -138,7 +144,7 @@ static void issue_node(server *srv, const store_actor *by, const pki_join_reques
     if (!load_ca(srv, &ca, out))
         return;
     if (!pki_issue(&ca, key, p, &cert, &record, err, sizeof err)) {
-        reply_error(out, 400, "bad_request", "%s", err);
+        ca_unavailable(err, out); /* the name and key were checked: what is left is the CA's */
     } else {
         char *pem = pki_cert_pem(cert);
         store_redeem_outcome outcome = STORE_REDEEM_OK;

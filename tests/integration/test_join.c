@@ -25,7 +25,7 @@
 #include "busauth/seedfile.h"
 #include "fixture.h"
 #include "membershipd/http/server.h"
-#include "membershipd/pki/pki.h"
+#include "membershipd/pki/pki_internal.h"
 #include "testutil.h"
 #include "unibus.h"
 
@@ -83,16 +83,23 @@ static token unknown_token(const char *server_nkey)
     return t;
 }
 
-static token mint(store_token_role role, const char *name, const char *dns, const char *ip, int64_t expires_in_ms)
+/* A token row in s (the database of the server whose key is server_nkey). */
+static token mint_in(store *s, const char *server_nkey, store_token_role role, const char *name, const char *dns,
+                     const char *ip, int64_t expires_in_ms)
 {
-    token t = unknown_token(NULL);
+    token t = unknown_token(server_nkey);
     store_token row = {.role = role, .created_ms = store_now_ms(), .expires_ms = store_now_ms() + expires_in_ms};
     memcpy(row.hash, t.hash, sizeof row.hash);
     snprintf(row.name, sizeof row.name, "%s", name);
     snprintf(row.dns, sizeof row.dns, "%s", dns);
     snprintf(row.ip, sizeof row.ip, "%s", ip);
-    assert_int_equal(store_token_add(S, &row, &BY), STORE_OK);
+    assert_int_equal(store_token_add(s, &row, &BY), STORE_OK);
     return t;
+}
+
+static token mint(store_token_role role, const char *name, const char *dns, const char *ip, int64_t expires_in_ms)
+{
+    return mint_in(S, F.server_nkey, role, name, dns, ip, expires_in_ms);
 }
 
 static token member_token(const char *name)
@@ -124,10 +131,15 @@ static const char *fresh_address(void)
     return a;
 }
 
-static http_result post_join(const busauth_identity *id, const char *from, const char *body)
+static http_result post_join_to(fixture *f, const busauth_identity *id, const char *from, const char *body)
 {
     http_opts opts = {.id = id, .source_ip = from};
-    return fixture_call_opts(&F, &opts, "POST", "/v1/join", body, strlen(body));
+    return fixture_call_opts(f, &opts, "POST", "/v1/join", body, strlen(body));
+}
+
+static http_result post_join(const busauth_identity *id, const char *from, const char *body)
+{
+    return post_join_to(&F, id, from, body);
 }
 
 static http_result join_member(const busauth_identity *id, const char *from, const token *t)
@@ -137,16 +149,21 @@ static http_result join_member(const busauth_identity *id, const char *from, con
     return post_join(id, from, body);
 }
 
-static http_result join_node(const char *from, const token *t, const char *name, const char *csr)
+static http_result join_node_on(fixture *f, const char *from, const token *t, const char *name, const char *csr)
 {
     json_t *o = json_pack("{s:s, s:s, s:s}", "role", "node", "token", t->text, "csr", csr);
     if (name)
         json_object_set_new(o, "name", json_string(name));
     char *body = json_dumps(o, JSON_COMPACT);
-    http_result r = post_join(NULL, from, body);
+    http_result r = post_join_to(f, NULL, from, body);
     free(body);
     json_decref(o);
     return r;
+}
+
+static http_result join_node(const char *from, const token *t, const char *name, const char *csr)
+{
+    return join_node_on(&F, from, t, name, csr);
 }
 
 static busauth_identity *new_identity(void)
@@ -637,6 +654,62 @@ static void a_node_join_that_cannot_be_served_spends_nothing(void **state)
     EVP_PKEY_free(key);
 }
 
+/* The CA row of a bus whose CA has expired (a real row, as an old
+ * `membershipd ca init` left it), its key sealed under the data dir's KEK. */
+static int seed_expired_ca(store *s, void *ctx)
+{
+    fixture *g = ctx;
+    char kek_path[PATH_MAX + 64], err[512];
+    uint8_t kek[PKI_KEK_BYTES];
+    snprintf(kek_path, sizeof kek_path, "%s/" PKI_KEK_FILE, g->data_dir);
+    EVP_PKEY *key = pki_key_generate();
+    X509 *cert = X509_new();
+    X509_NAME *subject = X509_get_subject_name(cert);
+    bool ok = pki_kek_create(kek_path, kek, err, sizeof err) && key && cert &&
+              X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC, (const unsigned char *)"old CA", -1, -1, 0) &&
+              X509_set_issuer_name(cert, subject) && X509_set_pubkey(cert, key) &&
+              X509_gmtime_adj(X509_getm_notBefore(cert), -2 * 86400) &&
+              X509_gmtime_adj(X509_getm_notAfter(cert), -86400) && X509_set_version(cert, X509_VERSION_3) &&
+              X509_sign(cert, key, EVP_sha256()) > 0;
+    char *pem = ok ? pki_cert_pem(cert) : NULL;
+    size_t sealed_len = 0;
+    uint8_t *sealed = ok ? pki_key_seal(kek, "old.test", key, &sealed_len) : NULL;
+    ok = pem && sealed && store_ca_put(s, "old.test", pem, sealed, sealed_len, &BY) == STORE_OK;
+    sodium_memzero(kek, sizeof kek);
+    free(sealed);
+    free(pem);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return ok ? 0 : -1;
+}
+
+/* An expired CA signs nothing: the server says it cannot sign (503), not
+ * that the joiner asked wrong, and the token stays for when it can. */
+static void a_node_join_on_a_bus_whose_ca_expired_is_503(void **state)
+{
+    (void)state;
+    fixture g;
+    char db[PATH_MAX + 64], err[512];
+    store *gs;
+    assert_int_equal(fixture_start_seeded(&g, NULL, seed_expired_ca, &g), 0);
+    snprintf(db, sizeof db, "%s/membership.db", g.data_dir);
+    assert_int_equal(store_open(db, STORE_OPEN_EXISTING, &gs, err, sizeof err), STORE_OK);
+    token t = mint_in(gs, g.server_nkey, STORE_TOKEN_NODE, "node6", "", "", 3600 * 1000);
+    EVP_PKEY *key = pki_key_generate();
+    char *csr = pki_csr_make(key, "node6");
+    http_result r = join_node_on(&g, fresh_address(), &t, NULL, csr);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(http_error_code(&r), "ca_unavailable");
+    http_result_free(&r);
+    store_token row;
+    assert_int_equal(store_token_get(gs, t.hash, &row), STORE_OK);
+    assert_int_equal(row.used_ms, 0);
+    free(csr);
+    EVP_PKEY_free(key);
+    store_close(gs);
+    assert_int_equal(fixture_stop(&g), 0);
+}
+
 /* A node token without a name lets the joiner name itself, once. */
 static void an_unnamed_node_token_takes_the_joiners_name(void **state)
 {
@@ -720,6 +793,7 @@ int main(void)
         cmocka_unit_test(a_thousand_guesses_are_rate_limited_and_their_audit_budgeted),
         cmocka_unit_test(a_node_joins_with_a_csr_and_gets_a_certificate_from_the_ca),
         cmocka_unit_test(a_node_join_that_cannot_be_served_spends_nothing),
+        cmocka_unit_test(a_node_join_on_a_bus_whose_ca_expired_is_503),
         cmocka_unit_test(an_unnamed_node_token_takes_the_joiners_name),
         cmocka_unit_test(an_unnamed_node_token_cannot_take_a_name_in_use),
         cmocka_unit_test(no_token_reaches_the_log),

@@ -25,7 +25,7 @@ static void audit_join(server *srv, const store_actor *by, const pki_join_reques
         WITH_STORE(srv, store_audit_append(srv->store, by, action, target, "denied"));
 }
 
-static void refuse(server *srv, const store_actor *by, const pki_join_request *jr, const char *why, reply *out)
+static void refuse_token(server *srv, const store_actor *by, const pki_join_request *jr, const char *why, reply *out)
 {
     audit_join(srv, by, jr, why);
     reply_error(out, 403, "join_refused", JOIN_REFUSED);
@@ -76,7 +76,7 @@ static void join_member(server *srv, request *req, const pki_join_request *jr, r
         return;
     }
     if (outcome != STORE_REDEEM_OK) {
-        refuse(srv, &by, jr, store_redeem_outcome_name(outcome), out);
+        refuse_token(srv, &by, jr, store_redeem_outcome_name(outcome), out);
         return;
     }
     store_user user;
@@ -159,7 +159,7 @@ static void issue_node(server *srv, const store_actor *by, const pki_join_reques
             taken(srv, by, jr, out, "a node of this name holds a valid certificate already; join under another "
                   "name, or ask the operator for a token that names this node");
         else if (outcome != STORE_REDEEM_OK)
-            refuse(srv, by, jr, store_redeem_outcome_name(outcome), out);
+            refuse_token(srv, by, jr, store_redeem_outcome_name(outcome), out);
         else if (answer)
             reply_json(out, 201, answer);
         else
@@ -182,7 +182,7 @@ static void join_node(server *srv, request *req, const pki_join_request *jr, rep
         return;
     }
     if (outcome != STORE_REDEEM_OK) {
-        refuse(srv, &by, jr, store_redeem_outcome_name(outcome), out);
+        refuse_token(srv, &by, jr, store_redeem_outcome_name(outcome), out);
         return;
     }
     const char *name = token.name[0] ? token.name : jr->name;
@@ -217,7 +217,7 @@ void api_join(server *srv, request *req, reply *out)
     }
     if (strcmp(jr.server_nkey, srv->identity_nkey) != 0) {
         store_actor by = request_actor(req);
-        refuse(srv, &by, &jr, "other_server", out);
+        refuse_token(srv, &by, &jr, "other_server", out);
     } else if (jr.role == STORE_TOKEN_MEMBER) {
         join_member(srv, req, &jr, out);
     } else {

@@ -542,6 +542,32 @@ static void a_thousand_guesses_are_rate_limited_and_their_audit_budgeted(void **
     busauth_identity_free(nina);
 }
 
+/* From many addresses, each within its join limit: every guess is
+ * refused, and the audit log takes what its server-wide budget allows,
+ * not a row per guess. */
+static void guesses_from_many_addresses_fill_only_the_audit_budget(void **state)
+{
+    (void)state;
+    long audit_before = fixture_db_count(&F, "SELECT count(*) FROM audit_log", NULL);
+    long refused = 0;
+    time_t started = time(NULL);
+    for (int host = 0; host < 100; host++) {
+        char from[16];
+        snprintf(from, sizeof from, "127.0.1.%d", host + 1);
+        for (int i = 0; i < JOIN_BURST; i++) {
+            token guess = unknown_token(NULL);
+            http_result r = join_node(from, &guess, "guess", "x");
+            refused += r.status == 403;
+            http_result_free(&r);
+        }
+    }
+    long elapsed = (long)(time(NULL) - started) + 1;
+    assert_int_equal(refused, 100 * JOIN_BURST);
+    long audit_growth = fixture_db_count(&F, "SELECT count(*) FROM audit_log", NULL) - audit_before;
+    assert_true(audit_growth >= 1);
+    assert_true(audit_growth <= AUDIT_FAILED_AUTH_BURST + AUDIT_FAILED_AUTH_RATE * elapsed + 1);
+}
+
 /* ---- node joins --------------------------------------------------------------- */
 
 static X509 *answer_certificate(const http_result *r, const char *field)
@@ -791,6 +817,7 @@ int main(void)
         cmocka_unit_test(a_replayed_join_buys_nothing),
         cmocka_unit_test(two_joins_racing_for_one_token_make_one_user_or_certificate),
         cmocka_unit_test(a_thousand_guesses_are_rate_limited_and_their_audit_budgeted),
+        cmocka_unit_test(guesses_from_many_addresses_fill_only_the_audit_budget),
         cmocka_unit_test(a_node_joins_with_a_csr_and_gets_a_certificate_from_the_ca),
         cmocka_unit_test(a_node_join_that_cannot_be_served_spends_nothing),
         cmocka_unit_test(a_node_join_on_a_bus_whose_ca_expired_is_503),

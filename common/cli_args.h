@@ -61,6 +61,11 @@ int cli_bad_value(const char *flag, const char *value, const char *expected);
 /* A whole number from min to max, or fallback when text is NULL; returns
  * an exit code, having said what was wrong. */
 int cli_parse_u64(const char *flag, const char *text, uint64_t min, uint64_t max, uint64_t fallback, uint64_t *out);
+/* A secret (what: "token") from the file --WHAT-file names, which must be
+ * a regular file of this user's that no one else may read, or from the
+ * environment variable --WHAT-env names; exactly one of file and env.
+ * Returns an exit code, having said what was wrong. */
+int cli_read_secret(const char *what, const char *file, const char *env, char *out, size_t cap);
 /* A whole number and s, m, h or d ("30s", "24h", "7d"). */
 bool cli_duration_ms(const char *text, int64_t *ms);
 

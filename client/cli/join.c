@@ -1,55 +1,13 @@
 /* unibus join URL --token-file FILE | --token-env NAME */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <sodium.h>
 #include "cli.h"
 
 #define TOKEN_TEXT_MAX 256
-
-/* A secret's file: ours alone, small. */
-static int read_token_file(const char *path, char out[TOKEN_TEXT_MAX + 1])
-{
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        cli_error("cannot read the token file %s: %s", path, fd < 0 ? strerror(errno) : "not a regular file");
-        if (fd >= 0)
-            close(fd);
-        return EXIT_USAGE;
-    }
-    if (st.st_uid != geteuid() || (st.st_mode & 077)) {
-        cli_error("the token file %s must be yours alone (mode 0600): it is a secret; run: chmod 600 %s", path, path);
-        close(fd);
-        return EXIT_USAGE;
-    }
-    ssize_t n = read(fd, out, TOKEN_TEXT_MAX);
-    close(fd);
-    out[n > 0 ? n : 0] = '\0';
-    return EXIT_OK;
-}
-
-static int read_token(const char *file, const char *env, char out[TOKEN_TEXT_MAX + 1])
-{
-    if (!file == !env) {
-        cli_error("give the token with --token-file FILE or --token-env NAME (never on the command line)");
-        return EXIT_USAGE;
-    }
-    if (file)
-        return read_token_file(file, out);
-    const char *value = getenv(env);
-    if (!value || !value[0]) {
-        cli_error("the environment variable %s is not set", env);
-        return EXIT_USAGE;
-    }
-    snprintf(out, TOKEN_TEXT_MAX + 1, "%s", value);
-    return EXIT_OK;
-}
 
 /* The identity to join with, made when there is none. */
 static int ensure_identity(const peer_flags *p, char path[PATH_MAX])
@@ -112,7 +70,7 @@ int cmd_join(int argc, char **argv)
         return rc;
     p.url = args.v[0];
     char token[TOKEN_TEXT_MAX + 1], identity[PATH_MAX];
-    rc = read_token(token_file, token_env, token);
+    rc = cli_read_secret("token", token_file, token_env, token, sizeof token);
     if (rc == EXIT_OK)
         rc = ensure_identity(&p, identity);
     if (rc == EXIT_OK) {

@@ -31,12 +31,13 @@ static void refuse_token(server *srv, const store_actor *by, const pki_join_requ
     reply_error(out, 403, "join_refused", JOIN_REFUSED);
 }
 
-/* The token is good but what it would buy is someone else's: 409, and
- * the token is not spent. */
-static void taken(server *srv, const store_actor *by, const pki_join_request *jr, reply *out, const char *why)
+/* Another node holds the name: refused like a taken member name,
+ * audited, and the token is not spent. */
+static void taken_node(server *srv, const store_actor *by, const pki_join_request *jr, const char *name, reply *out)
 {
     audit_join(srv, by, jr, store_redeem_outcome_name(STORE_REDEEM_TAKEN));
-    reply_error(out, 409, "conflict", "%s", why);
+    reply_error(out, 409, "conflict", "node %s has a valid certificate already; nothing changed (revoke it first, or "
+                "join under another name)", name);
 }
 
 /* The request's signature proves the joiner holds the key it joins with. */
@@ -71,8 +72,9 @@ static void join_member(server *srv, request *req, const pki_join_request *jr, r
         return;
     }
     if (outcome == STORE_REDEEM_TAKEN) {
-        taken(srv, &by, jr, out, "this key, or the user name the token is for, is on the allowlist already; "
-              "nothing changed");
+        audit_join(srv, &by, jr, store_redeem_outcome_name(outcome));
+        reply_error(out, 409, "conflict", "this key, or the user name the token is for, is on the allowlist already; "
+                    "nothing changed");
         return;
     }
     if (outcome != STORE_REDEEM_OK) {
@@ -156,8 +158,7 @@ static void issue_node(server *srv, const store_actor *by, const pki_join_reques
         if (status != STORE_OK)
             reply_store_failure(out, status);
         else if (outcome == STORE_REDEEM_TAKEN)
-            taken(srv, by, jr, out, "a node of this name holds a valid certificate already; join under another "
-                  "name, or ask the operator for a token that names this node");
+            taken_node(srv, by, jr, record.name, out);
         else if (outcome != STORE_REDEEM_OK)
             refuse_token(srv, by, jr, store_redeem_outcome_name(outcome), out);
         else if (answer)

@@ -31,6 +31,11 @@ static int out_dir(const char *dir)
         cli_error("--out %s is not a directory", dir);
         return EXIT_USAGE;
     }
+    char why[4200];
+    if (store_owner_problem("--out directory", dir, st.st_uid, why, sizeof why)) {
+        cli_error("%s", why);
+        return EXIT_FAILED;
+    }
     if (st.st_mode & 022) {
         cli_error("--out %s may be written by group or others (mode %03o), who could swap the key; run: chmod 700 %s",
                   dir, (unsigned)(st.st_mode & 0777), dir);
@@ -89,8 +94,8 @@ static int files_absent(const char *dir, const char *name)
 }
 
 /* Issues, records, then writes: a certificate on disk is always one the
- * bus knows (and can revoke). */
-static int issue_and_write(store *s, const pki_ca *ca, const pki_profile *p, const char *dir, bool replace)
+ * bus knows (and can revoke).  A renewal replaces the files. */
+static int issue_and_write(store *s, const pki_ca *ca, const pki_profile *p, const char *dir, bool renewal)
 {
     char err[512];
     EVP_PKEY *key = pki_key_generate();
@@ -104,10 +109,13 @@ static int issue_and_write(store *s, const pki_ca *ca, const pki_profile *p, con
         cli_error("%s", err);
     else {
         char *pem = pki_cert_pem(cert);
-        store_status status = pem ? store_cert_add(s, &record, pem, &by) : STORE_ERROR;
+        store_status status = pem ? store_cert_add(s, &record, pem, renewal, &by) : STORE_ERROR;
         free(pem);
-        rc = status == STORE_OK ? cli_write_cert_files(dir, p->name, cert, key, ca->cert, replace)
-                                : cli_store_error(s, status, "record the certificate");
+        if (status == STORE_DUPLICATE_NAME)
+            cli_error("a valid certificate named %s exists; renew it (membershipd cert renew %s --out DIR) or "
+                      "revoke it first", p->name, p->name);
+        rc = status == STORE_OK ? cli_write_cert_files(dir, p->name, cert, key, ca->cert, renewal)
+             : status == STORE_DUPLICATE_NAME ? EXIT_FAILED : cli_store_error(s, status, "record the certificate");
         if (rc == EXIT_OK)
             printf("serial %s\n", record.serial);
     }

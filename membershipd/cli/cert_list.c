@@ -12,19 +12,19 @@ static const char *cert_status(const store_cert *cert, int64_t now_ms)
     return cert->revoked_ms ? "revoked" : cert->not_after_ms <= now_ms ? "expired" : "valid";
 }
 
+typedef struct {
+    json_t *rows;
+    int64_t now_ms;
+} json_ctx;
+
 static int print_row(const store_cert *cert, void *ctx)
 {
     char not_after[32];
     cli_format_time(cert->not_after_ms, not_after);
     printf("%-24s %-6s %-32s %-21s %s\n", cert->name, store_cert_role_name(cert->role), cert->serial, not_after,
-           cert_status(cert, *(const int64_t *)ctx));
+           cert_status(cert, ((const json_ctx *)ctx)->now_ms));
     return 0;
 }
-
-typedef struct {
-    json_t *rows;
-    int64_t now_ms;
-} json_ctx;
 
 static int append_json(const store_cert *cert, void *ctx)
 {
@@ -38,35 +38,19 @@ static int append_json(const store_cert *cert, void *ctx)
     return row ? json_array_append_new(j->rows, row) : -1;
 }
 
+static store_status walk(store *s, json_t *rows)
+{
+    json_ctx j = {rows, store_now_ms()};
+    return store_cert_foreach(s, rows ? append_json : print_row, &j);
+}
+
 int cmd_cert_list(int argc, char **argv)
 {
-    store_location loc = {0};
-    bool json = false;
-    const cli_flag flags[] = {
-        {"--json", NULL, NULL, &json, "print a JSON array instead of a table"},
-        STORE_LOCATION_FLAGS(loc),
-        {0},
-    };
-    const cli_spec spec = {"cert list", "", "List issued certificates: name, role, serial, not after, status.",
-                           flags, 0, 0};
-    cli_args args;
-    int rc = cli_parse(&spec, argc, argv, &args);
-    if (rc != CLI_PROCEED)
-        return rc;
-    store *s;
-    if ((rc = cli_open_store(&loc, STORE_OPEN_EXISTING, &s)) != EXIT_OK)
-        return rc;
-    int64_t now = store_now_ms();
-    json_ctx j = {json ? json_array() : NULL, now};
-    if (!json)
-        printf("%-24s %-6s %-32s %-21s %s\n", "NAME", "ROLE", "SERIAL", "NOT AFTER", "STATUS");
-    store_status status = json ? store_cert_foreach(s, append_json, &j) : store_cert_foreach(s, print_row, &now);
-    rc = status == STORE_OK ? EXIT_OK : cli_store_error(s, status, "list certificates");
-    if (json && rc == EXIT_OK && json_dumpf(j.rows, stdout, JSON_INDENT(2)) == 0)
-        putchar('\n');
-    json_decref(j.rows);
-    store_close(s);
-    return rc;
+    char header[128];
+    snprintf(header, sizeof header, "%-24s %-6s %-32s %-21s %s", "NAME", "ROLE", "SERIAL", "NOT AFTER", "STATUS");
+    const cli_list list = {"cert list", "List issued certificates: name, role, serial, not after, status.", header,
+                           "list certificates", walk};
+    return cli_list_run(&list, argc, argv);
 }
 
 /* What this bus knows of cert: issued by its CA, revoked. */

@@ -8,8 +8,20 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <jansson.h>
 #include "common/cli_args.h"
 #include "membershipd/config/datadir.h"
+
+/* A `... list [--json]` command: walk prints each row (rows NULL) or
+ * appends it to rows as JSON. */
+typedef struct {
+    const char *command;   /* "user list" */
+    const char *summary;
+    const char *header;    /* the table's first line */
+    const char *doing;     /* "list users", for a store error */
+    store_status (*walk)(store *s, json_t *rows);
+} cli_list;
+int cli_list_run(const cli_list *l, int argc, char **argv);
 
 /* Parses a typed public key (nkey or hex), printing the reason on failure;
  * returns an exit code. */

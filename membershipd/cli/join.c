@@ -1,7 +1,6 @@
 /* membershipd join URL --ca ca.crt --token-file FILE --name NAME --data-dir DIR:
  * a node's certificate from the bus CA, for a key made here (dev/pki.md). */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,36 +34,6 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ctx)
     b->len += add;
     b->data[b->len] = '\0';
     return add;
-}
-
-/* The token from a file of ours alone, or a named environment variable. */
-static int read_token(const char *file, const char *env, char out[PKI_TOKEN_LEN + 64])
-{
-    if (!file == !env) {
-        cli_error("give the token with --token-file FILE or --token-env NAME (never on the command line)");
-        return EXIT_USAGE;
-    }
-    if (env) {
-        const char *v = getenv(env);
-        snprintf(out, PKI_TOKEN_LEN + 64, "%s", v ? v : "");
-        return out[0] ? EXIT_OK : (cli_error("the environment variable %s is not set", env), EXIT_USAGE);
-    }
-    int fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
-    char why[512] = "";
-    if (fd < 0 || fstat(fd, &st) != 0)
-        snprintf(why, sizeof why, "cannot read the token file %s: %s", file, strerror(errno));
-    else if (!S_ISREG(st.st_mode) || store_owner_problem("token file", file, st.st_uid, why, sizeof why) ||
-             (st.st_mode & 077))
-        snprintf(why + strlen(why), sizeof why - strlen(why), "%sthe token file %s must be a file of yours alone; "
-                 "run: chmod 600 %s", why[0] ? "; " : "", file, file);
-    ssize_t n = why[0] ? 0 : read(fd, out, PKI_TOKEN_LEN + 63);
-    if (fd >= 0)
-        close(fd);
-    out[n > 0 ? n : 0] = '\0';
-    if (why[0])
-        cli_error("%s", why);
-    return why[0] ? EXIT_USAGE : EXIT_OK;
 }
 
 static char *request_body(const char *token, const char *name, const char *csr)
@@ -219,7 +188,7 @@ int cmd_join(int argc, char **argv)
     }
     char token[PKI_TOKEN_LEN + 64], dir[4096], err[4200];
     X509 *ca = NULL;
-    if ((rc = read_token(f.token_file, f.token_env, token)) == EXIT_OK &&
+    if ((rc = cli_read_secret("token", f.token_file, f.token_env, token, sizeof token)) == EXIT_OK &&
         (rc = cli_data_dir(&f.loc, STORE_OPEN_CREATE, dir)) == EXIT_OK && !(ca = pki_cert_read(f.ca, err, sizeof err))) {
         cli_error("%s", err);
         rc = EXIT_USAGE;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -158,7 +159,9 @@ static void close_state(server *srv)
 }
 
 /* Serves until SIGTERM or SIGINT; SIGHUP reloads.  Once a second, daemons
- * retired by a rotation whose connections have ended are stopped. */
+ * retired by a rotation whose connections have ended are stopped, and a
+ * certificate that has come under a third of its lifetime is logged (once
+ * per certificate loaded). */
 static int serve_until_stopped(server *srv, const sigset_t *signals)
 {
     const struct timespec tick = {1, 0};
@@ -170,6 +173,9 @@ static int serve_until_stopped(server *srv, const sigset_t *signals)
             return sig;
         http_server_reap(srv);
         route_audit_suppressed_flush(srv, false);
+        if (!srv->cert_renew_logged)
+            srv->cert_renew_logged = tls_warn_if_renew_due(srv->cfg.tls_cert, srv->cert_not_after,
+                                                            srv->cert_renew_at, (int64_t)time(NULL));
     }
 }
 
@@ -184,7 +190,12 @@ static int listen_and_serve(server *srv, const sigset_t *signals)
         }
     }
     bool tls = cert != NULL;
-    metrics_set_cert_not_after(tls ? tls_pem_not_after(cert) : 0);
+    pki_lifetime life = {0};
+    if (tls)
+        tls_pem_lifetime(cert, &life);
+    metrics_set_cert_lifetime(life.not_after, life.renew_at);
+    srv->cert_not_after = life.not_after;
+    srv->cert_renew_at = life.renew_at;
     int fd = open_control_listener(srv);
     if (fd < 0) {
         tls_pem_free(cert);

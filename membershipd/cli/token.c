@@ -115,6 +115,11 @@ static const char *token_status(const store_token *t, int64_t now)
     return t->revoked_ms ? "revoked" : t->used_ms ? "used" : t->expires_ms <= now ? "expired" : "usable";
 }
 
+typedef struct {
+    json_t *rows;
+    int64_t now;
+} json_ctx;
+
 static int print_row(const store_token *t, void *ctx)
 {
     char hash[65], created[32], expires[32];
@@ -122,15 +127,10 @@ static int print_row(const store_token *t, void *ctx)
     cli_format_time(t->created_ms, created);
     cli_format_time(t->expires_ms, expires);
     printf("%-16.16s %-6s %-20s %-21s %-21s %-8s %s\n", hash, store_token_role_name(t->role),
-           t->name[0] ? t->name : "-", created, expires, token_status(t, *(const int64_t *)ctx),
+           t->name[0] ? t->name : "-", created, expires, token_status(t, ((const json_ctx *)ctx)->now),
            t->used_by[0] ? t->used_by : "-");
     return 0;
 }
-
-typedef struct {
-    json_t *rows;
-    int64_t now;
-} json_ctx;
 
 static int append_json(const store_token *t, void *ctx)
 {
@@ -145,35 +145,20 @@ static int append_json(const store_token *t, void *ctx)
     return row ? json_array_append_new(j->rows, row) : -1;
 }
 
+static store_status walk(store *s, json_t *rows)
+{
+    json_ctx j = {rows, store_now_ms()};
+    return store_token_foreach(s, rows ? append_json : print_row, &j);
+}
+
 int cmd_token_list(int argc, char **argv)
 {
-    store_location loc = {0};
-    bool json = false;
-    const cli_flag flags[] = {
-        {"--json", NULL, NULL, &json, "print a JSON array instead of a table"},
-        STORE_LOCATION_FLAGS(loc),
-        {0},
-    };
-    const cli_spec spec = {"token list", "", "List join tokens (never the tokens themselves: a prefix of their hash).",
-                           flags, 0, 0};
-    cli_args args;
-    int rc = cli_parse(&spec, argc, argv, &args);
-    if (rc != CLI_PROCEED)
-        return rc;
-    store *s;
-    if ((rc = cli_open_store(&loc, STORE_OPEN_EXISTING, &s)) != EXIT_OK)
-        return rc;
-    json_ctx j = {json ? json_array() : NULL, store_now_ms()};
-    if (!json)
-        printf("%-16s %-6s %-20s %-21s %-21s %-8s %s\n", "HASH", "ROLE", "NAME", "CREATED", "EXPIRES", "STATUS",
-               "USED BY");
-    store_status status = json ? store_token_foreach(s, append_json, &j) : store_token_foreach(s, print_row, &j.now);
-    rc = status == STORE_OK ? EXIT_OK : cli_store_error(s, status, "list tokens");
-    if (json && rc == EXIT_OK && json_dumpf(j.rows, stdout, JSON_INDENT(2)) == 0)
-        putchar('\n');
-    json_decref(j.rows);
-    store_close(s);
-    return rc;
+    char header[128];
+    snprintf(header, sizeof header, "%-16s %-6s %-20s %-21s %-21s %-8s %s", "HASH", "ROLE", "NAME", "CREATED",
+             "EXPIRES", "STATUS", "USED BY");
+    const cli_list list = {"token list", "List join tokens (never the tokens themselves: a prefix of their hash).",
+                           header, "list tokens", walk};
+    return cli_list_run(&list, argc, argv);
 }
 
 int cmd_token_revoke(int argc, char **argv)

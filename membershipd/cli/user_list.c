@@ -30,45 +30,15 @@ static int append_json(const store_user *user, void *ctx)
     return row ? json_array_append_new(ctx, row) : -1;
 }
 
-static int list_json(store *s)
+static store_status walk(store *s, json_t *rows)
 {
-    json_t *users = json_array();
-    store_status status = users ? store_user_foreach(s, append_json, users) : STORE_ERROR;
-    int rc = status == STORE_OK ? EXIT_OK : cli_store_error(s, status, "list users");
-    if (rc == EXIT_OK && json_dumpf(users, stdout, JSON_INDENT(2)) == 0)
-        putchar('\n');
-    json_decref(users);
-    return rc;
-}
-
-static int list_text(store *s)
-{
-    printf("%-24s %-7s %-8s %-21s %s\n", "NAME", "ROLE", "STATUS", "CREATED", "NKEY");
-    store_status status = store_user_foreach(s, print_row, NULL);
-    return status == STORE_OK ? EXIT_OK : cli_store_error(s, status, "list users");
+    return rows ? store_user_foreach(s, append_json, rows) : store_user_foreach(s, print_row, NULL);
 }
 
 int cmd_user_list(int argc, char **argv)
 {
-    store_location loc = {0};
-    bool json = false;
-    const cli_flag flags[] = {
-        {"--json", NULL, NULL, &json, "print a JSON array instead of a table"},
-        STORE_LOCATION_FLAGS(loc),
-        {0},
-    };
-    const cli_spec spec = {"user list", "", "List users: name, role, status, created, nkey.",
-                           flags, 0, 0};
-    cli_args args;
-    int rc = cli_parse(&spec, argc, argv, &args);
-    if (rc != CLI_PROCEED)
-        return rc;
-
-    store *s;
-    rc = cli_open_store(&loc, STORE_OPEN_EXISTING, &s);
-    if (rc != EXIT_OK)
-        return rc;
-    rc = json ? list_json(s) : list_text(s);
-    store_close(s);
-    return rc;
+    char header[128];
+    snprintf(header, sizeof header, "%-24s %-7s %-8s %-21s %s", "NAME", "ROLE", "STATUS", "CREATED", "NKEY");
+    const cli_list list = {"user list", "List users: name, role, status, created, nkey.", header, "list users", walk};
+    return cli_list_run(&list, argc, argv);
 }

@@ -1,4 +1,5 @@
 #include "membershipd/config/tls_files.h"
+#include "common/log.h"
 #include "membershipd/store/store.h"
 
 #include <errno.h>
@@ -146,15 +147,25 @@ void tls_pem_free(char *pem)
     sodium_free(pem);
 }
 
-int64_t tls_pem_not_after(const char *pem)
+void tls_pem_lifetime(const char *pem, pki_lifetime *out)
 {
+    memset(out, 0, sizeof *out);
     BIO *bio = BIO_new_mem_buf(pem, -1);
     X509 *cert = bio ? PEM_read_bio_X509(bio, NULL, no_passphrase, NULL) : NULL;
-    struct tm tm;
-    int64_t when = cert && ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) ? (int64_t)timegm(&tm) : 0;
+    if (cert)
+        pki_cert_lifetime(cert, 0, out);
     X509_free(cert);
     BIO_free(bio);
-    return when;
+}
+
+bool tls_warn_if_renew_due(const char *cert_path, int64_t not_after, int64_t renew_at, int64_t now)
+{
+    if (!not_after || now < renew_at)
+        return false;
+    log_event(LOG_WARN, "tls_cert_renew_due", "cert=%s days_left=%lld detail=\"under a third of its lifetime is "
+              "left: renew it (membershipd cert renew NAME --out DIR, for one from the bus CA), then SIGHUP\"",
+              cert_path, (long long)((not_after - now) / 86400));
+    return true;
 }
 
 const char *tls_priorities(int tls_min)

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "membershipd/pki/pki.h"
 
 /* The GnuTLS priority string for --tls-min 12 or 13: shared by the
  * control-plane and metrics listeners. */
@@ -23,8 +24,12 @@ bool tls_pem_read_pair(const char *cert_path, const char *key_path, char **cert,
 char *tls_pem_copy(const char *pem);
 void tls_pem_free(char *pem);
 
-/* When the first certificate in a PEM text expires (Unix seconds); 0 when
- * there is none. */
-int64_t tls_pem_not_after(const char *pem);
+/* The lifetime of the first certificate in a PEM text (all 0 when there
+ * is none). */
+void tls_pem_lifetime(const char *pem, pki_lifetime *out);
+/* Logs that the certificate (expiring at not_after) should be renewed,
+ * when now is past renew_at (a third of its lifetime left; Unix seconds);
+ * returns whether it did. */
+bool tls_warn_if_renew_due(const char *cert_path, int64_t not_after, int64_t renew_at, int64_t now);
 
 #endif

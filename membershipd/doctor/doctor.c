@@ -187,7 +187,7 @@ int cmd_doctor(int argc, char **argv)
     d.checks = json_array();
     locate(&d, &cfg);
     void (*const sections[])(doctor *) = {
-        doctor_guard, doctor_tls, doctor_files, doctor_nats, doctor_store,
+        doctor_guard, doctor_tls, doctor_files, doctor_nats, doctor_store, doctor_pki,
         doctor_dataplane, doctor_controlplane, doctor_cluster,
     };
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)

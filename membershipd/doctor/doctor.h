@@ -57,6 +57,7 @@ void doctor_tls(doctor *d);          /* doctor_tls.c: minimum, chain, names, exp
 void doctor_files(doctor *d);        /* doctor_files.c: modes of everything private */
 void doctor_nats(doctor *d);         /* doctor_nats.c: the nats-server binary */
 void doctor_store(doctor *d);        /* doctor_store.c: integrity, WAL */
+void doctor_pki(doctor *d);          /* doctor_pki.c: the bus CA and its key-encryption key */
 void doctor_dataplane(doctor *d);    /* doctor_dataplane.c: live login, revoked connections */
 void doctor_controlplane(doctor *d); /* doctor_controlplane.c: live TLS floor */
 void doctor_cluster(doctor *d);      /* doctor_cluster.c: routes, lag, clock */

@@ -1,6 +1,7 @@
 /* The TLS certificate as clients will see it: the minimum version both
  * planes offer, the chain, the names, the days left. */
 #include "membershipd/doctor/doctor.h"
+#include "membershipd/pki/pki.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -122,9 +123,12 @@ static void names(doctor *d, X509 *leaf)
         doctor_addf(d, "tls.san", DOCTOR_OK, NULL, "%s names %s", d->cfg->tls_cert, checked);
 }
 
-/* The certificate in the file that expires first. */
+/* The certificate in the file that expires first; the leaf is also
+ * renewed once under a third of its lifetime is left (dev/pki.md). */
 static void expiry(doctor *d, STACK_OF(X509) *certs)
 {
+    pki_lifetime leaf;
+    pki_cert_lifetime(sk_X509_value(certs, 0), 0, &leaf);
     int least_days = 0, least_secs = 0;
     const ASN1_TIME *first = NULL;
     for (int i = 0; i < sk_X509_num(certs); i++) {
@@ -148,6 +152,11 @@ static void expiry(doctor *d, STACK_OF(X509) *certs)
     else if (least_days < EXPIRY_WARN_DAYS)
         check = doctor_addf(d, "tls.expiry", DOCTOR_WARN, "renew it before then: systemctl reload membershipd (SIGHUP)",
                             "a certificate in %s expires in %d days, at %s", d->cfg->tls_cert, least_days, when);
+    else if (leaf.renew_due)
+        check = doctor_addf(d, "tls.expiry", DOCTOR_WARN,
+                            "renew it (membershipd cert renew NAME --out DIR for one from the bus CA), then SIGHUP",
+                            "%s has under a third of its lifetime left (%d days, until %s)", d->cfg->tls_cert,
+                            least_days, when);
     else
         check = doctor_addf(d, "tls.expiry", DOCTOR_OK, NULL, "%s is valid for %d more days, until %s",
                             d->cfg->tls_cert, least_days, when);

@@ -64,6 +64,8 @@ typedef struct server {
     struct metrics_server *metrics;         /* --metrics-addr, or NULL */
     struct dataplane *dataplane;
     struct audit_syslog *audit_syslog;
+    int64_t cert_not_after, cert_renew_at; /* the control plane's certificate, Unix s (0: no TLS) */
+    bool cert_renew_logged;     /* tls_cert_renew_due said once for it */
     unsigned port;
     atomic_int in_flight;
 } server;

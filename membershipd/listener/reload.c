@@ -21,14 +21,18 @@ static bool rotate_tls(server *srv)
                   srv->cfg.tls_cert, srv->cfg.tls_key);
         return false;
     }
-    int64_t not_after = tls_pem_not_after(cert);
+    pki_lifetime life;
+    tls_pem_lifetime(cert, &life);
     if (http_server_rotate(srv, cert, key) != 0) {
         log_event(LOG_ERROR, "reload_refused",
                   "reason=\"the HTTPS server would not start with the new certificate (see above)\" "
                   "kept=\"the certificate in use\"");
         return false;
     }
-    metrics_set_cert_not_after(not_after);
+    metrics_set_cert_lifetime(life.not_after, life.renew_at);
+    srv->cert_not_after = life.not_after;
+    srv->cert_renew_at = life.renew_at;
+    srv->cert_renew_logged = false;
     /* The same pair for the metrics listener (the control plane's daemon
      * owns it now), not a second reading of files that may be changing. */
     if (metrics_server_rotate(srv->metrics, cert, key) != 0)

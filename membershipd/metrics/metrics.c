@@ -37,6 +37,7 @@ static struct {
     counter reload_buckets[RELOAD_BOUND_COUNT + 1]; /* not cumulative; the last: over every bound */
     counter reload_micros;
     atomic_int_least64_t cert_not_after;
+    atomic_int_least64_t cert_renew_at;
     atomic_int_least64_t start_ms;
 } M;
 
@@ -80,9 +81,10 @@ void metrics_reload_done(bool ok, double seconds)
     atomic_fetch_add_explicit(&M.reload_micros, (uint64_t)(seconds * 1e6), memory_order_relaxed);
 }
 
-void metrics_set_cert_not_after(int64_t not_after)
+void metrics_set_cert_lifetime(int64_t not_after, int64_t renew_at)
 {
     atomic_store(&M.cert_not_after, not_after);
+    atomic_store(&M.cert_renew_at, renew_at);
 }
 
 void metrics_mark_start(void)
@@ -225,9 +227,13 @@ static void render_dataplane(out_buf *b, const metrics_live *live)
 static void render_process(out_buf *b)
 {
     int64_t not_after = atomic_load(&M.cert_not_after);
-    if (not_after)
+    if (not_after) {
         scalar(b, "unibus_tls_cert_not_after_timestamp_seconds", "gauge",
                "When the control plane's TLS certificate expires (Unix seconds).", (uint64_t)not_after);
+        scalar(b, "unibus_tls_cert_renew_due", "gauge",
+               "1 once under a third of the control plane's certificate lifetime is left: renew it.",
+               time(NULL) >= atomic_load(&M.cert_renew_at));
+    }
     family(b, "unibus_build_info", "gauge", "Always 1; the version is in the label.");
     put(b, "unibus_build_info{version=\"%s\"} 1\n", UNIBUS_VERSION);
     family(b, "unibus_process_start_time_seconds", "gauge", "When membershipd started (Unix seconds).");

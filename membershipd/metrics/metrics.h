@@ -27,9 +27,10 @@ void metrics_request_done(const struct route *matched, unsigned status, const ch
 /* A data-plane reload (SIGHUP to nats-server and the login check after
  * it) ended after seconds. */
 void metrics_reload_done(bool ok, double seconds);
-/* The control-plane certificate in use expires at not_after (Unix
- * seconds); 0: no TLS.  Called again when a certificate is reloaded. */
-void metrics_set_cert_not_after(int64_t not_after);
+/* The control-plane certificate in use expires at not_after and should be
+ * renewed from renew_at on (Unix seconds); 0: no TLS.  Called again when a
+ * certificate is reloaded. */
+void metrics_set_cert_lifetime(int64_t not_after, int64_t renew_at);
 /* Records now as the process start time. */
 void metrics_mark_start(void);
 

@@ -105,8 +105,9 @@ bool pki_cert_issued_by(X509 *cert, X509 *ca);
 /* How much of a certificate's lifetime is left, at now (unix seconds). */
 typedef struct {
     int64_t not_before, not_after;  /* unix seconds */
+    int64_t renew_at;               /* when a third of its lifetime is left */
     int64_t seconds_left;           /* negative once expired */
-    bool renew_due;                 /* under a third of its lifetime left */
+    bool renew_due;                 /* now >= renew_at */
 } pki_lifetime;
 
 bool pki_cert_lifetime(X509 *cert, int64_t now, pki_lifetime *out);
@@ -115,7 +116,9 @@ bool pki_cert_lifetime(X509 *cert, int64_t now, pki_lifetime *out);
 
 /* Parses a PEM CSR (at most PKI_PEM_MAX bytes): its self-signature must
  * verify (the joiner holds the key) and its key must be EC P-256.  Returns
- * the public key (the caller's); nothing else of the CSR is used. */
+ * the public key (the caller's) as keys are made here, a named curve and an
+ * uncompressed point, however the CSR encoded it; nothing else of the CSR
+ * is used. */
 EVP_PKEY *pki_csr_public_key(const char *pem, size_t len, char *err, size_t errlen);
 /* A PEM CSR for key (heap; the caller frees it). */
 char *pki_csr_make(EVP_PKEY *key, const char *name);

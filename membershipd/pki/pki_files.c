@@ -186,7 +186,7 @@ bool pki_cert_lifetime(X509 *cert, int64_t now, pki_lifetime *out)
     if (now == 0)
         now = (int64_t)time(NULL);
     out->seconds_left = out->not_after - now;
-    out->renew_due = out->not_after > out->not_before &&
-                     3 * out->seconds_left < out->not_after - out->not_before;
+    out->renew_at = out->not_after - (out->not_after - out->not_before) / 3;
+    out->renew_due = now >= out->renew_at;
     return out->not_before != 0 && out->not_after != 0;
 }

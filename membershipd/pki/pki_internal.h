@@ -21,8 +21,7 @@ bool pki_add_ext(X509 *cert, X509 *issuer, int nid, const char *value);
 /* The text a memory BIO holds, NUL-ended (heap; NULL when !ok or empty),
  * the BIO's copy wiped and the BIO freed. */
 char *pki_bio_text(BIO *bio, bool ok);
-/* An EC key on P-256 (prime256v1) by its name (RFC 5480: never spelled out
- * as explicit parameters), and nothing else. */
+/* An EC key on P-256 (prime256v1), and nothing else. */
 bool pki_key_is_p256(EVP_PKEY *key);
 
 #endif

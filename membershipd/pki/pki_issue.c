@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
-#include <openssl/core_names.h>
 #include <openssl/x509v3.h>
 #include <sodium.h>
 
@@ -140,12 +139,10 @@ static bool set_serial(X509 *cert, store_cert *record)
 
 bool pki_key_is_p256(EVP_PKEY *key)
 {
-    char group[32], encoding[32];
+    char group[32];
     return EVP_PKEY_is_a(key, "EC") &&
-           EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, NULL) == 1 &&
-           strcmp(group, "prime256v1") == 0 &&
-           EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING, encoding, sizeof encoding, NULL) == 1 &&
-           strcmp(encoding, OSSL_PKEY_EC_ENCODING_GROUP) == 0;
+           EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof group, NULL) == 1 &&
+           strcmp(group, "prime256v1") == 0;
 }
 
 static void fill_record(X509 *cert, const pki_profile *p, store_cert *record)

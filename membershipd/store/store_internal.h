@@ -33,7 +33,7 @@ store_status store_room_remove_everywhere(store *s, int64_t user_id, const store
  * transaction (store_pki.c). */
 struct store_cert;
 store_status store_cert_insert_in_tx(store *s, const struct store_cert *cert, const char *cert_pem,
-                                     const store_actor *by);
+                                     const store_actor *by, bool renewal);
 /* store_user_add inside the caller's transaction. */
 store_status store_user_add_in_tx(store *s, const char *name, const uint8_t public_key[BUSAUTH_KEY_BYTES],
                                   store_role role, const store_actor *by);

@@ -126,9 +126,28 @@ static store_status fetch_cert(sqlite3_stmt *stmt, store_cert *out)
     return status;
 }
 
-/* Inserts the row and its audit entry, inside the caller's transaction. */
-store_status store_cert_insert_in_tx(store *s, const store_cert *cert, const char *cert_pem, const store_actor *by)
+/* A name is one identity (spiffe://TD/ROLE/NAME): while a certificate of
+ * it is valid, only `cert renew` makes another. */
+static store_status name_free(store *s, const char *name)
 {
+    int64_t valid;
+    sqlite3_stmt *stmt = store_prepare(s, "SELECT count(*) FROM certs WHERE name = ? AND revoked_at IS NULL "
+                                          "AND not_after > ?");
+    if (stmt) {
+        sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 2, store_now_ms());
+    }
+    store_status status = store_query_int(stmt, &valid);
+    return status == STORE_OK && valid ? STORE_DUPLICATE_NAME : status;
+}
+
+/* Inserts the row and its audit entry, inside the caller's transaction. */
+store_status store_cert_insert_in_tx(store *s, const store_cert *cert, const char *cert_pem, const store_actor *by,
+                                     bool renewal)
+{
+    store_status status = renewal ? STORE_OK : name_free(s, cert->name);
+    if (status != STORE_OK)
+        return status;
     sqlite3_stmt *stmt = store_prepare(s, "INSERT INTO certs (" CERT_COLUMNS ", cert_pem) "
                                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)");
     if (stmt) {
@@ -143,27 +162,30 @@ store_status store_cert_insert_in_tx(store *s, const store_cert *cert, const cha
         sqlite3_bind_int64(stmt, 9, store_now_ms());
         sqlite3_bind_text(stmt, 10, cert_pem, -1, SQLITE_STATIC);
     }
-    store_status status = store_exec_stmt(stmt);
+    status = store_exec_stmt(stmt);
     char target[STORE_USER_NAME_MAX + STORE_CERT_SERIAL_LEN + 16];
     snprintf(target, sizeof target, "cert:%s:%s", cert->name, cert->serial);
-    return status == STORE_OK ? store_audit_append(s, by, "cert.issue", target, "ok") : status;
+    return status == STORE_OK ? store_audit_append(s, by, renewal ? "cert.renew" : "cert.issue", target, "ok")
+                              : status;
 }
 
 typedef struct {
     const store_cert *cert;
     const char *pem;
     const store_actor *by;
+    bool renewal;
 } cert_add_args;
 
 static store_status cert_add_in_tx(store *s, void *ctx)
 {
     cert_add_args *a = ctx;
-    return store_cert_insert_in_tx(s, a->cert, a->pem, a->by);
+    return store_cert_insert_in_tx(s, a->cert, a->pem, a->by, a->renewal);
 }
 
-store_status store_cert_add(store *s, const store_cert *cert, const char *cert_pem, const store_actor *by)
+store_status store_cert_add(store *s, const store_cert *cert, const char *cert_pem, bool renewal,
+                            const store_actor *by)
 {
-    cert_add_args a = {cert, cert_pem, by};
+    cert_add_args a = {cert, cert_pem, by, renewal};
     return store_in_tx(s, cert_add_in_tx, &a);
 }
 

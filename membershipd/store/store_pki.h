@@ -49,8 +49,10 @@ const char *store_token_role_name(store_token_role role);
 bool store_token_role_parse(const char *text, store_token_role *out);
 
 /* Records an issued certificate (cert_pem is kept for `cert list` and the
- * cluster's pinned keys). */
-store_status store_cert_add(store *s, const store_cert *cert, const char *cert_pem, const store_actor *by);
+ * cluster's pinned keys).  STORE_DUPLICATE_NAME when, and it is not a
+ * renewal, a valid certificate of that name exists: a name is one identity. */
+store_status store_cert_add(store *s, const store_cert *cert, const char *cert_pem, bool renewal,
+                            const store_actor *by);
 /* The most recently issued certificate of a name. */
 store_status store_cert_get_latest(store *s, const char *name, store_cert *out);
 /* serial: hex, any case, leading zeros optional. */
@@ -93,8 +95,7 @@ typedef enum {
     STORE_REDEEM_EXPIRED,
     STORE_REDEEM_REVOKED,
     STORE_REDEEM_WRONG_ROLE,
-    STORE_REDEEM_TAKEN /* member: the name or key is on the allowlist already; node: a token that does not
-                          name the node, for a name whose certificate is valid */
+    STORE_REDEEM_TAKEN /* member: the name or key is on the allowlist already */
 } store_redeem_outcome;
 
 const char *store_redeem_outcome_name(store_redeem_outcome outcome);
@@ -106,7 +107,8 @@ store_status store_token_redeem_member(store *s, const uint8_t hash[32],
                                        const uint8_t public_key[BUSAUTH_KEY_BYTES], const store_actor *by,
                                        store_redeem_outcome *outcome);
 /* Spends a node token and records the certificate issued for it, in one
- * transaction; a refusal as above. */
+ * transaction; a refusal as above (STORE_REDEEM_TAKEN: the name has a
+ * valid certificate). */
 store_status store_token_redeem_node(store *s, const uint8_t hash[32], const store_cert *cert,
                                      const char *cert_pem, const store_actor *by, store_redeem_outcome *outcome);
 /* Whether hash may be spent for role now, without spending it (so a node's

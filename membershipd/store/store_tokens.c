@@ -217,23 +217,6 @@ typedef struct {
     store_redeem_outcome *outcome;
 } redeem_args;
 
-/* Whether a node of this name holds a certificate that is neither revoked
- * nor expired: a token that lets the joiner name itself must not buy a
- * certificate to impersonate that node with. */
-static store_status node_name_in_use(store *s, const char *name, bool *in_use)
-{
-    sqlite3_stmt *stmt = store_prepare(s, "SELECT 1 FROM certs WHERE name = ? AND role = 'node' "
-                                          "AND revoked_at IS NULL AND not_after > ? LIMIT 1");
-    if (!stmt)
-        return STORE_ERROR;
-    sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 2, store_now_ms());
-    int rc = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
-    *in_use = rc == SQLITE_ROW;
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : store_from_sqlite(rc);
-}
-
 /* Judged again inside the write transaction: of two joins racing for one
  * token, the second sees it spent. */
 static store_status redeem_in_tx(store *s, void *ctx)
@@ -244,18 +227,11 @@ static store_status redeem_in_tx(store *s, void *ctx)
     if (status != STORE_OK || *a->outcome != STORE_REDEEM_OK)
         return status;
     const char *name = a->role == STORE_TOKEN_MEMBER ? token.name : a->cert->name;
-    bool in_use = false;
-    if (a->role == STORE_TOKEN_NODE && !token.name[0] && (status = node_name_in_use(s, name, &in_use)) != STORE_OK)
-        return status;
-    if (in_use) {
-        *a->outcome = STORE_REDEEM_TAKEN;
-        return STORE_OK; /* nothing written yet */
-    }
     status = spend(s, a->hash, name, a->by);
     if (status == STORE_OK && a->role == STORE_TOKEN_MEMBER)
         status = store_user_add_in_tx(s, name, a->public_key, STORE_ROLE_MEMBER, a->by);
     if (status == STORE_OK && a->role == STORE_TOKEN_NODE)
-        status = store_cert_insert_in_tx(s, a->cert, a->cert_pem, a->by);
+        status = store_cert_insert_in_tx(s, a->cert, a->cert_pem, a->by, false);
     if (status == STORE_DUPLICATE_NAME || status == STORE_DUPLICATE_KEY || status == STORE_INVALID_NAME) {
         *a->outcome = STORE_REDEEM_TAKEN;
         return STORE_CONFLICT; /* rolls the spend back */

@@ -55,9 +55,9 @@ check "a cycle in the table fails" [ "$RC" -eq 1 ]
 check "and is named" contains "$ERR" "the layers form a cycle: membershipd/store -> membershipd/cli"
 
 fresh folder
-mkdir "$T/membershipd/stray"
-echo 'int pki;' >"$T/membershipd/stray/ca.c"
-t "a folder in no layer fails" 1 'membershipd/stray/: a folder of layer membershipd that is not a layer' "$M" "$T"
+mkdir "$T/membershipd/quux"
+echo 'int quux;' >"$T/membershipd/quux/q.c"
+t "a folder in no layer fails" 1 'membershipd/quux/: a folder of layer membershipd that is not a layer' "$M" "$T"
 
 fresh readme
 sed -i '/^| `membershipd\/http\/` |/d' "$T/README.md"

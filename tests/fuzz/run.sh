@@ -8,7 +8,7 @@
 set -eu
 build=$1 seconds=$2 mode=$3
 here=$(cd "$(dirname "$0")" && pwd)
-targets="json_body nats_config signed_request envelope nkey seedfile args"
+targets="json_body nats_config signed_request envelope nkey seedfile args csr join_request join_token"
 work=$build/fuzz-work
 artifacts=$build/fuzz-artifacts
 rm -rf "$work"

@@ -42,6 +42,17 @@ static void redacts_hex_secret_keys(void **state)
     assert_string_equal(line, "sk=[REDACTED] end");
 }
 
+static void redacts_join_tokens(void **state)
+{
+    (void)state;
+    char line[300] = "msg=join token=ubj1.UAB2CB576PHBBPQ5ODORRZ2LYCMWPZGWGCN2KDK7DXOIMZASKUY3RLKK."
+                     "BMYZ_oiGhBfFm8kPkrWNw_DWCD7H0rqCM1ukCdSQKlQ\" end";
+    assert_int_equal(busauth_redact(line), 1);
+    assert_string_equal(line, "msg=join token=[REDACTED]\" end");
+    char short_one[] = "word ubj1.abc stays";
+    assert_int_equal(busauth_redact(short_one), 0);
+}
+
 static void leaves_public_material_alone(void **state)
 {
     (void)state;
@@ -62,6 +73,7 @@ int main(void)
         cmocka_unit_test(compares_secrets),
         cmocka_unit_test(redacts_seeds),
         cmocka_unit_test(redacts_hex_secret_keys),
+        cmocka_unit_test(redacts_join_tokens),
         cmocka_unit_test(leaves_public_material_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -579,6 +579,36 @@ static X509 *answer_certificate(const http_result *r, const char *field)
     return cert;
 }
 
+/* Runs the openssl CLI (a second opinion, not our code) on the answer's
+ * certificate and CA written to files: `openssl verify` passes, and the
+ * extensions openssl prints are the ones a node needs. */
+static void openssl_cli_accepts(const http_result *r)
+{
+    char dir[PATH_MAX], cmd[3 * PATH_MAX], out[4096] = "";
+    test_make_temp_dir(dir);
+    const char *fields[] = {"certificate", "ca"}, *files[] = {"node.crt", "ca.crt"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "%s/%s", dir, files[i]);
+        test_write_file(cmd, json_string_value(json_object_get(r->json, fields[i])), 0600);
+    }
+    snprintf(cmd, sizeof cmd, "cd '%s' && openssl verify -x509_strict -purpose sslserver -CAfile ca.crt node.crt && "
+             "openssl verify -purpose sslclient -CAfile ca.crt node.crt && "
+             "openssl x509 -in node.crt -noout -ext subjectAltName,keyUsage,extendedKeyUsage,basicConstraints", dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    assert_non_null(strstr(out, "node.crt: OK"));
+    assert_non_null(strstr(out, "URI:spiffe://bus.test/node/node1"));
+    assert_non_null(strstr(out, "DNS:node.bus.test"));
+    assert_non_null(strstr(out, "IP Address:127.0.0.1"));
+    assert_non_null(strstr(out, "Digital Signature"));
+    assert_non_null(strstr(out, "TLS Web Server Authentication, TLS Web Client Authentication"));
+    assert_non_null(strstr(out, "CA:FALSE"));
+    test_remove_tree(dir);
+}
+
 static void a_node_joins_with_a_csr_and_gets_a_certificate_from_the_ca(void **state)
 {
     (void)state;
@@ -606,6 +636,7 @@ static void a_node_joins_with_a_csr_and_gets_a_certificate_from_the_ca(void **st
     pki_cert_serial_hex(cert, serial, sizeof serial);
     assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM certs WHERE serial = ?", serial), 1);
     assert_true(spent(&t));
+    openssl_cli_accepts(&r);
     http_result_free(&r);
 
     r = join_node(from, &t, NULL, csr); /* once */

@@ -262,7 +262,8 @@ static void a_bus_ca_certificate_renewed_under_load_keeps_connections(void **sta
     const char *flags[] = {"--tls-cert", crt, "--tls-key", key, NULL};
     assert_int_equal(fixture_start(&g, flags), 0);
     g.ca_file = ca;
-    tls_client held;
+    tls_client held, stranger;
+    assert_int_not_equal(tls_client_open(&stranger, g.server.port, CA1), 0); /* another CA's trust: refused */
     tls_open(&held, &g, ca);
     assert_true(tls_health(&held));
     CURL *kept = curl_easy_init();

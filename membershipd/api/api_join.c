@@ -217,7 +217,9 @@ void api_join(server *srv, request *req, reply *out)
         return;
     }
     if (strcmp(jr.server_nkey, srv->identity_nkey) != 0) {
-        store_actor by = request_actor(req);
+        /* A key in X-Unibus-Key whose signature did not verify is only a claim. */
+        store_actor by = req->verified ? request_actor(req)
+                                       : (store_actor){.actor = "anonymous", .peer_ip = req->ip, .request_id = req->id};
         refuse_token(srv, &by, &jr, "other_server", out);
     } else if (jr.role == STORE_TOKEN_MEMBER) {
         join_member(srv, req, &jr, out);

@@ -398,6 +398,30 @@ static void a_join_that_proves_no_new_key_spends_nothing(void **state)
     busauth_identity_free(joiner);
 }
 
+/* The audit log names a key as the joiner only when the request proved
+ * it: anyone can write alice's key into X-Unibus-Key. */
+static void a_join_claiming_someone_elses_key_is_not_audited_as_theirs(void **state)
+{
+    (void)state;
+    const char *from = fresh_address();
+    busauth_identity *elsewhere = new_identity();
+    char other_server[57], body[256];
+    busauth_nkey_encode_public(busauth_identity_public_key(elsewhere), other_server);
+    token foreign = unknown_token(other_server), unknown = unknown_token(NULL);
+    const token *tokens[] = {&foreign, &unknown};
+    const char *sql = "SELECT count(*) FROM audit_log WHERE action LIKE 'join.%' AND actor = ?";
+    long before = fixture_db_count(&F, sql, F.alice_nkey);
+    for (int i = 0; i < 2; i++) {
+        snprintf(body, sizeof body, "{\"role\":\"member\",\"token\":\"%s\"}", tokens[i]->text);
+        http_opts forged = {.id = F.alice, .source_ip = from, .tamper = TAMPER_SIGNATURE};
+        http_result r = fixture_call_opts(&F, &forged, "POST", "/v1/join", body, strlen(body));
+        assert_true(r.status == 401 || r.status == 403);
+        http_result_free(&r);
+    }
+    assert_int_equal(fixture_db_count(&F, sql, F.alice_nkey), before);
+    busauth_identity_free(elsewhere);
+}
+
 /* A revoked user cannot come back with a token: the key stays taken, and
  * the token stays good for someone else. */
 static void a_revoked_key_cannot_rejoin_and_leaves_the_token_usable(void **state)
@@ -846,6 +870,7 @@ int main(void)
         cmocka_unit_test(a_token_is_spent_once),
         cmocka_unit_test(every_bad_token_is_refused_alike_and_audited_with_its_reason),
         cmocka_unit_test(a_join_that_proves_no_new_key_spends_nothing),
+        cmocka_unit_test(a_join_claiming_someone_elses_key_is_not_audited_as_theirs),
         cmocka_unit_test(a_revoked_key_cannot_rejoin_and_leaves_the_token_usable),
         cmocka_unit_test(a_replayed_join_buys_nothing),
         cmocka_unit_test(two_joins_racing_for_one_token_make_one_user_or_certificate),

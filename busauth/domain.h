@@ -14,5 +14,6 @@
 #define BUSAUTH_DOMAIN_REQUEST  "unibus-v2-request\n"  /* a signed control-plane request */
 #define BUSAUTH_DOMAIN_RESPONSE "unibus-v2-response\n" /* the server's signature of its answer */
 #define BUSAUTH_DOMAIN_MESSAGE  "unibus-v2-message\n"  /* a signed end-to-end envelope */
+#define BUSAUTH_DOMAIN_JOIN     "unibus-v2-join\n"     /* a join token's proof (dev/pki.md) */
 
 #endif

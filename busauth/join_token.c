@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <string.h>
 #include <sodium.h>
+#include "busauth/domain.h"
 #include "busauth/signing.h"
 
 #define SECRET_B64_LEN 43
@@ -40,4 +41,58 @@ bool busauth_join_token_split(const char *text, size_t len, char server_nkey[BUS
     if (!ok)
         sodium_memzero(secret, BUSAUTH_JOIN_SECRET_BYTES);
     return ok;
+}
+
+busauth_status busauth_join_token_identity(const uint8_t secret[BUSAUTH_JOIN_SECRET_BYTES], busauth_identity **out)
+{
+    static const char domain[] = "unibus-join-token-key-v1\n";
+    uint8_t seed[BUSAUTH_KEY_BYTES];
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const uint8_t *)domain, sizeof domain - 1);
+    crypto_hash_sha256_update(&st, secret, BUSAUTH_JOIN_SECRET_BYTES);
+    crypto_hash_sha256_final(&st, seed);
+    busauth_status status = busauth_identity_from_seed(seed, out);
+    sodium_memzero(seed, sizeof seed);
+    sodium_memzero(&st, sizeof st);
+    return status;
+}
+
+size_t busauth_join_proof_text(char *out, size_t cap, const char *server_nkey, const char *role, const char *name,
+                               const char *subject)
+{
+    /* One field per line: a field holding a newline could pass for two. */
+    if (strchr(server_nkey, '\n') || strchr(role, '\n') || strchr(name, '\n') || strchr(subject, '\n'))
+        return 0;
+    int n = snprintf(out, cap, BUSAUTH_DOMAIN_JOIN "%s\n%s\n%s\n%s\n", server_nkey, role, name, subject);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+#define PROOF_TEXT_MAX 512
+
+bool busauth_join_prove(const char *text, size_t len, const char *role, const char *name, const char *subject,
+                        char server_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], uint8_t token_key[BUSAUTH_KEY_BYTES],
+                        char proof[BUSAUTH_SIG_B64_LEN + 1])
+{
+    uint8_t secret[BUSAUTH_JOIN_SECRET_BYTES];
+    busauth_identity *id = NULL;
+    char signed_text[PROOF_TEXT_MAX];
+    bool ok = busauth_join_token_split(text, len, server_nkey, secret) &&
+              busauth_join_token_identity(secret, &id) == BUSAUTH_OK;
+    sodium_memzero(secret, sizeof secret);
+    size_t n = ok ? busauth_join_proof_text(signed_text, sizeof signed_text, server_nkey, role, name, subject) : 0;
+    if (n) {
+        memcpy(token_key, busauth_identity_public_key(id), BUSAUTH_KEY_BYTES);
+        busauth_sign_text(id, signed_text, n, proof);
+    }
+    busauth_identity_free(id);
+    return n > 0;
+}
+
+bool busauth_join_proof_verify(const uint8_t token_key[BUSAUTH_KEY_BYTES], const char *server_nkey, const char *role,
+                               const char *name, const char *subject, const char *proof)
+{
+    char signed_text[PROOF_TEXT_MAX];
+    size_t n = busauth_join_proof_text(signed_text, sizeof signed_text, server_nkey, role, name, subject);
+    return n > 0 && busauth_verify_text(token_key, signed_text, n, proof) == BUSAUTH_OK;
 }

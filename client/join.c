@@ -28,22 +28,34 @@ static unibus_status joined_as(unibus_client *c, unibus_status s, json_t *answer
     return UNIBUS_OK;
 }
 
+/* The token stays here: its key signs a proof for this server, this role
+ * and this identity, which is all the request carries of it. */
+static char *join_body(unibus_client *c, const char *token)
+{
+    char server_nkey[57], proof[BUSAUTH_SIG_B64_LEN + 1], token_key_hex[2 * BUSAUTH_KEY_BYTES + 1];
+    uint8_t token_key[BUSAUTH_KEY_BYTES];
+    if (!busauth_join_prove(token, strlen(token), "member", "", c->nkey, server_nkey, token_key, proof))
+        return NULL;
+    sodium_bin2hex(token_key_hex, sizeof token_key_hex, token_key, sizeof token_key);
+    json_t *request = json_pack("{s:s, s:s, s:s}", "role", "member", "token_key", token_key_hex, "proof", proof);
+    char *body = request ? json_dumps(request, JSON_COMPACT) : NULL;
+    json_decref(request);
+    return body;
+}
+
 unibus_status unibus_client_join(unibus_client *c, const char *token, unibus_user *out)
 {
     char nkey[57];
     if (!c || !out || unibus_join_token_server_key(token, nkey) != UNIBUS_OK)
         return c ? client_fail(c, UNIBUS_ERR_INVALID_ARG, "that is not a join token (ubj1....)") : UNIBUS_ERR_INVALID_ARG;
     if (strcmp(nkey, c->server_nkey) != 0)
-        return client_fail(c, UNIBUS_ERR_SERVER_KEY, "this token is for server %s, but %s is %s: not sent", nkey,
+        return client_fail(c, UNIBUS_ERR_SERVER_KEY, "this token is for server %s, but %s is %s: not used", nkey,
                            c->url, c->server_nkey);
-    json_t *request = json_pack("{s:s, s:s}", "role", "member", "token", token);
-    char *body = request ? json_dumps(request, JSON_COMPACT) : NULL;
-    json_decref(request); /* jansson's copy of the token goes with it, unwiped: see dev/pki.md */
+    char *body = join_body(c, token);
     if (!body)
         return client_fail(c, UNIBUS_ERR_NOMEM, "out of memory");
     json_t *answer = NULL;
     unibus_status s = client_call(c, "POST", "/v1/join", body, &answer);
-    sodium_memzero(body, strlen(body));
     free(body);
     s = joined_as(c, s, answer, out);
     json_decref(answer);

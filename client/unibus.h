@@ -111,10 +111,11 @@ UNIBUS_API unibus_status unibus_client_whoami(unibus_client *c, unibus_user *out
 
 /* Joins the bus with a member join token (membershipd token create --role
  * member): the server allowlists this client's identity under the name
- * the token was made for, and out says who that is.  The token names the
- * server it is for: open c with that key pinned (unibus_join_token_server_key),
- * and the token is sent to no other.  The token is wiped from the
- * library's memory once sent; the caller wipes its own copy. */
+ * the token was made for, and out says who that is.  The token never
+ * leaves this process: its key signs a proof for this server and this
+ * identity only (dev/pki.md).  The token names its server: open c with
+ * that key pinned (unibus_join_token_server_key); another server is
+ * refused.  The library wipes its copies; the caller wipes its own. */
 UNIBUS_API unibus_status unibus_client_join(unibus_client *c, const char *token, unibus_user *out);
 /* The server key (an nkey) a join token is for. */
 UNIBUS_API unibus_status unibus_join_token_server_key(const char *token, char nkey[57]);

@@ -1,47 +1,59 @@
 /* POST /v1/join: a join token buys an allowlist entry or a node certificate
- * (dev/pki.md, "Joining").  No caller signature is required: the token is
- * the credential.  Every refusal of a token reads the same. */
+ * (dev/pki.md, "Joining").  The token is never sent: its key signs a proof
+ * bound to this server, the role, the name and the joiner's own key.
+ * Everything that does not depend on the token is checked first, so every
+ * answer about the token reads the same. */
 #include "membershipd/api/api.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "busauth/join_token.h"
 #include "common/log.h"
 #include "embedded/clock.h"
 #include "membershipd/config/datadir.h"
 #include "membershipd/http/auth_headers.h"
+#include "membershipd/http/request_auth.h"
 #include "membershipd/pki/pki.h"
 
-#define JOIN_REFUSED "this join token is not valid here (unknown, used, expired, revoked or for another role); " \
-                     "ask the operator for a new one"
+#define JOIN_REFUSED "this join token is not valid here (unknown, used, expired, revoked, for another role, " \
+                     "server or name); ask the operator for a new one"
 
-static void audit_join(server *srv, const store_actor *by, const pki_join_request *jr, const char *why)
+static void refuse_token(server *srv, const store_actor *by, const pki_join_request *jr, const char *why, reply *out)
 {
     char hex[65], target[96], action[16];
-    sodium_bin2hex(hex, sizeof hex, jr->token_hash, sizeof jr->token_hash);
+    sodium_bin2hex(hex, sizeof hex, jr->token_key, sizeof jr->token_key);
     snprintf(target, sizeof target, "token:%.16s:%s", hex, why);
     snprintf(action, sizeof action, "join.%s", store_token_role_name(jr->role));
     if (route_audit_budget_take(srv))
         WITH_STORE(srv, store_audit_append(srv->store, by, action, target, "denied"));
-}
-
-static void refuse_token(server *srv, const store_actor *by, const pki_join_request *jr, const char *why, reply *out)
-{
-    audit_join(srv, by, jr, why);
     reply_error(out, 403, "join_refused", JOIN_REFUSED);
 }
 
-/* Another node holds the name: refused like a taken member name,
- * audited, and the token is not spent. */
-static void taken_node(server *srv, const store_actor *by, const pki_join_request *jr, const char *name, reply *out)
+/* The token exists for this role and is usable now, and its key signed
+ * this very join; else refused (and audited). */
+static bool token_holds(server *srv, const store_actor *by, const pki_join_request *jr, const char *subject,
+                        store_token *token, reply *out)
 {
-    audit_join(srv, by, jr, store_redeem_outcome_name(STORE_REDEEM_TAKEN));
-    reply_error(out, 409, "conflict", "node %s has a valid certificate already; nothing changed (revoke it first, or "
-                "join under another name)", name);
+    store_redeem_outcome outcome;
+    store_status status = WITH_STORE(srv, store_token_check(srv->store, jr->token_key, jr->role, token, &outcome));
+    if (status != STORE_OK) {
+        reply_store_failure(out, status);
+        return false;
+    }
+    const char *why = outcome != STORE_REDEEM_OK ? store_redeem_outcome_name(outcome)
+                    : !busauth_join_proof_verify(jr->token_key, srv->identity_nkey, store_token_role_name(jr->role),
+                                                 jr->name, subject, jr->proof) ? "bad_proof"
+                    : jr->role == STORE_TOKEN_NODE && token->name[0] && strcmp(token->name, jr->name) != 0
+                        ? "name_mismatch" : NULL;
+    if (why)
+        refuse_token(srv, by, jr, why, out);
+    return !why;
 }
 
-/* The request's signature proves the joiner holds the key it joins with. */
-static bool proves_key(server *srv, const request *req, reply *out)
+/* The request's signature proves the joiner holds the key it joins with;
+ * like any signed request it is good once, on this server, now. */
+static bool proves_key(server *srv, request *req, reply *out)
 {
     char reason[256];
     if (!req->verified) {
@@ -56,25 +68,37 @@ static bool proves_key(server *srv, const request *req, reply *out)
         reply_error(out, 400, "bad_request", "that is the server's own key, which cannot be a user");
         return false;
     }
-    return true;
+    return auth_check_once(srv, req, out);
+}
+
+/* Whatever the token, a key on the allowlist (active or revoked) cannot
+ * join again. */
+static bool key_is_new(server *srv, const request *req, reply *out)
+{
+    store_user user;
+    store_status status = WITH_STORE(srv, store_user_get_by_key(srv->store, req->claimed_public_key, &user));
+    if (status == STORE_NOT_FOUND)
+        return true;
+    if (status == STORE_OK)
+        reply_error(out, 409, "conflict", "this key is on the allowlist already (revoked keys stay there); join with "
+                    "a new identity");
+    else
+        reply_store_failure(out, status);
+    return false;
 }
 
 static void join_member(server *srv, request *req, const pki_join_request *jr, reply *out)
 {
-    if (!proves_key(srv, req, out))
-        return;
     store_actor by = request_actor(req);
+    store_token token;
+    if (!proves_key(srv, req, out) || !key_is_new(srv, req, out) ||
+        !token_holds(srv, &by, jr, req->claimed_key, &token, out))
+        return;
     store_redeem_outcome outcome;
     store_status status =
-        WITH_STORE(srv, store_token_redeem_member(srv->store, jr->token_hash, req->claimed_public_key, &by, &outcome));
+        WITH_STORE(srv, store_token_redeem_member(srv->store, jr->token_key, req->claimed_public_key, &by, &outcome));
     if (status != STORE_OK) {
         reply_store_failure(out, status);
-        return;
-    }
-    if (outcome == STORE_REDEEM_TAKEN) {
-        audit_join(srv, &by, jr, store_redeem_outcome_name(outcome));
-        reply_error(out, 409, "conflict", "this key, or the user name the token is for, is on the allowlist already; "
-                    "nothing changed");
         return;
     }
     if (outcome != STORE_REDEEM_OK) {
@@ -89,15 +113,6 @@ static void join_member(server *srv, request *req, const pki_join_request *jr, r
         reply_json(out, 201, json_pack("{s:o, s:s}", "user", api_user_json(&user), "server_key", srv->identity_nkey));
     else
         reply_store_failure(out, status);
-}
-
-/* The server's side of signing failed (no KEK, an expired CA...): the
- * operator's to fix, not the joiner's; the token is not spent. */
-static void ca_unavailable(const char *why, reply *out)
-{
-    log_event(LOG_ERROR, "ca_unavailable", "detail=\"%s\"", why);
-    reply_error(out, 503, "ca_unavailable", "this server cannot sign certificates now (its CA or key-encryption "
-                "key is missing, or the CA expired); tell its operator");
 }
 
 /* The CA with its key, read for this one signature. */
@@ -116,8 +131,16 @@ static bool load_ca(server *srv, pki_ca *ca, reply *out)
         pthread_mutex_unlock(&srv->store_lock);
     }
     sodium_memzero(kek, sizeof kek);
-    if (!ok)
-        ca_unavailable(err, out);
+    if (ok && X509_cmp_current_time(X509_get0_notAfter(ca->cert)) <= 0) { /* the operator's to fix, not the joiner's */
+        ok = false;
+        snprintf(err, sizeof err, "the bus CA has expired: nothing it signs would verify; it needs replacing");
+        pki_ca_free(ca);
+    }
+    if (!ok) {
+        log_event(LOG_ERROR, "ca_unavailable", "detail=\"%s\"", err);
+        reply_error(out, 503, "ca_unavailable", "this server cannot sign certificates now (its CA or key-encryption "
+                    "key is missing, or the CA expired); tell its operator");
+    }
     return ok;
 }
 
@@ -136,95 +159,85 @@ static json_t *node_answer(server *srv, const pki_ca *ca, X509 *cert, const stor
 
 /* Signed only for a token that can pay for it, and recorded only if it
  * still can (two joins racing for one token: one certificate). */
-static void issue_node(server *srv, const store_actor *by, const pki_join_request *jr, const pki_profile *p,
-                       EVP_PKEY *key, reply *out)
+static void issue_node(server *srv, const store_actor *by, const pki_join_request *jr, const pki_ca *ca,
+                       const pki_profile *p, EVP_PKEY *key, reply *out)
 {
-    pki_ca ca;
     X509 *cert = NULL;
     store_cert record;
     char err[512];
-    if (!load_ca(srv, &ca, out))
+    if (!pki_issue(ca, key, p, &cert, &record, err, sizeof err)) {
+        log_event(LOG_ERROR, "join_issue", "detail=\"%s\"", err);
+        reply_error(out, 500, "internal", "the certificate could not be made; see the server log");
         return;
-    if (!pki_issue(&ca, key, p, &cert, &record, err, sizeof err)) {
-        ca_unavailable(err, out); /* the name and key were checked: what is left is the CA's */
-    } else {
-        char *pem = pki_cert_pem(cert);
-        store_redeem_outcome outcome = STORE_REDEEM_OK;
-        store_status status = pem ? WITH_STORE(srv, store_token_redeem_node(srv->store, jr->token_hash, &record, pem,
-                                                                            by, &outcome))
-                                  : STORE_ERROR;
-        free(pem);
-        json_t *answer = status == STORE_OK && outcome == STORE_REDEEM_OK ? node_answer(srv, &ca, cert, &record) : NULL;
-        if (status != STORE_OK)
-            reply_store_failure(out, status);
-        else if (outcome == STORE_REDEEM_TAKEN)
-            taken_node(srv, by, jr, record.name, out);
-        else if (outcome != STORE_REDEEM_OK)
-            refuse_token(srv, by, jr, store_redeem_outcome_name(outcome), out);
-        else if (answer)
-            reply_json(out, 201, answer);
-        else
-            reply_error(out, 503, "server_busy", "out of memory");
     }
+    char *pem = pki_cert_pem(cert);
+    store_redeem_outcome outcome = STORE_REDEEM_OK;
+    store_status status =
+        pem ? WITH_STORE(srv, store_token_redeem_node(srv->store, jr->token_key, &record, pem, by, &outcome))
+            : STORE_ERROR;
+    free(pem);
+    json_t *answer = status == STORE_OK && outcome == STORE_REDEEM_OK ? node_answer(srv, ca, cert, &record) : NULL;
+    if (status != STORE_OK)
+        reply_store_failure(out, status);
+    else if (outcome != STORE_REDEEM_OK)
+        refuse_token(srv, by, jr, outcome == STORE_REDEEM_TAKEN ? "name_taken" : store_redeem_outcome_name(outcome),
+                     out);
+    else if (answer)
+        reply_json(out, 201, answer);
+    else
+        reply_error(out, 503, "server_busy", "out of memory");
     X509_free(cert);
-    pki_ca_free(&ca);
 }
 
 static void join_node(server *srv, request *req, const pki_join_request *jr, reply *out)
 {
     store_actor by = {.actor = "join", .peer_ip = req->ip, .request_id = req->id};
-    store_token token;
-    store_redeem_outcome outcome;
-    char err[512];
-    store_status status =
-        WITH_STORE(srv, store_token_check(srv->store, jr->token_hash, STORE_TOKEN_NODE, &token, &outcome));
-    if (status != STORE_OK) {
-        reply_store_failure(out, status);
-        return;
-    }
-    if (outcome != STORE_REDEEM_OK) {
-        refuse_token(srv, &by, jr, store_redeem_outcome_name(outcome), out);
-        return;
-    }
-    const char *name = token.name[0] ? token.name : jr->name;
-    if (!name[0] || (jr->name[0] && strcmp(jr->name, name) != 0)) {
-        reply_error(out, 400, "bad_request", name[0] ? "this token is for node %s; join under that name"
-                                                     : "give field \"name\": this token does not name the node%s", name);
-        return;
-    }
+    char err[512], subject[65];
     EVP_PKEY *key = pki_csr_public_key(jr->csr_pem, strlen(jr->csr_pem), err, sizeof err);
-    if (!key) {
-        reply_error(out, 400, "bad_request", "%s", err);
+    if (!key || !pki_key_spki_sha256_hex(key, subject)) {
+        reply_error(out, 400, "bad_request", "%s", key ? "the certificate request's key cannot be encoded" : err);
+        EVP_PKEY_free(key);
         return;
     }
-    pki_profile p = {name, STORE_CERT_NODE, token.dns, token.ip, PKI_CERT_DAYS_DEFAULT};
-    issue_node(srv, &by, jr, &p, key, out);
+    pki_ca ca;
+    store_token token;
+    if (load_ca(srv, &ca, out)) {
+        if (token_holds(srv, &by, jr, subject, &token, out)) {
+            pki_profile p = {jr->name, STORE_CERT_NODE, token.dns, token.ip, PKI_CERT_DAYS_DEFAULT};
+            issue_node(srv, &by, jr, &ca, &p, key, out);
+        }
+        pki_ca_free(&ca);
+    }
     EVP_PKEY_free(key);
+}
+
+/* Per address, then for everyone (JOIN_* in http/server.h). */
+static bool join_admitted(server *srv, const request *req, reply *out)
+{
+    static const struct sockaddr_in everyone = {.sin_family = AF_INET};
+    unsigned retry;
+    int64_t now = clock_mono_ms();
+    if (ratelimit_take(srv->join_limits, (const struct sockaddr *)&req->peer, now, &retry) &&
+        ratelimit_take(srv->join_global, (const struct sockaddr *)&everyone, now, &retry))
+        return true;
+    reply_error(out, 429, "rate_limited", "too many join attempts; retry in %u s", retry);
+    out->retry_after_s = retry;
+    return false;
 }
 
 void api_join(server *srv, request *req, reply *out)
 {
-    unsigned retry;
     pki_join_request jr;
     char err[256];
-    if (!ratelimit_take(srv->join_limits, (const struct sockaddr *)&req->peer, clock_mono_ms(), &retry)) {
-        reply_error(out, 429, "rate_limited", "too many join attempts from this address; retry in %u s", retry);
-        out->retry_after_s = retry;
+    if (!join_admitted(srv, req, out))
         return;
-    }
     if (!pki_join_request_parse((const char *)req->body, req->body_len, &jr, err, sizeof err)) {
         reply_error(out, 400, "bad_request", "%s", err);
         return;
     }
-    if (strcmp(jr.server_nkey, srv->identity_nkey) != 0) {
-        /* A key in X-Unibus-Key whose signature did not verify is only a claim. */
-        store_actor by = req->verified ? request_actor(req)
-                                       : (store_actor){.actor = "anonymous", .peer_ip = req->ip, .request_id = req->id};
-        refuse_token(srv, &by, &jr, "other_server", out);
-    } else if (jr.role == STORE_TOKEN_MEMBER) {
+    if (jr.role == STORE_TOKEN_MEMBER)
         join_member(srv, req, &jr, out);
-    } else {
+    else
         join_node(srv, req, &jr, out);
-    }
     pki_join_request_free(&jr);
 }

@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <sodium.h>
+#include "busauth/join_token.h"
 #include "membershipd/cli/pki_cli.h"
 
 #define ANSWER_MAX (256 * 1024)
@@ -36,9 +37,19 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ctx)
     return add;
 }
 
-static char *request_body(const char *token, const char *name, const char *csr)
+/* The join request: the token's key signs a proof bound to this server,
+ * this name and this key; the token itself stays here. */
+static char *request_body(const char *token, const char *name, EVP_PKEY *key, const char *csr,
+                          char server_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1])
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "role", "node", "token", token, "name", name, "csr", csr);
+    char subject[65], proof[BUSAUTH_SIG_B64_LEN + 1], token_key_hex[2 * BUSAUTH_KEY_BYTES + 1];
+    uint8_t token_key[BUSAUTH_KEY_BYTES];
+    if (!pki_key_spki_sha256_hex(key, subject) ||
+        !busauth_join_prove(token, strlen(token), "node", name, subject, server_nkey, token_key, proof))
+        return NULL;
+    sodium_bin2hex(token_key_hex, sizeof token_key_hex, token_key, sizeof token_key);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "role", "node", "token_key", token_key_hex, "proof", proof,
+                          "name", name, "csr", csr);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return text;
@@ -136,24 +147,24 @@ static int save(const char *dir, const join_flags *f, X509 *cert, EVP_PKEY *key,
 static int join_with(const join_flags *f, const char *dir, const char *token, X509 *ca)
 {
     char server_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
-    uint8_t hash[32];
-    if (!pki_token_parse(token, strlen(token), server_nkey, hash)) {
-        cli_error("that is not a join token (ubj1....); ask the operator for the output of membershipd token create");
-        return EXIT_USAGE;
-    }
     EVP_PKEY *key = pki_key_generate();
     char *csr = key ? pki_csr_make(key, f->name) : NULL;
-    char *body = csr ? request_body(token, f->name, csr) : NULL;
+    if (!csr) {
+        cli_error("cannot make a P-256 key and its certificate request");
+        EVP_PKEY_free(key);
+        return EXIT_FAILED;
+    }
+    char *body = request_body(token, f->name, key, csr, server_nkey);
     json_t *answer = NULL;
-    int rc = body ? post_join(f->url, f->ca, body, &answer) : (cli_error("cannot make a key and CSR"), EXIT_FAILED);
+    int rc = body ? post_join(f->url, f->ca, body, &answer)
+                  : (cli_error("that is not a join token (ubj1....); ask the operator for the output of membershipd "
+                               "token create"), EXIT_USAGE);
     X509 *cert = rc == EXIT_OK ? checked_certificate(answer, ca, key, server_nkey) : NULL;
     if (rc == EXIT_OK)
         rc = cert ? save(dir, f, cert, key, ca, answer) : EXIT_FAILED;
     if (rc == EXIT_OK)
         printf("joined %s as node %s; certificate serial %s\n", f->url, f->name,
                json_string_value(json_object_get(answer, "serial")));
-    if (body)
-        sodium_memzero(body, strlen(body));
     free(body);
     free(csr);
     X509_free(cert);

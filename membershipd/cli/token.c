@@ -1,6 +1,7 @@
 /* membershipd token create | list | revoke: join tokens (dev/pki.md). */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <jansson.h>
 #include <sodium.h>
 #include "membershipd/cli/pki_cli.h"
@@ -10,9 +11,9 @@
 #define TOKEN_TTL_MAX_MS (30 * 24 * 3600 * 1000LL)
 
 static const cli_command TOKEN_COMMANDS[] = {
-    {"create", cmd_token_create, "make a single-use join token (printed once; only its hash is kept)"},
-    {"list", cmd_token_list, "list join tokens: hash prefix, role, name, created, expires, used by"},
-    {"revoke", cmd_token_revoke, "revoke a join token by its hash prefix"},
+    {"create", cmd_token_create, "make a single-use join token (shown once; only its public key is kept)"},
+    {"list", cmd_token_list, "list join tokens: id, role, name, created, expires, used by"},
+    {"revoke", cmd_token_revoke, "revoke a join token by a prefix of its id"},
 };
 
 int cmd_token(int argc, char **argv)
@@ -53,9 +54,41 @@ static int token_from_flags(const token_flags *f, store_token *t)
     return EXIT_OK;
 }
 
-static int create(const store_location *loc, store_token *t)
+/* The token to --out (a new 0600 file, made before the token is recorded,
+ * so a token is never recorded that went nowhere), else to stdout. */
+static int hand_out(const char *out, const char *text, char *err, size_t errlen)
 {
-    char dir[4096];
+    char line[PKI_TOKEN_LEN + 2];
+    snprintf(line, sizeof line, "%s\n", text);
+    bool ok = out ? pki_write_file(out, line, 0600, false, err, errlen) : printf("%s", line) > 0;
+    sodium_memzero(line, sizeof line);
+    return ok ? EXIT_OK : EXIT_FAILED;
+}
+
+static int record(const store_location *loc, const store_token *t, const char *out)
+{
+    store *s;
+    int rc = cli_open_store(loc, STORE_OPEN_EXISTING, &s);
+    if (rc != EXIT_OK)
+        return rc;
+    store_actor by = cli_local_actor();
+    store_status status = store_token_add(s, t, &by);
+    if (status == STORE_OK) {
+        char expires[32];
+        cli_format_time(t->expires_ms, expires);
+        fprintf(stderr, "%s join token%s%s, single use, expires %s%s%s; keep it secret\n",
+                store_token_role_name(t->role), t->name[0] ? " for " : "", t->name, expires, out ? ", in " : "",
+                out ? out : "");
+    } else {
+        rc = cli_store_error(s, status, "record the token");
+    }
+    store_close(s);
+    return rc;
+}
+
+static int create(const store_location *loc, store_token *t, const char *out)
+{
+    char dir[4096], err[4200];
     int rc = cli_data_dir(loc, STORE_OPEN_EXISTING, dir);
     busauth_identity *server = rc == EXIT_OK ? server_identity_load_or_create(dir) : NULL;
     if (!server)
@@ -63,23 +96,20 @@ static int create(const store_location *loc, store_token *t)
     char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], text[PKI_TOKEN_LEN + 1];
     busauth_nkey_encode_public(busauth_identity_public_key(server), nkey);
     busauth_identity_free(server);
-    store *s;
-    if ((rc = cli_open_store(loc, STORE_OPEN_EXISTING, &s)) != EXIT_OK)
-        return rc;
-    pki_token_make(nkey, text, t->hash);
-    store_actor by = cli_local_actor();
-    store_status status = store_token_add(s, t, &by);
-    if (status == STORE_OK) {
-        char expires[32];
-        cli_format_time(t->expires_ms, expires);
-        fprintf(stderr, "%s join token%s%s, single use, expires %s; it is shown once, keep it secret:\n",
-                store_token_role_name(t->role), t->name[0] ? " for " : "", t->name, expires);
-        printf("%s\n", text);
-    } else {
-        rc = cli_store_error(s, status, "record the token");
+    if (!pki_token_make(nkey, text, t->key)) {
+        cli_error("cannot make a token: libsodium failed");
+        return EXIT_FAILED;
     }
+    rc = out ? hand_out(out, text, err, sizeof err) : EXIT_OK;
+    if (rc != EXIT_OK)
+        cli_error("%s", err);
+    if (rc == EXIT_OK)
+        rc = record(loc, t, out);
+    if (rc == EXIT_OK && !out)
+        rc = hand_out(NULL, text, err, sizeof err);
+    else if (rc != EXIT_OK && out && access(out, F_OK) == 0)
+        unlink(out);
     sodium_memzero(text, sizeof text);
-    store_close(s);
     return rc;
 }
 
@@ -87,6 +117,7 @@ int cmd_token_create(int argc, char **argv)
 {
     store_location loc = {0};
     token_flags f = {0};
+    const char *out = NULL;
     const cli_flag flags[] = {
         {"--role", "node|member", &f.role, NULL, "member: allowlists a new key; node: gets a node certificate"},
         {"--name", "NAME", &f.name, NULL,
@@ -94,11 +125,13 @@ int cmd_token_create(int argc, char **argv)
         {"--ttl", "DURATION", &f.ttl, NULL, "how long it may be used (default 24h, at most 30d)"},
         {"--dns", "NAMES", &f.dns, NULL, "node: DNS names its certificate gets, comma-separated"},
         {"--ip", "ADDRS", &f.ip, NULL, "node: IP addresses its certificate gets, comma-separated"},
+        {"--out", "FILE", &out, NULL, "write the token to a new file (0600) instead of stdout"},
         STORE_LOCATION_FLAGS(loc),
         {0},
     };
-    const cli_spec spec = {"token create", "", "Make a join token: 256 random bits, single use, expiring, printed\n"
-                           "once on stdout (redirect it to a file of yours); only its hash is stored.",
+    const cli_spec spec = {"token create", "", "Make a join token: 256 random bits, single use, expiring, written\n"
+                           "once to --out FILE (0600) or stdout; the store keeps only the public half of\n"
+                           "the key the token's secret makes.",
                            flags, 0, 0};
     cli_args args;
     int rc = cli_parse(&spec, argc, argv, &args);
@@ -107,7 +140,7 @@ int cmd_token_create(int argc, char **argv)
     store_token t;
     if ((rc = token_from_flags(&f, &t)) != EXIT_OK)
         return rc;
-    return create(&loc, &t);
+    return create(&loc, &t, out);
 }
 
 static const char *token_status(const store_token *t, int64_t now)
@@ -122,11 +155,11 @@ typedef struct {
 
 static int print_row(const store_token *t, void *ctx)
 {
-    char hash[65], created[32], expires[32];
-    sodium_bin2hex(hash, sizeof hash, t->hash, sizeof t->hash);
+    char id[65], created[32], expires[32];
+    sodium_bin2hex(id, sizeof id, t->key, sizeof t->key);
     cli_format_time(t->created_ms, created);
     cli_format_time(t->expires_ms, expires);
-    printf("%-16.16s %-6s %-20s %-21s %-21s %-8s %s\n", hash, store_token_role_name(t->role),
+    printf("%-16.16s %-6s %-20s %-21s %-21s %-8s %s\n", id, store_token_role_name(t->role),
            t->name[0] ? t->name : "-", created, expires, token_status(t, ((const json_ctx *)ctx)->now),
            t->used_by[0] ? t->used_by : "-");
     return 0;
@@ -135,11 +168,11 @@ static int print_row(const store_token *t, void *ctx)
 static int append_json(const store_token *t, void *ctx)
 {
     json_ctx *j = ctx;
-    char hash[65], created[32], expires[32];
-    sodium_bin2hex(hash, sizeof hash, t->hash, sizeof t->hash);
+    char id[65], created[32], expires[32];
+    sodium_bin2hex(id, sizeof id, t->key, sizeof t->key);
     cli_format_time(t->created_ms, created);
     cli_format_time(t->expires_ms, expires);
-    json_t *row = json_pack("{s:s%, s:s, s:s, s:s, s:s, s:s, s:s}", "hash_prefix", hash, (size_t)16, "role",
+    json_t *row = json_pack("{s:s%, s:s, s:s, s:s, s:s, s:s, s:s}", "id", id, (size_t)16, "role",
                             store_token_role_name(t->role), "name", t->name, "created", created, "expires", expires,
                             "status", token_status(t, j->now), "used_by", t->used_by);
     return row ? json_array_append_new(j->rows, row) : -1;
@@ -154,9 +187,9 @@ static store_status walk(store *s, json_t *rows)
 int cmd_token_list(int argc, char **argv)
 {
     char header[128];
-    snprintf(header, sizeof header, "%-16s %-6s %-20s %-21s %-21s %-8s %s", "HASH", "ROLE", "NAME", "CREATED",
+    snprintf(header, sizeof header, "%-16s %-6s %-20s %-21s %-21s %-8s %s", "ID", "ROLE", "NAME", "CREATED",
              "EXPIRES", "STATUS", "USED BY");
-    const cli_list list = {"token list", "List join tokens (never the tokens themselves: a prefix of their hash).",
+    const cli_list list = {"token list", "List join tokens (never the tokens themselves: a prefix of their public key).",
                            header, "list tokens", walk};
     return cli_list_run(&list, argc, argv);
 }
@@ -165,8 +198,8 @@ int cmd_token_revoke(int argc, char **argv)
 {
     store_location loc = {0};
     const cli_flag flags[] = {STORE_LOCATION_FLAGS(loc), {0}};
-    const cli_spec spec = {"token revoke", "HASH-PREFIX", "Revoke a join token, named by at least 8 hex digits of "
-                           "its hash\n(see: membershipd token list).", flags, 1, 1};
+    const cli_spec spec = {"token revoke", "ID-PREFIX", "Revoke a join token, named by at least 8 hex digits of "
+                           "its id\n(see: membershipd token list).", flags, 1, 1};
     cli_args args;
     int rc = cli_parse(&spec, argc, argv, &args);
     if (rc != CLI_PROCEED)
@@ -179,10 +212,10 @@ int cmd_token_revoke(int argc, char **argv)
     if (status == STORE_OK)
         printf("revoked token %s\n", args.v[0]);
     else if (status == STORE_NOT_FOUND)
-        cli_error("no token whose hash starts with %.64s (give at least 8 lowercase hex digits; see: membershipd token list)",
+        cli_error("no token whose id starts with %.64s (give at least 8 lowercase hex digits; see: membershipd token list)",
                   args.v[0]);
     else if (status == STORE_CONFLICT)
-        cli_error("%.64s names more than one token; give more of the hash", args.v[0]);
+        cli_error("%.64s names more than one token; give more of the id", args.v[0]);
     else if (status == STORE_ALREADY_REVOKED)
         cli_error("that token is revoked already; nothing changed");
     else

@@ -158,6 +158,11 @@ bool auth_check_signature(server *srv, request *req, reply *out)
         return false;
     if (!auth_verify_for_reply(srv, req))
         return refuse(srv, req, out, "auth_failed", "signature does not verify");
+    return auth_check_once(srv, req, out);
+}
+
+bool auth_check_once(server *srv, request *req, reply *out)
+{
     int64_t time_ms = strtoll(req->signed_time, NULL, 10);
     return check_floor(srv, req, out, time_ms) && check_replay(srv, req, out) && cover_time(srv, out, time_ms);
 }

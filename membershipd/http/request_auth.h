@@ -21,5 +21,10 @@ bool auth_check_signature(server *srv, request *req, reply *out);
  * (req->verified); nothing is refused. */
 void auth_note_headers(server *srv, struct MHD_Connection *conn, request *req);
 bool auth_verify_for_reply(server *srv, request *req);
+/* For a request whose signature verified: its time is after the floor and
+ * its nonce unseen (then recorded), as for any signed route; false with
+ * out filled otherwise.  Public routes that act on a signature (POST
+ * /v1/join) call it themselves. */
+bool auth_check_once(server *srv, request *req, reply *out);
 
 #endif

@@ -125,28 +125,30 @@ char *pki_csr_make(EVP_PKEY *key, const char *name);
 
 /* ---- join tokens ------------------------------------------------------------------ */
 
-#define PKI_TOKEN_SECRET_BYTES 32
 /* busauth/join_token.h has the text's shape. */
 #define PKI_TOKEN_LEN BUSAUTH_JOIN_TOKEN_LEN
 
-/* A new token for the server whose key is server_nkey: text (NUL-ended)
- * and the hash of its secret, the only thing the store keeps. */
-void pki_token_make(const char *server_nkey, char text[PKI_TOKEN_LEN + 1], uint8_t hash[32]);
-/* Splits a token's text (surrounding whitespace allowed): the server key
- * it names and the hash of its secret.  False when it is not a token. */
-bool pki_token_parse(const char *text, size_t len, char server_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], uint8_t hash[32]);
+/* A new token for the server whose key is server_nkey: its text (NUL-ended;
+ * shown once) and the public half of its key, the only thing the store
+ * keeps.  False when libsodium fails (the text is wiped). */
+bool pki_token_make(const char *server_nkey, char text[PKI_TOKEN_LEN + 1], uint8_t key[BUSAUTH_KEY_BYTES]);
+/* What a node's join proof binds: the lowercase hex SHA-256 of the key's
+ * DER SubjectPublicKeyInfo. */
+bool pki_key_spki_sha256_hex(EVP_PKEY *key, char out[65]);
 
 /* ---- the join request ----------------------------------------------------------- */
 
-/* POST /v1/join's body: {"role": "member"|"node", "token": "...",
- * "name": "...", "csr": "PEM"} (node: csr required, name optional; member:
- * neither, as the token names the user and the request's signature is the
- * key).  Nothing but these fields, each a string within its bound. */
+/* POST /v1/join's body: {"role": "member"|"node", "token_key": 64 hex,
+ * "proof": base64url signature, "name": "...", "csr": "PEM"} (node: name and
+ * csr required; member: neither, as the token names the user and the
+ * request's signature is the key).  Nothing but these fields, each a
+ * string within its bound.  The token itself is never sent: the proof
+ * (busauth_join_prove) is. */
 typedef struct {
     store_token_role role;
-    char server_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1]; /* the server the token is for */
-    uint8_t token_hash[32];
-    char name[STORE_USER_NAME_MAX + 1];            /* "" when not given */
+    uint8_t token_key[BUSAUTH_KEY_BYTES];
+    char proof[BUSAUTH_SIG_B64_LEN + 1];
+    char name[STORE_USER_NAME_MAX + 1];            /* "" for a member */
     char *csr_pem;                                 /* node: heap */
 } pki_join_request;
 

@@ -124,6 +124,19 @@ void pki_spki_sha256(X509 *cert, uint8_t out[32])
     OPENSSL_free(der);
 }
 
+bool pki_key_spki_sha256_hex(EVP_PKEY *key, char out[65])
+{
+    unsigned char *der = NULL;
+    int len = i2d_PUBKEY(key, &der);
+    uint8_t md[32];
+    if (len > 0)
+        crypto_hash_sha256(md, der, (size_t)len);
+    OPENSSL_free(der);
+    if (len > 0)
+        sodium_bin2hex(out, 65, md, sizeof md);
+    return len > 0;
+}
+
 void pki_cert_serial_hex(X509 *cert, char *out, size_t len)
 {
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);

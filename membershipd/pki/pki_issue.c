@@ -111,13 +111,18 @@ static void san_text(const pki_ca *ca, const pki_profile *p, char *out, size_t c
     snprintf(out + n, cap - n, "URI:spiffe://%s/%s/%s", ca->trust_domain, store_cert_role_name(p->role), p->name);
 }
 
-static bool set_subject(X509 *cert, const pki_ca *ca, const char *name)
+/* CN "<role> <name>": with a space in it, never a host name that a client
+ * falling back to the CN (there being no DNS SAN) could match; the names
+ * a certificate serves are its SANs alone. */
+static bool set_subject(X509 *cert, const pki_ca *ca, const pki_profile *p)
 {
+    char cn[STORE_USER_NAME_MAX + 16];
+    snprintf(cn, sizeof cn, "%s %s", store_cert_role_name(p->role), p->name);
     X509_NAME *subject = X509_NAME_new();
     bool ok = subject &&
               X509_NAME_add_entry_by_txt(subject, "O", MBSTRING_UTF8, (const unsigned char *)ca->trust_domain, -1,
                                          -1, 0) &&
-              X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, (const unsigned char *)name, -1, -1, 0) &&
+              X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0) &&
               X509_set_subject_name(cert, subject) && X509_set_issuer_name(cert, X509_get_subject_name(ca->cert));
     X509_NAME_free(subject);
     return ok;
@@ -185,7 +190,7 @@ bool pki_issue(const pki_ca *ca, EVP_PKEY *subject_key, const pki_profile *p, X5
     char sans[2 * STORE_SANS_MAX + 512];
     san_text(ca, p, sans, sizeof sans);
     X509 *cert = X509_new();
-    bool ok = cert && set_serial(cert, record) && set_subject(cert, ca, p->name) && X509_set_pubkey(cert, subject_key) &&
+    bool ok = cert && set_serial(cert, record) && set_subject(cert, ca, p) && X509_set_pubkey(cert, subject_key) &&
               set_validity(cert, ca, p->days) &&
               pki_add_ext(cert, ca->cert, NID_basic_constraints, "critical,CA:FALSE") &&
               pki_add_ext(cert, ca->cert, NID_key_usage, "critical,digitalSignature") &&

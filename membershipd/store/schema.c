@@ -96,7 +96,7 @@ static const char *const MIGRATIONS[] = {
     "PRAGMA user_version = 3;",
     /* 4: the bus PKI (dev/pki.md): the CA with its key sealed under a key
      * that is never in the database, the certificates it issued, and join
-     * tokens, of which only the hash is kept. */
+     * tokens, of which only the public half of the token key is kept. */
     "CREATE TABLE ca ("
     "  id           INTEGER PRIMARY KEY CHECK (id = 1),"
     "  trust_domain TEXT    NOT NULL CHECK (length(trust_domain) BETWEEN 1 AND 253),"
@@ -119,7 +119,7 @@ static const char *const MIGRATIONS[] = {
     ") STRICT;"
     "CREATE INDEX certs_by_name ON certs (name, issued_at);"
     "CREATE TABLE join_tokens ("
-    "  hash         BLOB    PRIMARY KEY CHECK (length(hash) = 32),"
+    "  token_key    BLOB    PRIMARY KEY CHECK (length(token_key) = 32),"
     "  role         TEXT    NOT NULL CHECK (role IN ('node', 'member')),"
     "  name         TEXT    NOT NULL,"
     "  dns          TEXT    NOT NULL,"

@@ -1,8 +1,8 @@
 /*
  * The bus PKI's records (dev/pki.md): the CA (its certificate, and its
  * private key sealed under a key-encryption key that is never in the
- * database), the certificates it issued, and join tokens (only their
- * hashes).  Every change writes its audit entry in the same transaction.
+ * database), the certificates it issued, and join tokens (only the
+ * public half of each token's key: busauth/join_token.h).  Every change writes its audit entry in the same transaction.
  */
 #ifndef MEMBERSHIPD_STORE_PKI_H
 #define MEMBERSHIPD_STORE_PKI_H
@@ -67,7 +67,7 @@ typedef int (*store_cert_fn)(const store_cert *cert, void *ctx);
 store_status store_cert_foreach(store *s, store_cert_fn fn, void *ctx);
 
 typedef struct {
-    uint8_t hash[32];          /* SHA-256 of the token's secret */
+    uint8_t key[32];           /* the token key's public half: verifies its proofs */
     store_token_role role;
     char name[STORE_USER_NAME_MAX + 1]; /* member: the user it makes; node: "" lets the joiner name itself */
     char dns[STORE_SANS_MAX + 1];       /* node tokens: the SANs its certificate gets */
@@ -78,13 +78,14 @@ typedef struct {
 } store_token;
 
 store_status store_token_add(store *s, const store_token *token, const store_actor *by);
-/* hash_prefix: at least 8 lowercase hex characters; STORE_CONFLICT when
- * it names more than one token, STORE_ALREADY_REVOKED when it is. */
-store_status store_token_revoke(store *s, const char *hash_prefix, const store_actor *by);
+/* id_prefix: at least 8 lowercase hex characters of the token key;
+ * STORE_CONFLICT when it names more than one token, STORE_ALREADY_REVOKED
+ * when it is. */
+store_status store_token_revoke(store *s, const char *id_prefix, const store_actor *by);
 typedef int (*store_token_fn)(const store_token *token, void *ctx);
 store_status store_token_foreach(store *s, store_token_fn fn, void *ctx);
-/* The token whose hash this is, whatever its state. */
-store_status store_token_get(store *s, const uint8_t hash[32], store_token *out);
+/* The token with this key, whatever its state. */
+store_status store_token_get(store *s, const uint8_t key[32], store_token *out);
 
 /* Why a token was refused: the caller always hears the same answer, the
  * audit log hears this. */
@@ -103,17 +104,17 @@ const char *store_redeem_outcome_name(store_redeem_outcome outcome);
 /* Spends a member token and allowlists public_key under the token's name,
  * in one transaction: either both happen or neither.  A refusal is
  * *outcome with STORE_OK; the caller audits it (store_audit_append). */
-store_status store_token_redeem_member(store *s, const uint8_t hash[32],
+store_status store_token_redeem_member(store *s, const uint8_t key[32],
                                        const uint8_t public_key[BUSAUTH_KEY_BYTES], const store_actor *by,
                                        store_redeem_outcome *outcome);
 /* Spends a node token and records the certificate issued for it, in one
  * transaction; a refusal as above (STORE_REDEEM_TAKEN: the name has a
  * valid certificate). */
-store_status store_token_redeem_node(store *s, const uint8_t hash[32], const store_cert *cert,
+store_status store_token_redeem_node(store *s, const uint8_t key[32], const store_cert *cert,
                                      const char *cert_pem, const store_actor *by, store_redeem_outcome *outcome);
-/* Whether hash may be spent for role now, without spending it (so a node's
+/* Whether the token may be spent for role now, without spending it (so a node's
  * certificate is issued only for a token that can pay for it). */
-store_status store_token_check(store *s, const uint8_t hash[32], store_token_role role, store_token *out,
+store_status store_token_check(store *s, const uint8_t key[32], store_token_role role, store_token *out,
                                store_redeem_outcome *outcome);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * A join token's text, and a log line holding tokens.  The input, exactly
- * sized, goes to busauth_join_token_split and pki_token_parse (ASan sees a
- * read past its length): they agree, and what they accept is the prefix,
+ * sized, goes to busauth_join_token_split and busauth_join_prove (ASan sees
+ * a read past its length): they agree, a proof made verifies for exactly
+ * what it was made for, and what they accept is the prefix,
  * a public nkey and the secret's canonical base64url, nothing else but
  * surrounding whitespace.  The input up to its first NUL is then a log
  * line: busauth_redact must leave no token's secret in it.  Input: the
@@ -12,7 +13,6 @@
 #include <sodium.h>
 #include "busauth/join_token.h"
 #include "fuzz.h"
-#include "membershipd/pki/pki.h"
 
 #define SECRET_B64_LEN (BUSAUTH_JOIN_TOKEN_LEN - (sizeof BUSAUTH_JOIN_TOKEN_PREFIX - 1) - BUSAUTH_NKEY_PUBLIC_LEN - 1)
 
@@ -26,14 +26,17 @@ static void secret_text(const uint8_t secret[BUSAUTH_JOIN_SECRET_BYTES], char ou
  * without its surrounding whitespace. */
 static void check_split(const char *text, size_t len)
 {
-    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], pki_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
-    uint8_t secret[BUSAUTH_JOIN_SECRET_BYTES], hash[32];
+    static const char subject[] = "UAB2CB576PHBBPQ5ODORRZ2LYCMWPZGWGCN2KDK7DXOIMZASKUY3RLKK";
+    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], proved_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], proof[BUSAUTH_SIG_B64_LEN + 1];
+    uint8_t secret[BUSAUTH_JOIN_SECRET_BYTES], token_key[BUSAUTH_KEY_BYTES];
     bool split = busauth_join_token_split(text, len, nkey, secret);
-    FUZZ_CHECK(split == pki_token_parse(text, len, pki_nkey, hash));
+    FUZZ_CHECK(split == busauth_join_prove(text, len, "member", "", subject, proved_nkey, token_key, proof));
     if (!split)
         return;
     uint8_t key[BUSAUTH_KEY_BYTES];
-    FUZZ_CHECK(strcmp(nkey, pki_nkey) == 0 && busauth_nkey_decode_public(nkey, key) == BUSAUTH_OK);
+    FUZZ_CHECK(strcmp(nkey, proved_nkey) == 0 && busauth_nkey_decode_public(nkey, key) == BUSAUTH_OK);
+    FUZZ_CHECK(busauth_join_proof_verify(token_key, nkey, "member", "", subject, proof));
+    FUZZ_CHECK(!busauth_join_proof_verify(token_key, nkey, "node", "", subject, proof));
     char b64[SECRET_B64_LEN + 1], again[BUSAUTH_JOIN_TOKEN_LEN + 1];
     secret_text(secret, b64);
     snprintf(again, sizeof again, BUSAUTH_JOIN_TOKEN_PREFIX "%s.%s", nkey, b64);

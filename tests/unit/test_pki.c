@@ -389,29 +389,53 @@ static void server_nkey(char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1])
 static bool token_parses(const char *text)
 {
     char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
-    uint8_t hash[32];
-    return pki_token_parse(text, strlen(text), nkey, hash);
+    uint8_t secret[BUSAUTH_JOIN_SECRET_BYTES];
+    return busauth_join_token_split(text, strlen(text), nkey, secret);
+}
+
+/* What a joiner sends for a token: the server it names, the token key's
+ * public half, a proof for this role, name and subject. */
+typedef struct {
+    char server[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    uint8_t key[BUSAUTH_KEY_BYTES];
+    char proof[BUSAUTH_SIG_B64_LEN + 1];
+} join_claim;
+
+static bool prove(const char *text, const char *role, const char *name, const char *subject, join_claim *out)
+{
+    return busauth_join_prove(text, strlen(text), role, name, subject, out->server, out->key, out->proof);
 }
 
 static void tokens_round_trip_and_refuse_anything_else(void **state)
 {
     (void)state;
-    char server[BUSAUTH_NKEY_PUBLIC_LEN + 1], text[PKI_TOKEN_LEN + 1], other[PKI_TOKEN_LEN + 1];
-    uint8_t hash[32], other_hash[32], parsed[32];
+    char server[BUSAUTH_NKEY_PUBLIC_LEN + 1], joiner[BUSAUTH_NKEY_PUBLIC_LEN + 1], text[PKI_TOKEN_LEN + 1],
+        other[PKI_TOKEN_LEN + 1];
+    uint8_t key[BUSAUTH_KEY_BYTES], other_key[BUSAUTH_KEY_BYTES];
     server_nkey(server);
-    pki_token_make(server, text, hash);
-    pki_token_make(server, other, other_hash);
+    server_nkey(joiner);
+    assert_true(pki_token_make(server, text, key));
+    assert_true(pki_token_make(server, other, other_key));
     assert_int_equal(strlen(text), PKI_TOKEN_LEN);
     assert_int_equal(strncmp(text, "ubj1.", 5), 0);
-    assert_memory_not_equal(hash, other_hash, 32);
-    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
-    assert_true(pki_token_parse(text, strlen(text), nkey, parsed));
-    assert_string_equal(nkey, server);
-    assert_memory_equal(parsed, hash, 32);
+    assert_memory_not_equal(key, other_key, BUSAUTH_KEY_BYTES);
+
+    join_claim c;
+    assert_true(prove(text, "member", "", joiner, &c));
+    assert_string_equal(c.server, server);
+    assert_memory_equal(c.key, key, BUSAUTH_KEY_BYTES); /* the store's key is the one that proves */
+    assert_true(busauth_join_proof_verify(key, server, "member", "", joiner, c.proof));
+    /* The proof binds the server, the role, the name and the joiner's key. */
+    assert_false(busauth_join_proof_verify(key, joiner, "member", "", joiner, c.proof));
+    assert_false(busauth_join_proof_verify(key, server, "node", "", joiner, c.proof));
+    assert_false(busauth_join_proof_verify(key, server, "member", "mallory", joiner, c.proof));
+    assert_false(busauth_join_proof_verify(key, server, "member", "", server, c.proof));
+    assert_false(busauth_join_proof_verify(other_key, server, "member", "", joiner, c.proof));
     char padded[PKI_TOKEN_LEN + 8];
     snprintf(padded, sizeof padded, " %s\n", text);
-    assert_true(pki_token_parse(padded, strlen(padded), nkey, parsed));
-    assert_memory_equal(parsed, hash, 32);
+    join_claim again;
+    assert_true(prove(padded, "member", "", joiner, &again));
+    assert_memory_equal(again.key, key, BUSAUTH_KEY_BYTES);
 
     char bad[PKI_TOKEN_LEN + 8];
     snprintf(bad, sizeof bad, "ubj2%s", text + 4);
@@ -431,6 +455,7 @@ static void tokens_round_trip_and_refuse_anything_else(void **state)
         snprintf(bad, sizeof bad, "%s", text);
         bad[PKI_TOKEN_LEN - 10] = not_b64[i];
         assert_false(token_parses(bad));
+        assert_false(prove(bad, "member", "", joiner, &c));
     }
     snprintf(bad, sizeof bad, "%s", text);
     bad[5 + BUSAUTH_NKEY_PUBLIC_LEN] = '_';          /* the dot between key and secret */
@@ -533,14 +558,14 @@ static bool join_parses(const char *body)
     return ok;
 }
 
-/* template with each '@' replaced by token. */
-static void with_token(const char *template, const char *token, char *out, size_t cap)
+/* template with each '@' replaced by fields. */
+static void fill_template(const char *template, const char *fields, char *out, size_t cap)
 {
-    size_t n = 0, token_len = strlen(token);
-    for (const char *at = template; *at && n + token_len + 1 < cap; at++) {
+    size_t n = 0, fields_len = strlen(fields);
+    for (const char *at = template; *at && n + fields_len + 1 < cap; at++) {
         if (*at == '@') {
-            memcpy(out + n, token, token_len);
-            n += token_len;
+            memcpy(out + n, fields, fields_len);
+            n += fields_len;
         } else {
             out[n++] = *at;
         }
@@ -551,21 +576,27 @@ static void with_token(const char *template, const char *token, char *out, size_
 static void join_requests_take_only_what_they_should(void **state)
 {
     (void)state;
-    char server[BUSAUTH_NKEY_PUBLIC_LEN + 1], token[PKI_TOKEN_LEN + 1], body[1024];
-    uint8_t hash[32];
+    char server[BUSAUTH_NKEY_PUBLIC_LEN + 1], joiner[BUSAUTH_NKEY_PUBLIC_LEN + 1], token[PKI_TOKEN_LEN + 1];
+    char key_hex[2 * BUSAUTH_KEY_BYTES + 1], fields[256], body[2048];
+    uint8_t key[BUSAUTH_KEY_BYTES];
     server_nkey(server);
-    pki_token_make(server, token, hash);
+    server_nkey(joiner);
+    assert_true(pki_token_make(server, token, key));
+    join_claim c;
+    assert_true(prove(token, "member", "", joiner, &c));
+    sodium_bin2hex(key_hex, sizeof key_hex, key, sizeof key);
+    snprintf(fields, sizeof fields, "\"token_key\":\"%s\",\"proof\":\"%s\"", key_hex, c.proof);
 
     pki_join_request jr;
     char err[512];
-    snprintf(body, sizeof body, "{\"role\":\"member\",\"token\":\"%s\"}", token);
+    fill_template("{\"role\":\"member\",@}", fields, body, sizeof body);
     assert_true(pki_join_request_parse(body, strlen(body), &jr, err, sizeof err));
     assert_int_equal(jr.role, STORE_TOKEN_MEMBER);
-    assert_string_equal(jr.server_nkey, server);
-    assert_memory_equal(jr.token_hash, hash, 32);
+    assert_memory_equal(jr.token_key, key, BUSAUTH_KEY_BYTES);
+    assert_string_equal(jr.proof, c.proof);
     assert_null(jr.csr_pem);
     pki_join_request_free(&jr);
-    snprintf(body, sizeof body, "{\"role\":\"node\",\"token\":\"%s\",\"name\":\"n1\",\"csr\":\"PEM\"}", token);
+    fill_template("{\"role\":\"node\",@,\"name\":\"n1\",\"csr\":\"PEM\"}", fields, body, sizeof body);
     assert_true(pki_join_request_parse(body, strlen(body), &jr, err, sizeof err));
     assert_int_equal(jr.role, STORE_TOKEN_NODE);
     assert_string_equal(jr.name, "n1");
@@ -573,27 +604,37 @@ static void join_requests_take_only_what_they_should(void **state)
     pki_join_request_free(&jr);
 
     const char *refused[] = {
-        "{\"role\":\"member\",\"token\":\"@\",\"admin\":true}",           /* unknown field */
-        "{\"role\":\"member\",\"token\":\"@\",\"role\":\"node\"}",        /* duplicate */
-        "{\"role\":\"member\",\"token\":\"@\",\"token\":\"@\"}",
-        "{\"role\":[\"member\"],\"token\":\"@\"}",                        /* not strings */
-        "{\"role\":\"member\",\"token\":{\"t\":\"@\"}}",
-        "{\"role\":\"node\",\"token\":\"@\",\"csr\":null}",
-        "{\"role\":\"node\",\"token\":\"@\",\"name\":7,\"csr\":\"PEM\"}",
-        "{\"role\":\"member\",\"token\":\"@\",\"csr\":\"PEM\"}",          /* member with a csr */
-        "{\"role\":\"member\",\"token\":\"@\",\"name\":\"mallory\"}",     /* member naming itself */
-        "{\"role\":\"node\",\"token\":\"@\"}",                            /* node without a csr */
-        "{\"role\":\"node\",\"token\":\"@\",\"name\":\"../x\",\"csr\":\"PEM\"}",
-        "{\"role\":\"admin\",\"token\":\"@\"}",
-        "{\"role\":\"member\",\"token\":\"@\\u0000\"}",                   /* a NUL inside */
-        "{\"role\":\"member\",\"token\":\"x@\"}",
+        "{\"role\":\"member\",@,\"admin\":true}",                /* unknown field */
+        "{\"role\":\"member\",@,\"role\":\"node\"}",             /* duplicate */
+        "{\"role\":\"member\",@,@}",
+        "{\"role\":[\"member\"],@}",                              /* not strings */
+        "{\"role\":\"node\",@,\"name\":\"n1\",\"csr\":null}",
+        "{\"role\":\"node\",@,\"name\":7,\"csr\":\"PEM\"}",
+        "{\"role\":\"member\",@,\"csr\":\"PEM\"}",                /* member with a csr */
+        "{\"role\":\"member\",@,\"name\":\"mallory\"}",           /* member naming itself */
+        "{\"role\":\"node\",@,\"name\":\"n1\"}",                  /* node without a csr */
+        "{\"role\":\"node\",@,\"csr\":\"PEM\"}",                  /* node without a name */
+        "{\"role\":\"node\",@,\"name\":\"../x\",\"csr\":\"PEM\"}",
+        "{\"role\":\"admin\",@}",
         "{\"role\":\"member\"}@",
-        "[\"member\",\"@\"]",
+        "[\"member\",@]",
     };
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
-        with_token(refused[i], token, body, sizeof body);
+        fill_template(refused[i], fields, body, sizeof body);
         assert_false(join_parses(body));
     }
+    /* The token itself is never a field; a token key or proof out of shape. */
+    snprintf(body, sizeof body, "{\"role\":\"member\",\"token\":\"%s\"}", token);
+    assert_false(join_parses(body));
+    snprintf(body, sizeof body, "{\"role\":\"member\",\"token_key\":\"%.62s\",\"proof\":\"%s\"}", key_hex, c.proof);
+    assert_false(join_parses(body));
+    snprintf(body, sizeof body, "{\"role\":\"member\",\"token_key\":\"%.63sg\",\"proof\":\"%s\"}", key_hex, c.proof);
+    assert_false(join_parses(body));
+    snprintf(body, sizeof body, "{\"role\":\"member\",\"token_key\":\"%s\",\"proof\":\"%.20s\"}", key_hex, c.proof);
+    assert_false(join_parses(body));
+    snprintf(body, sizeof body, "{\"role\":\"member\",\"token_key\":\"%s\",\"proof\":\"%s\\u0000\"}", key_hex,
+             c.proof);
+    assert_false(join_parses(body));
     assert_false(join_parses(""));
     assert_false(join_parses("{}"));
 }

@@ -475,6 +475,56 @@ static void a_join_claiming_someone_elses_key_is_not_audited_as_theirs(void **st
     busauth_identity_free(elsewhere);
 }
 
+/* What a joiner sends can be seen (a proxy's log, a shoulder): the proof
+ * in it binds the joiner's own key, so nobody else can use it, and
+ * refusing it spends nothing. */
+static void a_seen_member_proof_is_good_for_no_other_key(void **state)
+{
+    (void)state;
+    const char *from = fresh_address();
+    token t = member_token("mona");
+    busauth_identity *mona = new_identity(), *thief = new_identity();
+    char *seen = member_body(&t, mona);
+    long before = audited("bad_proof");
+    refused_alike(post_join(thief, from, seen), "bad_proof", before);
+    assert_false(spent(&t));
+    http_result r = post_join(mona, from, seen);
+    assert_int_equal(r.status, 201);
+    http_result_free(&r);
+    assert_true(user_exists("mona", mona));
+    free(seen);
+    busauth_identity_free(mona);
+    busauth_identity_free(thief);
+}
+
+/* The same for a node: the proof binds the CSR's key, so a seen join with
+ * another CSR in it buys nothing. */
+static void a_seen_node_proof_is_good_for_no_other_csr(void **state)
+{
+    (void)state;
+    const char *from = fresh_address();
+    token t = node_token("node7");
+    EVP_PKEY *key = pki_key_generate(), *thief = pki_key_generate();
+    char *csr = pki_csr_make(key, "node7"), *thief_csr = pki_csr_make(thief, "node7"), subject[65];
+    assert_true(pki_key_spki_sha256_hex(key, subject));
+    char *seen = join_body(&t, "node", "node7", subject, csr);
+    json_t *o = json_loads(seen, 0, NULL);
+    json_object_set_new(o, "csr", json_string(thief_csr));
+    char *swapped = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    refused_alike(post_join(NULL, from, swapped), "bad_proof", audited("bad_proof"));
+    assert_false(spent(&t));
+    http_result r = post_join(NULL, from, seen);
+    assert_int_equal(r.status, 201);
+    http_result_free(&r);
+    free(swapped);
+    free(seen);
+    free(csr);
+    free(thief_csr);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(thief);
+}
+
 /* A revoked user cannot come back with a token: the key stays taken, and
  * the token stays good for someone else. */
 static void a_revoked_key_cannot_rejoin_and_leaves_the_token_usable(void **state)
@@ -952,6 +1002,8 @@ int main(void)
         cmocka_unit_test(every_bad_token_is_refused_alike_and_audited_with_its_reason),
         cmocka_unit_test(a_join_that_proves_no_new_key_spends_nothing),
         cmocka_unit_test(a_join_claiming_someone_elses_key_is_not_audited_as_theirs),
+        cmocka_unit_test(a_seen_member_proof_is_good_for_no_other_key),
+        cmocka_unit_test(a_seen_node_proof_is_good_for_no_other_csr),
         cmocka_unit_test(a_revoked_key_cannot_rejoin_and_leaves_the_token_usable),
         cmocka_unit_test(a_replayed_join_buys_nothing),
         cmocka_unit_test(two_joins_racing_for_one_token_make_one_user_or_certificate),

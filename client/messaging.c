@@ -30,10 +30,21 @@ static void emit(unibus_client *c, unibus_event ev, const char *detail)
         c->on_event(ev, detail, c->event_ctx);
 }
 
+/* Whether the client is closing its connection itself (nats.c then calls
+ * on_disconnected and on_closed too). */
+static bool closing_ours(unibus_client *c)
+{
+    pthread_mutex_lock(&c->bus_lock);
+    bool ours = c->bus_closing;
+    pthread_mutex_unlock(&c->bus_lock);
+    return ours;
+}
+
 static void on_disconnected(natsConnection *nc, void *closure)
 {
     (void)nc;
-    emit(closure, UNIBUS_EVENT_DISCONNECTED, "data plane connection lost; reconnecting");
+    if (!closing_ours(closure))
+        emit(closure, UNIBUS_EVENT_DISCONNECTED, "data plane connection lost; reconnecting");
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
@@ -48,10 +59,7 @@ static void on_closed(natsConnection *nc, void *closure)
 {
     (void)nc;
     unibus_client *c = closure;
-    pthread_mutex_lock(&c->bus_lock);
-    bool ours = c->bus_closing;
-    pthread_mutex_unlock(&c->bus_lock);
-    if (!ours)
+    if (!closing_ours(c))
         emit(c, UNIBUS_EVENT_CLOSED, "data plane connection closed (revoked, or the server refused this identity)");
     pthread_mutex_lock(&c->bus_lock);
     c->bus_closed = true;

@@ -1,8 +1,8 @@
 /* membershipd cert issue | list | info | revoke | renew (dev/pki.md). */
-#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "membershipd/cli/pki_cli.h"
@@ -20,84 +20,58 @@ int cmd_cert(int argc, char **argv)
     return cli_dispatch("cert", CERT_COMMANDS, sizeof CERT_COMMANDS / sizeof CERT_COMMANDS[0], argc, argv);
 }
 
-static int out_dir(const char *dir)
-{
-    struct stat st;
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        cli_error("cannot make --out %s: %s", dir, strerror(errno));
-        return EXIT_FAILED;
-    }
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        cli_error("--out %s is not a directory", dir);
-        return EXIT_USAGE;
-    }
-    char why[4200];
-    if (store_owner_problem("--out directory", dir, st.st_uid, why, sizeof why)) {
-        cli_error("%s", why);
-        return EXIT_FAILED;
-    }
-    if (st.st_mode & 022) {
-        cli_error("--out %s may be written by group or others (mode %03o), who could swap the key; run: chmod 700 %s",
-                  dir, (unsigned)(st.st_mode & 0777), dir);
-        return EXIT_FAILED;
-    }
-    return EXIT_OK;
-}
-
-/* ca.crt beside the certificate: written once, and left as it is when it
- * already holds this CA. */
-static bool write_ca_file(const char *path, X509 *ca, char *err, size_t errlen)
-{
-    char *pem = pki_cert_pem(ca);
-    X509 *existing = access(path, F_OK) == 0 ? pki_cert_read(path, err, errlen) : NULL;
-    bool ok = pem && (existing ? X509_cmp(existing, ca) == 0 : pki_write_file(path, pem, 0644, false, err, errlen));
-    if (existing && !ok)
-        snprintf(err, errlen, "%s holds another CA's certificate; give another --out", path);
-    X509_free(existing);
-    free(pem);
-    return ok;
-}
-
-int cli_write_cert_files(const char *dir, const char *name, X509 *cert, EVP_PKEY *key, X509 *ca, bool replace)
-{
-    char key_path[4096], cert_path[4096], ca_path[4096], err[4200];
-    snprintf(key_path, sizeof key_path, "%s/%s.key", dir, name);
-    snprintf(cert_path, sizeof cert_path, "%s/%s.crt", dir, name);
-    snprintf(ca_path, sizeof ca_path, "%s/ca.crt", dir);
-    char *key_pem = pki_key_pem(key), *cert_pem = pki_cert_pem(cert);
-    bool ok = key_pem && cert_pem && pki_write_file(key_path, key_pem, 0600, replace, err, sizeof err) &&
-              pki_write_file(cert_path, cert_pem, 0644, replace, err, sizeof err) &&
-              write_ca_file(ca_path, ca, err, sizeof err);
-    pki_pem_free(key_pem);
-    free(cert_pem);
-    if (!ok) {
-        cli_error("%s", key_pem && cert_pem ? err : "out of memory");
-        return EXIT_FAILED;
-    }
-    printf("%s\n%s\n%s\n", cert_path, key_path, ca_path);
-    return EXIT_OK;
-}
-
 /* Refuses before anything is issued when the files are there already. */
-static int files_absent(const char *dir, const char *name)
+static int files_absent(int dir, const char *dir_path, const char *name)
 {
-    char path[4096];
+    char file[NAME_MAX + 1];
     const char *exts[] = {"key", "crt"};
+    struct stat st;
     for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/%s.%s", dir, name, exts[i]);
-        if (access(path, F_OK) == 0) {
-            cli_error("%s exists; nothing issued (to replace it: membershipd cert renew %s --out %s)", path, name, dir);
+        snprintf(file, sizeof file, "%s.%s", name, exts[i]);
+        if (fstatat(dir, file, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            cli_error("%s/%s exists; nothing issued (to replace it: membershipd cert renew %s --out %s)", dir_path,
+                      file, name, dir_path);
             return EXIT_FAILED;
         }
     }
     return EXIT_OK;
 }
 
+typedef struct {
+    int fd;
+    const char *path;
+} out_dir;
+
+/* A certificate the files do not hold is revoked: the store lists no valid
+ * certificate that nothing holds (dev/pki.md, "Renewal and revocation"). */
+static int write_or_revoke(store *s, const out_dir *out, const char *name, X509 *cert, EVP_PKEY *key, X509 *ca,
+                           const store_cert *record, bool renewal)
+{
+    char err[1024];
+    if (cli_cert_files_write(out->fd, name, cert, key, ca, renewal, err, sizeof err)) {
+        cli_cert_files_print(out->path, name);
+        printf("serial %s\n", record->serial);
+        return EXIT_OK;
+    }
+    store_actor by = cli_local_actor();
+    if (store_cert_revoke(s, record->serial, &by) == STORE_OK)
+        cli_error("in %s: %s; certificate %s, issued for them, is revoked", out->path, err, record->serial);
+    else
+        cli_error("in %s: %s; and certificate %s, issued for them, could not be revoked: %s; run: membershipd cert "
+                  "revoke %s", out->path, err, record->serial, store_errmsg(s), record->serial);
+    return EXIT_FAILED;
+}
+
 /* Issues, records, then writes: a certificate on disk is always one the
  * bus knows (and can revoke).  A renewal replaces the files. */
-static int issue_and_write(store *s, const pki_ca *ca, const pki_profile *p, const char *dir, bool renewal)
+static int issue_and_write(store *s, const pki_ca *ca, const pki_profile *p, const out_dir *out, bool renewal)
 {
-    char err[512];
+    char err[4200];
+    /* Refused first, so a refusal leaves neither files nor a record. */
+    if (!cli_ca_file_fits(out->fd, ca->cert, err, sizeof err)) {
+        cli_error("in %s: %s; nothing issued (give another --out)", out->path, err);
+        return EXIT_FAILED;
+    }
     EVP_PKEY *key = pki_key_generate();
     X509 *cert = NULL;
     store_cert record;
@@ -114,10 +88,8 @@ static int issue_and_write(store *s, const pki_ca *ca, const pki_profile *p, con
         if (status == STORE_DUPLICATE_NAME)
             cli_error("a valid certificate named %s exists; renew it (membershipd cert renew %s --out DIR) or "
                       "revoke it first", p->name, p->name);
-        rc = status == STORE_OK ? cli_write_cert_files(dir, p->name, cert, key, ca->cert, renewal)
+        rc = status == STORE_OK ? write_or_revoke(s, out, p->name, cert, key, ca->cert, &record, renewal)
              : status == STORE_DUPLICATE_NAME ? EXIT_FAILED : cli_store_error(s, status, "record the certificate");
-        if (rc == EXIT_OK)
-            printf("serial %s\n", record.serial);
     }
     X509_free(cert);
     EVP_PKEY_free(key);
@@ -157,16 +129,33 @@ int cmd_cert_issue(int argc, char **argv)
         cli_error("%s", err);
         return EXIT_USAGE;
     }
-    if ((rc = out_dir(dir)) != EXIT_OK || (rc = files_absent(dir, p.name)) != EXIT_OK)
+    out_dir out = {-1, dir};
+    if ((rc = cli_out_dir_open(dir, &out.fd)) != EXIT_OK)
         return rc;
     store *s;
     pki_ca ca;
-    if ((rc = cli_ca_open(&loc, kek_flag, true, &s, &ca)) != EXIT_OK)
-        return rc;
-    rc = issue_and_write(s, &ca, &p, dir, false);
-    pki_ca_free(&ca);
-    store_close(s);
+    if ((rc = files_absent(out.fd, dir, p.name)) == EXIT_OK &&
+        (rc = cli_ca_open(&loc, kek_flag, true, &s, &ca)) == EXIT_OK) {
+        rc = issue_and_write(s, &ca, &p, &out, false);
+        pki_ca_free(&ca);
+        store_close(s);
+    }
+    close(out.fd);
     return rc;
+}
+
+static int renew_latest(store *s, const pki_ca *ca, const char *name, int days, const out_dir *out)
+{
+    store_cert latest;
+    store_status status = store_cert_get_latest(s, name, &latest);
+    if (status == STORE_OK) {
+        pki_profile p = {latest.name, latest.role, latest.dns, latest.ip, days};
+        return issue_and_write(s, ca, &p, out, true);
+    }
+    if (status != STORE_NOT_FOUND)
+        return cli_store_error(s, status, "find the certificate");
+    cli_error("no certificate named %s (see: membershipd cert list)", name);
+    return EXIT_FAILED;
 }
 
 int cmd_cert_renew(int argc, char **argv)
@@ -175,7 +164,7 @@ int cmd_cert_renew(int argc, char **argv)
     const char *days_text = NULL, *dir = NULL, *kek_flag = NULL;
     const cli_flag flags[] = {
         {"--days", "N", &days_text, NULL, "lifetime (default 90)"},
-        {"--out", "DIR", &dir, NULL, "where NAME.crt and NAME.key are replaced (each in one rename)"},
+        {"--out", "DIR", &dir, NULL, "where NAME.crt and NAME.key are replaced (both new, or neither)"},
         CA_KEK_FLAG(kek_flag),
         STORE_LOCATION_FLAGS(loc),
         {0},
@@ -193,24 +182,17 @@ int cmd_cert_renew(int argc, char **argv)
         return EXIT_USAGE;
     }
     int days;
-    if ((rc = cli_days(days_text, PKI_CERT_DAYS_DEFAULT, &days)) != EXIT_OK || (rc = out_dir(dir)) != EXIT_OK)
+    out_dir out = {-1, dir};
+    if ((rc = cli_days(days_text, PKI_CERT_DAYS_DEFAULT, &days)) != EXIT_OK ||
+        (rc = cli_out_dir_open(dir, &out.fd)) != EXIT_OK)
         return rc;
     store *s;
     pki_ca ca;
-    if ((rc = cli_ca_open(&loc, kek_flag, true, &s, &ca)) != EXIT_OK)
-        return rc;
-    store_cert latest;
-    store_status status = store_cert_get_latest(s, args.v[0], &latest);
-    if (status == STORE_OK) {
-        pki_profile p = {latest.name, latest.role, latest.dns, latest.ip, days};
-        rc = issue_and_write(s, &ca, &p, dir, true);
-    } else if (status == STORE_NOT_FOUND) {
-        cli_error("no certificate named %s (see: membershipd cert list)", args.v[0]);
-        rc = EXIT_FAILED;
-    } else {
-        rc = cli_store_error(s, status, "find the certificate");
+    if ((rc = cli_ca_open(&loc, kek_flag, true, &s, &ca)) == EXIT_OK) {
+        rc = renew_latest(s, &ca, args.v[0], days, &out);
+        pki_ca_free(&ca);
+        store_close(s);
     }
-    pki_ca_free(&ca);
-    store_close(s);
+    close(out.fd);
     return rc;
 }

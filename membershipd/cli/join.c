@@ -1,6 +1,7 @@
 /* membershipd join URL --ca ca.crt --token-file FILE --name NAME --data-dir DIR:
  * a node's certificate from the bus CA, for a key made here (dev/pki.md). */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,13 +136,43 @@ static int save(const char *dir, const join_flags *f, X509 *cert, EVP_PKEY *key,
                              "serial", json_object_get(answer, "serial"), "trust_domain",
                              json_object_get(answer, "trust_domain"), "server_key", json_object_get(answer, "server_key"));
     char *text = info ? json_dumps(info, JSON_INDENT(2)) : NULL;
-    if (rc == EXIT_OK && (!text || !pki_write_file(info_path, text, 0600, false, err, sizeof err))) {
+    if (rc == EXIT_OK && (!text || !pki_write_file_at(AT_FDCWD, info_path, text, 0600, err, sizeof err))) {
         cli_error("%s", text ? err : "out of memory");
         rc = EXIT_FAILED;
     }
     free(text);
     json_decref(info);
     return rc;
+}
+
+/* The token is single use: an earlier join's files, which save() would
+ * never replace, are refused before it is spent on a certificate that
+ * could not be written. */
+static int no_earlier_join(const char *dir, const char *name, X509 *ca)
+{
+    char key[PATH_MAX + 96], crt[PATH_MAX + 96], info[PATH_MAX + 16], tls_dir[PATH_MAX + 16], err[PATH_MAX + 128];
+    snprintf(key, sizeof key, "%s/tls/%s.key", dir, name);
+    snprintf(crt, sizeof crt, "%s/tls/%s.crt", dir, name);
+    snprintf(info, sizeof info, "%s/join.json", dir);
+    snprintf(tls_dir, sizeof tls_dir, "%s/tls", dir);
+    const char *files[] = {key, crt, info}, *earlier = NULL;
+    for (size_t i = 0; i < sizeof files / sizeof files[0] && !earlier; i++)
+        if (access(files[i], F_OK) == 0)
+            earlier = files[i];
+    if (earlier) {
+        cli_error("%s exists: %s holds an earlier join; nothing sent, the token is unspent (give another --data-dir)",
+                  earlier, dir);
+        return EXIT_FAILED;
+    }
+    int tls = open(tls_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    bool fits = tls < 0 || cli_ca_file_fits(tls, ca, err, sizeof err);
+    if (tls >= 0)
+        close(tls);
+    if (!fits) {
+        cli_error("%s/tls: %s; nothing sent, the token is unspent (give another --data-dir)", dir, err);
+        return EXIT_FAILED;
+    }
+    return EXIT_OK;
 }
 
 static int join_with(const join_flags *f, const char *dir, const char *token, X509 *ca)
@@ -192,7 +223,14 @@ int cmd_join(int argc, char **argv)
     int rc = cli_parse(&spec, argc, argv, &args);
     if (rc != CLI_PROCEED)
         return rc;
-    f.url = args.v[0];
+    char url[2048];
+    if (snprintf(url, sizeof url, "%s", args.v[0]) >= (int)sizeof url) {
+        cli_error("the URL is too long");
+        return EXIT_USAGE;
+    }
+    for (size_t n = strlen(url); n && url[n - 1] == '/'; n--)
+        url[n - 1] = '\0'; /* URL/ is URL, as for libunibus */
+    f.url = url;
     if (!f.ca || !f.name || !store_user_name_valid(f.name)) {
         cli_error("give --ca FILE (the bus CA) and --name NAME (letters, digits, '.', '_', '-')");
         return EXIT_USAGE;
@@ -204,6 +242,8 @@ int cmd_join(int argc, char **argv)
         cli_error("%s", err);
         rc = EXIT_USAGE;
     }
+    if (rc == EXIT_OK)
+        rc = no_earlier_join(dir, f.name, ca);
     if (rc == EXIT_OK)
         rc = join_with(&f, dir, token, ca);
     sodium_memzero(token, sizeof token);

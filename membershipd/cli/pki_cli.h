@@ -16,8 +16,23 @@ int cli_kek_path(const store_location *loc, const char *flag, store_open_mode mo
 int cli_ca_open(const store_location *loc, const char *kek_flag, bool with_key, store **s, pki_ca *ca);
 /* --days: 1 to PKI_DAYS_MAX, fallback when absent; returns an exit code. */
 int cli_days(const char *text, int fallback, int *days);
-/* Writes DIR/NAME.crt, DIR/NAME.key (0600) and DIR/ca.crt: new files, or
- * with replace new contents renamed over the old (cert renew). */
+/* Opens --out DIR (made 0700 when missing) for cli_cert_files_write:
+ * refused when a symlink, not ours, writable by group or others, or inside
+ * a directory someone else may write (cli_dir_chain_problem); prints the
+ * reason on failure; returns an exit code. */
+int cli_out_dir_open(const char *dir, int *fd);
+/* Writes NAME.crt, NAME.key (0600) and ca.crt (once) in the directory open
+ * as dir: new files, or with replace renamed over the old as a pair (both
+ * new, or both old when it fails); false with one line in err. */
+bool cli_cert_files_write(int dir, const char *name, X509 *cert, EVP_PKEY *key, X509 *ca, bool replace, char *err,
+                          size_t errlen);
+/* Whether the ca.crt in the directory open as dir can stay beside a
+ * certificate of ca: there is none yet, or it is ca's.  Else says so in err. */
+bool cli_ca_file_fits(int dir, X509 *ca, char *err, size_t errlen);
+/* Prints the paths of DIR/NAME.crt, DIR/NAME.key and DIR/ca.crt. */
+void cli_cert_files_print(const char *dir, const char *name);
+/* cli_out_dir_open + cli_cert_files_write + cli_cert_files_print; prints
+ * the reason on failure; returns an exit code. */
 int cli_write_cert_files(const char *dir, const char *name, X509 *cert, EVP_PKEY *key, X509 *ca, bool replace);
 
 int cmd_ca_init(int argc, char **argv);

@@ -1,4 +1,5 @@
 /* membershipd token create | list | revoke: join tokens (dev/pki.md). */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -60,7 +61,7 @@ static int hand_out(const char *out, const char *text, char *err, size_t errlen)
 {
     char line[PKI_TOKEN_LEN + 2];
     snprintf(line, sizeof line, "%s\n", text);
-    bool ok = out ? pki_write_file(out, line, 0600, false, err, errlen) : printf("%s", line) > 0;
+    bool ok = out ? pki_write_file_at(AT_FDCWD, out, line, 0600, err, errlen) : printf("%s", line) > 0;
     sodium_memzero(line, sizeof line);
     return ok ? EXIT_OK : EXIT_FAILED;
 }

@@ -45,31 +45,30 @@ static int make_dirs(const char *path)
 
 /* Whoever may rename a directory above the data dir may put one of their
  * own in its place between two starts (or two opens): so, as ssh checks
- * ~/.ssh, start (the data dir's parent, or the nearest existing directory
- * above a data dir yet to be made) and every directory above it must be
- * owned by root or this user and writable by nobody else, unless sticky
- * (/tmp: others cannot rename what they do not own). */
-static int chain_problem(const char *dir, const char *start, char *why, size_t len)
+ * ~/.ssh, start and every directory above it must be owned by root or this
+ * user and writable by nobody else, unless sticky (/tmp: others cannot
+ * rename what they do not own). */
+int cli_dir_chain_problem(const char *what, const char *dir, const char *start, char *why, size_t len)
 {
     char path[PATH_MAX];
     if (!realpath(start, path)) {
-        snprintf(why, len, "data directory %s: %s: %s", dir, start, strerror(errno));
+        snprintf(why, len, "%s %s: %s: %s", what, dir, start, strerror(errno));
         return -1;
     }
     for (;;) {
         struct stat st;
         if (stat(path, &st) != 0) {
-            snprintf(why, len, "data directory %s: %s: %s", dir, path, strerror(errno));
+            snprintf(why, len, "%s %s: %s: %s", what, dir, path, strerror(errno));
             return -1;
         }
         if (st.st_uid != 0 && st.st_uid != geteuid()) {
-            snprintf(why, len, "data directory %s is inside %s, owned by uid %u, who can swap it for their own: "
-                     "use a directory under one owned by you or root", dir, path, (unsigned)st.st_uid);
+            snprintf(why, len, "%s %s is inside %s, owned by uid %u, who can swap it for their own: "
+                     "use a directory under one owned by you or root", what, dir, path, (unsigned)st.st_uid);
             return -1;
         }
         if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
-            snprintf(why, len, "data directory %s is inside %s, which group or others may write, so they can swap "
-                     "it for their own; fix with: chmod go-w %s", dir, path, path);
+            snprintf(why, len, "%s %s is inside %s, which group or others may write, so they can swap "
+                     "it for their own; fix with: chmod go-w %s", what, dir, path, path);
             return -1;
         }
         if (strcmp(path, "/") == 0)
@@ -92,7 +91,7 @@ static int missing_dir_problem(const char *dir, char *why, size_t len)
         else
             slash[slash == existing] = '\0';
     } while (stat(existing, &st) != 0 && strcmp(existing, ".") != 0 && strcmp(existing, "/") != 0);
-    return chain_problem(dir, existing, why, len);
+    return cli_dir_chain_problem("data directory", dir, existing, why, len);
 }
 
 int cli_data_dir_problem(const char *dir, char *why, size_t len)
@@ -111,7 +110,8 @@ int cli_data_dir_problem(const char *dir, char *why, size_t len)
     /* Before the mode: chmod on a directory someone else planted would be the wrong fix. */
     char parent[PATH_MAX];
     snprintf(parent, sizeof parent, "%s/..", dir);
-    if (store_owner_problem("data directory", dir, st.st_uid, why, len) || chain_problem(dir, parent, why, len) != 0)
+    if (store_owner_problem("data directory", dir, st.st_uid, why, len) ||
+        cli_dir_chain_problem("data directory", dir, parent, why, len) != 0)
         return -1;
     if (st.st_mode & 077) {
         snprintf(why, len, "data directory %s is accessible to group or others; fix with: chmod 700 %s",

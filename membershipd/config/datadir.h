@@ -27,6 +27,11 @@ const char *cli_data_dir_path(const store_location *loc);
 /* 0 when dir is a private directory, 1 when it does not exist, -1 (with
  * one line in why) when it is unusable or group or others can reach it. */
 int cli_data_dir_problem(const char *dir, char *why, size_t len);
+/* 0 when start (a directory's parent, or the nearest existing directory
+ * above one yet to be made) and every directory above it are owned by root
+ * or this user and writable by no one else unless sticky; else -1 with one
+ * line in why naming what (e.g. "data directory") and dir. */
+int cli_dir_chain_problem(const char *what, const char *dir, const char *start, char *why, size_t len);
 /* The data directory, checked (0700, refused when group or others can
  * reach it) and, with STORE_OPEN_CREATE, created; prints the reason on
  * failure; returns an exit code. */

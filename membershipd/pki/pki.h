@@ -83,12 +83,13 @@ EVP_PKEY *pki_key_generate(void);
 char *pki_cert_pem(X509 *cert);
 char *pki_key_pem(EVP_PKEY *key); /* wiped by pki_pem_free */
 void pki_pem_free(char *pem);
-/* Writes text to a new file (mode, O_EXCL|O_NOFOLLOW); with replace, to
- * path.new first, then renamed over path, so a reader sees the old file or
- * the new one, never half of one. */
-bool pki_write_file(const char *path, const char *text, int mode, bool replace, char *err, size_t errlen);
-/* The first certificate of a PEM file (at most PKI_PEM_MAX bytes). */
+/* Writes text, fsynced, to a new file name in the directory open as dir
+ * (O_EXCL|O_NOFOLLOW: never through a link, never over a file). */
+bool pki_write_file_at(int dir, const char *name, const char *text, int mode, char *err, size_t errlen);
+/* The first certificate of a PEM file (at most PKI_PEM_MAX bytes); _at:
+ * name in the directory open as dir. */
 X509 *pki_cert_read(const char *path, char *err, size_t errlen);
+X509 *pki_cert_read_at(int dir, const char *name, char *err, size_t errlen);
 X509 *pki_cert_parse(const char *pem, size_t len);
 /* Lowercase hex of the SHA-256 of the DER certificate, and of its
  * SubjectPublicKeyInfo. */

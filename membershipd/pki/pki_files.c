@@ -46,9 +46,9 @@ void pki_pem_free(char *pem)
     free(pem);
 }
 
-static bool write_new(const char *path, const char *text, int mode)
+static bool write_new(int dir, const char *name, const char *text, int mode)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    int fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0)
         return false;
     size_t len = strlen(text);
@@ -57,28 +57,17 @@ static bool write_new(const char *path, const char *text, int mode)
     if (close(fd) != 0 && ok)
         saved = errno, ok = false;
     if (!ok)
-        unlink(path);
+        unlinkat(dir, name, 0);
     errno = saved;
     return ok;
 }
 
-bool pki_write_file(const char *path, const char *text, int mode, bool replace, char *err, size_t errlen)
+bool pki_write_file_at(int dir, const char *name, const char *text, int mode, char *err, size_t errlen)
 {
-    if (!replace) {
-        if (write_new(path, text, mode))
-            return true;
-        return pki_fail(err, errlen, "cannot write %s: %s%s", path, strerror(errno),
-                        errno == EEXIST ? " (never replaced; to make a new one, use: membershipd cert renew)" : "");
-    }
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.new", path) >= (int)sizeof tmp)
-        return pki_fail(err, errlen, "path too long: %s", path);
-    unlink(tmp); /* a leftover of an interrupted renewal */
-    if (write_new(tmp, text, mode) && rename(tmp, path) == 0)
+    if (write_new(dir, name, text, mode))
         return true;
-    int saved = errno;
-    unlink(tmp);
-    return pki_fail(err, errlen, "cannot write %s: %s", path, strerror(saved));
+    return pki_fail(err, errlen, "cannot write %s: %s%s", name, strerror(errno),
+                    errno == EEXIST ? " (an existing file is never replaced: move it away, or choose another)" : "");
 }
 
 X509 *pki_cert_parse(const char *pem, size_t len)
@@ -91,11 +80,14 @@ X509 *pki_cert_parse(const char *pem, size_t len)
     return cert;
 }
 
-X509 *pki_cert_read(const char *path, char *err, size_t errlen)
+X509 *pki_cert_read_at(int dir, const char *name, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "re");
+    int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (!f) {
-        pki_fail(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        pki_fail(err, errlen, "cannot read %s: %s", name, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return NULL;
     }
     char *text = malloc(PKI_PEM_MAX + 1);
@@ -104,8 +96,13 @@ X509 *pki_cert_read(const char *path, char *err, size_t errlen)
     X509 *cert = n <= PKI_PEM_MAX ? pki_cert_parse(text, n) : NULL;
     free(text);
     if (!cert)
-        pki_fail(err, errlen, "%s holds no PEM certificate%s", path, n > PKI_PEM_MAX ? " (over 64 KiB)" : "");
+        pki_fail(err, errlen, "%s holds no PEM certificate%s", name, n > PKI_PEM_MAX ? " (over 64 KiB)" : "");
     return cert;
+}
+
+X509 *pki_cert_read(const char *path, char *err, size_t errlen)
+{
+    return pki_cert_read_at(AT_FDCWD, path, err, errlen);
 }
 
 void pki_cert_sha256_hex(X509 *cert, char out[65])

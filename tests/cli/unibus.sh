@@ -84,6 +84,7 @@ for _ in $(seq 100); do [ "$(wc -l <"$WORK/sub.out")" -ge 3 ] && break; sleep 0.
 wait "$SUB"
 check "sub exits after --count" [ $? -eq 0 ]
 check "a normal --count exit says nothing of revocation" lacks "$(cat "$WORK/sub.err")" "revoked"
+check "nor of a lost connection" lacks "$(cat "$WORK/sub.err")" "connection lost"
 check "sub shows the sender and text" grep -Eq '^[0-9T:-]+Z alice: meet at noon$' "$WORK/sub.out"
 check "sub shows stdin's text" grep -q 'alice: from stdin' "$WORK/sub.out"
 check "control characters are neutralised" no_escape "$WORK/sub.out"

@@ -131,10 +131,15 @@ static bool load_ca(server *srv, pki_ca *ca, reply *out)
         pthread_mutex_unlock(&srv->store_lock);
     }
     sodium_memzero(kek, sizeof kek);
+    if (ok && X509_cmp_current_time(X509_get0_notAfter(ca->cert)) <= 0) { /* the operator's to fix, not the joiner's */
+        ok = false;
+        snprintf(err, sizeof err, "the bus CA has expired: nothing it signs would verify; it needs replacing");
+        pki_ca_free(ca);
+    }
     if (!ok) {
         log_event(LOG_ERROR, "ca_unavailable", "detail=\"%s\"", err);
         reply_error(out, 503, "ca_unavailable", "this server cannot sign certificates now (its CA or key-encryption "
-                    "key is missing); tell its operator");
+                    "key is missing, or the CA expired); tell its operator");
     }
     return ok;
 }

@@ -121,7 +121,8 @@ int cmd_token_create(int argc, char **argv)
     const char *out = NULL;
     const cli_flag flags[] = {
         {"--role", "node|member", &f.role, NULL, "member: allowlists a new key; node: gets a node certificate"},
-        {"--name", "NAME", &f.name, NULL, "member: the user's name (required); node: the node's (else the joiner's)"},
+        {"--name", "NAME", &f.name, NULL,
+         "member: the user's name (required); node: the node's (else the joiner's, if no valid certificate has it)"},
         {"--ttl", "DURATION", &f.ttl, NULL, "how long it may be used (default 24h, at most 30d)"},
         {"--dns", "NAMES", &f.dns, NULL, "node: DNS names its certificate gets, comma-separated"},
         {"--ip", "ADDRS", &f.ip, NULL, "node: IP addresses its certificate gets, comma-separated"},

@@ -70,7 +70,8 @@ bool pki_profile_valid(const pki_profile *p, char *err, size_t errlen);
  * (which must hold its key): random 128-bit serial, the SANs of the profile
  * plus spiffe://<trust-domain>/<role>/<name>, key usage digitalSignature,
  * extended key usage serverAuth and clientAuth for a node, clientAuth for
- * a client.  Fills record for the store. */
+ * a client; valid for p->days but never past the CA's end (an expired CA
+ * signs nothing).  Fills record for the store. */
 bool pki_issue(const pki_ca *ca, EVP_PKEY *subject_key, const pki_profile *p, X509 **out, store_cert *record,
                char *err, size_t errlen);
 /* A fresh EC P-256 key. */

@@ -163,6 +163,17 @@ static void fill_record(X509 *cert, const pki_profile *p, store_cert *record)
     pki_spki_sha256(cert, record->spki_sha256);
 }
 
+/* From five minutes ago (clocks differ) for days, but never past the CA's
+ * own end: no chain verifies after it, and a certificate that seemed to
+ * have time left would hide that. */
+static bool set_validity(X509 *cert, const pki_ca *ca, int days)
+{
+    const ASN1_TIME *ca_end = X509_get0_notAfter(ca->cert);
+    return X509_gmtime_adj(X509_getm_notBefore(cert), -300) &&
+           X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, NULL) &&
+           (ASN1_TIME_compare(X509_get0_notAfter(cert), ca_end) <= 0 || X509_set1_notAfter(cert, ca_end));
+}
+
 bool pki_issue(const pki_ca *ca, EVP_PKEY *subject_key, const pki_profile *p, X509 **out, store_cert *record,
                char *err, size_t errlen)
 {
@@ -174,12 +185,13 @@ bool pki_issue(const pki_ca *ca, EVP_PKEY *subject_key, const pki_profile *p, X5
         return pki_fail(err, errlen, "the CA key is not loaded (give the key-encryption key)");
     if (!pki_key_is_p256(subject_key))
         return pki_fail(err, errlen, "the certificate's key must be an EC P-256 key");
+    if (X509_cmp_current_time(X509_get0_notAfter(ca->cert)) <= 0)
+        return pki_fail(err, errlen, "the bus CA has expired: nothing it signs would verify; it needs replacing");
     char sans[2 * STORE_SANS_MAX + 512];
     san_text(ca, p, sans, sizeof sans);
     X509 *cert = X509_new();
     bool ok = cert && set_serial(cert, record) && set_subject(cert, ca, p) && X509_set_pubkey(cert, subject_key) &&
-              X509_gmtime_adj(X509_getm_notBefore(cert), -300) &&
-              X509_time_adj_ex(X509_getm_notAfter(cert), p->days, 0, NULL) &&
+              set_validity(cert, ca, p->days) &&
               pki_add_ext(cert, ca->cert, NID_basic_constraints, "critical,CA:FALSE") &&
               pki_add_ext(cert, ca->cert, NID_key_usage, "critical,digitalSignature") &&
               pki_add_ext(cert, ca->cert, NID_ext_key_usage,

@@ -159,8 +159,7 @@ long fixture_db_count(fixture *f, const char *sql, const char *arg)
     return n;
 }
 
-/* Each base64 line of a PEM key file, so no log may ever hold one. */
-static void record_key_file(const char *path)
+void fixture_record_key_file(const char *path)
 {
     FILE *f = fopen(path, "r");
     char line[256];
@@ -183,7 +182,7 @@ int fixture_make_pki(char ca[PATH_MAX + 64], char cert[PATH_MAX + 64], char key[
     snprintf(key, PATH_MAX + 64, "%s/pki/server.key", dir);
     if (system(cmd) != 0)
         return -1;
-    record_key_file(key);
+    fixture_record_key_file(key);
     return 0;
 }
 

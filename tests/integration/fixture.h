@@ -49,6 +49,8 @@ http_result fixture_call_opts(fixture *f, const http_opts *opts, const char *met
  * so logs.secrets can prove no log line ever held it. */
 void fixture_record_secret(const char *text);
 void fixture_record_identity(const busauth_identity *id);
+/* Each base64 line of a PEM private key file, so no log may ever hold one. */
+void fixture_record_key_file(const char *path);
 
 /* Runs a count query (one optional text parameter) on the server's
  * database through a separate SQLite connection. */

@@ -229,6 +229,11 @@ int http_call(const char *base_url, const char *method, const char *target, cons
         curl_easy_setopt(c, CURLOPT_SSLVERSION, o->tls_version);
     if (o->ciphers)
         curl_easy_setopt(c, CURLOPT_SSL_CIPHER_LIST, o->ciphers);
+    char interface[64];
+    if (o->source_ip) {
+        snprintf(interface, sizeof interface, "host!%s", o->source_ip);
+        curl_easy_setopt(c, CURLOPT_INTERFACE, interface);
+    }
     CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);

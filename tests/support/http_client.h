@@ -33,6 +33,7 @@ typedef struct {
     const char *ciphers;        /* an OpenSSL cipher list for TLS 1.2, or NULL */
     long send_bytes_per_s;      /* throttle the upload (a slow client), 0 for full speed */
     CURL *keep_alive;           /* a handle reused across calls (its connection stays open), or NULL */
+    const char *source_ip;      /* a loopback address to call from (127.0.0.N: another client), or NULL */
 } http_opts;
 
 typedef struct {

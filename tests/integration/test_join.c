@@ -803,29 +803,6 @@ static void a_node_joins_with_a_csr_and_gets_a_certificate_from_the_ca(void **st
     EVP_PKEY_free(key);
 }
 
-/* The CSR with a byte of its signature flipped: for a key the sender
- * does not hold. */
-static char *csr_with_broken_signature(const char *pem)
-{
-    BIO *in = BIO_new_mem_buf(pem, -1);
-    X509_REQ *req = PEM_read_bio_X509_REQ(in, NULL, NULL, NULL);
-    BIO_free(in);
-    unsigned char *der = NULL;
-    int len = i2d_X509_REQ(req, &der);
-    X509_REQ_free(req);
-    der[len - 1] ^= 1;
-    const unsigned char *p = der;
-    req = d2i_X509_REQ(NULL, &p, len);
-    OPENSSL_free(der);
-    BIO *out = BIO_new(BIO_s_mem());
-    PEM_write_bio_X509_REQ(out, req);
-    X509_REQ_free(req);
-    char *data;
-    long n = BIO_get_mem_data(out, &data);
-    char *text = strndup(data, (size_t)n);
-    BIO_free(out);
-    return text;
-}
 
 static void a_node_join_that_cannot_be_served_spends_nothing(void **state)
 {
@@ -835,7 +812,7 @@ static void a_node_join_that_cannot_be_served_spends_nothing(void **state)
     EVP_PKEY *key = pki_key_generate();
     char *csr = pki_csr_make(key, "node2");
 
-    char *broken = csr_with_broken_signature(csr);
+    char *broken = test_csr_with_broken_signature(csr);
     http_result r = join_node(from, &t, "node2", key, broken);
     assert_int_equal(r.status, 400);
     http_result_free(&r);

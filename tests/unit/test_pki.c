@@ -471,31 +471,6 @@ static EVP_PKEY *csr_key(const char *pem)
     return pki_csr_public_key(pem, strlen(pem), err, sizeof err);
 }
 
-/* The CSR with one byte of its signature flipped: it parses, it does not verify. */
-static char *broken_signature(const char *pem)
-{
-    BIO *in = BIO_new_mem_buf(pem, -1);
-    X509_REQ *req = PEM_read_bio_X509_REQ(in, NULL, NULL, NULL);
-    BIO_free(in);
-    assert_non_null(req);
-    unsigned char *der = NULL;
-    int len = i2d_X509_REQ(req, &der);
-    X509_REQ_free(req);
-    assert_true(len > 16);
-    der[len - 1] ^= 0x01; /* the last byte of the ECDSA signature's s */
-    const unsigned char *p = der;
-    req = d2i_X509_REQ(NULL, &p, len);
-    OPENSSL_free(der);
-    assert_non_null(req);
-    BIO *out = BIO_new(BIO_s_mem());
-    assert_int_equal(PEM_write_bio_X509_REQ(out, req), 1);
-    X509_REQ_free(req);
-    char *data;
-    long n = BIO_get_mem_data(out, &data);
-    char *text = strndup(data, (size_t)n);
-    BIO_free(out);
-    return text;
-}
 
 static void csrs_must_be_signed_p256_and_small(void **state)
 {
@@ -507,7 +482,7 @@ static void csrs_must_be_signed_p256_and_small(void **state)
     assert_int_equal(EVP_PKEY_eq(got, key), 1);
     EVP_PKEY_free(got);
 
-    char *broken = broken_signature(pem);
+    char *broken = test_csr_with_broken_signature(pem);
     assert_string_not_equal(broken, pem);
     char err[512];
     assert_null(pki_csr_public_key(broken, strlen(broken), err, sizeof err));

@@ -18,4 +18,8 @@ void test_write_file(const char *path, const char *text, int mode);
  * it, as a deploy tool does), with mode.  0, or -1 on any error. */
 int test_replace_file(const char *from, const char *to, int mode);
 
+/* A PEM CSR with one byte of its signature flipped: it parses, it does
+ * not verify (a key its sender does not hold); NULL on failure. */
+char *test_csr_with_broken_signature(const char *pem);
+
 #endif

@@ -211,16 +211,13 @@ static void join_node(server *srv, request *req, const pki_join_request *jr, rep
     EVP_PKEY_free(key);
 }
 
-/* Per address, then for everyone (JOIN_* in http/server.h). */
+/* Per address (JOIN_* in http/server.h). */
 static bool join_admitted(server *srv, const request *req, reply *out)
 {
-    static const struct sockaddr_in everyone = {.sin_family = AF_INET};
     unsigned retry;
-    int64_t now = clock_mono_ms();
-    if (ratelimit_take(srv->join_limits, (const struct sockaddr *)&req->peer, now, &retry) &&
-        ratelimit_take(srv->join_global, (const struct sockaddr *)&everyone, now, &retry))
+    if (ratelimit_take(srv->join_limits, (const struct sockaddr *)&req->peer, clock_mono_ms(), &retry))
         return true;
-    reply_error(out, 429, "rate_limited", "too many join attempts; retry in %u s", retry);
+    reply_error(out, 429, "rate_limited", "too many join attempts from this address; retry in %u s", retry);
     out->retry_after_s = retry;
     return false;
 }

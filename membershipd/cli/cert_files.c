@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "membershipd/cli/pki_cli.h"
@@ -77,13 +78,17 @@ int cli_out_dir_open(const char *dir, int *fd)
                  "as it could be swapped between the check and the writes)", path);
     else if (*fd < 0)
         snprintf(why, sizeof why, "cannot open --out %s: %s", path, strerror(errno));
-    if (*fd < 0 || out_dir_problem(path, *fd, why, sizeof why)) {
-        cli_error("%s", why);
-        if (*fd >= 0)
-            close(*fd);
-        return EXIT_FAILED;
-    }
-    return EXIT_OK;
+    else if (out_dir_problem(path, *fd, why, sizeof why))
+        ; /* why says it */
+    else if (flock(*fd, LOCK_EX | LOCK_NB) != 0) /* held until the descriptor closes: one writer at a time */
+        snprintf(why, sizeof why, "another membershipd cert or join is writing in %s; run this again when it is done",
+                 path);
+    else
+        return EXIT_OK;
+    cli_error("%s", why);
+    if (*fd >= 0)
+        close(*fd);
+    return EXIT_FAILED;
 }
 
 bool cli_ca_file_fits(int dir, X509 *ca, char *err, size_t errlen)
@@ -190,16 +195,4 @@ void cli_cert_files_print(const char *dir, const char *name)
     printf("%s/%s.crt\n%s/%s.key\n%s/ca.crt\n", dir, name, dir, name, dir);
 }
 
-int cli_write_cert_files(const char *dir, const char *name, X509 *cert, EVP_PKEY *key, X509 *ca, bool replace)
-{
-    int fd, rc = cli_out_dir_open(dir, &fd);
-    if (rc != EXIT_OK)
-        return rc;
-    char err[1024];
-    if (cli_cert_files_write(fd, name, cert, key, ca, replace, err, sizeof err))
-        cli_cert_files_print(dir, name);
-    else
-        rc = (cli_error("in %s: %s", dir, err), EXIT_FAILED);
-    close(fd);
-    return rc;
-}
+

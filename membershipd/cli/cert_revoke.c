@@ -40,7 +40,8 @@ int cmd_cert_revoke(int argc, char **argv)
     store_location loc = {0};
     const cli_flag flags[] = {STORE_LOCATION_FLAGS(loc), {0}};
     const cli_spec spec = {"cert revoke", "NAME|SERIAL", "Revoke one certificate by serial, or every valid one of a\n"
-                           "name (a compromised node).  Recorded and audited.",
+                           "name.  Recorded and audited; doctor fails a server still using it.  Routes\n"
+                           "will refuse it once the cluster is built (dev/pki.md).",
                            flags, 1, 1};
     cli_args args;
     int rc = cli_parse(&spec, argc, argv, &args);

@@ -119,63 +119,57 @@ static X509 *checked_certificate(json_t *answer, X509 *ca, EVP_PKEY *key, const 
     return cert;
 }
 
-static int save(const char *dir, const join_flags *f, X509 *cert, EVP_PKEY *key, X509 *ca, json_t *answer)
+static int save(const char *dir, int tls, const join_flags *f, X509 *cert, EVP_PKEY *key, X509 *ca, json_t *answer)
 {
-    char tls_dir[PATH_MAX], info_path[PATH_MAX], err[512];
-    if (snprintf(tls_dir, sizeof tls_dir, "%s/tls", dir) >= (int)sizeof tls_dir ||
-        snprintf(info_path, sizeof info_path, "%s/join.json", dir) >= (int)sizeof info_path) {
+    char info_path[PATH_MAX], err[1024];
+    if (snprintf(info_path, sizeof info_path, "%s/join.json", dir) >= (int)sizeof info_path) {
         cli_error("data directory path too long");
         return EXIT_USAGE;
     }
-    if (mkdir(tls_dir, 0700) != 0 && errno != EEXIST) {
-        cli_error("cannot make %s: %s", tls_dir, strerror(errno));
-        return EXIT_FAILED;
-    }
-    int rc = cli_write_cert_files(tls_dir, f->name, cert, key, ca, false);
     json_t *info = json_pack("{s:s, s:O, s:O, s:O, s:O}", "url", f->url, "name", json_object_get(answer, "name"),
                              "serial", json_object_get(answer, "serial"), "trust_domain",
                              json_object_get(answer, "trust_domain"), "server_key", json_object_get(answer, "server_key"));
     char *text = info ? json_dumps(info, JSON_INDENT(2)) : NULL;
-    if (rc == EXIT_OK && (!text || !pki_write_file_at(AT_FDCWD, info_path, text, 0600, err, sizeof err))) {
-        cli_error("%s", text ? err : "out of memory");
-        rc = EXIT_FAILED;
-    }
+    bool ok = text && cli_cert_files_write(tls, f->name, cert, key, ca, false, err, sizeof err) &&
+              pki_write_file_at(AT_FDCWD, info_path, text, 0600, err, sizeof err);
+    if (ok)
+        cli_cert_files_print(dir, f->name);
+    else
+        cli_error("%s; the server issued certificate %s for %s, which nothing holds now: have it revoked (membershipd "
+                  "cert revoke %s)", text ? err : "out of memory", json_string_value(json_object_get(answer, "serial")),
+                  f->name, json_string_value(json_object_get(answer, "serial")));
     free(text);
     json_decref(info);
-    return rc;
+    return ok ? EXIT_OK : EXIT_FAILED;
 }
 
 /* The token is single use: an earlier join's files, which save() would
  * never replace, are refused before it is spent on a certificate that
- * could not be written. */
-static int no_earlier_join(const char *dir, const char *name, X509 *ca)
+ * could not be written.  tls is DATA-DIR/tls, opened and locked. */
+static int no_earlier_join(const char *dir, int tls, const char *name, X509 *ca)
 {
-    char key[PATH_MAX + 96], crt[PATH_MAX + 96], info[PATH_MAX + 16], tls_dir[PATH_MAX + 16], err[PATH_MAX + 128];
-    snprintf(key, sizeof key, "%s/tls/%s.key", dir, name);
-    snprintf(crt, sizeof crt, "%s/tls/%s.crt", dir, name);
+    char key[NAME_MAX + 1], crt[NAME_MAX + 1], info[PATH_MAX + 16], err[PATH_MAX + 128];
+    struct stat st;
+    snprintf(key, sizeof key, "%s.key", name);
+    snprintf(crt, sizeof crt, "%s.crt", name);
     snprintf(info, sizeof info, "%s/join.json", dir);
-    snprintf(tls_dir, sizeof tls_dir, "%s/tls", dir);
-    const char *files[] = {key, crt, info}, *earlier = NULL;
-    for (size_t i = 0; i < sizeof files / sizeof files[0] && !earlier; i++)
-        if (access(files[i], F_OK) == 0)
-            earlier = files[i];
+    const char *earlier = fstatat(tls, key, &st, AT_SYMLINK_NOFOLLOW) == 0   ? key
+                        : fstatat(tls, crt, &st, AT_SYMLINK_NOFOLLOW) == 0   ? crt
+                        : fstatat(AT_FDCWD, info, &st, AT_SYMLINK_NOFOLLOW) == 0 ? "join.json"
+                        : NULL;
     if (earlier) {
-        cli_error("%s exists: %s holds an earlier join; nothing sent, the token is unspent (give another --data-dir)",
-                  earlier, dir);
+        cli_error("%s holds an earlier join; nothing sent, the token is unspent (give another --data-dir; found %s)",
+                  dir, earlier);
         return EXIT_FAILED;
     }
-    int tls = open(tls_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    bool fits = tls < 0 || cli_ca_file_fits(tls, ca, err, sizeof err);
-    if (tls >= 0)
-        close(tls);
-    if (!fits) {
+    if (!cli_ca_file_fits(tls, ca, err, sizeof err)) {
         cli_error("%s/tls: %s; nothing sent, the token is unspent (give another --data-dir)", dir, err);
         return EXIT_FAILED;
     }
     return EXIT_OK;
 }
 
-static int join_with(const join_flags *f, const char *dir, const char *token, X509 *ca)
+static int join_with(const join_flags *f, const char *dir, int tls, const char *token, X509 *ca)
 {
     char server_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
     EVP_PKEY *key = pki_key_generate();
@@ -192,7 +186,7 @@ static int join_with(const join_flags *f, const char *dir, const char *token, X5
                                "token create"), EXIT_USAGE);
     X509 *cert = rc == EXIT_OK ? checked_certificate(answer, ca, key, server_nkey) : NULL;
     if (rc == EXIT_OK)
-        rc = cert ? save(dir, f, cert, key, ca, answer) : EXIT_FAILED;
+        rc = cert ? save(dir, tls, f, cert, key, ca, answer) : EXIT_FAILED;
     if (rc == EXIT_OK)
         printf("joined %s as node %s; certificate serial %s\n", f->url, f->name,
                json_string_value(json_object_get(answer, "serial")));
@@ -201,6 +195,23 @@ static int join_with(const join_flags *f, const char *dir, const char *token, X5
     X509_free(cert);
     EVP_PKEY_free(key);
     json_decref(answer);
+    return rc;
+}
+
+/* DATA-DIR/tls, checked and locked as cert issue's --out, and nothing of
+ * an earlier join there: all before the token is spent. */
+static int prepare(const char *dir, const join_flags *f, X509 *ca, int *tls)
+{
+    char tls_dir[PATH_MAX];
+    if (snprintf(tls_dir, sizeof tls_dir, "%s/tls", dir) >= (int)sizeof tls_dir) {
+        cli_error("data directory path too long");
+        return EXIT_USAGE;
+    }
+    int rc = cli_out_dir_open(tls_dir, tls);
+    if (rc == EXIT_OK && (rc = no_earlier_join(dir, *tls, f->name, ca)) != EXIT_OK) {
+        close(*tls);
+        *tls = -1;
+    }
     return rc;
 }
 
@@ -242,10 +253,13 @@ int cmd_join(int argc, char **argv)
         cli_error("%s", err);
         rc = EXIT_USAGE;
     }
+    int tls = -1;
     if (rc == EXIT_OK)
-        rc = no_earlier_join(dir, f.name, ca);
+        rc = prepare(dir, &f, ca, &tls);
     if (rc == EXIT_OK)
-        rc = join_with(&f, dir, token, ca);
+        rc = join_with(&f, dir, tls, token, ca);
+    if (tls >= 0)
+        close(tls);
     sodium_memzero(token, sizeof token);
     X509_free(ca);
     return rc;

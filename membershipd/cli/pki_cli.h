@@ -18,8 +18,11 @@ int cli_ca_open(const store_location *loc, const char *kek_flag, bool with_key, 
 int cli_days(const char *text, int fallback, int *days);
 /* Opens --out DIR (made 0700 when missing) for cli_cert_files_write:
  * refused when a symlink, not ours, writable by group or others, or inside
- * a directory someone else may write (cli_dir_chain_problem); prints the
- * reason on failure; returns an exit code. */
+ * a directory someone else may write (cli_dir_chain_problem), or while
+ * another command holds it (an exclusive flock, held until *fd is closed:
+ * two renewals interleaving their renames would leave one's certificate
+ * with the other's key); prints the reason on failure; returns an exit
+ * code. */
 int cli_out_dir_open(const char *dir, int *fd);
 /* Writes NAME.crt, NAME.key (0600) and ca.crt (once) in the directory open
  * as dir: new files, or with replace renamed over the old as a pair (both
@@ -31,9 +34,6 @@ bool cli_cert_files_write(int dir, const char *name, X509 *cert, EVP_PKEY *key, 
 bool cli_ca_file_fits(int dir, X509 *ca, char *err, size_t errlen);
 /* Prints the paths of DIR/NAME.crt, DIR/NAME.key and DIR/ca.crt. */
 void cli_cert_files_print(const char *dir, const char *name);
-/* cli_out_dir_open + cli_cert_files_write + cli_cert_files_print; prints
- * the reason on failure; returns an exit code. */
-int cli_write_cert_files(const char *dir, const char *name, X509 *cert, EVP_PKEY *key, X509 *ca, bool replace);
 
 int cmd_ca_init(int argc, char **argv);
 int cmd_ca_show(int argc, char **argv);

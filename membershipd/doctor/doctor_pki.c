@@ -32,6 +32,26 @@ static void ca_with_kek(doctor *d, store *s, const pki_ca *ca)
                     ca->trust_domain, kek_path, (long long)(life.seconds_left / 86400));
 }
 
+/* The control plane's certificate, when this bus issued it: not revoked. */
+static void serving_cert(doctor *d, store *s, const pki_ca *ca)
+{
+    char err[PATH_MAX + 64], serial[80] = "";
+    X509 *cert = d->cfg->tls_cert ? pki_cert_read(d->cfg->tls_cert, err, sizeof err) : NULL;
+    bool read = cert != NULL, ours = read && pki_cert_issued_by(cert, ca->cert);
+    store_cert record;
+    if (ours)
+        pki_cert_serial_hex(cert, serial, sizeof serial);
+    X509_free(cert);
+    if (!ours)
+        doctor_add(d, "pki.serving_cert", DOCTOR_SKIP, read ? "--tls-cert is not from this bus's CA" : "no --tls-cert",
+                   NULL);
+    else if (store_cert_get_by_serial(s, serial, &record) == STORE_OK && record.revoked_ms)
+        doctor_addf(d, "pki.serving_cert", DOCTOR_FAIL, "issue a new one (membershipd cert issue), put it in place, then "
+                    "SIGHUP", "%s (serial %s) is revoked", d->cfg->tls_cert, serial);
+    else
+        doctor_addf(d, "pki.serving_cert", DOCTOR_OK, NULL, "%s (serial %s) is not revoked", d->cfg->tls_cert, serial);
+}
+
 void doctor_pki(doctor *d)
 {
     store *s = NULL;
@@ -39,10 +59,13 @@ void doctor_pki(doctor *d)
     pki_ca ca;
     if (!d->data_dir_exists || store_open(d->db_path, STORE_OPEN_READONLY, &s, err, sizeof err) != STORE_OK) {
         doctor_add(d, "pki.ca", DOCTOR_SKIP, "no database", NULL);
+        doctor_add(d, "pki.serving_cert", DOCTOR_SKIP, "no database", NULL);
     } else if (!pki_ca_load(s, NULL, &ca, err, sizeof err)) {
         doctor_add(d, "pki.ca", DOCTOR_SKIP, "this bus has no CA (membershipd ca init makes one)", NULL);
+        doctor_add(d, "pki.serving_cert", DOCTOR_SKIP, "this bus has no CA", NULL);
     } else {
         ca_with_kek(d, s, &ca);
+        serving_cert(d, s, &ca);
         pki_ca_free(&ca);
     }
     store_close(s);

@@ -38,14 +38,11 @@
 #define AUDIT_FAILED_AUTH_BURST 50
 #define AUDIT_SUPPRESSED_LOG_MS 60000
 /* POST /v1/join per client IP, on top of the limit every request has:
- * a token is 256 bits, but each guess costs a store lookup and an audit
- * row (dev/pki.md, "Joining"). */
+ * a token is 256 bits, but each guess costs a store lookup.  There is no
+ * server-wide join limit: it let five addresses hold up every honest join
+ * (dev/pki.md, "Join tokens"). */
 #define JOIN_RATE 0.2
 #define JOIN_BURST 10
-/* And for all addresses together: a bucket pushed out of the per-IP table
- * comes back full, so many addresses would otherwise have no limit. */
-#define JOIN_GLOBAL_RATE 1.0
-#define JOIN_GLOBAL_BURST 30
 #define JOIN_BODY_LIMIT (80 * 1024)
 
 typedef struct server {
@@ -58,7 +55,6 @@ typedef struct server {
     ratelimit *limits;
     ratelimit *audit_budget;    /* AUDIT_FAILED_AUTH_*: one bucket for all */
     ratelimit *join_limits;     /* JOIN_RATE, JOIN_BURST per client IP */
-    ratelimit *join_global;     /* JOIN_GLOBAL_*: one bucket for all */
     atomic_uint audit_suppressed;
     atomic_llong audit_suppressed_logged_ms;
     nonce_cache *nonces;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -80,16 +81,28 @@ X509 *pki_cert_parse(const char *pem, size_t len)
     return cert;
 }
 
-X509 *pki_cert_read_at(int dir, const char *name, char *err, size_t errlen)
+/* A regular file: a FIFO put there must not hang the command (O_NONBLOCK
+ * opens it at once, and it is refused); inside a directory we write
+ * (dir not AT_FDCWD), not through a link either. */
+static FILE *open_regular(int dir, const char *name, char *err, size_t errlen)
 {
-    int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
-    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    int fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (dir == AT_FDCWD ? 0 : O_NOFOLLOW));
+    struct stat st;
+    bool regular = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    FILE *f = regular ? fdopen(fd, "r") : NULL;
     if (!f) {
-        pki_fail(err, errlen, "cannot read %s: %s", name, strerror(errno));
+        pki_fail(err, errlen, "cannot read %s: %s", name, fd < 0 ? strerror(errno) : "not a regular file");
         if (fd >= 0)
             close(fd);
-        return NULL;
     }
+    return f;
+}
+
+X509 *pki_cert_read_at(int dir, const char *name, char *err, size_t errlen)
+{
+    FILE *f = open_regular(dir, name, err, errlen);
+    if (!f)
+        return NULL;
     char *text = malloc(PKI_PEM_MAX + 1);
     size_t n = text ? fread(text, 1, PKI_PEM_MAX + 1, f) : 0;
     fclose(f);

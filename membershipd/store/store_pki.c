@@ -131,8 +131,9 @@ static store_status fetch_cert(sqlite3_stmt *stmt, store_cert *out)
 static store_status name_free(store *s, const char *name)
 {
     int64_t valid;
-    sqlite3_stmt *stmt = store_prepare(s, "SELECT count(*) FROM certs WHERE name = ? AND revoked_at IS NULL "
-                                          "AND not_after > ?");
+    /* Case-blind: GW1 and gw1 would read as one node to a person. */
+    sqlite3_stmt *stmt = store_prepare(s, "SELECT count(*) FROM certs WHERE lower(name) = lower(?) "
+                                          "AND revoked_at IS NULL AND not_after > ?");
     if (stmt) {
         sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(stmt, 2, store_now_ms());
@@ -187,6 +188,15 @@ store_status store_cert_add(store *s, const store_cert *cert, const char *cert_p
 {
     cert_add_args a = {cert, cert_pem, by, renewal};
     return store_in_tx(s, cert_add_in_tx, &a);
+}
+
+store_status store_cert_get_latest_valid(store *s, const char *name, store_cert *out)
+{
+    sqlite3_stmt *stmt = store_prepare(s, "SELECT " CERT_COLUMNS " FROM certs WHERE name = ? AND revoked_at IS NULL "
+                                          "ORDER BY issued_at DESC, rowid DESC LIMIT 1");
+    if (stmt)
+        sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+    return fetch_cert(stmt, out);
 }
 
 store_status store_cert_get_latest(store *s, const char *name, store_cert *out)

@@ -23,9 +23,11 @@ char *test_csr_with_broken_signature(const char *pem)
     OPENSSL_free(der);
     BIO *out = BIO_new(BIO_s_mem());
     char *data = NULL, *text = NULL;
-    if (req && out && PEM_write_bio_X509_REQ(out, req) == 1) {
-        long n = BIO_get_mem_data(out, &data);
-        text = strndup(data, (size_t)n);
+    long n = req && out && PEM_write_bio_X509_REQ(out, req) == 1 ? BIO_get_mem_data(out, &data) : 0;
+    /* A BIO's memory is not NUL-ended: copied by its length. */
+    if (n > 0 && (text = malloc((size_t)n + 1))) {
+        memcpy(text, data, (size_t)n);
+        text[n] = '\0';
     }
     X509_REQ_free(req);
     BIO_free(out);

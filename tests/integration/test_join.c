@@ -132,6 +132,13 @@ static const char *fresh_address(void)
     return a;
 }
 
+/* The answer's status is status; the answer is released. */
+static void expect_status(http_result r, long status)
+{
+    assert_int_equal(r.status, status);
+    http_result_free(&r);
+}
+
 /* A join, again while the address's join limit says 429 (waiting what
  * Retry-After says), as a client would: tests of other things than that
  * limit get their answer. */
@@ -359,9 +366,7 @@ static void every_bad_token_is_refused_alike_and_audited_with_its_reason(void **
 
     token used = member_token("frank");
     busauth_identity *frank = new_identity();
-    http_result r = join_member(frank, from, &used);
-    assert_int_equal(r.status, 201);
-    http_result_free(&r);
+    expect_status(join_member(frank, from, &used), 201);
     refused_alike(join_member(joiner, from, &used), "used", audited("used"));
 
     token expired = mint(STORE_TOKEN_MEMBER, "gina", "", "", -1000);
@@ -407,9 +412,7 @@ static void a_join_that_proves_no_new_key_spends_nothing(void **state)
     const char *from = fresh_address();
     token t = member_token("judy");
 
-    http_result r = join_member(NULL, from, &t); /* unsigned */
-    assert_int_equal(r.status, 401);
-    http_result_free(&r);
+    expect_status(join_member(NULL, from, &t), 401); /* unsigned */
 
     busauth_identity *joiner = new_identity();
     char *body = member_body(&t, joiner);
@@ -419,31 +422,23 @@ static void a_join_that_proves_no_new_key_spends_nothing(void **state)
     const char *tamperer = fresh_address(); /* within its own join limit */
     for (size_t i = 0; i < sizeof changes / sizeof *changes; i++) {
         http_opts changed = {.id = joiner, .source_ip = tamperer, .tamper = changes[i]};
-        r = post_join_opts(&F, &changed, body);
+        http_result r = post_join_opts(&F, &changed, body);
         assert_true(r.status == 401 || (changes[i] == TAMPER_BODY && r.status == 400));
         http_result_free(&r);
     }
     http_opts stale = {.id = joiner, .source_ip = from, .time_offset_ms = -3600 * 1000};
-    r = post_join_opts(&F, &stale, body);
-    assert_int_equal(r.status, 401);
-    http_result_free(&r);
+    expect_status(post_join_opts(&F, &stale, body), 401);
     free(body);
 
     char seed[PATH_MAX + 32];
     snprintf(seed, sizeof seed, "%s/server.seed", F.data_dir);
     busauth_identity *server_id;
     assert_int_equal(busauth_seedfile_load(seed, &server_id), BUSAUTH_OK);
-    r = join_member(server_id, from, &t); /* the server's own key cannot be a user */
-    assert_int_equal(r.status, 400);
-    http_result_free(&r);
-    r = join_member(F.alice, from, &t); /* a key on the allowlist already */
-    assert_int_equal(r.status, 409);
-    http_result_free(&r);
+    expect_status(join_member(server_id, from, &t), 400); /* the server's own key cannot be a user */
+    expect_status(join_member(F.alice, from, &t), 409); /* a key on the allowlist already */
     assert_false(spent(&t));
 
-    r = join_member(joiner, from, &t);
-    assert_int_equal(r.status, 201);
-    http_result_free(&r);
+    expect_status(join_member(joiner, from, &t), 201);
     assert_true(user_exists("judy", joiner));
     busauth_identity_free(server_id);
     busauth_identity_free(joiner);
@@ -488,9 +483,7 @@ static void a_seen_member_proof_is_good_for_no_other_key(void **state)
     long before = audited("bad_proof");
     refused_alike(post_join(thief, from, seen), "bad_proof", before);
     assert_false(spent(&t));
-    http_result r = post_join(mona, from, seen);
-    assert_int_equal(r.status, 201);
-    http_result_free(&r);
+    expect_status(post_join(mona, from, seen), 201);
     assert_true(user_exists("mona", mona));
     free(seen);
     busauth_identity_free(mona);
@@ -514,9 +507,7 @@ static void a_seen_node_proof_is_good_for_no_other_csr(void **state)
     json_decref(o);
     refused_alike(post_join(NULL, from, swapped), "bad_proof", audited("bad_proof"));
     assert_false(spent(&t));
-    http_result r = post_join(NULL, from, seen);
-    assert_int_equal(r.status, 201);
-    http_result_free(&r);
+    expect_status(post_join(NULL, from, seen), 201);
     free(swapped);
     free(seen);
     free(csr);
@@ -539,17 +530,13 @@ static void a_revoked_key_cannot_rejoin_and_leaves_the_token_usable(void **state
     assert_int_equal(store_user_revoke(S, u.id, &BY, NULL), STORE_OK);
 
     token t = member_token("kim");
-    http_result r = join_member(mallory, from, &t);
-    assert_int_equal(r.status, 409);
-    http_result_free(&r);
+    expect_status(join_member(mallory, from, &t), 409);
     assert_false(spent(&t));
     assert_int_equal(store_user_get_by_key(S, busauth_identity_public_key(mallory), &u), STORE_OK);
     assert_true(u.revoked_ms != 0);
     assert_string_equal(u.name, "mallory");
 
-    r = join_member(kim, from, &t);
-    assert_int_equal(r.status, 201);
-    http_result_free(&r);
+    expect_status(join_member(kim, from, &t), 201);
     assert_true(user_exists("kim", kim));
     busauth_identity_free(mallory);
     busauth_identity_free(kim);
@@ -565,13 +552,9 @@ static void a_replayed_join_buys_nothing(void **state)
     char *body = member_body(&t, liam);
     http_opts first = {.id = liam, .source_ip = from, .time_ms = (int64_t)time(NULL) * 1000,
                        .nonce = "00112233445566778899aabbccddeeff"};
-    http_result r = post_join_opts(&F, &first, body);
-    assert_int_equal(r.status, 201);
-    http_result_free(&r);
+    expect_status(post_join_opts(&F, &first, body), 201);
     long users = fixture_db_count(&F, "SELECT count(*) FROM users", NULL);
-    r = post_join_opts(&F, &first, body); /* the same request again, word for word */
-    assert_int_equal(r.status, 401);
-    http_result_free(&r);
+    expect_status(post_join_opts(&F, &first, body), 401); /* the same request again, word for word */
     free(body);
     assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM users", NULL), users);
     busauth_identity_free(liam);
@@ -715,9 +698,7 @@ static void guesses_from_many_addresses_hold_up_no_one(void **state)
     token t = mint_in(gs, g.server_nkey, STORE_TOKEN_MEMBER, "nina", "", "", 3600 * 1000);
     store_close(gs);
     char *body = member_body(&t, joiner);
-    http_result r = post_join_to(&g, joiner, "127.0.2.1", body);
-    assert_int_equal(r.status, 201);
-    http_result_free(&r);
+    expect_status(post_join_to(&g, joiner, "127.0.2.1", body), 201);
     free(body);
     busauth_identity_free(joiner);
     assert_int_equal(fixture_stop(&g), 0);
@@ -794,9 +775,7 @@ static void a_node_joins_with_a_csr_and_gets_a_certificate_from_the_ca(void **st
     openssl_cli_accepts(&r);
     http_result_free(&r);
 
-    r = join_node(from, &t, "node1", key, csr); /* once */
-    assert_int_equal(r.status, 403);
-    http_result_free(&r);
+    expect_status(join_node(from, &t, "node1", key, csr), 403); /* once */
     X509_free(cert);
     X509_free(ca);
     free(csr);
@@ -813,31 +792,25 @@ static void a_node_join_that_cannot_be_served_spends_nothing(void **state)
     char *csr = pki_csr_make(key, "node2");
 
     char *broken = test_csr_with_broken_signature(csr);
-    http_result r = join_node(from, &t, "node2", key, broken);
-    assert_int_equal(r.status, 400);
-    http_result_free(&r);
+    expect_status(join_node(from, &t, "node2", key, broken), 400);
     assert_false(spent(&t));
     free(broken);
 
-    r = join_node(from, &t, "another", key, csr); /* the token names the node */
-    assert_int_equal(r.status, 403);
-    http_result_free(&r);
+    expect_status(join_node(from, &t, "another", key, csr), 403); /* the token names the node */
     assert_false(spent(&t));
 
     char kek[PATH_MAX + 64], moved[PATH_MAX + 64];
     snprintf(kek, sizeof kek, "%s/" PKI_KEK_FILE, F.data_dir);
     snprintf(moved, sizeof moved, "%s/kek.away", F.dir);
     assert_int_equal(rename(kek, moved), 0);
-    r = join_node(from, &t, "node2", key, csr);
+    http_result r = join_node(from, &t, "node2", key, csr);
     assert_int_equal(rename(moved, kek), 0);
     assert_int_equal(r.status, 503);
     assert_string_equal(http_error_code(&r), "ca_unavailable");
     http_result_free(&r);
     assert_false(spent(&t));
 
-    r = join_node(from, &t, "node2", key, csr);
-    assert_int_equal(r.status, 201);
-    http_result_free(&r);
+    expect_status(join_node(from, &t, "node2", key, csr), 201);
     assert_true(spent(&t));
     free(csr);
     EVP_PKEY_free(key);
@@ -932,12 +905,10 @@ static void an_unnamed_node_token_cannot_take_a_name_in_use(void **state)
     token named = node_token("node4"), unnamed = node_token("");
     EVP_PKEY *key = pki_key_generate(), *intruder = pki_key_generate();
     char *csr = pki_csr_make(key, "node4"), *intruder_csr = pki_csr_make(intruder, "node4");
-    http_result r = join_node(from, &named, "node4", key, csr);
-    assert_int_equal(r.status, 201);
-    http_result_free(&r);
+    expect_status(join_node(from, &named, "node4", key, csr), 201);
 
     long taken_before = audited("name_taken");
-    r = join_node(from, &unnamed, "node4", intruder, intruder_csr);
+    http_result r = join_node(from, &unnamed, "node4", intruder, intruder_csr);
     assert_int_equal(r.status, 403);
     assert_string_equal(http_error_code(&r), "join_refused");
     http_result_free(&r);
@@ -945,9 +916,7 @@ static void an_unnamed_node_token_cannot_take_a_name_in_use(void **state)
     assert_false(spent(&unnamed));
     assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM certs WHERE name = ?", "node4"), 1);
 
-    r = join_node(from, &unnamed, "node5", intruder, intruder_csr);
-    assert_int_equal(r.status, 201);
-    http_result_free(&r);
+    expect_status(join_node(from, &unnamed, "node5", intruder, intruder_csr), 201);
     free(csr);
     free(intruder_csr);
     EVP_PKEY_free(key);
@@ -961,9 +930,7 @@ static void no_token_reaches_the_log(void **state)
     (void)state;
     token t = member_token("olga");
     busauth_identity *olga = new_identity();
-    http_result r = join_member(olga, fresh_address(), &t);
-    assert_int_equal(r.status, 201);
-    http_result_free(&r);
+    expect_status(join_member(olga, fresh_address(), &t), 201);
     assert_false(harness_log_contains(&F.server, strrchr(t.text, '.') + 1));
     assert_false(harness_log_contains(&F.server, "ubj1."));
     assert_true(harness_log_contains(&F.server, "join")); /* the log does speak of joins */

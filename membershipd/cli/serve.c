@@ -191,8 +191,10 @@ static int listen_and_serve(server *srv, const sigset_t *signals)
     }
     bool tls = cert != NULL;
     pki_lifetime life = {0};
-    if (tls)
+    if (tls) {
         tls_pem_lifetime(cert, &life);
+        tls_warn_if_revoked(srv->store, srv->cfg.tls_cert, cert);
+    }
     metrics_set_cert_lifetime(life.not_after, life.renew_at);
     srv->cert_not_after = life.not_after;
     srv->cert_renew_at = life.renew_at;

@@ -158,6 +158,23 @@ void tls_pem_lifetime(const char *pem, pki_lifetime *out)
     BIO_free(bio);
 }
 
+void tls_warn_if_revoked(store *s, const char *cert_path, const char *pem)
+{
+    char err[512], serial[80];
+    pki_ca ca;
+    X509 *cert = pki_cert_parse(pem, strlen(pem));
+    store_cert record;
+    if (cert && pki_ca_load(s, NULL, &ca, err, sizeof err)) {
+        pki_cert_serial_hex(cert, serial, sizeof serial);
+        if (pki_cert_issued_by(cert, ca.cert) && store_cert_get_by_serial(s, serial, &record) == STORE_OK &&
+            record.revoked_ms)
+            log_event(LOG_WARN, "tls_cert_revoked", "cert=%s serial=%s detail=\"this bus revoked the certificate the "
+                      "control plane serves: issue a new one (membershipd cert issue), then SIGHUP\"", cert_path, serial);
+        pki_ca_free(&ca);
+    }
+    X509_free(cert);
+}
+
 bool tls_warn_if_renew_due(const char *cert_path, int64_t not_after, int64_t renew_at, int64_t now)
 {
     if (!not_after || now < renew_at)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "membershipd/pki/pki.h"
+#include "membershipd/store/store.h"
 
 /* The GnuTLS priority string for --tls-min 12 or 13: shared by the
  * control-plane and metrics listeners. */
@@ -27,6 +28,10 @@ void tls_pem_free(char *pem);
 /* The lifetime of the first certificate in a PEM text (all 0 when there
  * is none). */
 void tls_pem_lifetime(const char *pem, pki_lifetime *out);
+/* Logs that this bus revoked the certificate in pem (one of its CA's),
+ * when it did; the caller holds the store.  Serving goes on: a revocation
+ * is a record until the cluster enforces it (dev/pki.md). */
+void tls_warn_if_revoked(store *s, const char *cert_path, const char *pem);
 /* Logs that the certificate (expiring at not_after) should be renewed,
  * when now is past renew_at (a third of its lifetime left; Unix seconds);
  * returns whether it did. */

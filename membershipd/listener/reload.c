@@ -23,6 +23,9 @@ static bool rotate_tls(server *srv)
     }
     pki_lifetime life;
     tls_pem_lifetime(cert, &life);
+    pthread_mutex_lock(&srv->store_lock);
+    tls_warn_if_revoked(srv->store, srv->cfg.tls_cert, cert);
+    pthread_mutex_unlock(&srv->store_lock);
     if (http_server_rotate(srv, cert, key) != 0) {
         log_event(LOG_ERROR, "reload_refused",
                   "reason=\"the HTTPS server would not start with the new certificate (see above)\" "

@@ -3,7 +3,7 @@
 # refused: two writers in one --out at once, a node join that would spend
 # its token into a data dir it cannot write, a FIFO where a certificate is
 # read, renewing a revoked identity, names that differ only in case, and a
-# server still using a revoked certificate (doctor).
+# server still using a revoked certificate (doctor, and serve's log).
 # usage: pki_races.sh MEMBERSHIPD
 . "$(dirname "$0")/lib.sh"
 D="$WORK/data"
@@ -64,5 +64,14 @@ check "doctor: the serving certificate is fine" contains "$OUT" "ok    pki.servi
 run "$M" doctor --data-dir "$D" --tls-cert "$TLS/cp.crt" --tls-key "$TLS/cp.key"
 check "doctor: it is revoked" contains "$OUT" "fail  pki.serving_cert"
 check "doctor exits 1" [ "$RC" = 1 ]
+
+# --- and serve says so (it goes on serving: revocation is a record until the cluster)
+"$M" serve --http-port 0 --nats-port 0 --data-dir "$D" --tls-cert "$TLS/cp.crt" --tls-key "$TLS/cp.key" \
+    2>"$WORK/serve.log" &
+SERVER=$!
+for _ in $(seq 400); do grep -q 'msg=listening' "$WORK/serve.log" && break; sleep 0.05; done
+check "serve logs that its certificate is revoked" grep -q "msg=tls_cert_revoked cert=$TLS/cp.crt" "$WORK/serve.log"
+kill "$SERVER" && wait "$SERVER"
+check "serve stops cleanly" [ $? = 0 ]
 
 finish

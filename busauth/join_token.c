@@ -1,12 +1,11 @@
 #include "busauth/join_token.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <sodium.h>
 #include "busauth/domain.h"
 #include "busauth/signing.h"
-
-#define SECRET_B64_LEN 43
 
 /* Checked here: libsodium 1.0.18 decodes some bytes >= 0x80 as if they
  * were base64url characters (found by tests/fuzz/fuzz_join_token). */
@@ -34,8 +33,8 @@ bool busauth_join_token_split(const char *text, size_t len, char server_nkey[BUS
     const char *secret_b64 = text + prefix + BUSAUTH_NKEY_PUBLIC_LEN + 1;
     uint8_t key[BUSAUTH_KEY_BYTES];
     size_t n = 0;
-    bool ok = busauth_nkey_decode_public(server_nkey, key) == BUSAUTH_OK && all_base64url(secret_b64, SECRET_B64_LEN) &&
-              sodium_base642bin(secret, BUSAUTH_JOIN_SECRET_BYTES, secret_b64, SECRET_B64_LEN, NULL, &n, NULL,
+    bool ok = busauth_nkey_decode_public(server_nkey, key) == BUSAUTH_OK && all_base64url(secret_b64, BUSAUTH_JOIN_SECRET_B64_LEN) &&
+              sodium_base642bin(secret, BUSAUTH_JOIN_SECRET_BYTES, secret_b64, BUSAUTH_JOIN_SECRET_B64_LEN, NULL, &n, NULL,
                                 sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
               n == BUSAUTH_JOIN_SECRET_BYTES;
     if (!ok)
@@ -95,4 +94,24 @@ bool busauth_join_proof_verify(const uint8_t token_key[BUSAUTH_KEY_BYTES], const
     char signed_text[PROOF_TEXT_MAX];
     size_t n = busauth_join_proof_text(signed_text, sizeof signed_text, server_nkey, role, name, subject);
     return n > 0 && busauth_verify_text(token_key, signed_text, n, proof) == BUSAUTH_OK;
+}
+
+bool busauth_join_token_make(const char *server_nkey, char text[BUSAUTH_JOIN_TOKEN_LEN + 1],
+                             uint8_t token_key[BUSAUTH_KEY_BYTES])
+{
+    uint8_t secret[BUSAUTH_JOIN_SECRET_BYTES];
+    char b64[BUSAUTH_JOIN_SECRET_B64_LEN + 1];
+    randombytes_buf(secret, sizeof secret);
+    sodium_bin2base64(b64, sizeof b64, secret, sizeof secret, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    snprintf(text, BUSAUTH_JOIN_TOKEN_LEN + 1, BUSAUTH_JOIN_TOKEN_PREFIX "%s.%s", server_nkey, b64);
+    busauth_identity *id = NULL;
+    bool ok = busauth_join_token_identity(secret, &id) == BUSAUTH_OK;
+    if (ok)
+        memcpy(token_key, busauth_identity_public_key(id), BUSAUTH_KEY_BYTES);
+    busauth_identity_free(id);
+    sodium_memzero(secret, sizeof secret);
+    sodium_memzero(b64, sizeof b64);
+    if (!ok)
+        sodium_memzero(text, BUSAUTH_JOIN_TOKEN_LEN + 1);
+    return ok;
 }

@@ -19,7 +19,15 @@
 #include "busauth/signing.h"
 
 #define BUSAUTH_JOIN_SECRET_BYTES 32
-#define BUSAUTH_JOIN_TOKEN_LEN (sizeof BUSAUTH_JOIN_TOKEN_PREFIX - 1 + BUSAUTH_NKEY_PUBLIC_LEN + 1 + 43)
+#define BUSAUTH_JOIN_SECRET_B64_LEN 43 /* base64url without padding */
+#define BUSAUTH_JOIN_TOKEN_LEN \
+    (sizeof BUSAUTH_JOIN_TOKEN_PREFIX - 1 + BUSAUTH_NKEY_PUBLIC_LEN + 1 + BUSAUTH_JOIN_SECRET_B64_LEN)
+
+/* A new token for the server whose key is server_nkey: its text
+ * (NUL-ended; shown once) and the public half of its token key, the only
+ * thing the server keeps.  False when libsodium fails (the text is wiped). */
+bool busauth_join_token_make(const char *server_nkey, char text[BUSAUTH_JOIN_TOKEN_LEN + 1],
+                             uint8_t token_key[BUSAUTH_KEY_BYTES]);
 
 /* Splits a token (surrounding whitespace allowed) into the server key it
  * names and its secret; false when text is not a token. */

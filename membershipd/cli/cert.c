@@ -147,8 +147,8 @@ int cmd_cert_issue(int argc, char **argv)
 static int renew_latest(store *s, const pki_ca *ca, const char *name, int days, const out_dir *out)
 {
     store_cert latest;
-    store_status status = store_cert_get_latest_valid(s, name, &latest);
-    if (status == STORE_NOT_FOUND && store_cert_get_latest(s, name, &latest) == STORE_OK) {
+    store_status status = store_cert_get_latest(s, name, true, &latest);
+    if (status == STORE_NOT_FOUND && store_cert_get_latest(s, name, false, &latest) == STORE_OK) {
         cli_error("every certificate of %s is revoked: a revoked identity is not renewed (if you mean it, issue a new "
                   "one: membershipd cert issue %s ...)", latest.name, latest.name);
         return EXIT_FAILED;

@@ -248,7 +248,7 @@ int cmd_join(int argc, char **argv)
         cli_error("give --ca FILE (the bus CA) and --name NAME (letters, digits, '.', '_', '-')");
         return EXIT_USAGE;
     }
-    char token[PKI_TOKEN_LEN + 64], dir[4096], err[4200];
+    char token[BUSAUTH_JOIN_TOKEN_LEN + 64], dir[4096], err[4200];
     X509 *ca = NULL;
     if ((rc = cli_read_secret("token", f.token_file, f.token_env, token, sizeof token)) == EXIT_OK &&
         (rc = cli_data_dir(&f.loc, STORE_OPEN_CREATE, dir)) == EXIT_OK && !(ca = pki_cert_read(f.ca, err, sizeof err))) {

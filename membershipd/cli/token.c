@@ -59,7 +59,7 @@ static int token_from_flags(const token_flags *f, store_token *t)
  * so a token is never recorded that went nowhere), else to stdout. */
 static int hand_out(const char *out, const char *text, char *err, size_t errlen)
 {
-    char line[PKI_TOKEN_LEN + 2];
+    char line[BUSAUTH_JOIN_TOKEN_LEN + 2];
     snprintf(line, sizeof line, "%s\n", text);
     bool ok = out ? pki_write_file_at(AT_FDCWD, out, line, 0600, err, errlen) : printf("%s", line) > 0;
     sodium_memzero(line, sizeof line);
@@ -94,10 +94,10 @@ static int create(const store_location *loc, store_token *t, const char *out)
     busauth_identity *server = rc == EXIT_OK ? server_identity_load_or_create(dir) : NULL;
     if (!server)
         return rc == EXIT_OK ? EXIT_FAILED : rc;
-    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], text[PKI_TOKEN_LEN + 1];
+    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], text[BUSAUTH_JOIN_TOKEN_LEN + 1];
     busauth_nkey_encode_public(busauth_identity_public_key(server), nkey);
     busauth_identity_free(server);
-    if (!pki_token_make(nkey, text, t->key)) {
+    if (!busauth_join_token_make(nkey, text, t->key)) {
         cli_error("cannot make a token: libsodium failed");
         return EXIT_FAILED;
     }

@@ -124,15 +124,8 @@ EVP_PKEY *pki_csr_public_key(const char *pem, size_t len, char *err, size_t errl
 /* A PEM CSR for key (heap; the caller frees it). */
 char *pki_csr_make(EVP_PKEY *key, const char *name);
 
-/* ---- join tokens ------------------------------------------------------------------ */
+/* ---- join proofs (busauth/join_token.h has tokens) ------------------------------- */
 
-/* busauth/join_token.h has the text's shape. */
-#define PKI_TOKEN_LEN BUSAUTH_JOIN_TOKEN_LEN
-
-/* A new token for the server whose key is server_nkey: its text (NUL-ended;
- * shown once) and the public half of its key, the only thing the store
- * keeps.  False when libsodium fails (the text is wiped). */
-bool pki_token_make(const char *server_nkey, char text[PKI_TOKEN_LEN + 1], uint8_t key[BUSAUTH_KEY_BYTES]);
 /* What a node's join proof binds: the lowercase hex SHA-256 of the key's
  * DER SubjectPublicKeyInfo. */
 bool pki_key_spki_sha256_hex(EVP_PKEY *key, char out[65]);

@@ -190,21 +190,14 @@ store_status store_cert_add(store *s, const store_cert *cert, const char *cert_p
     return store_in_tx(s, cert_add_in_tx, &a);
 }
 
-store_status store_cert_get_latest_valid(store *s, const char *name, store_cert *out)
-{
-    sqlite3_stmt *stmt = store_prepare(s, "SELECT " CERT_COLUMNS " FROM certs WHERE name = ? AND revoked_at IS NULL "
-                                          "ORDER BY issued_at DESC, rowid DESC LIMIT 1");
-    if (stmt)
-        sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
-    return fetch_cert(stmt, out);
-}
-
-store_status store_cert_get_latest(store *s, const char *name, store_cert *out)
+store_status store_cert_get_latest(store *s, const char *name, bool valid_only, store_cert *out)
 {
     sqlite3_stmt *stmt = store_prepare(s, "SELECT " CERT_COLUMNS " FROM certs WHERE name = ? "
-                                          "ORDER BY issued_at DESC, rowid DESC LIMIT 1");
-    if (stmt)
+                                          "AND (revoked_at IS NULL OR NOT ?) ORDER BY issued_at DESC, rowid DESC LIMIT 1");
+    if (stmt) {
         sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int(stmt, 2, valid_only);
+    }
     return fetch_cert(stmt, out);
 }
 
@@ -273,7 +266,7 @@ static store_status name_revoke_in_tx(store *s, void *ctx)
 {
     name_revoke_args *a = ctx;
     store_cert latest;
-    store_status status = store_cert_get_latest(s, a->name, &latest);
+    store_status status = store_cert_get_latest(s, a->name, false, &latest);
     if (status != STORE_OK)
         return status;
     sqlite3_stmt *stmt = store_prepare(s, "UPDATE certs SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL");

@@ -53,10 +53,9 @@ bool store_token_role_parse(const char *text, store_token_role *out);
  * renewal, a valid certificate of that name exists: a name is one identity. */
 store_status store_cert_add(store *s, const store_cert *cert, const char *cert_pem, bool renewal,
                             const store_actor *by);
-/* The most recently issued certificate of a name; _valid: of those not
- * revoked. */
-store_status store_cert_get_latest(store *s, const char *name, store_cert *out);
-store_status store_cert_get_latest_valid(store *s, const char *name, store_cert *out);
+/* The most recently issued certificate of a name (valid_only: of those
+ * not revoked). */
+store_status store_cert_get_latest(store *s, const char *name, bool valid_only, store_cert *out);
 /* serial: hex, any case, leading zeros optional. */
 store_status store_cert_get_by_serial(store *s, const char *serial, store_cert *out);
 /* STORE_ALREADY_REVOKED when it is. */

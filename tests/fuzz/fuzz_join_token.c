@@ -14,11 +14,10 @@
 #include "busauth/join_token.h"
 #include "fuzz.h"
 
-#define SECRET_B64_LEN (BUSAUTH_JOIN_TOKEN_LEN - (sizeof BUSAUTH_JOIN_TOKEN_PREFIX - 1) - BUSAUTH_NKEY_PUBLIC_LEN - 1)
 
-static void secret_text(const uint8_t secret[BUSAUTH_JOIN_SECRET_BYTES], char out[SECRET_B64_LEN + 1])
+static void secret_text(const uint8_t secret[BUSAUTH_JOIN_SECRET_BYTES], char out[BUSAUTH_JOIN_SECRET_B64_LEN + 1])
 {
-    sodium_bin2base64(out, SECRET_B64_LEN + 1, secret, BUSAUTH_JOIN_SECRET_BYTES,
+    sodium_bin2base64(out, BUSAUTH_JOIN_SECRET_B64_LEN + 1, secret, BUSAUTH_JOIN_SECRET_BYTES,
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
@@ -37,7 +36,7 @@ static void check_split(const char *text, size_t len)
     FUZZ_CHECK(strcmp(nkey, proved_nkey) == 0 && busauth_nkey_decode_public(nkey, key) == BUSAUTH_OK);
     FUZZ_CHECK(busauth_join_proof_verify(token_key, nkey, "member", "", subject, proof));
     FUZZ_CHECK(!busauth_join_proof_verify(token_key, nkey, "node", "", subject, proof));
-    char b64[SECRET_B64_LEN + 1], again[BUSAUTH_JOIN_TOKEN_LEN + 1];
+    char b64[BUSAUTH_JOIN_SECRET_B64_LEN + 1], again[BUSAUTH_JOIN_TOKEN_LEN + 1];
     secret_text(secret, b64);
     snprintf(again, sizeof again, BUSAUTH_JOIN_TOKEN_PREFIX "%s.%s", nkey, b64);
     while (len && isspace((unsigned char)*text))
@@ -66,7 +65,7 @@ static void check_redaction(const char *line)
     size_t count = busauth_redact(redacted);
     FUZZ_CHECK(strlen(redacted) <= len && (count > 0) == (strcmp(redacted, line) != 0));
     for (const char *p = line; (p = strstr(p, BUSAUTH_JOIN_TOKEN_PREFIX)) != NULL; p += prefix) {
-        char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], b64[SECRET_B64_LEN + 1];
+        char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], b64[BUSAUTH_JOIN_SECRET_B64_LEN + 1];
         uint8_t secret[BUSAUTH_JOIN_SECRET_BYTES];
         if ((size_t)(line + len - p) < BUSAUTH_JOIN_TOKEN_LEN ||
             !busauth_join_token_split(p, BUSAUTH_JOIN_TOKEN_LEN, nkey, secret))

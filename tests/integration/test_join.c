@@ -65,7 +65,7 @@ static int teardown(void **state)
 /* ---- tokens, as `membershipd token create` makes them ---------------------- */
 
 typedef struct {
-    char text[PKI_TOKEN_LEN + 1];
+    char text[BUSAUTH_JOIN_TOKEN_LEN + 1];
     uint8_t key[32]; /* the token key's public half: all the store keeps */
 } token;
 
@@ -79,7 +79,7 @@ static void record_token(const token *t)
 static token unknown_token(const char *server_nkey)
 {
     token t;
-    assert_true(pki_token_make(server_nkey ? server_nkey : F.server_nkey, t.text, t.key));
+    assert_true(busauth_join_token_make(server_nkey ? server_nkey : F.server_nkey, t.text, t.key));
     record_token(&t);
     return t;
 }
@@ -627,7 +627,7 @@ static void two_joins_racing_for_one_token_make_one_user_or_certificate(void **s
 static void guess(fixture *g, const busauth_identity *joiner, const char *from, long *refused, long *limited)
 {
     token t;
-    assert_true(pki_token_make(g->server_nkey, t.text, t.key));
+    assert_true(busauth_join_token_make(g->server_nkey, t.text, t.key));
     char *body = member_body(&t, joiner);
     http_opts opts = {.id = joiner, .source_ip = from};
     http_result r = fixture_call_opts(g, &opts, "POST", "/v1/join", body, strlen(body));

@@ -409,14 +409,14 @@ static bool prove(const char *text, const char *role, const char *name, const ch
 static void tokens_round_trip_and_refuse_anything_else(void **state)
 {
     (void)state;
-    char server[BUSAUTH_NKEY_PUBLIC_LEN + 1], joiner[BUSAUTH_NKEY_PUBLIC_LEN + 1], text[PKI_TOKEN_LEN + 1],
-        other[PKI_TOKEN_LEN + 1];
+    char server[BUSAUTH_NKEY_PUBLIC_LEN + 1], joiner[BUSAUTH_NKEY_PUBLIC_LEN + 1], text[BUSAUTH_JOIN_TOKEN_LEN + 1],
+        other[BUSAUTH_JOIN_TOKEN_LEN + 1];
     uint8_t key[BUSAUTH_KEY_BYTES], other_key[BUSAUTH_KEY_BYTES];
     server_nkey(server);
     server_nkey(joiner);
-    assert_true(pki_token_make(server, text, key));
-    assert_true(pki_token_make(server, other, other_key));
-    assert_int_equal(strlen(text), PKI_TOKEN_LEN);
+    assert_true(busauth_join_token_make(server, text, key));
+    assert_true(busauth_join_token_make(server, other, other_key));
+    assert_int_equal(strlen(text), BUSAUTH_JOIN_TOKEN_LEN);
     assert_int_equal(strncmp(text, "ubj1.", 5), 0);
     assert_memory_not_equal(key, other_key, BUSAUTH_KEY_BYTES);
 
@@ -431,16 +431,16 @@ static void tokens_round_trip_and_refuse_anything_else(void **state)
     assert_false(busauth_join_proof_verify(key, server, "member", "mallory", joiner, c.proof));
     assert_false(busauth_join_proof_verify(key, server, "member", "", server, c.proof));
     assert_false(busauth_join_proof_verify(other_key, server, "member", "", joiner, c.proof));
-    char padded[PKI_TOKEN_LEN + 8];
+    char padded[BUSAUTH_JOIN_TOKEN_LEN + 8];
     snprintf(padded, sizeof padded, " %s\n", text);
     join_claim again;
     assert_true(prove(padded, "member", "", joiner, &again));
     assert_memory_equal(again.key, key, BUSAUTH_KEY_BYTES);
 
-    char bad[PKI_TOKEN_LEN + 8];
+    char bad[BUSAUTH_JOIN_TOKEN_LEN + 8];
     snprintf(bad, sizeof bad, "ubj2%s", text + 4);
     assert_false(token_parses(bad));                 /* another prefix */
-    snprintf(bad, sizeof bad, "%.*s", (int)PKI_TOKEN_LEN - 1, text);
+    snprintf(bad, sizeof bad, "%.*s", (int)BUSAUTH_JOIN_TOKEN_LEN - 1, text);
     assert_false(token_parses(bad));                 /* a character short */
     snprintf(bad, sizeof bad, "%sA", text);
     assert_false(token_parses(bad));                 /* one too many */
@@ -453,7 +453,7 @@ static void tokens_round_trip_and_refuse_anything_else(void **state)
     const char not_b64[] = {'+', '/', '=', '.', ' ', '\0'};
     for (size_t i = 0; i + 1 < sizeof not_b64; i++) {
         snprintf(bad, sizeof bad, "%s", text);
-        bad[PKI_TOKEN_LEN - 10] = not_b64[i];
+        bad[BUSAUTH_JOIN_TOKEN_LEN - 10] = not_b64[i];
         assert_false(token_parses(bad));
         assert_false(prove(bad, "member", "", joiner, &c));
     }
@@ -551,12 +551,12 @@ static void fill_template(const char *template, const char *fields, char *out, s
 static void join_requests_take_only_what_they_should(void **state)
 {
     (void)state;
-    char server[BUSAUTH_NKEY_PUBLIC_LEN + 1], joiner[BUSAUTH_NKEY_PUBLIC_LEN + 1], token[PKI_TOKEN_LEN + 1];
+    char server[BUSAUTH_NKEY_PUBLIC_LEN + 1], joiner[BUSAUTH_NKEY_PUBLIC_LEN + 1], token[BUSAUTH_JOIN_TOKEN_LEN + 1];
     char key_hex[2 * BUSAUTH_KEY_BYTES + 1], fields[256], body[2048];
     uint8_t key[BUSAUTH_KEY_BYTES];
     server_nkey(server);
     server_nkey(joiner);
-    assert_true(pki_token_make(server, token, key));
+    assert_true(busauth_join_token_make(server, token, key));
     join_claim c;
     assert_true(prove(token, "member", "", joiner, &c));
     sodium_bin2hex(key_hex, sizeof key_hex, key, sizeof key);

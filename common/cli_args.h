@@ -66,6 +66,10 @@ int cli_parse_u64(const char *flag, const char *text, uint64_t min, uint64_t max
  * environment variable --WHAT-env names; exactly one of file and env.
  * Returns an exit code, having said what was wrong. */
 int cli_read_secret(const char *what, const char *file, const char *env, char *out, size_t cap);
+/* The file's bytes (at most cap - 1, NUL-terminated; *len of them) under
+ * the rules above; 0, or -1 with one line in why. */
+int cli_secret_file_read(const char *what, const char *path, char *out, size_t cap, size_t *len, char *why,
+                         size_t whylen);
 /* A whole number and s, m, h or d ("30s", "24h", "7d"). */
 bool cli_duration_ms(const char *text, int64_t *ms);
 

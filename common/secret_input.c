@@ -10,25 +10,37 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int read_secret_file(const char *what, const char *path, char *out, size_t cap)
+int cli_secret_file_read(const char *what, const char *path, char *out, size_t cap, size_t *len, char *why,
+                         size_t whylen)
 {
     /* O_NONBLOCK: a FIFO in its place must not hang us (it is refused below). */
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
-    int rc = EXIT_OK;
+    int rc = 0;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        cli_error("cannot read the %s file %s: %s", what, path, fd < 0 ? strerror(errno) : "not a regular file");
-        rc = EXIT_USAGE;
+        snprintf(why, whylen, "cannot read the %s file %s: %s", what, path, fd < 0 ? strerror(errno) : "not a regular file");
+        rc = -1;
     } else if (st.st_uid != geteuid() || (st.st_mode & 077)) {
-        cli_error("the %s file %s must be yours alone: it is a secret; run: chown %u %s && chmod 600 %s", what, path,
-                  (unsigned)geteuid(), path, path);
-        rc = EXIT_USAGE;
+        snprintf(why, whylen, "the %s file %s must be yours alone: it is a secret; run: chown %u %s && chmod 600 %s",
+                 what, path, (unsigned)geteuid(), path, path);
+        rc = -1;
     }
-    ssize_t n = rc == EXIT_OK ? read(fd, out, cap - 1) : 0;
+    ssize_t n = rc == 0 ? read(fd, out, cap - 1) : 0;
     if (fd >= 0)
         close(fd);
-    out[n > 0 ? n : 0] = '\0';
+    *len = n > 0 ? (size_t)n : 0;
+    out[*len] = '\0';
     return rc;
+}
+
+static int read_secret_file(const char *what, const char *path, char *out, size_t cap)
+{
+    char why[4096 + 256];
+    size_t len;
+    if (cli_secret_file_read(what, path, out, cap, &len, why, sizeof why) == 0)
+        return EXIT_OK;
+    cli_error("%s", why);
+    return EXIT_USAGE;
 }
 
 int cli_read_secret(const char *what, const char *file, const char *env, char *out, size_t cap)

@@ -1,4 +1,5 @@
 #include "embedded/nats_config.h"
+#include "embedded/nats_config_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -56,7 +57,8 @@ static bool valid(const natsconf *c)
         for (size_t r = 0; r < c->users[i].nrooms; r++)
             if (!room_id_ok(c->users[i].room_ids[r]))
                 return false;
-    return true;
+    /* Routes carry every account: a cluster only ever with authorization. */
+    return !c->cluster || (c->authorization && natsconf_cluster_valid(c->cluster));
 }
 
 /* what: { allow: [each room's subjects, and its replies under
@@ -93,37 +95,47 @@ static void render_user(FILE *f, const natsconf_user *u)
     fprintf(f, "    } }\n");
 }
 
-static void render_authorization(FILE *f, const natsconf *c)
+/* A user on its way out, or membershipd's own: logs in, may do nothing. */
+static void render_denied_user(FILE *f, const uint8_t key[32])
 {
-    char internal[BUSAUTH_NKEY_PUBLIC_LEN + 1];
-    busauth_nkey_encode_public(c->internal_key, internal);
-    /* membershipd's own user is always listed: an empty users list would
-     * turn authentication off (nats-server 2.9). */
-    fprintf(f, "authorization {\n  timeout: 2\n  users = [\n");
+    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    busauth_nkey_encode_public(key, nkey);
     fprintf(f, "    { nkey: \"%s\", permissions: { publish: { deny: [\">\"] }, subscribe: { deny: [\">\"] } } }\n",
-            internal);
+            nkey);
+}
+
+/* The peers' account.  membershipd's own user is always listed: an
+ * account whose users all go would turn authentication off (nats-server
+ * 2.9).  Retiring users are the first of a removal's two reloads
+ * (dev/cluster.md, "Removing a user"). */
+static void render_peers_account(FILE *f, const natsconf *c)
+{
+    fprintf(f, "  " NATSCONF_PEERS_ACCOUNT ": {\n    users = [\n");
+    render_denied_user(f, c->internal_key);
     for (size_t i = 0; i < c->nusers; i++)
         render_user(f, &c->users[i]);
-    fprintf(f, "  ]\n}\n");
+    for (size_t i = 0; i < c->nretiring; i++)
+        render_denied_user(f, c->retiring[i]);
+    fprintf(f, "    ]\n  }\n");
 }
 
 /* The system account with one user, membershipd's monitoring client: it
  * may ask for the connection list, the configuration epoch and the peers'
- * traffic, and read the answers on its inbox, nothing else.  The peers stay
- * in the global account.  No HTTP monitor: it has no authentication in
- * nats-server 2.9 (dev/data-plane.md).
- * The empty account is there for its count: when a file defines the system
- * account and no other, nats-server 2.9 adds a hidden no_auth_user that
- * lets anonymous clients into the global account with every right
+ * traffic, and read the answers on its inbox, nothing else.  No HTTP
+ * monitor: it has no authentication in nats-server 2.9 (dev/data-plane.md).
+ * With SYS and BUS there are three accounts counting the global one, which
+ * no user is in: two would make nats-server 2.9 add a hidden no_auth_user
+ * that lets anonymous clients into the global account
  * (server/server.go:851-872, numAccounts == 2). */
-static void render_system_account(FILE *f, const natsconf *c)
+static void render_accounts(FILE *f, const natsconf *c)
 {
     char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
     busauth_nkey_encode_public(c->system_key, nkey);
     fprintf(f, "accounts {\n  " NATSCONF_SYSTEM_ACCOUNT ": {\n    users = [\n      { nkey: \"%s\", permissions: {\n", nkey);
     fprintf(f, "        publish: { allow: [" SYSTEM_USER_REQUESTS "] }\n");
     fprintf(f, "        subscribe: { allow: [\"" INBOX_SUBJECT "\"] }\n      } }\n    ]\n  }\n", nkey);
-    fprintf(f, "  NO_ANONYMOUS: {}\n}\nsystem_account: " NATSCONF_SYSTEM_ACCOUNT "\n");
+    render_peers_account(f, c);
+    fprintf(f, "}\nsystem_account: " NATSCONF_SYSTEM_ACCOUNT "\nauthorization {\n  timeout: 2\n}\n");
 }
 
 char *natsconf_render(const natsconf *c)
@@ -150,10 +162,10 @@ char *natsconf_render(const natsconf *c)
          * only (checked by tests/integration/test_dataplane_tls.c). */
         fprintf(f, "tls {\n  cert_file: \"%s\"\n  key_file: \"%s\"\n  timeout: 2\n}\n",
                 c->tls_cert, c->tls_key);
-    if (c->authorization) {
-        render_system_account(f, c);
-        render_authorization(f, c);
-    }
+    if (c->authorization)
+        render_accounts(f, c);
+    if (c->cluster)
+        natsconf_render_cluster(f, c->host, c->cluster);
     if (fclose(f) != 0) {
         free(text);
         return NULL;

@@ -16,12 +16,40 @@
 /* Answers travel on REPLY_PREFIX <requester nkey> . <room id> . <random>
  * (dev/request-reply.md): the grants here and the subjects libunibus makes. */
 #define NATSCONF_REPLY_PREFIX "unibus.reply."
-/* The accounts: the peers are in nats-server's global account (every
- * authorization user is); membershipd's monitoring user in the system
- * account, which may ask for the accounts' counters (server/events.go). */
-#define NATSCONF_PEERS_ACCOUNT "$G"
+/* The accounts: the peers (and membershipd's own user, with no rights) in
+ * BUS; membershipd's monitoring user in the system account, which may ask
+ * for the accounts' counters (server/events.go). */
+#define NATSCONF_PEERS_ACCOUNT "BUS"
 #define NATSCONF_SYSTEM_ACCOUNT "SYS"
 #define NATSCONF_SYS_ACCOUNTS_STATZ "$SYS.REQ.ACCOUNT.PING.STATZ"
+
+/* A route to another node: an IP literal (IPv6 without brackets) or a DNS
+ * name, and a port. */
+#define NATSCONF_HOST_MAX 253
+typedef struct {
+    char host[NATSCONF_HOST_MAX + 1];
+    unsigned port;
+} natsconf_route;
+
+#define NATSCONF_NAME_MAX 64            /* cluster and server names: [A-Za-z0-9_-] */
+#define NATSCONF_PIN_LEN 64             /* hex SHA-256 of a SubjectPublicKeyInfo */
+#define NATSCONF_ROUTE_PASSWORD_LEN 64  /* lowercase hex */
+#define NATSCONF_ROUTE_USER "unibus-route"
+
+/* The routes between the nodes of a bus (dev/cluster.md): a shared secret
+ * and mutual TLS, always both, with the peer's key pinned. */
+typedef struct {
+    const char *name;           /* the cluster's */
+    const char *server_name;    /* this node's, unique in the cluster */
+    unsigned port;              /* listens on natsconf.host */
+    const natsconf_route *routes;
+    size_t nroutes;
+    const char *password;       /* derived from the route secret */
+    const char *tls_cert, *tls_key, *tls_ca;
+    /* Never empty: nats-server 2.9 reads an empty list as "pin nothing". */
+    const char (*pins)[NATSCONF_PIN_LEN + 1];
+    size_t npins;
+} natsconf_cluster;
 
 typedef struct {
     uint8_t public_key[32];
@@ -40,10 +68,22 @@ typedef struct {
     uint8_t system_key[32];     /* the system account's one user: monitoring requests only */
     const natsconf_user *users;
     size_t nusers;
+    /* Users being removed: still listed, denied everything (the first of
+     * a removal's two reloads, dev/cluster.md). */
+    const uint8_t (*retiring)[32];
+    size_t nretiring;
+    const natsconf_cluster *cluster; /* NULL: a single node */
 } natsconf;
 
 /* True when a path can be written into the file as a quoted string. */
 bool natsconf_path_ok(const char *path);
+
+/* True for a cluster block that can be rendered (everything above holds). */
+bool natsconf_cluster_valid(const natsconf_cluster *cluster);
+/* True for a cluster or server name. */
+bool natsconf_name_ok(const char *name);
+/* True for a route host (see natsconf_route). */
+bool natsconf_route_host_ok(const char *host);
 
 /* The configuration text (malloc'd, NUL-terminated), or NULL when a value
  * fails validation or memory runs out. */

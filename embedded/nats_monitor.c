@@ -127,6 +127,7 @@ static int read_varz(const nats_monitor *m, session *s, nats_monitor_counters *o
     snprintf(loaded, 64, "%s", json_string_value(json_object_get(varz, "config_load_time")) ?: "");
     out->server_in_msgs = count(varz, "in_msgs", NULL);
     out->server_in_bytes = count(varz, "in_bytes", NULL);
+    out->routes = count(varz, "routes", NULL);
     json_decref(varz);
     return 0;
 }

@@ -36,6 +36,7 @@ typedef struct {
     uint64_t system_in_msgs, system_in_bytes;   /* from the system account's clients (monitoring) */
     uint64_t peers_out_msgs, peers_out_bytes;   /* delivered in the peers' account */
     uint64_t peers_connections;
+    uint64_t routes;                            /* VARZ: routes to other servers open now */
     /* This reading's own requests, counted in both "in" counters after it. */
     uint64_t own_msgs, own_bytes;
 } nats_monitor_counters;

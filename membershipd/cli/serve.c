@@ -122,12 +122,19 @@ static int start_dataplane(server *srv)
     snprintf(conf, sizeof conf, "%s/nats.conf", dir);
     /* --nats-port 0 (tests): any free port. */
     unsigned port = srv->cfg.nats_port ? srv->cfg.nats_port : pick_free_port(srv->cfg.bind_addr, srv->cfg.bind_addr_len);
+    bool cluster = cluster_configured(&srv->cfg.cluster);
+    char why[512];
+    if (cluster && cluster_setup_load(&srv->cfg.cluster, &srv->cluster, why, sizeof why) != 0) {
+        cli_error("%s", why);
+        return -1;
+    }
     dataplane_config dc = {
         .binary = srv->cfg.nats_server_path, .host = srv->cfg.bind, .port = port,
         .max_payload = srv->cfg.max_msg_bytes, .tls_cert = srv->cfg.tls_cert, .tls_key = srv->cfg.tls_key,
         .authorization = srv->cfg.bus_auth != BUS_AUTH_OFF, .config_path = conf, .db_path = db,
         .internal = srv->identity, .system = srv->system_user, .count_traffic = srv->cfg.metrics_addr != NULL,
         .reload_done = metrics_reload_done,
+        .cluster = cluster ? &srv->cluster.block : NULL, .self_pin = cluster ? srv->cluster.self_pin : NULL,
     };
     srv->dataplane = dataplane_start(&dc);
     return srv->dataplane ? 0 : -1;
@@ -148,6 +155,7 @@ static void close_state(server *srv)
 {
     audit_syslog_stop(srv->audit_syslog);
     dataplane_stop(srv->dataplane);
+    cluster_setup_wipe(&srv->cluster);
     store_close(srv->store);
     busauth_identity_free(srv->identity);
     busauth_identity_free(srv->system_user);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include "busauth/seedfile.h"
 #include "embedded/nats_config.h"
+#include "membershipd/config/guard_cluster.h"
 #include "membershipd/config/server_identity.h"
 #include "membershipd/config/tls_files.h"
 
@@ -122,10 +123,18 @@ static int same_port(unsigned a, const char *flag_a, unsigned b, const char *fla
 static int distinct_ports(const serve_config *cfg, char *why, size_t len)
 {
     unsigned metrics = cfg->metrics_addr ? cfg->metrics_port : 0;
-    if (same_port(cfg->nats_port, "--nats-port", cfg->http_port, "--http-port", why, len) != 0 ||
-        same_port(metrics, "--metrics-addr", cfg->http_port, "--http-port", why, len) != 0)
-        return -1;
-    return same_port(metrics, "--metrics-addr", cfg->nats_port, "--nats-port", why, len);
+    unsigned cluster = cluster_configured(&cfg->cluster) ? cfg->cluster.port : 0;
+    const struct {
+        unsigned port;
+        const char *flag;
+    } ports[] = {{cfg->http_port, "--http-port"}, {cfg->nats_port, "--nats-port"},
+                 {metrics, "--metrics-addr"}, {cluster, "--cluster-port"}};
+    size_t n = sizeof ports / sizeof ports[0];
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (same_port(ports[i].port, ports[i].flag, ports[j].port, ports[j].flag, why, len) != 0)
+                return -1;
+    return 0;
 }
 
 /* A port another process holds is named now, not as a child's crash later. */
@@ -152,6 +161,9 @@ static int ports_free(const serve_config *cfg, char *why, size_t len)
 {
     if (port_free(cfg->bind_addr, cfg->bind_addr_len, cfg->bind, cfg->http_port, "--http-port", why, len) != 0 ||
         port_free(cfg->bind_addr, cfg->bind_addr_len, cfg->bind, cfg->nats_port, "--nats-port", why, len) != 0)
+        return -1;
+    if (cluster_configured(&cfg->cluster) &&
+        port_free(cfg->bind_addr, cfg->bind_addr_len, cfg->bind, cfg->cluster.port, "--cluster-port", why, len) != 0)
         return -1;
     if (!cfg->metrics_addr)
         return 0;
@@ -180,6 +192,13 @@ const guard_rule GUARD_RULES[] = {
     {"server_identity", "the server identity, if it exists, is private and parses", server_identity, false},
     {"database", "the database, if it exists, is private", database, false},
     {"nats_binary", "the nats-server binary is there", nats_binary, false},
+    {"cluster_names", "a cluster node has a cluster name, its own server name and --bus-auth enforce",
+     guard_cluster_names, false},
+    {"cluster_tls", "a cluster node has route mutual TLS with a node certificate from the bus CA",
+     guard_cluster_tls, false},
+    {"cluster_secret", "a cluster node has a private route secret of 32 bytes or more", guard_cluster_secret, false},
+    {"cluster_routes", "the route URLs parse and carry no password", guard_cluster_routes, false},
+    {"cluster_cert_revoked", "the route certificate is not revoked by this bus", guard_cluster_cert_revoked, false},
     {"distinct_ports", "the control plane, data plane and metrics use different ports", distinct_ports, false},
     {"ports_free", "the ports are free", ports_free, true},
 };

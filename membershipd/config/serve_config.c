@@ -43,6 +43,15 @@ void serve_flags_table(serve_flags *f, cli_flag *t)
          "the syslog socket for --audit-syslog (default /dev/log)"},
         {"--ca-kek-file", "PATH", &f->ca_kek_file, NULL,
          "the CA key-encryption key, read for node joins only (default DATA-DIR/ca.kek)"},
+        {"--cluster-name", "NAME", &f->cluster.name, NULL, "join the nodes of this cluster (dev/cluster.md)"},
+        {"--server-name", "NAME", &f->cluster.server_name, NULL, "this node's name, unique in the cluster"},
+        {"--cluster-port", "N", &f->cluster.port_text, NULL, "the route port, on --bind (default 6250)"},
+        {"--routes", "URL[,URL...]", &f->cluster.routes, NULL, "the other nodes: nats-route://HOST:PORT,..."},
+        {"--cluster-secret-file", "PATH", &f->cluster.secret_file, NULL,
+         "the route secret, the same file on every node (0600, 32 bytes or more)"},
+        {"--route-tls-cert", "PATH", &f->cluster.tls_cert, NULL, "this node's certificate from the bus CA"},
+        {"--route-tls-key", "PATH", &f->cluster.tls_key, NULL, "its private key, mode 0600"},
+        {"--route-tls-ca", "PATH", &f->cluster.tls_ca, NULL, "the bus CA certificate"},
         STORE_LOCATION_FLAGS(f->store),
     };
     memcpy(t, flags, sizeof flags);
@@ -199,6 +208,7 @@ int serve_config_parse(const serve_flags *f, serve_config *cfg)
     cfg->tls_key = f->tls_key;
     cfg->store = f->store;
     cfg->ca_kek_file = f->ca_kek_file;
+    cfg->cluster = f->cluster;
     int rc = parse_unsigned("--http-port", f->http_port, 0, 65535, SERVE_DEFAULT_HTTP_PORT,
                             &cfg->http_port);
     if (rc == EXIT_OK)
@@ -221,6 +231,9 @@ int serve_config_parse(const serve_flags *f, serve_config *cfg)
                             DATAPLANE_DEFAULT_MAX_MSG, &cfg->max_msg_bytes);
     if (rc == EXIT_OK)
         rc = cli_parse_u64("--blob-quota", f->blob_quota, 0, BLOB_QUOTA_MAX, DEFAULT_BLOB_QUOTA, &cfg->blob_quota);
+    if (rc == EXIT_OK)
+        rc = parse_unsigned("--cluster-port", f->cluster.port_text, 1, 65535, CLUSTER_DEFAULT_PORT,
+                            &cfg->cluster.port);
     if (rc == EXIT_OK)
         rc = parse_metrics_addr(f->metrics_addr, cfg);
     if (rc == EXIT_OK && f->audit_syslog_socket && !f->audit_syslog) {

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include "common/cli_args.h"
+#include "membershipd/config/cluster_config.h"
 #include "membershipd/config/datadir.h"
 
 #define SERVE_DEFAULT_BIND "127.0.0.1"
@@ -28,6 +29,7 @@ typedef struct {
     bool audit_syslog;
     const char *audit_syslog_socket;
     const char *ca_kek_file;
+    cluster_config cluster;     /* port unparsed */
     store_location store;
 } serve_flags;
 
@@ -58,11 +60,12 @@ typedef struct {
     unsigned metrics_port;
     const char *audit_syslog;   /* the syslog socket to mirror the audit log to, or NULL */
     const char *ca_kek_file;    /* node joins sign with the CA (dev/pki.md); NULL: DATA-DIR/ca.kek */
+    cluster_config cluster;     /* checked by guard_cluster.c */
     store_location store;
 } serve_config;
 
 /* Number of entries SERVE_FLAGS adds to a cli_flag table. */
-#define SERVE_FLAG_COUNT 20
+#define SERVE_FLAG_COUNT 28
 /* Appends the serve flags, bound to f, at table[0..SERVE_FLAG_COUNT). */
 void serve_flags_table(serve_flags *f, cli_flag *table);
 

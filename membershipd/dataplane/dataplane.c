@@ -45,6 +45,7 @@ struct dataplane {
     store *store;             /* the reloader's own connection */
     nats_supervisor *sup;
     char *rendered;           /* the text nats-server runs with */
+    dataplane_keys users;     /* the users it lists */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t changed;
@@ -69,27 +70,17 @@ static void checkpoint_traffic(dataplane *dp)
         log_event(LOG_WARN, "nats_traffic", "detail=\"%s; the traffic since the last reading is not counted\"", err);
 }
 
-/* Re-renders; writes and reloads only when the text differs.  since_ms
- * (monotonic, 0 when unknown) is when the change reached the API: the log
- * line then says how long membershipd itself took to get it to SIGHUP
- * (store write, render, file write), which dev/bench.md measures. */
-static int apply(dataplane *dp, int64_t since_ms)
+/* Writes text and has nats-server run it.  since_ms (monotonic, 0 when
+ * unknown) is when the change reached the API: the log line then says how
+ * long membershipd itself took to get it to SIGHUP (store write, render,
+ * file write), which dev/bench.md measures. */
+static int install(dataplane *dp, const char *text, int64_t since_ms)
 {
-    char *text = dataplane_render(dp->store, &dp->cfg);
-    if (!text) {
-        log_event(LOG_ERROR, "nats_config", "detail=\"cannot render the configuration from the database\"");
-        return -1;
-    }
-    if (dp->rendered && strcmp(text, dp->rendered) == 0) {
-        free(text);
-        return 0;
-    }
-    /* Until nats-server accepts it, the text is not "what it runs with". */
+    /* Until nats-server accepts it, no text is "what it runs with". */
     free(dp->rendered);
     dp->rendered = NULL;
     if (natsconf_write(dp->cfg.config_path, text) != 0) {
         log_event(LOG_ERROR, "nats_config", "path=%s detail=\"%s\"", dp->cfg.config_path, strerror(errno));
-        free(text);
         return -1;
     }
     checkpoint_traffic(dp);
@@ -104,12 +95,8 @@ static int apply(dataplane *dp, int64_t since_ms)
         log_event(LOG_ERROR, "nats_login", "detail=\"%s\"", why);
         rc = -1;
     }
-    if (rc == 0)
-        dp->rendered = text;
-    else
-        free(text);
     if (!dp->sup)
-        return 0;
+        return rc;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     pthread_mutex_lock(&dp->lock);
@@ -119,6 +106,38 @@ static int apply(dataplane *dp, int64_t since_ms)
         dp->cfg.reload_done(rc == 0, ms / 1e3);
     log_event(rc == 0 ? LOG_INFO : LOG_ERROR, "nats_reloaded", "count=%u ok=%s dur_ms=%.1f change_to_sighup_ms=%.1f",
               n, rc == 0 ? "yes" : "no", ms, share_ms);
+    return rc;
+}
+
+/* Re-renders; installs only when the text differs.  A user removed in a
+ * cluster takes two reloads, the first denying it everything: removing a
+ * connected user in one would lose the routes' interest in its subjects
+ * (FACTS.md, trap 1; dev/cluster.md).  supervisor_reload returns once
+ * nats-server has applied the first, so the second reads the new file. */
+static int apply(dataplane *dp, int64_t since_ms)
+{
+    dataplane_rendering r;
+    if (dataplane_render_change(dp->store, &dp->cfg, dp->sup ? &dp->users : NULL, &r) != 0) {
+        log_event(LOG_ERROR, "nats_config", "detail=\"cannot render the configuration from the database\"");
+        return -1;
+    }
+    int rc = 0;
+    if (!dp->rendered || strcmp(r.text, dp->rendered) != 0) {
+        if (r.retiring_text)
+            rc = install(dp, r.retiring_text, 0);
+        if (rc == 0)
+            rc = install(dp, r.text, since_ms);
+        if (rc == 0) {
+            dp->rendered = r.text;
+            r.text = NULL;
+        }
+    }
+    if (rc == 0) {
+        free(dp->users.keys);
+        dp->users = r.users;
+        r.users.keys = NULL;
+    }
+    dataplane_rendering_free(&r);
     return rc;
 }
 
@@ -271,6 +290,7 @@ void dataplane_stop(dataplane *dp)
     supervisor_stop(dp->sup);
     store_close(dp->store);
     free(dp->rendered);
+    free(dp->users.keys);
     pthread_cond_destroy(&dp->changed);
     pthread_mutex_destroy(&dp->lock);
     pthread_mutex_destroy(&dp->traffic.lock);
@@ -319,6 +339,7 @@ static void tally_add(traffic_tally *t, const nats_monitor_counters *r)
     t->total.in_msgs = t->server_in_msgs > t->system_in_msgs ? t->server_in_msgs - t->system_in_msgs : 0;
     t->total.in_bytes = t->server_in_bytes > t->system_in_bytes ? t->server_in_bytes - t->system_in_bytes : 0;
     t->total.connections = r->peers_connections;
+    t->total.routes = r->routes;
     t->last = *r;
 }
 

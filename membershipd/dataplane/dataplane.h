@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "busauth/identity.h"
+#include "embedded/nats_config.h"
 
 #define DATAPLANE_DEFAULT_PORT 4250
 #define DATAPLANE_DEFAULT_MAX_MSG (1024 * 1024)
@@ -36,6 +37,11 @@ typedef struct {
     const char *config_path;    /* DATA-DIR/nats.conf */
     const char *db_path;
     const busauth_identity *internal; /* must outlive the data plane */
+    /* Routes to the other nodes (dev/cluster.md), or NULL for a single
+     * node.  Its pins are ignored: the store's valid node certificates'
+     * keys are pinned, and self_pin (this node's route key, hex). */
+    const natsconf_cluster *cluster;
+    const char *self_pin;
     /* Called after each reload with its outcome and duration (metrics); may be NULL. */
     void (*reload_done)(bool ok, double seconds);
 } dataplane_config;
@@ -68,6 +74,7 @@ bool dataplane_monitored(const dataplane *dp);
  * across nats-server's reloads and restarts. */
 typedef struct {
     uint64_t connections, in_msgs, out_msgs, in_bytes, out_bytes;
+    uint64_t routes;            /* to other nodes, open now */
 } dataplane_traffic_totals;
 /* Asked of nats-server as its system account's user (dataplane.c says how
  * its counters are added up).  0, or -1 with one line in err. */

@@ -67,23 +67,107 @@ static int add_membership(const uint8_t *key, const char *room_id, void *ctx)
     return 0;
 }
 
-char *dataplane_render(store *s, const dataplane_config *cfg)
+static int key_order(const void *a, const void *b)
 {
+    return memcmp(a, b, 32);
+}
+
+/* The users' keys, sorted. */
+static int keys_of(const user_list *l, dataplane_keys *out)
+{
+    out->n = l->n;
+    out->keys = malloc((l->n ? l->n : 1) * sizeof *out->keys);
+    if (!out->keys)
+        return -1;
+    for (size_t i = 0; i < l->n; i++)
+        memcpy(out->keys[i], l->users[i].public_key, 32);
+    qsort(out->keys, out->n, sizeof *out->keys, key_order);
+    return 0;
+}
+
+/* before minus now (both sorted). */
+static int keys_gone(const dataplane_keys *before, const dataplane_keys *now, dataplane_keys *out)
+{
+    out->n = 0;
+    out->keys = malloc((before->n ? before->n : 1) * sizeof *out->keys);
+    if (!out->keys)
+        return -1;
+    size_t j = 0;
+    for (size_t i = 0; i < before->n; i++) {
+        while (j < now->n && memcmp(now->keys[j], before->keys[i], 32) < 0)
+            j++;
+        if (j == now->n || memcmp(now->keys[j], before->keys[i], 32) != 0)
+            memcpy(out->keys[out->n++], before->keys[i], 32);
+    }
+    return 0;
+}
+
+static int render_texts(const dataplane_config *cfg, natsconf *conf, const dataplane_keys *before,
+                        dataplane_rendering *out)
+{
+    if (!(out->text = natsconf_render(conf)))
+        return -1;
+    if (!cfg->cluster || !before)
+        return 0;
+    /* Only with routes: a server without them cannot lose route interest
+     * to a removal (FACTS.md, trap 1); alone, one reload is enough. */
+    dataplane_keys gone;
+    if (keys_gone(before, &out->users, &gone) != 0)
+        return -1;
+    if (gone.n) {
+        conf->retiring = (const uint8_t (*)[32])gone.keys;
+        conf->nretiring = gone.n;
+        out->retiring_text = natsconf_render(conf);
+    }
+    free(gone.keys);
+    return gone.n && !out->retiring_text ? -1 : 0;
+}
+
+int dataplane_render_change(store *s, const dataplane_config *cfg, const dataplane_keys *before,
+                            dataplane_rendering *out)
+{
+    memset(out, 0, sizeof *out);
     render_ctx r = {.internal_key = busauth_identity_public_key(cfg->internal),
                     .system_key = busauth_identity_public_key(cfg->system)};
     user_list *l = &r.list;
-    char *text = NULL;
-    if (store_active_memberships(s, add_membership, &r) == STORE_OK) {
+    natsconf_cluster cluster = {0};
+    int rc = store_active_memberships(s, add_membership, &r) == STORE_OK && keys_of(l, &out->users) == 0 ? 0 : -1;
+    if (rc == 0 && cfg->cluster)
+        rc = dataplane_cluster_block(s, cfg, &cluster);
+    if (rc == 0) {
         natsconf conf = {
             .host = cfg->host, .port = cfg->port, .max_payload = cfg->max_payload,
             .max_connections = DATAPLANE_MAX_CONNECTIONS, .tls_cert = cfg->tls_cert,
             .tls_key = cfg->tls_key, .authorization = cfg->authorization,
-            .users = l->users, .nusers = l->n,
+            .users = l->users, .nusers = l->n, .cluster = cfg->cluster ? &cluster : NULL,
         };
         memcpy(conf.internal_key, r.internal_key, 32);
         memcpy(conf.system_key, r.system_key, 32);
-        text = natsconf_render(&conf);
+        rc = render_texts(cfg, &conf, before, out);
     }
+    if (cfg->cluster)
+        dataplane_cluster_free(&cluster);
     free_users(l);
+    if (rc != 0)
+        dataplane_rendering_free(out);
+    return rc;
+}
+
+void dataplane_rendering_free(dataplane_rendering *r)
+{
+    free(r->text);
+    free(r->retiring_text);
+    free(r->users.keys);
+    memset(r, 0, sizeof *r);
+}
+
+char *dataplane_render(store *s, const dataplane_config *cfg)
+{
+    dataplane_rendering r;
+    if (dataplane_render_change(s, cfg, NULL, &r) != 0)
+        return NULL;
+    char *text = r.text;
+    r.text = NULL;
+    dataplane_rendering_free(&r);
     return text;
 }

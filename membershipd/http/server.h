@@ -47,6 +47,7 @@
 
 typedef struct server {
     serve_config cfg;
+    cluster_setup cluster;      /* in cluster mode: the data plane's routes */
     store *store;
     pthread_mutex_t store_lock; /* one SQLite connection, one thread at a time */
     busauth_identity *identity;

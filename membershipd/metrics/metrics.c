@@ -222,6 +222,8 @@ static void render_dataplane(out_buf *b, const metrics_live *live)
            live->dataplane_in_bytes);
     scalar(b, "unibus_dataplane_out_bytes_total", "counter", "Payload bytes nats-server delivered to peers.",
            live->dataplane_out_bytes);
+    if (live->cluster)
+        scalar(b, "unibus_cluster_routes", "gauge", "Routes to other nodes open on nats-server.", live->cluster_routes);
 }
 
 static void render_process(out_buf *b)

@@ -44,6 +44,8 @@ typedef struct {
     bool dataplane_up;              /* nats-server answered it; the rest only then */
     uint64_t dataplane_connections, dataplane_in_msgs, dataplane_out_msgs;
     uint64_t dataplane_in_bytes, dataplane_out_bytes;
+    bool cluster;                   /* a cluster node: its routes are counted */
+    uint64_t cluster_routes;
 } metrics_live;
 
 /* The whole exposition: malloc'd, NUL-terminated; NULL when out of

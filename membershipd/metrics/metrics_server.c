@@ -40,6 +40,7 @@ static void read_dataplane(dataplane *dp, metrics_live *live)
     live->dataplane_out_msgs = traffic.out_msgs;
     live->dataplane_in_bytes = traffic.in_bytes;
     live->dataplane_out_bytes = traffic.out_bytes;
+    live->cluster_routes = traffic.routes;
 }
 
 static char *scrape(server *srv)
@@ -49,6 +50,7 @@ static char *scrape(server *srv)
         .conns = conn_guard_stats_get(srv->conns),
         .nonce_cache_entries = nonce_cache_size(srv->nonces),
         .nats_restarts = dataplane_restarts(srv->dataplane),
+        .cluster = cluster_configured(&srv->cfg.cluster),
     };
     read_dataplane(srv->dataplane, &live);
     return metrics_render(&live);

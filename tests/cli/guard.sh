@@ -41,9 +41,9 @@ refused "key does not match" "does not match certificate" --tls-cert "$P/server.
 refused "public metrics, no TLS" "--metrics-addr 0.0.0.0:9470 is not loopback, so it needs TLS" \
     --metrics-addr 0.0.0.0:9470
 refused "public IPv6 metrics, no TLS" "or give --metrics-addr 127.0.0.1:PORT" --metrics-addr [::]:9470
-refused "metrics on the control-plane port" "--metrics-addr and --http-port are both 8470" \
+refused "metrics on the control-plane port" "--http-port and --metrics-addr are both 8470" \
     --metrics-addr 127.0.0.1:8470
-refused "metrics on the data-plane port" "--metrics-addr and --nats-port are both 4250" \
+refused "metrics on the data-plane port" "--nats-port and --metrics-addr are both 4250" \
     --metrics-addr 127.0.0.1:4250
 }
 cp "$P/server.pem" "$P/ca.key.pem"; chmod 600 "$P/ca.key.pem"
@@ -111,7 +111,7 @@ else
 fi
 
 # The data plane's rules.
-t "refused: same port twice" 78 "--nats-port and --http-port are both 4999" \
+t "refused: same port twice" 78 "--http-port and --nats-port are both 4999" \
     "$M" check-config --data-dir "$D" --http-port 4999 --nats-port 4999
 t "refused: missing nats-server" 78 "install it with: apt-get install nats-server" \
     "$M" check-config --data-dir "$D" --nats-server /nonexistent/nats-server

@@ -126,9 +126,8 @@ static const char *const SYSTEM_USER =
     "\", permissions: {\n        publish: { allow: [\"$SYS.REQ.SERVER.*.CONNZ\", \"$SYS.REQ.SERVER.*.VARZ\", "
     "\"$SYS.REQ.ACCOUNT.PING.STATZ\"] }\n"
     "        subscribe: { allow: [\"_INBOX.";
-static const char *const AUTHORIZATION =
-    ".>\"] }\n      } }\n    ]\n  }\n  NO_ANONYMOUS: {}\n}\nsystem_account: SYS\n"
-    "authorization {\n  timeout: 2\n  users = [\n    { nkey: \"";
+static const char *const PEERS_ACCOUNT = ".>\"] }\n      } }\n    ]\n  }\n  BUS: {\n    users = [\n    { nkey: \"";
+static const char *const TAIL = "    ]\n  }\n}\nsystem_account: SYS\nauthorization {\n  timeout: 2\n}\n";
 
 static void check_user(cursor *c, const expected_user *want)
 {
@@ -180,11 +179,11 @@ static void check_config(const fuzz_world *w, const char *text)
     nkey(&c, system);
     FUZZ_CHECK(strcmp(system, internal) != 0 && lit(&c, SYSTEM_USER));
     nkey(&c, key);
-    FUZZ_CHECK(strcmp(key, system) == 0 && lit(&c, AUTHORIZATION));
+    FUZZ_CHECK(strcmp(key, system) == 0 && lit(&c, PEERS_ACCOUNT));
     nkey(&c, key);
     FUZZ_CHECK(strcmp(key, internal) == 0);
     FUZZ_CHECK(lit(&c, "\", permissions: { publish: { deny: [\">\"] }, subscribe: { deny: [\">\"] } } }\n"));
     for (size_t i = 0; i < n; i++)
         check_user(&c, &want[i]);
-    FUZZ_CHECK(lit(&c, "  ]\n}\n") && *c.p == '\0');
+    FUZZ_CHECK(lit(&c, TAIL) && *c.p == '\0');
 }

@@ -76,7 +76,8 @@ static void internal_user_is_always_there(void **state)
     char internal[57];
     busauth_nkey_encode_public(c.internal_key, internal);
     assert_non_null(strstr(text, "authorization {"));
-    assert_non_null(strstr(text, internal)); /* never an empty users list */
+    /* never an empty users list in the peers' account */
+    assert_non_null(strstr(strstr(text, "  BUS: {\n    users = [\n"), internal));
     assert_int_equal(count(text, "{ nkey:"), 2); /* it and the system account's user */
     free(text);
 }
@@ -96,10 +97,13 @@ static void monitoring_is_a_system_account_user_with_three_requests(void **state
              "        publish: { allow: [\"$SYS.REQ.SERVER.*.CONNZ\", \"$SYS.REQ.SERVER.*.VARZ\", "
              "\"$SYS.REQ.ACCOUNT.PING.STATZ\"] }\n"
              "        subscribe: { allow: [\"_INBOX.%s.>\"] }\n      } }\n    ]\n  }\n"
-             /* a third account: with two, anonymous clients get in (server.go:851-872) */
-             "  NO_ANONYMOUS: {}\n}\nsystem_account: SYS\n",
+             "  BUS: {\n",
              system, system);
     assert_non_null(strstr(text, account));
+    /* SYS, BUS and the global one: with two accounts, anonymous clients get
+     * in (server.go:851-872); every user is in SYS or BUS. */
+    assert_non_null(strstr(text, "}\nsystem_account: SYS\nauthorization {\n  timeout: 2\n}\n"));
+    assert_int_equal(count(text, ": {\n    users = ["), 2);
     assert_int_equal(count(text, system), 2);
     assert_null(strstr(text, "http"));
     assert_null(strstr(text, "monitor"));
@@ -208,6 +212,104 @@ static void listeners_read_back(void **state)
     assert_int_equal(natsconf_parse_listeners("# nothing\n", &l), -1);
 }
 
+static char pins[2][NATSCONF_PIN_LEN + 1] = {
+    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+    "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"};
+static const char password[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+static natsconf_route routes[2] = {{"127.0.0.2", 6250}, {"::1", 6251}};
+
+static natsconf_cluster cluster_base(void)
+{
+    return (natsconf_cluster){.name = "bus", .server_name = "n1", .port = 6250, .routes = routes, .nroutes = 2,
+                              .password = password, .tls_cert = "/t/n1.crt", .tls_key = "/t/n1.key",
+                              .tls_ca = "/t/ca.crt", .pins = pins, .npins = 2};
+}
+
+/* Routes: the secret and mutual TLS with pinned keys, always both; the
+ * route URLs carry the password (never a flag: dev/cluster.md). */
+static void a_cluster_has_secret_mutual_tls_and_pins(void **state)
+{
+    (void)state;
+    natsconf c = base(NULL, 0);
+    natsconf_cluster cl = cluster_base();
+    c.cluster = &cl;
+    char *text = natsconf_render(&c);
+    assert_non_null(text);
+    char want[2048];
+    snprintf(want, sizeof want,
+             "server_name: \"n1\"\ncluster {\n  name: \"bus\"\n  listen: \"127.0.0.1:6250\"\n"
+             "  authorization {\n    user: \"unibus-route\"\n    password: \"%s\"\n    timeout: 2\n  }\n"
+             "  tls {\n    cert_file: \"/t/n1.crt\"\n    key_file: \"/t/n1.key\"\n    ca_file: \"/t/ca.crt\"\n"
+             "    verify: true\n    timeout: 2\n    pinned_certs: [\"%s\", \"%s\"]\n  }\n"
+             "  routes = [\n    \"nats-route://unibus-route:%s@127.0.0.2:6250\"\n"
+             "    \"nats-route://unibus-route:%s@[::1]:6251\"\n  ]\n}\n",
+             password, pins[0], pins[1], password, password);
+    assert_non_null(strstr(text, want));
+    free(text);
+}
+
+/* Each of these would open a route to strangers or break the file. */
+static void a_cluster_that_would_be_open_is_refused(void **state)
+{
+    (void)state;
+    natsconf c = base(NULL, 0);
+    natsconf_cluster cl = cluster_base();
+    c.cluster = &cl;
+    cl.npins = 0; /* nats-server 2.9: an empty list pins nothing */
+    assert_null(natsconf_render(&c));
+    cl = cluster_base();
+    c.authorization = false; /* routes carry every account */
+    assert_null(natsconf_render(&c));
+    c.authorization = true;
+    const char *bad_passwords[] = {NULL, "", "0123", "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+                                   "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\""};
+    for (size_t i = 0; i < sizeof bad_passwords / sizeof bad_passwords[0]; i++) {
+        cl = cluster_base();
+        cl.password = bad_passwords[i];
+        assert_null(natsconf_render(&c));
+    }
+    char bad_pin[1][NATSCONF_PIN_LEN + 1] = {"00112233445566778899aabbccddeeff00112233445566778899aabbccddee\"}"};
+    cl = cluster_base();
+    cl.pins = bad_pin;
+    cl.npins = 1;
+    assert_null(natsconf_render(&c));
+    const char *bad_names[] = {"", "a b", "n\"1", "n}", NULL};
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        cl = cluster_base();
+        cl.server_name = bad_names[i];
+        assert_null(natsconf_render(&c));
+    }
+    natsconf_route bad_route[1] = {{"a\"b", 6250}};
+    cl = cluster_base();
+    cl.routes = bad_route;
+    cl.nroutes = 1;
+    assert_null(natsconf_render(&c));
+    cl = cluster_base();
+    cl.tls_ca = NULL;
+    assert_null(natsconf_render(&c));
+}
+
+/* The first reload of a removal: the user stays, denied everything. */
+static void retiring_users_stay_denied_everything(void **state)
+{
+    (void)state;
+    natsconf_user u = {.room_ids = rooms, .nrooms = 1};
+    randombytes_buf(u.public_key, 32);
+    uint8_t gone[1][32];
+    randombytes_buf(gone[0], 32);
+    natsconf c = base(&u, 1);
+    c.retiring = (const uint8_t (*)[32])gone;
+    c.nretiring = 1;
+    char *text = natsconf_render(&c);
+    char nkey[57], want[256];
+    busauth_nkey_encode_public(gone[0], nkey);
+    snprintf(want, sizeof want,
+             "    { nkey: \"%s\", permissions: { publish: { deny: [\">\"] }, subscribe: { deny: [\">\"] } } }\n", nkey);
+    assert_non_null(strstr(strstr(text, "  BUS: {\n"), want));
+    assert_int_equal(count(text, nkey), 1);
+    free(text);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -221,6 +323,9 @@ int main(void)
         cmocka_unit_test(tls_and_ipv6_render),
         cmocka_unit_test(hostile_values_are_refused),
         cmocka_unit_test(listeners_read_back),
+        cmocka_unit_test(a_cluster_has_secret_mutual_tls_and_pins),
+        cmocka_unit_test(a_cluster_that_would_be_open_is_refused),
+        cmocka_unit_test(retiring_users_stay_denied_everything),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -131,6 +131,15 @@ static const char *const MIGRATIONS[] = {
     "  revoked_at   INTEGER"
     ") STRICT, WITHOUT ROWID;"
     "PRAGMA user_version = 4;",
+    /* 5: the last entry of the bus log applied to this database, in the
+     * entry's own transaction (dev/control-log.md); local, never logged. */
+    "CREATE TABLE log_state ("
+    "  id           INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  applied_seq  INTEGER NOT NULL CHECK (applied_seq >= 0),"
+    "  attached     INTEGER NOT NULL DEFAULT 0 CHECK (attached IN (0, 1))"
+    ") STRICT;"
+    "INSERT INTO log_state (id, applied_seq) VALUES (1, 0);"
+    "PRAGMA user_version = 5;",
 };
 
 int schema_version_latest(void)

@@ -299,6 +299,8 @@ static void store_tx_rollback(store *s)
 
 store_status store_in_tx(store *s, store_tx_fn fn, void *ctx)
 {
+    if (s->log.append)
+        return store_log_in_tx(s, fn, ctx);
     store_status status = store_tx_begin(s);
     if (status == STORE_OK)
         status = fn(s, ctx);

@@ -32,6 +32,8 @@ typedef enum {
     STORE_MISSING,  /* no database at the path and asked not to create one */
     STORE_TOO_NEW,  /* written by a newer membershipd */
     STORE_BUSY,     /* still locked by another process after the busy timeout */
+    STORE_NO_QUORUM, /* the bus log cannot take the change now (store_log.h) */
+    STORE_STALE,    /* the log moved past the state a change was made on: make it again */
     STORE_ERROR     /* anything else; store_errmsg() has SQLite's words */
 } store_status;
 

@@ -7,9 +7,27 @@
 
 #define AUDIT_TARGET_MAX 2048
 
+typedef struct {
+    const store_actor *by;
+    const char *action, *target, *outcome;
+} audit_args;
+
+static store_status append_in_tx(store *s, void *ctx);
+
+/* Inside a writer's transaction, a row of it; alone, a transaction of its
+ * own, so that with a log it is an entry like any change. */
 store_status store_audit_append(store *s, const store_actor *by, const char *action,
                                 const char *target, const char *outcome)
 {
+    audit_args a = {by, action, target, outcome};
+    return sqlite3_get_autocommit(s->db) ? store_in_tx(s, append_in_tx, &a) : append_in_tx(s, &a);
+}
+
+static store_status append_in_tx(store *s, void *ctx)
+{
+    const audit_args *a = ctx;
+    const store_actor *by = a->by;
+    const char *action = a->action, *target = a->target, *outcome = a->outcome;
     static const char sql[] =
         "INSERT INTO audit_log (at, actor, action, target, outcome, peer_ip, request_id)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)";

@@ -4,9 +4,11 @@
 
 #include <sqlite3.h>
 #include "membershipd/store/store.h"
+#include "membershipd/store/store_log.h"
 
 struct store {
     sqlite3 *db;
+    store_log_writer log;       /* append NULL: changes are committed here directly */
 };
 
 store_status store_from_sqlite(int rc);
@@ -20,6 +22,8 @@ store_status store_query_int(sqlite3_stmt *stmt, int64_t *out);
 /* Runs fn inside BEGIN IMMEDIATE ... COMMIT; rolls back when fn fails. */
 typedef store_status (*store_tx_fn)(store *s, void *ctx);
 store_status store_in_tx(store *s, store_tx_fn fn, void *ctx);
+/* store_in_tx when a log writer is set (store_log.c). */
+store_status store_log_in_tx(store *s, store_tx_fn fn, void *ctx);
 /* Calls fn for each user row (USER_COLUMNS order) of stmt, then
  * finalizes it. */
 store_status store_walk_users(sqlite3_stmt *stmt, store_user_fn fn, void *ctx);

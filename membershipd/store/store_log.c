@@ -1,0 +1,129 @@
+/* Changes as entries of the bus log: made on a known state, appended,
+ * applied in order exactly once (store_log.h, dev/control-log.md). */
+#include "membershipd/store/store_internal.h"
+
+#include <string.h>
+
+#define STALE_RETRIES 16
+
+/* What stays on this node: the time floor of its own signed requests, and
+ * how far it has applied the log. */
+static int replicated_table(void *ctx, const char *table)
+{
+    (void)ctx;
+    return strcmp(table, "request_time_floor") != 0 && strcmp(table, "log_state") != 0;
+}
+
+void store_log_set_writer(store *s, const store_log_writer *w)
+{
+    s->log = w ? *w : (store_log_writer){0};
+}
+
+static store_status read_state(store *s, int64_t *applied, bool *attached)
+{
+    sqlite3_stmt *stmt = store_prepare(s, "SELECT applied_seq, attached FROM log_state WHERE id = 1");
+    if (!stmt)
+        return store_from_sqlite(sqlite3_errcode(s->db));
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        *applied = sqlite3_column_int64(stmt, 0);
+        *attached = sqlite3_column_int(stmt, 1) != 0;
+    }
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_ROW ? STORE_OK : store_from_sqlite(rc);
+}
+
+store_status store_log_applied(store *s, int64_t *seq)
+{
+    bool attached;
+    return read_state(s, seq, &attached);
+}
+
+store_status store_log_attached(store *s, bool *attached)
+{
+    int64_t seq;
+    return read_state(s, &seq, attached);
+}
+
+store_status store_log_attach(store *s)
+{
+    return store_exec_stmt(store_prepare(s, "UPDATE log_state SET attached = 1 WHERE id = 1"));
+}
+
+/* fn's changes inside an open transaction, as a changeset (sqlite3_free it). */
+static store_status capture(store *s, store_tx_fn fn, void *ctx, void **entry, int *len)
+{
+    sqlite3_session *session = NULL;
+    int rc = sqlite3session_create(s->db, "main", &session);
+    if (rc == SQLITE_OK) {
+        sqlite3session_table_filter(session, replicated_table, NULL);
+        rc = sqlite3session_attach(session, NULL);
+    }
+    store_status status = rc == SQLITE_OK ? fn(s, ctx) : store_from_sqlite(rc);
+    *entry = NULL;
+    *len = 0;
+    if (status == STORE_OK)
+        status = store_from_sqlite(sqlite3session_changeset(session, len, entry));
+    sqlite3session_delete(session);
+    return status;
+}
+
+/* The change is made on the state after entry S, inside a transaction
+ * that is rolled back; the entry comes back here through the log.  Made
+ * again when another entry got in first (STORE_STALE): its outcome may
+ * differ (a name taken meanwhile). */
+store_status store_log_in_tx(store *s, store_tx_fn fn, void *ctx)
+{
+    for (int attempt = 0;; attempt++) {
+        int64_t at = 0;
+        bool attached;
+        void *entry = NULL;
+        int len = 0;
+        store_status status = store_from_sqlite(sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+        if (status == STORE_OK)
+            status = read_state(s, &at, &attached);
+        if (status == STORE_OK)
+            status = capture(s, fn, ctx, &entry, &len);
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        if (status == STORE_OK && len > 0)
+            status = s->log.append(s->log.ctx, at, entry, (size_t)len);
+        sqlite3_free(entry);
+        if (status != STORE_STALE)
+            return status;
+        if (attempt == STALE_RETRIES)
+            return STORE_BUSY;
+    }
+}
+
+static int abort_on_conflict(void *ctx, int conflict, sqlite3_changeset_iter *iter)
+{
+    (void)ctx, (void)conflict, (void)iter;
+    return SQLITE_CHANGESET_ABORT;
+}
+
+store_status store_log_apply(store *s, int64_t first, int64_t last, const void *entry, size_t len)
+{
+    int64_t applied = 0;
+    bool attached;
+    store_status status = store_from_sqlite(sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+    if (status == STORE_OK)
+        status = read_state(s, &applied, &attached);
+    bool done = status == STORE_OK && last <= applied;
+    if (status == STORE_OK && !done && (first != applied + 1 || last < first || len > INT32_MAX))
+        status = STORE_CONFLICT;
+    if (status == STORE_OK && !done && len > 0 &&
+        sqlite3changeset_apply(s->db, (int)len, (void *)entry, NULL, abort_on_conflict, NULL) != SQLITE_OK)
+        status = STORE_CONFLICT;
+    if (status == STORE_OK && !done) {
+        sqlite3_stmt *stmt = store_prepare(s, "UPDATE log_state SET applied_seq = ?, attached = 1 WHERE id = 1");
+        if (stmt)
+            sqlite3_bind_int64(stmt, 1, last);
+        status = stmt ? store_exec_stmt(stmt) : store_from_sqlite(sqlite3_errcode(s->db));
+    }
+    if (status == STORE_OK)
+        status = store_from_sqlite(sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL));
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return status;
+}

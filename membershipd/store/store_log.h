@@ -1,0 +1,48 @@
+/*
+ * The store's side of the bus log (dev/control-log.md).  Every change to
+ * the bus's state is one entry of a replicated log: the SQLite changeset
+ * (the session extension's own format) of one store transaction, made on
+ * the state at the last applied entry and appended only if no entry came
+ * in between.  Every node applies the entries in order, each in one
+ * transaction with its sequence number, so each is applied exactly once.
+ * Local tables (request_time_floor, log_state) are never in an entry.
+ */
+#ifndef MEMBERSHIPD_STORE_LOG_H
+#define MEMBERSHIPD_STORE_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "membershipd/store/store.h"
+
+/* Appends an entry made on the state after entry `at`: returns STORE_OK
+ * once it is in the log and applied to this store, STORE_STALE when the
+ * log holds an entry after `at` (the store makes the change again once it
+ * has applied that one: the writer waits for it before answering),
+ * STORE_NO_QUORUM when the log cannot take it, STORE_ERROR otherwise. */
+typedef struct {
+    store_status (*append)(void *ctx, int64_t at, const void *entry, size_t len);
+    void *ctx;
+} store_log_writer;
+
+/* From now on every transaction of s is an entry of the log, through w
+ * (copied); NULL: committed here directly again. */
+void store_log_set_writer(store *s, const store_log_writer *w);
+
+/* The sequence of the last entry applied here (0: none). */
+store_status store_log_applied(store *s, int64_t *seq);
+
+/* Applies the entry held by log messages first..last (one message, or an
+ * entry cut in parts) in one transaction with its last sequence: a no-op
+ * for an entry applied already; STORE_CONFLICT when first is not the next
+ * sequence or the entry does not apply cleanly (this store has diverged
+ * from the log: nothing is written).  len 0 only moves the sequence on
+ * (messages that hold no change). */
+store_status store_log_apply(store *s, int64_t first, int64_t last, const void *entry, size_t len);
+
+/* Whether this database has been the state of a log (a log was created
+ * for it or it applied an entry): from then on, only the log writes it. */
+store_status store_log_attached(store *s, bool *attached);
+store_status store_log_attach(store *s);
+
+#endif

@@ -53,6 +53,8 @@ static bool valid(const natsconf *c)
         return false;
     if (c->tls_cert && (!natsconf_path_ok(c->tls_cert) || !natsconf_path_ok(c->tls_key)))
         return false;
+    if (c->jetstream_dir && (!c->authorization || !natsconf_path_ok(c->jetstream_dir)))
+        return false; /* without accounts the log would be everyone's */
     for (size_t i = 0; i < c->nusers; i++)
         for (size_t r = 0; r < c->users[i].nrooms; r++)
             if (!room_id_ok(c->users[i].room_ids[r]))
@@ -119,6 +121,18 @@ static void render_peers_account(FILE *f, const natsconf *c)
     fprintf(f, "    ]\n  }\n");
 }
 
+/* The bus log's account: JetStream, and one user, this node's membershipd,
+ * with every right in it; no peer is in it, and accounts share nothing
+ * (no imports, no exports), so no peer reaches its subjects or its
+ * JetStream API (dev/control-log.md). */
+static void render_log_account(FILE *f, const natsconf *c)
+{
+    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
+    busauth_nkey_encode_public(c->log_key, nkey);
+    fprintf(f, "  " NATSCONF_LOG_ACCOUNT ": {\n    jetstream: enabled\n    users = [\n    { nkey: \"%s\" }\n    ]\n  }\n",
+            nkey);
+}
+
 /* The system account with one user, membershipd's monitoring client: it
  * may ask for the connection list, the configuration epoch and the peers'
  * traffic, and read the answers on its inbox, nothing else.  No HTTP
@@ -135,6 +149,8 @@ static void render_accounts(FILE *f, const natsconf *c)
     fprintf(f, "        publish: { allow: [" SYSTEM_USER_REQUESTS "] }\n");
     fprintf(f, "        subscribe: { allow: [\"" INBOX_SUBJECT "\"] }\n      } }\n    ]\n  }\n", nkey);
     render_peers_account(f, c);
+    if (c->jetstream_dir)
+        render_log_account(f, c);
     fprintf(f, "}\nsystem_account: " NATSCONF_SYSTEM_ACCOUNT "\nauthorization {\n  timeout: 2\n}\n");
 }
 
@@ -157,6 +173,9 @@ char *natsconf_render(const natsconf *c)
      * user in the file would turn authentication on for everyone. */
     if (!c->authorization)
         fprintf(f, "no_sys_acc: true\n");
+    if (c->jetstream_dir)
+        fprintf(f, "jetstream {\n  store_dir: \"%s\"\n  max_mem: " NATSCONF_JETSTREAM_MAX_MEM
+                   "\n  max_file: " NATSCONF_JETSTREAM_MAX_FILE "\n}\n", c->jetstream_dir);
     if (c->tls_cert)
         /* nats-server 2.9 has no min_version: it offers TLS 1.2 and up
          * only (checked by tests/integration/test_dataplane_tls.c). */

@@ -21,6 +21,10 @@
  * for the accounts' counters (server/events.go). */
 #define NATSCONF_PEERS_ACCOUNT "BUS"
 #define NATSCONF_SYSTEM_ACCOUNT "SYS"
+#define NATSCONF_LOG_ACCOUNT "CTRL"
+/* Fixed: nats-server 2.9 cannot change them on reload (FACTS.md, trap 6). */
+#define NATSCONF_JETSTREAM_MAX_MEM "64M"
+#define NATSCONF_JETSTREAM_MAX_FILE "8G"
 #define NATSCONF_SYS_ACCOUNTS_STATZ "$SYS.REQ.ACCOUNT.PING.STATZ"
 
 /* A route to another node: an IP literal (IPv6 without brackets) or a DNS
@@ -66,6 +70,10 @@ typedef struct {
     bool authorization;         /* false only for --bus-auth off on loopback */
     uint8_t internal_key[32];   /* membershipd's own user: connect, nothing else */
     uint8_t system_key[32];     /* the system account's one user: monitoring requests only */
+    /* The bus log (dev/control-log.md): JetStream in the account CTRL,
+     * whose one user is this node's membershipd; NULL: no log. */
+    const char *jetstream_dir;
+    uint8_t log_key[32];
     const natsconf_user *users;
     size_t nusers;
     /* Users being removed: still listed, denied everything (the first of

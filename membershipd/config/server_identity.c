@@ -31,10 +31,20 @@ static busauth_identity *create(const char *path)
     return NULL;
 }
 
-busauth_identity *server_identity_system_user(const busauth_identity *server)
+static busauth_identity *derived(const busauth_identity *server, const char context[8])
 {
     busauth_identity *id = NULL;
-    return busauth_identity_derive(server, SERVER_IDENTITY_SYSTEM_CONTEXT, &id) == BUSAUTH_OK ? id : NULL;
+    return busauth_identity_derive(server, context, &id) == BUSAUTH_OK ? id : NULL;
+}
+
+busauth_identity *server_identity_system_user(const busauth_identity *server)
+{
+    return derived(server, SERVER_IDENTITY_SYSTEM_CONTEXT);
+}
+
+busauth_identity *server_identity_log_user(const busauth_identity *server)
+{
+    return derived(server, SERVER_IDENTITY_LOG_CONTEXT);
 }
 
 busauth_identity *server_identity_load_or_create(const char *data_dir)

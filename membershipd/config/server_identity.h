@@ -16,5 +16,8 @@ busauth_identity *server_identity_load_or_create(const char *data_dir);
  * NULL when memory runs out. */
 #define SERVER_IDENTITY_SYSTEM_CONTEXT "nats-sys"
 busauth_identity *server_identity_system_user(const busauth_identity *server);
+/* The bus log's account's user (dev/control-log.md), derived the same way. */
+#define SERVER_IDENTITY_LOG_CONTEXT "nats-log"
+busauth_identity *server_identity_log_user(const busauth_identity *server);
 
 #endif

@@ -42,6 +42,10 @@ typedef struct {
      * keys are pinned, and self_pin (this node's route key, hex). */
     const natsconf_cluster *cluster;
     const char *self_pin;
+    /* The bus log's JetStream directory and its account's one user
+     * (dev/control-log.md); NULL: no log (--bus-auth off). */
+    const char *jetstream_dir;
+    const busauth_identity *log_user;
     /* Called after each reload with its outcome and duration (metrics); may be NULL. */
     void (*reload_done)(bool ok, double seconds);
 } dataplane_config;

@@ -38,7 +38,7 @@ static natsconf_user *user_for(user_list *l, const uint8_t *key)
 
 typedef struct {
     user_list list;
-    const uint8_t *internal_key, *system_key;
+    const uint8_t *internal_key, *system_key, *log_key;
 } render_ctx;
 
 static int add_membership(const uint8_t *key, const char *room_id, void *ctx)
@@ -48,7 +48,8 @@ static int add_membership(const uint8_t *key, const char *room_id, void *ctx)
     /* The internal identity is listed once, with no rights, and the system
      * account's user once, whatever the database says: a second entry
      * would make nats-server reject the file. */
-    if (memcmp(key, r->internal_key, 32) == 0 || memcmp(key, r->system_key, 32) == 0)
+    if (memcmp(key, r->internal_key, 32) == 0 || memcmp(key, r->system_key, 32) == 0 ||
+        (r->log_key && memcmp(key, r->log_key, 32) == 0))
         return 0;
     natsconf_user *u = user_for(l, key);
     if (!u)
@@ -128,7 +129,8 @@ int dataplane_render_change(store *s, const dataplane_config *cfg, const datapla
 {
     memset(out, 0, sizeof *out);
     render_ctx r = {.internal_key = busauth_identity_public_key(cfg->internal),
-                    .system_key = busauth_identity_public_key(cfg->system)};
+                    .system_key = busauth_identity_public_key(cfg->system),
+                    .log_key = cfg->log_user ? busauth_identity_public_key(cfg->log_user) : NULL};
     user_list *l = &r.list;
     natsconf_cluster cluster = {0};
     int rc = store_active_memberships(s, add_membership, &r) == STORE_OK && keys_of(l, &out->users) == 0 ? 0 : -1;
@@ -143,6 +145,10 @@ int dataplane_render_change(store *s, const dataplane_config *cfg, const datapla
         };
         memcpy(conf.internal_key, r.internal_key, 32);
         memcpy(conf.system_key, r.system_key, 32);
+        if (cfg->jetstream_dir) {
+            conf.jetstream_dir = cfg->jetstream_dir;
+            memcpy(conf.log_key, busauth_identity_public_key(cfg->log_user), 32);
+        }
         rc = render_texts(cfg, &conf, before, out);
     }
     if (cfg->cluster)

@@ -1,0 +1,167 @@
+/* The bus log's life: start, stop, the connection, how far it is applied. */
+#include "membershipd/ctllog/ctllog_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/log.h"
+#include "embedded/clock.h"
+#include "embedded/nats_auth.h"
+
+#define RECONNECT_WAIT_MS 250
+
+ctllog *ctllog_start(const ctllog_config *cfg, char *err, size_t errlen)
+{
+    ctllog *log = calloc(1, sizeof *log);
+    if (!log) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    log->cfg = *cfg;
+    snprintf(log->url, sizeof log->url, "%s", cfg->url);
+    snprintf(log->ca_file, sizeof log->ca_file, "%s", cfg->ca_file ? cfg->ca_file : "");
+    snprintf(log->db_path, sizeof log->db_path, "%s", cfg->db_path);
+    snprintf(log->node, sizeof log->node, "%s", cfg->node);
+    log->cfg.url = log->url;
+    log->cfg.ca_file = cfg->ca_file ? log->ca_file : NULL;
+    log->cfg.db_path = log->db_path;
+    log->cfg.node = log->node;
+    pthread_mutex_init(&log->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&log->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    if (store_open(log->db_path, STORE_OPEN_EXISTING, &log->store, err, errlen) != STORE_OK ||
+        store_log_applied(log->store, &log->applied) != STORE_OK ||
+        pthread_create(&log->thread, NULL, ctllog_applier, log) != 0) {
+        if (!err[0])
+            snprintf(err, errlen, "cannot start the bus log's applier");
+        store_close(log->store);
+        free(log);
+        return NULL;
+    }
+    return log;
+}
+
+/* The log's own login to this node's data plane, as the CTRL account's
+ * user; nats.c reconnects it for as long as the log runs. */
+int ctllog_connect(ctllog *log, char *err, size_t errlen)
+{
+    if (log->js)
+        return 0;
+    bool tls = strncmp(log->url, "tls://", 6) == 0;
+    natsStatus st = log->opts ? NATS_OK : natsOptions_Create(&log->opts);
+    if (st == NATS_OK)
+        st = natsOptions_SetURL(log->opts, log->url);
+    if (st == NATS_OK)
+        st = natsOptions_SetTimeout(log->opts, 2000);
+    if (st == NATS_OK)
+        st = natsOptions_SetMaxReconnect(log->opts, -1);
+    if (st == NATS_OK)
+        st = natsOptions_SetReconnectWait(log->opts, RECONNECT_WAIT_MS);
+    if (st == NATS_OK)
+        st = nats_auth_use_identity(log->opts, log->cfg.user);
+    if (st == NATS_OK && tls)
+        st = natsOptions_SetSecure(log->opts, true);
+    if (st == NATS_OK && tls && log->cfg.ca_file)
+        st = natsOptions_LoadCATrustedCertificates(log->opts, log->cfg.ca_file);
+    if (st == NATS_OK)
+        st = nats_auth_connect(&log->nc, log->opts);
+    if (st == NATS_OK)
+        st = natsConnection_JetStream(&log->js, log->nc, NULL);
+    if (st == NATS_OK)
+        return 0;
+    natsStatus last = NATS_OK;
+    const char *detail = nats_GetLastError(&last);
+    snprintf(err, errlen, "cannot log in to nats-server at %s as the bus log's user: %s", log->url,
+             last != NATS_OK && detail && detail[0] ? detail : natsStatus_GetText(st));
+    natsConnection_Destroy(log->nc);
+    log->nc = NULL;
+    return -1;
+}
+
+int64_t ctllog_last_seq(ctllog *log)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
+    if (js_GetStreamInfo(&si, log->js, CTLLOG_STREAM, &o, &jerr) != NATS_OK)
+        return -1;
+    int64_t last = (int64_t)si->State.LastSeq;
+    jsStreamInfo_Destroy(si);
+    return last;
+}
+
+void ctllog_set_applied(ctllog *log, int64_t seq)
+{
+    pthread_mutex_lock(&log->lock);
+    log->applied = seq;
+    pthread_cond_broadcast(&log->changed);
+    pthread_mutex_unlock(&log->lock);
+}
+
+void ctllog_set_ready(ctllog *log, bool ready)
+{
+    pthread_mutex_lock(&log->lock);
+    log->ready = ready;
+    pthread_cond_broadcast(&log->changed);
+    pthread_mutex_unlock(&log->lock);
+}
+
+bool ctllog_is_ready(ctllog *log)
+{
+    pthread_mutex_lock(&log->lock);
+    bool ready = log->ready && !log->stopping;
+    pthread_mutex_unlock(&log->lock);
+    return ready;
+}
+
+bool ctllog_stopping(ctllog *log)
+{
+    pthread_mutex_lock(&log->lock);
+    bool stopping = log->stopping;
+    pthread_mutex_unlock(&log->lock);
+    return stopping;
+}
+
+int64_t ctllog_applied(ctllog *log)
+{
+    pthread_mutex_lock(&log->lock);
+    int64_t seq = log->applied;
+    pthread_mutex_unlock(&log->lock);
+    return seq;
+}
+
+int ctllog_wait_applied(ctllog *log, int64_t seq, int timeout_ms)
+{
+    struct timespec until = clock_deadline_in(timeout_ms);
+    pthread_mutex_lock(&log->lock);
+    while (log->applied < seq && !log->stopping &&
+           pthread_cond_timedwait(&log->changed, &log->lock, &until) != ETIMEDOUT)
+        ;
+    bool done = log->applied >= seq;
+    pthread_mutex_unlock(&log->lock);
+    return done ? 0 : -1;
+}
+
+void ctllog_stop(ctllog *log)
+{
+    if (!log)
+        return;
+    pthread_mutex_lock(&log->lock);
+    log->stopping = true;
+    pthread_cond_broadcast(&log->changed);
+    pthread_mutex_unlock(&log->lock);
+    pthread_join(log->thread, NULL);
+    jsCtx_Destroy(log->js);
+    natsConnection_Destroy(log->nc);
+    natsOptions_Destroy(log->opts);
+    store_close(log->store);
+    pthread_cond_destroy(&log->changed);
+    pthread_mutex_destroy(&log->lock);
+    free(log);
+}

@@ -1,0 +1,51 @@
+/*
+ * The bus log on JetStream (dev/control-log.md): one stream, UNIBUS_LOG,
+ * in the account CTRL that only this node's membershipd logs in to.  Each
+ * entry is a store transaction's changeset (store_log.h), appended with
+ * the expected last sequence of the state it was made on, in parts when it
+ * is larger than a message; an applier thread applies entries in order to
+ * this node's store.  A single node runs the same log, one replica.
+ */
+#ifndef MEMBERSHIPD_CTLLOG_H
+#define MEMBERSHIPD_CTLLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "busauth/identity.h"
+#include "membershipd/store/store_log.h"
+
+#define CTLLOG_STREAM "UNIBUS_LOG"
+#define CTLLOG_SUBJECT "unibus.log"
+#define CTLLOG_PUBLISH_TIMEOUT_MS 2000  /* then the outcome is unknown and the stream is read back */
+#define CTLLOG_APPLY_TIMEOUT_MS 10000   /* an appended entry applied here */
+
+typedef struct ctllog ctllog;
+
+typedef struct {
+    const char *url;                /* this node's data plane */
+    const char *ca_file;            /* a TLS data plane's certificate, trusted besides the system's */
+    const busauth_identity *user;   /* the CTRL account's user; must outlive the log */
+    const char *db_path;            /* the applier's own connection to the store */
+    int replicas;                   /* min(3, nodes) */
+    size_t part_max;                /* the largest message the data plane takes, less room for headers */
+    const char *node;               /* this node's name, in each entry's headers */
+} ctllog_config;
+
+/* Starts the applier (it connects, creates the stream when there is none,
+ * and applies from the store's next sequence on, retrying for as long as
+ * the log is out of reach).  NULL, with one line in err, when it cannot
+ * start at all. */
+ctllog *ctllog_start(const ctllog_config *cfg, char *err, size_t errlen);
+
+/* A store_log_writer for this log (ctx: the ctllog). */
+store_log_writer ctllog_writer(ctllog *log);
+
+/* The last sequence applied here. */
+int64_t ctllog_applied(ctllog *log);
+
+/* Waits until entry seq is applied here: 0, or -1 after timeout_ms. */
+int ctllog_wait_applied(ctllog *log, int64_t seq, int timeout_ms);
+
+void ctllog_stop(ctllog *log);
+
+#endif

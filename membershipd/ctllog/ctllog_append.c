@@ -1,0 +1,134 @@
+/* Appending an entry: on the state it was made on (expected last
+ * sequence), in parts when it is larger than a message, answered only once
+ * it is applied here.  A publish that times out may still have been
+ * committed (FACTS.md, trap 4): the stream is read back before answering. */
+#include "membershipd/ctllog/ctllog_internal.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include "common/log.h"
+
+#define STALE_WAIT_MS 2000
+
+typedef enum { PUT_OK, PUT_STALE, PUT_UNKNOWN, PUT_FAILED } put_outcome;
+
+/* Whether the message at seq is this part of this entry. */
+static bool is_ours(ctllog *log, int64_t seq, const char *id, const char *part)
+{
+    natsMsg *msg = NULL;
+    jsErrCode jerr = 0;
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
+    if (js_GetMsg(&msg, log->js, CTLLOG_STREAM, (uint64_t)seq, &o, &jerr) != NATS_OK)
+        return false;
+    const char *e = NULL, *p = NULL;
+    bool ours = natsMsgHeader_Get(msg, CTLLOG_HEADER_ENTRY, &e) == NATS_OK &&
+                natsMsgHeader_Get(msg, CTLLOG_HEADER_PART, &p) == NATS_OK && strcmp(e, id) == 0 &&
+                strcmp(p, part) == 0;
+    natsMsg_Destroy(msg);
+    return ours;
+}
+
+/* A publish without an answer: committed if the next message is ours. */
+static put_outcome resolve(ctllog *log, int64_t expect, const char *id, const char *part, int64_t *seq)
+{
+    int64_t last = ctllog_last_seq(log);
+    if (last < 0)
+        return PUT_UNKNOWN;
+    if (last == expect)
+        return PUT_FAILED;
+    if (is_ours(log, expect + 1, id, part)) {
+        *seq = expect + 1;
+        return PUT_OK;
+    }
+    return PUT_STALE;
+}
+
+static put_outcome put(ctllog *log, const char *id, unsigned i, unsigned n, const uint8_t *data, size_t len,
+                       int64_t expect, int64_t *seq)
+{
+    char part[32];
+    snprintf(part, sizeof part, "%u/%u", i, n);
+    natsMsg *msg = NULL;
+    natsStatus st = natsMsg_Create(&msg, CTLLOG_SUBJECT, NULL, (const char *)data, (int)len);
+    if (st == NATS_OK)
+        st = natsMsgHeader_Set(msg, CTLLOG_HEADER_ENTRY, id);
+    if (st == NATS_OK)
+        st = natsMsgHeader_Set(msg, CTLLOG_HEADER_PART, part);
+    if (st == NATS_OK)
+        st = natsMsgHeader_Set(msg, CTLLOG_HEADER_ORIGIN, log->node);
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.ExpectLastSeq = (uint64_t)expect;
+    po.MaxWait = CTLLOG_PUBLISH_TIMEOUT_MS;
+    jsPubAck *ack = NULL;
+    jsErrCode jerr = 0;
+    if (st == NATS_OK)
+        st = js_PublishMsg(&ack, log->js, msg, &po, &jerr);
+    natsMsg_Destroy(msg);
+    if (st == NATS_OK)
+        *seq = (int64_t)ack->Sequence;
+    jsPubAck_Destroy(ack);
+    if (st == NATS_OK)
+        return PUT_OK;
+    if (jerr == JSStreamWrongLastSequenceErr)
+        return PUT_STALE;
+    return resolve(log, expect, id, part, seq);
+}
+
+/* The entry was made on the state after `at`; parts of an entry that will
+ * never complete may follow it in the stream (ctllog_apply.c passes over
+ * them), and the new entry may go after them. */
+static int64_t expected_last(ctllog *log, int64_t at)
+{
+    pthread_mutex_lock(&log->lock);
+    int64_t expect = log->pending_first == at + 1 ? log->pending_last : at;
+    pthread_mutex_unlock(&log->lock);
+    return expect;
+}
+
+static store_status stale(ctllog *log)
+{
+    int64_t last = ctllog_last_seq(log);
+    if (last < 0)
+        return STORE_NO_QUORUM;
+    ctllog_wait_applied(log, last, STALE_WAIT_MS);
+    return STORE_STALE;
+}
+
+static store_status append(void *ctx, int64_t at, const void *entry, size_t len)
+{
+    ctllog *log = ctx;
+    if (!ctllog_is_ready(log) || at < 1) /* at 0: not even the first entry applied yet */
+        return log->diverged ? STORE_ERROR : STORE_NO_QUORUM;
+    uint8_t raw[16];
+    char id[33];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(id, sizeof id, raw, sizeof raw);
+    size_t part_max = log->cfg.part_max;
+    unsigned n = (unsigned)((len + part_max - 1) / part_max);
+    int64_t seq = expected_last(log, at);
+    for (unsigned i = 1; i <= n; i++) {
+        size_t off = (i - 1) * part_max, chunk = len - off < part_max ? len - off : part_max;
+        put_outcome outcome = put(log, id, i, n, (const uint8_t *)entry + off, chunk, seq, &seq);
+        if (outcome == PUT_STALE)
+            return stale(log);
+        if (outcome == PUT_UNKNOWN)
+            log_event(LOG_WARN, "bus_log_unknown", "entry=%s detail=\"the bus log did not confirm an append and "
+                      "cannot be read back: the change may still take effect\"", id);
+        if (outcome != PUT_OK)
+            return STORE_NO_QUORUM;
+    }
+    if (ctllog_wait_applied(log, seq, CTLLOG_APPLY_TIMEOUT_MS) == 0)
+        return STORE_OK;
+    log_event(LOG_ERROR, "bus_log_apply_slow", "seq=%lld detail=\"appended but not applied here within %d ms\"",
+              (long long)seq, CTLLOG_APPLY_TIMEOUT_MS);
+    return STORE_ERROR;
+}
+
+store_log_writer ctllog_writer(ctllog *log)
+{
+    return (store_log_writer){append, log};
+}

@@ -1,0 +1,228 @@
+/* The applier: the stream made when there is none, then every entry
+ * applied to this node's store in order, each exactly once (store_log.h).
+ * An entry cut in parts is applied when its last part arrives; the parts
+ * of an entry that never completed (its writer died, or lost a race
+ * between its parts) are passed over: no node ever applies them. */
+#include "membershipd/ctllog/ctllog_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/log.h"
+#include "embedded/clock.h"
+
+#define RETRY_PAUSE_MS 500
+#define NEXT_MSG_MS 250
+
+typedef struct {
+    char id[40];
+    int64_t first, last;        /* 0 when no entry is being put together */
+    unsigned next, parts;
+    uint8_t *data;
+    size_t len;
+} assembly;
+
+/* How far the applier has put a parted entry together: appends can go
+ * after an entry that will never complete (ctllog_append.c). */
+static void publish_pending(ctllog *log, const assembly *a)
+{
+    pthread_mutex_lock(&log->lock);
+    log->pending_first = a->first;
+    log->pending_last = a->last;
+    pthread_mutex_unlock(&log->lock);
+}
+
+static void assembly_reset(assembly *a)
+{
+    free(a->data);
+    memset(a, 0, sizeof *a);
+}
+
+static int ensure_stream(ctllog *log, char *err, size_t errlen)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
+    natsStatus st = js_GetStreamInfo(&si, log->js, CTLLOG_STREAM, &o, &jerr);
+    if (st != NATS_OK && jerr == JSStreamNotFoundErr) {
+        jsStreamConfig cfg;
+        jsStreamConfig_Init(&cfg);
+        const char *subjects[] = {CTLLOG_SUBJECT};
+        cfg.Name = CTLLOG_STREAM;
+        cfg.Subjects = subjects;
+        cfg.SubjectsLen = 1;
+        cfg.Storage = js_FileStorage;
+        cfg.Replicas = log->cfg.replicas;
+        st = js_AddStream(&si, log->js, &cfg, &o, &jerr);
+        if (st == NATS_OK)
+            log_event(LOG_INFO, "bus_log_created", "stream=" CTLLOG_STREAM " replicas=%d", log->cfg.replicas);
+    }
+    if (st != NATS_OK) {
+        snprintf(err, errlen, "the bus log's stream %s cannot be read or made: %s (JetStream error %d)",
+                 CTLLOG_STREAM, natsStatus_GetText(st), (int)jerr);
+        return -1;
+    }
+    bool empty = si->State.LastSeq == 0;
+    jsStreamInfo_Destroy(si);
+    if (!empty)
+        return 0;
+    /* Entry 1 holds no change: every append then names a real expected
+     * sequence (nats.c reads an ExpectLastSeq of 0 as "none").  Nodes that
+     * start together write it once: JetStream drops a repeated MsgId. */
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = CTLLOG_GENESIS_ID;
+    po.MaxWait = CTLLOG_PUBLISH_TIMEOUT_MS;
+    jsPubAck *ack = NULL;
+    st = js_Publish(&ack, log->js, CTLLOG_SUBJECT, "", 0, &po, &jerr);
+    jsPubAck_Destroy(ack);
+    if (st == NATS_OK)
+        return 0;
+    snprintf(err, errlen, "cannot write the bus log's first entry: %s", natsStatus_GetText(st));
+    return -1;
+}
+
+static int apply(ctllog *log, int64_t first, int64_t last, const void *data, size_t len)
+{
+    store_status status = store_log_apply(log->store, first, last, data, len);
+    if (status == STORE_OK) {
+        ctllog_set_applied(log, last);
+        return 0;
+    }
+    pthread_mutex_lock(&log->lock);
+    log->diverged = true;
+    pthread_mutex_unlock(&log->lock);
+    log_event(LOG_ERROR, "bus_log_diverged",
+              "seq=%lld detail=\"this node's store does not take the bus log's entry %lld (%s); it takes no more "
+              "writes: restore it from another node (dev/operations.md)\"",
+              (long long)last, (long long)last, status == STORE_CONFLICT ? "conflict" : "store error");
+    return -1;
+}
+
+/* Passes over the parts of an entry that will never complete. */
+static int abandon(ctllog *log, assembly *a, int64_t through)
+{
+    int64_t first = a->first ? a->first : through;
+    assembly_reset(a);
+    publish_pending(log, a);
+    return apply(log, first, through, NULL, 0);
+}
+
+static bool part_header(natsMsg *msg, char id[40], unsigned *i, unsigned *n)
+{
+    const char *entry = NULL, *part = NULL;
+    if (natsMsgHeader_Get(msg, CTLLOG_HEADER_ENTRY, &entry) != NATS_OK ||
+        natsMsgHeader_Get(msg, CTLLOG_HEADER_PART, &part) != NATS_OK || strlen(entry) >= 40 ||
+        sscanf(part, "%u/%u", i, n) != 2 || *i < 1 || *i > *n)
+        return false;
+    snprintf(id, 40, "%s", entry);
+    return true;
+}
+
+/* One message of the stream, at seq. */
+static int take(ctllog *log, assembly *a, natsMsg *msg, int64_t seq)
+{
+    char id[40];
+    unsigned i, n;
+    if (!part_header(msg, id, &i, &n)) /* the first entry, or nothing of ours */
+        return abandon(log, a, seq);
+    if (i == 1 && a->first && abandon(log, a, seq - 1) != 0)
+        return -1;
+    if (i != 1 && (!a->first || strcmp(id, a->id) != 0 || i != a->next || n != a->parts))
+        return abandon(log, a, seq);
+    size_t len = (size_t)natsMsg_GetDataLength(msg);
+    uint8_t *grown = realloc(a->data, a->len + len + 1);
+    if (!grown)
+        return -1;
+    memcpy(grown + a->len, natsMsg_GetData(msg), len);
+    a->data = grown;
+    a->len += len;
+    if (i == 1) {
+        snprintf(a->id, sizeof a->id, "%s", id);
+        a->first = seq;
+        a->parts = n;
+    }
+    a->last = seq;
+    a->next = i + 1;
+    if (i < n) {
+        publish_pending(log, a);
+        return 0;
+    }
+    int rc = apply(log, a->first, seq, a->data, a->len);
+    assembly_reset(a);
+    publish_pending(log, a);
+    return rc;
+}
+
+/* Applies what the stream holds after this store's sequence, as it
+ * comes; returns when the subscription breaks or the log stops. */
+static void consume(ctllog *log)
+{
+    int64_t from = ctllog_applied(log) + 1;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = CTLLOG_STREAM;
+    so.Ordered = true;
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = (uint64_t)from;
+    natsSubscription *sub = NULL;
+    jsErrCode jerr = 0;
+    if (js_SubscribeSync(&sub, log->js, CTLLOG_SUBJECT, NULL, &so, &jerr) != NATS_OK)
+        return;
+    ctllog_set_ready(log, true);
+    assembly a = {0};
+    int64_t expected = from;
+    while (!ctllog_stopping(log)) {
+        natsMsg *msg = NULL;
+        natsStatus st = natsSubscription_NextMsg(&msg, sub, NEXT_MSG_MS);
+        if (st == NATS_TIMEOUT)
+            continue;
+        if (st != NATS_OK)
+            break;
+        jsMsgMetaData *meta = NULL;
+        int64_t seq = natsMsg_GetMetaData(&meta, msg) == NATS_OK ? (int64_t)meta->Sequence.Stream : -1;
+        jsMsgMetaData_Destroy(meta);
+        int rc = seq == expected ? take(log, &a, msg, seq) : -1; /* a gap: subscribe again from the store */
+        natsMsg_Destroy(msg);
+        if (rc != 0)
+            break;
+        expected = seq + 1;
+    }
+    assembly_reset(&a);
+    publish_pending(log, &a);
+    natsSubscription_Destroy(sub);
+}
+
+static void pause_unless_stopping(ctllog *log, int ms)
+{
+    struct timespec until = clock_deadline_in(ms);
+    pthread_mutex_lock(&log->lock);
+    while (!log->stopping && pthread_cond_timedwait(&log->changed, &log->lock, &until) == 0)
+        ;
+    pthread_mutex_unlock(&log->lock);
+}
+
+void *ctllog_applier(void *arg)
+{
+    ctllog *log = arg;
+    bool warned = false;
+    while (!ctllog_stopping(log) && !log->diverged) {
+        char err[512];
+        if (ctllog_connect(log, err, sizeof err) != 0 || ensure_stream(log, err, sizeof err) != 0) {
+            if (!warned)
+                log_event(LOG_WARN, "bus_log_unavailable", "detail=\"%s; trying again\"", err);
+            warned = true;
+            pause_unless_stopping(log, RETRY_PAUSE_MS);
+            continue;
+        }
+        if (warned)
+            log_event(LOG_INFO, "bus_log_available", "stream=" CTLLOG_STREAM);
+        warned = false;
+        consume(log);
+        ctllog_set_ready(log, false);
+        pause_unless_stopping(log, RETRY_PAUSE_MS);
+    }
+    return NULL;
+}

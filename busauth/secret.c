@@ -55,12 +55,37 @@ static size_t join_token_at(const char *s)
     return n >= prefix + 16 ? n : 0;
 }
 
+static bool is_userinfo_char(char c)
+{
+    return c && c != ':' && c != '@' && c != '/' && c != ' ' && c != '"' && c != '\n';
+}
+
+/* "://user:password@" (a route URL, as nats-server logs one when a reload
+ * removes it): all but the "@", when at least as long as what replaces it
+ * (the route password alone is 64 characters: dev/cluster.md). */
+static size_t url_userinfo_at(const char *s)
+{
+    if (strncmp(s, "://", 3) != 0)
+        return 0;
+    size_t n = 3;
+    while (is_userinfo_char(s[n]))
+        n++;
+    if (s[n] != ':')
+        return 0;
+    size_t pass = ++n;
+    while (is_userinfo_char(s[n]))
+        n++;
+    return s[n] == '@' && n > pass && n >= sizeof REDACTED ? n : 0;
+}
+
 /* Length of a secret-looking token starting at s, or 0. */
 static size_t secret_at(const char *s)
 {
     size_t n = s[0] == 'S' ? run_length(s, is_base32, BUSAUTH_NKEY_SEED_LEN) : 0;
     if (!n)
         n = join_token_at(s);
+    if (!n)
+        n = url_userinfo_at(s);
     return n ? n : run_length(s, is_hex, SECRET_HEX_LEN);
 }
 

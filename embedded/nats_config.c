@@ -230,6 +230,17 @@ int natsconf_parse_listeners(const char *text, natsconf_listeners *out)
     out->tls = strstr(text, "\ntls {\n") != NULL;
     out->authorization = strstr(text, "\nauthorization {\n") != NULL;
     out->system_account = strstr(text, "\nsystem_account: " NATSCONF_SYSTEM_ACCOUNT "\n") != NULL;
+    out->log = strstr(text, "\n  " NATSCONF_LOG_ACCOUNT ": {\n    jetstream: enabled\n") != NULL;
+    out->cluster = strstr(text, "\ncluster {\n") != NULL;
+    const char *payload = strstr(text, "\nmax_payload: ");
+    out->max_payload = payload ? strtoul(payload + strlen("\nmax_payload: "), NULL, 10) : 0;
+    const char *cert = strstr(text, "\ntls {\n  cert_file: \"");
+    if (cert) {
+        cert += strlen("\ntls {\n  cert_file: \"");
+        size_t n = strcspn(cert, "\"\n");
+        if (n < sizeof out->tls_cert)
+            snprintf(out->tls_cert, sizeof out->tls_cert, "%.*s", (int)n, cert);
+    }
     return 0;
 }
 

@@ -104,6 +104,10 @@ typedef struct {
     unsigned port;
     bool tls, authorization;
     bool system_account;        /* the system account's user exists (monitoring) */
+    bool log;                   /* the bus log's account exists (JetStream) */
+    bool cluster;               /* routes to other nodes */
+    char tls_cert[4096];        /* the certificate the data plane serves, "" without TLS */
+    size_t max_payload;
 } natsconf_listeners;
 
 /* 0, or -1 when text has no well-formed listen line. */

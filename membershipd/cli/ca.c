@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <sodium.h>
 #include "membershipd/cli/pki_cli.h"
+#include "membershipd/cli/store_change.h"
 
 static const cli_command CA_COMMANDS[] = {
     {"init", cmd_ca_init, "make the bus CA (ECDSA P-256), its key sealed under a key-encryption key"},
@@ -73,12 +74,12 @@ int cmd_ca_init(int argc, char **argv)
         return rc;
     store *s;
     char kek_path[4096];
-    if ((rc = cli_open_store(&loc, STORE_OPEN_CREATE, &s)) != EXIT_OK)
+    if ((rc = cli_open_store_for_change(&loc, STORE_OPEN_CREATE, &s)) != EXIT_OK)
         return rc;
     rc = cli_kek_path(&loc, kek_flag, STORE_OPEN_CREATE, kek_path);
     if (rc == EXIT_OK)
         rc = init_with(s, trust_domain, days, kek_path);
-    store_close(s);
+    cli_close_store_for_change(s);
     return rc;
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "membershipd/cli/store_change.h"
 #include "membershipd/cli/pki_cli.h"
 
 static const cli_command CERT_COMMANDS[] = {
@@ -138,7 +139,7 @@ int cmd_cert_issue(int argc, char **argv)
         (rc = cli_ca_open(&loc, kek_flag, true, &s, &ca)) == EXIT_OK) {
         rc = issue_and_write(s, &ca, &p, &out, false);
         pki_ca_free(&ca);
-        store_close(s);
+        cli_close_store_for_change(s);
     }
     close(out.fd);
     return rc;
@@ -196,7 +197,7 @@ int cmd_cert_renew(int argc, char **argv)
     if ((rc = cli_ca_open(&loc, kek_flag, true, &s, &ca)) == EXIT_OK) {
         rc = renew_latest(s, &ca, args.v[0], days, &out);
         pki_ca_free(&ca);
-        store_close(s);
+        cli_close_store_for_change(s);
     }
     close(out.fd);
     return rc;

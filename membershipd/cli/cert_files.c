@@ -175,10 +175,23 @@ static bool write_pair(int dir, const char *name, const char *key_pem, const cha
     return ok;
 }
 
+/* The certificate followed by the CA's: a chain up to its root, which is
+ * what membershipd's own clients of a TLS data plane verify it with
+ * (dev/control-log.md, "Connecting to the log"). */
+static char *chain_pem(X509 *cert, X509 *ca)
+{
+    char *leaf = pki_cert_pem(cert), *root = pki_cert_pem(ca), *chain = NULL;
+    if (leaf && root && (chain = malloc(strlen(leaf) + strlen(root) + 1)))
+        strcat(strcpy(chain, leaf), root);
+    free(leaf);
+    free(root);
+    return chain;
+}
+
 bool cli_cert_files_write(int dir, const char *name, X509 *cert, EVP_PKEY *key, X509 *ca, bool replace, char *err,
                           size_t errlen)
 {
-    char *key_pem = pki_key_pem(key), *cert_pem = pki_cert_pem(cert);
+    char *key_pem = pki_key_pem(key), *cert_pem = chain_pem(cert, ca);
     bool ok = key_pem && cert_pem && write_ca_file(dir, ca, err, errlen) &&
               write_pair(dir, name, key_pem, cert_pem, replace, err, errlen);
     if (!key_pem || !cert_pem)

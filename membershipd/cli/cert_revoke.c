@@ -1,5 +1,6 @@
 /* membershipd cert revoke NAME|SERIAL */
 #include <stdio.h>
+#include "membershipd/cli/store_change.h"
 #include "membershipd/cli/pki_cli.h"
 
 static int revoke_serial(store *s, const char *serial, const store_actor *by, bool *found)
@@ -48,13 +49,13 @@ int cmd_cert_revoke(int argc, char **argv)
     if (rc != CLI_PROCEED)
         return rc;
     store *s;
-    if ((rc = cli_open_store(&loc, STORE_OPEN_EXISTING, &s)) != EXIT_OK)
+    if ((rc = cli_open_store_for_change(&loc, STORE_OPEN_EXISTING, &s)) != EXIT_OK)
         return rc;
     store_actor by = cli_local_actor();
     bool found;
     rc = revoke_serial(s, args.v[0], &by, &found);
     if (!found)
         rc = revoke_name(s, args.v[0], &by);
-    store_close(s);
+    cli_close_store_for_change(s);
     return rc;
 }

@@ -1,4 +1,5 @@
 /* What the ca, cert and token subcommands share: the KEK file and the CA. */
+#include "membershipd/cli/store_change.h"
 #include "membershipd/cli/pki_cli.h"
 
 #include <stdio.h>
@@ -21,7 +22,8 @@ int cli_kek_path(const store_location *loc, const char *flag, store_open_mode mo
 
 int cli_ca_open(const store_location *loc, const char *kek_flag, bool with_key, store **s, pki_ca *ca)
 {
-    int rc = cli_open_store(loc, STORE_OPEN_EXISTING, s);
+    /* With the key, it is to issue: a change to the bus. */
+    int rc = with_key ? cli_open_store_for_change(loc, STORE_OPEN_EXISTING, s) : cli_open_store(loc, STORE_OPEN_EXISTING, s);
     if (rc != EXIT_OK)
         return rc;
     char kek_path[4096], err[512];
@@ -35,7 +37,7 @@ int cli_ca_open(const store_location *loc, const char *kek_flag, bool with_key, 
     if (!ok) {
         if (rc == EXIT_OK)
             cli_error("%s", err);
-        store_close(*s);
+        cli_close_store_for_change(*s);
         *s = NULL;
         return rc == EXIT_OK ? EXIT_FAILED : rc;
     }

@@ -1,6 +1,7 @@
 /* membershipd serve: the control plane, after the boot guard agrees. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <signal.h>
 #include <time.h>
@@ -10,6 +11,8 @@
 #include <nats/nats.h>
 #include "embedded/nats_config.h"
 #include "membershipd/audit/audit_syslog.h"
+#include "membershipd/ctllog/ctllog.h"
+#include "membershipd/store/store_pki.h"
 #include "membershipd/cli/cli.h"
 #include "membershipd/dataplane/dataplane.h"
 #include "membershipd/config/guard.h"
@@ -23,6 +26,8 @@
 #include "membershipd/config/tls_files.h"
 
 #define SHUTDOWN_GRACE_MS 5000
+#define SINGLE_LOG_START_WAIT_MS 15000
+#define CLUSTER_LOG_START_WAIT_MS 5000
 #define LISTEN_BACKLOG 256
 
 /* Binds and listens on addr; *port gets the port bound (addr may say 0). */
@@ -78,7 +83,8 @@ static int open_state(server *srv)
         cli_open_store(&srv->cfg.store, STORE_OPEN_CREATE, &srv->store) != EXIT_OK)
         return -1;
     srv->identity = server_identity_load_or_create(dir);
-    if (!srv->identity || !(srv->system_user = server_identity_system_user(srv->identity)))
+    if (!srv->identity || !(srv->system_user = server_identity_system_user(srv->identity)) ||
+        !(srv->log_user = server_identity_log_user(srv->identity)))
         return -1;
     busauth_nkey_encode_public(busauth_identity_public_key(srv->identity), srv->identity_nkey);
     srv->limits = ratelimit_new(srv->cfg.rate, srv->cfg.burst, RATELIMIT_SLOTS);
@@ -120,6 +126,14 @@ static int start_dataplane(server *srv)
         cli_db_path(&srv->cfg.store, STORE_OPEN_CREATE, db) != EXIT_OK)
         return -1;
     snprintf(conf, sizeof conf, "%s/nats.conf", dir);
+    /* The bus log needs accounts: none with --bus-auth off (dev/control-log.md). */
+    bool log = srv->cfg.bus_auth != BUS_AUTH_OFF;
+    char jetstream[PATH_MAX + 16];
+    snprintf(jetstream, sizeof jetstream, "%s/jetstream", dir);
+    if (log && mkdir(jetstream, 0700) != 0 && errno != EEXIST) {
+        cli_error("cannot make %s: %s", jetstream, strerror(errno));
+        return -1;
+    }
     /* --nats-port 0 (tests): any free port. */
     unsigned port = srv->cfg.nats_port ? srv->cfg.nats_port : pick_free_port(srv->cfg.bind_addr, srv->cfg.bind_addr_len);
     bool cluster = cluster_configured(&srv->cfg.cluster);
@@ -135,9 +149,69 @@ static int start_dataplane(server *srv)
         .internal = srv->identity, .system = srv->system_user, .count_traffic = srv->cfg.metrics_addr != NULL,
         .reload_done = metrics_reload_done,
         .cluster = cluster ? &srv->cluster.block : NULL, .self_pin = cluster ? srv->cluster.self_pin : NULL,
+        .jetstream_dir = log ? jetstream : NULL, .log_user = log ? srv->log_user : NULL,
     };
     srv->dataplane = dataplane_start(&dc);
     return srv->dataplane ? 0 : -1;
+}
+
+static void nudge_dataplane(void *dp)
+{
+    dataplane_nudge(dp);
+}
+
+/* From here on every change goes through the bus log (dev/control-log.md),
+ * one replica per node up to three. */
+static int start_log(server *srv)
+{
+    if (srv->cfg.bus_auth == BUS_AUTH_OFF)
+        return 0;
+    char url[128], host[64], expected[256] = "", db[PATH_MAX], err[512] = "";
+    if (cli_db_path(&srv->cfg.store, STORE_OPEN_CREATE, db) != EXIT_OK)
+        return -1;
+    bool tls = serve_config_tls(&srv->cfg);
+    if (tls)
+        tls_dataplane_target(srv->cfg.tls_cert, srv->cfg.bind, host, expected);
+    else
+        snprintf(host, sizeof host, "%s", srv->cfg.bind);
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(url, sizeof url, "%s://%s%s%s:%u", tls ? "tls" : "nats", v6 ? "[" : "", host, v6 ? "]" : "",
+             dataplane_port(srv->dataplane));
+    bool cluster = cluster_configured(&srv->cfg.cluster);
+    size_t nodes = cluster ? srv->cluster.block.nroutes + 1 : 1;
+    size_t payload = srv->cfg.max_msg_bytes;
+    store_ca ca = {0};
+    bool have_ca = store_ca_get(srv->store, &ca) == STORE_OK;
+    const ctllog_config lc = {
+        .url = url, .ca_file = srv->cfg.tls_cert, .ca_pem = have_ca ? ca.cert_pem : NULL,
+        .expected_host = expected[0] ? expected : NULL, .user = srv->log_user,
+        .db_path = db,
+        .replicas = nodes < 3 ? (int)nodes : 3,
+        .part_max = payload > 8192 ? payload - 4096 : payload / 2,
+        .node = cluster ? srv->cfg.cluster.server_name : "single",
+        .applied = nudge_dataplane, .applied_ctx = srv->dataplane,
+    };
+    srv->log = ctllog_start(&lc, err, sizeof err);
+    if (have_ca)
+        store_ca_free(&ca);
+    if (!srv->log) {
+        cli_error("%s", err);
+        return -1;
+    }
+    store_log_writer w = ctllog_writer(srv->log);
+    store_log_set_writer(srv->store, &w);
+    /* A single node's log is its own: no reason to serve before it is up.
+     * A cluster node serves reads meanwhile (its writes answer 503). */
+    if (ctllog_wait_ready(srv->log, cluster ? CLUSTER_LOG_START_WAIT_MS : SINGLE_LOG_START_WAIT_MS) == 0)
+        return 0;
+    if (cluster) {
+        log_event(LOG_WARN, "bus_log_unavailable", "detail=\"no quorum yet: serving reads; changes answer 503 until "
+                  "the log is reachable\"");
+        return 0;
+    }
+    cli_error("the bus log (JetStream in this node's nats-server) did not come up within %d ms; see the log above",
+              SINGLE_LOG_START_WAIT_MS);
+    return -1;
 }
 
 static int start_audit_syslog(server *srv)
@@ -154,11 +228,15 @@ static int start_audit_syslog(server *srv)
 static void close_state(server *srv)
 {
     audit_syslog_stop(srv->audit_syslog);
+    if (srv->store)
+        store_log_set_writer(srv->store, NULL);
+    ctllog_stop(srv->log);
     dataplane_stop(srv->dataplane);
     cluster_setup_wipe(&srv->cluster);
     store_close(srv->store);
     busauth_identity_free(srv->identity);
     busauth_identity_free(srv->system_user);
+    busauth_identity_free(srv->log_user);
     ratelimit_free(srv->limits);
     ratelimit_free(srv->audit_budget);
     ratelimit_free(srv->join_limits);
@@ -245,7 +323,8 @@ static int run(const serve_config *cfg)
     signal(SIGPIPE, SIG_IGN);
     metrics_mark_start();
     server srv = {.cfg = *cfg};
-    rc = open_state(&srv) == 0 && start_audit_syslog(&srv) == 0 && start_dataplane(&srv) == 0
+    rc = open_state(&srv) == 0 && start_audit_syslog(&srv) == 0 && start_dataplane(&srv) == 0 &&
+                 start_log(&srv) == 0
              ? listen_and_serve(&srv, &signals) : EXIT_FAILED;
     close_state(&srv);
     nats_CloseAndWait(2000); /* the probes' nats.c threads end before OpenSSL cleans up at exit */

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <jansson.h>
 #include <sodium.h>
+#include "membershipd/cli/store_change.h"
 #include "membershipd/cli/pki_cli.h"
 #include "membershipd/config/server_identity.h"
 
@@ -69,7 +70,7 @@ static int hand_out(const char *out, const char *text, char *err, size_t errlen)
 static int record(const store_location *loc, const store_token *t, const char *out)
 {
     store *s;
-    int rc = cli_open_store(loc, STORE_OPEN_EXISTING, &s);
+    int rc = cli_open_store_for_change(loc, STORE_OPEN_EXISTING, &s);
     if (rc != EXIT_OK)
         return rc;
     store_actor by = cli_local_actor();
@@ -83,7 +84,7 @@ static int record(const store_location *loc, const store_token *t, const char *o
     } else {
         rc = cli_store_error(s, status, "record the token");
     }
-    store_close(s);
+    cli_close_store_for_change(s);
     return rc;
 }
 
@@ -206,7 +207,7 @@ int cmd_token_revoke(int argc, char **argv)
     if (rc != CLI_PROCEED)
         return rc;
     store *s;
-    if ((rc = cli_open_store(&loc, STORE_OPEN_EXISTING, &s)) != EXIT_OK)
+    if ((rc = cli_open_store_for_change(&loc, STORE_OPEN_EXISTING, &s)) != EXIT_OK)
         return rc;
     store_actor by = cli_local_actor();
     store_status status = store_token_revoke(s, args.v[0], &by);
@@ -222,6 +223,6 @@ int cmd_token_revoke(int argc, char **argv)
     else
         rc = cli_store_error(s, status, "revoke the token");
     rc = rc != EXIT_OK ? rc : status == STORE_OK ? EXIT_OK : EXIT_FAILED;
-    store_close(s);
+    cli_close_store_for_change(s);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* membershipd user add NAME PUBKEY [--admin] */
 #include <stdio.h>
+#include "membershipd/cli/store_change.h"
 #include "membershipd/cli/cli.h"
 
 static int report_failure(store *s, store_status status, const char *name,
@@ -52,7 +53,7 @@ int cmd_user_add(int argc, char **argv)
         return report_failure(NULL, STORE_INVALID_NAME, name, public_key);
 
     store *s;
-    rc = cli_open_store(&loc, STORE_OPEN_CREATE, &s);
+    rc = cli_open_store_for_change(&loc, STORE_OPEN_CREATE, &s);
     if (rc != EXIT_OK)
         return rc;
     store_actor by = cli_local_actor();
@@ -65,6 +66,6 @@ int cmd_user_add(int argc, char **argv)
     } else {
         rc = report_failure(s, status, name, public_key);
     }
-    store_close(s);
+    cli_close_store_for_change(s);
     return rc;
 }

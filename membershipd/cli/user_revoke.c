@@ -1,5 +1,6 @@
 /* membershipd user revoke NAME|PUBKEY */
 #include <stdio.h>
+#include "membershipd/cli/store_change.h"
 #include "membershipd/cli/cli.h"
 
 /* A typed argument that reads as a key is a key; otherwise a name (names
@@ -64,10 +65,10 @@ int cmd_user_revoke(int argc, char **argv)
         return EXIT_USAGE;
     }
     store *s;
-    rc = cli_open_store(&loc, STORE_OPEN_EXISTING, &s);
+    rc = cli_open_store_for_change(&loc, STORE_OPEN_EXISTING, &s);
     if (rc != EXIT_OK)
         return rc;
     rc = revoke(s, args.v[0]);
-    store_close(s);
+    cli_close_store_for_change(s);
     return rc;
 }

@@ -193,3 +193,35 @@ const char *tls_priorities(int tls_min)
         : "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+CHACHA20-POLY1305:"
           "+AES-256-GCM:+AES-128-GCM:-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE";
 }
+
+/* The first SAN of a kind ("DNS:" or "IP:") in pki_cert_sans's text. */
+static bool first_san(const char *sans, const char *kind, char *out, size_t cap)
+{
+    for (const char *p = strstr(sans, kind); p; p = strstr(p + 1, kind)) {
+        if (p != sans && p[-1] != ' ')
+            continue;
+        p += strlen(kind);
+        size_t n = strcspn(p, ", ");
+        if (n == 0 || n >= cap)
+            continue;
+        memcpy(out, p, n);
+        out[n] = '\0';
+        return true;
+    }
+    return false;
+}
+
+void tls_dataplane_target(const char *cert_path, const char *bind, char host[64], char expected[256])
+{
+    bool v6 = strchr(bind, ':') != NULL;
+    bool wildcard = strcmp(bind, "0.0.0.0") == 0 || strcmp(bind, "::") == 0;
+    snprintf(host, 64, "%s", wildcard ? (v6 ? "::1" : "127.0.0.1") : bind);
+    expected[0] = '\0';
+    char err[512], sans[2048] = "", ip[64];
+    X509 *cert = pki_cert_read(cert_path, err, sizeof err);
+    if (cert)
+        pki_cert_sans(cert, sans, sizeof sans);
+    X509_free(cert);
+    if (!first_san(sans, "DNS:", expected, 256) && first_san(sans, "IP:", ip, sizeof ip))
+        snprintf(host, 64, "%s", ip);
+}

@@ -25,6 +25,14 @@ bool tls_pem_read_pair(const char *cert_path, const char *key_path, char **cert,
 char *tls_pem_copy(const char *pem);
 void tls_pem_free(char *pem);
 
+/* Where membershipd's own clients reach a TLS data plane listening on bind
+ * and what they verify its certificate (cert_path) against: with a DNS
+ * name among its SANs, that name (expected, for nats.c) at bind, or at
+ * loopback when bind is a wildcard; otherwise at its first IP SAN (which
+ * nats.c checks against the address dialled), or loopback.  host gets an
+ * IP literal; expected "" when the address is what is checked. */
+void tls_dataplane_target(const char *cert_path, const char *bind, char host[64], char expected[256]);
+
 /* The lifetime of the first certificate in a PEM text (all 0 when there
  * is none). */
 void tls_pem_lifetime(const char *pem, pki_lifetime *out);

@@ -27,6 +27,10 @@ ctllog *ctllog_start(const ctllog_config *cfg, char *err, size_t errlen)
     log->cfg.ca_file = cfg->ca_file ? log->ca_file : NULL;
     log->cfg.db_path = log->db_path;
     log->cfg.node = log->node;
+    snprintf(log->expected_host, sizeof log->expected_host, "%s", cfg->expected_host ? cfg->expected_host : "");
+    log->cfg.expected_host = log->expected_host[0] ? log->expected_host : NULL;
+    log->ca_pem = cfg->ca_pem ? strdup(cfg->ca_pem) : NULL;
+    log->cfg.ca_pem = log->ca_pem;
     pthread_mutex_init(&log->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -39,6 +43,7 @@ ctllog *ctllog_start(const ctllog_config *cfg, char *err, size_t errlen)
         if (!err[0])
             snprintf(err, errlen, "cannot start the bus log's applier");
         store_close(log->store);
+        free(log->ca_pem);
         free(log);
         return NULL;
     }
@@ -67,6 +72,10 @@ int ctllog_connect(ctllog *log, char *err, size_t errlen)
         st = natsOptions_SetSecure(log->opts, true);
     if (st == NATS_OK && tls && log->cfg.ca_file)
         st = natsOptions_LoadCATrustedCertificates(log->opts, log->cfg.ca_file);
+    if (st == NATS_OK && tls && log->cfg.expected_host)
+        st = natsOptions_SetExpectedHostname(log->opts, log->cfg.expected_host);
+    if (st == NATS_OK && tls && log->cfg.ca_pem)
+        st = natsOptions_SetCATrustedCertificates(log->opts, log->cfg.ca_pem);
     if (st == NATS_OK)
         st = nats_auth_connect(&log->nc, log->opts);
     if (st == NATS_OK)
@@ -136,6 +145,18 @@ int64_t ctllog_applied(ctllog *log)
     return seq;
 }
 
+int ctllog_wait_ready(ctllog *log, int timeout_ms)
+{
+    struct timespec until = clock_deadline_in(timeout_ms);
+    pthread_mutex_lock(&log->lock);
+    while (!log->ready && !log->stopping && pthread_cond_timedwait(&log->changed, &log->lock, &until) != ETIMEDOUT)
+        ;
+    bool ready = log->ready;
+    pthread_mutex_unlock(&log->lock);
+    int64_t last = ready ? ctllog_last_seq(log) : -1;
+    return last >= 0 && ctllog_wait_applied(log, last, timeout_ms) == 0 ? 0 : -1;
+}
+
 int ctllog_wait_applied(ctllog *log, int64_t seq, int timeout_ms)
 {
     struct timespec until = clock_deadline_in(timeout_ms);
@@ -161,6 +182,7 @@ void ctllog_stop(ctllog *log)
     natsConnection_Destroy(log->nc);
     natsOptions_Destroy(log->opts);
     store_close(log->store);
+    free(log->ca_pem);
     pthread_cond_destroy(&log->changed);
     pthread_mutex_destroy(&log->lock);
     free(log);

@@ -24,11 +24,15 @@ typedef struct ctllog ctllog;
 typedef struct {
     const char *url;                /* this node's data plane */
     const char *ca_file;            /* a TLS data plane's certificate, trusted besides the system's */
+    const char *ca_pem;             /* and the bus CA's certificate (PEM text), or NULL */
+    const char *expected_host;      /* the name to verify it for, when not the URL's address; or NULL */
     const busauth_identity *user;   /* the CTRL account's user; must outlive the log */
     const char *db_path;            /* the applier's own connection to the store */
     int replicas;                   /* min(3, nodes) */
     size_t part_max;                /* the largest message the data plane takes, less room for headers */
     const char *node;               /* this node's name, in each entry's headers */
+    void (*applied)(void *ctx);     /* after each entry applied here (may be NULL) */
+    void *applied_ctx;
 } ctllog_config;
 
 /* Starts the applier (it connects, creates the stream when there is none,
@@ -42,6 +46,10 @@ store_log_writer ctllog_writer(ctllog *log);
 
 /* The last sequence applied here. */
 int64_t ctllog_applied(ctllog *log);
+
+/* Waits until the log takes appends and this store has applied all the
+ * stream held when it became ready: 0, or -1 after timeout_ms. */
+int ctllog_wait_ready(ctllog *log, int timeout_ms);
 
 /* Waits until entry seq is applied here: 0, or -1 after timeout_ms. */
 int ctllog_wait_applied(ctllog *log, int64_t seq, int timeout_ms);

@@ -101,8 +101,10 @@ static store_status stale(ctllog *log)
 static store_status append(void *ctx, int64_t at, const void *entry, size_t len)
 {
     ctllog *log = ctx;
-    if (!ctllog_is_ready(log) || at < 1) /* at 0: not even the first entry applied yet */
+    if (!ctllog_is_ready(log) && ctllog_wait_ready(log, CTLLOG_PUBLISH_TIMEOUT_MS) != 0)
         return log->diverged ? STORE_ERROR : STORE_NO_QUORUM;
+    if (at < 1) /* not even the first entry was applied when the change was made */
+        return stale(log);
     uint8_t raw[16];
     char id[33];
     randombytes_buf(raw, sizeof raw);

@@ -89,6 +89,8 @@ static int apply(ctllog *log, int64_t first, int64_t last, const void *data, siz
     store_status status = store_log_apply(log->store, first, last, data, len);
     if (status == STORE_OK) {
         ctllog_set_applied(log, last);
+        if (log->cfg.applied && len > 0)
+            log->cfg.applied(log->cfg.applied_ctx);
         return 0;
     }
     pthread_mutex_lock(&log->lock);

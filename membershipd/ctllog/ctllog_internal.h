@@ -16,7 +16,8 @@
 
 struct ctllog {
     ctllog_config cfg;          /* its strings point at the copies below */
-    char url[256], ca_file[4096], db_path[4096], node[128];
+    char url[256], ca_file[4096], db_path[4096], node[128], expected_host[256];
+    char *ca_pem;
     pthread_mutex_t lock;
     pthread_cond_t changed;     /* applied moved, or ready changed */
     int64_t applied;

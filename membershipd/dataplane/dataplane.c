@@ -41,7 +41,7 @@ typedef struct {
 
 struct dataplane {
     dataplane_config cfg;     /* its paths point at the copies below */
-    char config_path[4096], db_path[4096];
+    char config_path[4096], db_path[4096], jetstream_dir[4096];
     store *store;             /* the reloader's own connection */
     nats_supervisor *sup;
     char *rendered;           /* the text nats-server runs with */
@@ -220,6 +220,10 @@ static dataplane *dataplane_new(const dataplane_config *cfg)
     snprintf(dp->db_path, sizeof dp->db_path, "%s", cfg->db_path);
     dp->cfg.config_path = dp->config_path;
     dp->cfg.db_path = dp->db_path;
+    if (cfg->jetstream_dir) {
+        snprintf(dp->jetstream_dir, sizeof dp->jetstream_dir, "%s", cfg->jetstream_dir);
+        dp->cfg.jetstream_dir = dp->jetstream_dir;
+    }
     pthread_mutex_init(&dp->lock, NULL);
     pthread_mutex_init(&dp->traffic.lock, NULL);
     pthread_condattr_t attr;
@@ -274,6 +278,14 @@ int dataplane_refresh(dataplane *dp)
     dp->files_changed = true;
     pthread_mutex_unlock(&dp->lock);
     return dataplane_sync(dp, 0);
+}
+
+void dataplane_nudge(dataplane *dp)
+{
+    pthread_mutex_lock(&dp->lock);
+    dp->wanted++;
+    pthread_cond_broadcast(&dp->changed);
+    pthread_mutex_unlock(&dp->lock);
 }
 
 void dataplane_stop(dataplane *dp)
@@ -365,6 +377,11 @@ static int read_traffic(dataplane *dp, int timeout_ms, dataplane_traffic_totals 
 int dataplane_traffic(dataplane *dp, dataplane_traffic_totals *out, char *err, size_t errlen)
 {
     return read_traffic(dp, TRAFFIC_TIMEOUT_MS, out, err, errlen);
+}
+
+unsigned dataplane_port(const dataplane *dp)
+{
+    return dp->cfg.port;
 }
 
 void dataplane_url(const dataplane *dp, char *out, size_t len)

@@ -49,8 +49,8 @@ typedef struct {
     /* Called after each reload with its outcome and duration (metrics); may be NULL. */
     void (*reload_done)(bool ok, double seconds);
 } dataplane_config;
-/* The paths are copied; binary, host, TLS paths and internal must outlive
- * the data plane. */
+/* config_path, db_path and jetstream_dir are copied; the other pointers
+ * must outlive the data plane. */
 
 /* Writes the configuration, starts nats-server and returns once it takes
  * an authenticated connection from the internal identity.  NULL, after one
@@ -66,6 +66,9 @@ int dataplane_sync(dataplane *dp, int64_t since_ms);
  * the files it names (TLS certificate and key) may have changed.  Returns
  * like dataplane_sync. */
 int dataplane_refresh(dataplane *dp);
+/* Asks for the store to be applied now, without waiting (the bus log's
+ * applier, after each entry: sooner than the next poll). */
+void dataplane_nudge(dataplane *dp);
 void dataplane_stop(dataplane *dp);
 unsigned dataplane_reloads(dataplane *dp);
 /* Times nats-server died and was started again. */
@@ -83,6 +86,7 @@ typedef struct {
 /* Asked of nats-server as its system account's user (dataplane.c says how
  * its counters are added up).  0, or -1 with one line in err. */
 int dataplane_traffic(dataplane *dp, dataplane_traffic_totals *out, char *err, size_t errlen);
+unsigned dataplane_port(const dataplane *dp);
 /* "nats://host:port" or "tls://host:port". */
 void dataplane_url(const dataplane *dp, char *out, size_t len);
 

@@ -52,7 +52,7 @@ static void login(doctor *d, const busauth_identity *id)
 
 typedef struct {
     store *store;
-    const uint8_t *internal_key, *system_key; /* membershipd's own users */
+    const uint8_t *internal_key, *system_key, *log_key; /* membershipd's own users */
     unsigned connections;
     json_t *revoked, *unknown; /* nkeys */
     bool failed;
@@ -68,7 +68,8 @@ static int classify(const json_t *conn, void *arg)
         json_array_append_new(scan->unknown, json_string(nkey ? nkey : "(none)"));
         return 0;
     }
-    if (memcmp(key, scan->internal_key, sizeof key) == 0 || memcmp(key, scan->system_key, sizeof key) == 0)
+    if (memcmp(key, scan->internal_key, sizeof key) == 0 || memcmp(key, scan->system_key, sizeof key) == 0 ||
+        memcmp(key, scan->log_key, sizeof key) == 0)
         return 0;
     store_user user;
     store_status status = store_user_get_by_key(scan->store, key, &user);
@@ -105,7 +106,9 @@ static void revoked_connections(doctor *d, const busauth_identity *id)
         return;
     }
     busauth_identity *system = d->nats.system_account ? server_identity_system_user(id) : NULL;
-    if (!system) {
+    busauth_identity *log = server_identity_log_user(id);
+    if (!system || !log) {
+        busauth_identity_free(log);
         doctor_add(d, "live.revoked_connections", DOCTOR_WARN,
                    "nats.conf has no system account, so doctor cannot list connections",
                    "restart membershipd: it adds one, for its own monitoring user");
@@ -114,7 +117,8 @@ static void revoked_connections(doctor *d, const busauth_identity *id)
     char err[PATH_MAX + 256], url[128];
     nats_url(d, url);
     conn_scan scan = {.internal_key = busauth_identity_public_key(id),
-                      .system_key = busauth_identity_public_key(system), .revoked = json_array(),
+                      .system_key = busauth_identity_public_key(system),
+                      .log_key = busauth_identity_public_key(log), .revoked = json_array(),
                       .unknown = json_array()};
     if (store_open(d->db_path, STORE_OPEN_READONLY, &scan.store, err, sizeof err) != STORE_OK) {
         doctor_addf(d, "live.revoked_connections", DOCTOR_FAIL, "see store.integrity", "%s", err);
@@ -132,6 +136,7 @@ static void revoked_connections(doctor *d, const busauth_identity *id)
     json_decref(scan.revoked);
     json_decref(scan.unknown);
     busauth_identity_free(system);
+    busauth_identity_free(log);
 }
 
 void doctor_dataplane(doctor *d)

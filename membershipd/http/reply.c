@@ -37,9 +37,13 @@ void reply_store_failure(reply *out, store_status status)
 {
     if (status == STORE_BUSY)
         reply_error(out, 503, "store_busy", "the database is busy; retry shortly");
+    else if (status == STORE_NO_QUORUM)
+        reply_error(out, 503, "cluster_no_quorum",
+                    "the bus log cannot take changes now (too few nodes reachable, or a leader election); retry "
+                    "shortly: a change that timed out may still take effect");
     else
         reply_error(out, 500, "store_failure", "the server could not read or write its database");
-    out->retry_after_s = status == STORE_BUSY ? 1 : 0;
+    out->retry_after_s = status == STORE_BUSY ? 1 : status == STORE_NO_QUORUM ? 2 : 0;
 }
 
 store_actor request_actor(const request *req)

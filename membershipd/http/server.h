@@ -45,9 +45,13 @@
 #define JOIN_BURST 10
 #define JOIN_BODY_LIMIT (80 * 1024)
 
+struct ctllog;
+
 typedef struct server {
     serve_config cfg;
     cluster_setup cluster;      /* in cluster mode: the data plane's routes */
+    struct ctllog *log;         /* the bus log (membershipd/ctllog), started by serve; NULL with --bus-auth off */
+    busauth_identity *log_user; /* its account's user (server_identity.h) */
     store *store;
     pthread_mutex_t store_lock; /* one SQLite connection, one thread at a time */
     busauth_identity *identity;

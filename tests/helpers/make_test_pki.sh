@@ -1,7 +1,9 @@
 #!/bin/sh
 # make_test_pki.sh DIR: a throwaway PKI for TLS tests, made fresh each run.
 #   ca.pem                  test CA certificate (what clients trust)
-#   server.pem server.key   server certificate for 127.0.0.1/localhost, signed by the CA
+#   server.pem server.key   server certificate for 127.0.0.1/localhost, signed by the CA,
+#                           followed by the CA (a chain up to its root: membershipd's own
+#                           nats.c clients verify nats-server with it, dev/control-log.md)
 #   other.key               a key that matches nothing
 #   expired.pem expired.key a certificate that expired yesterday
 #   selfsigned.pem          a certificate for server.key no client trusts
@@ -20,6 +22,7 @@ q openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > san.ext
 q openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
     -extfile san.ext -out server.pem
+cat ca.pem >> server.pem
 q openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out other.key
 q openssl req -x509 -key server.key -subj "/CN=127.0.0.1" -days 2 -out selfsigned.pem
 q openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \

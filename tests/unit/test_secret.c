@@ -53,6 +53,19 @@ static void redacts_join_tokens(void **state)
     assert_int_equal(busauth_redact(short_one), 0);
 }
 
+/* nats-server 2.9.10 logs a removed route with its password
+ * (reload.go:410): "[INF] Removed route nats-route://user:pass@host:port". */
+static void redacts_passwords_in_urls(void **state)
+{
+    (void)state;
+    char line[] = "line=\"[INF] Removed route nats-route://unibus-route:"
+                  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef@127.0.0.2:6250\"";
+    assert_int_equal(busauth_redact(line), 1);
+    assert_string_equal(line, "line=\"[INF] Removed route nats-route[REDACTED]@127.0.0.2:6250\"");
+    char plain[] = "url=https://example.com:8470/v1/me and nats://127.0.0.1:4222 and a://b@c";
+    assert_int_equal(busauth_redact(plain), 0);
+}
+
 static void leaves_public_material_alone(void **state)
 {
     (void)state;
@@ -74,6 +87,7 @@ int main(void)
         cmocka_unit_test(redacts_seeds),
         cmocka_unit_test(redacts_hex_secret_keys),
         cmocka_unit_test(redacts_join_tokens),
+        cmocka_unit_test(redacts_passwords_in_urls),
         cmocka_unit_test(leaves_public_material_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

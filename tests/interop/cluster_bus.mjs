@@ -1,0 +1,227 @@
+// Several membershipd nodes as one bus (dev/cluster.md, dev/control-log.md):
+// real nodes on loopback with route mutual TLS, the route secret and pinned
+// keys; the bus log on JetStream; nats.js peers.  Cross-node delivery in the
+// 2- and 3-node shapes; a change made on one node (offline CLI or API) in
+// force on the others; a node with the wrong secret, one with another CA's
+// certificate and one with a revoked certificate get no route, seen from
+// both sides; no anonymous login, and no peer reaches the log's account;
+// and the reload trap (FACTS.md, trap 1): after a connected peer on one
+// node is revoked, or removed from a room, the other peers there still
+// receive what is published on another node, on subscriptions made after.
+// Keep that last test forever.
+// usage: node cluster_bus.mjs MEMBERSHIPD UNIBUS
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Bus, Node, anonymousAnswer, checker, collect, delay, mkdirPrivate, peer, until } from "./cluster_lib.mjs";
+
+const [membershipd, unibus] = process.argv.slice(2);
+const work = mkdtempSync(join(process.env.TMPDIR || tmpdir(), "unibus-cluster-"));
+const t = checker();
+const nodes = [];
+const peers = [];
+
+const home = (who) => mkdirPrivate(join(work, "home", who));
+const cli = (who, url, args) => execFileSync(unibus, args, {
+  env: { ...process.env, HOME: home(who), UNIBUS_URL: url }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"],
+}).trim();
+const seedOf = (who) => join(home(who), "peer.seed");
+
+async function sendAll(nc, subject, tag, n) {
+  for (let i = 0; i < n; i++) nc.publish(subject, `${tag}-${i}`);
+  await nc.flush();
+}
+const received = (c, tag) => c.got.filter((m) => m.startsWith(`${tag}-`)).length;
+
+// Publishes n messages tagged tag from nc and waits until each collector
+// has them all (or a few seconds pass); true when every one did.
+async function delivered(nc, subject, tag, n, collectors) {
+  await sendAll(nc, subject, tag, n);
+  return Boolean(await until(() => collectors.every((c) => received(c, tag) === n), 5000, 50));
+}
+
+// A subscription whose interest has crossed the routes.
+async function listening(nc, subject) {
+  const c = collect(nc, subject);
+  await nc.flush();
+  await delay(300);
+  return c;
+}
+
+// A subscription that receives what publisher sends: made again until the
+// change that lets nc subscribe is in force on its node (the log applies it
+// there soon after the call that made it returned; dev/cluster-plan.md,
+// slice 4, makes the call wait for it).
+async function listeningOnce(nc, subject, publisher) {
+  for (let i = 0; i < 40; i++) {
+    const c = await listening(nc, subject);
+    publisher.publish(subject, "probe-0");
+    await publisher.flush();
+    if (await until(() => received(c, "probe") > 0, 500, 25)) return c;
+    c.sub.unsubscribe();
+  }
+  throw new Error(`${subject} never became readable`);
+}
+
+// A room change through the API, retried while the log has no leader yet.
+async function roomCreate(url, name) {
+  for (let i = 0; i < 100; i++) {
+    try { return cli("alice", url, ["room", "create", name, "--cleartext"]); } catch (e) {
+      if (!/503|cluster_no_quorum/.test(String(e.stderr || e))) throw e;
+      await delay(200);
+    }
+  }
+  throw new Error("the bus log never took the room");
+}
+
+// Whether the seed's owner can log in at url now.
+async function canLogIn(url, who) {
+  try { const nc = await peer(url, seedOf(who)); await nc.close(); return true; } catch { return false; }
+}
+
+try {
+  const bus = new Bus(membershipd, work);
+  bus.initCa("n1");
+  const all = ["n1", "n2", "n3", "a1", "a2", "wrongsecret", "revoked"];
+  for (const n of all) bus.issue(n);
+  const foreign = new Bus(membershipd, mkdirPrivate(join(work, "foreign")), "other");
+  foreign.initCa("f1");
+  foreign.issue("f1");
+  bus.run(["cert", "revoke", "revoked", "--data-dir", bus.dataDir("n1")]);
+
+  // Before any node serves, the offline CLI writes the store directly; each
+  // node starts from a copy of it and the log carries every change after.
+  const users = {};
+  users.alice = cli("alice", "http://127.0.0.1:1", ["keygen"]);
+  for (const who of ["bob", "carol", "dave", "frank", "erin", "gus"])
+    users[who] = cli(who, "http://127.0.0.1:1", ["keygen", "--out", seedOf(who)]);
+  for (const who of ["alice", "bob", "carol", "dave", "frank"])
+    bus.run(["user", "add", who, users[who], "--data-dir", bus.dataDir("n1")]);
+  for (const n of all.filter((n) => n !== "n1" && n !== "revoked")) bus.seedStore(n);
+
+  const ports = {};
+  for (const n of [...all, "f1"]) ports[n] = await Node.ports();
+  const make = (name, others, opts = {}) => {
+    const node = new Node(opts.bus || bus, name, { ports: ports[name], routes: others.map((n) => ports[n].cluster), ...opts });
+    nodes.push(node);
+    return node;
+  };
+
+  // Two nodes: one room, a message across, a user added on one admitted on the other.
+  const [a1, a2] = await Promise.all([make("a1", ["a2"]).start(), make("a2", ["a1"]).start()]);
+  t.check("two nodes: a route each way", await until(async () => (await a1.routes()) === 1 && (await a2.routes()) === 1));
+  const pair = await roomCreate(a1.http, "pair");
+  cli("alice", a1.http, ["room", "add", "pair", users.bob]);
+  cli("alice", a1.http, ["room", "add", "pair", users.carol]);
+  const pairSubject = `unibus.room.${pair}.msg`;
+  const bobOnA2 = await peer(a2.nats, seedOf("bob"));
+  const carolOnA1 = await peer(a1.nats, seedOf("carol"));
+  peers.push(bobOnA2, carolOnA1);
+  const bobPair = await listeningOnce(bobOnA2, pairSubject, carolOnA1);
+  t.check("two nodes: a room made on a1 is in force on a2: published on a1, received on a2",
+    await delivered(carolOnA1, pairSubject, "two", 10, [bobPair]), `got ${received(bobPair, "two")}`);
+  bus.run(["user", "add", "gus", users.gus, "--data-dir", bus.dataDir("a2")]);
+  t.check("two nodes: a user added by the offline CLI on a2's host logs in on a1",
+    await until(() => canLogIn(a1.nats, "gus"), 10000, 100));
+  for (const p of [bobOnA2, carolOnA1]) await p.close();
+  await a1.stop();
+  await a2.stop();
+
+  // Three nodes.
+  const [n1, n2, n3] = await Promise.all([make("n1", ["n2", "n3"]).start(), make("n2", ["n1", "n3"]).start(),
+    make("n3", ["n1", "n2"]).start()]);
+  t.check("three nodes: two routes on each",
+    await until(async () => [await n1.routes(), await n2.routes(), await n3.routes()].every((r) => r === 2)),
+    `n1=${await n1.routes()} n2=${await n2.routes()} n3=${await n3.routes()}`);
+  const room = await roomCreate(n1.http, "lobby");
+  for (const who of ["bob", "carol", "dave", "frank"]) cli("alice", n1.http, ["room", "add", "lobby", users[who]]);
+  const subject = `unibus.room.${room}.msg`;
+  const bobOn2 = await peer(n2.nats, seedOf("bob"));
+  const carolOn1 = await peer(n1.nats, seedOf("carol"));
+  const daveOn3 = await peer(n3.nats, seedOf("dave"));
+  peers.push(bobOn2, carolOn1, daveOn3);
+  const bobGets = await listeningOnce(bobOn2, subject, carolOn1);
+  const daveGets = await listeningOnce(daveOn3, subject, carolOn1);
+  t.check("three nodes: published on n1, received on n2 and n3",
+    await delivered(carolOn1, subject, "three", 10, [daveGets, bobGets]),
+    `n3 got ${received(daveGets, "three")}, n2 got ${received(bobGets, "three")}`);
+
+  // A change on one node, in force on all: added on n3, revoked on n2.
+  bus.run(["user", "add", "erin", users.erin, "--data-dir", bus.dataDir("n3")]);
+  t.check("a user added by the offline CLI on n3's host logs in on n1", await until(() => canLogIn(n1.nats, "erin"), 10000, 100));
+  const erins = [await peer(n1.nats, seedOf("erin")), await peer(n2.nats, seedOf("erin")), await peer(n3.nats, seedOf("erin"))];
+  peers.push(...erins);
+  bus.run(["user", "revoke", "erin", "--data-dir", bus.dataDir("n2")]);
+  t.check("a revocation by the offline CLI on n2's host closes the user's connections on all three nodes",
+    await until(() => erins.every((nc) => nc.isClosed()), 10000, 50), erins.map((nc) => nc.isClosed()).join(","));
+
+  for (const node of [n1, n2, n3])
+    t.check(`${node.name}: an anonymous login is refused`, /Authorization Violation/.test(await anonymousAnswer(node.ports.nats)));
+  const errors = [];
+  (async () => { for await (const st of bobOn2.status()) if (st.type === "error") errors.push(String(st.data)); })();
+  bobOn2.subscribe("unibus.log");
+  bobOn2.publish("unibus.log", "forged entry");
+  const jsInfo = await bobOn2.request("$JS.API.INFO", "", { timeout: 1000 }).then((m) => m.string(), (e) => String(e));
+  await delay(300);
+  t.check("a peer cannot use the log's subject or JetStream", errors.filter((e) => /PERMISSIONS_VIOLATION|Permissions Violation/.test(e)).length >= 2 &&
+    !/"api"/.test(jsInfo), `${errors.join("; ")} / ${jsInfo}`);
+
+  // Nodes that must get no route: seen from both sides.
+  const wrong = join(work, "wrong.secret");
+  execFileSync("sh", ["-c", `umask 077; head -c 48 /dev/urandom | base64 > ${wrong}`]);
+  const intruders = [
+    ["a node with the wrong secret", make("wrongsecret", ["n1", "n2", "n3"], { secret: wrong })],
+    ["a node with another CA's certificate", make("f1", ["n1", "n2", "n3"], { bus: foreign, clusterName: bus.name })],
+    ["a node with a revoked certificate", make("revoked", ["n1", "n2", "n3"])],
+  ];
+  mkdirPrivate(bus.dataDir("revoked")); // a store that does not know: the others do
+  for (const [, node] of intruders) await node.start();
+  await delay(3000); // several route attempts each way
+  for (const [what, node] of intruders)
+    t.check(`${what}: has no route`, (await node.routes()) === 0, `routes=${await node.routes()}`);
+  t.check("the bus keeps its own routes only",
+    [await n1.routes(), await n2.routes(), await n3.routes()].every((r) => r === 2),
+    `n1=${await n1.routes()} n2=${await n2.routes()} n3=${await n3.routes()}`);
+  t.check("n1 refused the unpinned keys", /certificate not pinned/.test(n1.log()));
+  t.check("n1 refused the wrong secret", /authentication error|Authorization Violation/.test(n1.log()));
+  for (const [, node] of intruders) await node.stop();
+
+  // The reload trap (FACTS.md, trap 1): carol is n1's only subscriber to a
+  // subject and is revoked; frank, on n1 too, must then receive what bob
+  // publishes on n2, on a subscription made after the revocation.
+  const frankOn1 = await peer(n1.nats, seedOf("frank"));
+  peers.push(frankOn1);
+  const trap = `unibus.room.${room}.trap`;
+  const frankShared = await listening(frankOn1, subject); // a subject he shares with carol
+  const carolGets = await listening(carolOn1, trap);
+  t.check("trap: before, carol on n1 receives from n2", await delivered(bobOn2, trap, "before", 10, [carolGets]));
+  bus.run(["user", "revoke", "carol", "--data-dir", bus.dataDir("n1")]);
+  t.check("trap: the revoked peer's connection is closed", await until(() => carolOn1.isClosed(), 10000, 50));
+  const frankAfter = await listening(frankOn1, trap);
+  t.check("trap: a subscription on n1 made after the revocation receives from n2",
+    await delivered(bobOn2, trap, "after-revoke", 10, [frankAfter]), `got ${received(frankAfter, "after-revoke")}`);
+  t.check("trap: a subscriber on n1 that shared carol's subject still receives from n2",
+    await delivered(bobOn2, subject, "shared", 10, [frankShared]), `got ${received(frankShared, "shared")}`);
+
+  // The same when n1's only subscriber to a subject is removed from the room.
+  const daveOn1 = await peer(n1.nats, seedOf("dave"));
+  peers.push(daveOn1);
+  const trap2 = `unibus.room.${room}.trap2`;
+  const daveOn1Gets = await listening(daveOn1, trap2);
+  t.check("trap: before the removal, dave on n1 receives", await delivered(bobOn2, trap2, "pre-remove", 10, [daveOn1Gets]));
+  cli("alice", n1.http, ["room", "remove", "lobby", users.dave]);
+  const frankAfterRemoval = await listening(frankOn1, trap2);
+  t.check("trap: after dave's removal from the room, a new subscription on n1 receives from n2",
+    await delivered(bobOn2, trap2, "post-remove", 10, [frankAfterRemoval]),
+    `got ${received(frankAfterRemoval, "post-remove")}`);
+  t.check("trap: dave got nothing after his removal", received(daveOn1Gets, "post-remove") === 0);
+} catch (e) {
+  t.check("the scenario ran", false, String(e && e.stack || e));
+} finally {
+  for (const p of peers) await p.close().catch(() => {});
+  for (const n of nodes) await n.stop();
+  rmSync(work, { recursive: true, force: true });
+}
+console.log(`${t.passed} passed, ${t.failed} failed`);
+process.exit(t.failed === 0 && t.passed > 0 ? 0 : 1);

@@ -232,6 +232,8 @@ int natsconf_parse_listeners(const char *text, natsconf_listeners *out)
     out->system_account = strstr(text, "\nsystem_account: " NATSCONF_SYSTEM_ACCOUNT "\n") != NULL;
     out->log = strstr(text, "\n  " NATSCONF_LOG_ACCOUNT ": {\n    jetstream: enabled\n") != NULL;
     out->cluster = strstr(text, "\ncluster {\n") != NULL;
+    for (const char *p = text; (p = strstr(p, "\n    \"nats-route://")); p++)
+        out->routes++;
     const char *payload = strstr(text, "\nmax_payload: ");
     out->max_payload = payload ? strtoul(payload + strlen("\nmax_payload: "), NULL, 10) : 0;
     const char *cert = strstr(text, "\ntls {\n  cert_file: \"");

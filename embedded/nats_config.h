@@ -106,6 +106,7 @@ typedef struct {
     bool system_account;        /* the system account's user exists (monitoring) */
     bool log;                   /* the bus log's account exists (JetStream) */
     bool cluster;               /* routes to other nodes */
+    size_t routes;              /* how many (the bus has one node more) */
     char tls_cert[4096];        /* the certificate the data plane serves, "" without TLS */
     size_t max_payload;
 } natsconf_listeners;

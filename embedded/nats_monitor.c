@@ -11,8 +11,7 @@
 #define SERVER_REQUEST "$SYS.REQ.SERVER.%s.%s" /* to one server, by id (server/events.go:58) */
 #define EPOCH_TRIES 3
 #define STATZ_OPTIONS                                                                                             \
-    "{\"accounts\":[\"" NATSCONF_PEERS_ACCOUNT "\",\"" NATSCONF_SYSTEM_ACCOUNT "\",\"" NATSCONF_LOG_ACCOUNT            \
-    "\"],\"include_unused\":true}"
+    "{\"accounts\":[\"" NATSCONF_PEERS_ACCOUNT "\",\"" NATSCONF_SYSTEM_ACCOUNT "\"],\"include_unused\":true}"
 
 typedef struct {
     natsOptions *opts;
@@ -157,11 +156,8 @@ static int read_accounts(const nats_monitor *m, session *s, nats_monitor_counter
         out->peers_connections = count(peers, "conns", NULL);
         out->peers_out_msgs = count(peers, "sent", "msgs");
         out->peers_out_bytes = count(peers, "sent", "bytes");
-        /* membershipd's own: the monitoring's requests and the bus log's
-         * entries (an account a node without the log does not have). */
-        const json_t *log = account_stat(statz, NATSCONF_LOG_ACCOUNT);
-        out->system_in_msgs = count(system, "received", "msgs") + count(log, "received", "msgs");
-        out->system_in_bytes = count(system, "received", "bytes") + count(log, "received", "bytes");
+        out->system_in_msgs = count(system, "received", "msgs");
+        out->system_in_bytes = count(system, "received", "bytes");
     } else {
         snprintf(err, errlen, "nats-server at %s did not count the peers' and the system accounts", m->url);
     }

@@ -33,7 +33,7 @@ typedef struct {
     char server_id[64], config_load_time[64];
     /* At one instant, before this reading's own requests: */
     uint64_t server_in_msgs, server_in_bytes;   /* VARZ: from every client */
-    uint64_t system_in_msgs, system_in_bytes;   /* from membershipd's own clients: monitoring (SYS), the bus log (CTRL) */
+    uint64_t system_in_msgs, system_in_bytes;   /* from the system account's clients (monitoring) */
     uint64_t peers_out_msgs, peers_out_bytes;   /* delivered in the peers' account */
     uint64_t peers_connections;
     uint64_t routes;                            /* VARZ: routes to other servers open now */

@@ -5,10 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* In a cluster, "in force" is on every node heard from lately
+ * (dev/control-log.md); those that did not confirm within the bound are
+ * named in the answer and counted, and the change stands. */
+static void wait_for_other_nodes(server *srv, const request *req, reply *out)
+{
+    if (!srv->wait_in_force || srv->wait_in_force(srv, out->unconfirmed, sizeof out->unconfirmed) == 0)
+        return;
+    atomic_fetch_add(&srv->cluster_unconfirmed, 1);
+    log_event(LOG_WARN, "cluster_unconfirmed", "req=%s nodes=%s detail=\"these nodes did not confirm the change in "
+              "time; it is in the log and they apply it when they can\"", req->id, out->unconfirmed);
+}
+
 bool api_dataplane_sync(server *srv, const request *req, reply *out)
 {
-    if (dataplane_sync(srv->dataplane, req->started_ms) == 0)
+    if (dataplane_sync(srv->dataplane, req->started_ms) == 0) {
+        wait_for_other_nodes(srv, req, out);
         return true;
+    }
     log_event(LOG_ERROR, "dataplane_sync_timeout", "req=%s timeout_ms=%d", req->id, DATAPLANE_SYNC_TIMEOUT_MS);
     reply_error(out, 503, "dataplane_pending",
                 "the change is saved but nats-server has not applied it yet (it keeps retrying); see membershipd's log");

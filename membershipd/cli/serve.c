@@ -160,6 +160,21 @@ static void nudge_dataplane(void *dp)
     dataplane_nudge(dp);
 }
 
+static void report_in_force(void *log, int64_t seq)
+{
+    ctllog_in_force(log, seq);
+}
+
+static void log_sent(void *log, uint64_t *msgs, uint64_t *bytes)
+{
+    ctllog_sent(log, msgs, bytes);
+}
+
+static size_t wait_in_force(server *srv, char *lagging, size_t len)
+{
+    return ctllog_wait_in_force(srv->log, ctllog_applied(srv->log), CTLLOG_IN_FORCE_TIMEOUT_MS, lagging, len);
+}
+
 /* From here on every change goes through the bus log (dev/control-log.md),
  * one replica per node up to three. */
 static int start_log(server *srv)
@@ -186,10 +201,10 @@ static int start_log(server *srv)
         .url = url, .ca_file = srv->cfg.tls_cert, .ca_pem = have_ca ? ca.cert_pem : NULL,
         .expected_host = expected[0] ? expected : NULL, .user = srv->log_user,
         .db_path = db,
-        .replicas = nodes < 3 ? (int)nodes : 3,
+        .replicas = nodes < 3 ? (int)nodes : 3, .nodes = nodes,
         .part_max = payload > 8192 ? payload - 4096 : payload / 2,
         .node = cluster ? srv->cfg.cluster.server_name : "single",
-        .applied = nudge_dataplane, .applied_ctx = srv->dataplane,
+        .data_plane = true, .applied = nudge_dataplane, .applied_ctx = srv->dataplane,
     };
     srv->log = ctllog_start(&lc, err, sizeof err);
     if (have_ca)
@@ -200,6 +215,10 @@ static int start_log(server *srv)
     }
     store_log_writer w = ctllog_writer(srv->log);
     store_log_set_writer(srv->store, &w);
+    dataplane_on_in_force(srv->dataplane, report_in_force, srv->log);
+    dataplane_on_own_traffic(srv->dataplane, log_sent, srv->log);
+    if (cluster)
+        srv->wait_in_force = wait_in_force;
     /* A single node's log is its own: no reason to serve before it is up.
      * A cluster node serves reads meanwhile (its writes answer 503). */
     if (ctllog_wait_ready(srv->log, cluster ? CLUSTER_LOG_START_WAIT_MS : SINGLE_LOG_START_WAIT_MS) == 0)

@@ -13,13 +13,14 @@
 #include "membershipd/ctllog/ctllog.h"
 #include "membershipd/store/store_pki.h"
 
-#define JOIN_WAIT_MS 5000
+#define JOIN_WAIT_MS (CTLLOG_ELECTION_WAIT_MS + 5000) /* a stream leader lost just before: elected again */
 #define NATS_CONF_MAX (16 * 1024 * 1024)
 
 /* One command, one store, one log: the CLI is a process per command. */
 static struct {
     ctllog *log;
     busauth_identity *user;
+    int64_t joined_at;          /* the log's sequence when the command began */
 } joined;
 
 static char *read_text(const char *path)
@@ -78,6 +79,7 @@ static int join_log(const store_location *loc, store *s)
     const ctllog_config lc = {
         .url = url, .ca_file = l.tls_cert[0] ? l.tls_cert : NULL, .ca_pem = have_ca ? ca.cert_pem : NULL,
         .expected_host = expected[0] ? expected : NULL, .user = joined.user, .db_path = db, .replicas = 1,
+        .nodes = l.routes + 1,
         .part_max = l.max_payload > 8192 ? l.max_payload - 4096 : 512, .node = "cli",
     };
     joined.log = ctllog_start(&lc, err, sizeof err);
@@ -91,6 +93,7 @@ static int join_log(const store_location *loc, store *s)
     }
     store_log_writer w = ctllog_writer(joined.log);
     store_log_set_writer(s, &w);
+    joined.joined_at = ctllog_applied(joined.log);
     return EXIT_OK;
 }
 
@@ -109,8 +112,22 @@ int cli_open_store_for_change(const store_location *loc, store_open_mode mode, s
     return rc;
 }
 
+/* Like the API: a change is done when every node heard from lately runs
+ * it (dev/control-log.md, "In force everywhere"). */
+static void wait_in_force(void)
+{
+    char lagging[256];
+    int64_t seq = ctllog_applied(joined.log);
+    if (seq > joined.joined_at && ctllog_wait_in_force(joined.log, seq, CTLLOG_IN_FORCE_TIMEOUT_MS, lagging,
+                                                       sizeof lagging) > 0)
+        cli_error("warning: not yet in force on %s after %d ms: they apply it from the bus log when they can",
+                  lagging, CTLLOG_IN_FORCE_TIMEOUT_MS);
+}
+
 void cli_close_store_for_change(store *s)
 {
+    if (joined.log)
+        wait_in_force();
     if (s)
         store_log_set_writer(s, NULL);
     ctllog_stop(joined.log);

@@ -195,6 +195,9 @@ int cli_store_error(const store *s, store_status status, const char *doing)
     if (status == STORE_BUSY)
         cli_error("cannot %s: the database stayed locked by another process for %d ms; try again",
                   doing, STORE_BUSY_TIMEOUT_MS);
+    else if (status == STORE_NO_QUORUM)
+        cli_error("cannot %s: the bus log cannot take the change now (too few of its nodes are up, or a leader "
+                  "election); a change that timed out may still take effect: check before trying again", doing);
     else
         cli_error("cannot %s: %s", doing, store_errmsg(s));
     return EXIT_FAILED;

@@ -76,18 +76,22 @@ int ctllog_connect(ctllog *log, char *err, size_t errlen)
         st = natsOptions_SetExpectedHostname(log->opts, log->cfg.expected_host);
     if (st == NATS_OK && tls && log->cfg.ca_pem)
         st = natsOptions_SetCATrustedCertificates(log->opts, log->cfg.ca_pem);
+    natsConnection *nc = NULL;
     if (st == NATS_OK)
-        st = nats_auth_connect(&log->nc, log->opts);
+        st = nats_auth_connect(&nc, log->opts);
     if (st == NATS_OK)
-        st = natsConnection_JetStream(&log->js, log->nc, NULL);
-    if (st == NATS_OK)
+        st = natsConnection_JetStream(&log->js, nc, NULL);
+    if (st == NATS_OK) {
+        pthread_mutex_lock(&log->lock);
+        log->nc = nc;
+        pthread_mutex_unlock(&log->lock);
         return 0;
+    }
     natsStatus last = NATS_OK;
     const char *detail = nats_GetLastError(&last);
     snprintf(err, errlen, "cannot log in to nats-server at %s as the bus log's user: %s", log->url,
              last != NATS_OK && detail && detail[0] ? detail : natsStatus_GetText(st));
-    natsConnection_Destroy(log->nc);
-    log->nc = NULL;
+    natsConnection_Destroy(nc);
     return -1;
 }
 
@@ -154,7 +158,27 @@ int ctllog_wait_ready(ctllog *log, int timeout_ms)
     bool ready = log->ready;
     pthread_mutex_unlock(&log->lock);
     int64_t last = ready ? ctllog_last_seq(log) : -1;
-    return last >= 0 && ctllog_wait_applied(log, last, timeout_ms) == 0 ? 0 : -1;
+    return last >= 0 && ctllog_wait_caught_up(log, last, timeout_ms) == 0 ? 0 : -1;
+}
+
+/* Everything up to last applied, but for the parts of an entry not yet
+ * whole at the very end (a writer that died left them: they are passed
+ * over when the next entry comes, and appends may go after them). */
+static bool caught_up(const ctllog *log, int64_t last)
+{
+    return log->applied >= last || (log->pending_first == log->applied + 1 && log->pending_last >= last);
+}
+
+int ctllog_wait_caught_up(ctllog *log, int64_t last, int timeout_ms)
+{
+    struct timespec until = clock_deadline_in(timeout_ms);
+    pthread_mutex_lock(&log->lock);
+    while (!caught_up(log, last) && !log->stopping &&
+           pthread_cond_timedwait(&log->changed, &log->lock, &until) != ETIMEDOUT)
+        ;
+    bool done = caught_up(log, last);
+    pthread_mutex_unlock(&log->lock);
+    return done ? 0 : -1;
 }
 
 int ctllog_wait_applied(ctllog *log, int64_t seq, int timeout_ms)
@@ -169,6 +193,18 @@ int ctllog_wait_applied(ctllog *log, int64_t seq, int timeout_ms)
     return done ? 0 : -1;
 }
 
+void ctllog_sent(ctllog *log, uint64_t *msgs, uint64_t *bytes)
+{
+    *msgs = *bytes = 0;
+    natsStatistics *stats = NULL;
+    pthread_mutex_lock(&log->lock); /* the connection is made once, by the applier */
+    natsConnection *nc = log->nc;
+    pthread_mutex_unlock(&log->lock);
+    if (nc && natsStatistics_Create(&stats) == NATS_OK && natsConnection_GetStats(nc, stats) == NATS_OK)
+        natsStatistics_GetCounts(stats, NULL, NULL, msgs, bytes, NULL);
+    natsStatistics_Destroy(stats);
+}
+
 void ctllog_stop(ctllog *log)
 {
     if (!log)
@@ -178,6 +214,7 @@ void ctllog_stop(ctllog *log)
     pthread_cond_broadcast(&log->changed);
     pthread_mutex_unlock(&log->lock);
     pthread_join(log->thread, NULL);
+    natsSubscription_Destroy(log->reports);
     jsCtx_Destroy(log->js);
     natsConnection_Destroy(log->nc);
     natsOptions_Destroy(log->opts);

@@ -16,8 +16,10 @@
 
 #define CTLLOG_STREAM "UNIBUS_LOG"
 #define CTLLOG_SUBJECT "unibus.log"
-#define CTLLOG_PUBLISH_TIMEOUT_MS 2000  /* then the outcome is unknown and the stream is read back */
+#define CTLLOG_PUBLISH_TIMEOUT_MS 500   /* then the outcome is unknown and the stream is read back */
 #define CTLLOG_APPLY_TIMEOUT_MS 10000   /* an appended entry applied here */
+#define CTLLOG_IN_FORCE_TIMEOUT_MS 5000 /* the other nodes' data planes running it */
+#define CTLLOG_ELECTION_WAIT_MS 10000   /* a stream leader elected (measured 4-9 s: FACTS.md) */
 
 typedef struct ctllog ctllog;
 
@@ -29,8 +31,10 @@ typedef struct {
     const busauth_identity *user;   /* the CTRL account's user; must outlive the log */
     const char *db_path;            /* the applier's own connection to the store */
     int replicas;                   /* min(3, nodes) */
+    size_t nodes;                   /* the bus's nodes: a change needs most of them heard from lately */
     size_t part_max;                /* the largest message the data plane takes, less room for headers */
     const char *node;               /* this node's name, in each entry's headers */
+    bool data_plane;                /* a node's membershipd (serve): says how far its data plane runs */
     void (*applied)(void *ctx);     /* after each entry applied here (may be NULL) */
     void *applied_ctx;
 } ctllog_config;
@@ -53,6 +57,19 @@ int ctllog_wait_ready(ctllog *log, int timeout_ms);
 
 /* Waits until entry seq is applied here: 0, or -1 after timeout_ms. */
 int ctllog_wait_applied(ctllog *log, int64_t seq, int timeout_ms);
+
+/* This node's data plane runs every entry up to seq: said to the others
+ * now, and again every second. */
+void ctllog_in_force(ctllog *log, int64_t seq);
+
+/* Waits up to timeout_ms until every node heard from in the last
+ * CTLLOG_NODE_STALE_MS runs entry seq; returns how many do not, their
+ * names comma-separated in lagging. */
+size_t ctllog_wait_in_force(ctllog *log, int64_t seq, int timeout_ms, char *lagging, size_t len);
+
+/* What the log's connection has sent nats-server so far (its entries,
+ * requests and reports), for the data plane's traffic figures. */
+void ctllog_sent(ctllog *log, uint64_t *msgs, uint64_t *bytes);
 
 void ctllog_stop(ctllog *log);
 

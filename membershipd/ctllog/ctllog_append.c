@@ -7,14 +7,19 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include "common/log.h"
+#include "embedded/clock.h"
 
 #define STALE_WAIT_MS 2000
+#define ELECTION_PAUSE_MS 250
 
 typedef enum { PUT_OK, PUT_STALE, PUT_UNKNOWN, PUT_FAILED } put_outcome;
 
+typedef enum { NOT_OURS, OURS, UNREADABLE } ownership;
+
 /* Whether the message at seq is this part of this entry. */
-static bool is_ours(ctllog *log, int64_t seq, const char *id, const char *part)
+static ownership owner_of(ctllog *log, int64_t seq, const char *id, const char *part)
 {
     natsMsg *msg = NULL;
     jsErrCode jerr = 0;
@@ -22,13 +27,13 @@ static bool is_ours(ctllog *log, int64_t seq, const char *id, const char *part)
     jsOptions_Init(&o);
     o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
     if (js_GetMsg(&msg, log->js, CTLLOG_STREAM, (uint64_t)seq, &o, &jerr) != NATS_OK)
-        return false;
+        return UNREADABLE;
     const char *e = NULL, *p = NULL;
     bool ours = natsMsgHeader_Get(msg, CTLLOG_HEADER_ENTRY, &e) == NATS_OK &&
                 natsMsgHeader_Get(msg, CTLLOG_HEADER_PART, &p) == NATS_OK && strcmp(e, id) == 0 &&
                 strcmp(p, part) == 0;
     natsMsg_Destroy(msg);
-    return ours;
+    return ours ? OURS : NOT_OURS;
 }
 
 /* A publish without an answer: committed if the next message is ours. */
@@ -39,11 +44,11 @@ static put_outcome resolve(ctllog *log, int64_t expect, const char *id, const ch
         return PUT_UNKNOWN;
     if (last == expect)
         return PUT_FAILED;
-    if (is_ours(log, expect + 1, id, part)) {
+    ownership who = owner_of(log, expect + 1, id, part);
+    if (who == OURS)
         *seq = expect + 1;
-        return PUT_OK;
-    }
-    return PUT_STALE;
+    /* Unreadable: never "stale", which would make the change again. */
+    return who == OURS ? PUT_OK : who == NOT_OURS ? PUT_STALE : PUT_UNKNOWN;
 }
 
 static put_outcome put(ctllog *log, const char *id, unsigned i, unsigned n, const uint8_t *data, size_t len,
@@ -74,8 +79,33 @@ static put_outcome put(ctllog *log, const char *id, unsigned i, unsigned n, cons
     if (st == NATS_OK)
         return PUT_OK;
     if (jerr == JSStreamWrongLastSequenceErr)
-        return PUT_STALE;
+    {
+        /* Ours, when an earlier try that timed out got in after all. */
+        ownership who = owner_of(log, expect + 1, id, part);
+        if (who == OURS)
+            *seq = expect + 1;
+        return who == OURS ? PUT_OK : who == NOT_OURS ? PUT_STALE : PUT_UNKNOWN;
+    }
+    if (st == NATS_NO_RESPONDERS)
+        return PUT_FAILED; /* no stream leader heard it: not in the log */
     return resolve(log, expect, id, part, seq);
+}
+
+/* One part, tried again while the stream has no leader (an election takes
+ * seconds) but most nodes are reachable; without them, at once
+ * STORE_NO_QUORUM. */
+static put_outcome put_through_elections(ctllog *log, const char *id, unsigned i, unsigned n, const uint8_t *data,
+                                         size_t len, int64_t expect, int64_t *seq)
+{
+    int64_t deadline = clock_mono_ms() + CTLLOG_ELECTION_WAIT_MS;
+    for (;;) {
+        put_outcome outcome = put(log, id, i, n, data, len, expect, seq);
+        if (outcome == PUT_OK || outcome == PUT_STALE || !ctllog_quorum(log) || clock_mono_ms() >= deadline ||
+            ctllog_stopping(log))
+            return outcome;
+        struct timespec pause = {0, ELECTION_PAUSE_MS * 1000000L};
+        nanosleep(&pause, NULL);
+    }
 }
 
 /* The entry was made on the state after `at`; parts of an entry that will
@@ -94,15 +124,17 @@ static store_status stale(ctllog *log)
     int64_t last = ctllog_last_seq(log);
     if (last < 0)
         return STORE_NO_QUORUM;
-    ctllog_wait_applied(log, last, STALE_WAIT_MS);
+    ctllog_wait_caught_up(log, last, STALE_WAIT_MS);
     return STORE_STALE;
 }
 
 static store_status append(void *ctx, int64_t at, const void *entry, size_t len)
 {
     ctllog *log = ctx;
-    if (!ctllog_is_ready(log) && ctllog_wait_ready(log, CTLLOG_PUBLISH_TIMEOUT_MS) != 0)
-        return log->diverged ? STORE_ERROR : STORE_NO_QUORUM;
+    if (log->diverged)
+        return STORE_ERROR;
+    if (!ctllog_quorum(log) || (!ctllog_is_ready(log) && ctllog_wait_ready(log, CTLLOG_PUBLISH_TIMEOUT_MS) != 0))
+        return STORE_NO_QUORUM;
     if (at < 1) /* not even the first entry was applied when the change was made */
         return stale(log);
     uint8_t raw[16];
@@ -114,7 +146,7 @@ static store_status append(void *ctx, int64_t at, const void *entry, size_t len)
     int64_t seq = expected_last(log, at);
     for (unsigned i = 1; i <= n; i++) {
         size_t off = (i - 1) * part_max, chunk = len - off < part_max ? len - off : part_max;
-        put_outcome outcome = put(log, id, i, n, (const uint8_t *)entry + off, chunk, seq, &seq);
+        put_outcome outcome = put_through_elections(log, id, i, n, (const uint8_t *)entry + off, chunk, seq, &seq);
         if (outcome == PUT_STALE)
             return stale(log);
         if (outcome == PUT_UNKNOWN)

@@ -13,6 +13,10 @@
 
 #define RETRY_PAUSE_MS 500
 #define NEXT_MSG_MS 250
+/* A read can be lost while nats-server applies a configuration (it
+ * rebuilds the accounts): short waits, tried again, before giving up. */
+#define READ_WAIT_MS 100
+#define READ_TRIES 50
 
 typedef struct {
     char id[40];
@@ -29,6 +33,7 @@ static void publish_pending(ctllog *log, const assembly *a)
     pthread_mutex_lock(&log->lock);
     log->pending_first = a->first;
     log->pending_last = a->last;
+    pthread_cond_broadcast(&log->changed);
     pthread_mutex_unlock(&log->lock);
 }
 
@@ -84,22 +89,29 @@ static int ensure_stream(ctllog *log, char *err, size_t errlen)
     return -1;
 }
 
-static int apply(ctllog *log, int64_t first, int64_t last, const void *data, size_t len)
+/* ours: written by this node's own membershipd, whose writer brings it
+ * into force itself (and, doing so for many at once, in fewer reloads). */
+static int apply(ctllog *log, int64_t first, int64_t last, const void *data, size_t len, bool ours)
 {
     store_status status = store_log_apply(log->store, first, last, data, len);
     if (status == STORE_OK) {
         ctllog_set_applied(log, last);
-        if (log->cfg.applied && len > 0)
+        if (log->cfg.applied && len > 0 && !ours)
             log->cfg.applied(log->cfg.applied_ctx);
         return 0;
+    }
+    if (status != STORE_CONFLICT) { /* busy, disk full: not this entry's fault; read it again later */
+        log_event(LOG_WARN, "bus_log_apply_failed", "seq=%lld detail=\"cannot write the store now (%s); trying "
+                  "again\"", (long long)last, store_errmsg(log->store));
+        return -1;
     }
     pthread_mutex_lock(&log->lock);
     log->diverged = true;
     pthread_mutex_unlock(&log->lock);
     log_event(LOG_ERROR, "bus_log_diverged",
-              "seq=%lld detail=\"this node's store does not take the bus log's entry %lld (%s); it takes no more "
-              "writes: restore it from another node (dev/operations.md)\"",
-              (long long)last, (long long)last, status == STORE_CONFLICT ? "conflict" : "store error");
+              "seq=%lld detail=\"this node's store does not take the bus log's entry %lld (a conflict); it takes no "
+              "more writes: restore it from another node (dev/operations.md)\"",
+              (long long)last, (long long)last);
     return -1;
 }
 
@@ -109,7 +121,7 @@ static int abandon(ctllog *log, assembly *a, int64_t through)
     int64_t first = a->first ? a->first : through;
     assembly_reset(a);
     publish_pending(log, a);
-    return apply(log, first, through, NULL, 0);
+    return apply(log, first, through, NULL, 0, false);
 }
 
 static bool part_header(natsMsg *msg, char id[40], unsigned *i, unsigned *n)
@@ -152,49 +164,81 @@ static int take(ctllog *log, assembly *a, natsMsg *msg, int64_t seq)
         publish_pending(log, a);
         return 0;
     }
-    int rc = apply(log, a->first, seq, a->data, a->len);
+    const char *origin = NULL;
+    bool ours = natsMsgHeader_Get(msg, CTLLOG_HEADER_ORIGIN, &origin) == NATS_OK && strcmp(origin, log->node) == 0;
+    int rc = apply(log, a->first, seq, a->data, a->len, ours);
     assembly_reset(a);
     publish_pending(log, a);
     return rc;
 }
 
-/* Applies what the stream holds after this store's sequence, as it
- * comes; returns when the subscription breaks or the log stops. */
-static void consume(ctllog *log)
+typedef enum { READ_OK, READ_PAST_END, READ_FAILED } read_outcome;
+
+/* Entry seq, read from the stream by its sequence (the stream leader
+ * answers; no consumer state to lose when nodes come and go). */
+static read_outcome read_at(ctllog *log, int64_t seq, natsMsg **msg)
 {
-    int64_t from = ctllog_applied(log) + 1;
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = CTLLOG_STREAM;
-    so.Ordered = true;
-    so.Config.DeliverPolicy = js_DeliverByStartSequence;
-    so.Config.OptStartSeq = (uint64_t)from;
-    natsSubscription *sub = NULL;
     jsErrCode jerr = 0;
-    if (js_SubscribeSync(&sub, log->js, CTLLOG_SUBJECT, NULL, &so, &jerr) != NATS_OK)
-        return;
-    ctllog_set_ready(log, true);
-    assembly a = {0};
-    int64_t expected = from;
-    while (!ctllog_stopping(log)) {
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Wait = READ_WAIT_MS;
+    natsStatus st = js_GetMsg(msg, log->js, CTLLOG_STREAM, (uint64_t)seq, &o, &jerr);
+    return st == NATS_OK ? READ_OK : jerr == JSNoMessageFoundErr ? READ_PAST_END : READ_FAILED;
+}
+
+/* Applies the entries from next on until the stream has no more: 0, or
+ * -1 when it cannot be read (READ_TRIES in a row) or an entry not applied. */
+static int apply_available(ctllog *log, assembly *a, int64_t *next)
+{
+    for (int failures = 0; failures < READ_TRIES && !ctllog_stopping(log);) {
         natsMsg *msg = NULL;
-        natsStatus st = natsSubscription_NextMsg(&msg, sub, NEXT_MSG_MS);
-        if (st == NATS_TIMEOUT)
-            continue;
-        if (st != NATS_OK)
-            break;
-        jsMsgMetaData *meta = NULL;
-        int64_t seq = natsMsg_GetMetaData(&meta, msg) == NATS_OK ? (int64_t)meta->Sequence.Stream : -1;
-        jsMsgMetaData_Destroy(meta);
-        int rc = seq == expected ? take(log, &a, msg, seq) : -1; /* a gap: subscribe again from the store */
+        read_outcome got = read_at(log, *next, &msg);
+        if (got == READ_PAST_END)
+            return 0;
+        int rc = got == READ_OK ? take(log, a, msg, *next) : 0;
         natsMsg_Destroy(msg);
         if (rc != 0)
+            return -1;
+        if (got == READ_OK) {
+            ++*next;
+            failures = 0;
+        } else {
+            failures++;
+        }
+    }
+    return ctllog_stopping(log) ? 0 : -1;
+}
+
+/* Applies what the stream holds after this store's sequence, in order; a
+ * plain subscription to the log's subject rings when an entry comes, and
+ * the stream is read anyway every NEXT_MSG_MS.  Returns when the stream
+ * cannot be read or the log stops. */
+static void consume(ctllog *log)
+{
+    natsSubscription *bell = NULL;
+    if (natsConnection_SubscribeSync(&bell, log->nc, CTLLOG_SUBJECT) != NATS_OK || ctllog_listen_in_force(log) != 0) {
+        natsSubscription_Destroy(bell);
+        return;
+    }
+    ctllog_set_ready(log, true);
+    assembly a = {0};
+    int64_t next = ctllog_applied(log) + 1, said_ms = 0;
+    while (!ctllog_stopping(log)) {
+        if (clock_mono_ms() - said_ms >= CTLLOG_SAY_EVERY_MS) {
+            ctllog_say_in_force(log);
+            said_ms = clock_mono_ms();
+        }
+        if (apply_available(log, &a, &next) != 0)
             break;
-        expected = seq + 1;
+        natsMsg *ring = NULL;
+        if (natsSubscription_NextMsg(&ring, bell, NEXT_MSG_MS) == NATS_OK)
+            natsMsg_Destroy(ring);
+        for (; natsSubscription_NextMsg(&ring, bell, 0) == NATS_OK; ring = NULL) /* one read serves them all */
+            natsMsg_Destroy(ring);
     }
     assembly_reset(&a);
     publish_pending(log, &a);
-    natsSubscription_Destroy(sub);
+    natsSubscription_Destroy(bell);
 }
 
 static void pause_unless_stopping(ctllog *log, int ms)

@@ -13,6 +13,18 @@
 #define CTLLOG_HEADER_PART "Unibus-Part"     /* "i/n", 1-based */
 #define CTLLOG_HEADER_ORIGIN "Unibus-Origin" /* the node that wrote it */
 #define CTLLOG_GENESIS_ID "unibus-log-genesis"
+/* Where each node says up to which entry its data plane runs (plain NATS
+ * in CTRL, not in the stream): CTLLOG_IN_FORCE_PREFIX <node>, "<seq>". */
+#define CTLLOG_IN_FORCE_PREFIX "unibus.inforce."
+#define CTLLOG_NODES_MAX 64
+#define CTLLOG_NODE_NAME_MAX 65
+#define CTLLOG_SAY_EVERY_MS 1000    /* even without a change: "reachable" */
+#define CTLLOG_NODE_STALE_MS 3000   /* not heard from for longer: not waited for */
+
+typedef struct {
+    char name[CTLLOG_NODE_NAME_MAX];
+    int64_t seq, seen_ms;
+} ctllog_node;
 
 struct ctllog {
     ctllog_config cfg;          /* its strings point at the copies below */
@@ -24,6 +36,11 @@ struct ctllog {
     int64_t pending_first, pending_last; /* the parts of an entry not yet whole (0: none) */
     bool ready;                 /* connected, the stream exists: appends may go */
     bool diverged;              /* an entry did not apply: no more applying, no more writes */
+    int64_t in_force;           /* this node's data plane runs every entry up to it */
+    ctllog_node nodes[CTLLOG_NODES_MAX]; /* what each node said lately */
+    size_t nnodes;
+    natsSubscription *reports;
+    int64_t listening_since_ms; /* every live node has spoken once after CTLLOG_SAY_EVERY_MS */
     bool stopping;
     pthread_t thread;
     natsOptions *opts;
@@ -39,8 +56,17 @@ int ctllog_connect(ctllog *log, char *err, size_t errlen);
 /* The stream's last sequence, or -1 when it cannot be read. */
 int64_t ctllog_last_seq(ctllog *log);
 void ctllog_set_applied(ctllog *log, int64_t seq);
+/* Waits until everything up to last is applied but a last entry that is
+ * not whole: 0, or -1 after timeout_ms. */
+int ctllog_wait_caught_up(ctllog *log, int64_t last, int timeout_ms);
 void ctllog_set_ready(ctllog *log, bool ready);
 bool ctllog_is_ready(ctllog *log);
 bool ctllog_stopping(ctllog *log);
+/* ctllog_in_force.c: listens to the nodes' reports; says this node's. */
+int ctllog_listen_in_force(ctllog *log);
+void ctllog_say_in_force(ctllog *log);
+/* Whether most of the bus's nodes were heard from lately (this one's own
+ * reports included): otherwise a change is refused at once. */
+bool ctllog_quorum(ctllog *log);
 
 #endif

@@ -16,11 +16,13 @@
 #include "embedded/supervisor.h"
 #include "common/log.h"
 #include "membershipd/store/store.h"
+#include "membershipd/store/store_log.h"
 
 #define READY_TIMEOUT_MS 10000
 #define RELOAD_TIMEOUT_MS 5000
 #define TRAFFIC_TIMEOUT_MS 2000
 #define CHECKPOINT_TIMEOUT_MS 250  /* before a reload: never holds it up for long */
+#define OWN_TRAFFIC_TRIES 5
 
 /* The peers' traffic out of nats-server's counters (nats_monitor.h):
  * received = the server's (VARZ) minus the system account's (membershipd's
@@ -36,6 +38,7 @@ typedef struct {
     pthread_mutex_t lock;
     nats_monitor_counters last;
     uint64_t server_in_msgs, server_in_bytes, system_in_msgs, system_in_bytes;
+    uint64_t own_msgs, own_bytes;     /* the bus log's connection, as it said at the last reading */
     dataplane_traffic_totals total;
 } traffic_tally;
 
@@ -46,6 +49,10 @@ struct dataplane {
     nats_supervisor *sup;
     char *rendered;           /* the text nats-server runs with */
     dataplane_keys users;     /* the users it lists */
+    void (*in_force)(void *ctx, int64_t seq);
+    void *in_force_ctx;
+    void (*own_traffic)(void *ctx, uint64_t *msgs, uint64_t *bytes);
+    void *own_traffic_ctx;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t changed;
@@ -117,6 +124,8 @@ static int install(dataplane *dp, const char *text, int64_t since_ms)
 static int apply(dataplane *dp, int64_t since_ms)
 {
     dataplane_rendering r;
+    int64_t seq = 0; /* read first: the rendering holds at least this entry */
+    store_log_applied(dp->store, &seq);
     if (dataplane_render_change(dp->store, &dp->cfg, dp->sup ? &dp->users : NULL, &r) != 0) {
         log_event(LOG_ERROR, "nats_config", "detail=\"cannot render the configuration from the database\"");
         return -1;
@@ -138,7 +147,21 @@ static int apply(dataplane *dp, int64_t since_ms)
         r.users.keys = NULL;
     }
     dataplane_rendering_free(&r);
+    pthread_mutex_lock(&dp->lock);
+    void (*report)(void *, int64_t) = dp->in_force;
+    void *ctx = dp->in_force_ctx;
+    pthread_mutex_unlock(&dp->lock);
+    if (rc == 0 && report)
+        report(ctx, seq);
     return rc;
+}
+
+void dataplane_on_in_force(dataplane *dp, void (*fn)(void *ctx, int64_t seq), void *ctx)
+{
+    pthread_mutex_lock(&dp->lock);
+    dp->in_force = fn;
+    dp->in_force_ctx = ctx;
+    pthread_mutex_unlock(&dp->lock);
 }
 
 /* Applies the database to nats-server whenever asked or when another
@@ -280,6 +303,14 @@ int dataplane_refresh(dataplane *dp)
     return dataplane_sync(dp, 0);
 }
 
+void dataplane_on_own_traffic(dataplane *dp, void (*fn)(void *ctx, uint64_t *msgs, uint64_t *bytes), void *ctx)
+{
+    pthread_mutex_lock(&dp->traffic.lock);
+    dp->own_traffic = fn;
+    dp->own_traffic_ctx = ctx;
+    pthread_mutex_unlock(&dp->traffic.lock);
+}
+
 void dataplane_nudge(dataplane *dp)
 {
     pthread_mutex_lock(&dp->lock);
@@ -332,8 +363,14 @@ static uint64_t grown(uint64_t before, uint64_t now)
     return now >= before ? now - before : now;
 }
 
-static void tally_add(traffic_tally *t, const nats_monitor_counters *r)
+static void tally_add(traffic_tally *t, const nats_monitor_counters *r, uint64_t own_msgs, uint64_t own_bytes)
 {
+    /* The bus log's connection counts in the server's figures, and lives
+     * across reloads: what it sent since the last reading is membershipd's. */
+    t->system_in_msgs += grown(t->own_msgs, own_msgs);
+    t->system_in_bytes += grown(t->own_bytes, own_bytes);
+    t->own_msgs = own_msgs;
+    t->own_bytes = own_bytes;
     bool same_server = strcmp(r->server_id, t->last.server_id) == 0;
     bool same_config = same_server && strcmp(r->config_load_time, t->last.config_load_time) == 0;
     const nats_monitor_counters none = {0}, *server = same_server ? &t->last : &none,
@@ -358,6 +395,15 @@ static void tally_add(traffic_tally *t, const nats_monitor_counters *r)
 /* The TLS certificate nats-server serves is trusted as a CA besides the
  * system's: a self-signed certificate, or a chain file holding its root,
  * verifies; nats.c 3.4.1 cannot pin a leaf (dev/data-plane.md). */
+static void own_sent(dataplane *dp, uint64_t *msgs, uint64_t *bytes)
+{
+    *msgs = *bytes = 0;
+    if (dp->own_traffic)
+        dp->own_traffic(dp->own_traffic_ctx, msgs, bytes);
+}
+
+/* A reading during which the bus log's connection sent nothing: its count
+ * and the server's are then of one instant.  Tried a few times. */
 static int read_traffic(dataplane *dp, int timeout_ms, dataplane_traffic_totals *out, char *err, size_t errlen)
 {
     char url[128];
@@ -365,9 +411,19 @@ static int read_traffic(dataplane *dp, int timeout_ms, dataplane_traffic_totals 
     const nats_monitor m = {.url = url, .system = dp->cfg.system, .ca_file = dp->cfg.tls_cert, .timeout_ms = timeout_ms};
     nats_monitor_counters reading;
     pthread_mutex_lock(&dp->traffic.lock);
-    int rc = nats_monitor_counters_read(&m, &reading, err, errlen);
-    if (rc == 0)
-        tally_add(&dp->traffic, &reading);
+    int rc = -1;
+    for (int tries = 0; rc != 0 && tries < OWN_TRAFFIC_TRIES; tries++) {
+        uint64_t msgs, bytes, msgs_after, bytes_after;
+        own_sent(dp, &msgs, &bytes);
+        rc = nats_monitor_counters_read(&m, &reading, err, errlen);
+        own_sent(dp, &msgs_after, &bytes_after);
+        if (rc == 0 && msgs_after != msgs) {
+            snprintf(err, errlen, "the bus log kept sending while nats-server's counters were read");
+            rc = -1;
+        } else if (rc == 0) {
+            tally_add(&dp->traffic, &reading, msgs, bytes);
+        }
+    }
     if (rc == 0 && out)
         *out = dp->traffic.total;
     pthread_mutex_unlock(&dp->traffic.lock);

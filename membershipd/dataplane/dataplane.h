@@ -66,6 +66,12 @@ int dataplane_sync(dataplane *dp, int64_t since_ms);
  * the files it names (TLS certificate and key) may have changed.  Returns
  * like dataplane_sync. */
 int dataplane_refresh(dataplane *dp);
+/* After each time the store is in force in nats-server: fn(ctx, seq), seq
+ * the last bus log entry the store held then (store_log.h).  Set once. */
+void dataplane_on_in_force(dataplane *dp, void (*fn)(void *ctx, int64_t seq), void *ctx);
+/* What membershipd's own long-lived connection (the bus log) has sent
+ * nats-server: not the peers' traffic.  Set once. */
+void dataplane_on_own_traffic(dataplane *dp, void (*fn)(void *ctx, uint64_t *msgs, uint64_t *bytes), void *ctx);
 /* Asks for the store to be applied now, without waiting (the bus log's
  * applier, after each entry: sooner than the next poll). */
 void dataplane_nudge(dataplane *dp);

@@ -130,6 +130,8 @@ static void add_headers(struct MHD_Response *resp, const request *req, const rep
     MHD_add_response_header(resp, "X-Request-Id", req->id);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (out->unconfirmed[0])
+        MHD_add_response_header(resp, "X-Unibus-Unconfirmed-Nodes", out->unconfirmed);
     if (out->retry_after_s) {
         char seconds[16];
         snprintf(seconds, sizeof seconds, "%u", out->retry_after_s);

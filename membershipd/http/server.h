@@ -51,6 +51,10 @@ typedef struct server {
     serve_config cfg;
     cluster_setup cluster;      /* in cluster mode: the data plane's routes */
     struct ctllog *log;         /* the bus log (membershipd/ctllog), started by serve; NULL with --bus-auth off */
+    /* A cluster node's: after a change is in force here, waits for the
+     * other nodes; how many did not confirm, named in lagging. */
+    size_t (*wait_in_force)(struct server *srv, char *lagging, size_t len);
+    atomic_ullong cluster_unconfirmed; /* changes answered before every node confirmed */
     busauth_identity *log_user; /* its account's user (server_identity.h) */
     store *store;
     pthread_mutex_t store_lock; /* one SQLite connection, one thread at a time */
@@ -131,6 +135,7 @@ typedef struct {
     const char *error_code;
     bool denied;                /* an authorization refusal, to audit */
     unsigned retry_after_s;
+    char unconfirmed[256];      /* nodes that did not confirm the change in time (X-Unibus-Unconfirmed-Nodes) */
 } reply;
 
 /* Fills out with {"error": {"code", "message"}}. */

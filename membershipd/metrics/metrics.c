@@ -227,6 +227,14 @@ static void render_dataplane(out_buf *b, const metrics_live *live)
         scalar(b, "unibus_cluster_routes", "gauge", "Routes to other nodes open on nats-server.", live->cluster_routes);
 }
 
+static void render_cluster(out_buf *b, const metrics_live *live)
+{
+    if (live->cluster)
+        scalar(b, "unibus_cluster_unconfirmed_total", "counter",
+               "Changes answered before every reachable node confirmed them in force (named in the answer).",
+               live->cluster_unconfirmed);
+}
+
 static void render_process(out_buf *b)
 {
     int64_t not_after = atomic_load(&M.cert_not_after);
@@ -247,6 +255,7 @@ char *metrics_render(const metrics_live *live)
 {
     out_buf b = {0};
     render_requests(&b);
+    render_cluster(&b, live);
     render_connections(&b, live);
     render_reloads(&b);
     render_dataplane(&b, live);

@@ -46,6 +46,7 @@ typedef struct {
     uint64_t dataplane_in_bytes, dataplane_out_bytes;
     bool cluster;                   /* a cluster node: its routes are counted */
     uint64_t cluster_routes;
+    uint64_t cluster_unconfirmed;
 } metrics_live;
 
 /* The whole exposition: malloc'd, NUL-terminated; NULL when out of

@@ -51,6 +51,7 @@ static char *scrape(server *srv)
         .nonce_cache_entries = nonce_cache_size(srv->nonces),
         .nats_restarts = dataplane_restarts(srv->dataplane),
         .cluster = cluster_configured(&srv->cfg.cluster),
+        .cluster_unconfirmed = atomic_load(&srv->cluster_unconfirmed),
     };
     read_dataplane(srv->dataplane, &live);
     return metrics_render(&live);

@@ -111,11 +111,16 @@ static void kill_9_mid_write_burst_loses_no_acknowledged_write(void **state)
     }
     assert_integrity_ok();
 
+    /* An entry the bus log took but this node had not applied when it was
+     * killed is applied after the restart (its caller heard no answer: it
+     * "may still take effect", dev/control-log.md); none twice. */
     assert_int_equal(fixture_restart(&F, NULL), 0);
     http_result r = fixture_call(&F, F.alice, "GET", "/v1/rooms", NULL);
     assert_int_equal(r.status, 200);
-    assert_int_equal((long)json_array_size(json_object_get(r.json, "rooms")), stored);
+    assert_true((long)json_array_size(json_object_get(r.json, "rooms")) >= stored);
     http_result_free(&r);
+    assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM (SELECT name FROM rooms GROUP BY name "
+                                          "HAVING count(*) > 1)", NULL), 0);
 }
 
 /* Another process holds SQLite's write lock past the busy timeout. */

@@ -1,0 +1,133 @@
+/* "In force everywhere" (dev/control-log.md): each node says, on a CTRL
+ * subject, up to which entry its data plane runs; a change is answered
+ * once every node heard from lately says it runs that entry, or after a
+ * bound, naming those that did not. */
+#include "membershipd/ctllog/ctllog_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/log.h"
+#include "embedded/clock.h"
+
+static ctllog_node *node_slot(ctllog *log, const char *name)
+{
+    for (size_t i = 0; i < log->nnodes; i++)
+        if (strcmp(log->nodes[i].name, name) == 0)
+            return &log->nodes[i];
+    if (log->nnodes == CTLLOG_NODES_MAX)
+        return NULL;
+    ctllog_node *n = &log->nodes[log->nnodes++];
+    snprintf(n->name, sizeof n->name, "%s", name);
+    return n;
+}
+
+static void on_report(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *arg)
+{
+    (void)nc, (void)sub;
+    ctllog *log = arg;
+    const char *subject = natsMsg_GetSubject(msg), *name = subject + strlen(CTLLOG_IN_FORCE_PREFIX);
+    char text[32] = "";
+    snprintf(text, sizeof text, "%.*s", natsMsg_GetDataLength(msg), natsMsg_GetData(msg));
+    char *end;
+    long long seq = strtoll(text, &end, 10);
+    if (*end == '\0' && seq >= 0 && strlen(name) < CTLLOG_NODE_NAME_MAX) {
+        pthread_mutex_lock(&log->lock);
+        ctllog_node *n = node_slot(log, name);
+        if (n) {
+            n->seq = seq > n->seq ? seq : n->seq;
+            n->seen_ms = clock_mono_ms();
+            pthread_cond_broadcast(&log->changed);
+        }
+        pthread_mutex_unlock(&log->lock);
+    }
+    natsMsg_Destroy(msg);
+}
+
+int ctllog_listen_in_force(ctllog *log)
+{
+    pthread_mutex_lock(&log->lock);
+    if (!log->listening_since_ms)
+        log->listening_since_ms = clock_mono_ms();
+    pthread_mutex_unlock(&log->lock);
+    return log->reports || natsConnection_Subscribe(&log->reports, log->nc, CTLLOG_IN_FORCE_PREFIX "*", on_report,
+                                                    log) == NATS_OK ? 0 : -1;
+}
+
+void ctllog_say_in_force(ctllog *log)
+{
+    pthread_mutex_lock(&log->lock);
+    int64_t seq = log->in_force;
+    pthread_mutex_unlock(&log->lock);
+    char subject[sizeof CTLLOG_IN_FORCE_PREFIX + sizeof log->node], text[32];
+    if (!log->cfg.data_plane)
+        return;
+    snprintf(subject, sizeof subject, CTLLOG_IN_FORCE_PREFIX "%s", log->node);
+    snprintf(text, sizeof text, "%lld", (long long)seq);
+    if (log->nc)
+        natsConnection_PublishString(log->nc, subject, text);
+}
+
+void ctllog_in_force(ctllog *log, int64_t seq)
+{
+    pthread_mutex_lock(&log->lock);
+    if (seq > log->in_force)
+        log->in_force = seq;
+    pthread_mutex_unlock(&log->lock);
+    ctllog_say_in_force(log);
+}
+
+/* Nodes heard from within CTLLOG_NODE_STALE_MS that do not run seq yet,
+ * comma-separated into lagging; how many. */
+static size_t behind(ctllog *log, int64_t seq, char *lagging, size_t len)
+{
+    int64_t now = clock_mono_ms();
+    size_t n = 0, used = 0;
+    lagging[0] = '\0';
+    for (size_t i = 0; i < log->nnodes; i++) {
+        const ctllog_node *node = &log->nodes[i];
+        if (node->seq >= seq || now - node->seen_ms > CTLLOG_NODE_STALE_MS)
+            continue;
+        n++;
+        int w = snprintf(lagging + used, len - used, "%s%s", used ? "," : "", node->name);
+        if (w > 0 && (size_t)w < len - used)
+            used += (size_t)w;
+    }
+    return n;
+}
+
+size_t ctllog_wait_in_force(ctllog *log, int64_t seq, int timeout_ms, char *lagging, size_t len)
+{
+    struct timespec until = clock_deadline_in(timeout_ms);
+    pthread_mutex_lock(&log->lock);
+    /* A node not heard from yet is not known to be there: give every live
+     * one the time to speak once before deciding whom to wait for. */
+    struct timespec heard = clock_deadline_in((int)(log->listening_since_ms + CTLLOG_SAY_EVERY_MS * 3 / 2 -
+                                                    clock_mono_ms()));
+    while (!log->stopping && clock_mono_ms() < log->listening_since_ms + CTLLOG_SAY_EVERY_MS * 3 / 2 &&
+           pthread_cond_timedwait(&log->changed, &log->lock, &heard) != ETIMEDOUT)
+        ;
+    size_t n;
+    while ((n = behind(log, seq, lagging, len)) > 0 && !log->stopping &&
+           pthread_cond_timedwait(&log->changed, &log->lock, &until) != ETIMEDOUT)
+        ;
+    n = behind(log, seq, lagging, len);
+    pthread_mutex_unlock(&log->lock);
+    return n;
+}
+
+bool ctllog_quorum(ctllog *log)
+{
+    if (log->cfg.nodes <= 1)
+        return true;
+    int64_t now = clock_mono_ms();
+    pthread_mutex_lock(&log->lock);
+    /* Until every live node had the time to speak once, assume it is there. */
+    bool early = now < log->listening_since_ms + CTLLOG_SAY_EVERY_MS * 3 / 2;
+    size_t heard = 0;
+    for (size_t i = 0; i < log->nnodes; i++)
+        heard += now - log->nodes[i].seen_ms <= CTLLOG_NODE_STALE_MS;
+    pthread_mutex_unlock(&log->lock);
+    return early || heard > log->cfg.nodes / 2;
+}

@@ -149,16 +149,27 @@ int64_t ctllog_applied(ctllog *log)
     return seq;
 }
 
-int ctllog_wait_ready(ctllog *log, int timeout_ms)
+/* What a waiter waits for, read under the lock. */
+typedef bool (*log_condition)(const ctllog *log, int64_t seq);
+
+/* Waits under the lock until cond holds, the log stops or timeout_ms
+ * pass: 0 when it holds. */
+static int wait_for(ctllog *log, log_condition cond, int64_t seq, int timeout_ms)
 {
     struct timespec until = clock_deadline_in(timeout_ms);
     pthread_mutex_lock(&log->lock);
-    while (!log->ready && !log->stopping && pthread_cond_timedwait(&log->changed, &log->lock, &until) != ETIMEDOUT)
+    while (!cond(log, seq) && !log->stopping &&
+           pthread_cond_timedwait(&log->changed, &log->lock, &until) != ETIMEDOUT)
         ;
-    bool ready = log->ready;
+    bool done = cond(log, seq);
     pthread_mutex_unlock(&log->lock);
-    int64_t last = ready ? ctllog_last_seq(log) : -1;
-    return last >= 0 && ctllog_wait_caught_up(log, last, timeout_ms) == 0 ? 0 : -1;
+    return done ? 0 : -1;
+}
+
+static bool is_ready(const ctllog *log, int64_t unused)
+{
+    (void)unused;
+    return log->ready;
 }
 
 /* Everything up to last applied, but for the parts of an entry not yet
@@ -169,28 +180,25 @@ static bool caught_up(const ctllog *log, int64_t last)
     return log->applied >= last || (log->pending_first == log->applied + 1 && log->pending_last >= last);
 }
 
+static bool applied(const ctllog *log, int64_t seq)
+{
+    return log->applied >= seq;
+}
+
+int ctllog_wait_ready(ctllog *log, int timeout_ms)
+{
+    int64_t last = wait_for(log, is_ready, 0, timeout_ms) == 0 ? ctllog_last_seq(log) : -1;
+    return last >= 0 && ctllog_wait_caught_up(log, last, timeout_ms) == 0 ? 0 : -1;
+}
+
 int ctllog_wait_caught_up(ctllog *log, int64_t last, int timeout_ms)
 {
-    struct timespec until = clock_deadline_in(timeout_ms);
-    pthread_mutex_lock(&log->lock);
-    while (!caught_up(log, last) && !log->stopping &&
-           pthread_cond_timedwait(&log->changed, &log->lock, &until) != ETIMEDOUT)
-        ;
-    bool done = caught_up(log, last);
-    pthread_mutex_unlock(&log->lock);
-    return done ? 0 : -1;
+    return wait_for(log, caught_up, last, timeout_ms);
 }
 
 int ctllog_wait_applied(ctllog *log, int64_t seq, int timeout_ms)
 {
-    struct timespec until = clock_deadline_in(timeout_ms);
-    pthread_mutex_lock(&log->lock);
-    while (log->applied < seq && !log->stopping &&
-           pthread_cond_timedwait(&log->changed, &log->lock, &until) != ETIMEDOUT)
-        ;
-    bool done = log->applied >= seq;
-    pthread_mutex_unlock(&log->lock);
-    return done ? 0 : -1;
+    return wait_for(log, applied, seq, timeout_ms);
 }
 
 void ctllog_sent(ctllog *log, uint64_t *msgs, uint64_t *bytes)

@@ -385,8 +385,12 @@ static void tally_add(traffic_tally *t, const nats_monitor_counters *r, uint64_t
     t->system_in_bytes += grown(config->system_in_bytes, r->system_in_bytes);
     t->total.out_msgs += grown(config->peers_out_msgs, r->peers_out_msgs);
     t->total.out_bytes += grown(config->peers_out_bytes, r->peers_out_bytes);
-    t->total.in_msgs = t->server_in_msgs > t->system_in_msgs ? t->server_in_msgs - t->system_in_msgs : 0;
-    t->total.in_bytes = t->server_in_bytes > t->system_in_bytes ? t->server_in_bytes - t->system_in_bytes : 0;
+    /* Counters never go back, even when what the bus log sent to a
+     * nats-server that then died is subtracted without that server's count. */
+    uint64_t in_msgs = t->server_in_msgs > t->system_in_msgs ? t->server_in_msgs - t->system_in_msgs : 0;
+    uint64_t in_bytes = t->server_in_bytes > t->system_in_bytes ? t->server_in_bytes - t->system_in_bytes : 0;
+    t->total.in_msgs = in_msgs > t->total.in_msgs ? in_msgs : t->total.in_msgs;
+    t->total.in_bytes = in_bytes > t->total.in_bytes ? in_bytes : t->total.in_bytes;
     t->total.connections = r->peers_connections;
     t->total.routes = r->routes;
     t->last = *r;

@@ -12,7 +12,9 @@
 #include "embedded/nats_config.h"
 #include "membershipd/config/guard_cluster.h"
 #include "membershipd/config/server_identity.h"
+#include "membershipd/config/datadir.h"
 #include "membershipd/config/tls_files.h"
+#include "membershipd/store/store_pki.h"
 
 static int partial_tls(const serve_config *cfg, char *why, size_t len)
 {
@@ -67,6 +69,25 @@ static int tls_files(const serve_config *cfg, char *why, size_t len)
     if (!serve_config_tls(cfg))
         return 0;
     return tls_files_check(cfg->tls_cert, cfg->tls_key, why, len);
+}
+
+/* The bus log's connection verifies the data plane (dev/control-log.md):
+ * a certificate it cannot verify would leave serve waiting for a log that
+ * never comes up. */
+static int tls_chain(const serve_config *cfg, char *why, size_t len)
+{
+    if (!serve_config_tls(cfg) || cfg->bus_auth == BUS_AUTH_OFF)
+        return 0;
+    char db[4096], err[512];
+    store *s = NULL;
+    store_ca ca = {0};
+    bool have_ca = cli_db_file(&cfg->store, db) && store_open(db, STORE_OPEN_EXISTING, &s, err, sizeof err) == STORE_OK &&
+                   store_ca_get(s, &ca) == STORE_OK;
+    int rc = tls_chain_check(cfg->tls_cert, have_ca ? ca.cert_pem : NULL, why, len);
+    if (have_ca)
+        store_ca_free(&ca);
+    store_close(s);
+    return rc;
 }
 
 /* A data dir that exists must be private; a missing one is made at start. */
@@ -188,6 +209,8 @@ const guard_rule GUARD_RULES[] = {
     {"public_metrics", "a non-loopback --metrics-addr needs TLS and --bus-auth enforce", public_metrics, false},
     {"tls_files", "the TLS certificate and key are usable, private and matching", tls_files, false},
     {"tls_paths", "the TLS paths can be quoted into the nats-server configuration", tls_paths_quotable, false},
+    {"tls_chain", "the TLS certificate verifies against its own chain, the bus CA or the system's roots",
+     tls_chain, false},
     {"data_dir", "the data directory, if it exists, is private", data_dir, false},
     {"server_identity", "the server identity, if it exists, is private and parses", server_identity, false},
     {"database", "the database, if it exists, is private", database, false},

@@ -12,6 +12,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <sodium.h>
 
 #define PEM_MAX_BYTES (1024 * 1024)
@@ -224,4 +225,48 @@ void tls_dataplane_target(const char *cert_path, const char *bind, char host[64]
     X509_free(cert);
     if (!first_san(sans, "DNS:", expected, 256) && first_san(sans, "IP:", ip, sizeof ip))
         snprintf(host, 64, "%s", ip);
+}
+
+/* Every certificate in a PEM file, in order (the caller frees the stack). */
+static STACK_OF(X509) *read_chain(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    X509 *cert;
+    while (f && chain && (cert = PEM_read_X509(f, NULL, no_passphrase, NULL)))
+        sk_X509_push(chain, cert);
+    ERR_clear_error(); /* the end of the file reads as an error */
+    if (f)
+        fclose(f);
+    return chain;
+}
+
+int tls_chain_check(const char *cert_path, const char *ca_pem, char *err, size_t errlen)
+{
+    STACK_OF(X509) *chain = read_chain(cert_path);
+    X509_STORE *trust = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    X509 *bus_ca = ca_pem ? pki_cert_parse(ca_pem, strlen(ca_pem)) : NULL;
+    int rc = -1;
+    if (chain && sk_X509_num(chain) > 0 && trust && ctx && X509_STORE_set_default_paths(trust) == 1) {
+        for (int i = 0; i < sk_X509_num(chain); i++) /* the file's own root (or a self-signed certificate) */
+            if (X509_check_issued(sk_X509_value(chain, i), sk_X509_value(chain, i)) == X509_V_OK)
+                X509_STORE_add_cert(trust, sk_X509_value(chain, i));
+        if (bus_ca)
+            X509_STORE_add_cert(trust, bus_ca);
+        if (X509_STORE_CTX_init(ctx, trust, sk_X509_value(chain, 0), chain) == 1 && X509_verify_cert(ctx) == 1)
+            rc = 0;
+        else
+            snprintf(err, errlen, "--tls-cert %s does not verify against its own chain, the bus CA or the system's "
+                     "trust store (%s): membershipd's own clients of nats-server verify it so; put the chain up "
+                     "to its root in the file (cat cert.pem ca.pem > chain.pem)", cert_path,
+                     X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+    } else {
+        snprintf(err, errlen, "--tls-cert %s holds no PEM certificate", cert_path);
+    }
+    X509_free(bus_ca);
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(trust);
+    sk_X509_pop_free(chain, X509_free);
+    return rc;
 }

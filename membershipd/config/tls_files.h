@@ -25,6 +25,12 @@ bool tls_pem_read_pair(const char *cert_path, const char *key_path, char **cert,
 char *tls_pem_copy(const char *pem);
 void tls_pem_free(char *pem);
 
+/* Whether the certificate (the first in cert_path) verifies against the
+ * roots in its own file, the bus CA (ca_pem, may be NULL) or the system's
+ * trust store, as membershipd's own nats.c clients will verify nats-server:
+ * 0, or -1 with one line in err. */
+int tls_chain_check(const char *cert_path, const char *ca_pem, char *err, size_t errlen);
+
 /* Where membershipd's own clients reach a TLS data plane listening on bind
  * and what they verify its certificate (cert_path) against: with a DNS
  * name among its SANs, that name (expected, for nats.c) at bind, or at

@@ -38,6 +38,9 @@ refused "missing cert file" "No such file" --tls-cert "$P/none.pem" --tls-key "$
 refused "cert is not a cert" "is not a PEM certificate" --tls-cert "$P/server.key" --tls-key "$P/server.key"
 refused "expired certificate" "has expired" --tls-cert "$P/expired.pem" --tls-key "$P/expired.key"
 refused "key does not match" "does not match certificate" --tls-cert "$P/server.pem" --tls-key "$P/other.key"
+openssl x509 -in "$P/server.pem" -out "$WORK/leaf.pem" # without the root the file held
+refused "a certificate whose root is nowhere" "does not verify against its own chain, the bus CA or the system" \
+    --tls-cert "$WORK/leaf.pem" --tls-key "$P/server.key"
 refused "public metrics, no TLS" "--metrics-addr 0.0.0.0:9470 is not loopback, so it needs TLS" \
     --metrics-addr 0.0.0.0:9470
 refused "public IPv6 metrics, no TLS" "or give --metrics-addr 127.0.0.1:PORT" --metrics-addr [::]:9470

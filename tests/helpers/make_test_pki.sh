@@ -15,7 +15,7 @@ mkdir -p "$D"
 cd "$D"
 umask 077
 q() { "$@" >/dev/null 2>&1; }
-q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 100 \
     -subj "/CN=unibus test CA" -keyout ca.key -out ca.pem
 q openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -subj "/CN=127.0.0.1" -keyout server.key -out server.csr

@@ -96,8 +96,8 @@ static void make_cert(const char *name, const char *san, int days)
              "cd '%s' && printf 'subjectAltName=%s\\n' > %s.ext && "
              "openssl req -new -key server.key -subj /CN=%s -out %s.csr 2>/dev/null && "
              "openssl x509 -req -in %s.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days %d "
-             "-extfile %s.ext -out %s.pem 2>/dev/null",
-             PKI, san, name, name, name, name, days, name, name);
+             "-extfile %s.ext -out %s.pem 2>/dev/null && cat ca.pem >> %s.pem", /* the chain to its root */
+             PKI, san, name, name, name, name, days, name, name, name);
     assert_int_equal(system(cmd), 0);
 }
 

@@ -61,6 +61,12 @@ static int ensure_stream(ctllog *log, char *err, size_t errlen)
         cfg.Storage = js_FileStorage;
         cfg.Replicas = log->cfg.replicas;
         st = js_AddStream(&si, log->js, &cfg, &o, &jerr);
+        /* This store is the new log's base: restored from a backup, it may
+         * count entries of a log that is gone. */
+        if (st == NATS_OK && store_log_restart(log->store) == STORE_OK)
+            ctllog_set_applied(log, 0);
+        else if (st == NATS_OK)
+            st = NATS_ERR;
         if (st == NATS_OK)
             log_event(LOG_INFO, "bus_log_created", "stream=" CTLLOG_STREAM " replicas=%d", log->cfg.replicas);
     }

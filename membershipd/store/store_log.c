@@ -50,6 +50,11 @@ store_status store_log_attach(store *s)
     return store_exec_stmt(store_prepare(s, "UPDATE log_state SET attached = 1 WHERE id = 1"));
 }
 
+store_status store_log_restart(store *s)
+{
+    return store_exec_stmt(store_prepare(s, "UPDATE log_state SET applied_seq = 0 WHERE id = 1"));
+}
+
 /* fn's changes inside an open transaction, as a changeset (sqlite3_free it). */
 static store_status capture(store *s, store_tx_fn fn, void *ctx, void **entry, int *len)
 {

@@ -45,4 +45,9 @@ store_status store_log_apply(store *s, int64_t first, int64_t last, const void *
 store_status store_log_attached(store *s, bool *attached);
 store_status store_log_attach(store *s);
 
+/* A new log begins (there was none: a first start, or a store restored
+ * from a backup, which holds no log): this store is its base state, and
+ * its entries are counted from 0 again. */
+store_status store_log_restart(store *s);
+
 #endif

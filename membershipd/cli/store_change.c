@@ -99,6 +99,7 @@ static int join_log(const store_location *loc, store *s)
 
 int cli_open_store_for_change(const store_location *loc, store_open_mode mode, store **out)
 {
+    *out = NULL; /* cli_open_store leaves it as it was when it fails */
     int rc = cli_open_store(loc, mode, out);
     bool attached = false;
     if (rc == EXIT_OK && store_log_attached(*out, &attached) != STORE_OK)

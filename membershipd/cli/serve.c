@@ -249,7 +249,11 @@ static void close_state(server *srv)
     audit_syslog_stop(srv->audit_syslog);
     if (srv->store)
         store_log_set_writer(srv->store, NULL);
-    ctllog_stop(srv->log);
+    if (srv->dataplane) { /* the data plane calls into the log: not after it is gone */
+        dataplane_on_in_force(srv->dataplane, NULL, NULL);
+        dataplane_on_own_traffic(srv->dataplane, NULL, NULL);
+    }
+    ctllog_stop(srv->log); /* its applier nudges the data plane: stopped first */
     dataplane_stop(srv->dataplane);
     cluster_setup_wipe(&srv->cluster);
     store_close(srv->store);

@@ -49,6 +49,7 @@ struct dataplane {
     nats_supervisor *sup;
     char *rendered;           /* the text nats-server runs with */
     dataplane_keys users;     /* the users it lists */
+    pthread_mutex_t report_lock; /* held while in_force is called, and to change it */
     void (*in_force)(void *ctx, int64_t seq);
     void *in_force_ctx;
     void (*own_traffic)(void *ctx, uint64_t *msgs, uint64_t *bytes);
@@ -147,21 +148,19 @@ static int apply(dataplane *dp, int64_t since_ms)
         r.users.keys = NULL;
     }
     dataplane_rendering_free(&r);
-    pthread_mutex_lock(&dp->lock);
-    void (*report)(void *, int64_t) = dp->in_force;
-    void *ctx = dp->in_force_ctx;
-    pthread_mutex_unlock(&dp->lock);
-    if (rc == 0 && report)
-        report(ctx, seq);
+    pthread_mutex_lock(&dp->report_lock);
+    if (rc == 0 && dp->in_force)
+        dp->in_force(dp->in_force_ctx, seq);
+    pthread_mutex_unlock(&dp->report_lock);
     return rc;
 }
 
 void dataplane_on_in_force(dataplane *dp, void (*fn)(void *ctx, int64_t seq), void *ctx)
 {
-    pthread_mutex_lock(&dp->lock);
+    pthread_mutex_lock(&dp->report_lock);
     dp->in_force = fn;
     dp->in_force_ctx = ctx;
-    pthread_mutex_unlock(&dp->lock);
+    pthread_mutex_unlock(&dp->report_lock);
 }
 
 /* Applies the database to nats-server whenever asked or when another
@@ -248,6 +247,7 @@ static dataplane *dataplane_new(const dataplane_config *cfg)
         dp->cfg.jetstream_dir = dp->jetstream_dir;
     }
     pthread_mutex_init(&dp->lock, NULL);
+    pthread_mutex_init(&dp->report_lock, NULL);
     pthread_mutex_init(&dp->traffic.lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -336,6 +336,7 @@ void dataplane_stop(dataplane *dp)
     free(dp->users.keys);
     pthread_cond_destroy(&dp->changed);
     pthread_mutex_destroy(&dp->lock);
+    pthread_mutex_destroy(&dp->report_lock);
     pthread_mutex_destroy(&dp->traffic.lock);
     free(dp);
 }

@@ -67,10 +67,11 @@ int dataplane_sync(dataplane *dp, int64_t since_ms);
  * like dataplane_sync. */
 int dataplane_refresh(dataplane *dp);
 /* After each time the store is in force in nats-server: fn(ctx, seq), seq
- * the last bus log entry the store held then (store_log.h).  Set once. */
+ * the last bus log entry the store held then (store_log.h).  NULL stops
+ * it: no call is running or will run once this returns. */
 void dataplane_on_in_force(dataplane *dp, void (*fn)(void *ctx, int64_t seq), void *ctx);
 /* What membershipd's own long-lived connection (the bus log) has sent
- * nats-server: not the peers' traffic.  Set once. */
+ * nats-server: not the peers' traffic.  NULL stops it, as above. */
 void dataplane_on_own_traffic(dataplane *dp, void (*fn)(void *ctx, uint64_t *msgs, uint64_t *bytes), void *ctx);
 /* Asks for the store to be applied now, without waiting (the bus log's
  * applier, after each entry: sooner than the next poll). */

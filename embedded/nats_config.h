@@ -97,6 +97,9 @@ bool natsconf_route_host_ok(const char *host);
  * fails validation or memory runs out. */
 char *natsconf_render(const natsconf *conf);
 
+/* "nats://host:port" or "tls://host:port", an IPv6 host in brackets. */
+void natsconf_url(bool tls, const char *host, unsigned port, char *out, size_t len);
+
 /* What a rendered configuration listens on, read back by those who did
  * not write it (membershipd doctor). */
 typedef struct {

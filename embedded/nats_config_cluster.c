@@ -49,7 +49,7 @@ bool natsconf_cluster_valid(const natsconf_cluster *c)
     return true;
 }
 
-static void render_host_port(FILE *f, const char *host, unsigned port)
+void natsconf_render_host_port(FILE *f, const char *host, unsigned port)
 {
     bool v6 = strchr(host, ':') != NULL;
     fprintf(f, "%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", port);
@@ -61,7 +61,7 @@ static void render_host_port(FILE *f, const char *host, unsigned port)
 void natsconf_render_cluster(FILE *f, const char *host, const natsconf_cluster *c)
 {
     fprintf(f, "server_name: \"%s\"\ncluster {\n  name: \"%s\"\n  listen: \"", c->server_name, c->name);
-    render_host_port(f, host, c->port);
+    natsconf_render_host_port(f, host, c->port);
     fprintf(f, "\"\n  authorization {\n    user: \"" NATSCONF_ROUTE_USER "\"\n    password: \"%s\"\n"
                "    timeout: 2\n  }\n", c->password);
     fprintf(f, "  tls {\n    cert_file: \"%s\"\n    key_file: \"%s\"\n    ca_file: \"%s\"\n    verify: true\n"
@@ -72,7 +72,7 @@ void natsconf_render_cluster(FILE *f, const char *host, const natsconf_cluster *
     fprintf(f, "]\n  }\n  routes = [\n");
     for (size_t i = 0; i < c->nroutes; i++) {
         fprintf(f, "    \"nats-route://" NATSCONF_ROUTE_USER ":%s@", c->password);
-        render_host_port(f, c->routes[i].host, c->routes[i].port);
+        natsconf_render_host_port(f, c->routes[i].host, c->routes[i].port);
         fprintf(f, "\"\n");
     }
     fprintf(f, "  ]\n}\n");

@@ -181,17 +181,10 @@ static int start_log(server *srv)
 {
     if (srv->cfg.bus_auth == BUS_AUTH_OFF)
         return 0;
-    char url[128], host[64], expected[256] = "", db[PATH_MAX], err[512] = "";
+    char url[128], expected[256], db[PATH_MAX], err[512] = "";
     if (cli_db_path(&srv->cfg.store, STORE_OPEN_CREATE, db) != EXIT_OK)
         return -1;
-    bool tls = serve_config_tls(&srv->cfg);
-    if (tls)
-        tls_dataplane_target(srv->cfg.tls_cert, srv->cfg.bind, host, expected);
-    else
-        snprintf(host, sizeof host, "%s", srv->cfg.bind);
-    bool v6 = strchr(host, ':') != NULL;
-    snprintf(url, sizeof url, "%s://%s%s%s:%u", tls ? "tls" : "nats", v6 ? "[" : "", host, v6 ? "]" : "",
-             dataplane_port(srv->dataplane));
+    tls_dataplane_target(srv->cfg.tls_cert, srv->cfg.bind, dataplane_port(srv->dataplane), url, expected);
     bool cluster = cluster_configured(&srv->cfg.cluster);
     size_t nodes = cluster ? srv->cluster.block.nroutes + 1 : 1;
     size_t payload = srv->cfg.max_msg_bytes;

@@ -39,7 +39,7 @@ static char *read_text(const char *path)
 /* Where this node's nats-server listens, from the nats.conf serve wrote. */
 static int find_dataplane(const char *dir, natsconf_listeners *l, char url[128], char expected[256])
 {
-    char path[PATH_MAX + 16], host[64];
+    char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/nats.conf", dir);
     char *text = read_text(path);
     int rc = text && natsconf_parse_listeners(text, l) == 0 && l->log ? 0 : -1;
@@ -49,13 +49,7 @@ static int find_dataplane(const char *dir, natsconf_listeners *l, char url[128],
                   "membershipd serve on this data directory, then run the command again; nothing was changed", path);
         return -1;
     }
-    expected[0] = '\0';
-    if (l->tls)
-        tls_dataplane_target(l->tls_cert, l->host, host, expected);
-    else
-        snprintf(host, sizeof host, "%s", l->host);
-    bool v6 = strchr(host, ':') != NULL;
-    snprintf(url, 128, "%s://%s%s%s:%u", l->tls ? "tls" : "nats", v6 ? "[" : "", host, v6 ? "]" : "", l->port);
+    tls_dataplane_target(l->tls ? l->tls_cert : NULL, l->host, l->port, url, expected);
     return 0;
 }
 

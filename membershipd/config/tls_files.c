@@ -1,4 +1,5 @@
 #include "membershipd/config/tls_files.h"
+#include "embedded/nats_config.h"
 #include "common/log.h"
 #include "membershipd/store/store.h"
 
@@ -212,19 +213,20 @@ static bool first_san(const char *sans, const char *kind, char *out, size_t cap)
     return false;
 }
 
-void tls_dataplane_target(const char *cert_path, const char *bind, char host[64], char expected[256])
+void tls_dataplane_target(const char *cert_path, const char *bind, unsigned port, char url[128], char expected[256])
 {
     bool v6 = strchr(bind, ':') != NULL;
     bool wildcard = strcmp(bind, "0.0.0.0") == 0 || strcmp(bind, "::") == 0;
-    snprintf(host, 64, "%s", wildcard ? (v6 ? "::1" : "127.0.0.1") : bind);
+    char host[64], err[512], sans[2048] = "";
+    snprintf(host, sizeof host, "%s", wildcard ? (v6 ? "::1" : "127.0.0.1") : bind);
     expected[0] = '\0';
-    char err[512], sans[2048] = "", ip[64];
-    X509 *cert = pki_cert_read(cert_path, err, sizeof err);
+    X509 *cert = cert_path ? pki_cert_read(cert_path, err, sizeof err) : NULL;
     if (cert)
         pki_cert_sans(cert, sans, sizeof sans);
     X509_free(cert);
-    if (!first_san(sans, "DNS:", expected, 256) && first_san(sans, "IP:", ip, sizeof ip))
-        snprintf(host, 64, "%s", ip);
+    if (cert_path && !first_san(sans, "DNS:", expected, 256))
+        first_san(sans, "IP:", host, sizeof host);
+    natsconf_url(cert_path != NULL, host, port, url, 128);
 }
 
 /* Every certificate in a PEM file, in order (the caller frees the stack). */

@@ -31,13 +31,13 @@ void tls_pem_free(char *pem);
  * 0, or -1 with one line in err. */
 int tls_chain_check(const char *cert_path, const char *ca_pem, char *err, size_t errlen);
 
-/* Where membershipd's own clients reach a TLS data plane listening on bind
- * and what they verify its certificate (cert_path) against: with a DNS
- * name among its SANs, that name (expected, for nats.c) at bind, or at
- * loopback when bind is a wildcard; otherwise at its first IP SAN (which
- * nats.c checks against the address dialled), or loopback.  host gets an
- * IP literal; expected "" when the address is what is checked. */
-void tls_dataplane_target(const char *cert_path, const char *bind, char host[64], char expected[256]);
+/* Where membershipd's own clients reach a data plane listening on
+ * bind:port (url) and, with TLS (cert_path not NULL), what they verify its
+ * certificate against: with a DNS name among its SANs, that name
+ * (expected, for nats.c) at bind, or at loopback when bind is a wildcard;
+ * otherwise at its first IP SAN (which nats.c checks against the address
+ * dialled).  expected "" when the address is what is checked. */
+void tls_dataplane_target(const char *cert_path, const char *bind, unsigned port, char url[128], char expected[256]);
 
 /* The lifetime of the first certificate in a PEM text (all 0 when there
  * is none). */

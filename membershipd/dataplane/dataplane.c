@@ -447,7 +447,5 @@ unsigned dataplane_port(const dataplane *dp)
 
 void dataplane_url(const dataplane *dp, char *out, size_t len)
 {
-    bool v6 = strchr(dp->cfg.host, ':') != NULL;
-    snprintf(out, len, "%s://%s%s%s:%u", dp->cfg.tls_cert ? "tls" : "nats", v6 ? "[" : "", dp->cfg.host,
-             v6 ? "]" : "", dp->cfg.port);
+    natsconf_url(dp->cfg.tls_cert != NULL, dp->cfg.host, dp->cfg.port, out, len);
 }

@@ -40,6 +40,8 @@ json_t *doctor_add(doctor *d, const char *id, doctor_verdict verdict, const char
 json_t *doctor_addf(doctor *d, const char *id, doctor_verdict verdict, const char *fix, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* The URL doctor's own clients dial the data plane at. */
+void doctor_nats_url(const doctor *d, char url[128]);
 /* The connectable form of a listen address: 0.0.0.0 -> 127.0.0.1, :: -> ::1. */
 void doctor_connect_host(const char *listen, char out[64]);
 /* A TCP connection to host (an IP literal):port, with the probe timeout on

@@ -16,9 +16,7 @@
 static void routes_up(doctor *d, const busauth_identity *system)
 {
     char url[128], err[PATH_MAX + 256];
-    bool v6 = strchr(d->dataplane_host, ':') != NULL;
-    snprintf(url, sizeof url, "%s://%s%s%s:%u", d->nats.tls ? "tls" : "nats", v6 ? "[" : "", d->dataplane_host,
-             v6 ? "]" : "", d->nats.port);
+    doctor_nats_url(d, url);
     nats_monitor m = {.url = url, .system = system, .ca_file = d->ca, .timeout_ms = DOCTOR_PROBE_TIMEOUT_MS};
     nats_monitor_counters c;
     if (nats_monitor_counters_read(&m, &c, err, sizeof err) != 0) {

@@ -15,11 +15,9 @@
 static const char *const LIVE_IDS[] = {"live.dataplane_login", "live.revoked_connections"};
 
 /* The data plane's URL, as clients write it. */
-static void nats_url(const doctor *d, char url[128])
+void doctor_nats_url(const doctor *d, char url[128])
 {
-    bool v6 = strchr(d->dataplane_host, ':') != NULL;
-    snprintf(url, 128, "%s://%s%s%s:%u", d->nats.tls ? "tls" : "nats", v6 ? "[" : "", d->dataplane_host,
-             v6 ? "]" : "", d->nats.port);
+    natsconf_url(d->nats.tls, d->dataplane_host, d->nats.port, url, 128);
 }
 
 /* As membershipd logs in to its own child: the TLS server must present
@@ -27,7 +25,7 @@ static void nats_url(const doctor *d, char url[128])
 static void login(doctor *d, const busauth_identity *id)
 {
     char url[128];
-    nats_url(d, url);
+    doctor_nats_url(d, url);
     if (d->nats.tls && !d->cfg->tls_cert) {
         doctor_addf(d, "live.dataplane_login", DOCTOR_FAIL, "give doctor the --tls-cert the server runs with",
                     "%s has TLS, and doctor cannot tell nats-server from an impostor without its certificate", url);
@@ -115,7 +113,7 @@ static void revoked_connections(doctor *d, const busauth_identity *id)
         return;
     }
     char err[PATH_MAX + 256], url[128];
-    nats_url(d, url);
+    doctor_nats_url(d, url);
     conn_scan scan = {.internal_key = busauth_identity_public_key(id),
                       .system_key = busauth_identity_public_key(system),
                       .log_key = busauth_identity_public_key(log), .revoked = json_array(),

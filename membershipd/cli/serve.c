@@ -175,6 +175,17 @@ static size_t wait_in_force(server *srv, char *lagging, size_t len)
     return ctllog_wait_in_force(srv->log, ctllog_applied(srv->log), CTLLOG_IN_FORCE_TIMEOUT_MS, lagging, len);
 }
 
+static int64_t without_quorum_ms(server *srv)
+{
+    return ctllog_without_quorum_ms(srv->log);
+}
+
+static bool admit_peers(void *srv)
+{
+    server *s = srv;
+    return ctllog_admits_peers(s->log, (int64_t)s->cfg.cluster.max_stale_s * 1000);
+}
+
 /* From here on every change goes through the bus log (dev/control-log.md),
  * one replica per node up to three. */
 static int start_log(server *srv)
@@ -210,8 +221,11 @@ static int start_log(server *srv)
     store_log_set_writer(srv->store, &w);
     dataplane_on_in_force(srv->dataplane, report_in_force, srv->log);
     dataplane_on_own_traffic(srv->dataplane, log_sent, srv->log);
-    if (cluster)
+    if (cluster) {
         srv->wait_in_force = wait_in_force;
+        srv->without_quorum_ms = without_quorum_ms;
+        dataplane_gate_peers(srv->dataplane, admit_peers, srv);
+    }
     /* A single node's log is its own: no reason to serve before it is up.
      * A cluster node serves reads meanwhile (its writes answer 503). */
     if (ctllog_wait_ready(srv->log, cluster ? CLUSTER_LOG_START_WAIT_MS : SINGLE_LOG_START_WAIT_MS) == 0)
@@ -245,6 +259,7 @@ static void close_state(server *srv)
     if (srv->dataplane) { /* the data plane calls into the log: not after it is gone */
         dataplane_on_in_force(srv->dataplane, NULL, NULL);
         dataplane_on_own_traffic(srv->dataplane, NULL, NULL);
+        dataplane_gate_peers(srv->dataplane, NULL, NULL);
     }
     ctllog_stop(srv->log); /* its applier nudges the data plane: stopped first */
     dataplane_stop(srv->dataplane);

@@ -14,7 +14,7 @@
 bool cluster_configured(const cluster_config *c)
 {
     return c->name || c->server_name || c->routes || c->secret_file || c->tls_cert || c->tls_key || c->tls_ca ||
-           c->port_text;
+           c->port_text || c->max_stale_text;
 }
 
 /* One "[nats-route://]HOST:PORT" of length n at text. */

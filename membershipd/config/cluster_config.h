@@ -14,13 +14,15 @@
 #define CLUSTER_ROUTES_MAX 32
 #define CLUSTER_SECRET_MIN 32      /* bytes, after a trailing newline is dropped */
 #define CLUSTER_SECRET_MAX 4096
+#define CLUSTER_DEFAULT_MAX_STALE_S 30 /* without quorum for longer: no peers admitted (dev/cluster.md) */
+#define CLUSTER_MAX_STALE_MAX_S 86400
 
 /* The flags as typed (NULL when not given); port is parsed. */
 typedef struct {
     const char *name, *server_name, *routes, *secret_file;
     const char *tls_cert, *tls_key, *tls_ca;
-    const char *port_text;
-    unsigned port;
+    const char *port_text, *max_stale_text;
+    unsigned port, max_stale_s;
 } cluster_config;
 
 /* Whether any cluster flag was given: then the node is in cluster mode

@@ -46,6 +46,8 @@ void serve_flags_table(serve_flags *f, cli_flag *t)
         {"--cluster-name", "NAME", &f->cluster.name, NULL, "join the nodes of this cluster (dev/cluster.md)"},
         {"--server-name", "NAME", &f->cluster.server_name, NULL, "this node's name, unique in the cluster"},
         {"--cluster-port", "N", &f->cluster.port_text, NULL, "the route port, on --bind (default 6250)"},
+        {"--max-stale", "SECONDS", &f->cluster.max_stale_text, NULL,
+         "without quorum for longer, admit no peer until caught up (default 30)"},
         {"--routes", "URL[,URL...]", &f->cluster.routes, NULL, "the other nodes: nats-route://HOST:PORT,..."},
         {"--cluster-secret-file", "PATH", &f->cluster.secret_file, NULL,
          "the route secret, the same file on every node (0600, 32 bytes or more)"},
@@ -234,6 +236,9 @@ int serve_config_parse(const serve_flags *f, serve_config *cfg)
     if (rc == EXIT_OK)
         rc = parse_unsigned("--cluster-port", f->cluster.port_text, 1, 65535, CLUSTER_DEFAULT_PORT,
                             &cfg->cluster.port);
+    if (rc == EXIT_OK)
+        rc = parse_unsigned("--max-stale", f->cluster.max_stale_text, 1, CLUSTER_MAX_STALE_MAX_S,
+                            CLUSTER_DEFAULT_MAX_STALE_S, &cfg->cluster.max_stale_s);
     if (rc == EXIT_OK)
         rc = parse_metrics_addr(f->metrics_addr, cfg);
     if (rc == EXIT_OK && f->audit_syslog_socket && !f->audit_syslog) {

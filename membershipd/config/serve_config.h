@@ -65,7 +65,7 @@ typedef struct {
 } serve_config;
 
 /* Number of entries SERVE_FLAGS adds to a cli_flag table. */
-#define SERVE_FLAG_COUNT 28
+#define SERVE_FLAG_COUNT 29
 /* Appends the serve flags, bound to f, at table[0..SERVE_FLAG_COUNT). */
 void serve_flags_table(serve_flags *f, cli_flag *table);
 

@@ -19,6 +19,7 @@ ctllog *ctllog_start(const ctllog_config *cfg, char *err, size_t errlen)
         return NULL;
     }
     log->cfg = *cfg;
+    log->started_ms = clock_mono_ms();
     snprintf(log->url, sizeof log->url, "%s", cfg->url);
     snprintf(log->ca_file, sizeof log->ca_file, "%s", cfg->ca_file ? cfg->ca_file : "");
     snprintf(log->db_path, sizeof log->db_path, "%s", cfg->db_path);
@@ -199,6 +200,36 @@ int ctllog_wait_caught_up(ctllog *log, int64_t last, int timeout_ms)
 int ctllog_wait_applied(ctllog *log, int64_t seq, int timeout_ms)
 {
     return wait_for(log, applied, seq, timeout_ms);
+}
+
+bool ctllog_caught_up_now(ctllog *log)
+{
+    int64_t last = ctllog_is_ready(log) ? ctllog_last_seq(log) : -1, reported = ctllog_reported_seq(log);
+    pthread_mutex_lock(&log->lock);
+    bool done = last >= 0 && caught_up(log, last > reported ? last : reported);
+    pthread_mutex_unlock(&log->lock);
+    return done;
+}
+
+bool ctllog_admits_peers(ctllog *log, int64_t max_stale_ms)
+{
+    int64_t without = ctllog_without_quorum_ms(log);
+    pthread_mutex_lock(&log->lock);
+    bool was_closed = log->peers_closed;
+    pthread_mutex_unlock(&log->lock);
+    bool closed = was_closed ? without > 0 || !ctllog_caught_up_now(log) : without > max_stale_ms;
+    if (closed == was_closed)
+        return !closed;
+    pthread_mutex_lock(&log->lock);
+    log->peers_closed = closed;
+    pthread_mutex_unlock(&log->lock);
+    if (closed)
+        log_event(LOG_WARN, "cluster_peers_closed", "without_quorum_ms=%lld max_stale_ms=%lld detail=\"most nodes "
+                  "unreachable for too long: this node may honour keys the others revoked, so it admits no peer until "
+                  "it has quorum and has caught up\"", (long long)without, (long long)max_stale_ms);
+    else
+        log_event(LOG_INFO, "cluster_peers_reopened", "applied=%lld", (long long)ctllog_applied(log));
+    return !closed;
 }
 
 void ctllog_sent(ctllog *log, uint64_t *msgs, uint64_t *bytes)

@@ -67,6 +67,17 @@ void ctllog_in_force(ctllog *log, int64_t seq);
  * names comma-separated in lagging. */
 size_t ctllog_wait_in_force(ctllog *log, int64_t seq, int timeout_ms, char *lagging, size_t len);
 
+/* How long most of the bus's nodes have not been heard from (ms; 0 while
+ * they are, and always on a single node). */
+int64_t ctllog_without_quorum_ms(ctllog *log);
+
+/* Whether this node's data plane should admit peers (dev/cluster.md, "A
+ * node cut off"): no once it has been without quorum for longer than
+ * max_stale_ms, since the majority may have revoked keys it still
+ * honours; yes again once it has quorum and has caught up with the
+ * stream.  Logs each change. */
+bool ctllog_admits_peers(ctllog *log, int64_t max_stale_ms);
+
 /* What the log's connection has sent nats-server so far (its entries,
  * requests and reports), for the data plane's traffic figures. */
 void ctllog_sent(ctllog *log, uint64_t *msgs, uint64_t *bytes);

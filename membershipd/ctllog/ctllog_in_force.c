@@ -117,17 +117,45 @@ size_t ctllog_wait_in_force(ctllog *log, int64_t seq, int timeout_ms, char *lagg
     return n;
 }
 
+int64_t ctllog_reported_seq(ctllog *log)
+{
+    int64_t now = clock_mono_ms(), most = 0;
+    pthread_mutex_lock(&log->lock);
+    for (size_t i = 0; i < log->nnodes; i++)
+        if (now - log->nodes[i].seen_ms <= CTLLOG_NODE_STALE_MS && log->nodes[i].seq > most)
+            most = log->nodes[i].seq;
+    pthread_mutex_unlock(&log->lock);
+    return most;
+}
+
 bool ctllog_quorum(ctllog *log)
 {
+    return ctllog_without_quorum_ms(log) == 0;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+int64_t ctllog_without_quorum_ms(ctllog *log)
+{
     if (log->cfg.nodes <= 1)
-        return true;
-    int64_t now = clock_mono_ms();
+        return 0;
+    int64_t now = clock_mono_ms(), seen[CTLLOG_NODES_MAX];
+    size_t need = log->cfg.nodes / 2 + 1;
     pthread_mutex_lock(&log->lock);
-    /* Until every live node had the time to speak once, assume it is there. */
-    bool early = now < log->listening_since_ms + CTLLOG_SAY_EVERY_MS * 3 / 2;
-    size_t heard = 0;
-    for (size_t i = 0; i < log->nnodes; i++)
-        heard += now - log->nodes[i].seen_ms <= CTLLOG_NODE_STALE_MS;
+    size_t n = log->nnodes;
+    for (size_t i = 0; i < n; i++)
+        seen[i] = log->nodes[i].seen_ms;
+    /* Before any node could be heard, quorum counts as lost at start. */
+    int64_t since = log->listening_since_ms ? log->listening_since_ms : log->started_ms;
     pthread_mutex_unlock(&log->lock);
-    return early || heard > log->cfg.nodes / 2;
+    qsort(seen, n, sizeof *seen, newest_first);
+    /* Quorum held until the need-th most recent report went stale. */
+    int64_t held_until = (n >= need ? seen[need - 1] : since) + CTLLOG_NODE_STALE_MS;
+    if (now < since + CTLLOG_SAY_EVERY_MS * 3 / 2) /* every live node's first report may be on its way */
+        return 0;
+    return now > held_until ? now - held_until : 0;
 }

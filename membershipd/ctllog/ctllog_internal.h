@@ -41,6 +41,8 @@ struct ctllog {
     size_t nnodes;
     natsSubscription *reports;
     int64_t listening_since_ms; /* every live node has spoken once after CTLLOG_SAY_EVERY_MS */
+    int64_t started_ms;
+    bool peers_closed;          /* ctllog_admits_peers said no last */
     bool stopping;
     pthread_t thread;
     natsOptions *opts;
@@ -68,5 +70,12 @@ void ctllog_say_in_force(ctllog *log);
 /* Whether most of the bus's nodes were heard from lately (this one's own
  * reports included): otherwise a change is refused at once. */
 bool ctllog_quorum(ctllog *log);
+/* The furthest entry any node heard from lately runs. */
+int64_t ctllog_reported_seq(ctllog *log);
+/* Caught up with the stream as it is read now, and with every node heard
+ * from lately: right after a partition heals, the stream can be answered
+ * by this node's own replica, which still believes it leads, while the
+ * node that wrote an entry already says it runs it. */
+bool ctllog_caught_up_now(ctllog *log);
 
 #endif

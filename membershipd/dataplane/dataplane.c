@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,9 @@ struct dataplane {
     void *in_force_ctx;
     void (*own_traffic)(void *ctx, uint64_t *msgs, uint64_t *bytes);
     void *own_traffic_ctx;
+    bool (*admit)(void *ctx);
+    void *admit_ctx;
+    _Atomic bool closed;      /* peers not admitted: in force in nats-server */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t changed;
@@ -163,9 +167,34 @@ void dataplane_on_in_force(dataplane *dp, void (*fn)(void *ctx, int64_t seq), vo
     pthread_mutex_unlock(&dp->report_lock);
 }
 
+void dataplane_gate_peers(dataplane *dp, bool (*admit)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&dp->report_lock);
+    dp->admit = admit;
+    dp->admit_ctx = ctx;
+    pthread_mutex_unlock(&dp->report_lock);
+}
+
+bool dataplane_peers_closed(dataplane *dp)
+{
+    return dp && atomic_load(&dp->closed);
+}
+
+/* Asks the gate; true when its answer changed what is to be rendered. */
+static bool gate_moved(dataplane *dp)
+{
+    pthread_mutex_lock(&dp->report_lock);
+    bool closed = dp->admit && !dp->admit(dp->admit_ctx);
+    pthread_mutex_unlock(&dp->report_lock);
+    if (closed == dp->cfg.peers_closed)
+        return false;
+    dp->cfg.peers_closed = closed;
+    return true;
+}
+
 /* Applies the database to nats-server whenever asked or when another
- * process committed; a failed apply is retried every poll and never
- * reported as applied. */
+ * process committed, or when the gate's answer changed; a failed apply is
+ * retried every poll and never reported as applied. */
 static void *reloader(void *arg)
 {
     dataplane *dp = arg;
@@ -190,11 +219,14 @@ static void *reloader(void *arg)
         pthread_mutex_unlock(&dp->lock);
         int64_t version = store_data_version(dp->store);
         bool ok = true;
-        if (failing || target != dp->applied || version != seen_version)
+        bool gated = gate_moved(dp);
+        if (gated || failing || target != dp->applied || version != seen_version)
             ok = apply(dp, since_ms) == 0;
         failing = !ok;
-        if (ok)
+        if (ok) {
             seen_version = version;
+            atomic_store(&dp->closed, dp->cfg.peers_closed);
+        }
         pthread_mutex_lock(&dp->lock);
         if (ok) {
             dp->applied = target;

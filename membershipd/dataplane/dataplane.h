@@ -46,6 +46,9 @@ typedef struct {
      * (dev/control-log.md); NULL: no log (--bus-auth off). */
     const char *jetstream_dir;
     const busauth_identity *log_user;
+    /* Render no peer at all, only membershipd's own users: the reloader
+     * sets it from the gate (dataplane_gate_peers); false when starting. */
+    bool peers_closed;
     /* Called after each reload with its outcome and duration (metrics); may be NULL. */
     void (*reload_done)(bool ok, double seconds);
 } dataplane_config;
@@ -73,6 +76,13 @@ void dataplane_on_in_force(dataplane *dp, void (*fn)(void *ctx, int64_t seq), vo
 /* What membershipd's own long-lived connection (the bus log) has sent
  * nats-server: not the peers' traffic.  NULL stops it, as above. */
 void dataplane_on_own_traffic(dataplane *dp, void (*fn)(void *ctx, uint64_t *msgs, uint64_t *bytes), void *ctx);
+/* Asked at each poll whether peers may log in (a cluster node cut off from
+ * most of the bus says no: dev/cluster.md); when the answer changes, the
+ * configuration is rendered again, with or without them.  NULL stops it,
+ * as above. */
+void dataplane_gate_peers(dataplane *dp, bool (*admit)(void *ctx), void *ctx);
+/* Whether peers are not admitted now (the gate said no, and that is in force). */
+bool dataplane_peers_closed(dataplane *dp);
 /* Asks for the store to be applied now, without waiting (the bus log's
  * applier, after each entry: sooner than the next poll). */
 void dataplane_nudge(dataplane *dp);

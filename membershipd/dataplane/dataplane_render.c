@@ -133,7 +133,9 @@ int dataplane_render_change(store *s, const dataplane_config *cfg, const datapla
                     .log_key = cfg->log_user ? busauth_identity_public_key(cfg->log_user) : NULL};
     user_list *l = &r.list;
     natsconf_cluster cluster = {0};
-    int rc = store_active_memberships(s, add_membership, &r) == STORE_OK && keys_of(l, &out->users) == 0 ? 0 : -1;
+    /* Closed to peers: membershipd's own users alone (dev/cluster.md). */
+    bool listed = cfg->peers_closed || store_active_memberships(s, add_membership, &r) == STORE_OK;
+    int rc = listed && keys_of(l, &out->users) == 0 ? 0 : -1;
     if (rc == 0 && cfg->cluster)
         rc = dataplane_cluster_block(s, cfg, &cluster);
     if (rc == 0) {

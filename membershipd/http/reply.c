@@ -122,9 +122,22 @@ static struct MHD_Response *stream_response(reply *out, uint8_t body_sha256[BUSA
     return resp;
 }
 
-static void add_headers(struct MHD_Response *resp, const request *req, const reply *out,
+/* A cluster node cut off from most of the bus answers reads from a state
+ * that may miss what the others did meanwhile: for at least this long. */
+static void add_staleness(server *srv, struct MHD_Response *resp)
+{
+    int64_t ms = srv->without_quorum_ms ? srv->without_quorum_ms(srv) : 0;
+    if (ms > 0) {
+        char text[24];
+        snprintf(text, sizeof text, "%lld", (long long)ms);
+        MHD_add_response_header(resp, "X-Unibus-Stale-Ms", text);
+    }
+}
+
+static void add_headers(server *srv, struct MHD_Response *resp, const request *req, const reply *out,
                         const char *content_type, const char *sig)
 {
+    add_staleness(srv, resp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     MHD_add_response_header(resp, "X-Unibus-Server-Signature", sig);
     MHD_add_response_header(resp, "X-Request-Id", req->id);
@@ -151,7 +164,7 @@ enum MHD_Result reply_send(server *srv, struct MHD_Connection *conn, request *re
         return MHD_NO;
     char sig[BUSAUTH_SIG_B64_LEN + 1];
     sign_response(srv, req, out->status, body_sha256, sig);
-    add_headers(resp, req, out, streamed ? "application/octet-stream" : "application/json", sig);
+    add_headers(srv, resp, req, out, streamed ? "application/octet-stream" : "application/json", sig);
     enum MHD_Result result = MHD_queue_response(conn, out->status, resp);
     MHD_destroy_response(resp);
     req->responded = true;

@@ -55,6 +55,9 @@ typedef struct server {
      * other nodes; how many did not confirm, named in lagging. */
     size_t (*wait_in_force)(struct server *srv, char *lagging, size_t len);
     atomic_ullong cluster_unconfirmed; /* changes answered before every node confirmed */
+    /* A cluster node's: how long it has been without quorum (ms, 0 with
+     * it), said on every answer so a read says how stale it may be. */
+    int64_t (*without_quorum_ms)(struct server *srv);
     busauth_identity *log_user; /* its account's user (server_identity.h) */
     store *store;
     pthread_mutex_t store_lock; /* one SQLite connection, one thread at a time */

@@ -229,10 +229,18 @@ static void render_dataplane(out_buf *b, const metrics_live *live)
 
 static void render_cluster(out_buf *b, const metrics_live *live)
 {
-    if (live->cluster)
-        scalar(b, "unibus_cluster_unconfirmed_total", "counter",
-               "Changes answered before every reachable node confirmed them in force (named in the answer).",
-               live->cluster_unconfirmed);
+    if (!live->cluster)
+        return;
+    scalar(b, "unibus_cluster_unconfirmed_total", "counter",
+           "Changes answered before every reachable node confirmed them in force (named in the answer).",
+           live->cluster_unconfirmed);
+    scalar(b, "unibus_cluster_quorum", "gauge", "1 while most of the bus's nodes are heard from, else 0.",
+           live->cluster_without_quorum_ms == 0);
+    scalar(b, "unibus_cluster_without_quorum_seconds", "gauge",
+           "How long this node has been without quorum (its reads may be this stale).",
+           live->cluster_without_quorum_ms / 1000);
+    scalar(b, "unibus_cluster_peers_closed", "gauge",
+           "1 while this node admits no peer: without quorum for longer than --max-stale.", live->cluster_peers_closed);
 }
 
 static void render_process(out_buf *b)

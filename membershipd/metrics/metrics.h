@@ -47,6 +47,8 @@ typedef struct {
     bool cluster;                   /* a cluster node: its routes are counted */
     uint64_t cluster_routes;
     uint64_t cluster_unconfirmed;
+    uint64_t cluster_without_quorum_ms;
+    bool cluster_peers_closed;
 } metrics_live;
 
 /* The whole exposition: malloc'd, NUL-terminated; NULL when out of

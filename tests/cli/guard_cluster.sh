@@ -70,6 +70,11 @@ refused "an unbracketed IPv6 route" "expected nats-route://HOST:PORT" $NODE $RTL
 refused "the cluster port twice" "--nats-port and --cluster-port are both 16999" $NODE $RTLS --nats-port 16999
 t "a cluster port out of range" 2 "--cluster-port 70000" "$M" check-config --data-dir "$D" --cluster-name bus \
     --server-name n1 --cluster-port 70000
+t "a max-stale of 0" 2 "--max-stale" "$M" check-config --data-dir "$D" $NODE $RTLS --max-stale 0
+t "a max-stale that is not a number" 2 "--max-stale" "$M" check-config --data-dir "$D" $NODE $RTLS --max-stale 30s
+t "a max-stale over a day" 2 "--max-stale" "$M" check-config --data-dir "$D" $NODE $RTLS --max-stale 86401
+refused "a max-stale without a cluster" "--cluster-name is missing" --max-stale 30
+t "accepted: a max-stale of 5 s" 0 "" "$M" check-config --data-dir "$D" $NODE $RTLS --max-stale 5
 }
 t "accepted: IPv6 and DNS routes" 0 "" "$M" check-config --data-dir "$D" $NODE $RTLS \
     --routes "nats-route://[::1]:16998,node-2.example:6250"

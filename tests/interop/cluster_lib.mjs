@@ -83,8 +83,8 @@ export class Bus {
     this.run(["ca", "init", "--trust-domain", `${this.name}.test`, "--data-dir", this.dataDir(node)]);
   }
 
-  issue(node, role = "node") {
-    this.run(["cert", "issue", node, "--role", role, "--ip", "127.0.0.1", "--out", this.certDir(node),
+  issue(node, role = "node", ip = "127.0.0.1") {
+    this.run(["cert", "issue", node, "--role", role, "--ip", ip, "--out", this.certDir(node),
               "--data-dir", this.dataDir(this.caNode)]);
   }
 

@@ -39,7 +39,7 @@ ctllog *ctllog_start(const ctllog_config *cfg, char *err, size_t errlen)
     pthread_cond_init(&log->changed, &attr);
     pthread_condattr_destroy(&attr);
     if (store_open(log->db_path, STORE_OPEN_EXISTING, &log->store, err, errlen) != STORE_OK ||
-        store_log_applied(log->store, &log->applied) != STORE_OK ||
+        store_log_applied(log->store, &log->applied) != STORE_OK || store_log_based(log->store, &log->based) != STORE_OK ||
         pthread_create(&log->thread, NULL, ctllog_applier, log) != 0) {
         if (!err[0])
             snprintf(err, errlen, "cannot start the bus log's applier");

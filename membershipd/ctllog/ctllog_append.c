@@ -51,9 +51,17 @@ static put_outcome resolve(ctllog *log, int64_t expect, const char *id, const ch
     return who == OURS ? PUT_OK : who == NOT_OURS ? PUT_STALE : PUT_UNKNOWN;
 }
 
-static put_outcome put(ctllog *log, const char *id, unsigned i, unsigned n, const uint8_t *data, size_t len,
+typedef struct {
+    char id[33];
+    unsigned n;
+    bool base;
+} entry_header;
+
+static put_outcome put(ctllog *log, const entry_header *h, unsigned i, const uint8_t *data, size_t len,
                        int64_t expect, int64_t *seq)
 {
+    const char *id = h->id;
+    unsigned n = h->n;
     char part[32];
     snprintf(part, sizeof part, "%u/%u", i, n);
     natsMsg *msg = NULL;
@@ -64,6 +72,8 @@ static put_outcome put(ctllog *log, const char *id, unsigned i, unsigned n, cons
         st = natsMsgHeader_Set(msg, CTLLOG_HEADER_PART, part);
     if (st == NATS_OK)
         st = natsMsgHeader_Set(msg, CTLLOG_HEADER_ORIGIN, log->node);
+    if (st == NATS_OK && h->base)
+        st = natsMsgHeader_Set(msg, CTLLOG_HEADER_BASE, "1");
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.ExpectLastSeq = (uint64_t)expect;
@@ -94,12 +104,12 @@ static put_outcome put(ctllog *log, const char *id, unsigned i, unsigned n, cons
 /* One part, tried again while the stream has no leader (an election takes
  * seconds) but most nodes are reachable; without them, at once
  * STORE_NO_QUORUM. */
-static put_outcome put_through_elections(ctllog *log, const char *id, unsigned i, unsigned n, const uint8_t *data,
+static put_outcome put_through_elections(ctllog *log, const entry_header *h, unsigned i, const uint8_t *data,
                                          size_t len, int64_t expect, int64_t *seq)
 {
     int64_t deadline = clock_mono_ms() + CTLLOG_ELECTION_WAIT_MS;
     for (;;) {
-        put_outcome outcome = put(log, id, i, n, data, len, expect, seq);
+        put_outcome outcome = put(log, h, i, data, len, expect, seq);
         if (outcome == PUT_OK || outcome == PUT_STALE || !ctllog_quorum(log) || clock_mono_ms() >= deadline ||
             ctllog_stopping(log))
             return outcome;
@@ -108,10 +118,7 @@ static put_outcome put_through_elections(ctllog *log, const char *id, unsigned i
     }
 }
 
-/* The entry was made on the state after `at`; parts of an entry that will
- * never complete may follow it in the stream (ctllog_apply.c passes over
- * them), and the new entry may go after them. */
-static int64_t expected_last(ctllog *log, int64_t at)
+int64_t ctllog_expected_last(ctllog *log, int64_t at)
 {
     pthread_mutex_lock(&log->lock);
     int64_t expect = log->pending_first == at + 1 ? log->pending_last : at;
@@ -128,6 +135,29 @@ static store_status stale(ctllog *log)
     return STORE_STALE;
 }
 
+store_status ctllog_put_entry(ctllog *log, int64_t expect, const void *entry, size_t len, bool base, int64_t *seq)
+{
+    uint8_t raw[16];
+    entry_header h = {.base = base};
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2hex(h.id, sizeof h.id, raw, sizeof raw);
+    size_t part_max = log->cfg.part_max;
+    h.n = len ? (unsigned)((len + part_max - 1) / part_max) : 1; /* an empty base is one empty part */
+    *seq = expect;
+    for (unsigned i = 1; i <= h.n; i++) {
+        size_t off = (i - 1) * part_max, chunk = len - off < part_max ? len - off : part_max;
+        put_outcome outcome = put_through_elections(log, &h, i, (const uint8_t *)entry + off, chunk, *seq, seq);
+        if (outcome == PUT_STALE)
+            return STORE_STALE;
+        if (outcome == PUT_UNKNOWN)
+            log_event(LOG_WARN, "bus_log_unknown", "entry=%s detail=\"the bus log did not confirm an append and "
+                      "cannot be read back: the change may still take effect\"", h.id);
+        if (outcome != PUT_OK)
+            return STORE_NO_QUORUM;
+    }
+    return STORE_OK;
+}
+
 static store_status append(void *ctx, int64_t at, const void *entry, size_t len)
 {
     ctllog *log = ctx;
@@ -137,24 +167,12 @@ static store_status append(void *ctx, int64_t at, const void *entry, size_t len)
         return STORE_NO_QUORUM;
     if (at < 1) /* not even the first entry was applied when the change was made */
         return stale(log);
-    uint8_t raw[16];
-    char id[33];
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2hex(id, sizeof id, raw, sizeof raw);
-    size_t part_max = log->cfg.part_max;
-    unsigned n = (unsigned)((len + part_max - 1) / part_max);
-    int64_t seq = expected_last(log, at);
-    for (unsigned i = 1; i <= n; i++) {
-        size_t off = (i - 1) * part_max, chunk = len - off < part_max ? len - off : part_max;
-        put_outcome outcome = put_through_elections(log, id, i, n, (const uint8_t *)entry + off, chunk, seq, &seq);
-        if (outcome == PUT_STALE)
-            return stale(log);
-        if (outcome == PUT_UNKNOWN)
-            log_event(LOG_WARN, "bus_log_unknown", "entry=%s detail=\"the bus log did not confirm an append and "
-                      "cannot be read back: the change may still take effect\"", id);
-        if (outcome != PUT_OK)
-            return STORE_NO_QUORUM;
-    }
+    int64_t seq;
+    store_status status = ctllog_put_entry(log, ctllog_expected_last(log, at), entry, len, false, &seq);
+    if (status == STORE_STALE)
+        return stale(log);
+    if (status != STORE_OK)
+        return status;
     if (ctllog_wait_applied(log, seq, CTLLOG_APPLY_TIMEOUT_MS) == 0)
         return STORE_OK;
     log_event(LOG_ERROR, "bus_log_apply_slow", "seq=%lld detail=\"appended but not applied here within %d ms\"",

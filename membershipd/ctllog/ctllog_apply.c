@@ -22,6 +22,7 @@ typedef struct {
     char id[40];
     int64_t first, last;        /* 0 when no entry is being put together */
     unsigned next, parts;
+    bool base;                  /* the log's base (store_log_snapshot) */
     uint8_t *data;
     size_t len;
 } assembly;
@@ -41,6 +42,26 @@ static void assembly_reset(assembly *a)
 {
     free(a->data);
     memset(a, 0, sizeof *a);
+}
+
+/* A single node that became the first of a cluster (dev/operations.md):
+ * its log gets the replicas of the bus it now is. */
+static void grow_replicas(ctllog *log, const jsStreamInfo *si)
+{
+    if (!si->Config || si->Config->Replicas >= log->cfg.replicas)
+        return;
+    int had = (int)si->Config->Replicas;
+    si->Config->Replicas = log->cfg.replicas;
+    jsStreamInfo *grown = NULL;
+    jsErrCode jerr = 0;
+    natsStatus st = js_UpdateStream(&grown, log->js, si->Config, NULL, &jerr);
+    jsStreamInfo_Destroy(grown);
+    if (st == NATS_OK)
+        log_event(LOG_INFO, "bus_log_replicas", "stream=" CTLLOG_STREAM " from=%d to=%d", had, log->cfg.replicas);
+    else
+        log_event(LOG_WARN, "bus_log_replicas", "stream=" CTLLOG_STREAM " from=%d to=%d detail=\"cannot add replicas "
+                  "yet: %s (JetStream error %d); trying again when the log reconnects\"", had, log->cfg.replicas,
+                  natsStatus_GetText(st), (int)jerr);
 }
 
 static int ensure_stream(ctllog *log, char *err, size_t errlen)
@@ -63,8 +84,12 @@ static int ensure_stream(ctllog *log, char *err, size_t errlen)
         st = js_AddStream(&si, log->js, &cfg, &o, &jerr);
         /* This store is the new log's base: restored from a backup, it may
          * count entries of a log that is gone. */
-        if (st == NATS_OK && store_log_restart(log->store) == STORE_OK)
+        if (st == NATS_OK && store_log_restart(log->store) == STORE_OK) {
             ctllog_set_applied(log, 0);
+            pthread_mutex_lock(&log->lock);
+            log->based = false;
+            pthread_mutex_unlock(&log->lock);
+        }
         else if (st == NATS_OK)
             st = NATS_ERR;
         if (st == NATS_OK)
@@ -75,6 +100,7 @@ static int ensure_stream(ctllog *log, char *err, size_t errlen)
                  CTLLOG_STREAM, natsStatus_GetText(st), (int)jerr);
         return -1;
     }
+    grow_replicas(log, si);
     bool empty = si->State.LastSeq == 0;
     jsStreamInfo_Destroy(si);
     if (!empty)
@@ -95,12 +121,35 @@ static int ensure_stream(ctllog *log, char *err, size_t errlen)
     return -1;
 }
 
+static void diverged(ctllog *log, int64_t seq, bool base)
+{
+    pthread_mutex_lock(&log->lock);
+    log->diverged = true;
+    pthread_mutex_unlock(&log->lock);
+    if (base)
+        log_event(LOG_ERROR, "bus_log_diverged",
+                  "seq=%lld detail=\"this node's store holds data the bus's base does not (it is another bus's, or "
+                  "was changed before it joined); it takes no writes: stop it, move its membership.db away and start "
+                  "it again to join with an empty store (dev/operations.md)\"", (long long)seq);
+    else
+        log_event(LOG_ERROR, "bus_log_diverged",
+                  "seq=%lld detail=\"this node's store does not take the bus log's entry %lld (a conflict); it takes "
+                  "no more writes: restore it from another node (dev/operations.md)\"", (long long)seq, (long long)seq);
+}
+
 /* ours: written by this node's own membershipd, whose writer brings it
  * into force itself (and, doing so for many at once, in fewer reloads). */
-static int apply(ctllog *log, int64_t first, int64_t last, const void *data, size_t len, bool ours)
+static int apply(ctllog *log, int64_t first, int64_t last, const void *data, size_t len, bool ours, bool base)
 {
-    store_status status = store_log_apply(log->store, first, last, data, len);
+    store_status status = base ? store_log_apply_base(log->store, first, last, data, len)
+                               : store_log_apply(log->store, first, last, data, len);
     if (status == STORE_OK) {
+        if (base) {
+            pthread_mutex_lock(&log->lock);
+            log->based = true;
+            pthread_mutex_unlock(&log->lock);
+            log_event(LOG_INFO, "bus_log_based", "seq=%lld bytes=%zu", (long long)last, len);
+        }
         ctllog_set_applied(log, last);
         if (log->cfg.applied && len > 0 && !ours)
             log->cfg.applied(log->cfg.applied_ctx);
@@ -111,13 +160,7 @@ static int apply(ctllog *log, int64_t first, int64_t last, const void *data, siz
                   "again\"", (long long)last, store_errmsg(log->store));
         return -1;
     }
-    pthread_mutex_lock(&log->lock);
-    log->diverged = true;
-    pthread_mutex_unlock(&log->lock);
-    log_event(LOG_ERROR, "bus_log_diverged",
-              "seq=%lld detail=\"this node's store does not take the bus log's entry %lld (a conflict); it takes no "
-              "more writes: restore it from another node (dev/operations.md)\"",
-              (long long)last, (long long)last);
+    diverged(log, last, base);
     return -1;
 }
 
@@ -127,7 +170,7 @@ static int abandon(ctllog *log, assembly *a, int64_t through)
     int64_t first = a->first ? a->first : through;
     assembly_reset(a);
     publish_pending(log, a);
-    return apply(log, first, through, NULL, 0, false);
+    return apply(log, first, through, NULL, 0, false, false);
 }
 
 static bool part_header(natsMsg *msg, char id[40], unsigned *i, unsigned *n)
@@ -160,9 +203,11 @@ static int take(ctllog *log, assembly *a, natsMsg *msg, int64_t seq)
     a->data = grown;
     a->len += len;
     if (i == 1) {
+        const char *base = NULL;
         snprintf(a->id, sizeof a->id, "%s", id);
         a->first = seq;
         a->parts = n;
+        a->base = natsMsgHeader_Get(msg, CTLLOG_HEADER_BASE, &base) == NATS_OK && strcmp(base, "1") == 0;
     }
     a->last = seq;
     a->next = i + 1;
@@ -172,7 +217,7 @@ static int take(ctllog *log, assembly *a, natsMsg *msg, int64_t seq)
     }
     const char *origin = NULL;
     bool ours = natsMsgHeader_Get(msg, CTLLOG_HEADER_ORIGIN, &origin) == NATS_OK && strcmp(origin, log->node) == 0;
-    int rc = apply(log, a->first, seq, a->data, a->len, ours);
+    int rc = apply(log, a->first, seq, a->data, a->len, ours, a->base);
     assembly_reset(a);
     publish_pending(log, a);
     return rc;
@@ -215,10 +260,44 @@ static int apply_available(ctllog *log, assembly *a, int64_t *next)
     return ctllog_stopping(log) ? 0 : -1;
 }
 
+/* A node's membershipd at the end of a log that has no base yet offers
+ * its own store as the base: a single node always, a cluster node when its
+ * store holds anything (the first node's: the bus CA, its users).  An
+ * empty store waits for another node's.  Two offers at once: the
+ * expected sequence lets one in. */
+static void offer_base(ctllog *log, int64_t at, bool *waiting_said)
+{
+    void *base = NULL;
+    size_t len = 0;
+    if (!log->cfg.data_plane || store_log_snapshot(log->store, &base, &len) != STORE_OK)
+        return;
+    if (len == 0 && log->cfg.nodes > 1) {
+        if (!*waiting_said)
+            log_event(LOG_INFO, "bus_log_waiting", "detail=\"this node's store is empty: waiting for the bus's "
+                      "base state from a node that has it\"");
+        *waiting_said = true;
+        return;
+    }
+    int64_t seq = 0;
+    store_status status = ctllog_put_entry(log, ctllog_expected_last(log, at), base, len, true, &seq);
+    store_log_free(base);
+    if (status == STORE_OK)
+        log_event(LOG_INFO, "bus_log_base_offered", "through=%lld bytes=%zu", (long long)seq, len);
+}
+
+static bool is_based(ctllog *log)
+{
+    pthread_mutex_lock(&log->lock);
+    bool based = log->based;
+    pthread_mutex_unlock(&log->lock);
+    return based;
+}
+
 /* Applies what the stream holds after this store's sequence, in order; a
  * plain subscription to the log's subject rings when an entry comes, and
- * the stream is read anyway every NEXT_MSG_MS.  Returns when the stream
- * cannot be read or the log stops. */
+ * the stream is read anyway every NEXT_MSG_MS.  Appends may go once the
+ * store has its base.  Returns when the stream cannot be read or the log
+ * stops. */
 static void consume(ctllog *log)
 {
     natsSubscription *bell = NULL;
@@ -226,9 +305,9 @@ static void consume(ctllog *log)
         natsSubscription_Destroy(bell);
         return;
     }
-    ctllog_set_ready(log, true);
     assembly a = {0};
     int64_t next = ctllog_applied(log) + 1, said_ms = 0;
+    bool waiting_said = false;
     while (!ctllog_stopping(log)) {
         if (clock_mono_ms() - said_ms >= CTLLOG_SAY_EVERY_MS) {
             ctllog_say_in_force(log);
@@ -236,6 +315,10 @@ static void consume(ctllog *log)
         }
         if (apply_available(log, &a, &next) != 0)
             break;
+        if (!is_based(log))
+            offer_base(log, next - 1, &waiting_said);
+        else if (!ctllog_is_ready(log))
+            ctllog_set_ready(log, true);
         natsMsg *ring = NULL;
         if (natsSubscription_NextMsg(&ring, bell, NEXT_MSG_MS) == NATS_OK)
             natsMsg_Destroy(ring);

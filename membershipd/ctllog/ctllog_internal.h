@@ -12,6 +12,7 @@
 #define CTLLOG_HEADER_ENTRY "Unibus-Entry"   /* 32 hex: random, one per entry */
 #define CTLLOG_HEADER_PART "Unibus-Part"     /* "i/n", 1-based */
 #define CTLLOG_HEADER_ORIGIN "Unibus-Origin" /* the node that wrote it */
+#define CTLLOG_HEADER_BASE "Unibus-Base"   /* "1" on each part of the log's base (store_log_snapshot) */
 #define CTLLOG_GENESIS_ID "unibus-log-genesis"
 /* Where each node says up to which entry its data plane runs (plain NATS
  * in CTRL, not in the stream): CTLLOG_IN_FORCE_PREFIX <node>, "<seq>". */
@@ -36,6 +37,7 @@ struct ctllog {
     int64_t pending_first, pending_last; /* the parts of an entry not yet whole (0: none) */
     bool ready;                 /* connected, the stream exists: appends may go */
     bool diverged;              /* an entry did not apply: no more applying, no more writes */
+    bool based;                 /* the store has taken the log's base: it may take writes */
     int64_t in_force;           /* this node's data plane runs every entry up to it */
     ctllog_node nodes[CTLLOG_NODES_MAX]; /* what each node said lately */
     size_t nnodes;
@@ -51,6 +53,15 @@ struct ctllog {
     store *store;               /* the applier's own connection */
 };
 
+/* Puts an entry made on the state after expect into the stream, in
+ * parts, marked as the log's base when base: STORE_OK with the last
+ * part's sequence in *seq, STORE_STALE when another entry got in first,
+ * STORE_NO_QUORUM when the log cannot take it (ctllog_append.c). */
+/* What an entry made on the state after `at` expects as the stream's last
+ * sequence: parts of an entry that will never complete may follow `at`
+ * (ctllog_apply.c passes over them), and the entry goes after them. */
+int64_t ctllog_expected_last(ctllog *log, int64_t at);
+store_status ctllog_put_entry(ctllog *log, int64_t expect, const void *entry, size_t len, bool base, int64_t *seq);
 /* The applier thread (ctllog_apply.c). */
 void *ctllog_applier(void *arg);
 /* Connects and makes the JetStream context, once; 0 or -1. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "membershipd/store/store_log.h"
 #include "membershipd/store/store_pki.h"
 
 typedef char pin_hex[NATSCONF_PIN_LEN + 1];
@@ -134,10 +135,15 @@ int dataplane_cluster_block(store *s, const dataplane_config *cfg, natsconf_clus
     out->routes = NULL;
     out->pins = NULL;
     int rc = -1;
-    if (store_cert_foreach(s, scan_cert, &scan) == STORE_OK && !scan.failed) {
+    bool based = false;
+    if (store_cert_foreach(s, scan_cert, &scan) == STORE_OK && !scan.failed &&
+        store_log_based(s, &based) == STORE_OK) {
         out->routes = kept_routes(cfg->cluster, &scan, &out->nroutes);
-        out->pins = (const pin_hex *)kept_pins(cfg, &scan, &out->npins);
-        rc = out->routes && out->pins ? 0 : -1;
+        /* A store that knows no node certificate and has no base is a node
+         * joining: it learns whom to pin from the bus's base. */
+        out->pins_pending = !based && scan.valid.n == 0 && scan.revoked.n == 0;
+        out->pins = out->pins_pending ? NULL : (const pin_hex *)kept_pins(cfg, &scan, &out->npins);
+        rc = out->routes && (out->pins || out->pins_pending) ? 0 : -1;
     }
     free(scan.valid.items);
     free(scan.revoked.items);

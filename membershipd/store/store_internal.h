@@ -41,4 +41,12 @@ store_status store_cert_insert_in_tx(store *s, const struct store_cert *cert, co
 /* store_user_add inside the caller's transaction. */
 store_status store_user_add_in_tx(store *s, const char *name, const uint8_t public_key[BUSAUTH_KEY_BYTES],
                                   store_role role, const store_actor *by);
+/* The bus log's local state (store_log.c). */
+typedef struct {
+    int64_t applied, base;
+    bool attached;
+} store_log_state;
+store_status store_log_state_read(store *s, store_log_state *st);
+/* Whether a table's rows travel in the log (not the node's own state). */
+bool store_log_replicated(const char *table);
 #endif

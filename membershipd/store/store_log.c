@@ -8,10 +8,16 @@
 
 /* What stays on this node: the time floor of its own signed requests, and
  * how far it has applied the log. */
+bool store_log_replicated(const char *table)
+{
+    return strcmp(table, "request_time_floor") != 0 && strcmp(table, "log_state") != 0 &&
+           strncmp(table, "sqlite_", 7) != 0;
+}
+
 static int replicated_table(void *ctx, const char *table)
 {
     (void)ctx;
-    return strcmp(table, "request_time_floor") != 0 && strcmp(table, "log_state") != 0;
+    return store_log_replicated(table);
 }
 
 void store_log_set_writer(store *s, const store_log_writer *w)
@@ -19,15 +25,16 @@ void store_log_set_writer(store *s, const store_log_writer *w)
     s->log = w ? *w : (store_log_writer){0};
 }
 
-static store_status read_state(store *s, int64_t *applied, bool *attached)
+store_status store_log_state_read(store *s, store_log_state *st)
 {
-    sqlite3_stmt *stmt = store_prepare(s, "SELECT applied_seq, attached FROM log_state WHERE id = 1");
+    sqlite3_stmt *stmt = store_prepare(s, "SELECT applied_seq, attached, base_seq FROM log_state WHERE id = 1");
     if (!stmt)
         return store_from_sqlite(sqlite3_errcode(s->db));
     int rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW) {
-        *applied = sqlite3_column_int64(stmt, 0);
-        *attached = sqlite3_column_int(stmt, 1) != 0;
+        st->applied = sqlite3_column_int64(stmt, 0);
+        st->attached = sqlite3_column_int(stmt, 1) != 0;
+        st->base = sqlite3_column_int64(stmt, 2);
     }
     sqlite3_finalize(stmt);
     return rc == SQLITE_ROW ? STORE_OK : store_from_sqlite(rc);
@@ -35,24 +42,31 @@ static store_status read_state(store *s, int64_t *applied, bool *attached)
 
 store_status store_log_applied(store *s, int64_t *seq)
 {
-    bool attached;
-    return read_state(s, seq, &attached);
+    store_log_state st;
+    store_status status = store_log_state_read(s, &st);
+    *seq = status == STORE_OK ? st.applied : 0;
+    return status;
 }
 
 store_status store_log_attached(store *s, bool *attached)
 {
-    int64_t seq;
-    return read_state(s, &seq, attached);
+    store_log_state st;
+    store_status status = store_log_state_read(s, &st);
+    *attached = status == STORE_OK && st.attached;
+    return status;
 }
 
-store_status store_log_attach(store *s)
+store_status store_log_based(store *s, bool *based)
 {
-    return store_exec_stmt(store_prepare(s, "UPDATE log_state SET attached = 1 WHERE id = 1"));
+    store_log_state st;
+    store_status status = store_log_state_read(s, &st);
+    *based = status == STORE_OK && st.base > 0;
+    return status;
 }
 
 store_status store_log_restart(store *s)
 {
-    return store_exec_stmt(store_prepare(s, "UPDATE log_state SET applied_seq = 0 WHERE id = 1"));
+    return store_exec_stmt(store_prepare(s, "UPDATE log_state SET applied_seq = 0, base_seq = 0 WHERE id = 1"));
 }
 
 /* fn's changes inside an open transaction, as a changeset (sqlite3_free it). */
@@ -80,19 +94,18 @@ static store_status capture(store *s, store_tx_fn fn, void *ctx, void **entry, i
 store_status store_log_in_tx(store *s, store_tx_fn fn, void *ctx)
 {
     for (int attempt = 0;; attempt++) {
-        int64_t at = 0;
-        bool attached;
+        store_log_state st = {0};
         void *entry = NULL;
         int len = 0;
         store_status status = store_from_sqlite(sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
         if (status == STORE_OK)
-            status = read_state(s, &at, &attached);
+            status = store_log_state_read(s, &st);
         if (status == STORE_OK)
             status = capture(s, fn, ctx, &entry, &len);
         if (!sqlite3_get_autocommit(s->db))
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         if (status == STORE_OK && len > 0)
-            status = s->log.append(s->log.ctx, at, entry, (size_t)len);
+            status = s->log.append(s->log.ctx, st.applied, entry, (size_t)len);
         sqlite3_free(entry);
         if (status != STORE_STALE)
             return status;
@@ -109,13 +122,14 @@ static int abort_on_conflict(void *ctx, int conflict, sqlite3_changeset_iter *it
 
 store_status store_log_apply(store *s, int64_t first, int64_t last, const void *entry, size_t len)
 {
-    int64_t applied = 0;
-    bool attached;
+    store_log_state st = {0};
     store_status status = store_from_sqlite(sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
     if (status == STORE_OK)
-        status = read_state(s, &applied, &attached);
-    bool done = status == STORE_OK && last <= applied;
-    if (status == STORE_OK && !done && (first != applied + 1 || last < first || len > INT32_MAX))
+        status = store_log_state_read(s, &st);
+    bool done = status == STORE_OK && last <= st.applied;
+    /* Before its base a store takes nothing but a base (store_log_base.c). */
+    if (status == STORE_OK && !done &&
+        (first != st.applied + 1 || last < first || len > INT32_MAX || (len > 0 && st.base == 0)))
         status = STORE_CONFLICT;
     if (status == STORE_OK && !done && len > 0 &&
         sqlite3changeset_apply(s->db, (int)len, (void *)entry, NULL, abort_on_conflict, NULL) != SQLITE_OK)

@@ -43,11 +43,32 @@ store_status store_log_apply(store *s, int64_t first, int64_t last, const void *
 /* Whether this database has been the state of a log (a log was created
  * for it or it applied an entry): from then on, only the log writes it. */
 store_status store_log_attached(store *s, bool *attached);
-store_status store_log_attach(store *s);
 
 /* A new log begins (there was none: a first start, or a store restored
  * from a backup, which holds no log): this store is its base state, and
  * its entries are counted from 0 again. */
 store_status store_log_restart(store *s);
+
+/* The base of a log (dev/control-log.md, "A node joins"): the whole
+ * replicated state as one entry, so that a node with an empty store can
+ * join by applying the log from its start. */
+
+/* Every row of every replicated table, as a changeset of inserts
+ * (released with store_log_free); *len 0 for an empty store.  STORE_OK,
+ * or the store's error. */
+store_status store_log_snapshot(store *s, void **base, size_t *len);
+void store_log_free(void *base);
+
+/* Takes the base held by log messages first..last: in one transaction,
+ * its rows are inserted where this store has none, rows it holds already
+ * must be equal, and this store may hold no row the base lacks; then the
+ * sequence moves to last and the store counts as based.  STORE_CONFLICT
+ * (nothing written) when first is not the next sequence, the store is
+ * based already or differs from the base. */
+store_status store_log_apply_base(store *s, int64_t first, int64_t last, const void *base, size_t len);
+
+/* Whether this store has taken a base: only then may it apply entries
+ * that are not one, and take writes. */
+store_status store_log_based(store *s, bool *based);
 
 #endif

@@ -75,15 +75,17 @@ try {
   foreign.issue("f1");
   bus.run(["cert", "revoke", "revoked", "--data-dir", bus.dataDir("n1")]);
 
-  // Before any node serves, the offline CLI writes the store directly; each
-  // node starts from a copy of it and the log carries every change after.
+  // Before any node serves, the offline CLI writes n1's store directly; the
+  // log's base carries it to the others, and its entries every change after.
   const users = {};
   users.alice = cli("alice", "http://127.0.0.1:1", ["keygen"]);
   for (const who of ["bob", "carol", "dave", "frank", "erin", "gus"])
     users[who] = cli(who, "http://127.0.0.1:1", ["keygen", "--out", seedOf(who)]);
   for (const who of ["alice", "bob", "carol", "dave", "frank"])
     bus.run(["user", "add", who, users[who], "--data-dir", bus.dataDir("n1")]);
-  for (const n of all.filter((n) => n !== "n1" && n !== "revoked")) bus.seedStore(n);
+  // The others join empty and take the log's base; a1 starts from a copy
+  // of n1's store (taken as equal to the base).
+  for (const n of all.filter((n) => n !== "n1" && n !== "revoked")) n === "a1" ? bus.seedStore(n) : bus.emptyStore(n);
 
   const ports = {};
   for (const n of [...all, "f1"]) ports[n] = await Node.ports();

@@ -55,8 +55,8 @@ export function mkdirPrivate(path) {
 }
 
 // The bus: a CA in the first node's data dir, node certificates issued
-// there, one route secret, and the other nodes' stores seeded from the
-// first's (until the replicated log, dev/cluster.md).
+// there, one route secret; the other nodes start empty (or from a copy of
+// the first's store) and take the bus log's base (dev/control-log.md).
 export class Bus {
   constructor(membershipd, work, name = "bus") {
     this.m = membershipd;
@@ -88,8 +88,13 @@ export class Bus {
               "--data-dir", this.dataDir(this.caNode)]);
   }
 
+  // An empty data directory: the node joins by taking the bus log's base.
+  emptyStore(node) {
+    mkdirPrivate(this.dataDir(node));
+  }
+
   // A copy of the CA node's database, before it ever served, as node's
-  // store (a joining node's catch-up is not built yet: dev/cluster-plan.md).
+  // store: it must take the log's base as equal to its own.
   seedStore(node) {
     mkdirPrivate(this.dataDir(node));
     copyFileSync(join(this.dataDir(this.caNode), "membership.db"), join(this.dataDir(node), "membership.db"));
@@ -112,9 +117,10 @@ export class Node {
 
   args() {
     const o = this.opts, certs = this.bus.certDir(o.certName || this.name);
-    return ["serve", "--data-dir", this.bus.dataDir(this.name), "--http-port", String(this.ports.http),
-      "--nats-port", String(this.ports.nats), "--metrics-addr", `127.0.0.1:${this.ports.metrics}`,
-      "--cluster-name", o.clusterName || this.bus.name, "--server-name", this.name,
+    const base = ["serve", "--data-dir", this.bus.dataDir(this.name), "--http-port", String(this.ports.http),
+      "--nats-port", String(this.ports.nats), "--metrics-addr", `127.0.0.1:${this.ports.metrics}`];
+    if (o.single) return base;
+    return [...base, "--cluster-name", o.clusterName || this.bus.name, "--server-name", this.name,
       "--cluster-port", String(this.ports.cluster),
       "--routes", o.routes.map((p) => `nats-route://127.0.0.1:${p}`).join(","),
       "--cluster-secret-file", o.secret || this.bus.secret,

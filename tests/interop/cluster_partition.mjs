@@ -142,7 +142,8 @@ try {
   for (const who of ["bob", "carol"]) keys[who] = cli(who, "n1", ["keygen", "--out", seedOf(who)]);
   for (const who of ["alice", "bob", "carol"])
     bus.run(["user", "add", who, keys[who], "--data-dir", bus.dataDir("n1")]);
-  for (const n of ["n2", "n3"]) bus.seedStore(n);
+  bus.emptyStore("n2");
+  bus.seedStore("n3");
 
   const nodes = names.map(start);
   for (const node of nodes) {

@@ -15,6 +15,8 @@
 #include <sqlite3.h>
 #include "membershipd/store/store.h"
 #include "membershipd/store/store_log.h"
+#include "membershipd/store/schema.h"
+#include <sys/stat.h>
 #include "testutil.h"
 
 #define MAX_ENTRIES 64
@@ -22,6 +24,7 @@
 typedef struct {
     void *data;
     size_t len;
+    bool base;
 } entry;
 
 /* Two nodes' stores and the log they share. */
@@ -49,8 +52,10 @@ static void catch_up(world *w, store *s)
 {
     int64_t applied;
     assert_int_equal(store_log_applied(s, &applied), STORE_OK);
-    for (int64_t seq = applied + 1; seq <= w->n; seq++)
-        assert_int_equal(store_log_apply(s, seq, seq, w->log[seq - 1].data, w->log[seq - 1].len), STORE_OK);
+    for (int64_t seq = applied + 1; seq <= w->n; seq++) {
+        const entry *e = &w->log[seq - 1];
+        assert_int_equal((e->base ? store_log_apply_base : store_log_apply)(s, seq, seq, e->data, e->len), STORE_OK);
+    }
 }
 
 typedef struct {
@@ -90,6 +95,16 @@ static int setup(void **state)
     w.b = open_store(&w, "b");
     ctx_a = (writer_ctx){&w, w.a};
     ctx_b = (writer_ctx){&w, w.b};
+    /* Entry 1: the log's base, a's state (empty), which both take. */
+    void *base = NULL;
+    assert_int_equal(store_log_snapshot(w.a, &base, &w.log[0].len), STORE_OK);
+    w.log[0].data = malloc(w.log[0].len + 1);
+    memcpy(w.log[0].data, base ? base : "", w.log[0].len);
+    store_log_free(base);
+    w.log[0].base = true;
+    w.n = 1;
+    catch_up(&w, w.a);
+    catch_up(&w, w.b);
     store_log_set_writer(w.a, &(store_log_writer){append, &ctx_a});
     store_log_set_writer(w.b, &(store_log_writer){append, &ctx_b});
     *state = &w;
@@ -145,10 +160,10 @@ static void a_change_on_one_node_is_the_same_on_the_other(void **state)
     assert_memory_equal(u.public_key, v.public_key, 32);
     assert_int_equal(u.created_ms, v.created_ms);
     assert_int_equal(count_in(w, "a", "audit_log"), count_in(w, "b", "audit_log"));
-    assert_int_equal(w->n, 1);
+    assert_int_equal(w->n, 2);
     int64_t applied;
     assert_int_equal(store_log_applied(w->b, &applied), STORE_OK);
-    assert_int_equal(applied, 1);
+    assert_int_equal(applied, 2);
 }
 
 /* An entry applied twice (a restart between apply and ack) is once. */
@@ -159,7 +174,7 @@ static void an_entry_applies_exactly_once(void **state)
     random_key(key);
     assert_int_equal(store_user_add(w->a, "bob", key, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
     int64_t audit = count_in(w, "a", "audit_log");
-    assert_int_equal(store_log_apply(w->a, 1, 1, w->log[0].data, w->log[0].len), STORE_OK);
+    assert_int_equal(store_log_apply(w->a, 2, 2, w->log[1].data, w->log[1].len), STORE_OK);
     assert_int_equal(count_in(w, "a", "audit_log"), audit);
     assert_int_equal(count_in(w, "a", "users"), 1);
 }
@@ -173,11 +188,11 @@ static void a_gap_is_refused(void **state)
     random_key(k2);
     assert_int_equal(store_user_add(w->a, "u1", k1, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
     assert_int_equal(store_user_add(w->a, "u2", k2, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
-    assert_int_equal(store_log_apply(w->b, 2, 2, w->log[1].data, w->log[1].len), STORE_CONFLICT);
+    assert_int_equal(store_log_apply(w->b, 3, 3, w->log[2].data, w->log[2].len), STORE_CONFLICT);
     assert_int_equal(count_in(w, "b", "users"), 0);
     int64_t applied;
     assert_int_equal(store_log_applied(w->b, &applied), STORE_OK);
-    assert_int_equal(applied, 0);
+    assert_int_equal(applied, 1);
 }
 
 /* Two nodes add the same name at once: the second was made on a state
@@ -189,9 +204,9 @@ static void a_change_made_on_a_stale_state_is_made_again(void **state)
     random_key(k1);
     random_key(k2);
     assert_int_equal(store_user_add(w->a, "carol", k1, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
-    /* b has not applied a's entry: its change is made at 0, refused. */
+    /* b has not applied a's entry: its change is made at 1, refused. */
     assert_int_equal(store_user_add(w->b, "carol", k2, STORE_ROLE_MEMBER, &ADMIN), STORE_DUPLICATE_NAME);
-    assert_int_equal(w->n, 1);
+    assert_int_equal(w->n, 2);
     store_user u;
     assert_int_equal(store_user_get_by_name(w->b, "carol", &u), STORE_OK);
     assert_memory_equal(u.public_key, k1, 32);
@@ -220,11 +235,11 @@ static void a_diverged_store_writes_nothing(void **state)
     store_log_set_writer(w->b, NULL); /* b written behind the log's back */
     assert_int_equal(store_user_add(w->b, "erin", k, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
     int64_t audit = count_in(w, "b", "audit_log");
-    assert_int_equal(store_log_apply(w->b, 1, 1, w->log[0].data, w->log[0].len), STORE_CONFLICT);
+    assert_int_equal(store_log_apply(w->b, 2, 2, w->log[1].data, w->log[1].len), STORE_CONFLICT);
     assert_int_equal(count_in(w, "b", "audit_log"), audit);
     int64_t applied;
     assert_int_equal(store_log_applied(w->b, &applied), STORE_OK);
-    assert_int_equal(applied, 0);
+    assert_int_equal(applied, 1);
 }
 
 /* Every table an entry names is bus state; the time floor and the log
@@ -237,7 +252,7 @@ static void local_tables_never_travel(void **state)
     assert_int_equal(store_request_floor_raise(w->a, 123456), STORE_OK);
     assert_int_equal(store_user_add(w->a, "fay", k, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
     assert_int_equal(store_audit_append(w->a, &ADMIN, "test.alone", "x", "ok"), STORE_OK);
-    assert_int_equal(w->n, 2); /* an audit row alone is an entry too */
+    assert_int_equal(w->n, 3); /* an audit row alone is an entry too */
     for (int64_t i = 0; i < w->n; i++) {
         sqlite3_changeset_iter *it;
         assert_int_equal(sqlite3changeset_start(&it, (int)w->log[i].len, w->log[i].data), SQLITE_OK);
@@ -264,8 +279,166 @@ static void without_a_writer_changes_commit_here(void **state)
     random_key(k);
     store_log_set_writer(w->a, NULL);
     assert_int_equal(store_user_add(w->a, "gus", k, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
-    assert_int_equal(w->n, 0);
+    assert_int_equal(w->n, 1); /* the base alone */
     assert_int_equal(count_in(w, "a", "users"), 1);
+}
+
+/* store's state now, as a base entry (malloc'd copy in e). */
+static void snapshot_of(store *st, entry *e)
+{
+    void *base = NULL;
+    assert_int_equal(store_log_snapshot(st, &base, &e->len), STORE_OK);
+    e->data = malloc(e->len + 1);
+    memcpy(e->data, base ? base : "", e->len);
+    store_log_free(base);
+    e->base = true;
+}
+
+/* A log whose base is a's state with users, rooms and audit rows (the
+ * audit log's triggers refuse deletes: the snapshot must not need any). */
+static void populated(world *w, entry *base)
+{
+    uint8_t k[32];
+    store_room room;
+    store_user hal;
+    random_key(k);
+    store_log_set_writer(w->a, NULL);
+    assert_int_equal(store_user_add(w->a, "hal", k, STORE_ROLE_ADMIN, &ADMIN), STORE_OK);
+    random_key(k);
+    assert_int_equal(store_user_add(w->a, "ivy", k, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
+    assert_int_equal(store_user_get_by_name(w->a, "hal", &hal), STORE_OK);
+    assert_int_equal(store_room_create(w->a, "hall", STORE_ROOM_CLEARTEXT, false, hal.id, NULL, 0, &ADMIN, &room),
+                     STORE_OK);
+    snapshot_of(w->a, base);
+    assert_true(base->len > 0);
+}
+
+static bool based(store *st)
+{
+    bool b = false;
+    assert_int_equal(store_log_based(st, &b), STORE_OK);
+    return b;
+}
+
+/* A node with an empty store joins: the base gives it every row. */
+static void an_empty_store_takes_the_base(void **state)
+{
+    world *w = *state;
+    entry base;
+    populated(w, &base);
+    store *c = open_store(w, "c");
+    assert_false(based(c));
+    assert_int_equal(store_log_apply_base(c, 1, 1, base.data, base.len), STORE_OK);
+    assert_true(based(c));
+    for (const char *const *t = (const char *const[]){"users", "rooms", "room_members", "audit_log", NULL}; *t; t++)
+        assert_int_equal(count_in(w, "c", *t), count_in(w, "a", *t));
+    store_user u, v;
+    assert_int_equal(store_user_get_by_name(w->a, "ivy", &u), STORE_OK);
+    assert_int_equal(store_user_get_by_name(c, "ivy", &v), STORE_OK);
+    assert_memory_equal(u.public_key, v.public_key, 32);
+    assert_int_equal(u.id, v.id);
+    store_close(c);
+    free(base.data);
+}
+
+/* The node whose store made the base takes it back: rows equal, nothing doubled. */
+static void the_store_that_made_the_base_takes_it(void **state)
+{
+    world *w = *state;
+    entry base;
+    populated(w, &base);
+    store_log_restart(w->a);
+    int64_t users = count_in(w, "a", "users"), audit = count_in(w, "a", "audit_log");
+    assert_int_equal(store_log_apply_base(w->a, 1, 1, base.data, base.len), STORE_OK);
+    assert_int_equal(count_in(w, "a", "users"), users);
+    assert_int_equal(count_in(w, "a", "audit_log"), audit);
+    free(base.data);
+}
+
+/* A store holding a row the base lacks is another bus's (or was written
+ * before it joined): refused, nothing written, not based. */
+static void a_store_with_rows_of_its_own_refuses_the_base(void **state)
+{
+    world *w = *state;
+    entry base;
+    populated(w, &base);
+    store *c = open_store(w, "c");
+    uint8_t k[32];
+    random_key(k);
+    assert_int_equal(store_user_add(c, "stranger", k, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
+    int64_t audit = count_in(w, "c", "audit_log");
+    assert_int_equal(store_log_apply_base(c, 1, 1, base.data, base.len), STORE_CONFLICT);
+    assert_int_equal(count_in(w, "c", "users"), 1);
+    assert_int_equal(count_in(w, "c", "audit_log"), audit);
+    assert_false(based(c));
+    int64_t applied;
+    assert_int_equal(store_log_applied(c, &applied), STORE_OK);
+    assert_int_equal(applied, 0);
+    store_close(c);
+    free(base.data);
+}
+
+/* The same primary key with other values: refused. */
+static void a_row_that_differs_refuses_the_base(void **state)
+{
+    world *w = *state;
+    entry base;
+    populated(w, &base);
+    store *c = open_store(w, "c");
+    assert_int_equal(store_log_apply_base(c, 1, 1, base.data, base.len), STORE_OK);
+    /* c's copy of ivy's row changed behind the log's back, then c is asked to take a base again */
+    sqlite3 *db;
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/c.db", w->dir);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE users SET name = 'ivy2' WHERE name = 'ivy';"
+                                      "UPDATE log_state SET applied_seq = 0, base_seq = 0", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_log_apply_base(c, 1, 1, base.data, base.len), STORE_CONFLICT);
+    assert_false(based(c));
+    store_close(c);
+    free(base.data);
+}
+
+/* Before its base a store applies no change (a log whose start it cannot
+ * have), and a based store takes no second base. */
+static void entries_wait_for_the_base_and_a_base_comes_once(void **state)
+{
+    world *w = *state;
+    store *c = open_store(w, "c");
+    uint8_t k[32];
+    random_key(k);
+    assert_int_equal(store_user_add(w->a, "jo", k, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
+    assert_int_equal(store_log_apply(c, 1, 1, w->log[1].data, w->log[1].len), STORE_CONFLICT);
+    assert_int_equal(store_log_apply(c, 1, 1, NULL, 0), STORE_OK); /* a message holding no change moves it on */
+    assert_int_equal(store_log_apply_base(w->a, 3, 3, w->log[0].data, w->log[0].len), STORE_CONFLICT);
+    store_close(c);
+}
+
+/* A store that applied entries of a log from before base snapshots
+ * (schema 5) counts as based: it has its state, and takes writes. */
+static void a_schema_5_store_that_applied_entries_is_based(void **state)
+{
+    world *w = *state;
+    char fresh[PATH_MAX + 64], used[PATH_MAX + 64], err[512];
+    const char *paths[] = {fresh, used};
+    snprintf(fresh, sizeof fresh, "%s/v5-fresh.db", w->dir);
+    snprintf(used, sizeof used, "%s/v5-used.db", w->dir);
+    for (int i = 0; i < 2; i++) {
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(paths[i], &db), SQLITE_OK);
+        for (int v = 1; v <= 5; v++)
+            assert_int_equal(sqlite3_exec(db, schema_migration(v), NULL, NULL, NULL), SQLITE_OK);
+        if (paths[i] == used)
+            assert_int_equal(sqlite3_exec(db, "UPDATE log_state SET applied_seq = 7, attached = 1", NULL, NULL, NULL),
+                             SQLITE_OK);
+        sqlite3_close(db);
+        chmod(paths[i], 0600);
+        store *st = NULL;
+        assert_int_equal(store_open(paths[i], STORE_OPEN_EXISTING, &st, err, sizeof err), STORE_OK);
+        assert_int_equal(based(st), paths[i] == used);
+        store_close(st);
+    }
 }
 
 int main(void)
@@ -281,6 +454,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_diverged_store_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(local_tables_never_travel, setup, teardown),
         cmocka_unit_test_setup_teardown(without_a_writer_changes_commit_here, setup, teardown),
+        cmocka_unit_test_setup_teardown(an_empty_store_takes_the_base, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_store_that_made_the_base_takes_it, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_store_with_rows_of_its_own_refuses_the_base, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_row_that_differs_refuses_the_base, setup, teardown),
+        cmocka_unit_test_setup_teardown(entries_wait_for_the_base_and_a_base_comes_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_schema_5_store_that_applied_entries_is_based, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,232 @@
+/* The base of a bus log: the whole replicated state as one entry, so a
+ * node whose store is empty joins by applying the log from its start
+ * (store_log.h, dev/control-log.md "A node joins"). */
+#include "membershipd/store/store_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define TABLES_MAX 64
+#define TABLE_NAME_MAX 64
+
+typedef struct {
+    char names[TABLES_MAX][TABLE_NAME_MAX];
+    int64_t rows[TABLES_MAX];
+    size_t n;
+} table_list;
+
+/* The replicated tables of this schema. */
+static store_status list_tables(store *s, table_list *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *stmt = store_prepare(s, "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name");
+    if (!stmt)
+        return store_from_sqlite(sqlite3_errcode(s->db));
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(stmt, 0);
+        if (!store_log_replicated(name))
+            continue;
+        if (out->n == TABLES_MAX || strlen(name) >= TABLE_NAME_MAX) {
+            rc = SQLITE_TOOBIG;
+            break;
+        }
+        strcpy(out->names[out->n++], name);
+    }
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_DONE ? STORE_OK : store_from_sqlite(rc);
+}
+
+#define EMPTY_SCHEMA "log_base_empty"
+
+/* The replicated tables again, empty, in an attached in-memory database:
+ * what the session extension diffs the store against. */
+static store_status attach_empty_copy(store *s, const table_list *tables)
+{
+    store_status status = store_from_sqlite(sqlite3_exec(s->db, "ATTACH ':memory:' AS " EMPTY_SCHEMA, NULL, NULL, NULL));
+    sqlite3_stmt *stmt = status == STORE_OK ? store_prepare(s, "SELECT sql FROM main.sqlite_schema WHERE type = "
+                                                                "'table' AND name = ?") : NULL;
+    if (status == STORE_OK && !stmt)
+        status = store_from_sqlite(sqlite3_errcode(s->db));
+    for (size_t i = 0; i < tables->n && status == STORE_OK; i++) {
+        sqlite3_reset(stmt);
+        sqlite3_bind_text(stmt, 1, tables->names[i], -1, SQLITE_STATIC);
+        int rc = sqlite3_step(stmt);
+        /* SQLite keeps each table's text as "CREATE TABLE name ...". */
+        const char *sql = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(stmt, 0) : NULL;
+        const char *prefix = "CREATE TABLE ";
+        if (!sql || strncmp(sql, prefix, strlen(prefix)) != 0) {
+            status = rc == SQLITE_ROW ? STORE_ERROR : store_from_sqlite(rc);
+            break;
+        }
+        char *copy = sqlite3_mprintf("%s" EMPTY_SCHEMA ".%s", prefix, sql + strlen(prefix));
+        status = copy ? store_from_sqlite(sqlite3_exec(s->db, copy, NULL, NULL, NULL)) : store_from_sqlite(SQLITE_NOMEM);
+        sqlite3_free(copy);
+    }
+    sqlite3_finalize(stmt);
+    return status;
+}
+
+/* Inside a read transaction, so the tables are read at one moment. */
+static store_status diff_tables(store *s, const table_list *tables, void **base, int *len)
+{
+    sqlite3_session *session = NULL;
+    int rc = sqlite3session_create(s->db, "main", &session);
+    for (size_t i = 0; i < tables->n && rc == SQLITE_OK; i++) {
+        rc = sqlite3session_attach(session, tables->names[i]);
+        if (rc == SQLITE_OK)
+            rc = sqlite3session_diff(session, EMPTY_SCHEMA, tables->names[i], NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3session_changeset(session, len, base);
+    sqlite3session_delete(session);
+    return store_from_sqlite(rc);
+}
+
+/* The session extension's diff against the same tables empty: the inserts
+ * that make this state. */
+store_status store_log_snapshot(store *s, void **base, size_t *len)
+{
+    table_list tables;
+    int blen = 0;
+    *base = NULL;
+    *len = 0;
+    store_status status = list_tables(s, &tables);
+    if (status == STORE_OK)
+        status = attach_empty_copy(s, &tables);
+    if (status == STORE_OK)
+        status = store_from_sqlite(sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL));
+    if (status == STORE_OK)
+        status = diff_tables(s, &tables, base, &blen);
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_exec(s->db, "DETACH " EMPTY_SCHEMA, NULL, NULL, NULL);
+    if (status != STORE_OK) {
+        sqlite3_free(*base);
+        *base = NULL;
+    }
+    *len = status == STORE_OK ? (size_t)blen : 0;
+    return status;
+}
+
+void store_log_free(void *base)
+{
+    sqlite3_free(base);
+}
+
+static bool same_value(sqlite3_value *a, sqlite3_value *b)
+{
+    if (!a || !b)
+        return false;
+    int type = sqlite3_value_type(a);
+    if (type != sqlite3_value_type(b))
+        return false;
+    if (type == SQLITE_NULL)
+        return true;
+    if (type == SQLITE_INTEGER)
+        return sqlite3_value_int64(a) == sqlite3_value_int64(b);
+    if (type == SQLITE_FLOAT)
+        return sqlite3_value_double(a) == sqlite3_value_double(b);
+    int n = sqlite3_value_bytes(a);
+    const void *pa = type == SQLITE_TEXT ? (const void *)sqlite3_value_text(a) : sqlite3_value_blob(a);
+    const void *pb = type == SQLITE_TEXT ? (const void *)sqlite3_value_text(b) : sqlite3_value_blob(b);
+    return n == sqlite3_value_bytes(b) && (n == 0 || memcmp(pa, pb, (size_t)n) == 0);
+}
+
+/* A row the store holds already is passed over when it equals the base's;
+ * anything else stops the base (this store is not the bus's). */
+static int equal_or_abort(void *ctx, int conflict, sqlite3_changeset_iter *iter)
+{
+    (void)ctx;
+    const char *table;
+    int ncol, op, indirect;
+    if (conflict != SQLITE_CHANGESET_CONFLICT || sqlite3changeset_op(iter, &table, &ncol, &op, &indirect) != SQLITE_OK)
+        return SQLITE_CHANGESET_ABORT;
+    for (int i = 0; i < ncol; i++) {
+        sqlite3_value *held = NULL, *wanted = NULL;
+        if (sqlite3changeset_conflict(iter, i, &held) != SQLITE_OK || sqlite3changeset_new(iter, i, &wanted) != SQLITE_OK ||
+            !same_value(held, wanted))
+            return SQLITE_CHANGESET_ABORT;
+    }
+    return SQLITE_CHANGESET_OMIT;
+}
+
+/* How many rows the base holds for each table. */
+static store_status count_base_rows(const void *base, size_t len, table_list *tables)
+{
+    sqlite3_changeset_iter *iter = NULL;
+    int rc = sqlite3changeset_start(&iter, (int)len, (void *)base);
+    while (rc == SQLITE_OK && sqlite3changeset_next(iter) == SQLITE_ROW) {
+        const char *table;
+        int ncol, op, indirect;
+        rc = sqlite3changeset_op(iter, &table, &ncol, &op, &indirect);
+        size_t i = 0;
+        while (rc == SQLITE_OK && i < tables->n && strcmp(tables->names[i], table) != 0)
+            i++;
+        if (rc == SQLITE_OK && (op != SQLITE_INSERT || i == tables->n))
+            rc = SQLITE_MISMATCH; /* a base inserts, and only into tables this schema replicates */
+        if (rc == SQLITE_OK)
+            tables->rows[i]++;
+    }
+    int done = sqlite3changeset_finalize(iter);
+    return store_from_sqlite(rc == SQLITE_OK ? done : rc);
+}
+
+/* Whether each replicated table holds exactly the base's rows. */
+static store_status same_row_counts(store *s, const table_list *tables)
+{
+    for (size_t i = 0; i < tables->n; i++) {
+        char sql[TABLE_NAME_MAX + 32];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM \"%s\"", tables->names[i]);
+        sqlite3_stmt *stmt = store_prepare(s, sql);
+        if (!stmt)
+            return store_from_sqlite(sqlite3_errcode(s->db));
+        int rc = sqlite3_step(stmt);
+        bool same = rc == SQLITE_ROW && sqlite3_column_int64(stmt, 0) == tables->rows[i];
+        sqlite3_finalize(stmt);
+        if (rc != SQLITE_ROW)
+            return store_from_sqlite(rc);
+        if (!same)
+            return STORE_CONFLICT;
+    }
+    return STORE_OK;
+}
+
+static store_status take_base(store *s, int64_t last, const void *base, size_t len)
+{
+    table_list tables;
+    store_status status = list_tables(s, &tables);
+    if (status == STORE_OK && len > 0)
+        status = count_base_rows(base, len, &tables) == STORE_OK ? STORE_OK : STORE_CONFLICT;
+    if (status == STORE_OK && len > 0 &&
+        sqlite3changeset_apply(s->db, (int)len, (void *)base, NULL, equal_or_abort, NULL) != SQLITE_OK)
+        status = STORE_CONFLICT;
+    if (status == STORE_OK)
+        status = same_row_counts(s, &tables);
+    if (status == STORE_OK) {
+        sqlite3_stmt *stmt =
+            store_prepare(s, "UPDATE log_state SET applied_seq = ?1, base_seq = ?1, attached = 1 WHERE id = 1");
+        if (stmt)
+            sqlite3_bind_int64(stmt, 1, last);
+        status = stmt ? store_exec_stmt(stmt) : store_from_sqlite(sqlite3_errcode(s->db));
+    }
+    return status;
+}
+
+store_status store_log_apply_base(store *s, int64_t first, int64_t last, const void *base, size_t len)
+{
+    store_log_state st = {0};
+    store_status status = store_from_sqlite(sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+    if (status == STORE_OK)
+        status = store_log_state_read(s, &st);
+    bool done = status == STORE_OK && last <= st.applied;
+    if (status == STORE_OK && !done && (first != st.applied + 1 || last < first || len > INT32_MAX || st.base > 0))
+        status = STORE_CONFLICT;
+    if (status == STORE_OK && !done)
+        status = take_base(s, last, base, len);
+    if (status == STORE_OK)
+        status = store_from_sqlite(sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL));
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return status;
+}

@@ -128,15 +128,19 @@ static int start_dataplane(server *srv)
     snprintf(conf, sizeof conf, "%s/nats.conf", dir);
     /* The bus log needs accounts: none with --bus-auth off (dev/control-log.md). */
     bool log = srv->cfg.bus_auth != BUS_AUTH_OFF;
-    char jetstream[PATH_MAX + 16];
-    snprintf(jetstream, sizeof jetstream, "%s/jetstream", dir);
+    /* A cluster's log is never a single node's: nats-server 2.9 may or may
+     * not carry a single server's stream into a cluster (seen both ways),
+     * so each has a directory of its own (dev/control-log.md). */
+    char jetstream[PATH_MAX + 16 + NATSCONF_NAME_MAX];
+    bool cluster = cluster_configured(&srv->cfg.cluster);
+    snprintf(jetstream, sizeof jetstream, "%s/jetstream%s%s", dir, cluster ? "-cluster-" : "",
+             cluster ? srv->cfg.cluster.name : "");
     if (log && mkdir(jetstream, 0700) != 0 && errno != EEXIST) {
         cli_error("cannot make %s: %s", jetstream, strerror(errno));
         return -1;
     }
     /* --nats-port 0 (tests): any free port. */
     unsigned port = srv->cfg.nats_port ? srv->cfg.nats_port : pick_free_port(srv->cfg.bind_addr, srv->cfg.bind_addr_len);
-    bool cluster = cluster_configured(&srv->cfg.cluster);
     char why[512];
     if (cluster && cluster_setup_load(&srv->cfg.cluster, &srv->cluster, why, sizeof why) != 0) {
         cli_error("%s", why);

@@ -64,6 +64,16 @@ static void grow_replicas(ctllog *log, const jsStreamInfo *si)
                   natsStatus_GetText(st), (int)jerr);
 }
 
+/* This store's place in the log found is its start: it takes a base. */
+static void forget_positions(ctllog *log, const char *event, const char *why)
+{
+    ctllog_set_applied(log, 0);
+    pthread_mutex_lock(&log->lock);
+    log->based = false;
+    pthread_mutex_unlock(&log->lock);
+    log_event(LOG_INFO, event, "stream=" CTLLOG_STREAM " replicas=%d detail=\"%s\"", log->cfg.replicas, why);
+}
+
 static int ensure_stream(ctllog *log, char *err, size_t errlen)
 {
     jsStreamInfo *si = NULL;
@@ -82,18 +92,18 @@ static int ensure_stream(ctllog *log, char *err, size_t errlen)
         cfg.Storage = js_FileStorage;
         cfg.Replicas = log->cfg.replicas;
         st = js_AddStream(&si, log->js, &cfg, &o, &jerr);
-        /* This store is the new log's base: restored from a backup, it may
-         * count entries of a log that is gone. */
-        if (st == NATS_OK && store_log_restart(log->store) == STORE_OK) {
-            ctllog_set_applied(log, 0);
-            pthread_mutex_lock(&log->lock);
-            log->based = false;
-            pthread_mutex_unlock(&log->lock);
-        }
-        else if (st == NATS_OK)
+        /* A new log: this store's positions in any earlier one (a backup
+         * restored, a single node become a cluster's first) mean nothing. */
+        if (st == NATS_OK && store_log_restart(log->store, si->Created) != STORE_OK)
             st = NATS_ERR;
         if (st == NATS_OK)
-            log_event(LOG_INFO, "bus_log_created", "stream=" CTLLOG_STREAM " replicas=%d", log->cfg.replicas);
+            forget_positions(log, "bus_log_created", "a new log: this store is counted from its start");
+    } else if (st == NATS_OK) {
+        bool restarted = false;
+        if (store_log_follow(log->store, si->Created, &restarted) != STORE_OK)
+            st = NATS_ERR;
+        else if (restarted)
+            forget_positions(log, "bus_log_other", "this store followed another log: it takes this one's base");
     }
     if (st != NATS_OK) {
         snprintf(err, errlen, "the bus log's stream %s cannot be read or made: %s (JetStream error %d)",

@@ -43,7 +43,7 @@ store_status store_user_add_in_tx(store *s, const char *name, const uint8_t publ
                                   store_role role, const store_actor *by);
 /* The bus log's local state (store_log.c). */
 typedef struct {
-    int64_t applied, base;
+    int64_t applied, base, log_id;
     bool attached;
 } store_log_state;
 store_status store_log_state_read(store *s, store_log_state *st);

@@ -27,7 +27,8 @@ void store_log_set_writer(store *s, const store_log_writer *w)
 
 store_status store_log_state_read(store *s, store_log_state *st)
 {
-    sqlite3_stmt *stmt = store_prepare(s, "SELECT applied_seq, attached, base_seq FROM log_state WHERE id = 1");
+    sqlite3_stmt *stmt =
+        store_prepare(s, "SELECT applied_seq, attached, base_seq, log_id FROM log_state WHERE id = 1");
     if (!stmt)
         return store_from_sqlite(sqlite3_errcode(s->db));
     int rc = sqlite3_step(stmt);
@@ -35,6 +36,7 @@ store_status store_log_state_read(store *s, store_log_state *st)
         st->applied = sqlite3_column_int64(stmt, 0);
         st->attached = sqlite3_column_int(stmt, 1) != 0;
         st->base = sqlite3_column_int64(stmt, 2);
+        st->log_id = sqlite3_column_int64(stmt, 3);
     }
     sqlite3_finalize(stmt);
     return rc == SQLITE_ROW ? STORE_OK : store_from_sqlite(rc);
@@ -64,9 +66,31 @@ store_status store_log_based(store *s, bool *based)
     return status;
 }
 
-store_status store_log_restart(store *s)
+store_status store_log_restart(store *s, int64_t log_id)
 {
-    return store_exec_stmt(store_prepare(s, "UPDATE log_state SET applied_seq = 0, base_seq = 0 WHERE id = 1"));
+    sqlite3_stmt *stmt = store_prepare(s, "UPDATE log_state SET applied_seq = 0, base_seq = 0, log_id = ? WHERE id = 1");
+    if (stmt)
+        sqlite3_bind_int64(stmt, 1, log_id);
+    return stmt ? store_exec_stmt(stmt) : store_from_sqlite(sqlite3_errcode(s->db));
+}
+
+store_status store_log_follow(store *s, int64_t log_id, bool *restarted)
+{
+    store_log_state st = {0};
+    *restarted = false;
+    store_status status = store_log_state_read(s, &st);
+    if (status != STORE_OK || st.log_id == log_id)
+        return status;
+    if (st.log_id != 0) { /* another log's positions mean nothing in this one */
+        *restarted = true;
+        return store_log_restart(s, log_id);
+    }
+    /* Not known yet: a new store, or one from before log ids that follows
+     * this very log (a log it did not make is met by store_log_restart). */
+    sqlite3_stmt *stmt = store_prepare(s, "UPDATE log_state SET log_id = ? WHERE id = 1");
+    if (stmt)
+        sqlite3_bind_int64(stmt, 1, log_id);
+    return stmt ? store_exec_stmt(stmt) : store_from_sqlite(sqlite3_errcode(s->db));
 }
 
 /* fn's changes inside an open transaction, as a changeset (sqlite3_free it). */

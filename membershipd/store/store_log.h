@@ -44,10 +44,15 @@ store_status store_log_apply(store *s, int64_t first, int64_t last, const void *
  * for it or it applied an entry): from then on, only the log writes it. */
 store_status store_log_attached(store *s, bool *attached);
 
-/* A new log begins (there was none: a first start, or a store restored
- * from a backup, which holds no log): this store is its base state, and
- * its entries are counted from 0 again. */
-store_status store_log_restart(store *s);
+/* A new log begins (this node made its stream: a first start, a store
+ * restored from a backup, a single node become a cluster's first): the
+ * store's entries are counted from 0 again in the log log_id (the stream's
+ * creation time), and it takes a base again. */
+store_status store_log_restart(store *s, int64_t log_id);
+
+/* The stream found is the log log_id: a store that followed another one
+ * restarts in it (*restarted), one that followed none learns its id. */
+store_status store_log_follow(store *s, int64_t log_id, bool *restarted);
 
 /* The base of a log (dev/control-log.md, "A node joins"): the whole
  * replicated state as one entry, so that a node with an empty store can

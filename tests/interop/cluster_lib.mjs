@@ -71,7 +71,7 @@ export class Bus {
   }
 
   run(args) {
-    return execFileSync(this.m, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+    return execFileSync(this.m, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 }).trim();
   }
 
   dataDir(node) { return join(this.work, `data-${node}`); }

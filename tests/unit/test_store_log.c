@@ -347,7 +347,7 @@ static void the_store_that_made_the_base_takes_it(void **state)
     world *w = *state;
     entry base;
     populated(w, &base);
-    store_log_restart(w->a);
+    assert_int_equal(store_log_restart(w->a, 42), STORE_OK);
     int64_t users = count_in(w, "a", "users"), audit = count_in(w, "a", "audit_log");
     assert_int_equal(store_log_apply_base(w->a, 1, 1, base.data, base.len), STORE_OK);
     assert_int_equal(count_in(w, "a", "users"), users);
@@ -441,6 +441,28 @@ static void a_schema_5_store_that_applied_entries_is_based(void **state)
     }
 }
 
+/* Which log a store follows: a store that followed another one (a single
+ * node's, before it became a cluster's first) starts again in this one;
+ * the same log, or a store that knew none, keeps its place. */
+static void a_store_starts_again_in_another_log(void **state)
+{
+    world *w = *state;
+    bool restarted = true;
+    assert_int_equal(store_log_follow(w->a, 1001, &restarted), STORE_OK); /* knew none: learns it */
+    assert_false(restarted);
+    int64_t applied;
+    assert_int_equal(store_log_applied(w->a, &applied), STORE_OK);
+    assert_int_equal(applied, 1);
+    assert_true(based(w->a));
+    assert_int_equal(store_log_follow(w->a, 1001, &restarted), STORE_OK); /* the same log */
+    assert_false(restarted);
+    assert_int_equal(store_log_follow(w->a, 2002, &restarted), STORE_OK); /* another */
+    assert_true(restarted);
+    assert_int_equal(store_log_applied(w->a, &applied), STORE_OK);
+    assert_int_equal(applied, 0);
+    assert_false(based(w->a));
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -460,6 +482,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_row_that_differs_refuses_the_base, setup, teardown),
         cmocka_unit_test_setup_teardown(entries_wait_for_the_base_and_a_base_comes_once, setup, teardown),
         cmocka_unit_test_setup_teardown(a_schema_5_store_that_applied_entries_is_based, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_store_starts_again_in_another_log, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

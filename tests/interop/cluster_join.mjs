@@ -1,0 +1,100 @@
+// Joining and converting (dev/control-log.md, "A node joins"; dev/operations.md):
+// a single node holding 10,000 users becomes the first node of a
+// three-node cluster without losing anything; two nodes with empty data
+// directories join it by taking the bus log's base and the entries after;
+// the log gets three replicas, so the first node can then be lost.
+// usage: node cluster_join.mjs MEMBERSHIPD UNIBUS MANY_USERS
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Bus, Node, checker, mkdirPrivate, peer, until } from "./cluster_lib.mjs";
+
+const [membershipd, unibus, manyUsers] = process.argv.slice(2);
+const USERS = 10000;
+const work = mkdtempSync(join(process.env.TMPDIR || tmpdir(), "unibus-join-"));
+const t = checker();
+const nodes = [];
+
+const home = (who) => mkdirPrivate(join(work, "home", who));
+const seedOf = (who) => join(home(who), "peer.seed");
+const cli = (who, url, args) => execFileSync(unibus, args, {
+  env: { ...process.env, HOME: home(who), UNIBUS_URL: url }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"],
+}).trim();
+async function canLogIn(url, who) {
+  try { const nc = await peer(url, seedOf(who)); await nc.close(); return true; } catch { return false; }
+}
+
+try {
+  const bus = new Bus(membershipd, work, "join");
+  bus.initCa("n1");
+  for (const n of ["n1", "n2", "n3"]) bus.issue(n);
+  const keys = {};
+  keys.alice = cli("alice", "http://127.0.0.1:1", ["keygen"]);
+  for (const who of ["bob", "carol", "dave"]) keys[who] = cli(who, "http://127.0.0.1:1", ["keygen", "--out", seedOf(who)]);
+  for (const who of ["alice", "bob"]) bus.run(["user", "add", who, keys[who], "--data-dir", bus.dataDir("n1")]);
+  execFileSync(manyUsers, [join(bus.dataDir("n1"), "membership.db"), String(USERS)]);
+  const users = (node) => JSON.parse(bus.run(["user", "list", "--json", "--data-dir", bus.dataDir(node)])).length;
+
+  // One node, as deployed before the cluster: changes go through its log.
+  const ports = { n1: await Node.ports(), n2: await Node.ports(), n3: await Node.ports() };
+  const single = new Node(bus, "n1", { ports: ports.n1, single: true });
+  nodes.push(single);
+  await single.start();
+  const room = cli("alice", single.http, ["room", "create", "before", "--cleartext"]);
+  bus.run(["user", "add", "carol", keys.carol, "--data-dir", bus.dataDir("n1")]);
+  t.check("single node: 10,000 users and more", users("n1") === USERS + 3, `${users("n1")}`);
+  await single.stop();
+
+  // The same node restarted as the first of three; the others start empty.
+  const make = (name, others) => {
+    const node = new Node(bus, name, { ports: ports[name], routes: others.map((n) => ports[n].cluster) });
+    nodes.push(node);
+    return node;
+  };
+  bus.emptyStore("n2");
+  bus.emptyStore("n3");
+  const n1 = await make("n1", ["n2", "n3"]).start();
+  const began = Date.now();
+  const [n2, n3] = await Promise.all([make("n2", ["n1", "n3"]).start(), make("n3", ["n1", "n2"]).start()]);
+  const based = await until(() => [n2, n3].every((n) => /msg=bus_log_based /.test(n.log())), 60000, 100);
+  console.log(`# joined: both new nodes took the base ${Date.now() - began} ms after they started`);
+  t.check("two empty nodes take the bus log's base", Boolean(based), n3.log().slice(-1500));
+  t.check("the joined nodes hold every user (10,000 and more)",
+    Boolean(await until(() => users("n2") === USERS + 3 && users("n3") === USERS + 3, 30000, 250)),
+    `n2=${users("n2")} n3=${users("n3")}`);
+  t.check("a user added after the base (in single-node days) logs in on a joined node", await canLogIn(n3.nats, "carol"));
+  t.check("a user of the base logs in on the other", await canLogIn(n2.nats, "bob"));
+  const rooms = cli("alice", n3.http, ["rooms"]);
+  t.check("the room made on the single node is on the joined nodes", rooms.includes(room) || rooms.includes("before"), rooms);
+  // A cluster's log is never the single node's (its own JetStream
+  // directory): the first node starts again in it, its whole store the base.
+  t.check("the bus log is new, with three replicas, the first node's store its base",
+    /msg=bus_log_(created|other) stream=UNIBUS_LOG replicas=3/.test(n1.log()) && /msg=bus_log_base_offered /.test(n1.log()),
+    n1.log().match(/msg=bus_log_\w+.*/g)?.join("\n"));
+  bus.run(["user", "add", "dave", keys.dave, "--data-dir", bus.dataDir("n3")]);
+  t.check("a user added on a joined node's host logs in on the first node when the command returns",
+    await canLogIn(n1.nats, "dave"));
+  const nodeAudit = (node) => bus.run(["audit", "--data-dir", bus.dataDir(node)]).split("\n").length;
+  t.check("audit logs equal on all three",
+    Boolean(await until(() => nodeAudit("n1") === nodeAudit("n2") && nodeAudit("n2") === nodeAudit("n3"), 10000, 250)),
+    `${nodeAudit("n1")} ${nodeAudit("n2")} ${nodeAudit("n3")}`);
+
+  // With three replicas the first node is one of three: lose it, keep writing.
+  await n1.stop("SIGKILL");
+  let added = false;
+  for (let i = 0; i < 60 && !added; i++) {
+    try { bus.run(["user", "add", "erin", cli("erin", "http://127.0.0.1:1", ["keygen"]), "--data-dir", bus.dataDir("n2")]); added = true; } catch (e) {
+      if (/already/.test(String(e.stderr))) added = true;
+      else await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  t.check("the first node killed: the other two still take changes", added);
+} catch (e) {
+  t.check("the scenario ran", false, e.stack || String(e));
+} finally {
+  for (const n of nodes) await n.stop().catch(() => {});
+  if (t.failed === 0) rmSync(work, { recursive: true, force: true });
+}
+console.log(`# ${t.passed} passed, ${t.failed} failed`);
+process.exit(t.failed === 0 && t.passed > 0 ? 0 : 1);

@@ -148,6 +148,15 @@ static unibus_status check_presented_key(unibus_client *c, const client_node *no
     return UNIBUS_OK;
 }
 
+unibus_status client_fail_unreachable(unibus_client *c, unibus_status s)
+{
+    if (c->urls.n < 2)
+        return s;
+    char last[sizeof c->error];
+    snprintf(last, sizeof last, "%s", c->error);
+    return client_fail(c, s, "none of the %zu control URLs answers (the last: %s): is the bus up?", c->urls.n, last);
+}
+
 unibus_status client_node_settle(unibus_client *c, client_node *node, bool *unreachable)
 {
     *unreachable = false;
@@ -204,12 +213,7 @@ static unibus_status settle_first_reachable(unibus_client *c)
     for (size_t i = 0; i < c->urls.n && unreachable; i++)
         s = client_node_settle(c, &c->nodes[i], &unreachable);
     pthread_mutex_unlock(&c->http_lock);
-    if (unreachable && c->urls.n > 1) {
-        char last[sizeof c->error];
-        snprintf(last, sizeof last, "%s", c->error);
-        client_fail(c, s, "none of the %zu control URLs answers (the last: %s): is the bus up?", c->urls.n, last);
-    }
-    return s;
+    return unreachable ? client_fail_unreachable(c, s) : s;
 }
 
 unibus_status unibus_client_open(const unibus_config *cfg, unibus_client **out)

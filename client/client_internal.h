@@ -87,6 +87,9 @@ unibus_status client_answer_about(unibus_client *c, unibus_status s, const json_
 unibus_status client_call_node(unibus_client *c, const char *method, const char *target, json_t **json,
                                bool *unreachable);
 
+/* s, after every node was tried and none reached: said so when there are several. */
+unibus_status client_fail_unreachable(unibus_client *c, unibus_status s);
+
 /* Makes node the one requests go to, first learning and checking its key
  * when it has none yet (client.c): the pinned key, else the one the
  * known-servers file holds for its URL, else the one it presents, then

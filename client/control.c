@@ -436,7 +436,7 @@ static unibus_status attempt_reachable(unibus_client *c, const char *method, con
         if (!unreachable && !o->unreachable)
             return s;
     }
-    return s;
+    return client_fail_unreachable(c, s);
 }
 
 /* Retried after a 503 with Retry-After, on the next node: the error then

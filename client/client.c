@@ -59,7 +59,12 @@ const char *unibus_client_error(const unibus_client *c)
 
 const char *unibus_client_server_key(const unibus_client *c)
 {
-    return c->server_nkey;
+    return c->node ? c->node->nkey : "";
+}
+
+const char *unibus_client_url(const unibus_client *c)
+{
+    return c->node ? c->node->url : "";
 }
 
 bool unibus_client_first_use(const unibus_client *c)
@@ -79,18 +84,6 @@ unibus_status unibus_identity_create(const char *path, char nkey[57])
         busauth_nkey_encode_public(busauth_identity_public_key(id), nkey);
     busauth_identity_free(id);
     return s == BUSAUTH_OK ? UNIBUS_OK : s == BUSAUTH_ERR_NOMEM ? UNIBUS_ERR_NOMEM : UNIBUS_ERR_IDENTITY;
-}
-
-static unibus_status check_url(unibus_client *c, const unibus_config *cfg)
-{
-    bool https = strncmp(cfg->url, "https://", 8) == 0, http = strncmp(cfg->url, "http://", 7) == 0;
-    if (!https && !http)
-        return client_fail(c, UNIBUS_ERR_CONFIG, "control URL %s: use https://HOST:PORT", cfg->url);
-    if (http && cfg->ca_file)
-        return client_fail(c, UNIBUS_ERR_CONFIG,
-                           "control URL %s is plain http but a CA is given: use https:// so nothing goes in the clear",
-                           cfg->url);
-    return UNIBUS_OK;
 }
 
 static unibus_status load_identity(unibus_client *c, const char *path)
@@ -118,47 +111,67 @@ static void known_key(const char *file, const char *url, char out[BUSAUTH_NKEY_P
         fclose(f);
 }
 
-static unibus_status remember_key(unibus_client *c, const char *file, bool learned)
+static unibus_status remember_key(unibus_client *c, const client_node *node, bool learned)
 {
-    int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    char line[2300];
-    int n = snprintf(line, sizeof line, "%s %s\n", c->url, c->server_nkey);
+    int fd = open(c->known_servers, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    char line[URL_MAX_LEN + 128];
+    int n = snprintf(line, sizeof line, "%s %s\n", node->url, node->nkey);
     bool ok = fd >= 0 && write(fd, line, (size_t)n) == n;
     if (fd >= 0)
         close(fd);
     if (!ok)
-        return client_fail(c, UNIBUS_ERR_CONFIG, "cannot record the server key in %s: %s", file, strerror(errno));
-    c->first_use = learned;
+        return client_fail(c, UNIBUS_ERR_CONFIG, "cannot record the server key in %s: %s", c->known_servers,
+                           strerror(errno));
+    c->first_use = c->first_use || learned;
     return UNIBUS_OK;
 }
 
-/* The pinned key, else the recorded one, else (first use) the presented
- * one.  A pinned key the known-servers file lacks is recorded too, so the
- * next open needs no pin (unibus join pins the key its token names). */
-static unibus_status settle_server_key(unibus_client *c, const unibus_config *cfg)
+/* The pinned key, else the one recorded for this node's URL, else (first
+ * use) the one it presented.  A pinned key the known-servers file lacks is
+ * recorded too, so the next open needs no pin (unibus join pins the key
+ * its token names).  A key recorded for another URL is never taken: each
+ * node has its own. */
+static unibus_status check_presented_key(unibus_client *c, const client_node *node)
 {
     char known[BUSAUTH_NKEY_PUBLIC_LEN + 1];
-    known_key(cfg->known_servers, c->url, known);
-    const char *expected = cfg->server_key ? cfg->server_key : known;
-    if (expected[0] && strcmp(expected, c->server_nkey) != 0)
+    known_key(c->known_servers, node->url, known);
+    const char *expected = c->pinned_key ? c->pinned_key : known;
+    if (expected[0] && strcmp(expected, node->nkey) != 0)
         return client_fail(c, UNIBUS_ERR_SERVER_KEY,
                            "%s presents server key %s but %s is %s: refusing (a different server, or an attack)",
-                           c->url, c->server_nkey, cfg->server_key ? "the pinned key" : "the key recorded before",
+                           node->url, node->nkey, c->pinned_key ? "the pinned key" : "the key recorded before",
                            expected);
-    if (!known[0] && cfg->known_servers)
-        return remember_key(c, cfg->known_servers, !cfg->server_key);
+    if (!known[0] && c->known_servers)
+        return remember_key(c, node, !c->pinned_key);
     if (!expected[0])
         return client_fail(c, UNIBUS_ERR_CONFIG, "no server key pinned and no known-servers file to record one");
     return UNIBUS_OK;
 }
 
-static unibus_status fetch_server_key(unibus_client *c)
+unibus_status client_fail_unreachable(unibus_client *c, unibus_status s)
 {
+    if (c->urls.n < 2)
+        return s;
+    char last[sizeof c->error];
+    snprintf(last, sizeof last, "%s", c->error);
+    return client_fail(c, s, "none of the %zu control URLs answers (the last: %s): is the bus up?", c->urls.n, last);
+}
+
+unibus_status client_node_settle(unibus_client *c, client_node *node, bool *unreachable)
+{
+    *unreachable = false;
+    c->node = node;
+    if (node->nkey[0])
+        return UNIBUS_OK;
     json_t *info = NULL;
     c->learning_key = true;
-    unibus_status s = client_call(c, "GET", "/v1/info", NULL, &info);
+    unibus_status s = client_call_node(c, "GET", "/v1/info", &info, unreachable);
     c->learning_key = false;
     json_decref(info);
+    if (s == UNIBUS_OK)
+        s = check_presented_key(c, node);
+    if (s != UNIBUS_OK)
+        node->nkey[0] = '\0'; /* not trusted: learnt again, and checked again, next time */
     return s;
 }
 
@@ -168,6 +181,39 @@ static char *replay_path_of(const unibus_config *cfg)
         return strdup(cfg->replay_file);
     char *path = NULL;
     return asprintf(&path, "%s.replay", cfg->identity_file ? cfg->identity_file : "") < 0 ? NULL : path;
+}
+
+static bool copy_optional(char **to, const char *from)
+{
+    return !from || (*to = strdup(from)) != NULL;
+}
+
+/* The URL list, and a pin only where it can mean one node. */
+static unibus_status take_urls(unibus_client *c, const unibus_config *cfg)
+{
+    char why[sizeof c->error];
+    unibus_status s = url_list_parse(cfg->url, cfg->ca_file != NULL, &c->urls, why, sizeof why);
+    if (s != UNIBUS_OK)
+        return client_fail(c, s, "%s", s == UNIBUS_ERR_NOMEM ? "out of memory" : why);
+    if (cfg->server_key && c->urls.n > 1)
+        return client_fail(c, UNIBUS_ERR_CONFIG, "a pinned server key names one node but %zu control URLs are "
+                           "given (each node has its own key): give that node's URL alone, or no pin",
+                           c->urls.n);
+    for (size_t i = 0; i < c->urls.n; i++)
+        c->nodes[i].url = c->urls.urls[i];
+    return UNIBUS_OK;
+}
+
+/* The first node, in the list's order, that answers with a key we trust. */
+static unibus_status settle_first_reachable(unibus_client *c)
+{
+    unibus_status s = UNIBUS_ERR_NETWORK;
+    bool unreachable = true;
+    pthread_mutex_lock(&c->http_lock);
+    for (size_t i = 0; i < c->urls.n && unreachable; i++)
+        s = client_node_settle(c, &c->nodes[i], &unreachable);
+    pthread_mutex_unlock(&c->http_lock);
+    return unreachable ? client_fail_unreachable(c, s) : s;
 }
 
 unibus_status unibus_client_open(const unibus_config *cfg, unibus_client **out)
@@ -182,23 +228,20 @@ unibus_status unibus_client_open(const unibus_config *cfg, unibus_client **out)
         pthread_mutex_init(&c->bus_lock, NULL);
         pthread_cond_init(&c->bus_closed_cv, NULL);
         randombytes_buf(c->session, sizeof c->session);
+        c->retry_bound_ms = (cfg->retry_seconds ? cfg->retry_seconds : UNIBUS_RETRY_SECONDS_DEFAULT) * 1000LL;
     }
-    if (!c || !(c->url = strdup(cfg->url)) || (cfg->ca_file && !(c->ca_file = strdup(cfg->ca_file))) ||
-        !(c->curl = curl_easy_init()) || !(c->replay_path = replay_path_of(cfg))) {
+    if (!c || !copy_optional(&c->ca_file, cfg->ca_file) || !copy_optional(&c->known_servers, cfg->known_servers) ||
+        !copy_optional(&c->pinned_key, cfg->server_key) || !(c->curl = curl_easy_init()) ||
+        !(c->replay_path = replay_path_of(cfg))) {
         unibus_client_close(c);
         return UNIBUS_ERR_NOMEM;
     }
     *out = c;
-    size_t len = strlen(c->url);
-    while (len && c->url[len - 1] == '/')
-        c->url[--len] = '\0';
-    unibus_status s = check_url(c, cfg);
+    unibus_status s = take_urls(c, cfg);
     if (s == UNIBUS_OK)
         s = load_identity(c, cfg->identity_file);
     if (s == UNIBUS_OK)
-        s = fetch_server_key(c);
-    if (s == UNIBUS_OK)
-        s = settle_server_key(c, cfg);
+        s = settle_first_reachable(c);
     return s;
 }
 
@@ -217,7 +260,9 @@ void unibus_client_close(unibus_client *c)
     if (c->curl)
         curl_easy_cleanup(c->curl);
     busauth_identity_free(c->id);
-    free(c->url);
+    url_list_free(&c->urls);
+    free(c->known_servers);
+    free(c->pinned_key);
     free(c->ca_file);
     free(c);
 }

@@ -9,8 +9,17 @@
 #include <nats/nats.h>
 #include "busauth/identity.h"
 #include "unibus.h"
+#include "url_list.h"
 
 typedef struct room_state room_state;
+
+/* One control-plane node of the bus and the key it signs with (each node
+ * has its own server.seed): settled the first time the node is used. */
+typedef struct {
+    const char *url;           /* in the client's url_list */
+    uint8_t key[BUSAUTH_KEY_BYTES];
+    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1]; /* "" until settled */
+} client_node;
 typedef struct replay_store replay_store;
 
 struct unibus_client {
@@ -29,15 +38,18 @@ struct unibus_client {
     bool bus_closing;           /* client_bus_close began: the close is ours, not the server's */
     unibus_event_fn on_event;
     void *event_ctx;
-    char *url;
+    url_list urls;
+    client_node nodes[URL_LIST_MAX];
+    client_node *node;          /* the one requests go to: the last that answered */
+    char *known_servers;
+    char *pinned_key;           /* only with a single URL */
+    int64_t retry_bound_ms;     /* writes refused with 503 + Retry-After are retried this long */
     char *ca_file;
     busauth_identity *id;
     char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
     CURL *curl;                 /* one handle: keep-alive across requests */
-    uint8_t server_key[BUSAUTH_KEY_BYTES];
-    char server_nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
     bool first_use;
-    bool learning_key;          /* GET /v1/info at open: take the key it presents */
+    bool learning_key;          /* GET /v1/info to a node met first: take the key it presents */
     char error[512];
 };
 
@@ -69,6 +81,20 @@ unibus_status client_call_raw(unibus_client *c, const char *method, const char *
  * answer about another thing than the one asked for), a refusal. */
 unibus_status client_answer_about(unibus_client *c, unibus_status s, const json_t *answer, const char *field,
                                   const char *expected, const char *what);
+
+/* GET-like: one request to c->node alone, no other node tried and no 503
+ * retried, with http_lock held; *unreachable when nothing reached it. */
+unibus_status client_call_node(unibus_client *c, const char *method, const char *target, json_t **json,
+                               bool *unreachable);
+
+/* s, after every node was tried and none reached: said so when there are several. */
+unibus_status client_fail_unreachable(unibus_client *c, unibus_status s);
+
+/* Makes node the one requests go to, first learning and checking its key
+ * when it has none yet (client.c): the pinned key, else the one the
+ * known-servers file holds for its URL, else the one it presents, then
+ * recorded.  With *unreachable set when nothing reached it. */
+unibus_status client_node_settle(unibus_client *c, client_node *node, bool *unreachable);
 
 /* Closes the data-plane connection, once nats.c is done calling back. */
 void client_bus_close(unibus_client *c);

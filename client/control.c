@@ -21,6 +21,7 @@ typedef struct {
     char *body;
     size_t len;
     char signature[BUSAUTH_SIG_B64_LEN + 8];
+    int retry_after_s;                   /* Retry-After in seconds; 0: none */
     bool too_large;
     FILE *sink;                          /* raw downloads go here, hashed on the way */
     crypto_hash_sha256_state sink_hash;
@@ -58,20 +59,31 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *ctx)
     return add;
 }
 
+/* The value of header `name` (with its colon) if line is that header. */
+static const char *header_value(const char *line, size_t len, const char *name, size_t *vlen)
+{
+    size_t nlen = strlen(name);
+    if (len <= nlen || strncasecmp(line, name, nlen) != 0)
+        return NULL;
+    const char *v = line + nlen;
+    *vlen = len - nlen;
+    while (*vlen && *v == ' ')
+        v++, (*vlen)--;
+    while (*vlen && (v[*vlen - 1] == '\r' || v[*vlen - 1] == '\n'))
+        (*vlen)--;
+    return v;
+}
+
 static size_t on_header(char *line, size_t size, size_t n, void *ctx)
 {
     response *r = ctx;
-    size_t len = size * n;
-    static const char name[] = "X-Unibus-Server-Signature:";
-    if (len > sizeof name && strncasecmp(line, name, sizeof name - 1) == 0) {
-        const char *v = line + sizeof name - 1;
-        size_t vlen = len - (sizeof name - 1);
-        while (vlen && *v == ' ')
-            v++, vlen--;
-        while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n'))
-            vlen--;
+    size_t len = size * n, vlen;
+    const char *v;
+    if ((v = header_value(line, len, "X-Unibus-Server-Signature:", &vlen)))
         snprintf(r->signature, sizeof r->signature, "%.*s", (int)vlen, v);
-    }
+    else if ((v = header_value(line, len, "Retry-After:", &vlen)) && vlen && vlen < 6 &&
+             strspn(v, "0123456789") >= vlen)
+        r->retry_after_s = atoi(v); /* whole seconds: the form membershipd sends */
     return len;
 }
 
@@ -92,12 +104,12 @@ static struct curl_slist *signed_headers(unibus_client *c, const char *method, c
     char time_ms[32], nonce[BUSAUTH_NONCE_HEX_LEN + 1], canonical[2048], sig[BUSAUTH_SIG_B64_LEN + 1];
     snprintf(time_ms, sizeof time_ms, "%lld", (long long)time);
     busauth_nonce_new(nonce);
-    busauth_request r = {.server_key = c->server_nkey, .key = c->nkey, .method = method, .target = target,
+    busauth_request r = {.server_key = c->node->nkey, .key = c->nkey, .method = method, .target = target,
                          .time_ms = time_ms, .nonce = nonce, .body_sha256 = body_hash};
     size_t n = busauth_request_canonical(canonical, sizeof canonical, &r);
     busauth_sign_text(c->id, canonical, n, sig);
     crypto_hash_sha256(request_sha256, (const uint8_t *)canonical, n);
-    struct curl_slist *h = c->server_nkey[0] ? add_header(NULL, "X-Unibus-Server", c->server_nkey) : NULL;
+    struct curl_slist *h = c->node->nkey[0] ? add_header(NULL, "X-Unibus-Server", c->node->nkey) : NULL;
     h = add_header(h, "X-Unibus-Key", c->nkey);
     h = add_header(h, "X-Unibus-Time", time_ms);
     h = add_header(h, "X-Unibus-Nonce", nonce);
@@ -141,12 +153,35 @@ static void set_options(unibus_client *c, const char *url, const char *method, c
     }
 }
 
-static unibus_status transport_error(unibus_client *c, CURLcode rc)
+/* What an exchange found besides its status. */
+typedef struct {
+    int64_t retry_ms;     /* refused as before the server's floor: sign again with this time... */
+    int wait_ms;          /* ...after this long (time_after_floor) */
+    bool unreachable;     /* the request did not reach the node, or was a GET: another node may take it */
+    int retry_after_s;    /* a 503 that says when to retry; 0: none */
+    bool maybe_done;      /* a 503 cluster_no_quorum: a change that timed out may still take effect */
+} outcome;
+
+static bool is_read(const char *method)
+{
+    return strcmp(method, "GET") == 0;
+}
+
+/* A failed certificate or handshake is an attack signal: never a reason to
+ * try another node.  Otherwise, a request that never left (nothing sent),
+ * or a read, may go to another node; a change that may have arrived may
+ * also have been done. */
+static unibus_status transport_error(unibus_client *c, CURLcode rc, const char *method, outcome *o)
 {
     bool tls = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
                rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM;
-    return client_fail(c, tls ? UNIBUS_ERR_TLS : UNIBUS_ERR_NETWORK, "cannot reach %s: %s", c->url,
-                       curl_easy_strerror(rc));
+    long sent = 0;
+    curl_easy_getinfo(c->curl, CURLINFO_REQUEST_SIZE, &sent);
+    o->unreachable = !tls && (sent == 0 || is_read(method));
+    return client_fail(c, tls ? UNIBUS_ERR_TLS : UNIBUS_ERR_NETWORK, "cannot reach %s: %s%s", c->node->url,
+                       curl_easy_strerror(rc),
+                       o->unreachable || tls ? "" : " (the request was sent: check whether it was done before "
+                                                    "trying again)");
 }
 
 static bool signature_verifies(const unibus_client *c, const response *r, const uint8_t *request_sha256,
@@ -154,7 +189,7 @@ static bool signature_verifies(const unibus_client *c, const response *r, const 
 {
     char canonical[256];
     size_t n = busauth_response_canonical(canonical, sizeof canonical, request_sha256, (unsigned)status, body_hash);
-    return busauth_verify_text(c->server_key, canonical, n, r->signature) == BUSAUTH_OK;
+    return busauth_verify_text(c->node->key, canonical, n, r->signature) == BUSAUTH_OK;
 }
 
 /* An answer the server could not bind to a request (its signature did not
@@ -214,14 +249,15 @@ unibus_status client_answer_about(unibus_client *c, unibus_status s, const json_
                        what, expected);
 }
 
-/* The key the server presents; the response must then verify under it. */
+/* The key the node presents; the response must then verify under it
+ * (client_node_settle then checks the key itself). */
 static int learn_server_key(unibus_client *c, const response *r)
 {
     json_t *info = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL;
     const char *key = json_string_value(json_object_get(info, "server_key"));
-    int rc = key && busauth_nkey_decode_public(key, c->server_key) == BUSAUTH_OK ? 0 : -1;
+    int rc = key && busauth_nkey_decode_public(key, c->node->key) == BUSAUTH_OK ? 0 : -1;
     if (rc == 0)
-        snprintf(c->server_nkey, sizeof c->server_nkey, "%s", key);
+        snprintf(c->node->nkey, sizeof c->node->nkey, "%s", key);
     json_decref(info);
     return rc;
 }
@@ -282,16 +318,26 @@ static int64_t time_after_floor(long http, json_t *answer, int64_t sent_ms, int 
     return retry;
 }
 
-/* One signed exchange at time_ms; *retry_ms and *wait_ms as time_after_floor says. */
+/* A 503 that says when to come back: the bus log cannot take changes now
+ * (no quorum, an election) or the store is busy. */
+static void note_busy(long http, json_t *answer, const response *r, outcome *o)
+{
+    const char *code = json_string_value(json_object_get(json_object_get(answer, "error"), "code"));
+    if (http != 503 || !r->retry_after_s)
+        return;
+    o->retry_after_s = r->retry_after_s;
+    o->maybe_done = code && strcmp(code, "cluster_no_quorum") == 0;
+}
+
+/* One signed exchange with c->node at time_ms; o says what else it found. */
 static unibus_status exchange(unibus_client *c, const char *method, const char *target, const call_body *body,
-                              FILE *sink, json_t **json, int64_t time_ms, int64_t *retry_ms, int *wait_ms)
+                              FILE *sink, json_t **json, int64_t time_ms, outcome *o)
 {
     *json = NULL;
-    *retry_ms = 0;
-    *wait_ms = 0;
-    char url[2048];
+    *o = (outcome){0};
+    char url[URL_MAX_LEN + 1024];
     uint8_t request_sha256[BUSAUTH_SHA256_BYTES];
-    snprintf(url, sizeof url, "%s%s", c->url, target);
+    snprintf(url, sizeof url, "%s%s", c->node->url, target);
     response r = {.sink = sink};
     if (sink)
         crypto_hash_sha256_init(&r.sink_hash);
@@ -304,21 +350,22 @@ static unibus_status exchange(unibus_client *c, const char *method, const char *
     unibus_status status = UNIBUS_OK;
     if (rc != CURLE_OK)
         status = r.too_large ? client_fail(c, UNIBUS_ERR_PROTOCOL, "response over %d bytes", MAX_RESPONSE)
-                             : transport_error(c, rc);
+                             : transport_error(c, rc, method, o);
     else if (c->learning_key && http != 200)
         /* No key yet to check the answer with: say what it was, trust nothing in it. */
         status = status_of(c, http, NULL);
     else if (c->learning_key && learn_server_key(c, &r) != 0)
-        status = client_fail(c, UNIBUS_ERR_PROTOCOL, "%s/v1/info does not present a server key", c->url);
+        status = client_fail(c, UNIBUS_ERR_PROTOCOL, "%s/v1/info does not present a server key", c->node->url);
     if (status == UNIBUS_OK && !response_verifies(c, &r, request_sha256, http))
         status = client_fail(c, UNIBUS_ERR_SERVER_KEY,
                              "the response to %s %s is not signed by server key %s as the answer to this request: "
-                             "refusing it", method, target, c->server_nkey);
+                             "refusing it", method, target, c->node->nkey);
     if (status == UNIBUS_OK && sink && (http < 200 || http > 299))
         reload_error_body(&r);
     json_t *parsed = status == UNIBUS_OK && r.body ? json_loadb(r.body, strlen(r.body), 0, NULL) : NULL;
     if (status == UNIBUS_OK && (http < 200 || http > 299)) {
-        *retry_ms = time_after_floor(http, parsed, time_ms, wait_ms);
+        o->retry_ms = time_after_floor(http, parsed, time_ms, &o->wait_ms);
+        note_busy(http, parsed, &r, o);
         status = status_of(c, http, parsed);
     }
     free(r.body);
@@ -337,16 +384,91 @@ static bool rewind_files(const call_body *body, FILE *sink)
     return !sink || (fflush(sink) == 0 && ftruncate(fileno(sink), 0) == 0 && fseek(sink, 0, SEEK_SET) == 0);
 }
 
+static void sleep_ms(int64_t ms)
+{
+    nanosleep(&(struct timespec){ms / 1000, ms % 1000 * 1000000L}, NULL);
+}
+
+/* One request to c->node, signed again once when refused as before the
+ * server's floor (refused, not done: signing it again is safe). */
+static unibus_status attempt(unibus_client *c, const char *method, const char *target, const call_body *body,
+                             FILE *sink, json_t **json, outcome *o)
+{
+    unibus_status status = exchange(c, method, target, body, sink, json, clock_wall_ms(), o);
+    if (status != UNIBUS_OK && o->retry_ms && rewind_files(body, sink)) {
+        sleep_ms(o->wait_ms);
+        status = exchange(c, method, target, body, sink, json, o->retry_ms, o);
+    }
+    return status;
+}
+
+unibus_status client_call_node(unibus_client *c, const char *method, const char *target, json_t **json,
+                               bool *unreachable)
+{
+    call_body b = {0};
+    crypto_hash_sha256(b.sha256, (const uint8_t *)"", 0);
+    outcome o;
+    unibus_status s = attempt(c, method, target, &b, NULL, json, &o);
+    *unreachable = o.unreachable;
+    return s;
+}
+
+static client_node *node_after(unibus_client *c, const client_node *node)
+{
+    return &c->nodes[((size_t)(node - c->nodes) + 1) % c->urls.n];
+}
+
+/* The request on c->node, else on each next node in turn that the request
+ * did not reach (each tried once): the first that answers is kept. */
+static unibus_status attempt_reachable(unibus_client *c, const char *method, const char *target,
+                                       const call_body *body, FILE *sink, json_t **json, outcome *o)
+{
+    unibus_status s = UNIBUS_ERR_NETWORK;
+    client_node *node = c->node;
+    for (size_t tried = 0; tried < c->urls.n; tried++, node = node_after(c, node)) {
+        bool unreachable;
+        *o = (outcome){0};
+        s = client_node_settle(c, node, &unreachable);
+        if (s == UNIBUS_OK && !rewind_files(body, sink))
+            return client_fail(c, UNIBUS_ERR_INVALID_ARG, "cannot rewind the file to send it again");
+        if (s == UNIBUS_OK)
+            s = attempt(c, method, target, body, sink, json, o);
+        if (!unreachable && !o->unreachable)
+            return s;
+    }
+    return client_fail_unreachable(c, s);
+}
+
+/* Retried after a 503 with Retry-After, on the next node: the error then
+ * says it was given up after the bound, and for a 404 or 409 that an
+ * earlier try refused in doubt may have done it. */
+static unibus_status explain_final(unibus_client *c, unibus_status s, bool gave_up, bool maybe_done)
+{
+    char was[sizeof c->error];
+    snprintf(was, sizeof was, "%s", c->error);
+    if (gave_up)
+        return client_fail(c, s, "%s (still refused after retrying for %lld s: are most of the bus's nodes up?)",
+                           was, (long long)(c->retry_bound_ms / 1000));
+    if (maybe_done && (s == UNIBUS_ERR_CONFLICT || s == UNIBUS_ERR_NOT_FOUND))
+        return client_fail(c, s, "%s (an earlier try of this request was refused while the bus log had no "
+                           "quorum and may have taken effect: check whether it did)", was);
+    return s;
+}
+
 static unibus_status call_locked(unibus_client *c, const char *method, const char *target, const call_body *body,
                                  FILE *sink, json_t **json)
 {
-    int64_t retry_ms;
-    int wait_ms;
-    unibus_status status = exchange(c, method, target, body, sink, json, clock_wall_ms(), &retry_ms, &wait_ms);
-    /* Refused, not done: signing it again once is safe. */
-    if (status != UNIBUS_OK && retry_ms && rewind_files(body, sink)) {
-        nanosleep(&(struct timespec){wait_ms / 1000, wait_ms % 1000 * 1000000L}, NULL);
-        status = exchange(c, method, target, body, sink, json, retry_ms, &retry_ms, &wait_ms);
+    int64_t deadline = clock_mono_ms() + c->retry_bound_ms;
+    bool maybe_done = false, gave_up = false;
+    outcome o;
+    unibus_status s;
+    while ((s = attempt_reachable(c, method, target, body, sink, json, &o)) != UNIBUS_OK && o.retry_after_s) {
+        maybe_done = maybe_done || o.maybe_done;
+        int64_t wait = o.retry_after_s * 1000LL;
+        if ((gave_up = clock_mono_ms() + wait > deadline))
+            break;
+        sleep_ms(wait);
+        c->node = node_after(c, c->node); /* a leader may be elected, or another node may have quorum */
     }
-    return status;
+    return explain_final(c, s, gave_up, maybe_done);
 }

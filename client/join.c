@@ -48,9 +48,9 @@ unibus_status unibus_client_join(unibus_client *c, const char *token, unibus_use
     char nkey[57];
     if (!c || !out || unibus_join_token_server_key(token, nkey) != UNIBUS_OK)
         return c ? client_fail(c, UNIBUS_ERR_INVALID_ARG, "that is not a join token (ubj1....)") : UNIBUS_ERR_INVALID_ARG;
-    if (strcmp(nkey, c->server_nkey) != 0)
+    if (strcmp(nkey, c->node->nkey) != 0)
         return client_fail(c, UNIBUS_ERR_SERVER_KEY, "this token is for server %s, but %s is %s: not used", nkey,
-                           c->url, c->server_nkey);
+                           c->node->url, c->node->nkey);
     char *body = join_body(c, token);
     if (!body)
         return client_fail(c, UNIBUS_ERR_NOMEM, "out of memory");

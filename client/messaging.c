@@ -95,14 +95,23 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, 
          text ? text : natsStatus_GetText(err));
 }
 
-static natsStatus bus_options(unibus_client *c, const char *url, natsOptions *o)
+static bool is_tls(const char *url)
 {
-    natsStatus s = natsOptions_SetURL(o, url);
+    return strncmp(url, "tls://", 6) == 0;
+}
+
+/* Every data-plane URL the node lists; nats.c learns the others from the
+ * servers' INFO and reconnects to any of them (verifying TLS as it does
+ * for the first). */
+static natsStatus bus_options(unibus_client *c, const char **urls, int n, natsOptions *o)
+{
+    bool tls = is_tls(urls[0]);
+    natsStatus s = natsOptions_SetServers(o, urls, n);
     if (s == NATS_OK)
         s = nats_auth_use_identity(o, c->id);
-    if (s == NATS_OK && strncmp(url, "tls://", 6) == 0 && c->ca_file)
+    if (s == NATS_OK && tls && c->ca_file)
         s = natsOptions_LoadCATrustedCertificates(o, c->ca_file);
-    if (s == NATS_OK && strncmp(url, "tls://", 6) == 0)
+    if (s == NATS_OK && tls)
         s = natsOptions_SetSecure(o, true);
     if (s == NATS_OK)
         s = natsOptions_SetMaxReconnect(o, -1);
@@ -139,7 +148,25 @@ static unibus_status open_replay_record(unibus_client *c)
     return s;
 }
 
-/* Connects on first use, to the URL the server lists. */
+#define DATA_PLANE_URLS_MAX 16
+
+/* The data-plane URLs /v1/info lists (strings inside info), one scheme:
+ * how many, or 0 when there is none or they mix tls:// with another. */
+static int data_plane_urls(json_t *info, const char *urls[DATA_PLANE_URLS_MAX])
+{
+    json_t *list = json_object_get(info, "nats_urls"), *item;
+    size_t i;
+    int n = 0;
+    json_array_foreach(list, i, item) {
+        const char *url = json_string_value(item);
+        if (!url || n == DATA_PLANE_URLS_MAX || (n && is_tls(url) != is_tls(urls[0])))
+            return 0;
+        urls[n++] = url;
+    }
+    return n;
+}
+
+/* Connects on first use, to the URLs the server lists. */
 unibus_status bus_connect(unibus_client *c)
 {
     if (c->nc)
@@ -148,18 +175,20 @@ unibus_status bus_connect(unibus_client *c)
     if (st != UNIBUS_OK)
         return st;
     json_t *info = NULL;
+    const char *urls[DATA_PLANE_URLS_MAX];
     st = client_call(c, "GET", "/v1/info", NULL, &info);
-    const char *url = json_string_value(json_array_get(json_object_get(info, "nats_urls"), 0));
-    if (st == UNIBUS_OK && !url)
-        st = client_fail(c, UNIBUS_ERR_PROTOCOL, "the server lists no data-plane URL");
+    int n = st == UNIBUS_OK ? data_plane_urls(info, urls) : 0;
+    if (st == UNIBUS_OK && !n)
+        st = client_fail(c, UNIBUS_ERR_PROTOCOL, "%s lists no data-plane URL, or mixes tls:// with another scheme",
+                         unibus_client_url(c));
     natsOptions *o = NULL;
     natsStatus s = st == UNIBUS_OK ? natsOptions_Create(&o) : NATS_ERR;
     if (s == NATS_OK)
-        s = bus_options(c, url, o);
+        s = bus_options(c, urls, n, o);
     if (s == NATS_OK)
         s = nats_auth_connect(&c->nc, o);
     if (st == UNIBUS_OK && s != NATS_OK)
-        st = client_fail(c, UNIBUS_ERR_DATA_PLANE, "cannot connect to %s as %s: %s", url, c->nkey,
+        st = client_fail(c, UNIBUS_ERR_DATA_PLANE, "cannot connect to %s as %s: %s", urls[0], c->nkey,
                          nats_error_text(s));
     natsOptions_Destroy(o);
     json_decref(info);

@@ -60,17 +60,35 @@ UNIBUS_API const char *unibus_version_string(void);
  * returned. */
 UNIBUS_API unibus_status unibus_identity_create(const char *path, char nkey[57]);
 
+/* How long, by default, a request refused with 503 and Retry-After (the
+ * bus log has no quorum or elects a leader: 4-9 s) is retried. */
+#define UNIBUS_RETRY_SECONDS_DEFAULT 15
+
 typedef struct {
-    const char *url;           /* control plane, e.g. https://bus.example.org:8470 */
+    /* The control plane: one URL, e.g. https://bus.example.org:8470, or the
+     * nodes of one bus separated by commas (at most 16, one scheme, each
+     * once): https://a:8470,https://b:8470.  Requests go to the first that
+     * answers and stay with the one that last answered; one that cannot be
+     * reached is passed for the next (a certificate or key that does not
+     * verify is not: that fails).  Each node's key is its own: pinned or
+     * recorded per URL. */
+    const char *url;
     const char *ca_file;       /* PEM trust for the control and data planes; NULL: system trust */
     const char *identity_file; /* the peer's seed file (mode 0600) */
-    const char *server_key;    /* the server's nkey to pin, or NULL */
+    const char *server_key;    /* the server's nkey to pin, or NULL; with a single URL only */
     const char *known_servers; /* trust-on-first-use file when server_key is NULL, or NULL */
     /* What this identity received in the last 35 s, shared by all its
      * processes so none takes a message twice: a file of yours (0600, made
      * if missing) in a directory only you can write.  NULL: identity_file
      * followed by ".replay". */
     const char *replay_file;
+    /* How long a request refused with 503 and Retry-After is tried again
+     * (after the wait the server asks, on the next node); 0: the default,
+     * UNIBUS_RETRY_SECONDS_DEFAULT.  No try starts after it, but one under
+     * way runs its course (the server may hold it up to 10 s).  A change
+     * refused for lack of quorum may still take effect: a retry answered
+     * 404 or 409 says so in its error. */
+    unsigned retry_seconds;
 } unibus_config;
 
 typedef struct unibus_client unibus_client;
@@ -84,10 +102,12 @@ typedef enum {
 } unibus_event;
 typedef void (*unibus_event_fn)(unibus_event event, const char *detail, void *ctx);
 
-/* Loads the identity, reaches the control plane and establishes which
- * server key to trust: the pinned one, the one known_servers recorded for
- * this URL, or (first use) the one the server presents, which is then
- * recorded.  Refuses an http:// URL when ca_file is given.  Like
+/* Loads the identity, reaches the control plane (the first URL that
+ * answers) and establishes which server key to trust: the pinned one, the
+ * one known_servers recorded for this URL, or (first use) the one the
+ * server presents, which is then recorded; another node met later is
+ * settled the same way when requests first go to it.  Refuses an http://
+ * URL when ca_file is given, and a pinned key with several URLs.  Like
  * sqlite3_open, *out is set even on failure (unless memory ran out), so
  * unibus_client_error() can say why; close it either way. */
 UNIBUS_API unibus_status unibus_client_open(const unibus_config *cfg, unibus_client **out);
@@ -95,8 +115,10 @@ UNIBUS_API void unibus_client_close(unibus_client *c); /* NULL is accepted */
 /* One line about the last failure of a call on c; "" when none. */
 UNIBUS_API const char *unibus_client_error(const unibus_client *c);
 
-/* The server key in use, as an nkey, and whether this open recorded it
- * for the first time (the caller should say so on screen). */
+/* The control-plane URL requests go to now (one of the list), its server
+ * key as an nkey, and whether this client recorded a key for the first
+ * time (the caller should say so on screen). */
+UNIBUS_API const char *unibus_client_url(const unibus_client *c);
 UNIBUS_API const char *unibus_client_server_key(const unibus_client *c);
 UNIBUS_API bool unibus_client_first_use(const unibus_client *c);
 

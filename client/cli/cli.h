@@ -13,7 +13,7 @@ typedef struct {
 } peer_flags;
 
 #define PEER_FLAGS(p)                                                                       \
-    {"--url", "URL", &(p).url, NULL, "control plane, e.g. https://bus.example.org:8470"},   \
+    {"--url", "URL", &(p).url, NULL, "control plane https://HOST:8470, or nodes: https://a:8470,https://b:8470"}, \
     {"--ca", "FILE", &(p).ca, NULL, "PEM CA certificate to trust"},                          \
     {"--identity", "FILE", &(p).identity, NULL, "seed file (default ~/.config/unibus/identity.seed)"}, \
     {"--server-key", "NKEY", &(p).server_key, NULL, "pin the server's key instead of trusting it on first use"}

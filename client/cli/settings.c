@@ -1,4 +1,5 @@
 /* Settings for the unibus CLI: flags, then environment, then the config file. */
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
@@ -94,9 +95,24 @@ const char *peer_identity_path(const peer_flags *flags, char out[PATH_MAX])
     return peer_config_path("identity.seed", out) == 0 ? out : NULL;
 }
 
+/* UNIBUS_RETRY_SECONDS or retry_seconds=: 1 to 3600, or unset (the default). */
+static int retry_seconds(const char *text, unsigned *out)
+{
+    char *end = NULL;
+    unsigned long v = text ? strtoul(text, &end, 10) : 0;
+    if (text && (!isdigit((unsigned char)text[0]) || *end || v < 1 || v > 3600)) {
+        cli_error("retry seconds \"%s\" (UNIBUS_RETRY_SECONDS or retry_seconds=): give a whole number from 1 to "
+                  "3600", text);
+        return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
 int peer_open(const peer_flags *flags, unibus_client **out)
 {
-    static char url[PATH_MAX], ca[PATH_MAX], identity[PATH_MAX], server_key[64], known[PATH_MAX], replay[PATH_MAX];
+    static char url[PATH_MAX], ca[PATH_MAX], identity[PATH_MAX], server_key[64], known[PATH_MAX], replay[PATH_MAX],
+        retry[32];
     unibus_config cfg = {
         .url = pick(flags->url, "UNIBUS_URL", "url", url, sizeof url),
         .ca_file = pick(flags->ca, "UNIBUS_CA", "ca", ca, sizeof ca),
@@ -109,6 +125,9 @@ int peer_open(const peer_flags *flags, unibus_client **out)
         cli_error("no control plane URL: give --url, set UNIBUS_URL, or put url= in ~/.config/unibus/config");
         return EXIT_USAGE;
     }
+    const char *retry_text = pick(NULL, "UNIBUS_RETRY_SECONDS", "retry_seconds", retry, sizeof retry);
+    if (retry_seconds(retry_text, &cfg.retry_seconds) != 0)
+        return EXIT_USAGE;
     unibus_status s = unibus_client_open(&cfg, out);
     if (s != UNIBUS_OK) {
         int rc = peer_fail(*out, s);
@@ -118,7 +137,7 @@ int peer_open(const peer_flags *flags, unibus_client **out)
     }
     if (unibus_client_first_use(*out))
         fprintf(stderr, "unibus: trusting server key %s for %s on first use (recorded in %s)\n",
-                unibus_client_server_key(*out), cfg.url, known);
+                unibus_client_server_key(*out), unibus_client_url(*out), known);
     return EXIT_OK;
 }
 

@@ -54,6 +54,15 @@ t "a skewed clock is reported" 1 "clock skew: request time is" \
 check "the skew names the fix" contains "$ERR" "check the client clock"
 t "no URL" 2 "no control plane URL" env HOME="$WORK/alice" UNIBUS_URL= "$U" whoami
 t "http with a CA is refused" 2 "use https://" as alice "$U" whoami --ca /etc/hosts
+t "a URL list with an empty item is refused" 2 "control URL 2 of the list is empty" \
+    as alice "$U" whoami --url "$URL,,http://127.0.0.1:1"
+t "a URL list mixing http and https is refused" 2 "mix http:// and https://" \
+    as alice "$U" whoami --url "$URL,https://127.0.0.1:1"
+t "a pinned key with a URL list is refused" 2 "a pinned server key names one node" \
+    as bob "$U" whoami --identity "$BOB_SEED" --server-key "$SERVER_KEY" --url "$URL,http://127.0.0.1:1"
+t "a URL list whose first node is down: the second answers" 0 "" as alice "$U" whoami --url "http://127.0.0.1:1,$URL"
+t "a retry bound that is not a number is refused" 2 "give a whole number from 1 to 3600" \
+    env UNIBUS_RETRY_SECONDS=soon HOME="$WORK/alice" UNIBUS_URL="$URL" "$U" whoami
 
 t "room create" 0 "" as alice "$U" room create plans
 ROOM="$OUT"

@@ -1,7 +1,8 @@
 /*
  * Peers on a TLS deployment (enforce, TLS on both planes, a CA made for the
  * run): they chat end to end; a peer without the CA is refused by its own
- * library, never downgraded.
+ * library, never downgraded; with several control URLs, a node whose
+ * certificate does not verify fails the open rather than being passed over.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -100,11 +101,36 @@ static void a_peer_without_the_ca_is_refused(void **state)
     unibus_client_close(c);
 }
 
+/* Another server, its certificate from another CA, listed first: the
+ * library must not go on to the node it could verify. */
+static void a_node_failing_tls_is_not_passed_over(void **state)
+{
+    (void)state;
+    static fixture other;
+    char other_ca[PATH_MAX + 64], cert[PATH_MAX + 64], key[PATH_MAX + 64], seed[PATH_MAX + 48], urls[160];
+    const char *flags[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+    assert_int_equal(fixture_make_pki(other_ca, cert, key), 0);
+    assert_int_equal(fixture_start(&other, flags), 0);
+    snprintf(urls, sizeof urls, "%s,%s", other.server.base_url, F.server.base_url);
+    snprintf(seed, sizeof seed, "%s/alice-list.seed", F.dir);
+    busauth_seedfile_create(seed, F.alice);
+    unibus_config cfg = {.url = urls, .ca_file = CA, .identity_file = seed, .known_servers = KNOWN};
+    unibus_client *c;
+    assert_int_equal(unibus_client_open(&cfg, &c), UNIBUS_ERR_TLS);
+    assert_non_null(strstr(unibus_client_error(c), other.server.base_url));
+    unibus_client_close(c);
+    cfg.url = F.server.base_url;
+    assert_int_equal(unibus_client_open(&cfg, &c), UNIBUS_OK); /* the second alone: it did verify */
+    unibus_client_close(c);
+    assert_int_equal(fixture_stop(&other), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(peers_chat_over_tls, setup, teardown),
         cmocka_unit_test_setup_teardown(a_peer_without_the_ca_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_node_failing_tls_is_not_passed_over, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nats_CloseAndWait(5000); /* nats.c threads done before OpenSSL cleans up at exit */

@@ -181,10 +181,12 @@ char *natsconf_render(const natsconf *c)
          * only (checked by tests/integration/test_dataplane_tls.c). */
         fprintf(f, "tls {\n  cert_file: \"%s\"\n  key_file: \"%s\"\n  timeout: 2\n}\n",
                 c->tls_cert, c->tls_key);
-    if (c->authorization)
-        render_accounts(f, c);
+    /* Before the users, which may run to megabytes: doctor reads the
+     * listeners (the cluster's too) from the file's head. */
     if (c->cluster)
         natsconf_render_cluster(f, c->host, c->cluster);
+    if (c->authorization)
+        render_accounts(f, c);
     if (fclose(f) != 0) {
         free(text);
         return NULL;
@@ -192,10 +194,15 @@ char *natsconf_render(const natsconf *c)
     return text;
 }
 
-void natsconf_url(bool tls, const char *host, unsigned port, char *out, size_t len)
+void natsconf_host_url(const char *scheme, const char *host, unsigned port, char *out, size_t len)
 {
     bool v6 = strchr(host, ':') != NULL;
-    snprintf(out, len, "%s://%s%s%s:%u", tls ? "tls" : "nats", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    snprintf(out, len, "%s://%s%s%s:%u", scheme, v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
+void natsconf_url(bool tls, const char *host, unsigned port, char *out, size_t len)
+{
+    natsconf_host_url(tls ? "tls" : "nats", host, port, out, len);
 }
 
 /* "host:port" or "[v6]:port" in quotes after key, at the start of a line. */

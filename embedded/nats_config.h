@@ -104,6 +104,8 @@ char *natsconf_render(const natsconf *conf);
 
 /* "nats://host:port" or "tls://host:port", an IPv6 host in brackets. */
 void natsconf_url(bool tls, const char *host, unsigned port, char *out, size_t len);
+/* "SCHEME://host:port" ("[v6]" bracketed): the control plane's URL too. */
+void natsconf_host_url(const char *scheme, const char *host, unsigned port, char *out, size_t len);
 
 /* What a rendered configuration listens on, read back by those who did
  * not write it (membershipd doctor). */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <nats/nats.h>
+#include "embedded/clock.h"
 #include "embedded/nats_auth.h"
 #include "embedded/nats_config.h"
 
@@ -59,7 +60,8 @@ static int session_open(const nats_monitor *m, session *s, char *err, size_t err
         return 0;
     natsStatus last = NATS_OK;
     const char *detail = nats_GetLastError(&last);
-    snprintf(err, errlen, "cannot log in to nats-server at %s as its system account's user: %s", m->url,
+    snprintf(err, errlen, "cannot log in to nats-server at %s as %s: %s", m->url,
+             m->login_name ? m->login_name : "its system account's user",
              last != NATS_OK && detail && detail[0] ? detail : natsStatus_GetText(st));
     session_close(s);
     return -1;
@@ -243,4 +245,65 @@ int nats_monitor_connections(const nats_monitor *m, nats_monitor_conn_fn fn, voi
     }
     session_close(&s);
     return rc;
+}
+
+typedef struct {
+    node_heard *nodes;
+    size_t cap, n;
+    int64_t started_ms;
+} report_tally;
+
+static node_heard *tally_slot(report_tally *t, const char *name)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->nodes[i].name, name) == 0)
+            return &t->nodes[i];
+    if (t->n == t->cap || strlen(name) >= NODE_REPORT_NAME_MAX)
+        return NULL;
+    node_heard *h = &t->nodes[t->n++];
+    memset(h, 0, sizeof *h);
+    snprintf(h->name, sizeof h->name, "%s", name);
+    return h;
+}
+
+static void take_report(report_tally *t, natsMsg *msg)
+{
+    node_report r;
+    if (node_report_parse(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &r) != 0)
+        return;
+    node_heard *h = tally_slot(t, natsMsg_GetSubject(msg) + strlen(NODE_REPORT_PREFIX));
+    if (!h)
+        return;
+    h->report = r;
+    h->heard_ms_ago = clock_mono_ms(); /* made relative at the end */
+    h->skew_ms = r.time_ms - clock_wall_ms();
+}
+
+int nats_monitor_node_reports(const nats_monitor *m, int listen_ms, node_heard *out, size_t cap, size_t *n,
+                              char *err, size_t errlen)
+{
+    session s;
+    natsSubscription *sub = NULL;
+    report_tally t = {.nodes = out, .cap = cap, .started_ms = clock_mono_ms()};
+    *n = 0;
+    if (session_open(m, &s, err, errlen) != 0)
+        return -1;
+    if (natsConnection_SubscribeSync(&sub, s.nc, NODE_REPORT_PREFIX "*") != NATS_OK) {
+        snprintf(err, errlen, "cannot listen to the nodes' reports on %s", m->url);
+        session_close(&s);
+        return -1;
+    }
+    for (int64_t left; (left = t.started_ms + listen_ms - clock_mono_ms()) > 0;) {
+        natsMsg *msg = NULL;
+        if (natsSubscription_NextMsg(&msg, sub, left) == NATS_OK)
+            take_report(&t, msg);
+        natsMsg_Destroy(msg);
+    }
+    int64_t now = clock_mono_ms();
+    for (size_t i = 0; i < t.n; i++)
+        out[i].heard_ms_ago = now - out[i].heard_ms_ago;
+    *n = t.n;
+    natsSubscription_Destroy(sub);
+    session_close(&s);
+    return 0;
 }

@@ -12,12 +12,14 @@
 #include <stdint.h>
 #include <jansson.h>
 #include "busauth/identity.h"
+#include "embedded/node_report.h"
 
 typedef struct {
     const char *url;                /* the data plane: nats://host:port or tls://host:port */
     const busauth_identity *system; /* the system account's user (server_identity_system_user) */
     const char *ca_file;            /* tls://: the CA to verify nats-server against; NULL: the system's */
     int timeout_ms;                 /* for the login and for each answer */
+    const char *login_name;         /* who system is, for errors; NULL: "its system account's user" */
 } nats_monitor;
 
 /* nats-server's counters, as they are read: none of them alone is the
@@ -50,5 +52,12 @@ int nats_monitor_counters_read(const nats_monitor *m, nats_monitor_counters *out
 typedef int (*nats_monitor_conn_fn)(const json_t *conn, void *ctx);
 int nats_monitor_connections(const nats_monitor *m, nats_monitor_conn_fn fn, void *ctx, char *err,
                              size_t errlen);
+
+/* Listens listen_ms to what the bus's nodes say (node_report.h), logged
+ * in as m->system = the bus log's user (its account is where they say
+ * it); the latest of each node, at most cap, into out, how many in *n.
+ * 0, or -1 with one line in err. */
+int nats_monitor_node_reports(const nats_monitor *m, int listen_ms, node_heard *out, size_t cap, size_t *n,
+                              char *err, size_t errlen);
 
 #endif

@@ -184,6 +184,16 @@ static int64_t without_quorum_ms(server *srv)
     return ctllog_without_quorum_ms(srv->log);
 }
 
+static size_t cluster_nodes(server *srv, node_heard *out, size_t cap)
+{
+    return ctllog_nodes(srv->log, out, cap);
+}
+
+static uint64_t leader_changes(server *srv)
+{
+    return ctllog_leader_changes(srv->log);
+}
+
 static bool admit_peers(void *srv)
 {
     server *s = srv;
@@ -196,7 +206,7 @@ static int start_log(server *srv)
 {
     if (srv->cfg.bus_auth == BUS_AUTH_OFF)
         return 0;
-    char url[128], expected[256], db[PATH_MAX], err[512] = "";
+    char url[128], expected[256], db[PATH_MAX], err[512] = "", api[NODE_REPORT_URL_MAX] = "", nats[128];
     if (cli_db_path(&srv->cfg.store, STORE_OPEN_CREATE, db) != EXIT_OK)
         return -1;
     tls_dataplane_target(srv->cfg.tls_cert, srv->cfg.bind, dataplane_port(srv->dataplane), url, expected);
@@ -205,13 +215,18 @@ static int start_log(server *srv)
     size_t payload = srv->cfg.max_msg_bytes;
     store_ca ca = {0};
     bool have_ca = store_ca_get(srv->store, &ca) == STORE_OK;
+    /* Where this node serves, said to the others (GET /v1/info lists them). */
+    if (srv->cfg.http_port)
+        natsconf_host_url(serve_config_tls(&srv->cfg) ? "https" : "http", srv->cfg.bind, srv->cfg.http_port, api,
+                          sizeof api);
+    dataplane_url(srv->dataplane, nats, sizeof nats);
     const ctllog_config lc = {
         .url = url, .ca_file = srv->cfg.tls_cert, .ca_pem = have_ca ? ca.cert_pem : NULL,
         .expected_host = expected[0] ? expected : NULL, .user = srv->log_user,
         .db_path = db,
         .replicas = nodes < 3 ? (int)nodes : 3, .nodes = nodes,
         .part_max = payload > 8192 ? payload - 4096 : payload / 2,
-        .node = cluster ? srv->cfg.cluster.server_name : "single",
+        .node = cluster ? srv->cfg.cluster.server_name : "single", .api_url = api, .nats_url = nats,
         .data_plane = true, .applied = nudge_dataplane, .applied_ctx = srv->dataplane,
     };
     srv->log = ctllog_start(&lc, err, sizeof err);
@@ -228,6 +243,8 @@ static int start_log(server *srv)
     if (cluster) {
         srv->wait_in_force = wait_in_force;
         srv->without_quorum_ms = without_quorum_ms;
+        srv->cluster_nodes = cluster_nodes;
+        srv->leader_changes = leader_changes;
         dataplane_gate_peers(srv->dataplane, admit_peers, srv);
     }
     /* A single node's log is its own: no reason to serve before it is up.

@@ -24,6 +24,10 @@ ctllog *ctllog_start(const ctllog_config *cfg, char *err, size_t errlen)
     snprintf(log->ca_file, sizeof log->ca_file, "%s", cfg->ca_file ? cfg->ca_file : "");
     snprintf(log->db_path, sizeof log->db_path, "%s", cfg->db_path);
     snprintf(log->node, sizeof log->node, "%s", cfg->node);
+    snprintf(log->api_url, sizeof log->api_url, "%s", cfg->api_url ? cfg->api_url : "");
+    snprintf(log->nats_url, sizeof log->nats_url, "%s", cfg->nats_url ? cfg->nats_url : "");
+    log->cfg.api_url = log->api_url;
+    log->cfg.nats_url = log->nats_url;
     log->cfg.url = log->url;
     log->cfg.ca_file = cfg->ca_file ? log->ca_file : NULL;
     log->cfg.db_path = log->db_path;
@@ -96,6 +100,26 @@ int ctllog_connect(ctllog *log, char *err, size_t errlen)
     return -1;
 }
 
+/* Counts the stream leader's changes, as seen at each read of the stream. */
+static void note_leader(ctllog *log, const jsStreamInfo *si)
+{
+    const char *leader = si->Cluster && si->Cluster->Leader ? si->Cluster->Leader : "";
+    pthread_mutex_lock(&log->lock);
+    if (leader[0] && strcmp(leader, log->leader) != 0) {
+        log->leader_changes += log->leader[0] != '\0';
+        snprintf(log->leader, sizeof log->leader, "%s", leader);
+    }
+    pthread_mutex_unlock(&log->lock);
+}
+
+uint64_t ctllog_leader_changes(ctllog *log)
+{
+    pthread_mutex_lock(&log->lock);
+    uint64_t n = log->leader_changes;
+    pthread_mutex_unlock(&log->lock);
+    return n;
+}
+
 int64_t ctllog_last_seq(ctllog *log)
 {
     jsStreamInfo *si = NULL;
@@ -106,6 +130,7 @@ int64_t ctllog_last_seq(ctllog *log)
     if (js_GetStreamInfo(&si, log->js, CTLLOG_STREAM, &o, &jerr) != NATS_OK)
         return -1;
     int64_t last = (int64_t)si->State.LastSeq;
+    note_leader(log, si);
     jsStreamInfo_Destroy(si);
     return last;
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "busauth/identity.h"
+#include "embedded/node_report.h"
 #include "membershipd/store/store_log.h"
 
 #define CTLLOG_STREAM "UNIBUS_LOG"
@@ -34,6 +35,7 @@ typedef struct {
     size_t nodes;                   /* the bus's nodes: a change needs most of them heard from lately */
     size_t part_max;                /* the largest message the data plane takes, less room for headers */
     const char *node;               /* this node's name, in each entry's headers */
+    const char *api_url, *nats_url; /* where it serves, said to the others (may be NULL) */
     bool data_plane;                /* a node's membershipd (serve): says how far its data plane runs */
     void (*applied)(void *ctx);     /* after each entry applied here (may be NULL) */
     void *applied_ctx;
@@ -77,6 +79,13 @@ int64_t ctllog_without_quorum_ms(ctllog *log);
  * honours; yes again once it has quorum and has caught up with the
  * stream.  Logs each change. */
 bool ctllog_admits_peers(ctllog *log, int64_t max_stale_ms);
+
+/* Every node heard from since the log started (this one included), as it
+ * said lately: at most cap into out; how many there are. */
+size_t ctllog_nodes(ctllog *log, node_heard *out, size_t cap);
+
+/* How many times the stream's leader changed while this node watched. */
+uint64_t ctllog_leader_changes(ctllog *log);
 
 /* What the log's connection has sent nats-server so far (its entries,
  * requests and reports), for the data plane's traffic figures. */

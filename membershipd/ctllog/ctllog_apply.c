@@ -13,6 +13,7 @@
 
 #define RETRY_PAUSE_MS 500
 #define NEXT_MSG_MS 250
+#define WATCH_LEADER_MS 5000
 /* A read can be lost while nats-server applies a configuration (it
  * rebuilds the accounts): short waits, tried again, before giving up. */
 #define READ_WAIT_MS 100
@@ -316,12 +317,16 @@ static void consume(ctllog *log)
         return;
     }
     assembly a = {0};
-    int64_t next = ctllog_applied(log) + 1, said_ms = 0;
+    int64_t next = ctllog_applied(log) + 1, said_ms = 0, watched_ms = 0;
     bool waiting_said = false;
     while (!ctllog_stopping(log)) {
         if (clock_mono_ms() - said_ms >= CTLLOG_SAY_EVERY_MS) {
             ctllog_say_in_force(log);
             said_ms = clock_mono_ms();
+        }
+        if (clock_mono_ms() - watched_ms >= WATCH_LEADER_MS) { /* for /metrics: who leads, and changes */
+            ctllog_last_seq(log);
+            watched_ms = clock_mono_ms();
         }
         if (apply_available(log, &a, &next) != 0)
             break;

@@ -27,17 +27,18 @@ static void on_report(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
 {
     (void)nc, (void)sub;
     ctllog *log = arg;
-    const char *subject = natsMsg_GetSubject(msg), *name = subject + strlen(CTLLOG_IN_FORCE_PREFIX);
-    char text[32] = "";
-    snprintf(text, sizeof text, "%.*s", natsMsg_GetDataLength(msg), natsMsg_GetData(msg));
-    char *end;
-    long long seq = strtoll(text, &end, 10);
-    if (*end == '\0' && seq >= 0 && strlen(name) < CTLLOG_NODE_NAME_MAX) {
+    const char *name = natsMsg_GetSubject(msg) + strlen(NODE_REPORT_PREFIX);
+    node_report r;
+    if (node_report_parse(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), &r) == 0 &&
+        strlen(name) < CTLLOG_NODE_NAME_MAX) {
         pthread_mutex_lock(&log->lock);
         ctllog_node *n = node_slot(log, name);
         if (n) {
-            n->seq = seq > n->seq ? seq : n->seq;
+            n->seq = r.seq > n->seq ? r.seq : n->seq;
             n->seen_ms = clock_mono_ms();
+            n->skew_ms = r.time_ms - clock_wall_ms();
+            snprintf(n->api, sizeof n->api, "%s", r.api);
+            snprintf(n->nats, sizeof n->nats, "%s", r.nats);
             pthread_cond_broadcast(&log->changed);
         }
         pthread_mutex_unlock(&log->lock);
@@ -51,22 +52,26 @@ int ctllog_listen_in_force(ctllog *log)
     if (!log->listening_since_ms)
         log->listening_since_ms = clock_mono_ms();
     pthread_mutex_unlock(&log->lock);
-    return log->reports || natsConnection_Subscribe(&log->reports, log->nc, CTLLOG_IN_FORCE_PREFIX "*", on_report,
+    return log->reports || natsConnection_Subscribe(&log->reports, log->nc, NODE_REPORT_PREFIX "*", on_report,
                                                     log) == NATS_OK ? 0 : -1;
 }
 
 void ctllog_say_in_force(ctllog *log)
 {
-    pthread_mutex_lock(&log->lock);
-    int64_t seq = log->in_force;
-    pthread_mutex_unlock(&log->lock);
-    char subject[sizeof CTLLOG_IN_FORCE_PREFIX + sizeof log->node], text[32];
     if (!log->cfg.data_plane)
         return;
-    snprintf(subject, sizeof subject, CTLLOG_IN_FORCE_PREFIX "%s", log->node);
-    snprintf(text, sizeof text, "%lld", (long long)seq);
-    if (log->nc)
-        natsConnection_PublishString(log->nc, subject, text);
+    node_report r = {.time_ms = clock_wall_ms()};
+    pthread_mutex_lock(&log->lock);
+    r.seq = log->in_force;
+    natsConnection *nc = log->nc;
+    pthread_mutex_unlock(&log->lock);
+    snprintf(r.api, sizeof r.api, "%s", log->api_url);
+    snprintf(r.nats, sizeof r.nats, "%s", log->nats_url);
+    char subject[sizeof NODE_REPORT_PREFIX + sizeof log->node], *text = node_report_format(&r);
+    snprintf(subject, sizeof subject, NODE_REPORT_PREFIX "%s", log->node);
+    if (nc && text)
+        natsConnection_PublishString(nc, subject, text);
+    free(text);
 }
 
 void ctllog_in_force(ctllog *log, int64_t seq)
@@ -158,4 +163,24 @@ int64_t ctllog_without_quorum_ms(ctllog *log)
     if (now < since + CTLLOG_SAY_EVERY_MS * 3 / 2) /* every live node's first report may be on its way */
         return 0;
     return now > held_until ? now - held_until : 0;
+}
+
+size_t ctllog_nodes(ctllog *log, node_heard *out, size_t cap)
+{
+    int64_t now = clock_mono_ms();
+    pthread_mutex_lock(&log->lock);
+    size_t n = log->nnodes;
+    for (size_t i = 0; i < n && i < cap; i++) {
+        const ctllog_node *node = &log->nodes[i];
+        node_heard *h = &out[i];
+        memset(h, 0, sizeof *h);
+        snprintf(h->name, sizeof h->name, "%s", node->name);
+        h->report.seq = node->seq;
+        snprintf(h->report.api, sizeof h->report.api, "%s", node->api);
+        snprintf(h->report.nats, sizeof h->report.nats, "%s", node->nats);
+        h->heard_ms_ago = now - node->seen_ms;
+        h->skew_ms = node->skew_ms;
+    }
+    pthread_mutex_unlock(&log->lock);
+    return n;
 }

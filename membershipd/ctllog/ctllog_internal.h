@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <nats/nats.h>
+#include "embedded/node_report.h"
 #include "membershipd/ctllog/ctllog.h"
 #include "membershipd/store/store.h"
 
@@ -15,21 +16,24 @@
 #define CTLLOG_HEADER_BASE "Unibus-Base"   /* "1" on each part of the log's base (store_log_snapshot) */
 #define CTLLOG_GENESIS_ID "unibus-log-genesis"
 /* Where each node says up to which entry its data plane runs (plain NATS
- * in CTRL, not in the stream): CTLLOG_IN_FORCE_PREFIX <node>, "<seq>". */
-#define CTLLOG_IN_FORCE_PREFIX "unibus.inforce."
-#define CTLLOG_NODES_MAX 64
-#define CTLLOG_NODE_NAME_MAX 65
-#define CTLLOG_SAY_EVERY_MS 1000    /* even without a change: "reachable" */
-#define CTLLOG_NODE_STALE_MS 3000   /* not heard from for longer: not waited for */
+ * in CTRL, not in the stream): NODE_REPORT_PREFIX <node>, node_report.h. */
+#define CTLLOG_NODES_MAX NODE_REPORT_NODES_MAX
+#define CTLLOG_NODE_NAME_MAX NODE_REPORT_NAME_MAX
+#define CTLLOG_SAY_EVERY_MS NODE_REPORT_EVERY_MS /* even without a change: "reachable" */
+#define CTLLOG_NODE_STALE_MS NODE_REPORT_LIVE_MS /* not heard from for longer: not waited for */
 
 typedef struct {
     char name[CTLLOG_NODE_NAME_MAX];
-    int64_t seq, seen_ms;
+    int64_t seq, seen_ms, skew_ms;
+    char api[NODE_REPORT_URL_MAX], nats[NODE_REPORT_URL_MAX];
 } ctllog_node;
 
 struct ctllog {
     ctllog_config cfg;          /* its strings point at the copies below */
     char url[256], ca_file[4096], db_path[4096], node[128], expected_host[256];
+    char api_url[NODE_REPORT_URL_MAX], nats_url[NODE_REPORT_URL_MAX];
+    char leader[CTLLOG_NODE_NAME_MAX];  /* the stream's, as last read */
+    uint64_t leader_changes;
     char *ca_pem;
     pthread_mutex_t lock;
     pthread_cond_t changed;     /* applied moved, or ready changed */

@@ -13,7 +13,7 @@
 #include <nats/nats.h>
 #include "membershipd/config/datadir.h"
 
-#define NATS_CONF_HEAD 65536 /* listen, http, tls and authorization all come first */
+#define NATS_CONF_HEAD 65536 /* listen, tls and the cluster come before the users */
 
 static const char *const VERDICT_NAMES[] = {"ok", "warn", "fail", "skip"};
 

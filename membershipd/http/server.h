@@ -20,6 +20,7 @@
 #include "membershipd/http/nonce_cache.h"
 #include "membershipd/http/ratelimit.h"
 #include "membershipd/http/request_floor.h"
+#include "embedded/node_report.h"
 #include "membershipd/config/serve_config.h"
 #include "membershipd/store/store.h"
 
@@ -58,6 +59,11 @@ typedef struct server {
     /* A cluster node's: how long it has been without quorum (ms, 0 with
      * it), said on every answer so a read says how stale it may be. */
     int64_t (*without_quorum_ms)(struct server *srv);
+    /* A cluster node's: every node heard from, as it said lately (at most
+     * cap into out; how many there are), and how often the bus log's
+     * leader changed. */
+    size_t (*cluster_nodes)(struct server *srv, node_heard *out, size_t cap);
+    uint64_t (*leader_changes)(struct server *srv);
     busauth_identity *log_user; /* its account's user (server_identity.h) */
     store *store;
     pthread_mutex_t store_lock; /* one SQLite connection, one thread at a time */

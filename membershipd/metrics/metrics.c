@@ -241,6 +241,17 @@ static void render_cluster(out_buf *b, const metrics_live *live)
            live->cluster_without_quorum_ms / 1000);
     scalar(b, "unibus_cluster_peers_closed", "gauge",
            "1 while this node admits no peer: without quorum for longer than --max-stale.", live->cluster_peers_closed);
+    scalar(b, "unibus_cluster_nodes_live", "gauge", "Nodes heard from in the last 3 s, this one included.",
+           live->cluster_nodes_live);
+    scalar(b, "unibus_cluster_lagging_nodes", "gauge",
+           "Live nodes whose data plane runs fewer bus log entries than the furthest one.", live->cluster_lagging_nodes);
+    scalar(b, "unibus_cluster_max_lag_entries", "gauge",
+           "Bus log entries between the furthest live node and the last one.", live->cluster_max_lag);
+    scalar(b, "unibus_cluster_max_clock_skew_ms", "gauge",
+           "The largest difference between this node's clock and a live node's (transit included).",
+           live->cluster_max_skew_ms);
+    scalar(b, "unibus_cluster_leader_changes_total", "counter",
+           "Times the bus log's stream leader changed while this node watched.", live->cluster_leader_changes);
 }
 
 static void render_process(out_buf *b)

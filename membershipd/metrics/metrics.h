@@ -49,6 +49,11 @@ typedef struct {
     uint64_t cluster_unconfirmed;
     uint64_t cluster_without_quorum_ms;
     bool cluster_peers_closed;
+    uint64_t cluster_nodes_live;        /* heard from lately, this one included */
+    uint64_t cluster_lagging_nodes;     /* live ones that run fewer entries than the furthest */
+    uint64_t cluster_max_lag;           /* entries between the furthest live node and the last */
+    uint64_t cluster_max_skew_ms;       /* the largest clock difference to a live node */
+    uint64_t cluster_leader_changes;
 } metrics_live;
 
 /* The whole exposition: malloc'd, NUL-terminated; NULL when out of

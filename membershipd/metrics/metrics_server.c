@@ -1,5 +1,6 @@
 #include "membershipd/metrics/metrics_server.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,6 +44,29 @@ static void read_dataplane(dataplane *dp, metrics_live *live)
     live->cluster_routes = traffic.routes;
 }
 
+/* The other nodes as this one heard them lately (dev/metrics.md). */
+static void read_cluster(server *srv, metrics_live *live)
+{
+    if (!srv->cluster_nodes)
+        return;
+    node_heard heard[NODE_REPORT_NODES_MAX];
+    size_t n = srv->cluster_nodes(srv, heard, NODE_REPORT_NODES_MAX);
+    int64_t most = 0, least = INT64_MAX;
+    for (size_t i = 0; i < n && i < NODE_REPORT_NODES_MAX; i++) {
+        if (heard[i].heard_ms_ago > NODE_REPORT_LIVE_MS)
+            continue;
+        int64_t seq = heard[i].report.seq, skew = llabs(heard[i].skew_ms);
+        live->cluster_nodes_live++;
+        most = seq > most ? seq : most;
+        least = seq < least ? seq : least;
+        live->cluster_max_skew_ms = (uint64_t)skew > live->cluster_max_skew_ms ? (uint64_t)skew : live->cluster_max_skew_ms;
+    }
+    for (size_t i = 0; i < n && i < NODE_REPORT_NODES_MAX; i++)
+        live->cluster_lagging_nodes += heard[i].heard_ms_ago <= NODE_REPORT_LIVE_MS && heard[i].report.seq < most;
+    live->cluster_max_lag = live->cluster_nodes_live ? (uint64_t)(most - least) : 0;
+    live->cluster_leader_changes = srv->leader_changes(srv);
+}
+
 static char *scrape(server *srv)
 {
     metrics_live live = {
@@ -56,6 +80,7 @@ static char *scrape(server *srv)
         .cluster_peers_closed = dataplane_peers_closed(srv->dataplane),
     };
     read_dataplane(srv->dataplane, &live);
+    read_cluster(srv, &live);
     return metrics_render(&live);
 }
 

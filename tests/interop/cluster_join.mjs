@@ -80,8 +80,35 @@ try {
     Boolean(await until(() => nodeAudit("n1") === nodeAudit("n2") && nodeAudit("n2") === nodeAudit("n3"), 10000, 250)),
     `${nodeAudit("n1")} ${nodeAudit("n2")} ${nodeAudit("n3")}`);
 
+  // Operating it: doctor's cluster checks, /v1/info's nodes, the gauges.
+  const doctor = (node) => {
+    const args = node.args();
+    args[0] = "doctor";
+    try { return JSON.parse(execFileSync(membershipd, [...args, "--json"], { encoding: "utf8" })); } catch (e) {
+      return JSON.parse(e.stdout);
+    }
+  };
+  const verdicts = (report) => Object.fromEntries(report.checks.filter((c) => c.id.startsWith("cluster."))
+    .map((c) => [c.id, c.verdict]));
+  const healthy = verdicts(doctor(n2));
+  t.check("doctor on a healthy cluster: routes, route certificate, quorum, lag, clocks all ok",
+    ["cluster.routes", "cluster.route_tls", "cluster.quorum", "cluster.follower_lag", "cluster.clock_skew"]
+      .every((id) => healthy[id] === "ok"), JSON.stringify(healthy));
+  const info = await (await fetch(`${n2.http}/v1/info`)).json();
+  t.check("GET /v1/info lists every node with its control-plane and data-plane URLs",
+    info.nodes?.length === 3 && ["n1", "n2", "n3"].every((name) => info.nodes.some((n) =>
+      n.name === name && n.api === nodes.find((x) => x.name === name && x.proc?.exitCode === null)?.http &&
+      n.nats === `nats://127.0.0.1:${ports[name].nats}`)) && info.nats_urls.length === 3, JSON.stringify(info));
+  t.check("/metrics: three nodes live, none lagging for long",
+    Boolean(await until(async () => (await n2.metric("unibus_cluster_nodes_live")) === 3 &&
+      (await n2.metric("unibus_cluster_lagging_nodes")) === 0, 10000, 250)));
+
   // With three replicas the first node is one of three: lose it, keep writing.
   await n1.stop("SIGKILL");
+  await until(async () => (await n2.metric("unibus_cluster_nodes_live")) === 2, 10000, 250);
+  const degraded = verdicts(doctor(n2));
+  t.check("doctor with one node of three down: quorum warns, routes warn",
+    degraded["cluster.quorum"] === "warn" && degraded["cluster.routes"] === "warn", JSON.stringify(degraded));
   let added = false;
   for (let i = 0; i < 60 && !added; i++) {
     try { bus.run(["user", "add", "erin", cli("erin", "http://127.0.0.1:1", ["keygen"]), "--data-dir", bus.dataDir("n2")]); added = true; } catch (e) {

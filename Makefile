@@ -11,7 +11,7 @@ DATA_DIR   ?= ./unibus-data
 
 PREFIX     ?= /usr/local
 
-.PHONY: all deps build run test test-asan test-valgrind check-layout bench fuzz-build fuzz fuzz-ci install clean
+.PHONY: all deps build run cluster-demo test test-asan test-valgrind check-layout bench fuzz-build fuzz fuzz-ci install clean
 
 all: build
 
@@ -30,6 +30,10 @@ run: build
 	@echo "  curl -s http://127.0.0.1:8470/v1/info"
 	@echo
 	@$(BUILD)/membershipd/membershipd serve --data-dir $(DATA_DIR)
+
+# Three nodes as one bus on this machine (README, "A cluster on one machine").
+cluster-demo: build
+	@scripts/cluster-demo.sh $(BUILD)/membershipd/membershipd $(BUILD)/client/unibus $(DATA_DIR)-cluster
 
 test: build
 	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)

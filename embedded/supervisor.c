@@ -33,6 +33,7 @@ struct nats_supervisor {
     unsigned reloads;    /* reloads reported, plus one per start */
     unsigned failures;   /* reloads nats-server refused */
     unsigned restarts;
+    bool restart_asked;  /* the child ends because supervisor_restart asked: started again at once */
     int out_fd;          /* the child's stdout+stderr */
 };
 
@@ -190,10 +191,15 @@ static void *supervise(void *arg)
             pump_output(sup);
             int status = reap(sup);
             pthread_mutex_lock(&sup->lock);
-            bool stopping = sup->stopping;
+            bool stopping = sup->stopping, asked = sup->restart_asked;
+            sup->restart_asked = false;
             pthread_mutex_unlock(&sup->lock);
             if (stopping)
                 break;
+            if (asked) {
+                log_event(LOG_INFO, "nats_restarting", "reason=asked");
+                continue;
+            }
             log_event(LOG_ERROR, "nats_exited", "status=%d restart_in_ms=%d", status, delay);
         }
         if (clock_mono_ms() - started > STABLE_AFTER_MS)
@@ -277,6 +283,24 @@ int supervisor_reload(nats_supervisor *sup, int timeout_ms)
         unsigned target = sup->reloads + 1, failures = sup->failures;
         kill(sup->pid, SIGHUP);
         done = wait_reload_locked(sup, target, failures, &until);
+    }
+    pthread_mutex_unlock(&sup->lock);
+    return done ? 0 : -1;
+}
+
+int supervisor_restart(nats_supervisor *sup, int timeout_ms)
+{
+    struct timespec until = clock_deadline_in(timeout_ms);
+    pthread_mutex_lock(&sup->lock);
+    bool done = false;
+    if (wait_ready_locked(sup, &until)) {
+        unsigned generation = sup->generation;
+        sup->restart_asked = true;
+        kill(sup->pid, SIGTERM);
+        while (!(sup->generation > generation && sup->ready) &&
+               pthread_cond_timedwait(&sup->changed, &sup->lock, &until) != ETIMEDOUT)
+            ;
+        done = sup->generation > generation && sup->ready;
     }
     pthread_mutex_unlock(&sup->lock);
     return done ? 0 : -1;

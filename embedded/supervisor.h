@@ -21,6 +21,12 @@ nats_supervisor *supervisor_start(const char *binary, const char *config_path, i
  * when it starts, which counts.  Returns 0, or -1 on timeout. */
 int supervisor_reload(nats_supervisor *sup, int timeout_ms);
 
+/* Ends the running server (SIGTERM) and starts it again on the file, at
+ * once: for what a reload does not apply cleanly (a new route secret,
+ * dev/operations.md).  Returns once the new one is ready: 0, or -1 on
+ * timeout. */
+int supervisor_restart(nats_supervisor *sup, int timeout_ms);
+
 /* Stops the child (SIGTERM, then SIGKILL after a grace period) and frees. */
 void supervisor_stop(nats_supervisor *sup);
 

@@ -1,5 +1,6 @@
 /* The offline CLI's changes through the bus log (store_change.h). */
 #include "membershipd/cli/store_change.h"
+#include "membershipd/dataplane/dataplane_render.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -43,7 +44,7 @@ static int find_dataplane(const char *dir, natsconf_listeners *l, char url[128],
     snprintf(path, sizeof path, "%s/nats.conf", dir);
     char *text = read_text(path);
     int rc = text && natsconf_parse_listeners(text, l) == 0 && l->log ? 0 : -1;
-    free(text);
+    dataplane_text_free(text); /* it holds the route password */
     if (rc != 0) {
         cli_error("this store belongs to a bus log, but %s does not say where its nats-server listens: start "
                   "membershipd serve on this data directory, then run the command again; nothing was changed", path);

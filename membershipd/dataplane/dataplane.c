@@ -15,6 +15,7 @@
 #include "embedded/nats_monitor.h"
 #include "embedded/nats_probe.h"
 #include "embedded/supervisor.h"
+#include <sodium.h>
 #include "common/log.h"
 #include "membershipd/store/store.h"
 #include "membershipd/store/store_log.h"
@@ -57,6 +58,12 @@ struct dataplane {
     void *own_traffic_ctx;
     bool (*admit)(void *ctx);
     void *admit_ctx;
+    /* In a cluster: the block rendered (cfg.cluster points here), with the
+     * route password the reloader renders, and the one it takes next. */
+    natsconf_cluster cluster;
+    char route_password[NATSCONF_ROUTE_PASSWORD_LEN + 1];
+    char next_password[NATSCONF_ROUTE_PASSWORD_LEN + 1];
+    bool restart_next;        /* the next install restarts nats-server: a new route secret */
     _Atomic bool closed;      /* peers not admitted: in force in nats-server */
     pthread_t thread;
     pthread_mutex_t lock;
@@ -71,6 +78,7 @@ struct dataplane {
 };
 
 static int internal_login(dataplane *dp, int timeout_ms, int pause_ms, char *why, size_t whylen);
+
 static int read_traffic(dataplane *dp, int timeout_ms, dataplane_traffic_totals *out, char *err, size_t errlen);
 
 /* The counts up to now, before a reload starts them again. */
@@ -89,7 +97,7 @@ static void checkpoint_traffic(dataplane *dp)
 static int install(dataplane *dp, const char *text, int64_t since_ms)
 {
     /* Until nats-server accepts it, no text is "what it runs with". */
-    free(dp->rendered);
+    dataplane_text_free(dp->rendered);
     dp->rendered = NULL;
     if (natsconf_write(dp->cfg.config_path, text) != 0) {
         log_event(LOG_ERROR, "nats_config", "path=%s detail=\"%s\"", dp->cfg.config_path, strerror(errno));
@@ -99,7 +107,13 @@ static int install(dataplane *dp, const char *text, int64_t since_ms)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     double share_ms = since_ms ? (double)t0.tv_sec * 1e3 + (double)t0.tv_nsec / 1e6 - (double)since_ms : -1;
-    int rc = dp->sup ? supervisor_reload(dp->sup, RELOAD_TIMEOUT_MS) : 0; /* first: read at start */
+    /* A new route secret is not reloaded: routes formed during a reload's
+     * account swap lost interest in other nodes' subjects (seen in
+     * cluster.join), so nats-server starts again on it. */
+    bool restart = dp->restart_next;
+    dp->restart_next = false;
+    int rc = !dp->sup ? 0 /* first: read at start */
+             : restart ? supervisor_restart(dp->sup, READY_TIMEOUT_MS) : supervisor_reload(dp->sup, RELOAD_TIMEOUT_MS);
     /* The change counts as in force once our own identity logs in to the
      * reloaded server: a configuration that broke logins is not applied. */
     char why[PATH_MAX + 256] = "";
@@ -116,8 +130,8 @@ static int install(dataplane *dp, const char *text, int64_t since_ms)
     pthread_mutex_unlock(&dp->lock);
     if (dp->cfg.reload_done)
         dp->cfg.reload_done(rc == 0, ms / 1e3);
-    log_event(rc == 0 ? LOG_INFO : LOG_ERROR, "nats_reloaded", "count=%u ok=%s dur_ms=%.1f change_to_sighup_ms=%.1f",
-              n, rc == 0 ? "yes" : "no", ms, share_ms);
+    log_event(rc == 0 ? LOG_INFO : LOG_ERROR, "nats_reloaded", "count=%u ok=%s dur_ms=%.1f change_to_sighup_ms=%.1f%s",
+              n, rc == 0 ? "yes" : "no", ms, share_ms, restart ? " how=restart" : "");
     return rc;
 }
 
@@ -211,8 +225,13 @@ static void *reloader(void *arg)
         unsigned target = dp->wanted;
         int64_t since_ms = dp->change_since_ms;
         dp->change_since_ms = 0;
+        if (dp->next_password[0]) { /* taken here, where it is rendered: never read half-written */
+            memcpy(dp->route_password, dp->next_password, sizeof dp->route_password);
+            sodium_memzero(dp->next_password, sizeof dp->next_password);
+            dp->restart_next = true;
+        }
         if (dp->files_changed) {
-            free(dp->rendered); /* so apply writes and reloads */
+            dataplane_text_free(dp->rendered); /* so apply writes and reloads */
             dp->rendered = NULL;
             dp->files_changed = false;
         }
@@ -278,6 +297,12 @@ static dataplane *dataplane_new(const dataplane_config *cfg)
         snprintf(dp->jetstream_dir, sizeof dp->jetstream_dir, "%s", cfg->jetstream_dir);
         dp->cfg.jetstream_dir = dp->jetstream_dir;
     }
+    if (cfg->cluster) {
+        dp->cluster = *cfg->cluster;
+        snprintf(dp->route_password, sizeof dp->route_password, "%s", cfg->cluster->password);
+        dp->cluster.password = dp->route_password;
+        dp->cfg.cluster = &dp->cluster;
+    }
     pthread_mutex_init(&dp->lock, NULL);
     pthread_mutex_init(&dp->report_lock, NULL);
     pthread_mutex_init(&dp->traffic.lock, NULL);
@@ -327,6 +352,16 @@ int dataplane_sync(dataplane *dp, int64_t since_ms)
     return rc;
 }
 
+int dataplane_set_route_password(dataplane *dp, const char *password)
+{
+    if (!dp->cfg.cluster || strlen(password) != NATSCONF_ROUTE_PASSWORD_LEN)
+        return -1;
+    pthread_mutex_lock(&dp->lock);
+    memcpy(dp->next_password, password, sizeof dp->next_password);
+    pthread_mutex_unlock(&dp->lock);
+    return 0;
+}
+
 int dataplane_refresh(dataplane *dp)
 {
     pthread_mutex_lock(&dp->lock);
@@ -364,7 +399,9 @@ void dataplane_stop(dataplane *dp)
         pthread_join(dp->thread, NULL);
     supervisor_stop(dp->sup);
     store_close(dp->store);
-    free(dp->rendered);
+    dataplane_text_free(dp->rendered);
+    sodium_memzero(dp->route_password, sizeof dp->route_password);
+    sodium_memzero(dp->next_password, sizeof dp->next_password);
     free(dp->users.keys);
     pthread_cond_destroy(&dp->changed);
     pthread_mutex_destroy(&dp->lock);

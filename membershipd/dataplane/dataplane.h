@@ -65,6 +65,10 @@ dataplane *dataplane_start(const dataplane_config *cfg);
  * change_to_sighup_ms.  Without a data plane (NULL: the API handlers run
  * in-process by tests/fuzz) there is nothing to wait for: 0. */
 int dataplane_sync(dataplane *dp, int64_t since_ms);
+/* A cluster's new route password (dev/operations.md, "Rotating the route
+ * secret"): rendered from the next reload on (dataplane_refresh).  0, or -1
+ * without a cluster or with a password of the wrong shape. */
+int dataplane_set_route_password(dataplane *dp, const char *password);
 /* Has nats-server reload even though its configuration text is the same:
  * the files it names (TLS certificate and key) may have changed.  Returns
  * like dataplane_sync. */

@@ -1,6 +1,7 @@
 /* From the store to the nats-server configuration text. */
 #include "membershipd/dataplane/dataplane_render.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,10 +162,17 @@ int dataplane_render_change(store *s, const dataplane_config *cfg, const datapla
     return rc;
 }
 
+void dataplane_text_free(char *text)
+{
+    if (text)
+        sodium_memzero(text, strlen(text));
+    free(text);
+}
+
 void dataplane_rendering_free(dataplane_rendering *r)
 {
-    free(r->text);
-    free(r->retiring_text);
+    dataplane_text_free(r->text);
+    dataplane_text_free(r->retiring_text);
     free(r->users.keys);
     memset(r, 0, sizeof *r);
 }

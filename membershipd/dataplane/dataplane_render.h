@@ -31,6 +31,8 @@ typedef struct {
 int dataplane_render_change(store *s, const dataplane_config *cfg, const dataplane_keys *before,
                             dataplane_rendering *out);
 void dataplane_rendering_free(dataplane_rendering *r);
+/* A rendered text holds the route password: wiped, then freed. */
+void dataplane_text_free(char *text);
 
 /* The text alone (malloc'd), or NULL. */
 char *dataplane_render(store *s, const dataplane_config *cfg);

@@ -1,5 +1,8 @@
 #include "membershipd/listener/reload.h"
 
+#include <string.h>
+#include <sodium.h>
+#include "membershipd/config/cluster_config.h"
 #include "membershipd/dataplane/dataplane.h"
 #include "membershipd/config/guard.h"
 #include "membershipd/listener/http_server.h"
@@ -43,12 +46,32 @@ static bool rotate_tls(server *srv)
     return true;
 }
 
+/* A cluster node reads its route secret file again: rotating the secret
+ * is writing it on every node, then a SIGHUP each (dev/operations.md). */
+static bool rotate_route_secret(server *srv)
+{
+    char password[NATSCONF_ROUTE_PASSWORD_LEN + 1], why[GUARD_REASON_MAX];
+    if (cluster_route_password(srv->cfg.cluster.secret_file, password, why, sizeof why) != 0) {
+        log_event(LOG_ERROR, "reload_refused", "reason=\"%s\" kept=\"the route secret in use\"", why);
+        return false;
+    }
+    bool changed = sodium_memcmp(password, srv->cluster.password, sizeof password) != 0;
+    if (changed) {
+        dataplane_set_route_password(srv->dataplane, password);
+        memcpy(srv->cluster.password, password, sizeof password);
+    }
+    sodium_memzero(password, sizeof password);
+    return true;
+}
+
 void serve_reload(server *srv)
 {
-    bool tls = serve_config_tls(&srv->cfg);
+    bool tls = serve_config_tls(&srv->cfg), cluster = cluster_configured(&srv->cfg.cluster);
     if (tls && !rotate_tls(srv))
         return;
+    if (cluster && !rotate_route_secret(srv))
+        return;
     int applied = dataplane_refresh(srv->dataplane);
-    log_event(applied == 0 ? LOG_INFO : LOG_ERROR, "reloaded", "tls=%s dataplane=%s", tls ? "rotated" : "off",
-              applied == 0 ? "reloaded" : "pending");
+    log_event(applied == 0 ? LOG_INFO : LOG_ERROR, "reloaded", "tls=%s route_secret=%s dataplane=%s",
+              tls ? "rotated" : "off", cluster ? "read" : "none", applied == 0 ? "reloaded" : "pending");
 }

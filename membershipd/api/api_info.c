@@ -38,8 +38,12 @@ void api_info(server *srv, request *req, reply *out)
     json_t *nats_urls = json_pack("[s]", url);
     json_t *info = json_pack("{s:s, s:s, s:s, s:b}", "server_key", srv->identity_nkey, "version", UNIBUS_VERSION,
                              "auth_mode", bus_auth_name(srv->cfg.bus_auth), "tls", serve_config_tls(&srv->cfg));
-    if (srv->cluster_nodes)
+    if (srv->cluster_nodes) {
+        char leader[NODE_REPORT_NAME_MAX];
+        srv->log_leader(srv, leader, sizeof leader);
         json_object_set_new(info, "nodes", cluster_nodes(srv, nats_urls));
+        json_object_set_new(info, "bus_log_leader", json_string(leader));
+    }
     json_object_set_new(info, "nats_urls", nats_urls);
     reply_json(out, 200, info);
 }

@@ -118,11 +118,18 @@ static void audit_denial(server *srv, request *req)
     pthread_mutex_unlock(&srv->store_lock);
 }
 
-static bool allowed(const request *req, reply *out)
+static bool allowed(server *srv, const request *req, reply *out)
 {
     route_access access = req->route->access;
     if (access == ACCESS_PUBLIC)
         return true;
+    /* Its allowlist may miss revocations the others made (dev/cluster.md). */
+    if (srv->cut_off && srv->cut_off(srv)) {
+        reply_error(out, 503, "cluster_stale", "this node is cut off from most of the bus (or behind it) for longer "
+                    "than --max-stale, so it serves no signed request: use another node");
+        out->retry_after_s = 2;
+        return false;
+    }
     if (!req->has_caller) {
         reply_error(out, 401, "auth_failed", "this route needs a request signed by an allowlisted key");
         out->denied = true;
@@ -138,7 +145,7 @@ static bool allowed(const request *req, reply *out)
 
 void route_dispatch(server *srv, request *req, reply *out)
 {
-    if (allowed(req, out))
+    if (allowed(srv, req, out))
         req->route->handler(srv, req, out);
     route_audit_if_denied(srv, req, out);
 }

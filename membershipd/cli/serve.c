@@ -154,6 +154,8 @@ static int start_dataplane(server *srv)
         .reload_done = metrics_reload_done,
         .cluster = cluster ? &srv->cluster.block : NULL, .self_pin = cluster ? srv->cluster.self_pin : NULL,
         .jetstream_dir = log ? jetstream : NULL, .log_user = log ? srv->log_user : NULL,
+        /* Its store may be stale until it hears the others (dev/cluster.md). */
+        .peers_closed = cluster,
     };
     srv->dataplane = dataplane_start(&dc);
     return srv->dataplane ? 0 : -1;
@@ -179,14 +181,35 @@ static size_t wait_in_force(server *srv, char *lagging, size_t len)
     return ctllog_wait_in_force(srv->log, ctllog_applied(srv->log), CTLLOG_IN_FORCE_TIMEOUT_MS, lagging, len);
 }
 
-static int64_t without_quorum_ms(server *srv)
+static int64_t stale_ms(server *srv)
 {
-    return ctllog_without_quorum_ms(srv->log);
+    return ctllog_stale_ms(srv->log);
+}
+
+static bool quorum(server *srv)
+{
+    return ctllog_heard_majority(srv->log);
+}
+
+static bool cut_off(server *srv)
+{
+    return ctllog_peers_closed(srv->log);
+}
+
+/* The bus log found this node's JetStream stuck: nats-server starts again. */
+static void restart_dataplane(void *dp)
+{
+    dataplane_restart_server(dp);
 }
 
 static size_t cluster_nodes(server *srv, node_heard *out, size_t cap)
 {
     return ctllog_nodes(srv->log, out, cap);
+}
+
+static void log_leader(server *srv, char *out, size_t len)
+{
+    ctllog_leader(srv->log, out, len);
 }
 
 static uint64_t leader_changes(server *srv)
@@ -228,6 +251,7 @@ static int start_log(server *srv)
         .part_max = payload > 8192 ? payload - 4096 : payload / 2,
         .node = cluster ? srv->cfg.cluster.server_name : "single", .api_url = api, .nats_url = nats,
         .data_plane = true, .applied = nudge_dataplane, .applied_ctx = srv->dataplane,
+        .repair = cluster ? restart_dataplane : NULL, .repair_ctx = srv->dataplane,
     };
     srv->log = ctllog_start(&lc, err, sizeof err);
     if (have_ca)
@@ -242,9 +266,12 @@ static int start_log(server *srv)
     dataplane_on_own_traffic(srv->dataplane, log_sent, srv->log);
     if (cluster) {
         srv->wait_in_force = wait_in_force;
-        srv->without_quorum_ms = without_quorum_ms;
+        srv->stale_ms = stale_ms;
+        srv->quorum = quorum;
+        srv->cut_off = cut_off;
         srv->cluster_nodes = cluster_nodes;
         srv->leader_changes = leader_changes;
+        srv->log_leader = log_leader;
         dataplane_gate_peers(srv->dataplane, admit_peers, srv);
     }
     /* A single node's log is its own: no reason to serve before it is up.

@@ -7,6 +7,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include "membershipd/config/datadir.h"
 #include "membershipd/config/tls_files.h"
 #include "membershipd/pki/pki.h"
@@ -89,13 +90,44 @@ int guard_cluster_secret(const serve_config *cfg, char *why, size_t len)
     return rc;
 }
 
+static bool loopback_name(const char *host)
+{
+    return strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 || strncmp(host, "127.", 4) == 0;
+}
+
+/* This node's own route address: its --bind, or any loopback name when it
+ * listens on loopback or everywhere. */
+static bool is_self(const serve_config *cfg, const natsconf_route *r)
+{
+    bool wildcard = strcmp(cfg->bind, "0.0.0.0") == 0 || strcmp(cfg->bind, "::") == 0;
+    return r->port == cfg->cluster.port &&
+           (strcasecmp(r->host, cfg->bind) == 0 || ((cfg->bind_is_loopback || wildcard) && loopback_name(r->host)));
+}
+
+/* Each node once, and not this one: the bus's size is the routes plus one,
+ * and a majority of it is what takes a change (dev/control-log.md). */
 int guard_cluster_routes(const serve_config *cfg, char *why, size_t len)
 {
     natsconf_route routes[CLUSTER_ROUTES_MAX];
     size_t n;
     if (!cluster_configured(&cfg->cluster) || !cfg->cluster.routes)
         return 0;
-    return cluster_routes_parse(cfg->cluster.routes, routes, CLUSTER_ROUTES_MAX, &n, why, len);
+    if (cluster_routes_parse(cfg->cluster.routes, routes, CLUSTER_ROUTES_MAX, &n, why, len) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (is_self(cfg, &routes[i])) {
+            snprintf(why, len, "--routes lists this node itself (%s:%u is its own --cluster-port): list every other "
+                     "node, once", routes[i].host, routes[i].port);
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (routes[j].port == routes[i].port && strcasecmp(routes[j].host, routes[i].host) == 0) {
+                snprintf(why, len, "--routes lists %s:%u twice: list every other node, once", routes[i].host,
+                         routes[i].port);
+                return -1;
+            }
+    }
+    return 0;
 }
 
 /* A node this bus revoked must not route: the others refuse its key

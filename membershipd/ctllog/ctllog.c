@@ -20,6 +20,7 @@ ctllog *ctllog_start(const ctllog_config *cfg, char *err, size_t errlen)
     }
     log->cfg = *cfg;
     log->started_ms = clock_mono_ms();
+    log->peers_closed = cfg->nodes > 1; /* a cluster node admits peers once it knows it is current */
     snprintf(log->url, sizeof log->url, "%s", cfg->url);
     snprintf(log->ca_file, sizeof log->ca_file, "%s", cfg->ca_file ? cfg->ca_file : "");
     snprintf(log->db_path, sizeof log->db_path, "%s", cfg->db_path);
@@ -52,14 +53,50 @@ ctllog *ctllog_start(const ctllog_config *cfg, char *err, size_t errlen)
         free(log);
         return NULL;
     }
+    log->reporter_started = cfg->data_plane && pthread_create(&log->reporter, NULL, ctllog_reporter, log) == 0;
     return log;
+}
+
+struct retired_connection {
+    natsConnection *nc;
+    jsCtx *js;
+    natsSubscription *reports;
+    struct retired_connection *next;
+};
+
+jsCtx *ctllog_js(ctllog *log)
+{
+    pthread_mutex_lock(&log->lock);
+    jsCtx *js = log->js;
+    pthread_mutex_unlock(&log->lock);
+    return js;
+}
+
+/* A connection nats.c closed for good (seen after this node's nats-server
+ * restarted: the log never read the stream again) is set aside. */
+static void retire_if_closed(ctllog *log)
+{
+    pthread_mutex_lock(&log->lock);
+    struct retired_connection *r = NULL;
+    if (log->nc && natsConnection_IsClosed(log->nc) && (r = calloc(1, sizeof *r))) {
+        *r = (struct retired_connection){log->nc, log->js, log->reports, log->retired};
+        log->retired = r;
+        log->nc = NULL;
+        log->js = NULL;
+        log->reports = NULL;
+    }
+    pthread_mutex_unlock(&log->lock);
+    if (r)
+        log_event(LOG_WARN, "bus_log_reconnect", "detail=\"the bus log's connection was closed for good; making "
+                  "another\"");
 }
 
 /* The log's own login to this node's data plane, as the CTRL account's
  * user; nats.c reconnects it for as long as the log runs. */
 int ctllog_connect(ctllog *log, char *err, size_t errlen)
 {
-    if (log->js)
+    retire_if_closed(log);
+    if (ctllog_js(log))
         return 0;
     bool tls = strncmp(log->url, "tls://", 6) == 0;
     natsStatus st = log->opts ? NATS_OK : natsOptions_Create(&log->opts);
@@ -82,13 +119,15 @@ int ctllog_connect(ctllog *log, char *err, size_t errlen)
     if (st == NATS_OK && tls && log->cfg.ca_pem)
         st = natsOptions_SetCATrustedCertificates(log->opts, log->cfg.ca_pem);
     natsConnection *nc = NULL;
+    jsCtx *js = NULL;
     if (st == NATS_OK)
         st = nats_auth_connect(&nc, log->opts);
     if (st == NATS_OK)
-        st = natsConnection_JetStream(&log->js, nc, NULL);
+        st = natsConnection_JetStream(&js, nc, NULL);
     if (st == NATS_OK) {
         pthread_mutex_lock(&log->lock);
         log->nc = nc;
+        log->js = js;
         pthread_mutex_unlock(&log->lock);
         return 0;
     }
@@ -112,6 +151,13 @@ static void note_leader(ctllog *log, const jsStreamInfo *si)
     pthread_mutex_unlock(&log->lock);
 }
 
+void ctllog_leader(ctllog *log, char *out, size_t len)
+{
+    pthread_mutex_lock(&log->lock);
+    snprintf(out, len, "%s", log->leader);
+    pthread_mutex_unlock(&log->lock);
+}
+
 uint64_t ctllog_leader_changes(ctllog *log)
 {
     pthread_mutex_lock(&log->lock);
@@ -127,7 +173,7 @@ int64_t ctllog_last_seq(ctllog *log)
     jsOptions o;
     jsOptions_Init(&o);
     o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
-    if (js_GetStreamInfo(&si, log->js, CTLLOG_STREAM, &o, &jerr) != NATS_OK)
+    if (js_GetStreamInfo(&si, ctllog_js(log), CTLLOG_STREAM, &o, &jerr) != NATS_OK)
         return -1;
     int64_t last = (int64_t)si->State.LastSeq;
     note_leader(log, si);
@@ -238,23 +284,32 @@ bool ctllog_caught_up_now(ctllog *log)
 
 bool ctllog_admits_peers(ctllog *log, int64_t max_stale_ms)
 {
-    int64_t without = ctllog_without_quorum_ms(log);
-    pthread_mutex_lock(&log->lock);
-    bool was_closed = log->peers_closed;
-    pthread_mutex_unlock(&log->lock);
-    bool closed = was_closed ? without > 0 || !ctllog_caught_up_now(log) : without > max_stale_ms;
+    int64_t stale = ctllog_stale_ms(log);
+    bool was_closed = ctllog_peers_closed(log);
+    /* Reopening takes evidence: most nodes heard (not a start's grace),
+     * and everything they run applied here. */
+    bool closed = was_closed ? !ctllog_heard_majority(log) || !ctllog_caught_up_now(log) : stale > max_stale_ms;
     if (closed == was_closed)
         return !closed;
     pthread_mutex_lock(&log->lock);
     log->peers_closed = closed;
     pthread_mutex_unlock(&log->lock);
     if (closed)
-        log_event(LOG_WARN, "cluster_peers_closed", "without_quorum_ms=%lld max_stale_ms=%lld detail=\"most nodes "
-                  "unreachable for too long: this node may honour keys the others revoked, so it admits no peer until "
-                  "it has quorum and has caught up\"", (long long)without, (long long)max_stale_ms);
+        log_event(LOG_WARN, "cluster_peers_closed", "stale_ms=%lld max_stale_ms=%lld detail=\"cut off from most "
+                  "nodes, or behind what they run, for too long: this node may honour keys the others revoked, so it "
+                  "admits no peer until it hears most nodes and has caught up\"", (long long)stale,
+                  (long long)max_stale_ms);
     else
-        log_event(LOG_INFO, "cluster_peers_reopened", "applied=%lld", (long long)ctllog_applied(log));
+        log_event(LOG_INFO, "cluster_peers_open", "applied=%lld", (long long)ctllog_applied(log));
     return !closed;
+}
+
+bool ctllog_peers_closed(ctllog *log)
+{
+    pthread_mutex_lock(&log->lock);
+    bool closed = log->peers_closed;
+    pthread_mutex_unlock(&log->lock);
+    return closed;
 }
 
 void ctllog_sent(ctllog *log, uint64_t *msgs, uint64_t *bytes)
@@ -278,9 +333,18 @@ void ctllog_stop(ctllog *log)
     pthread_cond_broadcast(&log->changed);
     pthread_mutex_unlock(&log->lock);
     pthread_join(log->thread, NULL);
+    if (log->reporter_started)
+        pthread_join(log->reporter, NULL);
     natsSubscription_Destroy(log->reports);
     jsCtx_Destroy(log->js);
     natsConnection_Destroy(log->nc);
+    for (struct retired_connection *r = log->retired, *next; r; r = next) {
+        next = r->next;
+        natsSubscription_Destroy(r->reports);
+        jsCtx_Destroy(r->js);
+        natsConnection_Destroy(r->nc);
+        free(r);
+    }
     natsOptions_Destroy(log->opts);
     store_close(log->store);
     free(log->ca_pem);

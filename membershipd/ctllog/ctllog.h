@@ -21,6 +21,8 @@
 #define CTLLOG_APPLY_TIMEOUT_MS 10000   /* an appended entry applied here */
 #define CTLLOG_IN_FORCE_TIMEOUT_MS 5000 /* the other nodes' data planes running it */
 #define CTLLOG_ELECTION_WAIT_MS 10000   /* a stream leader elected (measured 4-9 s: FACTS.md) */
+#define CTLLOG_REPAIR_AFTER_MS 20000    /* twice an election's worst case */
+#define CTLLOG_REPAIR_EVERY_MS 60000
 
 typedef struct ctllog ctllog;
 
@@ -39,6 +41,11 @@ typedef struct {
     bool data_plane;                /* a node's membershipd (serve): says how far its data plane runs */
     void (*applied)(void *ctx);     /* after each entry applied here (may be NULL) */
     void *applied_ctx;
+    /* Asked for when the stream has been unreadable for CTLLOG_REPAIR_AFTER_MS
+     * while most nodes are heard (this node's JetStream is stuck: restart its
+     * nats-server), at most once per CTLLOG_REPAIR_EVERY_MS; may be NULL. */
+    void (*repair)(void *ctx);
+    void *repair_ctx;
 } ctllog_config;
 
 /* Starts the applier (it connects, creates the stream when there is none,
@@ -73,16 +80,31 @@ size_t ctllog_wait_in_force(ctllog *log, int64_t seq, int timeout_ms, char *lagg
  * they are, and always on a single node). */
 int64_t ctllog_without_quorum_ms(ctllog *log);
 
-/* Whether this node's data plane should admit peers (dev/cluster.md, "A
- * node cut off"): no once it has been without quorum for longer than
- * max_stale_ms, since the majority may have revoked keys it still
- * honours; yes again once it has quorum and has caught up with the
- * stream.  Logs each change. */
+/* How stale this node's state may be (ms; 0 when it is not): since it last
+ * heard most nodes, or since it fell behind what a node it hears runs
+ * (it cannot read the log), whichever is longer. */
+int64_t ctllog_stale_ms(ctllog *log);
+
+/* Whether this node should admit peers, to its data plane and its control
+ * plane (dev/cluster.md, "A node cut off"): no from its start (a cluster
+ * node) and once it has been stale for longer than max_stale_ms, since the
+ * others may have revoked keys it still honours; yes once it hears most
+ * nodes and has caught up with the stream and with every node it hears.
+ * Logs each change. */
 bool ctllog_admits_peers(ctllog *log, int64_t max_stale_ms);
+/* Whether most nodes are heard from now, by their reports alone (no
+ * start's grace: a node just started has heard none yet). */
+bool ctllog_heard_majority(ctllog *log);
+
+/* What ctllog_admits_peers said last, without asking again. */
+bool ctllog_peers_closed(ctllog *log);
 
 /* Every node heard from since the log started (this one included), as it
  * said lately: at most cap into out; how many there are. */
 size_t ctllog_nodes(ctllog *log, node_heard *out, size_t cap);
+
+/* The stream's leader as last read (every 5 s; "" unknown). */
+void ctllog_leader(ctllog *log, char *out, size_t len);
 
 /* How many times the stream's leader changed while this node watched. */
 uint64_t ctllog_leader_changes(ctllog *log);

@@ -26,7 +26,7 @@ static ownership owner_of(ctllog *log, int64_t seq, const char *id, const char *
     jsOptions o;
     jsOptions_Init(&o);
     o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
-    if (js_GetMsg(&msg, log->js, CTLLOG_STREAM, (uint64_t)seq, &o, &jerr) != NATS_OK)
+    if (js_GetMsg(&msg, ctllog_js(log), CTLLOG_STREAM, (uint64_t)seq, &o, &jerr) != NATS_OK)
         return UNREADABLE;
     const char *e = NULL, *p = NULL;
     bool ours = natsMsgHeader_Get(msg, CTLLOG_HEADER_ENTRY, &e) == NATS_OK &&
@@ -81,7 +81,7 @@ static put_outcome put(ctllog *log, const entry_header *h, unsigned i, const uin
     jsPubAck *ack = NULL;
     jsErrCode jerr = 0;
     if (st == NATS_OK)
-        st = js_PublishMsg(&ack, log->js, msg, &po, &jerr);
+        st = js_PublishMsg(&ack, ctllog_js(log), msg, &po, &jerr);
     natsMsg_Destroy(msg);
     if (st == NATS_OK)
         *seq = (int64_t)ack->Sequence;

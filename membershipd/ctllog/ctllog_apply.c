@@ -55,7 +55,7 @@ static void grow_replicas(ctllog *log, const jsStreamInfo *si)
     si->Config->Replicas = log->cfg.replicas;
     jsStreamInfo *grown = NULL;
     jsErrCode jerr = 0;
-    natsStatus st = js_UpdateStream(&grown, log->js, si->Config, NULL, &jerr);
+    natsStatus st = js_UpdateStream(&grown, ctllog_js(log), si->Config, NULL, &jerr);
     jsStreamInfo_Destroy(grown);
     if (st == NATS_OK)
         log_event(LOG_INFO, "bus_log_replicas", "stream=" CTLLOG_STREAM " from=%d to=%d", had, log->cfg.replicas);
@@ -82,7 +82,7 @@ static int ensure_stream(ctllog *log, char *err, size_t errlen)
     jsOptions o;
     jsOptions_Init(&o);
     o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
-    natsStatus st = js_GetStreamInfo(&si, log->js, CTLLOG_STREAM, &o, &jerr);
+    natsStatus st = js_GetStreamInfo(&si, ctllog_js(log), CTLLOG_STREAM, &o, &jerr);
     if (st != NATS_OK && jerr == JSStreamNotFoundErr) {
         jsStreamConfig cfg;
         jsStreamConfig_Init(&cfg);
@@ -92,7 +92,7 @@ static int ensure_stream(ctllog *log, char *err, size_t errlen)
         cfg.SubjectsLen = 1;
         cfg.Storage = js_FileStorage;
         cfg.Replicas = log->cfg.replicas;
-        st = js_AddStream(&si, log->js, &cfg, &o, &jerr);
+        st = js_AddStream(&si, ctllog_js(log), &cfg, &o, &jerr);
         /* A new log: this store's positions in any earlier one (a backup
          * restored, a single node become a cluster's first) mean nothing. */
         if (st == NATS_OK && store_log_restart(log->store, si->Created) != STORE_OK)
@@ -124,7 +124,7 @@ static int ensure_stream(ctllog *log, char *err, size_t errlen)
     po.MsgId = CTLLOG_GENESIS_ID;
     po.MaxWait = CTLLOG_PUBLISH_TIMEOUT_MS;
     jsPubAck *ack = NULL;
-    st = js_Publish(&ack, log->js, CTLLOG_SUBJECT, "", 0, &po, &jerr);
+    st = js_Publish(&ack, ctllog_js(log), CTLLOG_SUBJECT, "", 0, &po, &jerr);
     jsPubAck_Destroy(ack);
     if (st == NATS_OK)
         return 0;
@@ -244,7 +244,7 @@ static read_outcome read_at(ctllog *log, int64_t seq, natsMsg **msg)
     jsOptions o;
     jsOptions_Init(&o);
     o.Wait = READ_WAIT_MS;
-    natsStatus st = js_GetMsg(msg, log->js, CTLLOG_STREAM, (uint64_t)seq, &o, &jerr);
+    natsStatus st = js_GetMsg(msg, ctllog_js(log), CTLLOG_STREAM, (uint64_t)seq, &o, &jerr);
     return st == NATS_OK ? READ_OK : jerr == JSNoMessageFoundErr ? READ_PAST_END : READ_FAILED;
 }
 
@@ -255,6 +255,7 @@ static int apply_available(ctllog *log, assembly *a, int64_t *next)
     for (int failures = 0; failures < READ_TRIES && !ctllog_stopping(log);) {
         natsMsg *msg = NULL;
         read_outcome got = read_at(log, *next, &msg);
+        ctllog_note_available(log, got != READ_FAILED);
         if (got == READ_PAST_END)
             return 0;
         int rc = got == READ_OK ? take(log, a, msg, *next) : 0;
@@ -317,13 +318,9 @@ static void consume(ctllog *log)
         return;
     }
     assembly a = {0};
-    int64_t next = ctllog_applied(log) + 1, said_ms = 0, watched_ms = 0;
+    int64_t next = ctllog_applied(log) + 1, watched_ms = 0;
     bool waiting_said = false;
     while (!ctllog_stopping(log)) {
-        if (clock_mono_ms() - said_ms >= CTLLOG_SAY_EVERY_MS) {
-            ctllog_say_in_force(log);
-            said_ms = clock_mono_ms();
-        }
         if (clock_mono_ms() - watched_ms >= WATCH_LEADER_MS) { /* for /metrics: who leads, and changes */
             ctllog_last_seq(log);
             watched_ms = clock_mono_ms();
@@ -354,6 +351,25 @@ static void pause_unless_stopping(ctllog *log, int ms)
     pthread_mutex_unlock(&log->lock);
 }
 
+/* The stream unreadable for long while most nodes are heard: this node's
+ * JetStream is what is stuck (seen after a node restarted while cut off:
+ * it never read the stream again until its nats-server restarted). */
+static void repair_if_stuck(ctllog *log)
+{
+    int64_t now = clock_mono_ms();
+    pthread_mutex_lock(&log->lock);
+    bool stuck = log->unavailable_since_ms && now - log->unavailable_since_ms > CTLLOG_REPAIR_AFTER_MS &&
+                 (!log->repaired_ms || now - log->repaired_ms > CTLLOG_REPAIR_EVERY_MS);
+    if (stuck)
+        log->repaired_ms = now;
+    pthread_mutex_unlock(&log->lock);
+    if (!stuck || !log->cfg.repair || !ctllog_heard_majority(log))
+        return;
+    log_event(LOG_WARN, "bus_log_repair", "detail=\"the stream has been unreadable for over %d ms while most nodes are "
+              "heard: restarting this node's nats-server\"", CTLLOG_REPAIR_AFTER_MS);
+    log->cfg.repair(log->cfg.repair_ctx);
+}
+
 void *ctllog_applier(void *arg)
 {
     ctllog *log = arg;
@@ -364,6 +380,8 @@ void *ctllog_applier(void *arg)
             if (!warned)
                 log_event(LOG_WARN, "bus_log_unavailable", "detail=\"%s; trying again\"", err);
             warned = true;
+            ctllog_note_available(log, false);
+            repair_if_stuck(log);
             pause_unless_stopping(log, RETRY_PAUSE_MS);
             continue;
         }
@@ -372,6 +390,7 @@ void *ctllog_applier(void *arg)
         warned = false;
         consume(log);
         ctllog_set_ready(log, false);
+        repair_if_stuck(log);
         pause_unless_stopping(log, RETRY_PAUSE_MS);
     }
     return NULL;

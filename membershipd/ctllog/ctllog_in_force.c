@@ -144,6 +144,19 @@ static int newest_first(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+bool ctllog_heard_majority(ctllog *log)
+{
+    if (log->cfg.nodes <= 1)
+        return true;
+    int64_t now = clock_mono_ms();
+    size_t heard = 0;
+    pthread_mutex_lock(&log->lock);
+    for (size_t i = 0; i < log->nnodes; i++)
+        heard += now - log->nodes[i].seen_ms <= CTLLOG_NODE_STALE_MS;
+    pthread_mutex_unlock(&log->lock);
+    return heard > log->cfg.nodes / 2;
+}
+
 int64_t ctllog_without_quorum_ms(ctllog *log)
 {
     if (log->cfg.nodes <= 1)
@@ -183,4 +196,56 @@ size_t ctllog_nodes(ctllog *log, node_heard *out, size_t cap)
     }
     pthread_mutex_unlock(&log->lock);
     return n;
+}
+
+/* Behind: a node heard lately runs an entry this store has not applied. */
+static void note_behind(ctllog *log)
+{
+    int64_t reported = ctllog_reported_seq(log), now = clock_mono_ms();
+    pthread_mutex_lock(&log->lock);
+    if (log->applied >= reported)
+        log->behind_since_ms = 0;
+    else if (!log->behind_since_ms)
+        log->behind_since_ms = now;
+    pthread_mutex_unlock(&log->lock);
+}
+
+int64_t ctllog_stale_ms(ctllog *log)
+{
+    note_behind(log); /* as of now: a node that just caught up is not behind */
+    int64_t without = ctllog_without_quorum_ms(log), now = clock_mono_ms();
+    /* Without quorum: since the majority was last heard, not since its
+     * reports went stale. */
+    int64_t unheard = without > 0 ? without + CTLLOG_NODE_STALE_MS : 0;
+    pthread_mutex_lock(&log->lock);
+    int64_t behind = log->behind_since_ms ? now - log->behind_since_ms : 0;
+    pthread_mutex_unlock(&log->lock);
+    return unheard > behind ? unheard : behind;
+}
+
+void ctllog_note_available(ctllog *log, bool available)
+{
+    pthread_mutex_lock(&log->lock);
+    if (available)
+        log->unavailable_since_ms = 0;
+    else if (!log->unavailable_since_ms)
+        log->unavailable_since_ms = clock_mono_ms();
+    pthread_mutex_unlock(&log->lock);
+}
+
+void *ctllog_reporter(void *arg)
+{
+    ctllog *log = arg;
+    pthread_mutex_lock(&log->lock);
+    while (!log->stopping) {
+        pthread_mutex_unlock(&log->lock);
+        ctllog_say_in_force(log);
+        note_behind(log);
+        pthread_mutex_lock(&log->lock);
+        struct timespec until = clock_deadline_in(CTLLOG_SAY_EVERY_MS);
+        while (!log->stopping && pthread_cond_timedwait(&log->changed, &log->lock, &until) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&log->lock);
+    return NULL;
 }

@@ -50,10 +50,19 @@ struct ctllog {
     int64_t started_ms;
     bool peers_closed;          /* ctllog_admits_peers said no last */
     bool stopping;
-    pthread_t thread;
+    pthread_t thread, reporter;
+    bool reporter_started;
+    int64_t behind_since_ms;    /* applied less than a node heard lately runs, since (0: not behind) */
+    int64_t unavailable_since_ms; /* the stream could not be read, since (0: it can) */
+    int64_t repaired_ms;        /* the last time cfg.repair was asked for */
     natsOptions *opts;
-    natsConnection *nc;         /* made once by the applier; nats.c reconnects it */
+    /* Made by the applier, read through ctllog_js (under lock); nats.c
+     * reconnects it, and when nats.c gives it up (closed for good) the
+     * applier makes another and keeps the old ones until the log stops:
+     * other threads may still hold them. */
+    natsConnection *nc;
     jsCtx *js;
+    struct retired_connection *retired;
     store *store;               /* the applier's own connection */
 };
 
@@ -68,8 +77,11 @@ int64_t ctllog_expected_last(ctllog *log, int64_t at);
 store_status ctllog_put_entry(ctllog *log, int64_t expect, const void *entry, size_t len, bool base, int64_t *seq);
 /* The applier thread (ctllog_apply.c). */
 void *ctllog_applier(void *arg);
-/* Connects and makes the JetStream context, once; 0 or -1. */
+/* Connects and makes the JetStream context (again when nats.c closed the
+ * last connection for good); 0 or -1. */
 int ctllog_connect(ctllog *log, char *err, size_t errlen);
+/* The connection's JetStream context now (NULL before the first). */
+jsCtx *ctllog_js(ctllog *log);
 /* The stream's last sequence, or -1 when it cannot be read. */
 int64_t ctllog_last_seq(ctllog *log);
 void ctllog_set_applied(ctllog *log, int64_t seq);
@@ -82,6 +94,12 @@ bool ctllog_stopping(ctllog *log);
 /* ctllog_in_force.c: listens to the nodes' reports; says this node's. */
 int ctllog_listen_in_force(ctllog *log);
 void ctllog_say_in_force(ctllog *log);
+/* The reporter thread: says where this node is every CTLLOG_SAY_EVERY_MS,
+ * whatever the applier is doing (a stream without a leader stalls it, and
+ * a node that goes quiet counts as gone), and notes whether it is behind. */
+void *ctllog_reporter(void *arg);
+/* The applier could (not) read the stream: for ctllog_unavailable_ms. */
+void ctllog_note_available(ctllog *log, bool available);
 /* Whether most of the bus's nodes were heard from lately (this one's own
  * reports included): otherwise a change is refused at once. */
 bool ctllog_quorum(ctllog *log);

@@ -63,7 +63,8 @@ struct dataplane {
     natsconf_cluster cluster;
     char route_password[NATSCONF_ROUTE_PASSWORD_LEN + 1];
     char next_password[NATSCONF_ROUTE_PASSWORD_LEN + 1];
-    bool restart_next;        /* the next install restarts nats-server: a new route secret */
+    bool restart_next;        /* the next install restarts nats-server (the reloader's own) */
+    bool restart_asked;       /* dataplane_restart_server: under lock, moved to restart_next */
     _Atomic bool closed;      /* peers not admitted: in force in nats-server */
     pthread_t thread;
     pthread_mutex_t lock;
@@ -230,6 +231,10 @@ static void *reloader(void *arg)
             sodium_memzero(dp->next_password, sizeof dp->next_password);
             dp->restart_next = true;
         }
+        if (dp->restart_asked) {
+            dp->restart_next = true;
+            dp->restart_asked = false;
+        }
         if (dp->files_changed) {
             dataplane_text_free(dp->rendered); /* so apply writes and reloads */
             dp->rendered = NULL;
@@ -289,6 +294,7 @@ static dataplane *dataplane_new(const dataplane_config *cfg)
     if (!dp)
         return NULL;
     dp->cfg = *cfg;
+    atomic_store(&dp->closed, cfg->peers_closed);
     snprintf(dp->config_path, sizeof dp->config_path, "%s", cfg->config_path);
     snprintf(dp->db_path, sizeof dp->db_path, "%s", cfg->db_path);
     dp->cfg.config_path = dp->config_path;
@@ -360,6 +366,15 @@ int dataplane_set_route_password(dataplane *dp, const char *password)
     memcpy(dp->next_password, password, sizeof dp->next_password);
     pthread_mutex_unlock(&dp->lock);
     return 0;
+}
+
+int dataplane_restart_server(dataplane *dp)
+{
+    pthread_mutex_lock(&dp->lock);
+    dp->restart_asked = true;
+    dp->files_changed = true;
+    pthread_mutex_unlock(&dp->lock);
+    return dataplane_sync(dp, 0);
 }
 
 int dataplane_refresh(dataplane *dp)

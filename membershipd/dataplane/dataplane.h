@@ -47,7 +47,8 @@ typedef struct {
     const char *jetstream_dir;
     const busauth_identity *log_user;
     /* Render no peer at all, only membershipd's own users: the reloader
-     * sets it from the gate (dataplane_gate_peers); false when starting. */
+     * sets it from the gate (dataplane_gate_peers); a cluster node starts
+     * with it (its state may be stale until the gate says otherwise). */
     bool peers_closed;
     /* Called after each reload with its outcome and duration (metrics); may be NULL. */
     void (*reload_done)(bool ok, double seconds);
@@ -69,6 +70,9 @@ int dataplane_sync(dataplane *dp, int64_t since_ms);
  * secret"): rendered from the next reload on (dataplane_refresh).  0, or -1
  * without a cluster or with a password of the wrong shape. */
 int dataplane_set_route_password(dataplane *dp, const char *password);
+/* Has nats-server start again on the configuration (the bus log found its
+ * JetStream stuck).  Returns like dataplane_sync. */
+int dataplane_restart_server(dataplane *dp);
 /* Has nats-server reload even though its configuration text is the same:
  * the files it names (TLS certificate and key) may have changed.  Returns
  * like dataplane_sync. */

@@ -126,7 +126,7 @@ static struct MHD_Response *stream_response(reply *out, uint8_t body_sha256[BUSA
  * that may miss what the others did meanwhile: for at least this long. */
 static void add_staleness(server *srv, struct MHD_Response *resp)
 {
-    int64_t ms = srv->without_quorum_ms ? srv->without_quorum_ms(srv) : 0;
+    int64_t ms = srv->stale_ms ? srv->stale_ms(srv) : 0;
     if (ms > 0) {
         char text[24];
         snprintf(text, sizeof text, "%lld", (long long)ms);

@@ -56,14 +56,20 @@ typedef struct server {
      * other nodes; how many did not confirm, named in lagging. */
     size_t (*wait_in_force)(struct server *srv, char *lagging, size_t len);
     atomic_ullong cluster_unconfirmed; /* changes answered before every node confirmed */
-    /* A cluster node's: how long it has been without quorum (ms, 0 with
-     * it), said on every answer so a read says how stale it may be. */
-    int64_t (*without_quorum_ms)(struct server *srv);
+    /* A cluster node's: how stale its state may be (ms, 0 when it is
+     * current: ctllog_stale_ms), said on every answer; whether it hears
+     * most nodes; whether it admits no peer now (cut off for longer than
+     * --max-stale: signed requests are refused too). */
+    int64_t (*stale_ms)(struct server *srv);
+    bool (*quorum)(struct server *srv);
+    bool (*cut_off)(struct server *srv);
     /* A cluster node's: every node heard from, as it said lately (at most
      * cap into out; how many there are), and how often the bus log's
      * leader changed. */
     size_t (*cluster_nodes)(struct server *srv, node_heard *out, size_t cap);
     uint64_t (*leader_changes)(struct server *srv);
+    /* The bus log's stream leader as last read (every 5 s), "" unknown. */
+    void (*log_leader)(struct server *srv, char *out, size_t len);
     busauth_identity *log_user; /* its account's user (server_identity.h) */
     store *store;
     pthread_mutex_t store_lock; /* one SQLite connection, one thread at a time */

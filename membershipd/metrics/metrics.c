@@ -235,10 +235,10 @@ static void render_cluster(out_buf *b, const metrics_live *live)
            "Changes answered before every reachable node confirmed them in force (named in the answer).",
            live->cluster_unconfirmed);
     scalar(b, "unibus_cluster_quorum", "gauge", "1 while most of the bus's nodes are heard from, else 0.",
-           live->cluster_without_quorum_ms == 0);
-    scalar(b, "unibus_cluster_without_quorum_seconds", "gauge",
-           "How long this node has been without quorum (its reads may be this stale).",
-           live->cluster_without_quorum_ms / 1000);
+           live->cluster_quorum);
+    scalar(b, "unibus_cluster_stale_seconds", "gauge",
+           "How stale this node's state may be: cut off from most nodes, or behind what they run, this long.",
+           live->cluster_stale_ms / 1000);
     scalar(b, "unibus_cluster_peers_closed", "gauge",
            "1 while this node admits no peer: without quorum for longer than --max-stale.", live->cluster_peers_closed);
     scalar(b, "unibus_cluster_nodes_live", "gauge", "Nodes heard from in the last 3 s, this one included.",

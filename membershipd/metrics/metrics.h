@@ -47,7 +47,8 @@ typedef struct {
     bool cluster;                   /* a cluster node: its routes are counted */
     uint64_t cluster_routes;
     uint64_t cluster_unconfirmed;
-    uint64_t cluster_without_quorum_ms;
+    uint64_t cluster_stale_ms;
+    bool cluster_quorum;
     bool cluster_peers_closed;
     uint64_t cluster_nodes_live;        /* heard from lately, this one included */
     uint64_t cluster_lagging_nodes;     /* live ones that run fewer entries than the furthest */

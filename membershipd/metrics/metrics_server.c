@@ -76,7 +76,8 @@ static char *scrape(server *srv)
         .nats_restarts = dataplane_restarts(srv->dataplane),
         .cluster = cluster_configured(&srv->cfg.cluster),
         .cluster_unconfirmed = atomic_load(&srv->cluster_unconfirmed),
-        .cluster_without_quorum_ms = srv->without_quorum_ms ? (uint64_t)srv->without_quorum_ms(srv) : 0,
+        .cluster_stale_ms = srv->stale_ms ? (uint64_t)srv->stale_ms(srv) : 0,
+        .cluster_quorum = srv->quorum && srv->quorum(srv),
         .cluster_peers_closed = dataplane_peers_closed(srv->dataplane),
     };
     read_dataplane(srv->dataplane, &live);

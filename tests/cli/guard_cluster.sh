@@ -67,6 +67,11 @@ refused "a route without a port" "expected nats-route://HOST:PORT" $NODE $RTLS -
 refused "a route to port 0" "expected nats-route://HOST:PORT" $NODE $RTLS --routes 127.0.0.1:0
 refused "a route host with a quote" "expected nats-route://HOST:PORT" $NODE $RTLS --routes 'a"b:16998'
 refused "an unbracketed IPv6 route" "expected nats-route://HOST:PORT" $NODE $RTLS --routes ::1:16998
+refused "a route to this node itself" "lists this node itself (127.0.0.1:16999" $NODE $RTLS \
+    --routes nats-route://127.0.0.1:16998,nats-route://127.0.0.1:16999
+refused "a route to this node by name" "lists this node itself (localhost:16999" $NODE $RTLS --routes localhost:16999
+refused "a route listed twice" "lists 127.0.0.1:16998 twice" $NODE $RTLS \
+    --routes nats-route://127.0.0.1:16998,127.0.0.1:16998
 refused "the cluster port twice" "--nats-port and --cluster-port are both 16999" $NODE $RTLS --nats-port 16999
 t "a cluster port out of range" 2 "--cluster-port 70000" "$M" check-config --data-dir "$D" --cluster-name bus \
     --server-name n1 --cluster-port 70000

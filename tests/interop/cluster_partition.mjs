@@ -8,7 +8,7 @@
 // cut heals, n1 catches up and admits peers again, but not the revoked one.
 // Needs root (network namespaces); exits 77 (skipped) without.
 // usage: node cluster_partition.mjs MEMBERSHIPD UNIBUS
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:https";
 import { checkServerIdentity } from "node:tls";
@@ -18,7 +18,7 @@ import { Bus, checker, delay, mkdirPrivate, recordSecret, until } from "./cluste
 import { connect, nkeyAuthenticator } from "nats";
 
 const [membershipd, unibus] = process.argv.slice(2);
-const MAX_STALE_S = 3;
+const MAX_STALE_S = 5;
 const PORTS = { http: 8470, nats: 4250, cluster: 6250, metrics: 9470 }; // each namespace has its own
 const tag = `ub${process.pid % 100000}`;
 const subnet = `10.${100 + (process.pid % 100)}.${Math.floor(process.pid / 100) % 250}`;
@@ -47,13 +47,13 @@ function netDown() {
   try { ip("link", "del", `${tag}br`); } catch { /* not made */ }
 }
 
-// n1 and the others stop reaching each other; the host (peers, the test)
-// still reaches every node.
-function cut(on) {
+// Node a and the others listed stop reaching each other; the host (peers,
+// the test) still reaches every node.
+function cut(on, a = "n1", others = ["n2", "n3"]) {
   const verb = on ? "add" : "del";
-  for (const other of ["n2", "n3"]) {
-    ip("-n", nsOf("n1"), "route", verb, "blackhole", `${ipOf(other)}/32`);
-    ip("-n", nsOf(other), "route", verb, "blackhole", `${ipOf("n1")}/32`);
+  for (const other of others) {
+    ip("-n", nsOf(a), "route", verb, "blackhole", `${ipOf(other)}/32`);
+    ip("-n", nsOf(other), "route", verb, "blackhole", `${ipOf(a)}/32`);
   }
 }
 
@@ -73,8 +73,10 @@ let bus;
 const home = (who) => mkdirPrivate(join(work, "home", who));
 const seedOf = (who) => join(home(who), "peer.seed");
 const caFile = () => join(bus.certDir("n1"), "ca.crt");
-const cli = (who, node, args) => execFileSync(unibus, args, {
-  env: { ...process.env, HOME: home(who), UNIBUS_URL: `https://${ipOf(node)}:${PORTS.http}`, UNIBUS_CA: caFile() },
+// One node's URL, and no retrying of 503s: what that node answers is the point.
+const cli = (who, node, args, env = {}) => execFileSync(unibus, args, {
+  env: { ...process.env, HOME: home(who), UNIBUS_URL: `https://${ipOf(node)}:${PORTS.http}`, UNIBUS_CA: caFile(),
+         UNIBUS_RETRY_SECONDS: "1", ...env },
   encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 
 function start(n) {
@@ -93,6 +95,12 @@ function start(n) {
                  exited: new Promise((r) => proc.on("exit", r)) };
   procs.push(node);
   return node;
+}
+
+async function stop(node) {
+  node.proc.kill("SIGTERM");
+  await Promise.race([node.exited, delay(15000)]);
+  node.proc.kill("SIGKILL");
 }
 
 // GET over TLS verified against the bus CA: { status, headers, body }, or null.
@@ -139,8 +147,8 @@ try {
   for (const n of names) bus.issue(n, "node", ipOf(n));
   const keys = {};
   keys.alice = cli("alice", "n1", ["keygen"]);
-  for (const who of ["bob", "carol"]) keys[who] = cli(who, "n1", ["keygen", "--out", seedOf(who)]);
-  for (const who of ["alice", "bob", "carol"])
+  for (const who of ["bob", "carol", "dave"]) keys[who] = cli(who, "n1", ["keygen", "--out", seedOf(who)]);
+  for (const who of ["alice", "bob", "carol", "dave"])
     bus.run(["user", "add", who, keys[who], "--data-dir", bus.dataDir("n1")]);
   bus.emptyStore("n2");
   bus.seedStore("n3");
@@ -152,10 +160,13 @@ try {
   }
   t.check("three nodes in namespaces: two routes each",
     await until(async () => (await Promise.all(names.map((n) => metric(n, "unibus_cluster_routes")))).every((r) => r === 2), 20000, 250));
+  t.check("each node admits peers once it hears the others and has caught up",
+    await until(async () => (await Promise.all(names.map((n) => metric(n, "unibus_cluster_peers_closed")))).every((c) => c === 0), 20000, 250));
   t.check("bob and carol log in on n1", await canLogIn("bob", "n1") && await canLogIn("carol", "n1"));
 
-  // Carol on n1, able to fail over to the others.
-  const carol = await peer("carol", [natsUrl("n1")], { reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  // Carol on n1, knowing every node (as /v1/info's nats_urls gives them), able to fail over.
+  const carol = await peer("carol", names.map(natsUrl),
+    { reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, noRandomize: true });
   let reconnectedTo = "";
   (async () => { for await (const s of carol.status()) if (s.type === "reconnect") reconnectedTo = s.data; })().catch(() => {});
 
@@ -184,16 +195,71 @@ try {
   bus.run(["user", "revoke", keys.bob, "--data-dir", bus.dataDir("n2")]);
   t.check("bob revoked on n2's host: refused on n2 and n3", !(await canLogIn("bob", "n2")) && !(await canLogIn("bob", "n3")));
   t.check("bob revoked meanwhile: refused on the cut-off n1 too", !(await canLogIn("bob", "n1")));
+  let whoami = "";
+  try { cli("bob", "n1", ["whoami"], { UNIBUS_IDENTITY: seedOf("bob") }); } catch (e) { whoami = String(e.stderr); }
+  t.check("cut off: n1's control plane serves no signed request either (503 cluster_stale), not even bob's",
+    /cluster_stale/.test(whoami), whoami);
+
+  // Restarted while cut off, n1 starts closed: its store may be stale.
+  await stop(nodes[0]);
+  nodes[0] = start("n1");
+  t.check("restarted while cut off: n1 comes up", Boolean(await until(() => /msg=listening /.test(nodes[0].log()), 30000, 100)));
+  let admitted = false;
+  for (const until_ = Date.now() + MAX_STALE_S * 1000 + 3000; Date.now() < until_ && !admitted;)
+    admitted = await canLogIn("bob", "n1") || await canLogIn("carol", "n1");
+  t.check("restarted while cut off: n1 admits nobody, the revoked bob least of all", !admitted);
 
   cut(false);
   t.check("healed: n1 catches up and admits peers again",
-    await until(async () => (await metric("n1", "unibus_cluster_peers_closed")) === 0, 30000, 250) &&
-    /msg=cluster_peers_reopened /.test(nodes[0].log()));
+    await until(async () => (await metric("n1", "unibus_cluster_peers_closed")) === 0, 60000, 250) &&
+    /msg=cluster_peers_open /.test(nodes[0].log()));
   t.check("healed: carol logs in on n1 again", await until(() => canLogIn("carol", "n1"), 10000, 250));
   t.check("healed: bob, revoked while n1 was cut off, is refused on n1", !(await canLogIn("bob", "n1")));
   t.check("healed: n1 takes writes again", Boolean(await until(() => {
     try { return cli("alice", "n1", ["room", "create", "healed"]); } catch (e) { console.log(`# ${e.stderr}`); return false; }
   }, 20000, 500)));
+
+  // A node cut off from the bus log's leader alone: it hears the third node,
+  // so it has "quorum", but cannot read the log: behind, it must close.
+  const leader = await until(async () => JSON.parse((await get("n2", PORTS.http, "/v1/info"))?.body || "{}").bus_log_leader, 15000, 500);
+  const victim = names.find((n) => n !== leader), third = names.find((n) => n !== leader && n !== victim);
+  await until(() => canLogIn("dave", victim), 20000, 250);
+  const daveOnVictim = await peer("dave", [natsUrl(victim)]);
+  cut(true, victim, [leader]);
+  const revoke = spawnSync(membershipd, ["user", "revoke", keys.dave, "--data-dir", bus.dataDir(third)], { encoding: "utf8" });
+  const revokedAt = Date.now();
+  // Either the victim still reads the log (the leader may move) and runs the
+  // revocation when the command returns, or it is named as not running it
+  // and closes once behind for --max-stale.
+  const named = new RegExp(`not yet in force on [^ ]*${victim}`).test(revoke.stderr);
+  t.check(`cut from the leader (${leader}) alone: the revocation through ${third} succeeds`, revoke.status === 0,
+    `${revoke.status} ${revoke.stderr}`);
+  if (named)
+    t.check(`cut from the leader alone: ${victim}, named as behind, closes within --max-stale and a few seconds`,
+      await until(async () => (await metric(victim, "unibus_cluster_peers_closed")) === 1, (MAX_STALE_S + 8) * 1000, 200),
+      `${Date.now() - revokedAt} ms`);
+  console.log(`# partial cut: ${victim} ${named ? "was named and closed" : "ran the revocation"}`);
+  t.check(`cut from the leader alone: dave, revoked meanwhile, is refused on ${victim}`,
+    Boolean(await until(async () => !(await canLogIn("dave", victim)) && daveOnVictim.isClosed(), named ? 2000 : 1000, 100)));
+  cut(false, victim, [leader]);
+  t.check(`healed: ${victim} admits peers again, dave still refused`,
+    await until(async () => (await metric(victim, "unibus_cluster_peers_closed")) === 0, 60000, 250) &&
+    !(await canLogIn("dave", victim)));
+
+  // The leader itself cut off: the other two keep hearing each other and
+  // never close (their reports do not wait for a stream leader).
+  const leader2 = await until(async () => JSON.parse((await get(third, PORTS.http, "/v1/info"))?.body || "{}").bus_log_leader, 15000, 500);
+  const rest = names.filter((n) => n !== leader2);
+  cut(true, leader2, rest);
+  const lapses = [];
+  for (const end = Date.now() + (MAX_STALE_S + 5) * 1000; Date.now() < end; await delay(250))
+    for (const n of rest) {
+      const q = await metric(n, "unibus_cluster_quorum"), c = await metric(n, "unibus_cluster_peers_closed");
+      if (q === 0 || c === 1) lapses.push(`${n}:q=${q},closed=${c}`);
+    }
+  t.check(`the leader (${leader2}) cut off: the other two keep quorum and stay open throughout`, lapses.length === 0,
+    lapses.join(" "));
+  cut(false, leader2, rest);
 } catch (e) {
   t.check("partition test ran to the end", false, e.stack || String(e));
 } finally {

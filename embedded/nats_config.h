@@ -53,11 +53,6 @@ typedef struct {
     /* Never empty: nats-server 2.9 reads an empty list as "pin nothing". */
     const char (*pins)[NATSCONF_PIN_LEN + 1];
     size_t npins;
-    /* Instead of pins (and only with none): a node joining the bus knows no
-     * node key yet; routes are admitted by the bus CA's chain and the
-     * secret alone until it has the bus's state (dev/cluster.md, "A node
-     * joins").  No pinned_certs line is rendered. */
-    bool pins_pending;
 } natsconf_cluster;
 
 typedef struct {

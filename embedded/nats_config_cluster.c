@@ -36,7 +36,7 @@ bool natsconf_cluster_valid(const natsconf_cluster *c)
 {
     if (!natsconf_name_ok(c->name) || !natsconf_name_ok(c->server_name) || c->port == 0 || c->port > 65535)
         return false;
-    if (!hex_ok(c->password, NATSCONF_ROUTE_PASSWORD_LEN) || (c->npins == 0) != c->pins_pending)
+    if (!hex_ok(c->password, NATSCONF_ROUTE_PASSWORD_LEN) || c->npins == 0)
         return false;
     if (!natsconf_path_ok(c->tls_cert) || !natsconf_path_ok(c->tls_key) || !natsconf_path_ok(c->tls_ca))
         return false;
@@ -65,14 +65,10 @@ void natsconf_render_cluster(FILE *f, const char *host, const natsconf_cluster *
     fprintf(f, "\"\n  authorization {\n    user: \"" NATSCONF_ROUTE_USER "\"\n    password: \"%s\"\n"
                "    timeout: 2\n  }\n", c->password);
     fprintf(f, "  tls {\n    cert_file: \"%s\"\n    key_file: \"%s\"\n    ca_file: \"%s\"\n    verify: true\n"
-               "    timeout: 2\n", c->tls_cert, c->tls_key, c->tls_ca);
-    if (!c->pins_pending) {
-        fprintf(f, "    pinned_certs: [");
-        for (size_t i = 0; i < c->npins; i++)
-            fprintf(f, "%s\"%s\"", i ? ", " : "", c->pins[i]);
-        fprintf(f, "]\n");
-    }
-    fprintf(f, "  }\n  routes = [\n");
+               "    timeout: 2\n    pinned_certs: [", c->tls_cert, c->tls_key, c->tls_ca);
+    for (size_t i = 0; i < c->npins; i++)
+        fprintf(f, "%s\"%s\"", i ? ", " : "", c->pins[i]);
+    fprintf(f, "]\n  }\n  routes = [\n");
     for (size_t i = 0; i < c->nroutes; i++) {
         fprintf(f, "    \"nats-route://" NATSCONF_ROUTE_USER ":%s@", c->password);
         natsconf_render_host_port(f, c->routes[i].host, c->routes[i].port);

@@ -55,11 +55,13 @@ for i in 1 2 3; do
     "$M" serve $(flags "$i") >"$DIR/n$i.log" 2>&1 &
     PIDS="$PIDS $!"
 done
+# Up: listening, and admitting peers (a node does once it hears most of
+# the others and has caught up with the bus log).
 for i in 1 2 3; do
     tries=0
-    until grep -q "msg=listening " "$DIR/n$i.log"; do
+    until grep -q "msg=cluster_peers_open " "$DIR/n$i.log"; do
         tries=$((tries + 1))
-        if [ "$tries" -gt 300 ]; then
+        if [ "$tries" -gt 600 ]; then
             echo "cluster-demo: n$i did not start; its log is $DIR/n$i.log" >&2
             exit 1
         fi

@@ -8,12 +8,15 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include "busauth/join_token.h"
 #include "common/log.h"
 #include "embedded/clock.h"
+#include "membershipd/config/cluster_config.h"
 #include "membershipd/config/datadir.h"
 #include "membershipd/http/auth_headers.h"
 #include "membershipd/http/request_auth.h"
+#include "membershipd/store/store_pki.h"
 #include "membershipd/pki/pki.h"
 
 #define JOIN_REFUSED "this join token is not valid here (unknown, used, expired, revoked, for another role, " \
@@ -144,6 +147,20 @@ static bool load_ca(server *srv, pki_ca *ca, reply *out)
     return ok;
 }
 
+/* The route keys the bus pins now, this new node's included: what it pins
+ * until it has the bus's state (dev/cluster.md, "A node joining"). */
+static json_t *route_pins(server *srv)
+{
+    char pins[CLUSTER_PINS_MAX][STORE_PIN_HEX_LEN + 1];
+    size_t n = 0;
+    json_t *list = json_array();
+    if (WITH_STORE(srv, store_cert_node_pins(srv->store, (int64_t)time(NULL) * 1000, pins, CLUSTER_PINS_MAX, &n)) ==
+        STORE_OK)
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(list, json_string(pins[i]));
+    return list;
+}
+
 static json_t *node_answer(server *srv, const pki_ca *ca, X509 *cert, const store_cert *record)
 {
     char *pem = pki_cert_pem(cert), *ca_pem = pki_cert_pem(ca->cert);
@@ -154,6 +171,8 @@ static json_t *node_answer(server *srv, const pki_ca *ca, X509 *cert, const stor
                                    : NULL;
     free(pem);
     free(ca_pem);
+    if (answer)
+        json_object_set_new(answer, "route_pins", route_pins(srv));
     return answer;
 }
 

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <time.h>
 #include "membershipd/cli/store_change.h"
+#include "membershipd/config/cluster_config.h"
+#include "membershipd/store/store_pki.h"
 #include "membershipd/cli/pki_cli.h"
 
 static const cli_command CERT_COMMANDS[] = {
@@ -63,6 +66,22 @@ static int write_or_revoke(store *s, const out_dir *out, const char *name, X509 
     return EXIT_FAILED;
 }
 
+/* A node's certificate comes with the keys the bus pins now: what it pins
+ * until it has the bus's state. */
+static int write_route_pins(store *s, const out_dir *out)
+{
+    char pins[CLUSTER_PINS_MAX][STORE_PIN_HEX_LEN + 1], err[512];
+    size_t n = 0;
+    if (store_cert_node_pins(s, (int64_t)time(NULL) * 1000, pins, CLUSTER_PINS_MAX, &n) != STORE_OK)
+        return cli_store_error(s, STORE_ERROR, "list the node keys");
+    if (!cli_route_pins_write(out->fd, (const char (*)[65])pins, n, err, sizeof err)) {
+        cli_error("in %s: %s (the certificate is written; run cert issue again with another --out)", out->path, err);
+        return EXIT_FAILED;
+    }
+    printf("%s/" CLI_ROUTE_PINS_FILE "\n", out->path);
+    return EXIT_OK;
+}
+
 /* Issues, records, then writes: a certificate on disk is always one the
  * bus knows (and can revoke).  A renewal replaces the files. */
 static int issue_and_write(store *s, const pki_ca *ca, const pki_profile *p, const out_dir *out, bool renewal)
@@ -91,6 +110,8 @@ static int issue_and_write(store *s, const pki_ca *ca, const pki_profile *p, con
                       "revoke it first", p->name, p->name);
         rc = status == STORE_OK ? write_or_revoke(s, out, p->name, cert, key, ca->cert, &record, renewal)
              : status == STORE_DUPLICATE_NAME ? EXIT_FAILED : cli_store_error(s, status, "record the certificate");
+        if (rc == EXIT_OK && p->role == STORE_CERT_NODE)
+            rc = write_route_pins(s, out);
     }
     X509_free(cert);
     EVP_PKEY_free(key);

@@ -209,3 +209,23 @@ void cli_cert_files_print(const char *dir, const char *name)
 }
 
 
+
+bool cli_route_pins_write(int dir, const char (*pins)[65], size_t n, char *err, size_t errlen)
+{
+    char *text = calloc(n ? n : 1, 65 + 1);
+    if (!text) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    for (size_t i = 0; i < n; i++)
+        strcat(strcat(text, pins[i]), "\n");
+    /* A renewal's keys replace the last ones: written aside, then renamed. */
+    unlinkat(dir, CLI_ROUTE_PINS_FILE ".new", 0);
+    bool ok = pki_write_file_at(dir, CLI_ROUTE_PINS_FILE ".new", text, 0644, err, errlen);
+    if (ok && renameat(dir, CLI_ROUTE_PINS_FILE ".new", dir, CLI_ROUTE_PINS_FILE) != 0) {
+        snprintf(err, errlen, "cannot put " CLI_ROUTE_PINS_FILE " in place: %s", strerror(errno));
+        ok = false;
+    }
+    free(text);
+    return ok;
+}

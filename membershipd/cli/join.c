@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <sodium.h>
 #include "busauth/join_token.h"
+#include "membershipd/config/cluster_config.h"
 #include "membershipd/cli/pki_cli.h"
 
 #define ANSWER_MAX (256 * 1024)
@@ -121,6 +122,28 @@ static X509 *checked_certificate(json_t *answer, X509 *ca, EVP_PKEY *key, const 
     return cert;
 }
 
+/* The route keys the answer says the bus pins: the node pins them until
+ * its store knows the bus's own (dev/cluster.md, "A node joining"). */
+static bool save_route_pins(int tls, json_t *answer, char *err, size_t errlen)
+{
+    json_t *list = json_object_get(answer, "route_pins");
+    char pins[CLUSTER_PINS_MAX][65];
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(list) && n < CLUSTER_PINS_MAX; i++) {
+        const char *pin = json_string_value(json_array_get(list, i));
+        if (!pin || strlen(pin) != 64 || strspn(pin, "0123456789abcdef") != 64) {
+            snprintf(err, errlen, "the server's answer holds a route key that is not 64 lowercase hex");
+            return false;
+        }
+        snprintf(pins[n++], sizeof pins[0], "%s", pin);
+    }
+    if (n == 0) {
+        snprintf(err, errlen, "the server's answer names no route key to pin");
+        return false;
+    }
+    return cli_route_pins_write(tls, (const char (*)[65])pins, n, err, errlen);
+}
+
 static int save(const char *dir, int tls, const join_flags *f, X509 *cert, EVP_PKEY *key, X509 *ca, json_t *answer)
 {
     char info_path[PATH_MAX], err[1024];
@@ -133,6 +156,7 @@ static int save(const char *dir, int tls, const join_flags *f, X509 *cert, EVP_P
                              json_object_get(answer, "trust_domain"), "server_key", json_object_get(answer, "server_key"));
     char *text = info ? json_dumps(info, JSON_INDENT(2)) : NULL;
     bool ok = text && cli_cert_files_write(tls, f->name, cert, key, ca, false, err, sizeof err) &&
+              save_route_pins(tls, answer, err, sizeof err) &&
               pki_write_file_at(AT_FDCWD, info_path, text, 0600, err, sizeof err);
     if (ok)
         cli_cert_files_print(dir, f->name);

@@ -35,6 +35,12 @@ bool cli_ca_file_fits(int dir, X509 *ca, char *err, size_t errlen);
 /* Prints the paths of DIR/NAME.crt, DIR/NAME.key and DIR/ca.crt. */
 void cli_cert_files_print(const char *dir, const char *name);
 
+/* DIR/route-pins: the route keys the bus pinned when a node's certificate
+ * was issued, one hex SPKI hash a line, for that node to pin until it has
+ * the bus's state (dev/cluster.md, "A node joining").  Replaced. */
+#define CLI_ROUTE_PINS_FILE "route-pins"
+bool cli_route_pins_write(int dir, const char (*pins)[65], size_t n, char *err, size_t errlen);
+
 int cmd_ca_init(int argc, char **argv);
 int cmd_ca_show(int argc, char **argv);
 int cmd_cert_issue(int argc, char **argv);

@@ -153,6 +153,7 @@ static int start_dataplane(server *srv)
         .internal = srv->identity, .system = srv->system_user, .count_traffic = srv->cfg.metrics_addr != NULL,
         .reload_done = metrics_reload_done,
         .cluster = cluster ? &srv->cluster.block : NULL, .self_pin = cluster ? srv->cluster.self_pin : NULL,
+        .join_pins = (const char (*)[NATSCONF_PIN_LEN + 1])srv->cluster.join_pins, .njoin_pins = srv->cluster.njoin_pins,
         .jetstream_dir = log ? jetstream : NULL, .log_user = log ? srv->log_user : NULL,
         /* Its store may be stale until it hears the others (dev/cluster.md). */
         .peers_closed = cluster,
@@ -250,6 +251,7 @@ static int start_log(server *srv)
         .replicas = nodes < 3 ? (int)nodes : 3, .nodes = nodes,
         .part_max = payload > 8192 ? payload - 4096 : payload / 2,
         .node = cluster ? srv->cfg.cluster.server_name : "single", .api_url = api, .nats_url = nats,
+        .cluster = cluster ? srv->cfg.cluster.name : "",
         .data_plane = true, .applied = nudge_dataplane, .applied_ctx = srv->dataplane,
         .repair = cluster ? restart_dataplane : NULL, .repair_ctx = srv->dataplane,
     };

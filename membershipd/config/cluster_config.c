@@ -1,6 +1,7 @@
 /* The cluster flags: route URLs and the route secret (dev/cluster.md). */
 #include "membershipd/config/cluster_config.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,12 +119,49 @@ int cluster_setup_load(const cluster_config *c, cluster_setup *setup, char *why,
     pki_spki_sha256(cert, spki);
     X509_free(cert);
     sodium_bin2hex(setup->self_pin, sizeof setup->self_pin, spki, sizeof spki);
+    /* Missing is the boot guard's business (cluster_pins): a node whose
+     * store knows the bus's keys needs no file. */
+    char ignored[512];
+    if (cluster_join_pins_load(c->tls_cert, setup->join_pins, &setup->njoin_pins, ignored, sizeof ignored) != 0)
+        setup->njoin_pins = 0;
     setup->block = (natsconf_cluster){
         .name = c->name, .server_name = c->server_name, .port = c->port, .routes = setup->routes,
         .nroutes = nroutes, .password = setup->password, .tls_cert = c->tls_cert, .tls_key = c->tls_key,
         .tls_ca = c->tls_ca,
     };
     return 0;
+}
+
+static bool pin_line_ok(const char *line)
+{
+    return strlen(line) == NATSCONF_PIN_LEN && strspn(line, "0123456789abcdef") == NATSCONF_PIN_LEN;
+}
+
+int cluster_join_pins_load(const char *cert_path, char (*pins)[NATSCONF_PIN_LEN + 1], size_t *n, char *why,
+                           size_t len)
+{
+    char path[4096], line[128];
+    const char *slash = strrchr(cert_path, '/');
+    snprintf(path, sizeof path, "%.*s" CLUSTER_JOIN_PINS_FILE, slash ? (int)(slash - cert_path + 1) : 0, cert_path);
+    *n = 0;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(why, len, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (!pin_line_ok(line) || *n == CLUSTER_PINS_MAX)
+            rc = (snprintf(why, len, "%s: line %zu is not a key hash (64 lowercase hex), or there are over %d", path,
+                           *n + 1, CLUSTER_PINS_MAX), -1);
+        else
+            snprintf(pins[(*n)++], NATSCONF_PIN_LEN + 1, "%s", line);
+    }
+    fclose(f);
+    if (rc == 0 && *n == 0)
+        rc = (snprintf(why, len, "%s holds no key", path), -1);
+    return rc;
 }
 
 void cluster_setup_wipe(cluster_setup *setup)

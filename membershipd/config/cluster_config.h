@@ -12,6 +12,8 @@
 
 #define CLUSTER_DEFAULT_PORT 6250
 #define CLUSTER_ROUTES_MAX 32
+#define CLUSTER_PINS_MAX 64
+#define CLUSTER_JOIN_PINS_FILE "route-pins" /* beside --route-tls-cert: membershipd join / cert issue write it */
 #define CLUSTER_SECRET_MIN 32      /* bytes, after a trailing newline is dropped */
 #define CLUSTER_SECRET_MAX 4096
 #define CLUSTER_DEFAULT_MAX_STALE_S 30 /* without quorum for longer: no peers admitted (dev/cluster.md) */
@@ -50,11 +52,21 @@ typedef struct {
     natsconf_route routes[CLUSTER_ROUTES_MAX];
     char password[NATSCONF_ROUTE_PASSWORD_LEN + 1];
     char self_pin[NATSCONF_PIN_LEN + 1];
+    /* The route keys the bus pinned when this node's certificate was
+     * issued: pinned until its store knows the bus's own. */
+    char join_pins[CLUSTER_PINS_MAX][NATSCONF_PIN_LEN + 1];
+    size_t njoin_pins;
 } cluster_setup;
 
 /* Fills setup from a configuration the boot guard accepted (cluster mode).
  * 0, or -1 with one line in why. */
 int cluster_setup_load(const cluster_config *c, cluster_setup *setup, char *why, size_t len);
+/* The route-pins file beside cert_path: at most CLUSTER_PINS_MAX lines of
+ * 64 lowercase hex.  0, or -1 with one line in why (missing, unreadable,
+ * a bad line). */
+int cluster_join_pins_load(const char *cert_path, char (*pins)[NATSCONF_PIN_LEN + 1], size_t *n, char *why,
+                           size_t len);
+
 /* Wipes the password. */
 void cluster_setup_wipe(cluster_setup *setup);
 

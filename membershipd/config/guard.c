@@ -223,6 +223,8 @@ const guard_rule GUARD_RULES[] = {
     {"cluster_routes", "the route URLs parse, carry no password and name each other node once", guard_cluster_routes,
      false},
     {"cluster_cert_revoked", "the route certificate is not revoked by this bus", guard_cluster_cert_revoked, false},
+    {"store_cluster", "a cluster node's store starts only as a node of its cluster", guard_store_cluster, false},
+    {"cluster_pins", "a node joining pins the route keys its certificate came with", guard_cluster_pins, false},
     {"distinct_ports", "the control plane, data plane and metrics use different ports", distinct_ports, false},
     {"ports_free", "the ports are free", ports_free, true},
 };

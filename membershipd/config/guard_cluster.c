@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include "membershipd/config/datadir.h"
 #include "membershipd/config/tls_files.h"
 #include "membershipd/pki/pki.h"
+#include "membershipd/store/store_log.h"
 #include "membershipd/store/store_pki.h"
 
 int guard_cluster_names(const serve_config *cfg, char *why, size_t len)
@@ -128,6 +130,47 @@ int guard_cluster_routes(const serve_config *cfg, char *why, size_t len)
             }
     }
     return 0;
+}
+
+/* A node whose store knows no node key yet (joining) pins the keys its
+ * certificate came with: without them it would pin nothing, and any
+ * holder of a bus certificate and the secret could feed it a forged state
+ * (the join adversarial pass did). */
+int guard_cluster_pins(const serve_config *cfg, char *why, size_t len)
+{
+    char db[4096], err[4200], pins[CLUSTER_PINS_MAX][STORE_PIN_HEX_LEN + 1];
+    size_t known = 0, carried = 0;
+    store *s = NULL;
+    if (!cluster_configured(&cfg->cluster) || !cfg->cluster.tls_cert)
+        return 0;
+    if (cli_db_file(&cfg->store, db) && store_open(db, STORE_OPEN_EXISTING, &s, err, sizeof err) == STORE_OK)
+        store_cert_node_pins(s, (int64_t)time(NULL) * 1000, pins, CLUSTER_PINS_MAX, &known);
+    store_close(s);
+    if (known || cluster_join_pins_load(cfg->cluster.tls_cert, pins, &carried, err, sizeof err) == 0)
+        return 0;
+    snprintf(why, len, "this node's store knows no node key yet (it is joining), so it pins the keys its certificate "
+             "came with, but %s: run membershipd join again, or copy the route-pins that cert issue wrote", err);
+    return -1;
+}
+
+/* A store that followed a cluster's log is that cluster's node: started
+ * alone it would be a second bus, taking changes the cluster never sees
+ * and honouring keys it revoked (the join adversarial pass did both). */
+int guard_store_cluster(const serve_config *cfg, char *why, size_t len)
+{
+    char db[4096], err[512], cluster[STORE_LOG_CLUSTER_MAX + 1] = "";
+    int64_t id = 0;
+    store *s = NULL;
+    if (cluster_configured(&cfg->cluster) || !cli_db_file(&cfg->store, db) ||
+        store_open(db, STORE_OPEN_EXISTING, &s, err, sizeof err) != STORE_OK)
+        return 0;
+    store_log_cluster(s, &id, cluster);
+    store_close(s);
+    if (!cluster[0])
+        return 0;
+    snprintf(why, len, "this store is a node of cluster %s: start it with that cluster's flags (--cluster-name %s "
+             "...), or move its membership.db away to make a new single-node bus", cluster, cluster);
+    return -1;
 }
 
 /* A node this bus revoked must not route: the others refuse its key

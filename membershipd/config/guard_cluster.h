@@ -11,6 +11,8 @@ int guard_cluster_names(const serve_config *cfg, char *why, size_t len);
 int guard_cluster_tls(const serve_config *cfg, char *why, size_t len);
 int guard_cluster_secret(const serve_config *cfg, char *why, size_t len);
 int guard_cluster_routes(const serve_config *cfg, char *why, size_t len);
+int guard_store_cluster(const serve_config *cfg, char *why, size_t len);
+int guard_cluster_pins(const serve_config *cfg, char *why, size_t len);
 int guard_cluster_cert_revoked(const serve_config *cfg, char *why, size_t len);
 
 #endif

@@ -25,6 +25,8 @@ ctllog *ctllog_start(const ctllog_config *cfg, char *err, size_t errlen)
     snprintf(log->ca_file, sizeof log->ca_file, "%s", cfg->ca_file ? cfg->ca_file : "");
     snprintf(log->db_path, sizeof log->db_path, "%s", cfg->db_path);
     snprintf(log->node, sizeof log->node, "%s", cfg->node);
+    snprintf(log->cluster, sizeof log->cluster, "%s", cfg->cluster ? cfg->cluster : "");
+    log->cfg.cluster = log->cluster;
     snprintf(log->api_url, sizeof log->api_url, "%s", cfg->api_url ? cfg->api_url : "");
     snprintf(log->nats_url, sizeof log->nats_url, "%s", cfg->nats_url ? cfg->nats_url : "");
     log->cfg.api_url = log->api_url;
@@ -288,7 +290,11 @@ bool ctllog_admits_peers(ctllog *log, int64_t max_stale_ms)
     bool was_closed = ctllog_peers_closed(log);
     /* Reopening takes evidence: most nodes heard (not a start's grace),
      * and everything they run applied here. */
-    bool closed = was_closed ? !ctllog_heard_majority(log) || !ctllog_caught_up_now(log) : stale > max_stale_ms;
+    pthread_mutex_lock(&log->lock);
+    bool broken = log->diverged || !log->based; /* its state is not the bus's */
+    pthread_mutex_unlock(&log->lock);
+    bool closed = broken || (was_closed ? !ctllog_heard_majority(log) || !ctllog_caught_up_now(log)
+                                        : stale > max_stale_ms);
     if (closed == was_closed)
         return !closed;
     pthread_mutex_lock(&log->lock);

@@ -37,6 +37,7 @@ typedef struct {
     size_t nodes;                   /* the bus's nodes: a change needs most of them heard from lately */
     size_t part_max;                /* the largest message the data plane takes, less room for headers */
     const char *node;               /* this node's name, in each entry's headers */
+    const char *cluster;            /* the cluster's name, "" for a single node (store_log_follow) */
     const char *api_url, *nats_url; /* where it serves, said to the others (may be NULL) */
     bool data_plane;                /* a node's membershipd (serve): says how far its data plane runs */
     void (*applied)(void *ctx);     /* after each entry applied here (may be NULL) */

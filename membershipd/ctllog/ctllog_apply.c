@@ -10,6 +10,7 @@
 #include <string.h>
 #include "common/log.h"
 #include "embedded/clock.h"
+#include "membershipd/store/store_pki.h"
 
 #define RETRY_PAUSE_MS 500
 #define NEXT_MSG_MS 250
@@ -75,6 +76,43 @@ static void forget_positions(ctllog *log, const char *event, const char *why)
     log_event(LOG_INFO, event, "stream=" CTLLOG_STREAM " replicas=%d detail=\"%s\"", log->cfg.replicas, why);
 }
 
+/* A cluster whose log is gone on every node this one reaches does not get
+ * a new one from this node's store: it may be the stalest of all (a
+ * revocation it missed would be undone everywhere).  The operator picks
+ * the freshest node (dev/operations.md, "The bus log lost").  A single
+ * node's store is its bus's only state: it may. */
+static bool may_make_log(ctllog *log, char *err, size_t errlen)
+{
+    int64_t id = 0;
+    char cluster[STORE_LOG_CLUSTER_MAX + 1] = "";
+    if (log->cfg.nodes <= 1 || store_log_cluster(log->store, &id, cluster) != STORE_OK || id == 0 ||
+        strcmp(cluster, log->cluster) != 0)
+        return true;
+    snprintf(err, errlen, "the bus log of cluster %s is gone on every node this one reaches, and this node will not "
+             "make a new one from its own store, which may be stale: see dev/operations.md (\"The bus log lost\")",
+             log->cluster);
+    return false;
+}
+
+/* The offline CLI never makes, follows or restarts a log: the stream must
+ * be the one its node's store follows. */
+static int guest_in(ctllog *log, natsStatus st, jsStreamInfo *si, jsErrCode jerr, char *err, size_t errlen)
+{
+    int64_t id = 0;
+    char cluster[STORE_LOG_CLUSTER_MAX + 1];
+    bool same = st == NATS_OK && store_log_cluster(log->store, &id, cluster) == STORE_OK && id == si->Created;
+    jsStreamInfo_Destroy(si);
+    if (same)
+        return 0;
+    if (st == NATS_OK)
+        snprintf(err, errlen, "this node's store does not follow the bus log its nats-server holds yet: wait until "
+                 "membershipd serve has taken it, then run the command again");
+    else
+        snprintf(err, errlen, "the bus log's stream %s cannot be read: %s (JetStream error %d)", CTLLOG_STREAM,
+                 natsStatus_GetText(st), (int)jerr);
+    return -1;
+}
+
 static int ensure_stream(ctllog *log, char *err, size_t errlen)
 {
     jsStreamInfo *si = NULL;
@@ -83,6 +121,10 @@ static int ensure_stream(ctllog *log, char *err, size_t errlen)
     jsOptions_Init(&o);
     o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
     natsStatus st = js_GetStreamInfo(&si, ctllog_js(log), CTLLOG_STREAM, &o, &jerr);
+    if (!log->cfg.data_plane) /* the offline CLI: a guest in the log its node's serve follows */
+        return guest_in(log, st, si, jerr, err, errlen);
+    if (st != NATS_OK && jerr == JSStreamNotFoundErr && !may_make_log(log, err, errlen))
+        return -1;
     if (st != NATS_OK && jerr == JSStreamNotFoundErr) {
         jsStreamConfig cfg;
         jsStreamConfig_Init(&cfg);
@@ -95,13 +137,13 @@ static int ensure_stream(ctllog *log, char *err, size_t errlen)
         st = js_AddStream(&si, ctllog_js(log), &cfg, &o, &jerr);
         /* A new log: this store's positions in any earlier one (a backup
          * restored, a single node become a cluster's first) mean nothing. */
-        if (st == NATS_OK && store_log_restart(log->store, si->Created) != STORE_OK)
+        if (st == NATS_OK && store_log_restart(log->store, si->Created, log->cluster) != STORE_OK)
             st = NATS_ERR;
         if (st == NATS_OK)
             forget_positions(log, "bus_log_created", "a new log: this store is counted from its start");
     } else if (st == NATS_OK) {
         bool restarted = false;
-        if (store_log_follow(log->store, si->Created, &restarted) != STORE_OK)
+        if (store_log_follow(log->store, si->Created, log->cluster, &restarted) != STORE_OK)
             st = NATS_ERR;
         else if (restarted)
             forget_positions(log, "bus_log_other", "this store followed another log: it takes this one's base");
@@ -274,23 +316,36 @@ static int apply_available(ctllog *log, assembly *a, int64_t *next)
 
 /* A node's membershipd at the end of a log that has no base yet offers
  * its own store as the base: a single node always, a cluster node when its
- * store holds anything (the first node's: the bus CA, its users).  An
- * empty store waits for another node's.  Two offers at once: the
+ * store holds the bus CA (the first node's, or a copy of it).  Any other
+ * waits for that one's.  Two offers at once: the
  * expected sequence lets one in. */
+static bool holds_ca(store *s)
+{
+    store_ca ca = {0};
+    bool held = store_ca_get(s, &ca) == STORE_OK;
+    if (held)
+        store_ca_free(&ca);
+    return held;
+}
+
 static void offer_base(ctllog *log, int64_t at, bool *waiting_said)
 {
-    void *base = NULL;
-    size_t len = 0;
-    if (!log->cfg.data_plane || store_log_snapshot(log->store, &base, &len) != STORE_OK)
+    if (!log->cfg.data_plane)
         return;
-    if (len == 0 && log->cfg.nodes > 1) {
+    /* In a cluster only the bus CA's store is the bus: a store that holds
+     * something else (written before it ever joined) must not win. */
+    if (log->cfg.nodes > 1 && !holds_ca(log->store)) {
         if (!*waiting_said)
-            log_event(LOG_INFO, "bus_log_waiting", "detail=\"this node's store is empty: waiting for the bus's "
-                      "base state from a node that has it\"");
+            log_event(LOG_INFO, "bus_log_waiting", "detail=\"this node's store does not hold the bus CA: waiting "
+                      "for the bus's base state from the node that does\"");
         *waiting_said = true;
         return;
     }
+    void *base = NULL;
+    size_t len = 0;
     int64_t seq = 0;
+    if (store_log_snapshot(log->store, &base, &len) != STORE_OK)
+        return;
     store_status status = ctllog_put_entry(log, ctllog_expected_last(log, at), base, len, true, &seq);
     store_log_free(base);
     if (status == STORE_OK)

@@ -30,7 +30,7 @@ typedef struct {
 
 struct ctllog {
     ctllog_config cfg;          /* its strings point at the copies below */
-    char url[256], ca_file[4096], db_path[4096], node[128], expected_host[256];
+    char url[256], ca_file[4096], db_path[4096], node[128], expected_host[256], cluster[STORE_LOG_CLUSTER_MAX + 1];
     char api_url[NODE_REPORT_URL_MAX], nats_url[NODE_REPORT_URL_MAX];
     char leader[CTLLOG_NODE_NAME_MAX];  /* the stream's, as last read */
     uint64_t leader_changes;

@@ -42,6 +42,10 @@ typedef struct {
      * keys are pinned, and self_pin (this node's route key, hex). */
     const natsconf_cluster *cluster;
     const char *self_pin;
+    /* What a node pins while its store knows no node key (joining: the
+     * route-pins its certificate came with, dev/cluster.md). */
+    const char (*join_pins)[NATSCONF_PIN_LEN + 1];
+    size_t njoin_pins;
     /* The bus log's JetStream directory and its account's one user
      * (dev/control-log.md); NULL: no log (--bus-auth off). */
     const char *jetstream_dir;

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "membershipd/store/store_log.h"
 #include "membershipd/store/store_pki.h"
 
 typedef char pin_hex[NATSCONF_PIN_LEN + 1];
@@ -111,6 +110,12 @@ static pin_hex *kept_pins(const dataplane_config *cfg, node_scan *scan, size_t *
 {
     pin_list pins = {0};
     bool failed = false;
+    /* A store that knows no node key is a node joining: it pins what its
+     * certificate came with, never nothing (the join adversarial pass fed
+     * an unpinned joiner a forged state). */
+    bool joining = scan->valid.n == 0 && scan->revoked.n == 0;
+    for (size_t i = 0; joining && i < cfg->njoin_pins; i++)
+        pin_add(&pins, cfg->join_pins[i], &failed);
     for (size_t i = 0; i < scan->valid.n; i++)
         if (!pin_listed(&scan->revoked, scan->valid.items[i]))
             pin_add(&pins, scan->valid.items[i], &failed);
@@ -135,15 +140,10 @@ int dataplane_cluster_block(store *s, const dataplane_config *cfg, natsconf_clus
     out->routes = NULL;
     out->pins = NULL;
     int rc = -1;
-    bool based = false;
-    if (store_cert_foreach(s, scan_cert, &scan) == STORE_OK && !scan.failed &&
-        store_log_based(s, &based) == STORE_OK) {
+    if (store_cert_foreach(s, scan_cert, &scan) == STORE_OK && !scan.failed) {
         out->routes = kept_routes(cfg->cluster, &scan, &out->nroutes);
-        /* A store that knows no node certificate and has no base is a node
-         * joining: it learns whom to pin from the bus's base. */
-        out->pins_pending = !based && scan.valid.n == 0 && scan.revoked.n == 0;
-        out->pins = out->pins_pending ? NULL : (const pin_hex *)kept_pins(cfg, &scan, &out->npins);
-        rc = out->routes && (out->pins || out->pins_pending) ? 0 : -1;
+        out->pins = (const pin_hex *)kept_pins(cfg, &scan, &out->npins);
+        rc = out->routes && out->pins ? 0 : -1;
     }
     free(scan.valid.items);
     free(scan.revoked.items);

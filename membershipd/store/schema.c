@@ -141,14 +141,18 @@ static const char *const MIGRATIONS[] = {
     "INSERT INTO log_state (id, applied_seq) VALUES (1, 0);"
     "PRAGMA user_version = 5;",
     /* 6: the log entry whose snapshot this database took as its base (0:
-     * none yet: it applies no entry but a base, takes no write), and which
-     * log it follows (its stream's creation time, ns; 0: not known yet).
-     * A store that applied entries of a log from before base snapshots has
-     * its state already: entry 1 counts as its base. */
+     * none yet: it applies no entry but a base, takes no write).  A store
+     * that applied entries of a log from before base snapshots has its
+     * state already: entry 1 counts as its base. */
     "ALTER TABLE log_state ADD COLUMN base_seq INTEGER NOT NULL DEFAULT 0 CHECK (base_seq >= 0);"
-    "ALTER TABLE log_state ADD COLUMN log_id INTEGER NOT NULL DEFAULT 0;"
     "UPDATE log_state SET base_seq = 1 WHERE applied_seq > 0;"
     "PRAGMA user_version = 6;",
+    /* 7: which log the store follows (its stream's creation time, ns; 0:
+     * none known) and the cluster it belongs to ('' for a single node):
+     * a store never silently changes bus (dev/control-log.md, "Which log"). */
+    "ALTER TABLE log_state ADD COLUMN log_id INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE log_state ADD COLUMN cluster TEXT NOT NULL DEFAULT '';"
+    "PRAGMA user_version = 7;",
 };
 
 int schema_version_latest(void)

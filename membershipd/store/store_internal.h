@@ -45,6 +45,7 @@ store_status store_user_add_in_tx(store *s, const char *name, const uint8_t publ
 typedef struct {
     int64_t applied, base, log_id;
     bool attached;
+    char cluster[STORE_LOG_CLUSTER_MAX + 1];
 } store_log_state;
 store_status store_log_state_read(store *s, store_log_state *st);
 /* Whether a table's rows travel in the log (not the node's own state). */

@@ -2,6 +2,7 @@
  * applied in order exactly once (store_log.h, dev/control-log.md). */
 #include "membershipd/store/store_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define STALE_RETRIES 16
@@ -28,7 +29,7 @@ void store_log_set_writer(store *s, const store_log_writer *w)
 store_status store_log_state_read(store *s, store_log_state *st)
 {
     sqlite3_stmt *stmt =
-        store_prepare(s, "SELECT applied_seq, attached, base_seq, log_id FROM log_state WHERE id = 1");
+        store_prepare(s, "SELECT applied_seq, attached, base_seq, log_id, cluster FROM log_state WHERE id = 1");
     if (!stmt)
         return store_from_sqlite(sqlite3_errcode(s->db));
     int rc = sqlite3_step(stmt);
@@ -37,6 +38,7 @@ store_status store_log_state_read(store *s, store_log_state *st)
         st->attached = sqlite3_column_int(stmt, 1) != 0;
         st->base = sqlite3_column_int64(stmt, 2);
         st->log_id = sqlite3_column_int64(stmt, 3);
+        snprintf(st->cluster, sizeof st->cluster, "%s", (const char *)sqlite3_column_text(stmt, 4));
     }
     sqlite3_finalize(stmt);
     return rc == SQLITE_ROW ? STORE_OK : store_from_sqlite(rc);
@@ -66,31 +68,44 @@ store_status store_log_based(store *s, bool *based)
     return status;
 }
 
-store_status store_log_restart(store *s, int64_t log_id)
+static store_status set_log(store *s, int64_t log_id, const char *cluster, bool restart)
 {
-    sqlite3_stmt *stmt = store_prepare(s, "UPDATE log_state SET applied_seq = 0, base_seq = 0, log_id = ? WHERE id = 1");
-    if (stmt)
+    sqlite3_stmt *stmt = store_prepare(s, restart ? "UPDATE log_state SET applied_seq = 0, base_seq = 0, log_id = ?, "
+                                                    "cluster = ? WHERE id = 1"
+                                                  : "UPDATE log_state SET log_id = ?, cluster = ? WHERE id = 1");
+    if (stmt) {
         sqlite3_bind_int64(stmt, 1, log_id);
+        sqlite3_bind_text(stmt, 2, cluster, -1, SQLITE_STATIC);
+    }
     return stmt ? store_exec_stmt(stmt) : store_from_sqlite(sqlite3_errcode(s->db));
 }
 
-store_status store_log_follow(store *s, int64_t log_id, bool *restarted)
+store_status store_log_restart(store *s, int64_t log_id, const char *cluster)
+{
+    return set_log(s, log_id, cluster, true);
+}
+
+store_status store_log_follow(store *s, int64_t log_id, const char *cluster, bool *restarted)
 {
     store_log_state st = {0};
     *restarted = false;
     store_status status = store_log_state_read(s, &st);
-    if (status != STORE_OK || st.log_id == log_id)
+    if (status != STORE_OK || (st.log_id == log_id && strcmp(st.cluster, cluster) == 0))
         return status;
-    if (st.log_id != 0) { /* another log's positions mean nothing in this one */
-        *restarted = true;
-        return store_log_restart(s, log_id);
-    }
-    /* Not known yet: a new store, or one from before log ids that follows
-     * this very log (a log it did not make is met by store_log_restart). */
-    sqlite3_stmt *stmt = store_prepare(s, "UPDATE log_state SET log_id = ? WHERE id = 1");
-    if (stmt)
-        sqlite3_bind_int64(stmt, 1, log_id);
-    return stmt ? store_exec_stmt(stmt) : store_from_sqlite(sqlite3_errcode(s->db));
+    /* Only a store that never applied anything learns a log as it is; any
+     * other (another log's, or one whose log is not known) starts again in
+     * it and takes its base: positions in another log mean nothing here. */
+    *restarted = st.applied != 0 || st.base != 0;
+    return set_log(s, log_id, cluster, *restarted);
+}
+
+store_status store_log_cluster(store *s, int64_t *log_id, char cluster[STORE_LOG_CLUSTER_MAX + 1])
+{
+    store_log_state st = {0};
+    store_status status = store_log_state_read(s, &st);
+    *log_id = st.log_id;
+    snprintf(cluster, STORE_LOG_CLUSTER_MAX + 1, "%s", st.cluster);
+    return status;
 }
 
 /* fn's changes inside an open transaction, as a changeset (sqlite3_free it). */

@@ -44,15 +44,21 @@ store_status store_log_apply(store *s, int64_t first, int64_t last, const void *
  * for it or it applied an entry): from then on, only the log writes it. */
 store_status store_log_attached(store *s, bool *attached);
 
+#define STORE_LOG_CLUSTER_MAX 64
+
 /* A new log begins (this node made its stream: a first start, a store
  * restored from a backup, a single node become a cluster's first): the
  * store's entries are counted from 0 again in the log log_id (the stream's
- * creation time), and it takes a base again. */
-store_status store_log_restart(store *s, int64_t log_id);
+ * creation time) of cluster ("" for a single node), and it takes a base. */
+store_status store_log_restart(store *s, int64_t log_id, const char *cluster);
 
-/* The stream found is the log log_id: a store that followed another one
- * restarts in it (*restarted), one that followed none learns its id. */
-store_status store_log_follow(store *s, int64_t log_id, bool *restarted);
+/* The stream found is the log log_id of cluster: a store that never applied
+ * anything learns it; any other that did not follow it starts again in it
+ * (*restarted) and takes its base. */
+store_status store_log_follow(store *s, int64_t log_id, const char *cluster, bool *restarted);
+
+/* The log and cluster this store last followed (0 and "": none). */
+store_status store_log_cluster(store *s, int64_t *log_id, char cluster[STORE_LOG_CLUSTER_MAX + 1]);
 
 /* The base of a log (dev/control-log.md, "A node joins"): the whole
  * replicated state as one entry, so that a node with an empty store can

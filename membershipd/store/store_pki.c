@@ -305,3 +305,29 @@ store_status store_cert_foreach(store *s, store_cert_fn fn, void *ctx)
     sqlite3_finalize(stmt);
     return status == STORE_OK ? store_from_sqlite(rc) : status;
 }
+
+typedef struct {
+    int64_t now_ms;
+    char (*out)[STORE_PIN_HEX_LEN + 1];
+    size_t cap, n;
+} pin_walk;
+
+static int add_node_pin(const store_cert *cert, void *ctx)
+{
+    pin_walk *w = ctx;
+    if (cert->role != STORE_CERT_NODE || cert->revoked_ms || cert->not_after_ms <= w->now_ms || w->n == w->cap)
+        return 0;
+    for (size_t i = 0; i < sizeof cert->spki_sha256; i++)
+        snprintf(w->out[w->n] + 2 * i, 3, "%02x", cert->spki_sha256[i]);
+    w->n++;
+    return 0;
+}
+
+store_status store_cert_node_pins(store *s, int64_t now_ms, char (*out)[STORE_PIN_HEX_LEN + 1], size_t cap,
+                                  size_t *n)
+{
+    pin_walk w = {now_ms, out, cap, 0};
+    store_status status = store_cert_foreach(s, add_node_pin, &w);
+    *n = w.n;
+    return status;
+}

@@ -67,6 +67,13 @@ store_status store_cert_revoke_name(store *s, const char *name, const store_acto
 typedef int (*store_cert_fn)(const store_cert *cert, void *ctx);
 store_status store_cert_foreach(store *s, store_cert_fn fn, void *ctx);
 
+/* The route keys the bus pins now: every node certificate neither revoked
+ * nor expired at now_ms, as hex of its SubjectPublicKeyInfo's SHA-256, at
+ * most cap into out (dev/cluster.md, "A node joining").  *n how many. */
+#define STORE_PIN_HEX_LEN 64
+store_status store_cert_node_pins(store *s, int64_t now_ms, char (*out)[STORE_PIN_HEX_LEN + 1], size_t cap,
+                                  size_t *n);
+
 typedef struct {
     uint8_t key[32];           /* the token key's public half: verifies its proofs */
     store_token_role role;

@@ -222,7 +222,8 @@ renew_checks() {
     check "the new key is the new certificate's" \
         [ "$(spki_of_key "$WORK/n1/n1.key")" = "$(spki_of_cert "$WORK/n1/n1.crt")" ]
     check "the old key is gone from the dir" lacks_bytes "$old_key" "$WORK"/n1/*
-    check "no leftover files" [ "$(cd "$WORK/n1" && echo *)" = "ca.crt n1.crt n1.key" ]
+    check "no leftover files" [ "$(cd "$WORK/n1" && echo *)" = "ca.crt n1.crt n1.key route-pins" ]
+    check "route-pins names the renewed key" grep -qx "$(spki_of_cert "$WORK/n1/n1.crt")" "$WORK/n1/route-pins"
     check "the renewed key is private" [ "$(mode_of "$WORK/n1/n1.key")" = 600 ]
     check "the renewed certificate verifies" verifies "$WORK/n1/ca.crt" "$WORK/n1/n1.crt"
     check "with the same SANs" contains "$(x509_ext "$WORK/n1/n1.crt" subjectAltName)" \

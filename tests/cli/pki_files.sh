@@ -27,7 +27,7 @@ check "the pair matches" pair_matches "$TLS/cp.key" "$TLS/cp.crt"
 check "the key is 0600" [ "$(mode_of "$TLS/cp.key")" = 600 ]
 t "cert renew" 0 "" "$M" cert renew cp --out "$TLS/" --data-dir "$D"
 check "the renewed pair matches" pair_matches "$TLS/cp.key" "$TLS/cp.crt"
-check "no file left beside them" [ "$(ls "$TLS" | tr '\n' ' ')" = "ca.crt cp.crt cp.key " ]
+check "no file left beside them (route-pins: a node's)" [ "$(ls "$TLS" | tr '\n' ' ')" = "ca.crt cp.crt cp.key route-pins " ]
 
 # --- F4: the directory written is the one checked
 ln -s "$TLS" "$WORK/link"
@@ -66,7 +66,7 @@ t "a renewal whose certificate cannot be put in place" 1 "cannot put cp.crt in p
     "$M" cert renew cp --out "$TLS" --data-dir "$D"
 check "says the old files are kept" contains "$ERR" "the old files are kept"
 check "the old key is back" cmp -s "$WORK/old.key" "$TLS/cp.key"
-check "no .new or .old file left" [ "$(ls "$TLS" | tr '\n' ' ')" = "ca.crt cp.crt cp.key " ]
+check "no .new or .old file left" [ "$(ls "$TLS" | tr '\n' ' ')" = "ca.crt cp.crt cp.key route-pins " ]
 rm -r "$TLS/cp.crt"
 cp "$WORK/old.crt" "$TLS/cp.crt"
 check "the pair on disk still matches" pair_matches "$TLS/cp.key" "$TLS/cp.crt"

@@ -4,8 +4,8 @@
 // directories join it by taking the bus log's base and the entries after;
 // the log gets three replicas, so the first node can then be lost.
 // usage: node cluster_join.mjs MEMBERSHIPD UNIBUS MANY_USERS
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Bus, Node, checker, mkdirPrivate, peer, recordSecret, routePassword, until } from "./cluster_lib.mjs";
@@ -54,17 +54,34 @@ try {
   };
   bus.emptyStore("n2");
   bus.emptyStore("n3");
+  // n3's store written by the offline CLI before it ever served, and n3
+  // started first: its store is not the bus's, so it must not become it.
+  keys.mallory = cli("mallory", "http://127.0.0.1:1", ["keygen", "--out", seedOf("mallory")]);
+  bus.run(["user", "add", "mallory", keys.mallory, "--data-dir", bus.dataDir("n3")]);
+  const n3 = await make("n3", ["n1", "n2"]).start();
+  await until(() => /msg=bus_log_waiting /.test(n3.log()), 10000, 100);
   const n1 = await make("n1", ["n2", "n3"]).start();
+  const n2 = await make("n2", ["n1", "n3"]).start();
+  t.check("a joiner whose store the offline CLI wrote does not offer it as the bus's; the first node's is the base",
+    !/msg=bus_log_base_offered /.test(n3.log()) &&
+    Boolean(await until(() => /msg=bus_log_base_offered /.test(n1.log()), 90000, 100)), n3.log().slice(-1500));
+  t.check("that joiner refuses the base (it holds a row of its own) and admits nobody",
+    Boolean(await until(() => /msg=bus_log_diverged .*move its membership.db away/.test(n3.log()), 30000, 100)) &&
+    !(await canLogIn(n3.nats, "mallory")) && !(await canLogIn(n2.nats, "mallory")));
+  // What its log line says to do: move the store away, start it again.
+  await n3.stop();
+  renameSync(join(bus.dataDir("n3"), "membership.db"), join(bus.dataDir("n3"), "membership.db.diverged"));
   const began = Date.now();
-  const [n2, n3] = await Promise.all([make("n2", ["n1", "n3"]).start(), make("n3", ["n1", "n2"]).start()]);
+  await n3.start();
   const based = await until(() => [n2, n3].every((n) => /msg=bus_log_based /.test(n.log())), 60000, 100);
   console.log(`# joined: both new nodes took the base ${Date.now() - began} ms after they started`);
   t.check("two empty nodes take the bus log's base", Boolean(based), n3.log().slice(-1500));
   t.check("the joined nodes hold every user (10,000 and more)",
     Boolean(await until(() => users("n2") === USERS + 3 && users("n3") === USERS + 3, 30000, 250)),
     `n2=${users("n2")} n3=${users("n3")}`);
-  t.check("a user added after the base (in single-node days) logs in on a joined node", await canLogIn(n3.nats, "carol"));
-  t.check("a user of the base logs in on the other", await canLogIn(n2.nats, "bob"));
+  t.check("a user added after the base (in single-node days) logs in on a joined node, once it admits peers",
+    Boolean(await until(() => canLogIn(n3.nats, "carol"), 15000, 250)));
+  t.check("a user of the base logs in on the other", Boolean(await until(() => canLogIn(n2.nats, "bob"), 15000, 250)));
   const rooms = cli("alice", n3.http, ["rooms"]);
   t.check("the room made on the single node is on the joined nodes", rooms.includes(room) || rooms.includes("before"), rooms);
   // A cluster's log is never the single node's (its own JetStream
@@ -139,6 +156,9 @@ try {
     }
   }
   t.check("the first node killed: the other two still take changes", added);
+  const alone = spawnSync(membershipd, ["check-config", "--data-dir", bus.dataDir("n2")], { encoding: "utf8" });
+  t.check("a cluster node's store does not start as a single node (a second bus)",
+    alone.status === 78 && /is a node of cluster join/.test(alone.stderr), `${alone.status} ${alone.stderr}`);
 } catch (e) {
   t.check("the scenario ran", false, e.stack || String(e));
 } finally {

@@ -248,25 +248,6 @@ static void a_cluster_has_secret_mutual_tls_and_pins(void **state)
     free(text);
 }
 
-/* A node joining the bus knows no node key yet: no pinned_certs line at all
- * (not an empty one), the CA's chain and the secret still required. */
-static void a_joining_node_pins_no_key_yet(void **state)
-{
-    (void)state;
-    natsconf c = base(NULL, 0);
-    natsconf_cluster cl = cluster_base();
-    cl.pins = NULL;
-    cl.npins = 0;
-    cl.pins_pending = true;
-    c.cluster = &cl;
-    char *text = natsconf_render(&c);
-    assert_non_null(text);
-    assert_null(strstr(text, "pinned_certs"));
-    assert_non_null(strstr(text, "    ca_file: \"/t/ca.crt\"\n    verify: true\n    timeout: 2\n  }\n"));
-    assert_non_null(strstr(text, password));
-    free(text);
-}
-
 /* Each of these would open a route to strangers or break the file. */
 static void a_cluster_that_would_be_open_is_refused(void **state)
 {
@@ -275,9 +256,6 @@ static void a_cluster_that_would_be_open_is_refused(void **state)
     natsconf_cluster cl = cluster_base();
     c.cluster = &cl;
     cl.npins = 0; /* nats-server 2.9: an empty list pins nothing */
-    assert_null(natsconf_render(&c));
-    cl = cluster_base();
-    cl.pins_pending = true; /* "no keys known yet" never comes with keys */
     assert_null(natsconf_render(&c));
     cl = cluster_base();
     c.authorization = false; /* routes carry every account */
@@ -347,7 +325,6 @@ int main(void)
         cmocka_unit_test(listeners_read_back),
         cmocka_unit_test(a_cluster_has_secret_mutual_tls_and_pins),
         cmocka_unit_test(a_cluster_that_would_be_open_is_refused),
-        cmocka_unit_test(a_joining_node_pins_no_key_yet),
         cmocka_unit_test(retiring_users_stay_denied_everything),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

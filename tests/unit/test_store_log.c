@@ -347,7 +347,7 @@ static void the_store_that_made_the_base_takes_it(void **state)
     world *w = *state;
     entry base;
     populated(w, &base);
-    assert_int_equal(store_log_restart(w->a, 42), STORE_OK);
+    assert_int_equal(store_log_restart(w->a, 42, ""), STORE_OK);
     int64_t users = count_in(w, "a", "users"), audit = count_in(w, "a", "audit_log");
     assert_int_equal(store_log_apply_base(w->a, 1, 1, base.data, base.len), STORE_OK);
     assert_int_equal(count_in(w, "a", "users"), users);
@@ -441,26 +441,37 @@ static void a_schema_5_store_that_applied_entries_is_based(void **state)
     }
 }
 
-/* Which log a store follows: a store that followed another one (a single
- * node's, before it became a cluster's first) starts again in this one;
- * the same log, or a store that knew none, keeps its place. */
+/* Which log a store follows: one that never applied anything learns it;
+ * any other that did not follow it (another log's, one whose log is not
+ * known, another cluster's) starts again in it and takes its base. */
 static void a_store_starts_again_in_another_log(void **state)
 {
     world *w = *state;
+    store *fresh = open_store(w, "fresh");
     bool restarted = true;
-    assert_int_equal(store_log_follow(w->a, 1001, &restarted), STORE_OK); /* knew none: learns it */
+    assert_int_equal(store_log_follow(fresh, 1001, "bus", &restarted), STORE_OK); /* applied nothing: learns it */
     assert_false(restarted);
+    store_close(fresh);
     int64_t applied;
-    assert_int_equal(store_log_applied(w->a, &applied), STORE_OK);
-    assert_int_equal(applied, 1);
-    assert_true(based(w->a));
-    assert_int_equal(store_log_follow(w->a, 1001, &restarted), STORE_OK); /* the same log */
-    assert_false(restarted);
-    assert_int_equal(store_log_follow(w->a, 2002, &restarted), STORE_OK); /* another */
+    assert_int_equal(store_log_follow(w->a, 1001, "bus", &restarted), STORE_OK); /* applied the base, log unknown */
     assert_true(restarted);
     assert_int_equal(store_log_applied(w->a, &applied), STORE_OK);
     assert_int_equal(applied, 0);
     assert_false(based(w->a));
+    assert_int_equal(store_log_apply_base(w->a, 1, 1, w->log[0].data, w->log[0].len), STORE_OK);
+    assert_int_equal(store_log_follow(w->a, 1001, "bus", &restarted), STORE_OK); /* the same log */
+    assert_false(restarted);
+    assert_true(based(w->a));
+    assert_int_equal(store_log_follow(w->a, 1001, "other", &restarted), STORE_OK); /* another cluster's */
+    assert_true(restarted);
+    assert_int_equal(store_log_apply_base(w->a, 1, 1, w->log[0].data, w->log[0].len), STORE_OK);
+    assert_int_equal(store_log_follow(w->a, 2002, "other", &restarted), STORE_OK); /* another log */
+    assert_true(restarted);
+    int64_t id;
+    char cluster[STORE_LOG_CLUSTER_MAX + 1];
+    assert_int_equal(store_log_cluster(w->a, &id, cluster), STORE_OK);
+    assert_int_equal(id, 2002);
+    assert_string_equal(cluster, "other");
 }
 
 int main(void)

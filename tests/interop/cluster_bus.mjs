@@ -10,11 +10,12 @@
 // receive what is published on another node, on subscriptions made after.
 // Keep that last test forever.
 // usage: node cluster_bus.mjs MEMBERSHIPD UNIBUS
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Bus, Node, anonymousAnswer, checker, collect, delay, mkdirPrivate, peer, until } from "./cluster_lib.mjs";
+import { Bus, Node, anonymousAnswer, checker, collect, delay, freePort, mkdirPrivate, peer, routePassword, until }
+  from "./cluster_lib.mjs";
 
 const [membershipd, unibus] = process.argv.slice(2);
 const work = mkdtempSync(join(process.env.TMPDIR || tmpdir(), "unibus-cluster-"));
@@ -183,6 +184,30 @@ try {
   t.check("n1 refused the unpinned keys", /certificate not pinned/.test(n1.log()));
   t.check("n1 refused the wrong secret", /authentication error|Authorization Violation/.test(n1.log()));
   for (const [, node] of intruders) await node.stop();
+
+  // A node joining, its peers away: it pins the keys its certificate came
+  // with, so a holder of the route secret and a bus certificate that is not
+  // a node's (here a client's, dialling from a bare nats-server) gets no
+  // route to feed it a state (the join adversarial pass did, unpinned).
+  bus.issue("j1");
+  bus.emptyStore("j1");
+  bus.run(["cert", "issue", "c1", "--role", "client", "--out", bus.certDir("c1"), "--data-dir", bus.dataDir("n1")]);
+  const j1 = new Node(bus, "j1", { ports: await Node.ports(), routes: [await freePort()] });
+  nodes.push(j1);
+  await j1.start();
+  const rogueConf = join(work, "rogue.conf"), rogueCluster = await freePort();
+  const password = routePassword(readFileSync(bus.secret, "utf8"));
+  writeFileSync(rogueConf, `port: ${await freePort()}\nserver_name: rogue\ncluster {\n  name: "${bus.name}"\n` +
+    `  listen: "127.0.0.1:${rogueCluster}"\n  authorization { user: "unibus-route", password: "${password}" }\n` +
+    `  tls { cert_file: "${join(bus.certDir("c1"), "c1.crt")}", key_file: "${join(bus.certDir("c1"), "c1.key")}",` +
+    ` ca_file: "${join(bus.certDir("c1"), "ca.crt")}", verify: true }\n` +
+    `  routes = ["nats-route://unibus-route:${password}@127.0.0.1:${j1.ports.cluster}"]\n}\n`, { mode: 0o600 });
+  const rogue = spawn("nats-server", ["-c", rogueConf], { stdio: "ignore" });
+  await delay(3000);
+  t.check("a joining node pins the keys it came with: a client certificate with the secret gets no route",
+    (await j1.routes()) === 0 && /certificate not pinned/.test(j1.log()), `routes=${await j1.routes()}`);
+  rogue.kill("SIGKILL");
+  await j1.stop();
 
   // The reload trap (FACTS.md, trap 1): carol is n1's only subscriber to a
   // subject and is revoked; frank, on n1 too, must then receive what bob

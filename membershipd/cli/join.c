@@ -254,8 +254,8 @@ int cmd_join(int argc, char **argv)
     };
     const cli_spec spec = {"join", "URL", "Join a bus as a node: make a P-256 key here, send a CSR with a node join\n"
                            "token, and write DATA-DIR/tls/NAME.crt, NAME.key, ca.crt and DATA-DIR/join.json.\n"
-                           "The key never leaves this machine; DATA-DIR/tls/route-pins holds the route keys
-the bus pins now.  The route secret is copied by the operator.",
+                           "The key never leaves this machine; DATA-DIR/tls/route-pins holds the route keys\n"
+                           "the bus pins now.  The route secret is copied by the operator.",
                            flags, 1, 1};
     cli_args args;
     int rc = cli_parse(&spec, argc, argv, &args);

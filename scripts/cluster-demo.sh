@@ -25,6 +25,8 @@ if [ ! -f "$DIR/route.secret" ]; then
     for n in n1 n2 n3; do
         "$M" cert issue "$n" --role node --ip 127.0.0.1 --out "$DIR/certs/$n" --data-dir "$DIR/n1" >/dev/null
     done
+    # Three nodes joining at once pin each other: the last route-pins holds all.
+    for n in n1 n2; do cp "$DIR/certs/n3/route-pins" "$DIR/certs/$n/route-pins"; done
     head -c 48 /dev/urandom | base64 >"$DIR/route.secret"
 fi
 

@@ -72,6 +72,6 @@ void serve_reload(server *srv)
     if (cluster && !rotate_route_secret(srv))
         return;
     int applied = dataplane_refresh(srv->dataplane);
-    log_event(applied == 0 ? LOG_INFO : LOG_ERROR, "reloaded", "tls=%s route_secret=%s dataplane=%s",
-              tls ? "rotated" : "off", cluster ? "read" : "none", applied == 0 ? "reloaded" : "pending");
+    log_event(applied == 0 ? LOG_INFO : LOG_ERROR, "reloaded", "tls=%s dataplane=%s route_secret=%s",
+              tls ? "rotated" : "off", applied == 0 ? "reloaded" : "pending", cluster ? "read" : "none");
 }

@@ -19,7 +19,7 @@ static const char *const ERROR_CODES[] = {
     "uri_too_long", "request_timeout", "bad_request", "not_found", "method_not_allowed", "forbidden",
     "conflict", "hash_mismatch", "cleartext_forbidden", "key_pending", "dataplane_pending", "server_busy",
     "store_busy", "store_failure", "internal", "time_floor", "quota_exceeded", "join_refused", "ca_unavailable",
-    "cluster_no_quorum",
+    "cluster_no_quorum", "cluster_stale",
 };
 #define ERROR_CODE_COUNT (sizeof ERROR_CODES / sizeof ERROR_CODES[0])
 

@@ -83,9 +83,15 @@ export class Bus {
     this.run(["ca", "init", "--trust-domain", `${this.name}.test`, "--data-dir", this.dataDir(node)]);
   }
 
+  // Nodes started together pin each other: every node issued so far gets
+  // the newest route-pins (what the bus pins now), as an operator would.
   issue(node, role = "node", ip = "127.0.0.1") {
     this.run(["cert", "issue", node, "--role", role, "--ip", ip, "--out", this.certDir(node),
               "--data-dir", this.dataDir(this.caNode)]);
+    if (role !== "node") return;
+    this.issued = [...(this.issued || []), node];
+    for (const other of this.issued)
+      copyFileSync(join(this.certDir(node), "route-pins"), join(this.certDir(other), "route-pins"));
   }
 
   // An empty data directory: the node joins by taking the bus log's base.

@@ -18,13 +18,19 @@ export function checker() {
   return t;
 }
 
-// A port free on 127.0.0.1 right now.
+// A port free on 127.0.0.1 right now, below Linux's ephemeral range
+// (32768-60999): a node restarted on its ports must not find one taken by
+// another test's outgoing connection meanwhile.
 export async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const free = await new Promise((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
 }
 
 // Polls fn until it returns a truthy value or ms pass; returns the last value.

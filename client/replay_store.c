@@ -1,4 +1,5 @@
 #include "replay_store.h"
+#include "config_error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -446,16 +447,6 @@ static void enqueue(replay_store *s, slot *sl, int64_t now_ms)
     pthread_mutex_unlock(&s->lock);
 }
 
-static unibus_status refuse(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static unibus_status refuse(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-    return UNIBUS_ERR_CONFIG;
-}
 
 /* The file is ours, 0600, in a directory only we (or root) can write. */
 static unibus_status check_place(int fd, const char *path, char *why, size_t why_len)
@@ -467,13 +458,13 @@ static unibus_status check_place(int fd, const char *path, char *why, size_t why
     unsigned me = (unsigned)geteuid();
     bool regular = fstat(fd, &f) == 0 && S_ISREG(f.st_mode);
     if (regular && f.st_uid != me)
-        return refuse(why, why_len, "replay record %s is owned by uid %u, not by you (uid %u): its owner could "
+        return config_refused(why, why_len, "replay record %s is owned by uid %u, not by you (uid %u): its owner could "
                       "rewrite it; if it is yours, fix with: chown %u %s", path, (unsigned)f.st_uid, me, me, path);
     if (!regular || (f.st_mode & 077))
-        return refuse(why, why_len, "replay record %s: must be a regular file of yours with mode 0600 (chmod 600 it)",
+        return config_refused(why, why_len, "replay record %s: must be a regular file of yours with mode 0600 (chmod 600 it)",
                       path);
     if (stat(dir, &d) != 0 || (d.st_uid != me && d.st_uid != 0) || (d.st_mode & 022))
-        return refuse(why, why_len, "replay record %s: its directory %s must be yours or root's and writable by you "
+        return config_refused(why, why_len, "replay record %s: its directory %s must be yours or root's and writable by you "
                       "alone (chmod 700)", path, dir);
     return UNIBUS_OK;
 }
@@ -496,15 +487,15 @@ unibus_status replay_store_open(const char *path, int64_t now_ms, replay_store *
     s->generation = 1; /* slots start at 0: queued in no batch */
     s->path = strdup(path);
     s->fd = s->path ? open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
-    unibus_status st = s->fd < 0 ? refuse(why, why_len, "cannot open the replay record %s: %s", path, strerror(errno))
+    unibus_status st = s->fd < 0 ? config_refused(why, why_len, "cannot open the replay record %s: %s", path, strerror(errno))
                                  : check_place(s->fd, path, why, why_len);
     if (st == UNIBUS_OK && !lock_current(s, LOCK_EX))
-        st = refuse(why, why_len, "cannot reopen the replay record %s: %s", path, strerror(errno));
+        st = config_refused(why, why_len, "cannot reopen the replay record %s: %s", path, strerror(errno));
     else if (st == UNIBUS_OK) {
         if (load(s->fd, &s->mem, now_ms))
             replace_file(s, &s->mem, now_ms);
         else
-            st = refuse(why, why_len, "%s is not a unibus replay record: move it away", path);
+            st = config_refused(why, why_len, "%s is not a unibus replay record: move it away", path);
         flock(s->fd, LOCK_UN);
     }
     if (st == UNIBUS_OK && pthread_create(&s->writer, NULL, writer_main, s) != 0)

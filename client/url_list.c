@@ -1,5 +1,6 @@
 /* Parsing the control-plane URL list (dev/client-library.md, "Several nodes"). */
 #include "url_list.h"
+#include "config_error.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -7,16 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static unibus_status refuse(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static unibus_status refuse(char *why, size_t why_len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-    return UNIBUS_ERR_CONFIG;
-}
 
 static bool has_prefix(const char *s, const char *prefix)
 {
@@ -30,16 +21,16 @@ static unibus_status check_item(const char *url, size_t item, bool with_ca, char
     bool https = has_prefix(url, "https://"), http = has_prefix(url, "http://");
     for (const char *p = url; *p; p++)
         if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
-            return refuse(why, why_len, "control URL %zu of the list has a blank or control character inside: "
+            return config_refused(why, why_len, "control URL %zu of the list has a blank or control character inside: "
                           "separate URLs with commas only", item);
     if (strlen(url) > URL_MAX_LEN)
-        return refuse(why, why_len, "a control URL is over %d characters: give https://HOST:PORT", URL_MAX_LEN);
+        return config_refused(why, why_len, "a control URL is over %d characters: give https://HOST:PORT", URL_MAX_LEN);
     if (!https && !http)
-        return refuse(why, why_len, "control URL %s: use https://HOST:PORT", url);
+        return config_refused(why, why_len, "control URL %s: use https://HOST:PORT", url);
     if (!url[https ? 8 : 7])
-        return refuse(why, why_len, "control URL %s names no host: use https://HOST:PORT", url);
+        return config_refused(why, why_len, "control URL %s names no host: use https://HOST:PORT", url);
     if (http && with_ca)
-        return refuse(why, why_len,
+        return config_refused(why, why_len,
                       "control URL %s is plain http but a CA is given: use https:// so nothing goes in the clear", url);
     return UNIBUS_OK;
 }
@@ -59,12 +50,12 @@ static unibus_status check_together(const url_list *list, char *why, size_t why_
 {
     for (size_t i = 1; i < list->n; i++)
         if (has_prefix(list->urls[i], "https://") != has_prefix(list->urls[0], "https://"))
-            return refuse(why, why_len, "control URLs %s and %s mix http:// and https://: use https:// for every node",
+            return config_refused(why, why_len, "control URLs %s and %s mix http:// and https://: use https:// for every node",
                           list->urls[0], list->urls[i]);
     for (size_t i = 0; i < list->n; i++)
         for (size_t j = i + 1; j < list->n; j++)
             if (strcmp(list->urls[i], list->urls[j]) == 0)
-                return refuse(why, why_len, "control URL %s is listed twice: give each node once", list->urls[i]);
+                return config_refused(why, why_len, "control URL %s is listed twice: give each node once", list->urls[i]);
     return UNIBUS_OK;
 }
 
@@ -77,14 +68,14 @@ unibus_status url_list_parse(const char *text, bool with_ca, url_list *out, char
         if (end < len && text[end] != ',')
             continue;
         if (out->n == URL_LIST_MAX)
-            return refuse(why, why_len, "more than %d control URLs given: list the nodes of one bus only",
+            return config_refused(why, why_len, "more than %d control URLs given: list the nodes of one bus only",
                           URL_LIST_MAX);
         char *url = item_copy(text, start, end);
         if (!url)
             return UNIBUS_ERR_NOMEM;
         out->urls[out->n++] = url;
         if (!url[0])
-            return refuse(why, why_len, "control URL %zu of the list is empty: separate URLs with single commas "
+            return config_refused(why, why_len, "control URL %zu of the list is empty: separate URLs with single commas "
                           "(https://a:8470,https://b:8470)", out->n);
         unibus_status s = check_item(url, out->n, with_ca, why, why_len);
         if (s != UNIBUS_OK)

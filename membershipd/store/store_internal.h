@@ -48,6 +48,13 @@ typedef struct {
     char cluster[STORE_LOG_CLUSTER_MAX + 1];
 } store_log_state;
 store_status store_log_state_read(store *s, store_log_state *st);
+/* Takes the log messages first..last in one transaction with their
+ * sequence, through take (which applies data and moves applied_seq to
+ * last): a no-op once applied; STORE_CONFLICT out of order, or a base
+ * where none may come (base) or an entry before the base (!base). */
+typedef store_status (*store_log_take_fn)(store *s, int64_t last, const void *data, size_t len);
+store_status store_log_take(store *s, int64_t first, int64_t last, const void *data, size_t len, bool base,
+                            store_log_take_fn take);
 /* Whether a table's rows travel in the log (not the node's own state). */
 bool store_log_replicated(const char *table);
 #endif

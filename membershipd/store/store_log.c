@@ -159,29 +159,39 @@ static int abort_on_conflict(void *ctx, int conflict, sqlite3_changeset_iter *it
     return SQLITE_CHANGESET_ABORT;
 }
 
-store_status store_log_apply(store *s, int64_t first, int64_t last, const void *entry, size_t len)
+store_status store_log_take(store *s, int64_t first, int64_t last, const void *data, size_t len, bool base,
+                            store_log_take_fn take)
 {
     store_log_state st = {0};
     store_status status = store_from_sqlite(sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
     if (status == STORE_OK)
         status = store_log_state_read(s, &st);
     bool done = status == STORE_OK && last <= st.applied;
-    /* Before its base a store takes nothing but a base (store_log_base.c). */
+    /* In order; and before its base a store takes nothing but a base,
+     * after it no other (store_log_base.c). */
     if (status == STORE_OK && !done &&
-        (first != st.applied + 1 || last < first || len > INT32_MAX || (len > 0 && st.base == 0)))
+        (first != st.applied + 1 || last < first || len > INT32_MAX || (base ? st.base > 0 : len > 0 && st.base == 0)))
         status = STORE_CONFLICT;
-    if (status == STORE_OK && !done && len > 0 &&
-        sqlite3changeset_apply(s->db, (int)len, (void *)entry, NULL, abort_on_conflict, NULL) != SQLITE_OK)
-        status = STORE_CONFLICT;
-    if (status == STORE_OK && !done) {
-        sqlite3_stmt *stmt = store_prepare(s, "UPDATE log_state SET applied_seq = ?, attached = 1 WHERE id = 1");
-        if (stmt)
-            sqlite3_bind_int64(stmt, 1, last);
-        status = stmt ? store_exec_stmt(stmt) : store_from_sqlite(sqlite3_errcode(s->db));
-    }
+    if (status == STORE_OK && !done)
+        status = take(s, last, data, len);
     if (status == STORE_OK)
         status = store_from_sqlite(sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL));
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return status;
+}
+
+static store_status take_entry(store *s, int64_t last, const void *entry, size_t len)
+{
+    if (len > 0 && sqlite3changeset_apply(s->db, (int)len, (void *)entry, NULL, abort_on_conflict, NULL) != SQLITE_OK)
+        return STORE_CONFLICT;
+    sqlite3_stmt *stmt = store_prepare(s, "UPDATE log_state SET applied_seq = ?, attached = 1 WHERE id = 1");
+    if (stmt)
+        sqlite3_bind_int64(stmt, 1, last);
+    return stmt ? store_exec_stmt(stmt) : store_from_sqlite(sqlite3_errcode(s->db));
+}
+
+store_status store_log_apply(store *s, int64_t first, int64_t last, const void *entry, size_t len)
+{
+    return store_log_take(s, first, last, entry, len, false, take_entry);
 }

@@ -215,18 +215,5 @@ static store_status take_base(store *s, int64_t last, const void *base, size_t l
 
 store_status store_log_apply_base(store *s, int64_t first, int64_t last, const void *base, size_t len)
 {
-    store_log_state st = {0};
-    store_status status = store_from_sqlite(sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
-    if (status == STORE_OK)
-        status = store_log_state_read(s, &st);
-    bool done = status == STORE_OK && last <= st.applied;
-    if (status == STORE_OK && !done && (first != st.applied + 1 || last < first || len > INT32_MAX || st.base > 0))
-        status = STORE_CONFLICT;
-    if (status == STORE_OK && !done)
-        status = take_base(s, last, base, len);
-    if (status == STORE_OK)
-        status = store_from_sqlite(sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL));
-    if (!sqlite3_get_autocommit(s->db))
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    return status;
+    return store_log_take(s, first, last, base, len, true, take_base);
 }

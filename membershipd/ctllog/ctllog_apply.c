@@ -94,14 +94,34 @@ static bool may_make_log(ctllog *log, char *err, size_t errlen)
     return false;
 }
 
+/* Which log this is: entry 1's time, set by the leader that stored it and
+ * the same on every replica.  (A stream's "created" time is each server's:
+ * it changed with the server that answered, and a node restarted in its
+ * own log took the base again over entries it held: cluster.partition.)
+ * 0 when it cannot be read. */
+static int64_t log_identity(ctllog *log)
+{
+    natsMsg *msg = NULL;
+    jsErrCode jerr = 0;
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
+    if (js_GetMsg(&msg, ctllog_js(log), CTLLOG_STREAM, 1, &o, &jerr) != NATS_OK)
+        return 0;
+    int64_t id = natsMsg_GetTime(msg);
+    natsMsg_Destroy(msg);
+    return id;
+}
+
 /* The offline CLI never makes, follows or restarts a log: the stream must
  * be the one its node's store follows. */
 static int guest_in(ctllog *log, natsStatus st, jsStreamInfo *si, jsErrCode jerr, char *err, size_t errlen)
 {
-    int64_t id = 0;
+    int64_t id = 0, followed = 0;
     char cluster[STORE_LOG_CLUSTER_MAX + 1];
-    bool same = st == NATS_OK && store_log_cluster(log->store, &id, cluster) == STORE_OK && id == si->Created;
     jsStreamInfo_Destroy(si);
+    bool same = st == NATS_OK && (id = log_identity(log)) != 0 &&
+                store_log_cluster(log->store, &followed, cluster) == STORE_OK && followed == id;
     if (same)
         return 0;
     if (st == NATS_OK)
@@ -111,6 +131,41 @@ static int guest_in(ctllog *log, natsStatus st, jsStreamInfo *si, jsErrCode jerr
         snprintf(err, errlen, "the bus log's stream %s cannot be read: %s (JetStream error %d)", CTLLOG_STREAM,
                  natsStatus_GetText(st), (int)jerr);
     return -1;
+}
+
+/* Entry 1 holds no change: every append then names a real expected
+ * sequence (nats.c reads an ExpectLastSeq of 0 as "none").  Nodes that
+ * start together write it once: JetStream drops a repeated MsgId. */
+static int write_genesis(ctllog *log, char *err, size_t errlen)
+{
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = CTLLOG_GENESIS_ID;
+    po.MaxWait = CTLLOG_PUBLISH_TIMEOUT_MS;
+    jsPubAck *ack = NULL;
+    jsErrCode jerr = 0;
+    natsStatus st = js_Publish(&ack, ctllog_js(log), CTLLOG_SUBJECT, "", 0, &po, &jerr);
+    jsPubAck_Destroy(ack);
+    if (st == NATS_OK)
+        return 0;
+    snprintf(err, errlen, "cannot write the bus log's first entry: %s", natsStatus_GetText(st));
+    return -1;
+}
+
+static natsStatus make_stream(ctllog *log, jsStreamInfo **si, jsOptions *o, jsErrCode *jerr)
+{
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char *subjects[] = {CTLLOG_SUBJECT};
+    cfg.Name = CTLLOG_STREAM;
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Replicas = log->cfg.replicas;
+    natsStatus st = js_AddStream(si, ctllog_js(log), &cfg, o, jerr);
+    if (st == NATS_OK)
+        log_event(LOG_INFO, "bus_log_created", "stream=" CTLLOG_STREAM " replicas=%d", log->cfg.replicas);
+    return st;
 }
 
 static int ensure_stream(ctllog *log, char *err, size_t errlen)
@@ -125,29 +180,8 @@ static int ensure_stream(ctllog *log, char *err, size_t errlen)
         return guest_in(log, st, si, jerr, err, errlen);
     if (st != NATS_OK && jerr == JSStreamNotFoundErr && !may_make_log(log, err, errlen))
         return -1;
-    if (st != NATS_OK && jerr == JSStreamNotFoundErr) {
-        jsStreamConfig cfg;
-        jsStreamConfig_Init(&cfg);
-        const char *subjects[] = {CTLLOG_SUBJECT};
-        cfg.Name = CTLLOG_STREAM;
-        cfg.Subjects = subjects;
-        cfg.SubjectsLen = 1;
-        cfg.Storage = js_FileStorage;
-        cfg.Replicas = log->cfg.replicas;
-        st = js_AddStream(&si, ctllog_js(log), &cfg, &o, &jerr);
-        /* A new log: this store's positions in any earlier one (a backup
-         * restored, a single node become a cluster's first) mean nothing. */
-        if (st == NATS_OK && store_log_restart(log->store, si->Created, log->cluster) != STORE_OK)
-            st = NATS_ERR;
-        if (st == NATS_OK)
-            forget_positions(log, "bus_log_created", "a new log: this store is counted from its start");
-    } else if (st == NATS_OK) {
-        bool restarted = false;
-        if (store_log_follow(log->store, si->Created, log->cluster, &restarted) != STORE_OK)
-            st = NATS_ERR;
-        else if (restarted)
-            forget_positions(log, "bus_log_other", "this store followed another log: it takes this one's base");
-    }
+    if (st != NATS_OK && jerr == JSStreamNotFoundErr)
+        st = make_stream(log, &si, &o, &jerr);
     if (st != NATS_OK) {
         snprintf(err, errlen, "the bus log's stream %s cannot be read or made: %s (JetStream error %d)",
                  CTLLOG_STREAM, natsStatus_GetText(st), (int)jerr);
@@ -156,22 +190,19 @@ static int ensure_stream(ctllog *log, char *err, size_t errlen)
     grow_replicas(log, si);
     bool empty = si->State.LastSeq == 0;
     jsStreamInfo_Destroy(si);
-    if (!empty)
-        return 0;
-    /* Entry 1 holds no change: every append then names a real expected
-     * sequence (nats.c reads an ExpectLastSeq of 0 as "none").  Nodes that
-     * start together write it once: JetStream drops a repeated MsgId. */
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MsgId = CTLLOG_GENESIS_ID;
-    po.MaxWait = CTLLOG_PUBLISH_TIMEOUT_MS;
-    jsPubAck *ack = NULL;
-    st = js_Publish(&ack, ctllog_js(log), CTLLOG_SUBJECT, "", 0, &po, &jerr);
-    jsPubAck_Destroy(ack);
-    if (st == NATS_OK)
-        return 0;
-    snprintf(err, errlen, "cannot write the bus log's first entry: %s", natsStatus_GetText(st));
-    return -1;
+    if (empty && write_genesis(log, err, errlen) != 0)
+        return -1;
+    int64_t id = log_identity(log);
+    bool restarted = false;
+    if (!id || store_log_follow(log->store, id, log->cluster, &restarted) != STORE_OK) {
+        snprintf(err, errlen, "cannot read the bus log's first entry, or record it in the store");
+        return -1;
+    }
+    /* A store that followed another log (a backup restored, a single node
+     * become a cluster's first): its positions mean nothing in this one. */
+    if (restarted)
+        forget_positions(log, "bus_log_other", "this store followed another log: it takes this one's base");
+    return 0;
 }
 
 static void diverged(ctllog *log, int64_t seq, bool base)

@@ -80,11 +80,6 @@ static store_status set_log(store *s, int64_t log_id, const char *cluster, bool 
     return stmt ? store_exec_stmt(stmt) : store_from_sqlite(sqlite3_errcode(s->db));
 }
 
-store_status store_log_restart(store *s, int64_t log_id, const char *cluster)
-{
-    return set_log(s, log_id, cluster, true);
-}
-
 store_status store_log_follow(store *s, int64_t log_id, const char *cluster, bool *restarted)
 {
     store_log_state st = {0};

@@ -46,15 +46,11 @@ store_status store_log_attached(store *s, bool *attached);
 
 #define STORE_LOG_CLUSTER_MAX 64
 
-/* A new log begins (this node made its stream: a first start, a store
- * restored from a backup, a single node become a cluster's first): the
- * store's entries are counted from 0 again in the log log_id (the stream's
- * creation time) of cluster ("" for a single node), and it takes a base. */
-store_status store_log_restart(store *s, int64_t log_id, const char *cluster);
-
-/* The stream found is the log log_id of cluster: a store that never applied
- * anything learns it; any other that did not follow it starts again in it
- * (*restarted) and takes its base. */
+/* The stream found is the log log_id (entry 1's time: ctllog) of cluster
+ * ("" for a single node): a store that never applied anything learns it;
+ * any other that did not follow it (a backup restored, a single node become
+ * a cluster's first, another log) starts again in it (*restarted): its
+ * entries counted from 0, and it takes the log's base. */
 store_status store_log_follow(store *s, int64_t log_id, const char *cluster, bool *restarted);
 
 /* The log and cluster this store last followed (0 and "": none). */

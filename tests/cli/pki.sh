@@ -391,6 +391,9 @@ node_join_checks() {
         "TLS Web Server Authentication, TLS Web Client Authentication"
     check "for the key made on the node" [ "$(spki_of_key "$WORK/d2/tls/n2.key")" = "$(spki_of_cert "$crt")" ]
     check "the node's key is private" [ "$(mode_of "$WORK/d2/tls/n2.key")" = 600 ]
+    check "route-pins holds the new node's key (what it pins while joining)" \
+        grep -qx "$(spki_of_cert "$crt")" "$WORK/d2/tls/route-pins"
+    check "route-pins holds only key hashes" [ -z "$(grep -Evx '[0-9a-f]{64}' "$WORK/d2/tls/route-pins")" ]
     check "the bus records it" grep -Eq "^n2 +node +$(x509_serial "$crt") .* valid$" <<<"$("$M" cert list)"
     check "the token shows used by n2" \
         grep -Eq "^$(token_id_prefix "$(cat "$WORK/n2.token")") node .* used +n2$" <<<"$("$M" token list)"

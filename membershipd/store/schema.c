@@ -147,7 +147,7 @@ static const char *const MIGRATIONS[] = {
     "ALTER TABLE log_state ADD COLUMN base_seq INTEGER NOT NULL DEFAULT 0 CHECK (base_seq >= 0);"
     "UPDATE log_state SET base_seq = 1 WHERE applied_seq > 0;"
     "PRAGMA user_version = 6;",
-    /* 7: which log the store follows (its stream's creation time, ns; 0:
+    /* 7: which log the store follows (entry 1's time, ns; 0:
      * none known) and the cluster it belongs to ('' for a single node):
      * a store never silently changes bus (dev/control-log.md, "Which log"). */
     "ALTER TABLE log_state ADD COLUMN log_id INTEGER NOT NULL DEFAULT 0;"

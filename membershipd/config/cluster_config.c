@@ -156,7 +156,7 @@ int cluster_join_pins_load(const char *cert_path, char (*pins)[NATSCONF_PIN_LEN 
             rc = (snprintf(why, len, "%s: line %zu is not a key hash (64 lowercase hex), or there are over %d", path,
                            *n + 1, CLUSTER_PINS_MAX), -1);
         else
-            snprintf(pins[(*n)++], NATSCONF_PIN_LEN + 1, "%s", line);
+            snprintf(pins[(*n)++], NATSCONF_PIN_LEN + 1, "%.64s", line);
     }
     fclose(f);
     if (rc == 0 && *n == 0)

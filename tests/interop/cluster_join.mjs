@@ -5,7 +5,8 @@
 // the log gets three replicas, so the first node can then be lost.
 // usage: node cluster_join.mjs MEMBERSHIPD UNIBUS MANY_USERS
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Bus, Node, checker, mkdirPrivate, peer, recordSecret, routePassword, until } from "./cluster_lib.mjs";
@@ -152,8 +153,19 @@ try {
     Boolean(await until(async () => (await n2.metric("unibus_cluster_nodes_live")) === 3 &&
       (await n2.metric("unibus_cluster_lagging_nodes")) === 0, 10000, 250)));
 
+  // A blob uploaded to n1 (3 MiB: an entry in parts) is read from n2 after n1 is lost.
+  const blob = randomBytes(3 * 1024 * 1024 + 17), blobIn = join(work, "blob.in"), blobOut = join(work, "blob.out");
+  writeFileSync(blobIn, blob);
+  const ref = cli("alice", n1.http, ["blob", "put", blobIn, "--room", "before"]).split("\n").pop();
+
   // With three replicas the first node is one of three: lose it, keep writing.
   await n1.stop("SIGKILL");
+  let got = "";
+  try { cli("alice", n2.http, ["blob", "get", ref, "--out", blobOut]); got = readFileSync(blobOut); } catch (e) {
+    got = String(e.stderr);
+  }
+  t.check("a blob uploaded to the first node is read from another once the first is lost",
+    Buffer.isBuffer(got) && got.equals(blob), Buffer.isBuffer(got) ? `${got.length} bytes` : got);
   await until(async () => (await n2.metric("unibus_cluster_nodes_live")) === 2, 10000, 250);
   const degraded = verdicts(doctor(n2));
   t.check("doctor with one node of three down: quorum warns, routes warn",

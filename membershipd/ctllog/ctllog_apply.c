@@ -66,14 +66,17 @@ static void grow_replicas(ctllog *log, const jsStreamInfo *si)
                   natsStatus_GetText(st), (int)jerr);
 }
 
-/* This store's place in the log found is its start: it takes a base. */
-static void forget_positions(ctllog *log, const char *event, const char *why)
+/* A store that followed another log (a backup restored, a single node
+ * become a cluster's first): its positions mean nothing in this one, whose
+ * start is its own now; it takes this log's base. */
+static void forget_positions(ctllog *log)
 {
     ctllog_set_applied(log, 0);
     pthread_mutex_lock(&log->lock);
     log->based = false;
     pthread_mutex_unlock(&log->lock);
-    log_event(LOG_INFO, event, "stream=" CTLLOG_STREAM " replicas=%d detail=\"%s\"", log->cfg.replicas, why);
+    log_event(LOG_INFO, "bus_log_other", "stream=" CTLLOG_STREAM " replicas=%d detail=\"this store followed another "
+              "log: it takes this one's base\"", log->cfg.replicas);
 }
 
 /* A cluster whose log is gone on every node this one reaches does not get
@@ -198,10 +201,8 @@ static int ensure_stream(ctllog *log, char *err, size_t errlen)
         snprintf(err, errlen, "cannot read the bus log's first entry, or record it in the store");
         return -1;
     }
-    /* A store that followed another log (a backup restored, a single node
-     * become a cluster's first): its positions mean nothing in this one. */
     if (restarted)
-        forget_positions(log, "bus_log_other", "this store followed another log: it takes this one's base");
+        forget_positions(log);
     return 0;
 }
 

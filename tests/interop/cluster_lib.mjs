@@ -20,16 +20,19 @@ export function checker() {
 
 // A port free on 127.0.0.1 right now, below Linux's ephemeral range
 // (32768-60999): a node restarted on its ports must not find one taken by
-// another test's outgoing connection meanwhile.
+// another test's outgoing connection meanwhile. Never the same port twice
+// in one run: nodes are given their ports before any of them listens.
+const handedOut = new Set();
 export async function freePort() {
   for (;;) {
     const port = 20000 + Math.floor(Math.random() * 12000);
+    if (handedOut.has(port)) continue;
     const free = await new Promise((resolve) => {
       const s = createServer();
       s.once("error", () => resolve(false));
       s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
     });
-    if (free) return port;
+    if (free) { handedOut.add(port); return port; }
   }
 }
 

@@ -118,6 +118,13 @@ int cluster_setup_load(const cluster_config *c, cluster_setup *setup, char *why,
     uint8_t spki[32];
     pki_spki_sha256(cert, spki);
     X509_free(cert);
+    X509 *ca = pki_cert_read(c->tls_ca, err, sizeof err);
+    if (!ca) {
+        snprintf(why, len, "--route-tls-ca: %s", err);
+        return -1;
+    }
+    pki_cert_sha256_hex(ca, setup->route_ca_sha256);
+    X509_free(ca);
     sodium_bin2hex(setup->self_pin, sizeof setup->self_pin, spki, sizeof spki);
     /* Missing is the boot guard's business (cluster_pins): a node whose
      * store knows the bus's keys needs no file. */
@@ -162,6 +169,17 @@ int cluster_join_pins_load(const char *cert_path, char (*pins)[NATSCONF_PIN_LEN 
     if (rc == 0 && *n == 0)
         rc = (snprintf(why, len, "%s holds no key", path), -1);
     return rc;
+}
+
+bool cluster_is_route_ca(const char *cert_pem, void *setup)
+{
+    const cluster_setup *cs = setup;
+    X509 *cert = pki_cert_parse(cert_pem, strlen(cert_pem));
+    char sha256[65] = "";
+    if (cert)
+        pki_cert_sha256_hex(cert, sha256);
+    X509_free(cert);
+    return cert && strcmp(sha256, cs->route_ca_sha256) == 0;
 }
 
 void cluster_setup_wipe(cluster_setup *setup)

@@ -56,6 +56,7 @@ typedef struct {
      * issued: pinned until its store knows the bus's own. */
     char join_pins[CLUSTER_PINS_MAX][NATSCONF_PIN_LEN + 1];
     size_t njoin_pins;
+    char route_ca_sha256[65]; /* the bus CA: --route-tls-ca's certificate */
 } cluster_setup;
 
 /* Fills setup from a configuration the boot guard accepted (cluster mode).
@@ -66,6 +67,10 @@ int cluster_setup_load(const cluster_config *c, cluster_setup *setup, char *why,
  * a bad line). */
 int cluster_join_pins_load(const char *cert_path, char (*pins)[NATSCONF_PIN_LEN + 1], size_t *n, char *why,
                            size_t len);
+
+/* Whether cert_pem is the certificate in --route-tls-ca (setup: the
+ * cluster_setup): the bus's CA, whose store alone is the bus's. */
+bool cluster_is_route_ca(const char *cert_pem, void *setup);
 
 /* Wipes the password. */
 void cluster_setup_wipe(cluster_setup *setup);

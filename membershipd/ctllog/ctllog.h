@@ -47,6 +47,11 @@ typedef struct {
      * nats-server), at most once per CTLLOG_REPAIR_EVERY_MS; may be NULL. */
     void (*repair)(void *ctx);
     void *repair_ctx;
+    /* Whether a CA certificate (PEM) is the bus's, the route CA's: in a
+     * cluster only a store holding it offers a base, and only a base
+     * holding it is taken (dev/control-log.md).  NULL on a single node. */
+    bool (*is_bus_ca)(const char *cert_pem, void *ctx);
+    void *is_bus_ca_ctx;
 } ctllog_config;
 
 /* Starts the applier (it connects, creates the stream when there is none,

@@ -206,26 +206,47 @@ static int ensure_stream(ctllog *log, char *err, size_t errlen)
     return 0;
 }
 
-static void diverged(ctllog *log, int64_t seq, bool base)
+/* A base is the bus's only when its CA is the route CA: another bus's
+ * state, offered by a node holding the route secret and a node key, must
+ * never become this node's (dev/threat-model.md). */
+static bool base_of_this_bus(ctllog *log, const void *base, size_t len)
+{
+    if (!log->cfg.is_bus_ca)
+        return true;
+    char *pem = NULL;
+    bool bus = store_log_base_ca(base, len, &pem) == STORE_OK && log->cfg.is_bus_ca(pem, log->cfg.is_bus_ca_ctx);
+    free(pem);
+    return bus;
+}
+
+#define DIVERGED_BASE \
+    "this node's store holds data the bus's base does not (it is another bus's, or was changed before it joined); " \
+    "it takes no writes: stop it, move its membership.db away and start it again to join with an empty store " \
+    "(dev/operations.md)"
+#define DIVERGED_ENTRY \
+    "this node's store does not take this entry of the bus log (a conflict); it takes no more writes: restore it " \
+    "from another node (dev/operations.md)"
+#define FOREIGN_BASE \
+    "the bus log's base holds a CA other than --route-tls-ca's: a node of another bus, or one holding the route " \
+    "secret and a node key, offered its state; this node admits nobody. Revoke that node, rotate the cluster " \
+    "secret, and remake the log (dev/operations.md, \"The bus log holds another bus's base\")"
+
+static void diverged(ctllog *log, int64_t seq, const char *detail)
 {
     pthread_mutex_lock(&log->lock);
     log->diverged = true;
     pthread_mutex_unlock(&log->lock);
-    if (base)
-        log_event(LOG_ERROR, "bus_log_diverged",
-                  "seq=%lld detail=\"this node's store holds data the bus's base does not (it is another bus's, or "
-                  "was changed before it joined); it takes no writes: stop it, move its membership.db away and start "
-                  "it again to join with an empty store (dev/operations.md)\"", (long long)seq);
-    else
-        log_event(LOG_ERROR, "bus_log_diverged",
-                  "seq=%lld detail=\"this node's store does not take the bus log's entry %lld (a conflict); it takes "
-                  "no more writes: restore it from another node (dev/operations.md)\"", (long long)seq, (long long)seq);
+    log_event(LOG_ERROR, "bus_log_diverged", "seq=%lld detail=\"%s\"", (long long)seq, detail);
 }
 
 /* ours: written by this node's own membershipd, whose writer brings it
  * into force itself (and, doing so for many at once, in fewer reloads). */
 static int apply(ctllog *log, int64_t first, int64_t last, const void *data, size_t len, bool ours, bool base)
 {
+    if (base && !base_of_this_bus(log, data, len)) {
+        diverged(log, last, FOREIGN_BASE);
+        return -1;
+    }
     store_status status = base ? store_log_apply_base(log->store, first, last, data, len)
                                : store_log_apply(log->store, first, last, data, len);
     if (status == STORE_OK) {
@@ -245,7 +266,7 @@ static int apply(ctllog *log, int64_t first, int64_t last, const void *data, siz
                   "again\"", (long long)last, store_errmsg(log->store));
         return -1;
     }
-    diverged(log, last, base);
+    diverged(log, last, base ? DIVERGED_BASE : DIVERGED_ENTRY);
     return -1;
 }
 
@@ -348,16 +369,17 @@ static int apply_available(ctllog *log, assembly *a, int64_t *next)
 
 /* A node's membershipd at the end of a log that has no base yet offers
  * its own store as the base: a single node always, a cluster node when its
- * store holds the bus CA (the first node's, or a copy of it).  Any other
- * waits for that one's.  Two offers at once: the
- * expected sequence lets one in. */
-static bool holds_ca(store *s)
+ * store holds the bus CA, the route CA (the first node's, or a copy of
+ * it).  Any other waits for that one's.  Two offers at once: the expected
+ * sequence lets one in. */
+static bool holds_bus_ca(ctllog *log)
 {
     store_ca ca = {0};
-    bool held = store_ca_get(s, &ca) == STORE_OK;
-    if (held)
-        store_ca_free(&ca);
-    return held;
+    if (store_ca_get(log->store, &ca) != STORE_OK)
+        return false;
+    bool bus = log->cfg.is_bus_ca(ca.cert_pem, log->cfg.is_bus_ca_ctx);
+    store_ca_free(&ca);
+    return bus;
 }
 
 static void offer_base(ctllog *log, int64_t at, bool *waiting_said)
@@ -366,10 +388,10 @@ static void offer_base(ctllog *log, int64_t at, bool *waiting_said)
         return;
     /* In a cluster only the bus CA's store is the bus: a store that holds
      * something else (written before it ever joined) must not win. */
-    if (log->cfg.nodes > 1 && !holds_ca(log->store)) {
+    if (log->cfg.is_bus_ca && !holds_bus_ca(log)) {
         if (!*waiting_said)
-            log_event(LOG_INFO, "bus_log_waiting", "detail=\"this node's store does not hold the bus CA: waiting "
-                      "for the bus's base state from the node that does\"");
+            log_event(LOG_INFO, "bus_log_waiting", "detail=\"this node's store does not hold the bus CA "
+                      "(--route-tls-ca): waiting for the bus's base state from the node that does\"");
         *waiting_said = true;
         return;
     }

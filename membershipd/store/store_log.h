@@ -74,6 +74,12 @@ void store_log_free(void *base);
  * based already or differs from the base. */
 store_status store_log_apply_base(store *s, int64_t first, int64_t last, const void *base, size_t len);
 
+/* The bus CA's certificate (PEM) a base holds, for the caller to free():
+ * a cluster takes only a base whose CA is its route CA's (ctllog_apply.c).
+ * STORE_NOT_FOUND when it holds none; STORE_CONFLICT when it is not a
+ * changeset. */
+store_status store_log_base_ca(const void *base, size_t len, char **cert_pem);
+
 /* Whether this store has taken a base: only then may it apply entries
  * that are not one, and take writes. */
 store_status store_log_based(store *s, bool *based);

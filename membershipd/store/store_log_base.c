@@ -3,7 +3,9 @@
  * (store_log.h, dev/control-log.md "A node joins"). */
 #include "membershipd/store/store_internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TABLES_MAX 64
@@ -211,6 +213,42 @@ static store_status take_base(store *s, int64_t last, const void *base, size_t l
         status = stmt ? store_exec_stmt(stmt) : store_from_sqlite(sqlite3_errcode(s->db));
     }
     return status;
+}
+
+#define CA_TABLE "ca"
+#define CA_CERT_COLUMN 2 /* schema.c: id, trust_domain, cert_pem, ... */
+
+/* The cert_pem the iterator's insert into ca holds, copied; NULL if none. */
+static char *inserted_ca_pem(sqlite3_changeset_iter *iter)
+{
+    const char *table;
+    int ncol, op, indirect;
+    sqlite3_value *pem = NULL;
+    if (sqlite3changeset_op(iter, &table, &ncol, &op, &indirect) != SQLITE_OK || strcmp(table, CA_TABLE) != 0 ||
+        op != SQLITE_INSERT || ncol <= CA_CERT_COLUMN ||
+        sqlite3changeset_new(iter, CA_CERT_COLUMN, &pem) != SQLITE_OK || !pem ||
+        sqlite3_value_type(pem) != SQLITE_TEXT)
+        return NULL;
+    return strdup((const char *)sqlite3_value_text(pem));
+}
+
+store_status store_log_base_ca(const void *base, size_t len, char **cert_pem)
+{
+    *cert_pem = NULL;
+    if (len == 0)
+        return STORE_NOT_FOUND;
+    if (len > INT32_MAX)
+        return STORE_CONFLICT;
+    sqlite3_changeset_iter *iter = NULL;
+    int rc = sqlite3changeset_start(&iter, (int)len, (void *)base);
+    while (rc == SQLITE_OK && !*cert_pem && (rc = sqlite3changeset_next(iter)) == SQLITE_ROW) {
+        *cert_pem = inserted_ca_pem(iter);
+        rc = SQLITE_OK;
+    }
+    int done = sqlite3changeset_finalize(iter);
+    if (*cert_pem)
+        return STORE_OK;
+    return (rc == SQLITE_DONE || rc == SQLITE_OK) && done == SQLITE_OK ? STORE_NOT_FOUND : STORE_CONFLICT;
 }
 
 store_status store_log_apply_base(store *s, int64_t first, int64_t last, const void *base, size_t len)

@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 #include "membershipd/store/store.h"
 #include "membershipd/store/store_log.h"
+#include "membershipd/store/store_pki.h"
 #include "membershipd/store/schema.h"
 #include <sys/stat.h>
 #include "testutil.h"
@@ -313,6 +314,32 @@ static void populated(world *w, entry *base)
     assert_true(base->len > 0);
 }
 
+/* A base tells which CA it holds (a cluster node takes only the bus CA's:
+ * ctllog_apply.c); a base without one, or bytes that are not a base, are
+ * not mistaken for one that has it. */
+static void a_base_names_its_ca(void **state)
+{
+    world *w = *state;
+    entry base;
+    char *pem = NULL;
+    populated(w, &base);
+    assert_int_equal(store_log_base_ca(base.data, base.len, &pem), STORE_NOT_FOUND);
+    assert_null(pem);
+    free(base.data);
+    const uint8_t sealed[4] = {1, 2, 3, 4};
+    const char *ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    assert_int_equal(store_ca_put(w->a, "bus.test", ca, sealed, sizeof sealed, &ADMIN), STORE_OK);
+    snapshot_of(w->a, &base);
+    assert_int_equal(store_log_base_ca(base.data, base.len, &pem), STORE_OK);
+    assert_string_equal(pem, ca);
+    free(pem);
+    assert_int_equal(store_log_base_ca(base.data, 0, &pem), STORE_NOT_FOUND);
+    memset(base.data, 0x5a, base.len);
+    assert_int_equal(store_log_base_ca(base.data, base.len, &pem), STORE_CONFLICT);
+    assert_null(pem);
+    free(base.data);
+}
+
 static bool based(store *st)
 {
     bool b = false;
@@ -496,6 +523,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(entries_wait_for_the_base_and_a_base_comes_once, setup, teardown),
         cmocka_unit_test_setup_teardown(a_schema_5_store_that_applied_entries_is_based, setup, teardown),
         cmocka_unit_test_setup_teardown(a_store_starts_again_in_another_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_base_names_its_ca, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

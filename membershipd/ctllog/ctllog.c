@@ -178,6 +178,10 @@ int64_t ctllog_last_seq(ctllog *log)
     if (js_GetStreamInfo(&si, ctllog_js(log), CTLLOG_STREAM, &o, &jerr) != NATS_OK)
         return -1;
     int64_t last = (int64_t)si->State.LastSeq;
+    pthread_mutex_lock(&log->lock);
+    log->stream_last = last;
+    log->stream_read_ms = clock_mono_ms();
+    pthread_mutex_unlock(&log->lock);
     note_leader(log, si);
     jsStreamInfo_Destroy(si);
     return last;
@@ -277,9 +281,11 @@ int ctllog_wait_applied(ctllog *log, int64_t seq, int timeout_ms)
 
 bool ctllog_caught_up_now(ctllog *log)
 {
-    int64_t last = ctllog_is_ready(log) ? ctllog_last_seq(log) : -1, reported = ctllog_reported_seq(log);
+    /* The stream's last, not what nodes report: a report beyond it names
+     * entries that do not exist (forged: dev/threat-model.md). */
+    int64_t last = ctllog_is_ready(log) ? ctllog_last_seq(log) : -1;
     pthread_mutex_lock(&log->lock);
-    bool done = last >= 0 && caught_up(log, last > reported ? last : reported);
+    bool done = last >= 0 && caught_up(log, last);
     pthread_mutex_unlock(&log->lock);
     return done;
 }

@@ -14,7 +14,6 @@
 
 #define RETRY_PAUSE_MS 500
 #define NEXT_MSG_MS 250
-#define WATCH_LEADER_MS 5000
 /* A read can be lost while nats-server applies a configuration (it
  * rebuilds the accounts): short waits, tried again, before giving up. */
 #define READ_WAIT_MS 100
@@ -430,7 +429,7 @@ static void consume(ctllog *log)
     int64_t next = ctllog_applied(log) + 1, watched_ms = 0;
     bool waiting_said = false;
     while (!ctllog_stopping(log)) {
-        if (clock_mono_ms() - watched_ms >= WATCH_LEADER_MS) { /* for /metrics: who leads, and changes */
+        if (clock_mono_ms() - watched_ms >= CTLLOG_WATCH_STREAM_MS) { /* for /metrics: who leads, and changes */
             ctllog_last_seq(log);
             watched_ms = clock_mono_ms();
         }

@@ -11,15 +11,29 @@
 #include "common/log.h"
 #include "embedded/clock.h"
 
+/* A node long unheard gives its slot to a new name: reports under made-up
+ * names must not fill the table against a node that joins later. */
+static ctllog_node *free_slot(ctllog *log)
+{
+    if (log->nnodes < CTLLOG_NODES_MAX)
+        return &log->nodes[log->nnodes++];
+    int64_t now = clock_mono_ms();
+    for (size_t i = 0; i < log->nnodes; i++)
+        if (now - log->nodes[i].seen_ms > CTLLOG_NODE_FORGOTTEN_MS)
+            return &log->nodes[i];
+    return NULL;
+}
+
 static ctllog_node *node_slot(ctllog *log, const char *name)
 {
     for (size_t i = 0; i < log->nnodes; i++)
         if (strcmp(log->nodes[i].name, name) == 0)
             return &log->nodes[i];
-    if (log->nnodes == CTLLOG_NODES_MAX)
-        return NULL;
-    ctllog_node *n = &log->nodes[log->nnodes++];
-    snprintf(n->name, sizeof n->name, "%s", name);
+    ctllog_node *n = free_slot(log);
+    if (n) {
+        memset(n, 0, sizeof *n);
+        snprintf(n->name, sizeof n->name, "%s", name);
+    }
     return n;
 }
 
@@ -34,7 +48,7 @@ static void on_report(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
         pthread_mutex_lock(&log->lock);
         ctllog_node *n = node_slot(log, name);
         if (n) {
-            n->seq = r.seq > n->seq ? r.seq : n->seq;
+            n->seq = r.seq; /* the latest, not the most: a forged report lasts until the next true one */
             n->seen_ms = clock_mono_ms();
             n->skew_ms = r.time_ms - clock_wall_ms();
             snprintf(n->api, sizeof n->api, "%s", r.api);
@@ -198,11 +212,15 @@ size_t ctllog_nodes(ctllog *log, node_heard *out, size_t cap)
     return n;
 }
 
-/* Behind: a node heard lately runs an entry this store has not applied. */
+/* Behind: a node heard lately runs an entry this store has not applied.
+ * While this node reads the stream, what lies beyond its last entry is
+ * not counted: no node runs entries that do not exist (a forged report). */
 static void note_behind(ctllog *log)
 {
     int64_t reported = ctllog_reported_seq(log), now = clock_mono_ms();
     pthread_mutex_lock(&log->lock);
+    if (log->stream_read_ms && now - log->stream_read_ms <= 2 * CTLLOG_WATCH_STREAM_MS && reported > log->stream_last)
+        reported = log->stream_last;
     if (log->applied >= reported)
         log->behind_since_ms = 0;
     else if (!log->behind_since_ms)

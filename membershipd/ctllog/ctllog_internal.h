@@ -21,6 +21,8 @@
 #define CTLLOG_NODE_NAME_MAX NODE_REPORT_NAME_MAX
 #define CTLLOG_SAY_EVERY_MS NODE_REPORT_EVERY_MS /* even without a change: "reachable" */
 #define CTLLOG_NODE_STALE_MS NODE_REPORT_LIVE_MS /* not heard from for longer: not waited for */
+#define CTLLOG_WATCH_STREAM_MS 5000 /* the stream's leader and last entry read this often */
+#define CTLLOG_NODE_FORGOTTEN_MS 600000 /* not heard from for longer: its slot may go to another name */
 
 typedef struct {
     char name[CTLLOG_NODE_NAME_MAX];
@@ -53,6 +55,7 @@ struct ctllog {
     pthread_t thread, reporter;
     bool reporter_started;
     int64_t behind_since_ms;    /* applied less than a node heard lately runs, since (0: not behind) */
+    int64_t stream_last, stream_read_ms; /* the stream's last sequence, as read at (0: never) */
     int64_t unavailable_since_ms; /* the stream could not be read, since (0: it can) */
     int64_t repaired_ms;        /* the last time cfg.repair was asked for */
     natsOptions *opts;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <openssl/x509.h>
 #include "busauth/seedfile.h"
 #include "embedded/nats_monitor.h"
@@ -197,10 +198,52 @@ static void reports(doctor *d, const busauth_identity *server)
     busauth_identity_free(log_user);
 }
 
+typedef struct {
+    int64_t since_ms;
+    char names[256];
+} revoked_after;
+
+static int note_revoked_node(const store_cert *cert, void *ctx)
+{
+    revoked_after *r = ctx;
+    size_t used = strlen(r->names);
+    if (cert->role == STORE_CERT_NODE && cert->revoked_ms > r->since_ms && used + strlen(cert->name) + 2 < sizeof r->names)
+        snprintf(r->names + used, sizeof r->names - used, "%s%s", used ? "," : "", cert->name);
+    return 0;
+}
+
+/* A node revoked after the route secret last changed still knows it, and
+ * a node joining with route-pins from before the revocation still pins it
+ * (dev/threat-model.md): the secret is rotated on every node revocation. */
+static void secret_rotated(doctor *d)
+{
+    const char *path = d->cfg->cluster.secret_file;
+    struct stat st;
+    revoked_after r = {0};
+    store *s = NULL;
+    char err[PATH_MAX + 256];
+    if (!path || stat(path, &st) != 0) {
+        doctor_add(d, "cluster.secret_rotated", DOCTOR_FAIL, "the route secret file cannot be read",
+                   "see guard.cluster_secret");
+        return;
+    }
+    r.since_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+    if (store_open(d->db_path, STORE_OPEN_READONLY, &s, err, sizeof err) != STORE_OK ||
+        store_cert_foreach(s, note_revoked_node, &r) != STORE_OK)
+        doctor_add(d, "cluster.secret_rotated", DOCTOR_FAIL, "the store cannot be read", "see store.integrity");
+    else if (r.names[0])
+        doctor_addf(d, "cluster.secret_rotated", DOCTOR_FAIL, "rotate the route secret on every node (dev/operations.md, "
+                    "\"Route secret\")", "node %s was revoked after %s last changed: it still knows the secret", r.names,
+                    path);
+    else
+        doctor_add(d, "cluster.secret_rotated", DOCTOR_OK, "no node was revoked since the route secret changed", NULL);
+    store_close(s);
+}
+
 void doctor_cluster(doctor *d)
 {
-    static const char *const ids[] = {"cluster.routes", "cluster.route_tls", "cluster.quorum", "cluster.follower_lag",
-                                      "cluster.clock_skew"};
+    static const char *const ids[] = {"cluster.routes", "cluster.route_tls", "cluster.secret_rotated",
+                                      "cluster.quorum", "cluster.follower_lag", "cluster.clock_skew"};
     if (!d->nats_conf_read || !d->nats.cluster || !d->dataplane_answers) {
         for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
             doctor_add(d, ids[i], DOCTOR_SKIP,
@@ -208,6 +251,7 @@ void doctor_cluster(doctor *d)
         return;
     }
     route_certificate(d);
+    secret_rotated(d);
     busauth_identity *server = NULL, *system = NULL;
     char seed[PATH_MAX], why[PATH_MAX + 128];
     server_identity_path(d->data_dir, seed);
@@ -218,7 +262,7 @@ void doctor_cluster(doctor *d)
     } else {
         busauth_seedfile_describe_error(why, sizeof why, seed, status, errno);
         for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
-            if (strcmp(ids[i], "cluster.route_tls") != 0)
+            if (strcmp(ids[i], "cluster.route_tls") != 0 && strcmp(ids[i], "cluster.secret_rotated") != 0)
                 doctor_add(d, ids[i], DOCTOR_FAIL, why, "check files.private");
     }
     busauth_identity_free(system);

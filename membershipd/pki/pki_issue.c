@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <openssl/x509v3.h>
 #include <sodium.h>
 
@@ -87,6 +88,9 @@ bool pki_profile_valid(const pki_profile *p, char *err, size_t errlen)
     if (!store_user_name_valid(p->name))
         return pki_fail(err, errlen, "invalid certificate name %s: use 1-%d letters, digits, '.', '_' or '-', "
                         "starting with a letter or digit", p->name, STORE_USER_NAME_MAX);
+    if (strcasecmp(p->name, "ca") == 0) /* its files would be ca.crt and ca.key, beside the bus CA's ca.crt */
+        return pki_fail(err, errlen, "invalid certificate name %s: ca.crt beside it is the bus CA; choose another "
+                        "name", p->name);
     if (!list_ok(p->dns, dns_name_ok))
         return pki_fail(err, errlen, "invalid --dns %s: give DNS names (letters, digits, '-', dots), "
                         "comma-separated", p->dns);

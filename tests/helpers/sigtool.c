@@ -4,6 +4,9 @@
  *   sigtool pubkey SEEDFILE            print the identity's nkey
  *   sigtool sign SEEDFILE MSGFILE      print the hex Ed25519 signature of MSGFILE
  *   sigtool verify NKEY HEXSIG MSGFILE exit 0 if the signature verifies, 1 if not
+ *   sigtool derive SEEDFILE CONTEXT    print the seed of the identity derived for
+ *                                      CONTEXT (8 bytes): what an insider holding a
+ *                                      node's server.seed can log in as
  */
 #include <stdio.h>
 #include <string.h>
@@ -68,6 +71,23 @@ static int cmd_verify(const char *nkey, const char *hexsig, const char *msgfile)
     return busauth_signature_verify(pk, msg, len, sig) == BUSAUTH_OK ? 0 : 1;
 }
 
+static int cmd_derive(const char *seedfile, const char *context)
+{
+    busauth_identity *id, *derived = NULL;
+    if (strlen(context) != 8 || load(seedfile, &id) != 0)
+        return 2;
+    busauth_status status = busauth_identity_derive(id, context, &derived);
+    busauth_identity_free(id);
+    if (status != BUSAUTH_OK)
+        return 2;
+    char seed[BUSAUTH_NKEY_SEED_LEN + 1];
+    busauth_identity_seed_nkey(derived, seed);
+    busauth_identity_free(derived);
+    puts(seed);
+    sodium_memzero(seed, sizeof seed);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (busauth_init() != BUSAUTH_OK)
@@ -78,6 +98,8 @@ int main(int argc, char **argv)
         return cmd_sign(argv[2], argv[3]);
     if (argc == 5 && strcmp(argv[1], "verify") == 0)
         return cmd_verify(argv[2], argv[3], argv[4]);
+    if (argc == 4 && strcmp(argv[1], "derive") == 0)
+        return cmd_derive(argv[2], argv[3]);
     fprintf(stderr, "usage: sigtool pubkey SEED | sign SEED MSG | verify NKEY HEXSIG MSG\n");
     return 2;
 }

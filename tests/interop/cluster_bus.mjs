@@ -154,6 +154,11 @@ try {
   const routesCheck = doctor.checks.find((c) => c.id === "cluster.routes");
   t.check("doctor on n1: cluster.routes ok, 2 of 2", routesCheck && routesCheck.verdict === "ok" &&
     routesCheck.details.up === 2, JSON.stringify(routesCheck));
+  // A revoked node still knows the route secret (and a joiner's old
+  // route-pins name it): doctor says so until the secret is rotated.
+  const secretCheck = doctor.checks.find((c) => c.id === "cluster.secret_rotated");
+  t.check("doctor on n1: cluster.secret_rotated fails, naming the node revoked since the secret was written",
+    secretCheck?.verdict === "fail" && /node revoked was revoked after/.test(secretCheck.what), JSON.stringify(secretCheck));
   for (const node of [n1, n2, n3])
     t.check(`${node.name}: an anonymous login is refused`, /Authorization Violation/.test(await anonymousAnswer(node.ports.nats)));
   const errors = [];

@@ -141,8 +141,9 @@ try {
   const verdicts = (report) => Object.fromEntries(report.checks.filter((c) => c.id.startsWith("cluster."))
     .map((c) => [c.id, c.verdict]));
   const healthy = verdicts(doctor(n2));
-  t.check("doctor on a healthy cluster: routes, route certificate, quorum, lag, clocks all ok",
-    ["cluster.routes", "cluster.route_tls", "cluster.quorum", "cluster.follower_lag", "cluster.clock_skew"]
+  t.check("doctor on a healthy cluster: routes, route certificate, secret, quorum, lag, clocks all ok",
+    ["cluster.routes", "cluster.route_tls", "cluster.secret_rotated", "cluster.quorum", "cluster.follower_lag",
+     "cluster.clock_skew"]
       .every((id) => healthy[id] === "ok"), JSON.stringify(healthy));
   const info = await (await fetch(`${n2.http}/v1/info`)).json();
   t.check("GET /v1/info lists every node with its control-plane and data-plane URLs",

@@ -118,7 +118,8 @@ export class Bus {
 }
 
 export class Node {
-  // opts: { ports: {http, nats, cluster, metrics}, routes: [cluster ports], cert, key, ca, secret }
+  // opts: { ports: {http, nats, cluster, metrics}, routes: [cluster ports], cert, key, ca, secret,
+  //         extra: [more serve flags] }
   constructor(bus, name, opts) {
     this.bus = bus;
     this.name = name;
@@ -141,7 +142,7 @@ export class Node {
       "--cluster-secret-file", o.secret || this.bus.secret,
       "--route-tls-cert", o.cert || join(certs, `${o.certName || this.name}.crt`),
       "--route-tls-key", o.key || join(certs, `${o.certName || this.name}.key`),
-      "--route-tls-ca", o.ca || join(certs, "ca.crt")];
+      "--route-tls-ca", o.ca || join(certs, "ca.crt"), ...(o.extra || [])];
   }
 
   async start() {

@@ -331,6 +331,9 @@ static void profiles_refuse_bad_names_addresses_and_days(void **state)
     assert_true(profile_ok("node1", "", "", 90));
     assert_true(profile_ok("node1", "a.example,b-2.example", "10.0.0.1,::1", 1));
     assert_true(profile_ok("node1", "localhost", "", PKI_DAYS_MAX));
+    assert_false(profile_ok("ca", "", "", 90)); /* ca.crt is the bus CA's file */
+    assert_false(profile_ok("CA", "", "", 90));
+    assert_true(profile_ok("ca1", "", "", 90));
     const char *bad_dns[] = {"-a.example", "a-.example", "a..example", "a.example.", ".a", "*.example",
                              "a_b.example", "a example", "a.example,", ",a.example", "a,,b"};
     for (size_t i = 0; i < sizeof bad_dns / sizeof *bad_dns; i++)

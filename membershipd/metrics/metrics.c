@@ -241,6 +241,10 @@ static void render_cluster(out_buf *b, const metrics_live *live)
            live->cluster_without_quorum_ms / 1000);
     scalar(b, "unibus_cluster_peers_closed", "gauge",
            "1 while this node admits no peer: without quorum for longer than --max-stale.", live->cluster_peers_closed);
+    scalar(b, "unibus_cluster_interest_repairs_total", "counter",
+           "Times another node missed interest this node's clients hold (nats-server 2.9.10 reload race) and this "
+           "node bounced its routes.",
+           live->cluster_interest_repairs);
 }
 
 static void render_process(out_buf *b)

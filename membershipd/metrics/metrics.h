@@ -49,6 +49,7 @@ typedef struct {
     uint64_t cluster_unconfirmed;
     uint64_t cluster_without_quorum_ms;
     bool cluster_peers_closed;
+    unsigned cluster_interest_repairs; /* route bounces for lost interest (dataplane.c) */
 } metrics_live;
 
 /* The whole exposition: malloc'd, NUL-terminated; NULL when out of

@@ -54,6 +54,7 @@ static char *scrape(server *srv)
         .cluster_unconfirmed = atomic_load(&srv->cluster_unconfirmed),
         .cluster_without_quorum_ms = srv->without_quorum_ms ? (uint64_t)srv->without_quorum_ms(srv) : 0,
         .cluster_peers_closed = dataplane_peers_closed(srv->dataplane),
+        .cluster_interest_repairs = dataplane_interest_repairs(srv->dataplane),
     };
     read_dataplane(srv->dataplane, &live);
     return metrics_render(&live);

@@ -265,7 +265,7 @@ int nats_monitor_connections(const nats_monitor *m, nats_monitor_conn_fn fn, voi
 
 /* Route interest (dev/cluster.md, "Route interest").  A route names a
  * subscription "ACCOUNT SUBJECT[ QUEUE]": the sid nats-server gives what
- * a route sent it (route.go:1078-1083). */
+ * a route sent it (route.go:1077-1082). */
 typedef struct {
     const char *const *accounts;
     size_t naccounts;

@@ -205,7 +205,7 @@ static bool gate_moved(dataplane *dp)
 /* Route interest (dev/cluster.md, "Route interest"): nats-server 2.9.10
  * counts a SUB or UNSUB that arrives while a reload moves the clients to
  * the rebuilt accounts against the old account's route map (reload.go:
- * 1603-1615 copy it before the clients move at 1759), so another node may
+ * 1597-1616 copy it before the clients move at 1759), so another node may
  * hold no interest for a subject this node's clients want, and the copy
  * keeps a count that never goes 0->1 again (route.go:1569).  Every route
  * that forms is sent the whole map (route.go:1165-1222), so closing and

@@ -1,7 +1,7 @@
 // Route interest lost on reload, and its repair (dev/cluster.md, "Route
 // interest"): nats-server 2.9.10 counts a SUB or UNSUB that a client sends
 // while a reload moves clients to the rebuilt accounts against the old
-// account's route-interest map (reload.go:1603-1615, 1759), so the other
+// account's route-interest map (reload.go:1597-1616, 1759), so the other
 // nodes can stop forwarding a subject to a node whose clients still want
 // it.  Real nodes on loopback: a member on n1 floods SUB/UNSUB on her
 // room's subject while room changes made through n1 reload it; a fresh
@@ -115,7 +115,7 @@ try {
   peers.push(...mallory, bobOn2, carolOn1);
   // Other clients of n1 with many subscriptions: nats-server checks each
   // against the new permissions between the copy of the route map and
-  // mallory's move to the new account (reload.go:1759-1764), which widens
+  // mallory's move to the new account (reload.go:1752-1762), which widens
   // the window her SUB/UNSUB must fall in, as a busy node's would be.
   for (let i = 0; i < BALLAST_CONNS; i++) {
     const nc = await peer(n1.nats, seedOf("bob"));

@@ -27,11 +27,11 @@
 #define TRAFFIC_TIMEOUT_MS 2000
 #define CHECKPOINT_TIMEOUT_MS 250  /* before a reload: never holds it up for long */
 #define OWN_TRAFFIC_TRIES 5
-#define INTEREST_EVERY_MS 15000     /* a check besides the one after each reload */
+#define INTEREST_EVERY_MS 5000      /* a check besides the one after each reload */
 #define INTEREST_CONFIRM_MS 300     /* between the two readings that must both miss an interest */
 #define INTEREST_BOUNCE_GAP_MS 10000 /* at most one route bounce in this long */
-#define INTEREST_REFORM_MS 10000    /* for the routes to form again and carry the interest */
-#define INTEREST_TIMEOUT_MS 2000
+#define INTEREST_REFORM_MS 5000     /* for the routes to form again; under DATAPLANE_SYNC_TIMEOUT_MS */
+#define INTEREST_TIMEOUT_MS 500      /* per answer: a node cut off must not hold the reloader long */
 
 /* The peers' traffic out of nats-server's counters (nats_monitor.h):
  * received = the server's (VARZ) minus the system account's (membershipd's
@@ -236,6 +236,14 @@ static json_t *interest_missing(dataplane *dp, size_t *servers)
     return missing;
 }
 
+static bool stopping(dataplane *dp)
+{
+    pthread_mutex_lock(&dp->lock);
+    bool stop = dp->stopping;
+    pthread_mutex_unlock(&dp->lock);
+    return stop;
+}
+
 static void pause_ms(int ms)
 {
     struct timespec pause = {ms / 1000, (ms % 1000) * 1000000L};
@@ -274,7 +282,7 @@ static int missing_confirmed(dataplane *dp, json_t **out, size_t *servers)
 static size_t missing_after_repair(dataplane *dp, size_t servers_before)
 {
     size_t left = SIZE_MAX, servers = 0;
-    for (int64_t until = clock_mono_ms() + INTEREST_REFORM_MS; clock_mono_ms() < until && !dp->stopping;) {
+    for (int64_t until = clock_mono_ms() + INTEREST_REFORM_MS; clock_mono_ms() < until && !stopping(dp);) {
         pause_ms(100);
         json_t *missing;
         int rc = missing_confirmed(dp, &missing, &servers);
@@ -298,12 +306,19 @@ static int bounce_routes(dataplane *dp)
     dp->cfg.routes_dropped = true;
     int rc = dataplane_render_change(dp->store, &dp->cfg, &dp->users, &r);
     dp->cfg.routes_dropped = false;
-    if (rc == 0 && !r.retiring_text)
-        rc = install(dp, r.text, 0);
-    else
-        rc = -1;
+    if (rc != 0 || r.retiring_text) {
+        dataplane_rendering_free(&r);
+        return -1;
+    }
+    /* The configuration again whatever the first reload did (install left
+     * nothing as "rendered", so apply installs); if that fails, the
+     * reloader tries again at its next poll. */
+    int dropped = install(dp, r.text, 0);
     dataplane_rendering_free(&r);
-    return rc == 0 ? apply(dp, 0) : -1; /* install left nothing as "rendered": apply installs */
+    int back = apply(dp, 0);
+    if (back != 0)
+        dataplane_nudge(dp);
+    return dropped == 0 && back == 0 ? 0 : -1;
 }
 
 /* A route that forms again is sent the account's whole map, so the other

@@ -20,7 +20,7 @@
 #define OWN_REPLY_PREFIX_MAX (sizeof NATSCONF_REPLY_PREFIX + BUSAUTH_NKEY_PUBLIC_LEN + 1)
 #define INBOX_SUBJECT "_INBOX.%s.>"
 /* What membershipd's monitoring asks (embedded/nats_monitor.c). */
-#define SYSTEM_USER_REQUESTS "\"$SYS.REQ.SERVER.*.CONNZ\", \"$SYS.REQ.SERVER.*.VARZ\", \"" NATSCONF_SYS_ACCOUNTS_STATZ "\""
+#define SYSTEM_USER_REQUESTS "\"$SYS.REQ.SERVER.*.CONNZ\", \"$SYS.REQ.SERVER.*.VARZ\", \"$SYS.REQ.SERVER.*.ROUTEZ\", \"" NATSCONF_SYS_ACCOUNTS_STATZ "\""
 
 bool natsconf_path_ok(const char *path)
 {

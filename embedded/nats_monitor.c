@@ -68,9 +68,10 @@ static int session_open(const nats_monitor *m, session *s, char *err, size_t err
 }
 
 /* One $SYS request; *data is the answer's "data" object (the caller's to
- * json_decref).  nats-server wraps every answer as {server, data, error}. */
-static int ask(const nats_monitor *m, session *s, const char *subject, const char *options, json_t **data,
-               char *err, size_t errlen)
+ * json_decref).  nats-server wraps every answer as {server, data, error};
+ * name (may be NULL) gets server.name, the answering server's. */
+static int ask_named(const nats_monitor *m, session *s, const char *subject, const char *options, json_t **data,
+                     char *name, size_t namelen, char *err, size_t errlen)
 {
     natsMsg *reply = NULL;
     *data = NULL;
@@ -81,6 +82,8 @@ static int ask(const nats_monitor *m, session *s, const char *subject, const cha
     }
     json_t *doc = json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL);
     natsMsg_Destroy(reply);
+    if (name)
+        snprintf(name, namelen, "%s", json_string_value(json_object_get(json_object_get(doc, "server"), "name")) ?: "");
     json_t *refusal = json_object_get(doc, "error");
     json_t *answer = json_object_get(doc, "data");
     if (refusal)
@@ -92,6 +95,12 @@ static int ask(const nats_monitor *m, session *s, const char *subject, const cha
         *data = json_incref(answer);
     json_decref(doc);
     return *data ? 0 : -1;
+}
+
+static int ask(const nats_monitor *m, session *s, const char *subject, const char *options, json_t **data,
+               char *err, size_t errlen)
+{
+    return ask_named(m, s, subject, options, data, NULL, 0, err, errlen);
 }
 
 static uint64_t count(const json_t *obj, const char *path_a, const char *path_b)
@@ -206,12 +215,14 @@ int nats_monitor_counters_read(const nats_monitor *m, nats_monitor_counters *out
     return rc == 0 ? 0 : -1;
 }
 
-/* One page; *listed is how many connections it held. */
-static int connz_page(const nats_monitor *m, session *s, const char *subject, size_t offset,
+/* One page; *listed is how many connections it held.  details: with
+ * each connection's subscriptions. */
+static int connz_page(const nats_monitor *m, session *s, const char *subject, bool details, size_t offset,
                       nats_monitor_conn_fn fn, void *ctx, size_t *listed, char *err, size_t errlen)
 {
-    char options[96];
-    snprintf(options, sizeof options, "{\"auth\":true,\"limit\":%d,\"offset\":%zu}", CONNZ_PAGE, offset);
+    char options[128];
+    snprintf(options, sizeof options, "{\"auth\":true,%s\"limit\":%d,\"offset\":%zu}",
+             details ? "\"subscriptions_detail\":true," : "", CONNZ_PAGE, offset);
     json_t *page;
     *listed = 0;
     if (ask(m, s, subject, options, &page, err, errlen) != 0)
@@ -229,20 +240,27 @@ static int connz_page(const nats_monitor *m, session *s, const char *subject, si
     return rc;
 }
 
+static int walk_connections(const nats_monitor *m, session *s, bool details, nats_monitor_conn_fn fn, void *ctx,
+                            char *err, size_t errlen)
+{
+    char subject[192];
+    int rc = server_subject(m, s, "CONNZ", subject, sizeof subject, err, errlen);
+    size_t offset = 0, listed = 0;
+    while (rc == 0) {
+        rc = connz_page(m, s, subject, details, offset, fn, ctx, &listed, err, errlen);
+        offset += listed;
+        if (listed < CONNZ_PAGE)
+            break;
+    }
+    return rc;
+}
+
 int nats_monitor_connections(const nats_monitor *m, nats_monitor_conn_fn fn, void *ctx, char *err, size_t errlen)
 {
     session s;
     if (session_open(m, &s, err, errlen) != 0)
         return -1;
-    char subject[192];
-    int rc = server_subject(m, &s, "CONNZ", subject, sizeof subject, err, errlen);
-    size_t offset = 0, listed = 0;
-    while (rc == 0) {
-        rc = connz_page(m, &s, subject, offset, fn, ctx, &listed, err, errlen);
-        offset += listed;
-        if (listed < CONNZ_PAGE)
-            break;
-    }
+    int rc = walk_connections(m, &s, false, fn, ctx, err, errlen);
     session_close(&s);
     return rc;
 }
@@ -306,4 +324,123 @@ int nats_monitor_node_reports(const nats_monitor *m, int listen_ms, node_heard *
     natsSubscription_Destroy(sub);
     session_close(&s);
     return 0;
+}
+/* Route interest (dev/cluster.md, "Route interest").  A route names a
+ * subscription "ACCOUNT SUBJECT[ QUEUE]": the sid nats-server gives what
+ * a route sent it (route.go:1077-1082). */
+typedef struct {
+    const char *const *accounts;
+    size_t naccounts;
+    json_t *held;       /* remote server name -> {interest key: true}: what it holds for this server */
+    json_t *missing;    /* "SERVER ACCOUNT SUBJECT[ QUEUE]" -> true */
+} interest_scan;
+
+static bool account_watched(const interest_scan *scan, const char *account)
+{
+    for (size_t i = 0; account && i < scan->naccounts; i++)
+        if (strcmp(scan->accounts[i], account) == 0)
+            return true;
+    return false;
+}
+
+/* The route subscriptions the server that answered routez holds from the
+ * server whose id is self (none when it has no route to it now). */
+static json_t *held_from(const json_t *routez, const char *self)
+{
+    json_t *held = json_object();
+    const json_t *routes = json_object_get(routez, "routes");
+    for (size_t i = 0; held && i < json_array_size(routes); i++) {
+        const json_t *route = json_array_get(routes, i);
+        if (strcmp(json_string_value(json_object_get(route, "remote_id")) ?: "", self) != 0)
+            continue;
+        const json_t *subs = json_object_get(route, "subscriptions_list_detail");
+        for (size_t j = 0; j < json_array_size(subs); j++)
+            json_object_set_new(held, json_string_value(json_object_get(json_array_get(subs, j), "sid")) ?: "",
+                                json_true());
+    }
+    return held;
+}
+
+/* What each server this one routes to holds for it: asked of each, by id
+ * (answered over the route; server/events.go). */
+static int read_held(const nats_monitor *m, session *s, interest_scan *scan, char *err, size_t errlen)
+{
+    char self[128] = "", subject[192];
+    json_t *own;
+    if (natsConnection_GetConnectedServerId(s->nc, self, sizeof self) != NATS_OK ||
+        server_subject(m, s, "ROUTEZ", subject, sizeof subject, err, errlen) != 0 ||
+        ask(m, s, subject, "", &own, err, errlen) != 0)
+        return -1;
+    const json_t *routes = json_object_get(own, "routes");
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < json_array_size(routes); i++) {
+        const json_t *route = json_array_get(routes, i);
+        const char *id = json_string_value(json_object_get(route, "remote_id")) ?: "";
+        json_t *routez;
+        char name[128];
+        snprintf(subject, sizeof subject, SERVER_REQUEST, id, "ROUTEZ");
+        rc = ask_named(m, s, subject, "{\"subscriptions_detail\":true}", &routez, name, sizeof name, err, errlen);
+        if (rc == 0) {
+            json_object_set_new(scan->held, name[0] ? name : id, held_from(routez, self));
+            json_decref(routez);
+        }
+    }
+    json_decref(own);
+    return rc;
+}
+
+/* Each subscription of a connection in a watched account that some
+ * server does not hold. */
+static int note_missing(const json_t *conn, void *ctx)
+{
+    interest_scan *scan = ctx;
+    const char *account = json_string_value(json_object_get(conn, "account"));
+    if (!account_watched(scan, account))
+        return 0;
+    const json_t *subs = json_object_get(conn, "subscriptions_list_detail");
+    for (size_t i = 0; i < json_array_size(subs); i++) {
+        const json_t *sub = json_array_get(subs, i);
+        const char *queue = json_string_value(json_object_get(sub, "qgroup"));
+        char key[1024];
+        snprintf(key, sizeof key, "%s %s%s%s", account, json_string_value(json_object_get(sub, "subject")) ?: "",
+                 queue ? " " : "", queue ?: "");
+        const char *server;
+        json_t *held;
+        json_object_foreach(scan->held, server, held) {
+            char pair[1300];
+            /* The holder too: only the same subscription missed in two
+             * readings proves a loss, not a subject a client keeps
+             * subscribing and unsubscribing (its interest comes and goes
+             * with it). */
+            snprintf(pair, sizeof pair, "%s %s cid=%" JSON_INTEGER_FORMAT " sid=%s", server, key,
+                     json_integer_value(json_object_get(sub, "cid")),
+                     json_string_value(json_object_get(sub, "sid")) ?: "");
+            if (!json_object_get(held, key))
+                json_object_set_new(scan->missing, pair, json_true());
+        }
+    }
+    return 0;
+}
+
+int nats_monitor_interest_missing(const nats_monitor *m, const char *const *accounts, size_t naccounts,
+                                  json_t **missing, size_t *servers, char *err, size_t errlen)
+{
+    interest_scan scan = {.accounts = accounts, .naccounts = naccounts, .held = json_object(),
+                          .missing = json_object()};
+    session s;
+    int rc = scan.held && scan.missing ? session_open(m, &s, err, errlen) : -1;
+    if (rc == 0) {
+        /* The others first: a subscription made in between reads as
+         * missing (the caller confirms), one dropped in between does not. */
+        rc = read_held(m, &s, &scan, err, errlen) == 0 &&
+                     walk_connections(m, &s, true, note_missing, &scan, err, errlen) == 0
+                 ? 0 : -1;
+        session_close(&s);
+    }
+    *servers = json_object_size(scan.held);
+    json_decref(scan.held);
+    *missing = rc == 0 ? scan.missing : NULL;
+    if (rc != 0)
+        json_decref(scan.missing);
+    return rc;
 }

@@ -59,5 +59,17 @@ int nats_monitor_connections(const nats_monitor *m, nats_monitor_conn_fn fn, voi
  * 0, or -1 with one line in err. */
 int nats_monitor_node_reports(const nats_monitor *m, int listen_ms, node_heard *out, size_t cap, size_t *n,
                               char *err, size_t errlen);
+/* Route interest lost (dev/cluster.md, "Route interest"): the
+ * subscriptions this server's clients hold in the named accounts that
+ * another server of the cluster does not hold for it (that server's
+ * ROUTEZ: the route from this one), each a key "SERVER ACCOUNT
+ * SUBJECT[ QUEUE] cid=N sid=S" of *missing (a new JSON object, the
+ * caller's to json_decref), SERVER the other's name, N and S the
+ * subscription's connection and id on this server; *servers gets how
+ * many other servers were compared (those this one has a route to).  Read
+ * at one pass, so a subscription made during it may be listed: confirm
+ * with a second pass.  0, or -1 with one line in err. */
+int nats_monitor_interest_missing(const nats_monitor *m, const char *const *accounts, size_t naccounts,
+                                  json_t **missing, size_t *servers, char *err, size_t errlen);
 
 #endif

@@ -2,12 +2,15 @@
 #include "membershipd/dataplane/dataplane_render.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 #include "embedded/clock.h"
 #include "embedded/nats_auth.h"
@@ -25,6 +28,11 @@
 #define TRAFFIC_TIMEOUT_MS 2000
 #define CHECKPOINT_TIMEOUT_MS 250  /* before a reload: never holds it up for long */
 #define OWN_TRAFFIC_TRIES 5
+#define INTEREST_EVERY_MS 5000      /* a check besides the one after each reload */
+#define INTEREST_CONFIRM_MS 300     /* between the two readings that must both miss an interest */
+#define INTEREST_BOUNCE_GAP_MS 10000 /* at most one route bounce in this long */
+#define INTEREST_REFORM_MS 5000     /* for the routes to form again; under DATAPLANE_SYNC_TIMEOUT_MS */
+#define INTEREST_TIMEOUT_MS 500      /* per answer: a node cut off must not hold the reloader long */
 
 /* The peers' traffic out of nats-server's counters (nats_monitor.h):
  * received = the server's (VARZ) minus the system account's (membershipd's
@@ -76,6 +84,8 @@ struct dataplane {
     bool stopping;
     bool thread_started;
     traffic_tally traffic;
+    int64_t interest_due_ms, last_bounce_ms; /* reloader thread only */
+    _Atomic unsigned interest_repairs;
 };
 
 static int internal_login(dataplane *dp, int timeout_ms, int pause_ms, char *why, size_t whylen);
@@ -207,6 +217,170 @@ static bool gate_moved(dataplane *dp)
     return true;
 }
 
+/* Route interest (dev/cluster.md, "Route interest"): nats-server 2.9.10
+ * counts a SUB or UNSUB that arrives while a reload moves the clients to
+ * the rebuilt accounts against the old account's route map (reload.go:
+ * 1597-1616 copy it before the clients move at 1759), so another node may
+ * hold no interest for a subject this node's clients want, and the copy
+ * keeps a count that never goes 0->1 again (route.go:1569).  Every route
+ * that forms is sent the whole map (route.go:1165-1222), so closing and
+ * re-forming the routes gives the others the interest back.  Checked after
+ * each reload and every INTEREST_EVERY_MS, in the accounts of the peers
+ * and of the bus log. */
+static const char *const interest_accounts[] = {NATSCONF_PEERS_ACCOUNT, NATSCONF_LOG_ACCOUNT};
+
+static bool interest_watched(const dataplane *dp)
+{
+    return dp->cfg.cluster && dataplane_monitored(dp) && !dp->cfg.peers_closed;
+}
+
+/* One reading: what the other nodes miss now; *servers: how many were
+ * compared.  NULL (logged) when nats-server could not be asked. */
+static json_t *interest_missing(dataplane *dp, size_t *servers)
+{
+    char url[128], err[512];
+    dataplane_url(dp, url, sizeof url);
+    const nats_monitor m = {.url = url, .system = dp->cfg.system, .ca_file = dp->cfg.tls_cert,
+                            .timeout_ms = INTEREST_TIMEOUT_MS};
+    json_t *missing;
+    if (nats_monitor_interest_missing(&m, interest_accounts, sizeof interest_accounts / sizeof *interest_accounts,
+                                      &missing, servers, err, sizeof err) != 0) {
+        log_event(LOG_WARN, "cluster_interest", "detail=\"%s; route interest not checked\"", err);
+        return NULL;
+    }
+    return missing;
+}
+
+static bool stopping(dataplane *dp)
+{
+    pthread_mutex_lock(&dp->lock);
+    bool stop = dp->stopping;
+    pthread_mutex_unlock(&dp->lock);
+    return stop;
+}
+
+static void pause_ms(int ms)
+{
+    struct timespec pause = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&pause, NULL);
+}
+
+/* What two readings INTEREST_CONFIRM_MS apart both miss: a subscription
+ * whose interest was still crossing the routes at the first is gone from
+ * the second.  *out is NULL when nothing is; *servers: how many the
+ * first compared.  -1 when nats-server could not be asked. */
+static int missing_confirmed(dataplane *dp, json_t **out, size_t *servers)
+{
+    size_t again;
+    json_t *first = interest_missing(dp, servers), *second = NULL;
+    if (first && json_object_size(first)) {
+        pause_ms(INTEREST_CONFIRM_MS);
+        second = interest_missing(dp, &again);
+    }
+    int rc = first && (second || !json_object_size(first)) ? 0 : -1;
+    const char *key;
+    json_t *v, *tmp;
+    if (second)
+        json_object_foreach_safe(second, tmp, key, v) if (!json_object_get(first, key)) json_object_del(second, key);
+    json_decref(first);
+    if (second && json_object_size(second) == 0) {
+        json_decref(second);
+        second = NULL;
+    }
+    *out = second;
+    return rc;
+}
+
+/* Once as many servers are routed to as before (or INTEREST_REFORM_MS
+ * passed): how many subscriptions they still miss (SIZE_MAX: could not
+ * tell).  A route that forms sends its interest at once. */
+static size_t missing_after_repair(dataplane *dp, size_t servers_before)
+{
+    size_t left = SIZE_MAX, servers = 0;
+    for (int64_t until = clock_mono_ms() + INTEREST_REFORM_MS; clock_mono_ms() < until && !stopping(dp);) {
+        pause_ms(100);
+        json_t *missing;
+        int rc = missing_confirmed(dp, &missing, &servers);
+        left = rc == 0 ? json_object_size(missing) : SIZE_MAX;
+        json_decref(missing);
+        if (rc == 0 && (left > 0 || servers >= servers_before))
+            break;
+    }
+    return left;
+}
+
+/* Closes every route and has them form again: one reload pinning no key
+ * and naming no route, then the configuration again (apply, which also
+ * takes any change the store made meanwhile).  -1 without a reload when
+ * the store removed a user since the last apply: dropping routes must not
+ * remove a connected user in one reload (FACTS.md, trap 1); the apply that
+ * follows the change checks again. */
+static int bounce_routes(dataplane *dp)
+{
+    dataplane_rendering r;
+    dp->cfg.routes_dropped = true;
+    int rc = dataplane_render_change(dp->store, &dp->cfg, &dp->users, &r);
+    dp->cfg.routes_dropped = false;
+    if (rc != 0 || r.retiring_text) {
+        dataplane_rendering_free(&r);
+        return -1;
+    }
+    /* The configuration again whatever the first reload did (install left
+     * nothing as "rendered", so apply installs); if that fails, the
+     * reloader tries again at its next poll. */
+    int dropped = install(dp, r.text, 0);
+    dataplane_rendering_free(&r);
+    int back = apply(dp, 0);
+    if (back != 0)
+        dataplane_nudge(dp);
+    return dropped == 0 && back == 0 ? 0 : -1;
+}
+
+/* A route that forms again is sent the account's whole map, so the other
+ * nodes get back whatever the map still counts (the case where a member's
+ * UNSUB, counted in the old map, sent RS- while the copy kept its count:
+ * new subscribers on this node heard nothing).  What the map itself lost
+ * (her SUB counted in the old map, then an UNSUB taking the copy to 0 and
+ * sending RS- while another client still subscribes) no bounce gives back:
+ * logged as left (dev/cluster.md, "What is left"). */
+static void repair_interest(dataplane *dp, json_t *missing, size_t servers)
+{
+    int64_t t0 = clock_mono_ms();
+    const char *example = json_object_iter_key(json_object_iter(missing));
+    char first[1400];
+    snprintf(first, sizeof first, "%s", example ? example : "");
+    dp->last_bounce_ms = t0;
+    if (bounce_routes(dp) != 0) {
+        log_event(LOG_ERROR, "cluster_interest_repaired", "ok=no missing=%zu example=\"%s\" detail=\"%s\"",
+                  json_object_size(missing), first, "the routes could not be bounced; checked again later");
+        return;
+    }
+    atomic_fetch_add(&dp->interest_repairs, 1);
+    size_t left = missing_after_repair(dp, servers);
+    log_event(left == 0 ? LOG_WARN : LOG_ERROR, "cluster_interest_repaired",
+              "ok=%s missing=%zu example=\"%s\" left=%zd dur_ms=%lld", left == 0 ? "yes" : "no",
+              json_object_size(missing), first, left == SIZE_MAX ? (ssize_t)-1 : (ssize_t)left,
+              (long long)(clock_mono_ms() - t0));
+}
+
+/* After a reload, and every INTEREST_EVERY_MS: at most one bounce per
+ * INTEREST_BOUNCE_GAP_MS, so that a member flooding SUB/UNSUB through
+ * every reload costs the node a route bounce that often at most. */
+static void watch_interest(dataplane *dp, bool reloaded)
+{
+    int64_t now = clock_mono_ms();
+    if (!interest_watched(dp) || (!reloaded && now < dp->interest_due_ms))
+        return;
+    dp->interest_due_ms = now + INTEREST_EVERY_MS;
+    if (dp->last_bounce_ms && now - dp->last_bounce_ms < INTEREST_BOUNCE_GAP_MS)
+        return;
+    json_t *missing;
+    size_t servers;
+    if (missing_confirmed(dp, &missing, &servers) == 0 && missing)
+        repair_interest(dp, missing, servers);
+    json_decref(missing);
+}
+
 /* Applies the database to nats-server whenever asked or when another
  * process committed, or when the gate's answer changed; a failed apply is
  * retried every poll and never reported as applied. */
@@ -244,6 +418,7 @@ static void *reloader(void *arg)
         int64_t version = store_data_version(dp->store);
         bool ok = true;
         bool gated = gate_moved(dp);
+        unsigned reloads = dp->reloads; /* only this thread changes it */
         if (gated || failing || target != dp->applied || version != seen_version)
             ok = apply(dp, since_ms) == 0;
         failing = !ok;
@@ -256,6 +431,11 @@ static void *reloader(void *arg)
             dp->applied = target;
             pthread_cond_broadcast(&dp->changed);
         }
+        /* After the waiters are answered: the check may take a while. */
+        pthread_mutex_unlock(&dp->lock);
+        if (ok)
+            watch_interest(dp, dp->reloads != reloads);
+        pthread_mutex_lock(&dp->lock);
     }
     pthread_mutex_unlock(&dp->lock);
     return NULL;
@@ -431,6 +611,11 @@ unsigned dataplane_reloads(dataplane *dp)
     unsigned n = dp->reloads;
     pthread_mutex_unlock(&dp->lock);
     return n;
+}
+
+unsigned dataplane_interest_repairs(dataplane *dp)
+{
+    return dp ? atomic_load(&dp->interest_repairs) : 0;
 }
 
 unsigned dataplane_restarts(dataplane *dp)

@@ -54,6 +54,10 @@ typedef struct {
      * sets it from the gate (dataplane_gate_peers); a cluster node starts
      * with it (its state may be stale until the gate says otherwise). */
     bool peers_closed;
+    /* Render no route and pin no key, so that every route closes: the
+     * first half of a route bounce (dataplane.c, "Route interest"); set
+     * by the reloader only. */
+    bool routes_dropped;
     /* Called after each reload with its outcome and duration (metrics); may be NULL. */
     void (*reload_done)(bool ok, double seconds);
 } dataplane_config;
@@ -102,6 +106,9 @@ void dataplane_stop(dataplane *dp);
 unsigned dataplane_reloads(dataplane *dp);
 /* Times nats-server died and was started again. */
 unsigned dataplane_restarts(dataplane *dp);
+/* Times this node found another node missing interest its clients hold
+ * and bounced its routes (dev/cluster.md, "Route interest"). */
+unsigned dataplane_interest_repairs(dataplane *dp);
 /* Whether nats-server can be asked for its figures: not with --bus-auth
  * off, where there is no system account. */
 bool dataplane_monitored(const dataplane *dp);

@@ -140,7 +140,19 @@ int dataplane_cluster_block(store *s, const dataplane_config *cfg, natsconf_clus
     out->routes = NULL;
     out->pins = NULL;
     int rc = -1;
-    if (store_cert_foreach(s, scan_cert, &scan) == STORE_OK && !scan.failed) {
+    if (cfg->routes_dropped) {
+        /* Pinning no key closes every route, whichever side dialled it
+         * (reload.go:714-762); with no route URL, none is redialled
+         * until the next configuration (FACTS.md, trap 3). */
+        pin_list none = {0};
+        bool failed = false;
+        pin_add(&none, NO_KEY_PIN, &failed);
+        out->nroutes = 0;
+        out->routes = calloc(1, sizeof *out->routes);
+        out->pins = (const pin_hex *)none.items;
+        out->npins = none.n;
+        rc = out->routes && out->pins ? 0 : -1;
+    } else if (store_cert_foreach(s, scan_cert, &scan) == STORE_OK && !scan.failed) {
         out->routes = kept_routes(cfg->cluster, &scan, &out->nroutes);
         out->pins = (const pin_hex *)kept_pins(cfg, &scan, &out->npins);
         rc = out->routes && out->pins ? 0 : -1;

@@ -252,6 +252,10 @@ static void render_cluster(out_buf *b, const metrics_live *live)
            live->cluster_max_skew_ms);
     scalar(b, "unibus_cluster_leader_changes_total", "counter",
            "Times the bus log's stream leader changed while this node watched.", live->cluster_leader_changes);
+    scalar(b, "unibus_cluster_interest_repairs_total", "counter",
+           "Times another node missed interest this node's clients hold (nats-server 2.9.10 reload race) and this "
+           "node bounced its routes.",
+           live->cluster_interest_repairs);
 }
 
 static void render_process(out_buf *b)

@@ -55,6 +55,7 @@ typedef struct {
     uint64_t cluster_max_lag;           /* entries between the furthest live node and the last */
     uint64_t cluster_max_skew_ms;       /* the largest clock difference to a live node */
     uint64_t cluster_leader_changes;
+    unsigned cluster_interest_repairs; /* route bounces for lost interest (dataplane.c) */
 } metrics_live;
 
 /* The whole exposition: malloc'd, NUL-terminated; NULL when out of

@@ -79,6 +79,7 @@ static char *scrape(server *srv)
         .cluster_stale_ms = srv->stale_ms ? (uint64_t)srv->stale_ms(srv) : 0,
         .cluster_quorum = srv->quorum && srv->quorum(srv),
         .cluster_peers_closed = dataplane_peers_closed(srv->dataplane),
+        .cluster_interest_repairs = dataplane_interest_repairs(srv->dataplane),
     };
     read_dataplane(srv->dataplane, &live);
     read_cluster(srv, &live);

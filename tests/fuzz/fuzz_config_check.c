@@ -123,7 +123,7 @@ static const char *const HEAD =
     "accounts {\n  SYS: {\n    users = [\n      { nkey: \"";
 /* After the system account's user's nkey (twice: its key, its inbox). */
 static const char *const SYSTEM_USER =
-    "\", permissions: {\n        publish: { allow: [\"$SYS.REQ.SERVER.*.CONNZ\", \"$SYS.REQ.SERVER.*.VARZ\", "
+    "\", permissions: {\n        publish: { allow: [\"$SYS.REQ.SERVER.*.CONNZ\", \"$SYS.REQ.SERVER.*.VARZ\", \"$SYS.REQ.SERVER.*.ROUTEZ\", "
     "\"$SYS.REQ.ACCOUNT.PING.STATZ\"] }\n"
     "        subscribe: { allow: [\"_INBOX.";
 static const char *const PEERS_ACCOUNT = ".>\"] }\n      } }\n    ]\n  }\n  BUS: {\n    users = [\n    { nkey: \"";

@@ -111,12 +111,46 @@ static void the_system_users_key_is_never_a_peer(void **state)
     free(text);
 }
 
+/* The first half of a route bounce (dev/cluster.md, "Route interest"):
+ * no route URL and one pin no key hashes to, so every route closes and
+ * none is redialled; never "pinned_certs: []", which pins nothing. */
+static void dropped_routes_pin_no_key_and_name_no_route(void **state)
+{
+    fixture *f = *state;
+    const natsconf_route routes[] = {{.host = "127.0.0.2", .port = 6250}};
+    const char pins[][NATSCONF_PIN_LEN + 1] = {
+        "1111111111111111111111111111111111111111111111111111111111111111"};
+    natsconf_cluster cluster = {.name = "bus", .server_name = "n1", .port = 6250, .routes = routes, .nroutes = 1,
+                                .password = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                                .tls_cert = "/t/n1.crt", .tls_key = "/t/n1.key", .tls_ca = "/t/ca.crt",
+                                .pins = pins, .npins = 1};
+    dataplane_config cfg = {.host = "127.0.0.1", .port = 4250, .max_payload = 1048576, .authorization = true,
+                            .internal = f->internal, .system = f->system, .cluster = &cluster,
+                            .self_pin = pins[0]};
+    natsconf_cluster block;
+    assert_int_equal(dataplane_cluster_block(f->st, &cfg, &block), 0);
+    assert_int_equal(block.nroutes, 1);
+    dataplane_cluster_free(&block);
+    cfg.routes_dropped = true;
+    assert_int_equal(dataplane_cluster_block(f->st, &cfg, &block), 0);
+    assert_int_equal(block.nroutes, 0);
+    assert_int_equal(block.npins, 1);
+    assert_string_equal(block.pins[0], "0000000000000000000000000000000000000000000000000000000000000000");
+    dataplane_cluster_free(&block);
+    char *text = dataplane_render(f->st, &cfg);
+    assert_non_null(text);
+    assert_null(strstr(text, "nats-route://"));
+    assert_non_null(strstr(text, "pinned_certs: [\"0000000000000000000000000000000000000000000000000000000000000000\"]"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(members_get_their_room, setup, teardown),
         cmocka_unit_test_setup_teardown(a_tampered_long_room_id_is_refused_not_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(the_system_users_key_is_never_a_peer, setup, teardown),
+        cmocka_unit_test_setup_teardown(dropped_routes_pin_no_key_and_name_no_route, setup, teardown),
     };
     return busauth_init() == BUSAUTH_OK ? cmocka_run_group_tests(tests, NULL, NULL) : 1;
 }

@@ -94,7 +94,7 @@ static void monitoring_is_a_system_account_user_with_three_requests(void **state
     busauth_nkey_encode_public(c.system_key, system);
     snprintf(account, sizeof account,
              "accounts {\n  SYS: {\n    users = [\n      { nkey: \"%s\", permissions: {\n"
-             "        publish: { allow: [\"$SYS.REQ.SERVER.*.CONNZ\", \"$SYS.REQ.SERVER.*.VARZ\", "
+             "        publish: { allow: [\"$SYS.REQ.SERVER.*.CONNZ\", \"$SYS.REQ.SERVER.*.VARZ\", \"$SYS.REQ.SERVER.*.ROUTEZ\", "
              "\"$SYS.REQ.ACCOUNT.PING.STATZ\"] }\n"
              "        subscribe: { allow: [\"_INBOX.%s.>\"] }\n      } }\n    ]\n  }\n"
              "  BUS: {\n",

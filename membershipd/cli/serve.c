@@ -255,6 +255,7 @@ static int start_log(server *srv)
         .data_plane = true, .applied = nudge_dataplane, .applied_ctx = srv->dataplane,
         .repair = cluster ? restart_dataplane : NULL, .repair_ctx = srv->dataplane,
         .is_bus_ca = cluster ? cluster_is_route_ca : NULL, .is_bus_ca_ctx = &srv->cluster,
+        .compact_entries = srv->cfg.log_compact_entries,
     };
     srv->log = ctllog_start(&lc, err, sizeof err);
     if (have_ca)

@@ -36,6 +36,8 @@ void serve_flags_table(serve_flags *f, cli_flag *t)
         {"--nats-port", "N", &f->nats_port, NULL, "data-plane port (default 4250)"},
         {"--max-msg-bytes", "N", &f->max_msg_bytes, NULL, "largest data-plane message (default 1048576)"},
         {"--blob-quota", "BYTES", &f->blob_quota, NULL, "bytes of blobs each user may store (default 1073741824)"},
+        {"--log-compact-entries", "N", &f->log_compact_entries, NULL,
+         "compact the bus log once it holds N entries after its base (default 10000)"},
         {"--metrics-addr", "HOST:PORT", &f->metrics_addr, NULL,
          "serve Prometheus GET /metrics there (default off); loopback unless TLS and enforce"},
         {"--audit-syslog", NULL, NULL, &f->audit_syslog, "mirror every audit entry to syslog (authpriv)"},
@@ -233,6 +235,9 @@ int serve_config_parse(const serve_flags *f, serve_config *cfg)
                             DATAPLANE_DEFAULT_MAX_MSG, &cfg->max_msg_bytes);
     if (rc == EXIT_OK)
         rc = cli_parse_u64("--blob-quota", f->blob_quota, 0, BLOB_QUOTA_MAX, DEFAULT_BLOB_QUOTA, &cfg->blob_quota);
+    if (rc == EXIT_OK)
+        rc = parse_unsigned("--log-compact-entries", f->log_compact_entries, SERVE_LOG_COMPACT_MIN,
+                            SERVE_LOG_COMPACT_MAX, SERVE_LOG_COMPACT_DEFAULT, &cfg->log_compact_entries);
     if (rc == EXIT_OK)
         rc = parse_unsigned("--cluster-port", f->cluster.port_text, 1, 65535, CLUSTER_DEFAULT_PORT,
                             &cfg->cluster.port);

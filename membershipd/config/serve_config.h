@@ -16,6 +16,11 @@
 
 #define SERVE_DEFAULT_BIND "127.0.0.1"
 #define SERVE_DEFAULT_HTTP_PORT 8470
+/* The bus log is compacted once it holds this many entries after its
+ * base (dev/control-log.md, "Compaction"). */
+#define SERVE_LOG_COMPACT_DEFAULT 10000
+#define SERVE_LOG_COMPACT_MIN 16
+#define SERVE_LOG_COMPACT_MAX 10000000
 
 typedef enum { BUS_AUTH_OFF, BUS_AUTH_SOFT, BUS_AUTH_ENFORCE } bus_auth_mode;
 
@@ -25,6 +30,7 @@ typedef struct {
     const char *rate, *burst, *max_conns, *max_conns_per_ip;
     const char *nats_server, *nats_port, *max_msg_bytes;
     const char *blob_quota;
+    const char *log_compact_entries;
     const char *metrics_addr;
     bool audit_syslog;
     const char *audit_syslog_socket;
@@ -50,6 +56,7 @@ typedef struct {
     unsigned nats_port;         /* 0: any free port (tests) */
     unsigned max_msg_bytes;
     uint64_t blob_quota;        /* bytes of blobs each user may store (dev/blobs.md) */
+    unsigned log_compact_entries; /* the bus log is compacted past this many entries (dev/control-log.md) */
     /* GET /metrics on its own listener (dev/metrics.md); off when
      * metrics_addr is NULL.  metrics_port 0: any free port (tests). */
     const char *metrics_addr;   /* as given: HOST:PORT */
@@ -65,7 +72,7 @@ typedef struct {
 } serve_config;
 
 /* Number of entries SERVE_FLAGS adds to a cli_flag table. */
-#define SERVE_FLAG_COUNT 29
+#define SERVE_FLAG_COUNT 30
 /* Appends the serve flags, bound to f, at table[0..SERVE_FLAG_COUNT). */
 void serve_flags_table(serve_flags *f, cli_flag *table);
 

@@ -168,7 +168,7 @@ uint64_t ctllog_leader_changes(ctllog *log)
     return n;
 }
 
-int64_t ctllog_last_seq(ctllog *log)
+int ctllog_stream_state(ctllog *log, ctllog_stream *out)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
@@ -177,14 +177,21 @@ int64_t ctllog_last_seq(ctllog *log)
     o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
     if (js_GetStreamInfo(&si, ctllog_js(log), CTLLOG_STREAM, &o, &jerr) != NATS_OK)
         return -1;
-    int64_t last = (int64_t)si->State.LastSeq;
+    *out = (ctllog_stream){(int64_t)si->State.FirstSeq, (int64_t)si->State.LastSeq, si->State.Msgs};
     pthread_mutex_lock(&log->lock);
-    log->stream_last = last;
+    log->stream_first = out->first;
+    log->stream_last = out->last;
     log->stream_read_ms = clock_mono_ms();
     pthread_mutex_unlock(&log->lock);
     note_leader(log, si);
     jsStreamInfo_Destroy(si);
-    return last;
+    return 0;
+}
+
+int64_t ctllog_last_seq(ctllog *log)
+{
+    ctllog_stream st;
+    return ctllog_stream_state(log, &st) == 0 ? st.last : -1;
 }
 
 void ctllog_set_applied(ctllog *log, int64_t seq)
@@ -281,11 +288,11 @@ int ctllog_wait_applied(ctllog *log, int64_t seq, int timeout_ms)
 
 bool ctllog_caught_up_now(ctllog *log)
 {
-    /* The stream's last, not what nodes report: a report beyond it names
-     * entries that do not exist (forged: dev/threat-model.md). */
-    int64_t last = ctllog_is_ready(log) ? ctllog_last_seq(log) : -1;
+    /* What most nodes run, not the furthest any says: one forged report
+     * must not keep a node closed (dev/threat-model.md). */
+    int64_t last = ctllog_is_ready(log) ? ctllog_last_seq(log) : -1, most = ctllog_majority_seq(log);
     pthread_mutex_lock(&log->lock);
-    bool done = last >= 0 && caught_up(log, last);
+    bool done = last >= 0 && caught_up(log, last > most ? last : most);
     pthread_mutex_unlock(&log->lock);
     return done;
 }

@@ -52,6 +52,9 @@ typedef struct {
      * holding it is taken (dev/control-log.md).  NULL on a single node. */
     bool (*is_bus_ca)(const char *cert_pem, void *ctx);
     void *is_bus_ca_ctx;
+    /* The stream leader compacts the log once it holds this many entries
+     * after its base (ctllog_compact.c); 0: never (the offline CLI). */
+    unsigned compact_entries;
 } ctllog_config;
 
 /* Starts the applier (it connects, creates the stream when there is none,

@@ -72,8 +72,14 @@ static put_outcome put(ctllog *log, const entry_header *h, unsigned i, const uin
         st = natsMsgHeader_Set(msg, CTLLOG_HEADER_PART, part);
     if (st == NATS_OK)
         st = natsMsgHeader_Set(msg, CTLLOG_HEADER_ORIGIN, log->node);
+    char log_id[24];
+    pthread_mutex_lock(&log->lock);
+    snprintf(log_id, sizeof log_id, "%lld", (long long)log->log_id);
+    pthread_mutex_unlock(&log->lock);
     if (st == NATS_OK && h->base)
         st = natsMsgHeader_Set(msg, CTLLOG_HEADER_BASE, "1");
+    if (st == NATS_OK && h->base)
+        st = natsMsgHeader_Set(msg, CTLLOG_HEADER_LOG, log_id);
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.ExpectLastSeq = (uint64_t)expect;

@@ -97,22 +97,27 @@ static bool may_make_log(ctllog *log, char *err, size_t errlen)
 }
 
 /* Which log this is: entry 1's time, set by the leader that stored it and
- * the same on every replica.  (A stream's "created" time is each server's:
- * it changed with the server that answered, and a node restarted in its
- * own log took the base again over entries it held: cluster.partition.)
- * 0 when it cannot be read. */
+ * the same on every replica; once compaction purged entry 1, the base at
+ * the head of the stream carries it (CTLLOG_HEADER_LOG).  (A stream's
+ * "created" time is each server's: it changed with the server that
+ * answered, and a node restarted in its own log took the base again over
+ * entries it held: cluster.partition.)  0 when it cannot be read. */
 static int64_t log_identity(ctllog *log)
 {
+    ctllog_stream st;
     natsMsg *msg = NULL;
     jsErrCode jerr = 0;
     jsOptions o;
     jsOptions_Init(&o);
     o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
-    if (js_GetMsg(&msg, ctllog_js(log), CTLLOG_STREAM, 1, &o, &jerr) != NATS_OK)
+    if (ctllog_stream_state(log, &st) != 0 || st.msgs == 0 ||
+        js_GetMsg(&msg, ctllog_js(log), CTLLOG_STREAM, (uint64_t)st.first, &o, &jerr) != NATS_OK)
         return 0;
-    int64_t id = natsMsg_GetTime(msg);
+    const char *carried = NULL;
+    int64_t id = natsMsgHeader_Get(msg, CTLLOG_HEADER_LOG, &carried) == NATS_OK ? strtoll(carried, NULL, 10)
+                                                                               : natsMsg_GetTime(msg);
     natsMsg_Destroy(msg);
-    return id;
+    return id > 0 ? id : 0;
 }
 
 /* The offline CLI never makes, follows or restarts a log: the stream must
@@ -202,6 +207,9 @@ static int ensure_stream(ctllog *log, char *err, size_t errlen)
     }
     if (restarted)
         forget_positions(log);
+    pthread_mutex_lock(&log->lock);
+    log->log_id = id;
+    pthread_mutex_unlock(&log->lock);
     return 0;
 }
 
@@ -246,10 +254,11 @@ static int apply(ctllog *log, int64_t first, int64_t last, const void *data, siz
         diverged(log, last, FOREIGN_BASE);
         return -1;
     }
+    bool joins = base && !ctllog_is_based(log); /* a later base is a compaction's checkpoint */
     store_status status = base ? store_log_apply_base(log->store, first, last, data, len)
                                : store_log_apply(log->store, first, last, data, len);
     if (status == STORE_OK) {
-        if (base) {
+        if (joins) {
             pthread_mutex_lock(&log->lock);
             log->based = true;
             pthread_mutex_unlock(&log->lock);
@@ -342,6 +351,35 @@ static read_outcome read_at(ctllog *log, int64_t seq, natsMsg **msg)
     return st == NATS_OK ? READ_OK : jerr == JSNoMessageFoundErr ? READ_PAST_END : READ_FAILED;
 }
 
+#define COMPACTED_PAST \
+    "the bus log was compacted past entries this node had not applied (it was away while every other node ran " \
+    "them): stop it, move its membership.db away and start it again to join with an empty store " \
+    "(dev/operations.md)"
+
+/* No message at next: the end, or purged by a compaction (next below the
+ * stream's first).  A store without a base starts at the first, which is
+ * a base; a based one lost entries it needed.  1: moved on, 0: the end,
+ * -1: no more applying. */
+static int skip_compacted(ctllog *log, assembly *a, int64_t *next)
+{
+    pthread_mutex_lock(&log->lock);
+    bool maybe = *next <= log->stream_last; /* as last read: beyond it, the end */
+    pthread_mutex_unlock(&log->lock);
+    ctllog_stream st;
+    if (!maybe || ctllog_stream_state(log, &st) != 0 || *next >= st.first)
+        return 0;
+    if (ctllog_is_based(log)) {
+        diverged(log, *next, COMPACTED_PAST);
+        return -1;
+    }
+    log_event(LOG_INFO, "bus_log_compacted_skip", "from=%lld to=%lld detail=\"the log was compacted: this node "
+              "joins from the base at its head\"", (long long)*next, (long long)st.first);
+    assembly_reset(a);
+    publish_pending(log, a);
+    *next = st.first;
+    return 1;
+}
+
 /* Applies the entries from next on until the stream has no more: 0, or
  * -1 when it cannot be read (READ_TRIES in a row) or an entry not applied. */
 static int apply_available(ctllog *log, assembly *a, int64_t *next)
@@ -350,8 +388,11 @@ static int apply_available(ctllog *log, assembly *a, int64_t *next)
         natsMsg *msg = NULL;
         read_outcome got = read_at(log, *next, &msg);
         ctllog_note_available(log, got != READ_FAILED);
+        int skipped = got == READ_PAST_END ? skip_compacted(log, a, next) : 0;
+        if (got == READ_PAST_END && skipped <= 0)
+            return skipped;
         if (got == READ_PAST_END)
-            return 0;
+            continue;
         int rc = got == READ_OK ? take(log, a, msg, *next) : 0;
         natsMsg_Destroy(msg);
         if (rc != 0)
@@ -405,7 +446,7 @@ static void offer_base(ctllog *log, int64_t at, bool *waiting_said)
         log_event(LOG_INFO, "bus_log_base_offered", "through=%lld bytes=%zu", (long long)seq, len);
 }
 
-static bool is_based(ctllog *log)
+bool ctllog_is_based(ctllog *log)
 {
     pthread_mutex_lock(&log->lock);
     bool based = log->based;
@@ -429,13 +470,13 @@ static void consume(ctllog *log)
     int64_t next = ctllog_applied(log) + 1, watched_ms = 0;
     bool waiting_said = false;
     while (!ctllog_stopping(log)) {
-        if (clock_mono_ms() - watched_ms >= CTLLOG_WATCH_STREAM_MS) { /* for /metrics: who leads, and changes */
-            ctllog_last_seq(log);
+        if (clock_mono_ms() - watched_ms >= CTLLOG_WATCH_STREAM_MS) { /* who leads (for /metrics), and the size */
+            ctllog_compact_if_due(log);
             watched_ms = clock_mono_ms();
         }
         if (apply_available(log, &a, &next) != 0)
             break;
-        if (!is_based(log))
+        if (!ctllog_is_based(log))
             offer_base(log, next - 1, &waiting_said);
         else if (!ctllog_is_ready(log))
             ctllog_set_ready(log, true);

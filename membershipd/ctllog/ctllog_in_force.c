@@ -136,15 +136,37 @@ size_t ctllog_wait_in_force(ctllog *log, int64_t seq, int timeout_ms, char *lagg
     return n;
 }
 
-int64_t ctllog_reported_seq(ctllog *log)
+static int largest_first(const void *a, const void *b)
 {
-    int64_t now = clock_mono_ms(), most = 0;
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The seqs of the nodes heard lately, largest first; how many. */
+static size_t heard_seqs(ctllog *log, int64_t out[CTLLOG_NODES_MAX])
+{
+    int64_t now = clock_mono_ms();
+    size_t n = 0;
     pthread_mutex_lock(&log->lock);
     for (size_t i = 0; i < log->nnodes; i++)
-        if (now - log->nodes[i].seen_ms <= CTLLOG_NODE_STALE_MS && log->nodes[i].seq > most)
-            most = log->nodes[i].seq;
+        if (now - log->nodes[i].seen_ms <= CTLLOG_NODE_STALE_MS)
+            out[n++] = log->nodes[i].seq;
     pthread_mutex_unlock(&log->lock);
-    return most;
+    qsort(out, n, sizeof *out, largest_first);
+    return n;
+}
+
+int64_t ctllog_reported_seq(ctllog *log)
+{
+    int64_t seqs[CTLLOG_NODES_MAX];
+    return heard_seqs(log, seqs) ? seqs[0] : 0;
+}
+
+int64_t ctllog_majority_seq(ctllog *log)
+{
+    int64_t seqs[CTLLOG_NODES_MAX];
+    size_t n = heard_seqs(log, seqs), need = log->cfg.nodes / 2 + 1;
+    return n >= need ? seqs[need - 1] : 0;
 }
 
 bool ctllog_quorum(ctllog *log)
@@ -152,11 +174,6 @@ bool ctllog_quorum(ctllog *log)
     return ctllog_without_quorum_ms(log) == 0;
 }
 
-static int newest_first(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
 
 bool ctllog_heard_majority(ctllog *log)
 {
@@ -184,7 +201,7 @@ int64_t ctllog_without_quorum_ms(ctllog *log)
     /* Before any node could be heard, quorum counts as lost at start. */
     int64_t since = log->listening_since_ms ? log->listening_since_ms : log->started_ms;
     pthread_mutex_unlock(&log->lock);
-    qsort(seen, n, sizeof *seen, newest_first);
+    qsort(seen, n, sizeof *seen, largest_first);
     /* Quorum held until the need-th most recent report went stale. */
     int64_t held_until = (n >= need ? seen[need - 1] : since) + CTLLOG_NODE_STALE_MS;
     if (now < since + CTLLOG_SAY_EVERY_MS * 3 / 2) /* every live node's first report may be on its way */

@@ -14,6 +14,7 @@
 #define CTLLOG_HEADER_PART "Unibus-Part"     /* "i/n", 1-based */
 #define CTLLOG_HEADER_ORIGIN "Unibus-Origin" /* the node that wrote it */
 #define CTLLOG_HEADER_BASE "Unibus-Base"   /* "1" on each part of the log's base (store_log_snapshot) */
+#define CTLLOG_HEADER_LOG "Unibus-Log"     /* on each base part: the log's identity, once entry 1 is purged */
 #define CTLLOG_GENESIS_ID "unibus-log-genesis"
 /* Where each node says up to which entry its data plane runs (plain NATS
  * in CTRL, not in the stream): NODE_REPORT_PREFIX <node>, node_report.h. */
@@ -55,7 +56,8 @@ struct ctllog {
     pthread_t thread, reporter;
     bool reporter_started;
     int64_t behind_since_ms;    /* applied less than a node heard lately runs, since (0: not behind) */
-    int64_t stream_last, stream_read_ms; /* the stream's last sequence, as read at (0: never) */
+    int64_t stream_first, stream_last, stream_read_ms; /* the stream's sequences, as read at (0: never) */
+    int64_t log_id;             /* which log this is (ctllog_apply.c log_identity) */
     int64_t unavailable_since_ms; /* the stream could not be read, since (0: it can) */
     int64_t repaired_ms;        /* the last time cfg.repair was asked for */
     natsOptions *opts;
@@ -87,6 +89,17 @@ int ctllog_connect(ctllog *log, char *err, size_t errlen);
 jsCtx *ctllog_js(ctllog *log);
 /* The stream's last sequence, or -1 when it cannot be read. */
 int64_t ctllog_last_seq(ctllog *log);
+typedef struct {
+    int64_t first, last;
+    uint64_t msgs;
+} ctllog_stream;
+/* The stream's first and last sequences and how many messages it holds:
+ * 0, or -1 when it cannot be read. */
+int ctllog_stream_state(ctllog *log, ctllog_stream *out);
+/* Whether the store has taken the log's base. */
+bool ctllog_is_based(ctllog *log);
+/* The applier asks every CTLLOG_WATCH_STREAM_MS (ctllog_compact.c). */
+void ctllog_compact_if_due(ctllog *log);
 void ctllog_set_applied(ctllog *log, int64_t seq);
 /* Waits until everything up to last is applied but a last entry that is
  * not whole: 0, or -1 after timeout_ms. */
@@ -108,10 +121,13 @@ void ctllog_note_available(ctllog *log, bool available);
 bool ctllog_quorum(ctllog *log);
 /* The furthest entry any node heard from lately runs. */
 int64_t ctllog_reported_seq(ctllog *log);
-/* Caught up with the stream as it is read now, and with every node heard
- * from lately: right after a partition heals, the stream can be answered
- * by this node's own replica, which still believes it leads, while the
- * node that wrote an entry already says it runs it. */
+/* The furthest entry most of the bus's nodes say they run (0 when fewer
+ * are heard): what one node says, forged or not, does not move it. */
+int64_t ctllog_majority_seq(ctllog *log);
+/* Caught up with the stream as it is read now, and with what most nodes
+ * run: right after a partition heals, the stream can be answered by this
+ * node's own replica, which still believes it leads, while the nodes that
+ * applied an entry already say they run it. */
 bool ctllog_caught_up_now(ctllog *log);
 
 #endif

@@ -163,9 +163,11 @@ store_status store_log_take(store *s, int64_t first, int64_t last, const void *d
         status = store_log_state_read(s, &st);
     bool done = status == STORE_OK && last <= st.applied;
     /* In order; and before its base a store takes nothing but a base,
-     * after it no other (store_log_base.c). */
+     * which may lie past entries it never saw (the log was compacted:
+     * store_log_base.c). */
+    bool in_order = first == st.applied + 1 || (base && st.base == 0 && first > st.applied);
     if (status == STORE_OK && !done &&
-        (first != st.applied + 1 || last < first || len > INT32_MAX || (base ? st.base > 0 : len > 0 && st.base == 0)))
+        (!in_order || last < first || len > INT32_MAX || (!base && len > 0 && st.base == 0)))
         status = STORE_CONFLICT;
     if (status == STORE_OK && !done)
         status = take(s, last, data, len);

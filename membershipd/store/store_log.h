@@ -69,9 +69,12 @@ void store_log_free(void *base);
 /* Takes the base held by log messages first..last: in one transaction,
  * its rows are inserted where this store has none, rows it holds already
  * must be equal, and this store may hold no row the base lacks; then the
- * sequence moves to last and the store counts as based.  STORE_CONFLICT
- * (nothing written) when first is not the next sequence, the store is
- * based already or differs from the base. */
+ * sequence moves to last and the store counts as based.  A store not yet
+ * based takes it even past entries it never saw (a compacted log starts at
+ * a base).  A based store takes a later base (a compaction's checkpoint)
+ * as the next entry, writing nothing but its sequence, when its row counts
+ * agree.  STORE_CONFLICT (nothing written) when it is out of order or the
+ * store differs from the base. */
 store_status store_log_apply_base(store *s, int64_t first, int64_t last, const void *base, size_t len);
 
 /* The bus CA's certificate (PEM) a base holds, for the caller to free():

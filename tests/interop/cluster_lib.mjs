@@ -135,7 +135,7 @@ export class Node {
     const o = this.opts, certs = this.bus.certDir(o.certName || this.name);
     const base = ["serve", "--data-dir", this.bus.dataDir(this.name), "--http-port", String(this.ports.http),
       "--nats-port", String(this.ports.nats), "--metrics-addr", `127.0.0.1:${this.ports.metrics}`];
-    if (o.single) return base;
+    if (o.single) return [...base, ...(o.extra || [])];
     return [...base, "--cluster-name", o.clusterName || this.bus.name, "--server-name", this.name,
       "--cluster-port", String(this.ports.cluster),
       "--routes", o.routes.map((p) => `nats-route://127.0.0.1:${p}`).join(","),

@@ -444,6 +444,62 @@ static void entries_wait_for_the_base_and_a_base_comes_once(void **state)
     store_close(c);
 }
 
+/* Compaction (dev/control-log.md): a node writes its state as a new base
+ * after the last entry, and the entries before it are purged.  A based
+ * store takes that base as its next entry, writing nothing; an empty store
+ * joins from it alone, past entries it never saw; a based store that
+ * missed entries cannot skip to it. */
+static void a_compacted_log_starts_at_a_later_base(void **state)
+{
+    world *w = *state;
+    uint8_t k[32];
+    random_key(k);
+    assert_int_equal(store_user_add(w->a, "kim", k, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
+    catch_up(w, w->b);
+    int64_t users = count_in(w, "b", "users"), audit = count_in(w, "b", "audit_log");
+    entry *checkpoint = &w->log[w->n];
+    snapshot_of(w->a, checkpoint);
+    int64_t at = ++w->n;
+    store *lagging = open_store(w, "lagging");
+    catch_up(w, w->a);
+    catch_up(w, w->b);
+    assert_int_equal(count_in(w, "b", "users"), users);
+    assert_int_equal(count_in(w, "b", "audit_log"), audit);
+    int64_t applied;
+    assert_int_equal(store_log_applied(w->b, &applied), STORE_OK);
+    assert_int_equal(applied, at);
+
+    store *c = open_store(w, "c");
+    assert_int_equal(store_log_apply_base(c, at, at, checkpoint->data, checkpoint->len), STORE_OK);
+    assert_true(based(c));
+    assert_int_equal(count_in(w, "c", "users"), users);
+    assert_int_equal(count_in(w, "c", "audit_log"), audit);
+    random_key(k);
+    assert_int_equal(store_user_add(w->b, "lee", k, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
+    catch_up(w, c); /* the entries after the base apply as on any node */
+    assert_int_equal(count_in(w, "c", "users"), users + 1);
+    store_close(c);
+
+    /* lagging took the first base only: the compacted log skips what it
+     * would need, so it refuses the later base rather than skip to it. */
+    assert_int_equal(store_log_apply_base(lagging, 1, 1, w->log[0].data, w->log[0].len), STORE_OK);
+    assert_int_equal(store_log_apply_base(lagging, at, at, checkpoint->data, checkpoint->len), STORE_CONFLICT);
+    store_close(lagging);
+}
+
+/* A checkpoint that does not hold this store's state is refused. */
+static void a_checkpoint_that_differs_is_refused(void **state)
+{
+    world *w = *state;
+    entry stale;
+    snapshot_of(w->a, &stale); /* before kim */
+    uint8_t k[32];
+    random_key(k);
+    assert_int_equal(store_user_add(w->a, "kim", k, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
+    assert_int_equal(store_log_apply_base(w->a, w->n + 1, w->n + 1, stale.data, stale.len), STORE_CONFLICT);
+    free(stale.data);
+}
+
 /* A store that applied entries of a log from before base snapshots
  * (schema 5) counts as based: it has its state, and takes writes. */
 static void a_schema_5_store_that_applied_entries_is_based(void **state)
@@ -524,6 +580,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_schema_5_store_that_applied_entries_is_based, setup, teardown),
         cmocka_unit_test_setup_teardown(a_store_starts_again_in_another_log, setup, teardown),
         cmocka_unit_test_setup_teardown(a_base_names_its_ca, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_compacted_log_starts_at_a_later_base, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_checkpoint_that_differs_is_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

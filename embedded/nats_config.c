@@ -121,16 +121,26 @@ static void render_peers_account(FILE *f, const natsconf *c)
     fprintf(f, "    ]\n  }\n");
 }
 
-/* The bus log's account: JetStream, and one user, this node's membershipd,
- * with every right in it; no peer is in it, and accounts share nothing
- * (no imports, no exports), so no peer reaches its subjects or its
- * JetStream API (dev/control-log.md). */
+/* What membershipd never asks of JetStream: removing the log or its
+ * entries, moving its leaders or peers.  Denied to its own user, so that
+ * a stolen server.seed (the log user derives from it) cannot delete the
+ * bus log (the fourth adversarial pass did, then closed every node);
+ * remaking the log is the operator's (dev/operations.md). */
+#define LOG_USER_DENIED                                                                                       \
+    "\"$JS.API.STREAM.DELETE.>\", \"$JS.API.STREAM.MSG.DELETE.>\", \"$JS.API.STREAM.PEER.REMOVE.>\", "        \
+    "\"$JS.API.STREAM.LEADER.STEPDOWN.>\", \"$JS.API.META.LEADER.STEPDOWN\", \"$JS.API.SERVER.REMOVE\", "     \
+    "\"$JS.API.ACCOUNT.PURGE.>\", \"$JS.API.STREAM.RESTORE.>\", \"$JS.API.CONSUMER.DELETE.>\""
+
+/* The bus log's account: JetStream, and one user, this node's membershipd;
+ * no peer is in it, and accounts share nothing (no imports, no exports),
+ * so no peer reaches its subjects or its JetStream API
+ * (dev/control-log.md). */
 static void render_log_account(FILE *f, const natsconf *c)
 {
     char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
     busauth_nkey_encode_public(c->log_key, nkey);
-    fprintf(f, "  " NATSCONF_LOG_ACCOUNT ": {\n    jetstream: enabled\n    users = [\n    { nkey: \"%s\" }\n    ]\n  }\n",
-            nkey);
+    fprintf(f, "  " NATSCONF_LOG_ACCOUNT ": {\n    jetstream: enabled\n    users = [\n    { nkey: \"%s\", "
+            "permissions: { publish: { deny: [" LOG_USER_DENIED "] } } }\n    ]\n  }\n", nkey);
 }
 
 /* The system account with one user, membershipd's monitoring client: it

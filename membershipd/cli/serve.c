@@ -154,6 +154,7 @@ static int start_dataplane(server *srv)
         .reload_done = metrics_reload_done,
         .cluster = cluster ? &srv->cluster.block : NULL, .self_pin = cluster ? srv->cluster.self_pin : NULL,
         .join_pins = (const char (*)[NATSCONF_PIN_LEN + 1])srv->cluster.join_pins, .njoin_pins = srv->cluster.njoin_pins,
+        .self_route = cluster ? &srv->cluster.self_route : NULL,
         .jetstream_dir = log ? jetstream : NULL, .log_user = log ? srv->log_user : NULL,
         /* Its store may be stale until it hears the others (dev/cluster.md). */
         .peers_closed = cluster,

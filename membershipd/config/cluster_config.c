@@ -102,6 +102,22 @@ int cluster_route_password(const char *secret_file, char out[NATSCONF_ROUTE_PASS
     return rc;
 }
 
+/* This node's cluster port at the first address its certificate names (an
+ * IP before a DNS name): a route to itself passes its own TLS checks. */
+static void self_route(X509 *cert, unsigned port, natsconf_route *out)
+{
+    char sans[2048], *at = NULL;
+    pki_cert_sans(cert, sans, sizeof sans);
+    const char *kinds[] = {"IP:", "DNS:"};
+    for (size_t i = 0; i < 2 && !at; i++)
+        if ((at = strstr(sans, kinds[i])))
+            at += strlen(kinds[i]);
+    snprintf(out->host, sizeof out->host, "%.*s", at ? (int)strcspn(at, ", ") : 0, at ? at : "");
+    if (!out->host[0])
+        snprintf(out->host, sizeof out->host, "127.0.0.1");
+    out->port = port;
+}
+
 int cluster_setup_load(const cluster_config *c, cluster_setup *setup, char *why, size_t len)
 {
     memset(setup, 0, sizeof *setup);
@@ -117,6 +133,7 @@ int cluster_setup_load(const cluster_config *c, cluster_setup *setup, char *why,
     }
     uint8_t spki[32];
     pki_spki_sha256(cert, spki);
+    self_route(cert, c->port, &setup->self_route);
     X509_free(cert);
     X509 *ca = pki_cert_read(c->tls_ca, err, sizeof err);
     if (!ca) {

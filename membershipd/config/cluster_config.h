@@ -57,6 +57,7 @@ typedef struct {
     char join_pins[CLUSTER_PINS_MAX][NATSCONF_PIN_LEN + 1];
     size_t njoin_pins;
     char route_ca_sha256[65]; /* the bus CA: --route-tls-ca's certificate */
+    natsconf_route self_route; /* the cluster port on an address --route-tls-cert names */
 } cluster_setup;
 
 /* Fills setup from a configuration the boot guard accepted (cluster mode).

@@ -177,15 +177,31 @@ int ctllog_stream_state(ctllog *log, ctllog_stream *out)
     o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
     if (js_GetStreamInfo(&si, ctllog_js(log), CTLLOG_STREAM, &o, &jerr) != NATS_OK)
         return -1;
+    /* A replica that knows it has no leader answers from its own copy,
+     * naming no leader (jetstream_api.go:1763, jetstream_cluster.go:7319):
+     * possibly stale, so not the stream's state. */
+    if (si->Cluster && (!si->Cluster->Leader || !si->Cluster->Leader[0])) {
+        jsStreamInfo_Destroy(si);
+        return -1;
+    }
     *out = (ctllog_stream){(int64_t)si->State.FirstSeq, (int64_t)si->State.LastSeq, si->State.Msgs};
     pthread_mutex_lock(&log->lock);
     log->stream_first = out->first;
     log->stream_last = out->last;
-    log->stream_read_ms = clock_mono_ms();
     pthread_mutex_unlock(&log->lock);
     note_leader(log, si);
     jsStreamInfo_Destroy(si);
     return 0;
+}
+
+natsStatus ctllog_read(ctllog *log, int64_t seq, int wait_ms, natsMsg **msg, jsErrCode *jerr)
+{
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Wait = wait_ms;
+    *msg = NULL;
+    *jerr = 0;
+    return js_GetMsg(msg, ctllog_js(log), CTLLOG_STREAM, (uint64_t)seq, &o, jerr);
 }
 
 int64_t ctllog_last_seq(ctllog *log)

@@ -23,10 +23,7 @@ static ownership owner_of(ctllog *log, int64_t seq, const char *id, const char *
 {
     natsMsg *msg = NULL;
     jsErrCode jerr = 0;
-    jsOptions o;
-    jsOptions_Init(&o);
-    o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
-    if (js_GetMsg(&msg, ctllog_js(log), CTLLOG_STREAM, (uint64_t)seq, &o, &jerr) != NATS_OK)
+    if (ctllog_read(log, seq, CTLLOG_PUBLISH_TIMEOUT_MS, &msg, &jerr) != NATS_OK)
         return UNREADABLE;
     const char *e = NULL, *p = NULL;
     bool ours = natsMsgHeader_Get(msg, CTLLOG_HEADER_ENTRY, &e) == NATS_OK &&

@@ -107,11 +107,8 @@ static int64_t log_identity(ctllog *log)
     ctllog_stream st;
     natsMsg *msg = NULL;
     jsErrCode jerr = 0;
-    jsOptions o;
-    jsOptions_Init(&o);
-    o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
     if (ctllog_stream_state(log, &st) != 0 || st.msgs == 0 ||
-        js_GetMsg(&msg, ctllog_js(log), CTLLOG_STREAM, (uint64_t)st.first, &o, &jerr) != NATS_OK)
+        ctllog_read(log, st.first, CTLLOG_PUBLISH_TIMEOUT_MS, &msg, &jerr) != NATS_OK)
         return 0;
     const char *carried = NULL;
     int64_t id = natsMsgHeader_Get(msg, CTLLOG_HEADER_LOG, &carried) == NATS_OK ? strtoll(carried, NULL, 10)
@@ -344,10 +341,7 @@ typedef enum { READ_OK, READ_PAST_END, READ_FAILED } read_outcome;
 static read_outcome read_at(ctllog *log, int64_t seq, natsMsg **msg)
 {
     jsErrCode jerr = 0;
-    jsOptions o;
-    jsOptions_Init(&o);
-    o.Wait = READ_WAIT_MS;
-    natsStatus st = js_GetMsg(msg, ctllog_js(log), CTLLOG_STREAM, (uint64_t)seq, &o, &jerr);
+    natsStatus st = ctllog_read(log, seq, READ_WAIT_MS, msg, &jerr);
     return st == NATS_OK ? READ_OK : jerr == JSNoMessageFoundErr ? READ_PAST_END : READ_FAILED;
 }
 

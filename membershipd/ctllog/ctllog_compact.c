@@ -38,10 +38,7 @@ static uint64_t head_base_parts(ctllog *log, int64_t first)
 {
     natsMsg *msg = NULL;
     jsErrCode jerr = 0;
-    jsOptions o;
-    jsOptions_Init(&o);
-    o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
-    if (js_GetMsg(&msg, ctllog_js(log), CTLLOG_STREAM, (uint64_t)first, &o, &jerr) != NATS_OK)
+    if (ctllog_read(log, first, CTLLOG_PUBLISH_TIMEOUT_MS, &msg, &jerr) != NATS_OK)
         return 0;
     const char *base = NULL, *part = NULL;
     unsigned i = 0, n = 0;

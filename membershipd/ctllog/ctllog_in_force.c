@@ -49,7 +49,10 @@ static void on_report(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
         ctllog_node *n = node_slot(log, name);
         if (n) {
             n->seq = r.seq; /* the latest, not the most: a forged report lasts until the next true one */
-            n->seen_ms = clock_mono_ms();
+            int64_t now = clock_mono_ms();
+            if (!n->since_ms || now - n->seen_ms > CTLLOG_NODE_STALE_MS)
+                n->since_ms = now; /* heard again after a silence: a new streak */
+            n->seen_ms = now;
             n->skew_ms = r.time_ms - clock_wall_ms();
             snprintf(n->api, sizeof n->api, "%s", r.api);
             snprintf(n->nats, sizeof n->nats, "%s", r.nats);
@@ -142,14 +145,17 @@ static int largest_first(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* The seqs of the nodes heard lately, largest first; how many. */
+/* The seqs of the nodes heard lately and for a while (a name heard once,
+ * or only just, is not counted yet: one forged report under a made-up name
+ * says nothing), largest first; how many. */
 static size_t heard_seqs(ctllog *log, int64_t out[CTLLOG_NODES_MAX])
 {
     int64_t now = clock_mono_ms();
     size_t n = 0;
     pthread_mutex_lock(&log->lock);
     for (size_t i = 0; i < log->nnodes; i++)
-        if (now - log->nodes[i].seen_ms <= CTLLOG_NODE_STALE_MS)
+        if (now - log->nodes[i].seen_ms <= CTLLOG_NODE_STALE_MS &&
+            log->nodes[i].seen_ms - log->nodes[i].since_ms >= CTLLOG_SAY_EVERY_MS / 2)
             out[n++] = log->nodes[i].seq;
     pthread_mutex_unlock(&log->lock);
     qsort(out, n, sizeof *out, largest_first);
@@ -229,15 +235,15 @@ size_t ctllog_nodes(ctllog *log, node_heard *out, size_t cap)
     return n;
 }
 
-/* Behind: a node heard lately runs an entry this store has not applied.
- * While this node reads the stream, what lies beyond its last entry is
- * not counted: no node runs entries that do not exist (a forged report). */
+/* Behind: a node heard lately, and for a while (reporter_seq), runs an
+ * entry this store has not applied.  The stream's own last entry cannot
+ * bound what is counted: a node cut off from the stream's leader reads it
+ * from its own replica, stale (the fourth adversarial pass), and a report
+ * from the majority side is then all that shows it is behind. */
 static void note_behind(ctllog *log)
 {
     int64_t reported = ctllog_reported_seq(log), now = clock_mono_ms();
     pthread_mutex_lock(&log->lock);
-    if (log->stream_read_ms && now - log->stream_read_ms <= 2 * CTLLOG_WATCH_STREAM_MS && reported > log->stream_last)
-        reported = log->stream_last;
     if (log->applied >= reported)
         log->behind_since_ms = 0;
     else if (!log->behind_since_ms)

@@ -28,6 +28,7 @@
 typedef struct {
     char name[CTLLOG_NODE_NAME_MAX];
     int64_t seq, seen_ms, skew_ms;
+    int64_t since_ms;           /* heard without a silence since */
     char api[NODE_REPORT_URL_MAX], nats[NODE_REPORT_URL_MAX];
 } ctllog_node;
 
@@ -56,7 +57,7 @@ struct ctllog {
     pthread_t thread, reporter;
     bool reporter_started;
     int64_t behind_since_ms;    /* applied less than a node heard lately runs, since (0: not behind) */
-    int64_t stream_first, stream_last, stream_read_ms; /* the stream's sequences, as read at (0: never) */
+    int64_t stream_first, stream_last; /* the stream's sequences, as last read */
     int64_t log_id;             /* which log this is (ctllog_apply.c log_identity) */
     int64_t unavailable_since_ms; /* the stream could not be read, since (0: it can) */
     int64_t repaired_ms;        /* the last time cfg.repair was asked for */
@@ -87,6 +88,9 @@ void *ctllog_applier(void *arg);
 int ctllog_connect(ctllog *log, char *err, size_t errlen);
 /* The connection's JetStream context now (NULL before the first). */
 jsCtx *ctllog_js(ctllog *log);
+/* The stream's message at seq (the stream leader answers), waiting up to
+ * wait_ms; *msg is the caller's to natsMsg_Destroy. */
+natsStatus ctllog_read(ctllog *log, int64_t seq, int wait_ms, natsMsg **msg, jsErrCode *jerr);
 /* The stream's last sequence, or -1 when it cannot be read. */
 int64_t ctllog_last_seq(ctllog *log);
 typedef struct {

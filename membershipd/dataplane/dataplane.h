@@ -46,6 +46,9 @@ typedef struct {
      * route-pins its certificate came with, dev/cluster.md). */
     const char (*join_pins)[NATSCONF_PIN_LEN + 1];
     size_t njoin_pins;
+    /* The only route of a node joining: to itself, on an address its own
+     * certificate names (dataplane_cluster.c kept_routes). */
+    const natsconf_route *self_route;
     /* The bus log's JetStream directory and its account's one user
      * (dev/control-log.md); NULL: no log (--bus-auth off). */
     const char *jetstream_dir;

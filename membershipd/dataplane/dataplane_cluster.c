@@ -93,14 +93,32 @@ static bool host_named(const char *hosts, const char *host)
     return hosts && strstr(hosts, needle);
 }
 
+/* A store that knows no node key is a node joining (kept_pins). */
+static bool joining(const node_scan *scan)
+{
+    return scan->valid.n == 0 && scan->revoked.n == 0;
+}
+
 /* A route to a host only revoked nodes were issued for is dropped in the
  * same reload as their keys: otherwise every node would redial it many
- * times a second (FACTS.md, trap 3). */
-static natsconf_route *kept_routes(const natsconf_cluster *c, const node_scan *scan, size_t *n)
+ * times a second (FACTS.md, trap 3).  A node joining dials only itself:
+ * its route-pins may name a node revoked since, which would learn the
+ * route secret from its dial and feed it a state (the fourth adversarial
+ * pass); the bus's nodes dial it, with the secret, and once it holds the
+ * bus's state it dials them.  (Not no route at all: JetStream will not
+ * start in a cluster without one, jetstream_cluster.go:547; a route to
+ * itself is dropped at its INFO and never dialled again, route.go:504,
+ * client.go:4983.) */
+static natsconf_route *kept_routes(const dataplane_config *cfg, const node_scan *scan, size_t *n)
 {
+    const natsconf_cluster *c = cfg->cluster;
     natsconf_route *kept = calloc(c->nroutes ? c->nroutes : 1, sizeof *kept);
     *n = 0;
-    for (size_t i = 0; kept && i < c->nroutes; i++)
+    if (kept && joining(scan) && cfg->self_route) {
+        kept[(*n)++] = *cfg->self_route;
+        return kept;
+    }
+    for (size_t i = 0; kept && !joining(scan) && i < c->nroutes; i++)
         if (!host_named(scan->revoked_hosts, c->routes[i].host) || host_named(scan->valid_hosts, c->routes[i].host))
             kept[(*n)++] = c->routes[i];
     return kept;
@@ -110,11 +128,9 @@ static pin_hex *kept_pins(const dataplane_config *cfg, node_scan *scan, size_t *
 {
     pin_list pins = {0};
     bool failed = false;
-    /* A store that knows no node key is a node joining: it pins what its
-     * certificate came with, never nothing (the join adversarial pass fed
-     * an unpinned joiner a forged state). */
-    bool joining = scan->valid.n == 0 && scan->revoked.n == 0;
-    for (size_t i = 0; joining && i < cfg->njoin_pins; i++)
+    /* A node joining pins what its certificate came with, never nothing
+     * (the join adversarial pass fed an unpinned joiner a forged state). */
+    for (size_t i = 0; joining(scan) && i < cfg->njoin_pins; i++)
         pin_add(&pins, cfg->join_pins[i], &failed);
     for (size_t i = 0; i < scan->valid.n; i++)
         if (!pin_listed(&scan->revoked, scan->valid.items[i]))
@@ -153,7 +169,7 @@ int dataplane_cluster_block(store *s, const dataplane_config *cfg, natsconf_clus
         out->npins = none.n;
         rc = out->routes && out->pins ? 0 : -1;
     } else if (store_cert_foreach(s, scan_cert, &scan) == STORE_OK && !scan.failed) {
-        out->routes = kept_routes(cfg->cluster, &scan, &out->nroutes);
+        out->routes = kept_routes(cfg, &scan, &out->nroutes);
         out->pins = (const pin_hex *)kept_pins(cfg, &scan, &out->npins);
         rc = out->routes && out->pins ? 0 : -1;
     }

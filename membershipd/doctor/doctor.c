@@ -13,7 +13,6 @@
 #include <nats/nats.h>
 #include "membershipd/config/datadir.h"
 
-#define NATS_CONF_HEAD 65536 /* listen, tls and the cluster come before the users */
 
 static const char *const VERDICT_NAMES[] = {"ok", "warn", "fail", "skip"};
 
@@ -77,17 +76,24 @@ int doctor_tcp_answers(const char *host, unsigned port)
 }
 
 /* What the server on this data dir runs, from the nats.conf it wrote. */
-static void find_server(doctor *d)
+int doctor_read_nats_conf(const doctor *d, char head[DOCTOR_NATS_CONF_HEAD + 1])
 {
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/nats.conf", d->data_dir);
     FILE *f = fopen(path, "r");
     if (!f)
-        return;
-    static char head[NATS_CONF_HEAD + 1];
-    size_t n = fread(head, 1, NATS_CONF_HEAD, f);
+        return -1;
+    size_t n = fread(head, 1, DOCTOR_NATS_CONF_HEAD, f);
     fclose(f);
     head[n] = '\0';
+    return 0;
+}
+
+static void find_server(doctor *d)
+{
+    static char head[DOCTOR_NATS_CONF_HEAD + 1];
+    if (doctor_read_nats_conf(d, head) != 0)
+        return;
     d->nats_conf_read = natsconf_parse_listeners(head, &d->nats) == 0;
     if (!d->nats_conf_read)
         return;

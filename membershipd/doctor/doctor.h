@@ -62,6 +62,10 @@ void doctor_store(doctor *d);        /* doctor_store.c: integrity, WAL */
 void doctor_pki(doctor *d);          /* doctor_pki.c: the bus CA and its key-encryption key */
 void doctor_dataplane(doctor *d);    /* doctor_dataplane.c: live login, revoked connections */
 void doctor_controlplane(doctor *d); /* doctor_controlplane.c: live TLS floor */
-void doctor_cluster(doctor *d);      /* doctor_cluster.c: routes, lag, clock */
+void doctor_cluster(doctor *d);
+
+#define DOCTOR_NATS_CONF_HEAD 65536 /* listen, tls and the cluster come before the users */
+/* The head of the nats.conf membershipd wrote in the data dir: 0, or -1. */
+int doctor_read_nats_conf(const doctor *d, char head[DOCTOR_NATS_CONF_HEAD + 1]);      /* doctor_cluster.c: routes, lag, clock */
 
 #endif

@@ -11,8 +11,10 @@
 #include <time.h>
 #include <sys/stat.h>
 #include <openssl/x509.h>
+#include <sodium.h>
 #include "busauth/seedfile.h"
 #include "embedded/nats_monitor.h"
+#include "membershipd/config/cluster_config.h"
 #include "membershipd/config/server_identity.h"
 #include "membershipd/pki/pki.h"
 #include "membershipd/store/store_pki.h"
@@ -212,9 +214,24 @@ static int note_revoked_node(const store_cert *cert, void *ctx)
     return 0;
 }
 
+/* Whether the nats.conf membershipd runs holds the password the secret
+ * file gives now: a secret written but not loaded (no SIGHUP yet) is not
+ * rotated. */
+static bool secret_loaded(doctor *d, const char *path)
+{
+    static char head[DOCTOR_NATS_CONF_HEAD + 1];
+    char password[NATSCONF_ROUTE_PASSWORD_LEN + 1], why[512];
+    bool loaded = doctor_read_nats_conf(d, head) == 0 &&
+                  cluster_route_password(path, password, why, sizeof why) == 0 && strstr(head, password);
+    sodium_memzero(password, sizeof password);
+    sodium_memzero(head, sizeof head);
+    return loaded;
+}
+
 /* A node revoked after the route secret last changed still knows it, and
  * a node joining with route-pins from before the revocation still pins it
- * (dev/threat-model.md): the secret is rotated on every node revocation. */
+ * (dev/threat-model.md): the secret is rotated on every node revocation.
+ * When it changed is the file's mtime: a `touch` fools this check. */
 static void secret_rotated(doctor *d)
 {
     const char *path = d->cfg->cluster.secret_file;
@@ -222,6 +239,11 @@ static void secret_rotated(doctor *d)
     revoked_after r = {0};
     store *s = NULL;
     char err[PATH_MAX + 256];
+    if (path && stat(path, &st) == 0 && !secret_loaded(d, path)) {
+        doctor_add(d, "cluster.secret_rotated", DOCTOR_FAIL, "the route secret file holds a secret the running "
+                   "nats-server does not use", "kill -HUP this node's membershipd (dev/operations.md, \"Route secret\")");
+        return;
+    }
     if (!path || stat(path, &st) != 0) {
         doctor_add(d, "cluster.secret_rotated", DOCTOR_FAIL, "the route secret file cannot be read",
                    "see guard.cluster_secret");

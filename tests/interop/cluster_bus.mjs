@@ -10,11 +10,12 @@
 // receive what is published on another node, on subscriptions made after.
 // Keep that last test forever.
 // usage: node cluster_bus.mjs MEMBERSHIPD UNIBUS
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Bus, Node, anonymousAnswer, checker, collect, delay, freePort, mkdirPrivate, peer, routePassword, until }
+import { Bus, Node, anonymousAnswer, checker, collect, delay, freePort, mkdirPrivate, peer, rogueNode, routePassword,
+  until }
   from "./cluster_lib.mjs";
 
 const [membershipd, unibus] = process.argv.slice(2);
@@ -170,16 +171,19 @@ try {
   t.check("a peer cannot use the log's subject or JetStream", errors.filter((e) => /PERMISSIONS_VIOLATION|Permissions Violation/.test(e)).length >= 2 &&
     !/"api"/.test(jsInfo), `${errors.join("; ")} / ${jsInfo}`);
 
-  // Nodes that must get no route: seen from both sides.
-  const wrong = join(work, "wrong.secret");
-  execFileSync("sh", ["-c", `umask 077; head -c 48 /dev/urandom | base64 > ${wrong}`]);
+  // Nodes that must get no route, dialling the bus's (an intruder's
+  // server does; a node of ours joining would dial only itself): seen from
+  // both sides.
+  const password = routePassword(readFileSync(bus.secret, "utf8"));
+  const dialling = { routes: ["n1", "n2", "n3"].map((n) => ports[n].cluster) };
   const intruders = [
-    ["a node with the wrong secret", make("wrongsecret", ["n1", "n2", "n3"], { secret: wrong })],
-    ["a node with another CA's certificate", make("f1", ["n1", "n2", "n3"], { bus: foreign, clusterName: bus.name })],
-    ["a node with a revoked certificate", make("revoked", ["n1", "n2", "n3"])],
+    ["a node with the wrong secret", await rogueNode(bus, work, "wrongsecret",
+      { ...dialling, certDir: bus.certDir("wrongsecret"), password: routePassword("another secret of 32 bytes or more") })],
+    ["a node with another CA's certificate", await rogueNode(bus, work, "f1",
+      { ...dialling, certDir: foreign.certDir("f1"), password })],
+    ["a node with a revoked certificate", await rogueNode(bus, work, "revoked",
+      { ...dialling, certDir: bus.certDir("revoked"), password })],
   ];
-  mkdirPrivate(bus.dataDir("revoked")); // a store that does not know: the others do
-  for (const [, node] of intruders) await node.start();
   await delay(3000); // several route attempts each way
   for (const [what, node] of intruders)
     t.check(`${what}: has no route`, (await node.routes()) === 0, `routes=${await node.routes()}`);
@@ -188,7 +192,7 @@ try {
     `n1=${await n1.routes()} n2=${await n2.routes()} n3=${await n3.routes()}`);
   t.check("n1 refused the unpinned keys", /certificate not pinned/.test(n1.log()));
   t.check("n1 refused the wrong secret", /authentication error|Authorization Violation/.test(n1.log()));
-  for (const [, node] of intruders) await node.stop();
+  for (const [, node] of intruders) node.proc.kill("SIGKILL");
 
   // A node joining, its peers away: it pins the keys its certificate came
   // with, so a holder of the route secret and a bus certificate that is not
@@ -200,14 +204,8 @@ try {
   const j1 = new Node(bus, "j1", { ports: await Node.ports(), routes: [await freePort()] });
   nodes.push(j1);
   await j1.start();
-  const rogueConf = join(work, "rogue.conf"), rogueCluster = await freePort();
-  const password = routePassword(readFileSync(bus.secret, "utf8"));
-  writeFileSync(rogueConf, `port: ${await freePort()}\nserver_name: rogue\ncluster {\n  name: "${bus.name}"\n` +
-    `  listen: "127.0.0.1:${rogueCluster}"\n  authorization { user: "unibus-route", password: "${password}" }\n` +
-    `  tls { cert_file: "${join(bus.certDir("c1"), "c1.crt")}", key_file: "${join(bus.certDir("c1"), "c1.key")}",` +
-    ` ca_file: "${join(bus.certDir("c1"), "ca.crt")}", verify: true }\n` +
-    `  routes = ["nats-route://unibus-route:${password}@127.0.0.1:${j1.ports.cluster}"]\n}\n`, { mode: 0o600 });
-  const rogue = spawn("nats-server", ["-c", rogueConf], { stdio: "ignore" });
+  const rogue = (await rogueNode(bus, work, "c1", { certDir: bus.certDir("c1"),
+    password: routePassword(readFileSync(bus.secret, "utf8")), routes: [j1.ports.cluster] })).proc;
   await delay(3000);
   t.check("a joining node pins the keys it came with: a client certificate with the secret gets no route",
     (await j1.routes()) === 0 && /certificate not pinned/.test(j1.log()), `routes=${await j1.routes()}`);

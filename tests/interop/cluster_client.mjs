@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Bus, Node, checker, freePort, mkdirPrivate, until } from "./cluster_lib.mjs";
+import { Bus, checker, freePort, meshOf, mkdirPrivate, until } from "./cluster_lib.mjs";
 
 const [membershipd, unibus] = process.argv.slice(2);
 const work = mkdtempSync(join(process.env.TMPDIR || tmpdir(), "unibus-cluster-client-"));
@@ -65,15 +65,9 @@ try {
   bus.run(["user", "add", "alice", keyOut.stdout.trim(), "--data-dir", bus.dataDir("n1")]);
   bus.run(["user", "add", "bob", bobOut.stdout.trim(), "--data-dir", bus.dataDir("n1")]);
   for (const n of ["n2", "n3"]) bus.seedStore(n);
-  const ports = {};
-  for (const n of ["n1", "n2", "n3"]) ports[n] = await Node.ports();
-  const make = (name) => {
-    const node = new Node(bus, name, { ports: ports[name],
-      routes: ["n1", "n2", "n3"].filter((o) => o !== name).map((o) => ports[o].cluster) });
-    nodes.push(node);
-    return node;
-  };
-  const [n1, n2, n3] = await Promise.all(["n1", "n2", "n3"].map((n) => make(n).start()));
+  const mesh = await meshOf(bus, ["n1", "n2", "n3"]);
+  nodes.push(...mesh);
+  const [n1, n2, n3] = await Promise.all(mesh.map((n) => n.start()));
   t.check("three nodes: two routes on each",
     await until(async () => [await n1.routes(), await n2.routes(), await n3.routes()].every((r) => r === 2)));
   const all = `${n1.http},${n2.http},${n3.http}`;

@@ -6,10 +6,10 @@
 // empty store afterwards starts from the new base.
 // usage: node cluster_compact.mjs MEMBERSHIPD UNIBUS
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, renameSync, rmSync } from "node:fs";
+import { mkdtempSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Bus, Node, checker, mkdirPrivate, peer, until } from "./cluster_lib.mjs";
+import { Bus, Node, checker, meshOf, mkdirPrivate, peer, runScenario, until } from "./cluster_lib.mjs";
 
 const [membershipd, unibus] = process.argv.slice(2);
 const work = mkdtempSync(join(process.env.TMPDIR || tmpdir(), "unibus-compact-"));
@@ -58,10 +58,7 @@ async function threeNodes() {
   for (const n of ["n1", "n2", "n3"]) bus.issue(n);
   bus.emptyStore("n2");
   bus.emptyStore("n3");
-  const ports = { n1: await Node.ports(), n2: await Node.ports(), n3: await Node.ports() };
-  const make = (name) => new Node(bus, name, { ports: ports[name], extra: COMPACT,
-    routes: Object.keys(ports).filter((o) => o !== name).map((o) => ports[o].cluster) });
-  const three = [make("n1"), make("n2"), make("n3")];
+  const three = await meshOf(bus, ["n1", "n2", "n3"], { extra: COMPACT });
   nodes.push(...three);
   await Promise.all(three.map((n) => n.start()));
   await until(() => three.every((n) => /msg=bus_log_based /.test(n.log())), 60000, 200);
@@ -85,14 +82,7 @@ async function threeNodes() {
     Boolean(await until(() => canLogIn(n3.nats, "late0"), 30000, 500)));
 }
 
-try {
+await runScenario(t, nodes, work, async () => {
   await singleNode();
   await threeNodes();
-} catch (e) {
-  t.check("the scenario ran", false, e.stack);
-} finally {
-  for (const n of nodes) await n.stop("SIGKILL");
-  if (!t.failed) rmSync(work, { recursive: true, force: true });
-}
-console.log(`# ${t.passed} passed, ${t.failed} failed`);
-process.exit(t.failed ? 1 : 0);
+});

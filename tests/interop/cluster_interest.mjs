@@ -13,7 +13,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Bus, Node, checker, collect, delay, mkdirPrivate, peer, until } from "./cluster_lib.mjs";
+import { Bus, checker, collect, delay, meshOf, mkdirPrivate, peer, until } from "./cluster_lib.mjs";
 
 const [membershipd, unibus] = process.argv.slice(2);
 const work = mkdtempSync(join(process.env.TMPDIR || tmpdir(), "unibus-cluster-interest-"));
@@ -95,15 +95,9 @@ try {
     users[who] = await cli(who, "http://127.0.0.1:1", ["keygen", "--out", seedOf(who)]);
   for (const who of Object.keys(users)) bus.run(["user", "add", who, users[who], "--data-dir", bus.dataDir("n1")]);
   for (const n of ["n2", "n3"]) bus.emptyStore(n);
-  const ports = {};
-  for (const n of ["n1", "n2", "n3"]) ports[n] = await Node.ports();
-  const make = (name) => {
-    const node = new Node(bus, name, { ports: ports[name],
-      routes: ["n1", "n2", "n3"].filter((o) => o !== name).map((o) => ports[o].cluster) });
-    nodes.push(node);
-    return node;
-  };
-  const [n1, n2, n3] = await Promise.all(["n1", "n2", "n3"].map((n) => make(n).start()));
+  const mesh = await meshOf(bus, ["n1", "n2", "n3"]);
+  nodes.push(...mesh);
+  const [n1, n2, n3] = await Promise.all(mesh.map((n) => n.start()));
   t.check("three nodes: two routes on each",
     await until(async () => [await n1.routes(), await n2.routes(), await n3.routes()].every((r) => r === 2), 30000));
 

@@ -98,12 +98,23 @@ try {
     Boolean(await until(() => nodeAudit("n1") === nodeAudit("n2") && nodeAudit("n2") === nodeAudit("n3"), 10000, 250)),
     `${nodeAudit("n1")} ${nodeAudit("n2")} ${nodeAudit("n3")}`);
 
+  const doctor = (node) => {
+    const args = node.args();
+    args[0] = "doctor";
+    try { return JSON.parse(execFileSync(membershipd, [...args, "--json"], { encoding: "utf8" })); } catch (e) {
+      return JSON.parse(e.stdout);
+    }
+  };
+  const verdicts = (report) => Object.fromEntries(report.checks.filter((c) => c.id.startsWith("cluster."))
+    .map((c) => [c.id, c.verdict]));
   // Rotating the route secret: the new file on every node, then a SIGHUP
   // each (dev/operations.md); the routes come back, changes go on.
   const secret = execFileSync("head", ["-c", "48", "/dev/urandom"]).toString("base64");
   recordSecret("route-rotated", secret);
   recordSecret("route-password-rotated", routePassword(secret));
   writeFileSync(bus.secret, secret, { mode: 0o600 });
+  t.check("doctor: a route secret written but not loaded is not rotated",
+    verdicts(doctor(n1))["cluster.secret_rotated"] === "fail");
   const rotating = Date.now();
   for (const node of [n1, n2, n3]) {
     node.proc.kill("SIGHUP");
@@ -131,15 +142,6 @@ try {
     users("n1") === USERS + 5 && Boolean(await until(() => users("n2") === USERS + 5, 5000, 100)));
 
   // Operating it: doctor's cluster checks, /v1/info's nodes, the gauges.
-  const doctor = (node) => {
-    const args = node.args();
-    args[0] = "doctor";
-    try { return JSON.parse(execFileSync(membershipd, [...args, "--json"], { encoding: "utf8" })); } catch (e) {
-      return JSON.parse(e.stdout);
-    }
-  };
-  const verdicts = (report) => Object.fromEntries(report.checks.filter((c) => c.id.startsWith("cluster."))
-    .map((c) => [c.id, c.verdict]));
   const healthy = verdicts(doctor(n2));
   t.check("doctor on a healthy cluster: routes, route certificate, secret, quorum, lag, clocks all ok",
     ["cluster.routes", "cluster.route_tls", "cluster.secret_rotated", "cluster.quorum", "cluster.follower_lag",

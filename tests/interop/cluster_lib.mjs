@@ -2,7 +2,7 @@
 // its real nats-server) on loopback ports, the bus PKI made with the real
 // CLI, and nats.js peers.
 import { spawn, execFileSync } from "node:child_process";
-import { mkdirSync, openSync, readFileSync, writeFileSync, copyFileSync, chmodSync } from "node:fs";
+import { mkdirSync, openSync, readFileSync, writeFileSync, copyFileSync, chmodSync, rmSync } from "node:fs";
 import { createServer, connect as tcpConnect } from "node:net";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
@@ -34,6 +34,51 @@ export async function freePort() {
     });
     if (free) { handedOut.add(port); return port; }
   }
+}
+
+// A bare nats-server posing as a node of bus, as one who holds a node's
+// files would run it: the certificate and key in certDir (name.crt/.key,
+// ca.crt), the route password when given (none: it takes any route),
+// dialling routes (cluster ports), pinning nothing.  Kill it with SIGKILL.
+// Returns { proc, cluster (its port), routes() (how many it has) }.
+export async function rogueNode(bus, work, name, { certDir, password, routes = [] }) {
+  const conf = join(work, `${name}.conf`), cluster = await freePort(), monitor = await freePort();
+  const auth = password ? `  authorization { user: "unibus-route", password: "${password}" }\n` : "";
+  const creds = password ? `unibus-route:${password}@` : "";
+  writeFileSync(conf, `port: ${await freePort()}\nhttp: "127.0.0.1:${monitor}"\nserver_name: ${name}\n` +
+    `cluster {\n  name: "${bus.name}"\n` +
+    `  listen: "127.0.0.1:${cluster}"\n${auth}` +
+    `  tls { cert_file: "${join(certDir, `${name}.crt`)}", key_file: "${join(certDir, `${name}.key`)}",` +
+    ` ca_file: "${join(certDir, "ca.crt")}", verify: true }\n` +
+    `  routes = [${routes.map((p) => `"nats-route://${creds}127.0.0.1:${p}"`).join(", ")}]\n}\n`, { mode: 0o600 });
+  const routesUp = async () => {
+    try { return (await (await fetch(`http://127.0.0.1:${monitor}/varz`)).json()).routes; } catch { return undefined; }
+  };
+  return { proc: spawn("nats-server", ["-c", conf], { stdio: "ignore" }), cluster, routes: routesUp };
+}
+
+// Nodes named names, each routed to all the others, on fresh ports (not
+// started); opts go to every one.
+export async function meshOf(bus, names, opts = {}) {
+  const ports = {};
+  for (const n of names) ports[n] = await Node.ports();
+  return names.map((name) => new Node(bus, name, { ...opts, ports: ports[name],
+    routes: names.filter((o) => o !== name).map((o) => ports[o].cluster) }));
+}
+
+// Runs a test's scenario; whatever happens, its nodes are killed, its work
+// directory goes when it passed, and the process exits with its verdict.
+export async function runScenario(t, nodes, work, scenario) {
+  try {
+    await scenario();
+  } catch (e) {
+    t.check("the scenario ran", false, e.stack);
+  } finally {
+    for (const n of nodes) await n.stop("SIGKILL");
+    if (!t.failed) rmSync(work, { recursive: true, force: true });
+  }
+  console.log(`# ${t.passed} passed, ${t.failed} failed`);
+  process.exit(t.failed ? 1 : 0);
 }
 
 // Polls fn until it returns a truthy value or ms pass; returns the last value.

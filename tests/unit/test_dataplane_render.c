@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 #include "membershipd/dataplane/dataplane_render.h"
+#include "membershipd/store/store_pki.h"
 #include "testutil.h"
 
 typedef struct {
@@ -111,6 +112,47 @@ static void the_system_users_key_is_never_a_peer(void **state)
     free(text);
 }
 
+/* A node certificate of the bus, as `cert issue --role node` records it. */
+static void add_node_cert(store *st, const char *name, const char *serial)
+{
+    store_cert c = {.role = STORE_CERT_NODE, .not_before_ms = 1, .not_after_ms = INT64_MAX / 2, .issued_ms = 1};
+    snprintf(c.serial, sizeof c.serial, "%s", serial);
+    snprintf(c.name, sizeof c.name, "%s", name);
+    memset(c.spki_sha256, 0x42, sizeof c.spki_sha256);
+    const store_actor by = {"local:test", NULL, NULL};
+    assert_int_equal(store_cert_add(st, &c, "-----BEGIN CERTIFICATE-----\n", false, &by), STORE_OK);
+}
+
+/* A node joining (its store knows no node key) dials no other node: one
+ * its route-pins name may have been revoked since, and would learn the
+ * route secret from the dial.  Once it knows the bus's node keys, it
+ * dials them. */
+static void a_joining_node_dials_only_itself(void **state)
+{
+    fixture *f = *state;
+    const natsconf_route routes[] = {{.host = "127.0.0.2", .port = 6250}};
+    const char pins[][NATSCONF_PIN_LEN + 1] = {
+        "1111111111111111111111111111111111111111111111111111111111111111"};
+    natsconf_cluster cluster = {.name = "bus", .server_name = "n2", .port = 6250, .routes = routes, .nroutes = 1,
+                                .password = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                                .tls_cert = "/t/n2.crt", .tls_key = "/t/n2.key", .tls_ca = "/t/ca.crt"};
+    const natsconf_route self = {.host = "127.0.0.3", .port = 6250};
+    dataplane_config cfg = {.host = "127.0.0.1", .port = 4250, .max_payload = 1048576, .authorization = true,
+                            .internal = f->internal, .system = f->system, .cluster = &cluster,
+                            .self_pin = pins[0], .join_pins = pins, .njoin_pins = 1, .self_route = &self};
+    natsconf_cluster block;
+    assert_int_equal(dataplane_cluster_block(f->st, &cfg, &block), 0);
+    assert_int_equal(block.nroutes, 1); /* itself: JetStream needs a route */
+    assert_string_equal(block.routes[0].host, "127.0.0.3");
+    assert_int_equal(block.npins, 1); /* the route-pins: who may dial it */
+    dataplane_cluster_free(&block);
+    add_node_cert(f->st, "n1", "0123456789abcdef0123456789abcdef");
+    assert_int_equal(dataplane_cluster_block(f->st, &cfg, &block), 0);
+    assert_int_equal(block.nroutes, 1);
+    assert_string_equal(block.routes[0].host, "127.0.0.2");
+    dataplane_cluster_free(&block);
+}
+
 /* The first half of a route bounce (dev/cluster.md, "Route interest"):
  * no route URL and one pin no key hashes to, so every route closes and
  * none is redialled; never "pinned_certs: []", which pins nothing. */
@@ -128,6 +170,7 @@ static void dropped_routes_pin_no_key_and_name_no_route(void **state)
                             .internal = f->internal, .system = f->system, .cluster = &cluster,
                             .self_pin = pins[0]};
     natsconf_cluster block;
+    add_node_cert(f->st, "n2", "0123456789abcdef0123456789abcdef");
     assert_int_equal(dataplane_cluster_block(f->st, &cfg, &block), 0);
     assert_int_equal(block.nroutes, 1);
     dataplane_cluster_free(&block);
@@ -151,6 +194,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_tampered_long_room_id_is_refused_not_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(the_system_users_key_is_never_a_peer, setup, teardown),
         cmocka_unit_test_setup_teardown(dropped_routes_pin_no_key_and_name_no_route, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_joining_node_dials_only_itself, setup, teardown),
     };
     return busauth_init() == BUSAUTH_OK ? cmocka_run_group_tests(tests, NULL, NULL) : 1;
 }

@@ -93,11 +93,11 @@ try {
 
   // A server key recorded for a URL is that URL's: n2 (whose own key is
   // recorded for n2's URL) answering at a URL recorded with n1's key is refused.
-  const front = await relay(ports.n1.http);
+  const front = await relay(n1.ports.http);
   r = await run("alice", front.url, ["whoami"]);
   t.check("through a relay to n1: its key is recorded for the relay's URL", ok(r) && /on first use/.test(r.stderr),
     said(r));
-  front.to = ports.n2.http;
+  front.to = n2.ports.http;
   r = await run("alice", front.url, ["whoami"]);
   t.check("n2 at a URL recorded with n1's key: refused, both keys named",
     r.code !== 0 && r.stderr.includes(keys.n2) && /the key recorded before/.test(r.stderr) &&

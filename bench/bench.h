@@ -18,6 +18,8 @@ typedef struct {
 
 /* Monotonic seconds. */
 double bench_now(void);
+/* Milliseconds since t0 (a bench_now value). */
+double bench_since_ms(double t0);
 void bench_sleep_ms(double ms);
 /* The p-th percentile (0..100) of n values (sorted in place); NAN when n is 0. */
 double bench_percentile(double *v, size_t n, double p);

@@ -28,6 +28,15 @@ bench_row row_make(int case_no, const char *measure, double figure, const char *
     return r;
 }
 
+const char *report_name(const char *prefix, size_t n, const char *suffix)
+{
+    static char names[MAX_ROWS][112];
+    static size_t used;
+    char *s = names[used++ % MAX_ROWS];
+    snprintf(s, sizeof names[0], "%s%zu%s", prefix, n, suffix);
+    return s;
+}
+
 static double ratio_of(const bench_row *r)
 {
     return isnan(r->ceiling) || r->ceiling == 0 ? NAN : r->figure / r->ceiling;
@@ -149,7 +158,7 @@ static json_t *row_json(const bench_row *r)
 int report_write_json(const char *path, bool quick, double elapsed_s)
 {
     json_t *cases = json_array();
-    for (int c = 1; c <= 5; c++) {
+    for (int c = 1; c <= REPORT_CASES; c++) {
         json_t *list = json_array();
         for (size_t i = 0; i < nrows; i++)
             if (rows[i].case_no == c)

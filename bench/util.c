@@ -19,6 +19,11 @@ double bench_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+double bench_since_ms(double t0)
+{
+    return (bench_now() - t0) * 1e3;
+}
+
 void bench_sleep_ms(double ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(fmod(ms, 1000) * 1e6)};

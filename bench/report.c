@@ -13,7 +13,7 @@
 #define MAX_NOTES 32
 
 static const char *const CASE_NAMES[] = {"", "data plane", "control plane", "propagation", "scale",
-                                         "cost of abuse"};
+                                         "cost of abuse", "cluster"};
 
 static bench_row rows[MAX_ROWS];
 static size_t nrows;

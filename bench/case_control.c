@@ -31,7 +31,10 @@ static long call(client_run *r, CURL *h, int seq)
         fixture_fake_sealed_key(sealed);
         snprintf(body, sizeof body, "{\"name\":\"bench-%d-%d\",\"sealed_key\":\"%s\"}", r->index, seq, sealed);
     }
-    http_opts opts = {.id = r->f->alice, .ca_file = r->f->ca_file, .keep_alive = h};
+    /* The server key given: else each call first asks GET /v1/info on a
+     * connection of its own, and the figure would carry its TLS handshake. */
+    http_opts opts = {.id = r->f->alice, .server_nkey = r->f->server_nkey, .ca_file = r->f->ca_file,
+                      .keep_alive = h};
     http_result res;
     http_call(r->f->server.base_url, r->method, target, body, strlen(body), &opts, &res);
     long status = res.status;

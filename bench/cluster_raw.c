@@ -92,8 +92,9 @@ static void raw_gap(raw_cluster *c, gap_result *out)
 }
 
 /* The subject has a room's shape and length (unibus.room.<32 hex>.msg):
- * nats-server's per-message work grows with it, so a shorter one would
- * flatter the ceiling (by a quarter with "bench.cross", seen here). */
+ * nats-server's per-message work grows with it, so a shorter one flatters
+ * the ceiling (with "bench.cross" the bus read 0.72-0.76 of it, with this
+ * one about 1.0: dev/bench.md). */
 static void raw_flow(raw_cluster *c, const bench_opts *o, flow_result *out)
 {
     natsConnection *pub = NULL, *sub = NULL;

@@ -9,6 +9,7 @@
 #include <sodium.h>
 #include "bench.h"
 #include "report.h"
+#include "testutil.h"
 
 static const int CONCURRENCY[] = {1, 8, 64};
 
@@ -185,4 +186,6 @@ void case_control(const bench_opts *o)
         }
     if (fixture_stop(&f) != 0)
         report_note("control plane: membershipd did not stop cleanly");
+    *strstr(ca, "/pki/ca.pem") = '\0'; /* the PKI's own temporary directory goes too */
+    test_remove_tree(ca);
 }

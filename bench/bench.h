@@ -18,6 +18,8 @@ typedef struct {
 
 /* Monotonic seconds. */
 double bench_now(void);
+/* Milliseconds since t0 (a bench_now value). */
+double bench_since_ms(double t0);
 void bench_sleep_ms(double ms);
 /* The p-th percentile (0..100) of n values (sorted in place); NAN when n is 0. */
 double bench_percentile(double *v, size_t n, double p);
@@ -25,6 +27,8 @@ double bench_percentile(double *v, size_t n, double p);
 /* Resident set size of any process, KiB (-1 when gone). */
 /* The pid of pid's child running the program named comm, or -1. */
 pid_t bench_child_pid(pid_t parent, const char *comm);
+/* Sends sig to a child of ours and reaps it, with SIGKILL after 10 s. */
+void bench_end_process(pid_t pid, int sig);
 /* A TCP port free on 127.0.0.1 right now. */
 unsigned bench_free_port(void);
 /* The port of a "nats://host:port" URL. */
@@ -43,5 +47,6 @@ void case_dataplane(const bench_opts *o);
 void case_control(const bench_opts *o);
 void case_propagation(const bench_opts *o);  /* also the scale case, on the same servers */
 void case_abuse(const bench_opts *o);
+void case_cluster(const bench_opts *o);
 
 #endif

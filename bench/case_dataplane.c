@@ -2,8 +2,6 @@
  * nats-server (the ceiling) vs the rooms of libunibus through the
  * membershipd-managed nats-server; libsodium's own rates beside them. */
 #include <math.h>
-#include <sched.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,117 +10,25 @@
 #include "bench.h"
 #include "busauth/domain.h"
 #include "envelope.h"
+#include "flow.h"
 #include "natsd.h"
 #include "report.h"
 #include "unibus.h"
 
-#define WINDOW 4096          /* messages in flight at most: no slow-consumer drops */
-#define DRAIN_TIMEOUT_S 20.0
-
 static const size_t SIZES[] = {128, 4096};
-
-typedef struct {
-    atomic_ulong received, wrong;
-    atomic_ullong last_ns;
-    size_t expect;
-} sink;
-
-typedef int (*publish_fn)(void *ctx, const uint8_t *data, size_t len);
-
-typedef struct {
-    double msgs_per_s, mb_per_s;
-    unsigned long delivered, wrong;
-} flow_result;
-
-static void sink_take(sink *s, size_t len)
-{
-    if (len == s->expect)
-        atomic_fetch_add(&s->received, 1);
-    else
-        atomic_fetch_add(&s->wrong, 1);
-    atomic_store(&s->last_ns, (unsigned long long)(bench_now() * 1e9));
-}
-
-static void sink_reset(sink *s, size_t expect)
-{
-    atomic_store(&s->received, 0);
-    atomic_store(&s->wrong, 0);
-    s->expect = expect;
-}
-
-/* Publishes for duration_s (never more than WINDOW ahead of the
- * subscriber), then waits for the rest: delivered messages over the time
- * from the first publish to the last delivery. */
-static flow_result run_flow(publish_fn pub, void *ctx, sink *s, size_t len, double duration_s)
-{
-    uint8_t *payload = malloc(len);
-    randombytes_buf(payload, len);
-    sink_reset(s, len);
-    unsigned long sent = 0;
-    double t0 = bench_now(), stop = t0 + duration_s;
-    for (;;) {
-        if ((sent & 63) == 0 && bench_now() >= stop)
-            break;
-        if (sent - atomic_load(&s->received) >= WINDOW) {
-            sched_yield();
-            continue;
-        }
-        if (pub(ctx, payload, len) != 0)
-            break;
-        sent++;
-    }
-    double give_up = bench_now() + DRAIN_TIMEOUT_S;
-    while (atomic_load(&s->received) + atomic_load(&s->wrong) < sent && bench_now() < give_up)
-        bench_sleep_ms(1);
-    flow_result r = {.delivered = atomic_load(&s->received), .wrong = atomic_load(&s->wrong)};
-    double span = (double)atomic_load(&s->last_ns) / 1e9 - t0;
-    r.msgs_per_s = span > 0 ? (double)r.delivered / span : 0;
-    r.mb_per_s = r.msgs_per_s * (double)len / 1e6;
-    if (r.delivered < sent)
-        report_note("data plane: %lu of %lu messages of %zu B arrived", r.delivered, sent, len);
-    free(payload);
-    return r;
-}
-
-/* --- raw nats.c ------------------------------------------------------------ */
-
-typedef struct {
-    natsConnection *nc;
-} raw_pub;
-
-static int raw_publish(void *ctx, const uint8_t *data, size_t len)
-{
-    raw_pub *p = ctx;
-    return natsConnection_Publish(p->nc, "bench.raw", data, (int)len) == NATS_OK ? 0 : -1;
-}
-
-static void raw_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
-{
-    (void)nc, (void)sub;
-    sink_take(closure, (size_t)natsMsg_GetDataLength(msg));
-    natsMsg_Destroy(msg);
-}
 
 static void measure_raw(const char *dir, const bench_opts *o, flow_result out[2])
 {
     natsd n;
-    natsConnection *pub = NULL, *subc = NULL;
-    natsSubscription *sub = NULL;
-    sink s = {0};
+    natsConnection *pub = NULL, *sub = NULL;
     if (natsd_start_open(&n, dir) != 0 || natsConnection_ConnectTo(&pub, n.url) != NATS_OK ||
-        natsConnection_ConnectTo(&subc, n.url) != NATS_OK ||
-        natsConnection_Subscribe(&sub, subc, "bench.raw", raw_on_msg, &s) != NATS_OK ||
-        natsSubscription_SetPendingLimits(sub, -1, -1) != NATS_OK || natsConnection_Flush(subc) != NATS_OK) {
+        natsConnection_ConnectTo(&sub, n.url) != NATS_OK ||
+        flow_nats(pub, sub, "bench.raw", SIZES, 2, o->duration_s, out) != 0) {
         fprintf(stderr, "bench: cannot set up raw nats.c against %s\n", n.url);
         exit(1);
     }
-    raw_pub p = {pub};
-    for (size_t i = 0; i < 2; i++)
-        out[i] = run_flow(raw_publish, &p, &s, SIZES[i], o->duration_s);
-    natsSubscription_Unsubscribe(sub);
-    natsSubscription_Destroy(sub);
     natsConnection_Destroy(pub);
-    natsConnection_Destroy(subc);
+    natsConnection_Destroy(sub);
     natsd_stop(&n);
 }
 
@@ -141,13 +47,13 @@ static int room_publish(void *ctx, const uint8_t *data, size_t len)
 
 static void room_on_msg(const unibus_message *m, void *ctx)
 {
-    sink_take(ctx, m->len);
+    flow_sink_take(ctx, m->len);
 }
 
 static void room_on_drop(const char *room, unibus_status why, const char *sender, void *ctx)
 {
     (void)room, (void)sender, (void)why;
-    sink *s = ctx;
+    flow_sink *s = ctx;
     atomic_fetch_add(&s->wrong, 1);
 }
 
@@ -170,7 +76,7 @@ static void measure_room(fixture *f, unibus_client *alice, unibus_client *bob, b
 {
     unibus_room room;
     unibus_subscription *sub = NULL;
-    sink s = {0};
+    flow_sink s = {0};
     if (unibus_room_create(alice, e2e ? (sign ? "bench-signed" : "bench-unsigned") : "bench-clear", e2e, sign,
                            &room) != UNIBUS_OK ||
         unibus_room_add(alice, room.id, f->bob_nkey) != UNIBUS_OK ||
@@ -181,7 +87,7 @@ static void measure_room(fixture *f, unibus_client *alice, unibus_client *bob, b
     }
     room_pub p = {alice, room.id};
     for (size_t i = 0; i < 2; i++) {
-        out[i] = run_flow(room_publish, &p, &s, SIZES[i], o->duration_s);
+        out[i] = flow_run(room_publish, &p, &s, SIZES[i], o->duration_s);
         if (out[i].wrong)
             report_note("data plane: %lu messages dropped or damaged in room %s", out[i].wrong, room.name);
     }

@@ -7,93 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sodium.h>
 #include "bench.h"
 #include "natsd.h"
 #include "nats_peer.h"
 #include "peers.h"
+#include "population.h"
 #include "report.h"
-
-#define FIXTURE_USERS 4  /* admin, alice, bob, carol */
-#define CHANGE_TIMEOUT_S 10.0
-
-typedef struct {
-    size_t n;            /* users beyond the fixture's, each owning one room */
-    uint8_t (*seeds)[32];
-} population;
-
-static int seed_population(store *s, void *ctx)
-{
-    population *p = ctx;
-    store_actor by = {"local:bench", NULL, NULL};
-    for (size_t i = 0; i < p->n; i++) {
-        uint8_t pk[32], sk[64];
-        char name[32];
-        randombytes_buf(p->seeds[i], 32);
-        crypto_sign_seed_keypair(pk, sk, p->seeds[i]);
-        snprintf(name, sizeof name, "user-%05zu", i);
-        store_user user;
-        store_room room;
-        if (store_user_add(s, name, pk, STORE_ROLE_MEMBER, &by) != STORE_OK ||
-            store_user_get_by_key(s, pk, &user) != STORE_OK ||
-            store_room_create(s, name, STORE_ROOM_CLEARTEXT, false, user.id, NULL, 0, &by, &room) != STORE_OK) {
-            fprintf(stderr, "bench: seeding user %zu failed: %s\n", i, store_errmsg(s));
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static double since_ms(double t0)
-{
-    return (bench_now() - t0) * 1e3;
-}
-
-static http_result admin_call(fixture *f, busauth_identity *as, const char *method, const char *target,
-                              const char *body, long expect)
-{
-    http_result r = fixture_call(f, as, method, target, body);
-    if (r.status != expect) {
-        fprintf(stderr, "bench: %s %s answered %ld (expected %ld): %s\n", method, target, r.status, expect,
-                r.body ? r.body : "");
-        exit(1);
-    }
-    return r;
-}
-
-/* Revoke: a fresh user is added and connects; the clock runs from the
- * DELETE until nats-server has closed its connection. */
-static double revoke_trial(fixture *f, int level, int trial)
-{
-    busauth_identity *victim;
-    busauth_identity_generate(&victim);
-    char nkey[57], body[256], target[128];
-    busauth_nkey_encode_public(busauth_identity_public_key(victim), nkey);
-    snprintf(body, sizeof body, "{\"name\":\"victim-%d-%d\",\"public_key\":\"%s\"}", level, trial, nkey);
-    http_result r = admin_call(f, f->admin, "POST", "/v1/users", body, 201);
-    http_result_free(&r);
-    nats_peer peer;
-    if (nats_peer_connect(&peer, f->server.nats_url, victim, NULL, false) != NATS_OK) {
-        fprintf(stderr, "bench: a freshly added user cannot connect to %s\n", f->server.nats_url);
-        exit(1);
-    }
-    snprintf(target, sizeof target, "/v1/users/%s", nkey);
-    double t0 = bench_now(), ms = NAN;
-    r = admin_call(f, f->admin, "DELETE", target, NULL, 200);
-    http_result_free(&r);
-    while (isnan(ms) && since_ms(t0) < CHANGE_TIMEOUT_S * 1e3) {
-        pthread_mutex_lock(&peer.lock);
-        bool closed = peer.closed;
-        pthread_mutex_unlock(&peer.lock);
-        if (closed || natsConnection_IsClosed(peer.nc))
-            ms = since_ms(t0);
-        else
-            bench_sleep_ms(0.2);
-    }
-    nats_peer_close(&peer);
-    busauth_identity_free(victim);
-    return ms;
-}
+#include "trials.h"
 
 /* Member add: bob joins alice's room; the clock runs from the POST until
  * bob, subscribing once it answered, holds the first message alice sends. */
@@ -104,15 +24,15 @@ static double member_add_trial(fixture *f, const char *room, nats_peer *alice, n
     snprintf(target, sizeof target, "/v1/rooms/%s/members", room);
     snprintf(subject, sizeof subject, "unibus.room.%s.msg", room);
     double t0 = bench_now(), ms = NAN;
-    http_result r = admin_call(f, f->alice, "POST", target, body, 201);
+    http_result r = bench_call(f, f->alice, "POST", target, body, 201);
     http_result_free(&r);
     natsSubscription *sub = nats_peer_subscribe(bob, subject);
-    while (sub && isnan(ms) && since_ms(t0) < CHANGE_TIMEOUT_S * 1e3) {
+    while (sub && isnan(ms) && bench_since_ms(t0) < CHANGE_TIMEOUT_S * 1e3) {
         natsConnection_PublishString(alice->nc, subject, "first");
         natsConnection_Flush(alice->nc);
         natsMsg *msg = NULL;
         if (natsSubscription_NextMsg(&msg, sub, 2) == NATS_OK)
-            ms = since_ms(t0);
+            ms = bench_since_ms(t0);
         natsMsg_Destroy(msg);
     }
     if (sub) {
@@ -120,7 +40,7 @@ static double member_add_trial(fixture *f, const char *room, nats_peer *alice, n
         natsSubscription_Destroy(sub);
     }
     snprintf(target, sizeof target, "/v1/rooms/%s/members/%s", room, f->bob_nkey);
-    r = admin_call(f, f->alice, "DELETE", target, NULL, 200);
+    r = bench_call(f, f->alice, "DELETE", target, NULL, 200);
     http_result_free(&r);
     return ms;
 }
@@ -158,7 +78,7 @@ static level_result run_level(fixture *f, int level, const bench_opts *o)
     int n = o->trials;
     double *revoke = calloc((size_t)n, sizeof *revoke), *add = calloc((size_t)n, sizeof *add);
     double *reload = calloc((size_t)n, sizeof *reload);
-    http_result r = admin_call(f, f->alice, "POST", "/v1/rooms", "{\"name\":\"propagation\",\"mode\":\"cleartext\"}", 201);
+    http_result r = bench_call(f, f->alice, "POST", "/v1/rooms", "{\"name\":\"propagation\",\"mode\":\"cleartext\"}", 201);
     char room[33];
     snprintf(room, sizeof room, "%s", json_string_value(json_object_get(r.json, "id")));
     http_result_free(&r);
@@ -169,7 +89,9 @@ static level_result run_level(fixture *f, int level, const bench_opts *o)
         exit(1);
     }
     for (int i = 0; i < n; i++) {
-        revoke[i] = revoke_trial(f, level, i);
+        char victim[48];
+        snprintf(victim, sizeof victim, "victim-%d-%d", level, i);
+        revoke[i] = trial_revoke(f, (const char *[]){f->server.nats_url}, 1, victim, NULL);
         add[i] = member_add_trial(f, room, &alice, &bob);
     }
     nats_peer_close(&alice);
@@ -198,23 +120,15 @@ static level_result run_level(fixture *f, int level, const bench_opts *o)
     return out;
 }
 
-/* prefix N suffix, for a row's measure. */
-static char *name_of(const char *prefix, size_t n, const char *suffix)
-{
-    char *s = malloc(112);
-    snprintf(s, 112, "%s%zu%s", prefix, n, suffix);
-    return s; /* lives as long as the report */
-}
-
 static void report_level(size_t users, int index, const level_result *l, int trials)
 {
     bench_row rows[4] = {
-        row_make(3, name_of("revoke -> connection closed, ", users, " users"), l->revoke_p99, "ms",
+        row_make(3, report_name("revoke -> connection closed, ", users, " users"), l->revoke_p99, "ms",
                  l->reload_p99, "nats reload p99"),
-        row_make(3, name_of("member add -> first message, ", users, " users"), l->add_p99, "ms", l->reload_p99,
+        row_make(3, report_name("member add -> first message, ", users, " users"), l->add_p99, "ms", l->reload_p99,
                  "nats reload p99"),
-        row_make(3, name_of("nats-server reload alone, ", users, " users"), l->reload_p99, "ms", NAN, NULL),
-        row_make(3, name_of("membershipd share (request -> SIGHUP), ", users, " users"), l->share_p99, "ms",
+        row_make(3, report_name("nats-server reload alone, ", users, " users"), l->reload_p99, "ms", NAN, NULL),
+        row_make(3, report_name("membershipd share (request -> SIGHUP), ", users, " users"), l->share_p99, "ms",
                  NAN, NULL),
     };
     double p50[4] = {l->revoke_p50, l->add_p50, l->reload_p50, l->share_p50};
@@ -237,14 +151,14 @@ static void report_scale(fixture *f, population *p, const level_result *l, size_
 {
     size_t users = p->n + FIXTURE_USERS;
     pid_t nats = bench_child_pid(f->server.pid, "nats-server");
-    bench_row regen = row_make(4, name_of("regenerate + reload (change in force), ", users, " users+rooms"),
+    bench_row regen = row_make(4, report_name("regenerate + reload (change in force), ", users, " users+rooms"),
                                l->total_p50, "ms", l->reload_p50, "nats reload p50");
     snprintf(regen.detail, sizeof regen.detail, "p50: request -> SIGHUP -> reload logged -> a login works again");
     report_add(&regen);
-    bench_row rss_m = row_make(4, name_of("membershipd RSS, ", users, " users+rooms"),
+    bench_row rss_m = row_make(4, report_name("membershipd RSS, ", users, " users+rooms"),
                                (double)harness_rss_kib(&f->server) / 1024, "MiB", NAN, NULL);
     report_add(&rss_m);
-    bench_row rss_n = row_make(4, name_of("nats-server RSS, ", users, " users+rooms"),
+    bench_row rss_n = row_make(4, report_name("nats-server RSS, ", users, " users+rooms"),
                                (double)harness_process_rss_kib(nats) / 1024, "MiB", NAN, NULL);
     report_add(&rss_n);
     int *fds = calloc(peers_wanted, sizeof *fds);
@@ -254,7 +168,7 @@ static void report_scale(fixture *f, population *p, const level_result *l, size_
     long nats_rss = harness_process_rss_kib(nats);
     peers_close(fds, peers_wanted);
     free(fds);
-    bench_row peers = row_make(4, name_of("authenticated peers connected at once (of ", peers_wanted, ")"),
+    bench_row peers = row_make(4, report_name("authenticated peers connected at once (of ", peers_wanted, ")"),
                                (double)in, "peers", (double)peers_wanted, "peers attempted");
     row_target_ratio(&peers, 1.0);
     snprintf(peers.detail, sizeof peers.detail, "raw nkey handshakes in %.1f s; nats-server RSS with them %.1f MiB",
@@ -267,11 +181,11 @@ void case_propagation(const bench_opts *o)
     const size_t full[] = {10, 1000, 10000}, quick[] = {10, 40, 80};
     const size_t *levels = o->quick ? quick : full;
     for (int i = 0; i < 3; i++) {
-        population p = {.n = levels[i] - FIXTURE_USERS};
-        p.seeds = malloc(p.n * sizeof *p.seeds);
+        population p;
+        population_init(&p, levels[i]);
         fixture f;
         double t0 = bench_now();
-        bench_start_server(&f, NULL, seed_population, &p);
+        bench_start_server(&f, NULL, population_seed, &p);
         printf("(%zu users and rooms seeded and served in %.1f s)\n", levels[i], bench_now() - t0);
         level_result l = run_level(&f, i, o);
         report_level(levels[i], i, &l, o->trials);
@@ -279,7 +193,6 @@ void case_propagation(const bench_opts *o)
             report_scale(&f, &p, &l, o->quick ? 20 : 1000);
         if (fixture_stop(&f) != 0)
             report_note("propagation: membershipd did not stop cleanly at %zu users", levels[i]);
-        sodium_memzero(p.seeds, p.n * sizeof *p.seeds);
-        free(p.seeds);
+        population_free(&p);
     }
 }

@@ -1,10 +1,19 @@
 /* bench_check_results FILE: the results JSON is complete and well formed
- * (schema, machine, every case with rows, numbers where numbers belong).
+ * (schema, machine, every case with rows, numbers where numbers belong,
+ * and in the cluster case a verdict on each of the issue's five figures).
  * It never judges a speed. */
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+
+#define CASES 6
+#define CLUSTER_CASE 6
+
+/* The cluster case's figures that must carry a target (and so a verdict):
+ * cross-node msg/s, user add, revoke, the write gap, the catch-up. */
+static const char *const CLUSTER_TARGETS[] = {"cross-node room", "user add through the bus log", "revoke -> closed on all",
+                                              "bus write gap", "new node: start -> admits peers"};
 
 static int fail(const char *what, const char *where)
 {
@@ -37,6 +46,22 @@ static int check_row(json_t *row, const char *where)
     return 0;
 }
 
+static int check_cluster(json_t *rows)
+{
+    for (size_t t = 0; t < sizeof CLUSTER_TARGETS / sizeof *CLUSTER_TARGETS; t++) {
+        bool found = false;
+        for (size_t i = 0; i < json_array_size(rows) && !found; i++) {
+            json_t *row = json_array_get(rows, i);
+            found = strncmp(json_string_value(json_object_get(row, "measure")), CLUSTER_TARGETS[t],
+                            strlen(CLUSTER_TARGETS[t])) == 0 &&
+                    json_is_string(json_object_get(row, "target"));
+        }
+        if (!found)
+            return fail("the cluster case lacks a row with a target for", CLUSTER_TARGETS[t]);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -54,10 +79,10 @@ int main(int argc, char **argv)
         !json_is_string(json_object_get(m, "kernel")))
         return fail("machine lacks nproc, cpu or kernel", argv[1]);
     json_t *cases = json_object_get(doc, "cases");
-    if (json_array_size(cases) != 5)
-        return fail("there are not five cases", argv[1]);
+    if (json_array_size(cases) != CASES)
+        return fail("there are not six cases", argv[1]);
     int rc = 0, targets = 0;
-    for (size_t c = 0; c < 5 && rc == 0; c++) {
+    for (size_t c = 0; c < CASES && rc == 0; c++) {
         json_t *k = json_array_get(cases, c), *rows = json_object_get(k, "rows");
         char where[64];
         snprintf(where, sizeof where, "case %zu", c + 1);
@@ -67,11 +92,13 @@ int main(int argc, char **argv)
             rc = check_row(json_array_get(rows, i), where);
             targets += json_is_string(json_object_get(json_array_get(rows, i), "target"));
         }
+        if (rc == 0 && c + 1 == CLUSTER_CASE)
+            rc = check_cluster(rows);
     }
     if (rc == 0 && targets == 0)
         rc = fail("no row carries a target", argv[1]);
     json_decref(doc);
     if (rc == 0)
-        printf("%s: well formed, 5 cases, %d targets\n", argv[1], targets);
+        printf("%s: well formed, %d cases, %d targets\n", argv[1], CASES, targets);
     return rc;
 }

@@ -13,7 +13,7 @@
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: unibus_bench [--quick] [--out FILE] [--cases 1,2,3,4,5]\n"
+    fprintf(stderr, "usage: unibus_bench [--quick] [--out FILE] [--cases 1,2,3,4,5,6]\n"
                     "  --quick   small counts, to check the program runs (figures mean nothing)\n"
                     "  --out     where the JSON results go (default bench/results.json)\n"
                     "  --cases   which cases to run (4 runs with 3)\n");
@@ -43,7 +43,7 @@ static void default_env(void)
 int main(int argc, char **argv)
 {
     bench_opts o = {.duration_s = 2.0, .trials = 100};
-    const char *out = "bench/results.json", *cases = "1,2,3,5";
+    const char *out = "bench/results.json", *cases = "1,2,3,5,6";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             o.quick = true;
@@ -73,6 +73,8 @@ int main(int argc, char **argv)
         case_propagation(&o);
     if (strchr(cases, '5'))
         case_abuse(&o);
+    if (strchr(cases, '6'))
+        case_cluster(&o);
     double elapsed = bench_now() - started;
     printf("\n");
     report_print_table(stdout);

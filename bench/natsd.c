@@ -9,8 +9,7 @@
 
 #define NATSD_TIMEOUT_MS 15000
 
-/* The supervisor execs a path: find nats-server on PATH as a shell would. */
-static const char *nats_server_path(void)
+const char *natsd_binary(void)
 {
     static char found[PATH_MAX];
     const char *path = getenv("PATH");
@@ -26,7 +25,7 @@ static const char *nats_server_path(void)
 
 static int start(natsd *n)
 {
-    n->sup = supervisor_start(nats_server_path(), n->config, NATSD_TIMEOUT_MS);
+    n->sup = supervisor_start(natsd_binary(), n->config, NATSD_TIMEOUT_MS);
     snprintf(n->url, sizeof n->url, "nats://127.0.0.1:%u", n->port);
     if (!n->sup)
         fprintf(stderr, "bench: nats-server did not start on %s; is nats-server on PATH?\n", n->config);

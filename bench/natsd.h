@@ -12,6 +12,9 @@ typedef struct {
     char config[4200];
 } natsd;
 
+/* nats-server's path, found on PATH as a shell would (the supervisor execs
+ * a path). */
+const char *natsd_binary(void);
 /* No authorization at all, the payload limit membershipd gives its own. */
 int natsd_start_open(natsd *n, const char *dir);
 /* The configuration at source (a membershipd-generated nats.conf) on a

@@ -13,7 +13,7 @@
 #define MAX_NOTES 32
 
 static const char *const CASE_NAMES[] = {"", "data plane", "control plane", "propagation", "scale",
-                                         "cost of abuse"};
+                                         "cost of abuse", "cluster"};
 
 static bench_row rows[MAX_ROWS];
 static size_t nrows;
@@ -26,6 +26,15 @@ bench_row row_make(int case_no, const char *measure, double figure, const char *
     bench_row r = {.case_no = case_no, .measure = measure, .figure = figure, .unit = unit,
                    .ceiling = ceiling, .ceiling_name = ceiling_name ? ceiling_name : "", .met = -1};
     return r;
+}
+
+const char *report_name(const char *prefix, size_t n, const char *suffix)
+{
+    static char names[MAX_ROWS][112];
+    static size_t used;
+    char *s = names[used++ % MAX_ROWS];
+    snprintf(s, sizeof names[0], "%s%zu%s", prefix, n, suffix);
+    return s;
 }
 
 static double ratio_of(const bench_row *r)
@@ -149,7 +158,7 @@ static json_t *row_json(const bench_row *r)
 int report_write_json(const char *path, bool quick, double elapsed_s)
 {
     json_t *cases = json_array();
-    for (int c = 1; c <= 5; c++) {
+    for (int c = 1; c <= REPORT_CASES; c++) {
         json_t *list = json_array();
         for (size_t i = 0; i < nrows; i++)
             if (rows[i].case_no == c)

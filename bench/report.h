@@ -3,10 +3,13 @@
 #define UNIBUS_BENCH_REPORT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
+#define REPORT_CASES 6
+
 typedef struct {
-    int case_no;            /* 1..5, as in dev/bench.md */
+    int case_no;            /* 1..REPORT_CASES, as in dev/bench.md */
     const char *measure;
     double figure;
     const char *unit;
@@ -24,6 +27,8 @@ bench_row row_make(int case_no, const char *measure, double figure, const char *
 void row_target_ratio(bench_row *r, double min);
 void row_target_below(bench_row *r, double limit);
 void row_target_over_ceiling(bench_row *r, double over);
+/* prefix N suffix, for a row's measure: lives as long as the report. */
+const char *report_name(const char *prefix, size_t n, const char *suffix);
 /* Records the row (copied) and prints it at once, so a long run shows progress. */
 void report_add(const bench_row *r);
 void report_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -4,10 +4,12 @@
 #include <dirent.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "busauth/seedfile.h"
@@ -17,6 +19,11 @@ double bench_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double bench_since_ms(double t0)
+{
+    return (bench_now() - t0) * 1e3;
 }
 
 void bench_sleep_ms(double ms)
@@ -70,6 +77,18 @@ pid_t bench_child_pid(pid_t parent, const char *comm)
     if (d)
         closedir(d);
     return found;
+}
+
+void bench_end_process(pid_t pid, int sig)
+{
+    kill(pid, sig);
+    for (int waited = 0; waited < 10000; waited += 10) {
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return;
+        bench_sleep_ms(10);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
 }
 
 unsigned bench_free_port(void)

@@ -70,6 +70,11 @@ int fixture_start(fixture *f, const char *const *flags)
 
 int fixture_start_seeded(fixture *f, const char *const *flags, fixture_seed_fn seed, void *ctx)
 {
+    return fixture_prepare(f, seed, ctx) == 0 ? fixture_restart(f, flags) : -1;
+}
+
+int fixture_prepare(fixture *f, fixture_seed_fn seed, void *ctx)
+{
     memset(f, 0, sizeof *f);
     test_make_temp_dir(f->dir);
     snprintf(f->data_dir, sizeof f->data_dir, "%s/data", f->dir);
@@ -85,9 +90,7 @@ int fixture_start_seeded(fixture *f, const char *const *flags, fixture_seed_fn s
     f->carol = add_user(s, "carol", STORE_ROLE_MEMBER, f->carol_nkey);
     int seeded = seed ? seed(s, ctx) : 0;
     store_close(s);
-    if (seeded != 0)
-        return -1;
-    return fixture_restart(f, flags);
+    return seeded;
 }
 
 /* A restarted server refuses request times at or below the floor its
@@ -109,14 +112,24 @@ static void wait_past_request_floor(fixture *f)
 
 int fixture_restart(fixture *f, const char *const *flags)
 {
-    const char *args[32] = {"--data-dir", f->data_dir};
+    return fixture_launch(f, flags) == 0 ? fixture_await(f, 10000) : -1;
+}
+
+int fixture_launch(fixture *f, const char *const *flags)
+{
+    const char *args[48] = {"--data-dir", f->data_dir};
     size_t n = 2;
-    for (size_t i = 0; flags && flags[i] && n < 31; i++)
+    for (size_t i = 0; flags && flags[i] && n < 47; i++)
         args[n++] = flags[i];
     bool tls = false;
     for (size_t i = 0; i < n; i++)
         tls = tls || strcmp(args[i], "--tls-cert") == 0;
-    if (harness_start(&f->server, tls, args) != 0)
+    return harness_launch(&f->server, tls, args);
+}
+
+int fixture_await(fixture *f, int timeout_ms)
+{
+    if (harness_await(&f->server, timeout_ms) != 0)
         return -1;
     wait_past_request_floor(f);
     return read_server_key(f);
@@ -127,12 +140,17 @@ int fixture_stop(fixture *f)
     int status = harness_stop(&f->server);
     if (status != 0)
         fprintf(stderr, "membershipd exited with %d; its log: %s\n", status, f->server.log_path);
+    fixture_release(f);
+    return status == 0 ? 0 : -1;
+}
+
+void fixture_release(fixture *f)
+{
     busauth_identity_free(f->admin);
     busauth_identity_free(f->alice);
     busauth_identity_free(f->bob);
     busauth_identity_free(f->carol);
     test_remove_tree(f->dir);
-    return status == 0 ? 0 : -1;
 }
 
 http_result fixture_call_opts(fixture *f, const http_opts *opts, const char *method, const char *target,

@@ -26,10 +26,20 @@ int fixture_start(fixture *f, const char *const *flags);
  * users are in and before the server starts: more users, rooms... */
 typedef int (*fixture_seed_fn)(store *s, void *ctx);
 int fixture_start_seeded(fixture *f, const char *const *flags, fixture_seed_fn seed, void *ctx);
+/* Only the first half: the data dir with the users (and seed's), no server. */
+int fixture_prepare(fixture *f, fixture_seed_fn seed, void *ctx);
 /* Starts membershipd again on the same data dir (after a crash, say). */
 int fixture_restart(fixture *f, const char *const *flags);
+/* fixture_restart in two halves (harness_launch, harness_await), for
+ * servers that must start together.  A copy of f with another data_dir is
+ * another node of the same bus, with the same users (not freed with it). */
+int fixture_launch(fixture *f, const char *const *flags);
+int fixture_await(fixture *f, int timeout_ms);
 /* Stops the server; -1 unless it shut down cleanly (exit 0, so no leaks). */
 int fixture_stop(fixture *f);
+/* What fixture_stop does besides stopping the server: frees the users and
+ * removes the directory. */
+void fixture_release(fixture *f);
 
 /* The port of the running server's data plane. */
 unsigned fixture_nats_port(const fixture *f);

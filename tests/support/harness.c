@@ -49,7 +49,7 @@ static unsigned read_port(const char *log_path, char nats_url[128])
     return port;
 }
 
-static pid_t spawn(const char *const *argv, int out_fd, int err_fd)
+pid_t harness_spawn(const char *const *argv, int out_fd, int err_fd)
 {
     pid_t pid = fork();
     if (pid == 0) {
@@ -66,9 +66,10 @@ static pid_t spawn(const char *const *argv, int out_fd, int err_fd)
     return pid;
 }
 
-int harness_start(harness_server *h, bool tls, const char *const *args)
+int harness_launch(harness_server *h, bool tls, const char *const *args)
 {
     memset(h, 0, sizeof *h);
+    h->tls = tls;
     make_log_path(h);
     const char *argv[MAX_ARGS] = {harness_membershipd(), "serve", "--http-port", "0", "--nats-port", "0"};
     size_t n = 6;
@@ -76,12 +77,17 @@ int harness_start(harness_server *h, bool tls, const char *const *args)
         argv[n++] = args[i];
     argv[n] = NULL;
     int log_fd = open(h->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    h->pid = spawn(argv, -1, log_fd);
+    h->pid = harness_spawn(argv, -1, log_fd);
     close(log_fd);
-    for (int waited = 0; waited < 10000; waited += 20) {
+    return h->pid > 0 ? 0 : -1;
+}
+
+int harness_await(harness_server *h, int timeout_ms)
+{
+    for (int waited = 0; h->pid > 0 && waited < timeout_ms; waited += 20) {
         h->port = read_port(h->log_path, h->nats_url);
         if (h->port) {
-            snprintf(h->base_url, sizeof h->base_url, "%s://127.0.0.1:%u", tls ? "https" : "http", h->port);
+            snprintf(h->base_url, sizeof h->base_url, "%s://127.0.0.1:%u", h->tls ? "https" : "http", h->port);
             return 0;
         }
         int status;
@@ -93,6 +99,11 @@ int harness_start(harness_server *h, bool tls, const char *const *args)
     }
     harness_stop(h);
     return -1;
+}
+
+int harness_start(harness_server *h, bool tls, const char *const *args)
+{
+    return harness_launch(h, tls, args) == 0 ? harness_await(h, 10000) : -1;
 }
 
 int harness_stop(harness_server *h)
@@ -116,7 +127,12 @@ int harness_stop(harness_server *h)
 
 bool harness_log_contains(const harness_server *h, const char *text)
 {
-    FILE *f = fopen(h->log_path, "r");
+    return harness_file_contains(h->log_path, text);
+}
+
+bool harness_file_contains(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "r");
     char line[4096];
     bool found = false;
     while (f && !found && fgets(line, sizeof line, f))
@@ -156,7 +172,7 @@ int harness_run(const char *const *args, char *out, size_t outlen)
     if (pipe(fds) != 0)
         return -1;
     int devnull = open("/dev/null", O_WRONLY);
-    pid_t pid = spawn(argv, fds[1], devnull);
+    pid_t pid = harness_spawn(argv, fds[1], devnull);
     close(fds[1]);
     close(devnull);
     size_t used = 0;

@@ -16,6 +16,7 @@ typedef struct {
     char log_path[PATH_MAX];
     char base_url[64];
     char nats_url[128];
+    bool tls;
 } harness_server;
 
 /* Path of the membershipd binary under test ($MEMBERSHIPD). */
@@ -25,10 +26,22 @@ const char *harness_membershipd(void);
  * waits until it logs that it listens.  Returns 0, or -1 (and the process
  * is gone) if it exited or did not listen within 10 s. */
 int harness_start(harness_server *h, bool tls, const char *const *args);
+/* The same in two halves, for servers that must start together (a
+ * cluster node logs that it listens only once it has the bus log, which
+ * needs most of the nodes up): the process, then up to timeout_ms for it
+ * to listen.  harness_await stops the server when it does not. */
+int harness_launch(harness_server *h, bool tls, const char *const *args);
+int harness_await(harness_server *h, int timeout_ms);
+/* Runs argv (argv[0] a path) with stdout and stderr on the given fds
+ * (out -1: /dev/null; err -1: inherited); it gets SIGTERM when the calling
+ * thread ends, so a test that dies leaves no process behind. */
+pid_t harness_spawn(const char *const *argv, int out_fd, int err_fd);
 /* SIGTERM, then waits; returns the exit status (or -1). */
 int harness_stop(harness_server *h);
 /* True while the log holds text. */
 bool harness_log_contains(const harness_server *h, const char *text);
+/* True while the file at path holds text on a line (lines up to 4 KiB). */
+bool harness_file_contains(const char *path, const char *text);
 /* Resident set size of the server process in KiB. */
 long harness_rss_kib(const harness_server *h);
 long harness_process_rss_kib(pid_t pid);

@@ -78,10 +78,26 @@ static int purge_before(ctllog *log, int64_t keep, char *err, size_t errlen)
     return st == NATS_OK ? 0 : -1;
 }
 
+/* A base written whose purge failed is purged again, never written again:
+ * a stream that refuses purges (an insider set deny_purge in the fifth
+ * adversarial pass) got a whole base more every few seconds. */
+static bool purge_pending(ctllog *log)
+{
+    char err[256];
+    if (!log->compact_keep)
+        return false;
+    if (purge_before(log, log->compact_keep, err, sizeof err) == 0) {
+        log_event(LOG_INFO, "bus_log_compacted", "purged_before=%lld detail=\"purged on a later try\"",
+                  (long long)log->compact_keep);
+        log->compact_keep = 0;
+    }
+    return true;
+}
+
 void ctllog_compact_if_due(ctllog *log)
 {
     ctllog_stream st;
-    if (ctllog_stream_state(log, &st) != 0 || !due(log, &st))
+    if (ctllog_stream_state(log, &st) != 0 || purge_pending(log) || !due(log, &st))
         return;
     void *base = NULL;
     size_t len = 0;
@@ -95,8 +111,10 @@ void ctllog_compact_if_due(ctllog *log)
     if (status != STORE_OK) /* another entry got in first, or no quorum: the next round */
         return;
     if (purge_before(log, st.last + 1, err, sizeof err) != 0) {
+        log->compact_keep = st.last + 1;
         log_event(LOG_WARN, "bus_log_compact_failed", "through=%lld detail=\"the new base is written; the entries "
-                  "before it could not be purged: %s; trying again at the next compaction\"", (long long)st.last, err);
+                  "before it could not be purged: %s; trying the purge again, and writing no other base until it "
+                  "goes\"", (long long)st.last, err);
         return;
     }
     log_event(LOG_INFO, "bus_log_compacted", "purged_before=%lld base_through=%lld base_bytes=%zu entries=%llu "

@@ -59,6 +59,7 @@ struct ctllog {
     int64_t behind_since_ms;    /* applied less than a node heard lately runs, since (0: not behind) */
     int64_t stream_first, stream_last; /* the stream's sequences, as last read */
     int64_t log_id;             /* which log this is (ctllog_apply.c log_identity) */
+    int64_t compact_keep;       /* a compaction's base, whose purge failed: purged again (applier only) */
     int64_t unavailable_since_ms; /* the stream could not be read, since (0: it can) */
     int64_t repaired_ms;        /* the last time cfg.repair was asked for */
     natsOptions *opts;

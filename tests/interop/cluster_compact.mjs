@@ -4,14 +4,15 @@
 // every node keeps every change, a restarted node stays in the same log,
 // the offline CLI still writes through it, and a node that joins with an
 // empty store afterwards starts from the new base.
-// usage: node cluster_compact.mjs MEMBERSHIPD UNIBUS
+// usage: node cluster_compact.mjs MEMBERSHIPD UNIBUS SIGTOOL
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Bus, Node, checker, meshOf, mkdirPrivate, peer, runScenario, until } from "./cluster_lib.mjs";
+import { connect, nkeyAuthenticator } from "nats";
+import { Bus, Node, checker, delay, meshOf, mkdirPrivate, peer, runScenario, until } from "./cluster_lib.mjs";
 
-const [membershipd, unibus] = process.argv.slice(2);
+const [membershipd, unibus, sigtool] = process.argv.slice(2);
 const work = mkdtempSync(join(process.env.TMPDIR || tmpdir(), "unibus-compact-"));
 const t = checker();
 const nodes = [];
@@ -80,6 +81,27 @@ async function threeNodes() {
   addUsers(bus, "n2", "late", 1);
   t.check("a change after the compaction reaches the joined node",
     Boolean(await until(() => canLogIn(n3.nats, "late0"), 30000, 500)));
+  await refusedPurge(bus, three);
+}
+
+// A stream that refuses purges (an insider with a node's server.seed can
+// set deny_purge): the base a compaction wrote is purged again later, and
+// no other is written meanwhile (the fifth adversarial pass saw a whole
+// base more every few seconds, with no write at all).
+async function refusedPurge(bus, three) {
+  const seed = execFileSync(sigtool, ["derive", join(bus.dataDir("n2"), "server.seed"), "nats-log"], { encoding: "utf8" })
+    .trim();
+  const nc = await connect({ servers: three[1].nats, authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) });
+  const info = JSON.parse((await nc.request("$JS.API.STREAM.INFO.UNIBUS_LOG", "", { timeout: 5000 })).string());
+  const updated = JSON.parse((await nc.request("$JS.API.STREAM.UPDATE.UNIBUS_LOG",
+    JSON.stringify({ ...info.config, deny_purge: true }), { timeout: 5000 })).string());
+  await nc.close();
+  t.check("(set up) the stream now refuses purges", updated.config?.deny_purge === true, JSON.stringify(updated));
+  const failed = () => three.reduce((n, node) => n + (node.log().match(/msg=bus_log_compact_failed /g) || []).length, 0);
+  addUsers(bus, "n2", "d", 20);
+  await until(() => failed() >= 1, 20000, 200);
+  await delay(16000); // three compaction rounds
+  t.check("a compaction whose purge is refused writes one base, not one a round", failed() === 1, `${failed()} bases`);
 }
 
 await runScenario(t, nodes, work, async () => {

@@ -389,6 +389,8 @@ static int read_held(const nats_monitor *m, session *s, interest_scan *scan, cha
     return rc;
 }
 
+#define INTEREST_KEY_MAX 8192
+
 /* Each subscription of a connection in a watched account that some
  * server does not hold. */
 static int note_missing(const json_t *conn, void *ctx)
@@ -401,13 +403,20 @@ static int note_missing(const json_t *conn, void *ctx)
     for (size_t i = 0; i < json_array_size(subs); i++) {
         const json_t *sub = json_array_get(subs, i);
         const char *queue = json_string_value(json_object_get(sub, "qgroup"));
-        char key[1024];
-        snprintf(key, sizeof key, "%s %s%s%s", account, json_string_value(json_object_get(sub, "subject")) ?: "",
-                 queue ? " " : "", queue ?: "");
+        /* Room for any subject and queue a client can send (a control line
+         * is at most 4,096 bytes); one cut short would never match what
+         * the others hold, and read as missing for ever (the fifth
+         * adversarial pass made a node bounce its routes every 15 s that
+         * way with one long subscription). */
+        char key[INTEREST_KEY_MAX];
+        int n = snprintf(key, sizeof key, "%s %s%s%s", account, json_string_value(json_object_get(sub, "subject")) ?: "",
+                         queue ? " " : "", queue ?: "");
+        if (n < 0 || (size_t)n >= sizeof key)
+            continue;
         const char *server;
         json_t *held;
         json_object_foreach(scan->held, server, held) {
-            char pair[1300];
+            char pair[INTEREST_KEY_MAX + 256];
             /* The holder too: only the same subscription missed in two
              * readings proves a loss, not a subject a client keeps
              * subscribing and unsubscribing (its interest comes and goes

@@ -124,6 +124,16 @@ try {
   t.check("before: carol on n1 receives what bob publishes on n2", await reaches(bobOn2, subject, before, "before", 10, 10000));
   before.sub.unsubscribe();
 
+  // One subscription of a member's to a long subject of her room, kept: it
+  // is held across the routes like any (the fifth adversarial pass: n1
+  // cut it short when comparing, and bounced its routes every 15 s).
+  const long = mallory[0].subscribe(`unibus.room.${room}.${"x".repeat(2000)}`);
+  await mallory[0].flush();
+  await delay(16000); // three periodic checks
+  t.check("a member's long subscription costs no route bounce", (await n1.metric("unibus_cluster_interest_repairs_total")) === 0,
+    `${await n1.metric("unibus_cluster_interest_repairs_total")} repairs`);
+  long.unsubscribe();
+
   // Mallory floods while dave goes in and out of the room: every change
   // is one reload of n1's nats-server (each node applies the bus log),
   // with her SUB/UNSUB arriving during it.  Made through n2, which waits

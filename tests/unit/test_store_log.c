@@ -500,6 +500,42 @@ static void a_checkpoint_that_differs_is_refused(void **state)
     free(stale.data);
 }
 
+/* A forged checkpoint whose row counts agree (a revocation undone in a
+ * copy of the store) is refused too: a later base is matched row by row
+ * (the fifth adversarial pass had every node take one). */
+static void a_checkpoint_that_undoes_a_revocation_is_refused(void **state)
+{
+    world *w = *state;
+    uint8_t k[32];
+    store_user kim;
+    random_key(k);
+    assert_int_equal(store_user_add(w->a, "kim", k, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
+    assert_int_equal(store_user_get_by_name(w->a, "kim", &kim), STORE_OK);
+    assert_int_equal(store_user_revoke(w->a, kim.id, &ADMIN, NULL), STORE_OK);
+    char a_path[PATH_MAX + 64], forged_path[PATH_MAX + 64], sql[PATH_MAX + 200], err[512];
+    snprintf(a_path, sizeof a_path, "%s/a.db", w->dir);
+    snprintf(forged_path, sizeof forged_path, "%s/forged.db", w->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(a_path, &db), SQLITE_OK);
+    snprintf(sql, sizeof sql, "VACUUM INTO '%s'", forged_path);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(sqlite3_open(forged_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE users SET revoked_at = NULL WHERE name = 'kim'", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    chmod(forged_path, 0600);
+    store *forger = NULL;
+    entry forged;
+    assert_int_equal(store_open(forged_path, STORE_OPEN_EXISTING, &forger, err, sizeof err), STORE_OK);
+    snapshot_of(forger, &forged);
+    store_close(forger);
+    assert_int_equal(store_log_apply_base(w->a, w->n + 1, w->n + 1, forged.data, forged.len), STORE_CONFLICT);
+    assert_int_equal(store_user_get_by_name(w->a, "kim", &kim), STORE_OK);
+    assert_true(kim.revoked_ms > 0);
+    free(forged.data);
+}
+
 /* A store that applied entries of a log from before base snapshots
  * (schema 5) counts as based: it has its state, and takes writes. */
 static void a_schema_5_store_that_applied_entries_is_based(void **state)
@@ -582,6 +618,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_base_names_its_ca, setup, teardown),
         cmocka_unit_test_setup_teardown(a_compacted_log_starts_at_a_later_base, setup, teardown),
         cmocka_unit_test_setup_teardown(a_checkpoint_that_differs_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_checkpoint_that_undoes_a_revocation_is_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

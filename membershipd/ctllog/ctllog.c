@@ -177,14 +177,10 @@ int ctllog_stream_state(ctllog *log, ctllog_stream *out)
     o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
     if (js_GetStreamInfo(&si, ctllog_js(log), CTLLOG_STREAM, &o, &jerr) != NATS_OK)
         return -1;
-    /* A replica that knows it has no leader answers from its own copy,
-     * naming no leader (jetstream_api.go:1763, jetstream_cluster.go:7319):
-     * possibly stale, so not the stream's state. */
-    if (si->Cluster && (!si->Cluster->Leader || !si->Cluster->Leader[0])) {
-        jsStreamInfo_Destroy(si);
-        return -1;
-    }
-    *out = (ctllog_stream){(int64_t)si->State.FirstSeq, (int64_t)si->State.LastSeq, si->State.Msgs};
+    const jsStreamConfig *c = si->Config;
+    *out = (ctllog_stream){(int64_t)si->State.FirstSeq, (int64_t)si->State.LastSeq, si->State.Msgs,
+                           c && (c->Sealed || c->DenyPurge || c->DenyDelete || c->MaxMsgs > 0 || c->MaxBytes > 0 ||
+                                 c->MaxAge > 0)};
     pthread_mutex_lock(&log->lock);
     log->stream_first = out->first;
     log->stream_last = out->last;

@@ -353,10 +353,34 @@ static read_outcome read_at(ctllog *log, int64_t seq, natsMsg **msg)
     "them): stop it, move its membership.db away and start it again to join with an empty store " \
     "(dev/operations.md)"
 
+#define PURGED_NOT_COMPACTED \
+    "the bus log's entries before its first were removed, and no base of this log is at its head: not a " \
+    "compaction (whoever holds a node's files purged it?); this node admits nobody: remake the log " \
+    "(dev/operations.md, The bus log lost) and revoke the node whose files were used"
+
+/* Whether the stream's first message is the first part of a base of this
+ * log: what a compaction leaves at the head, and nothing else does. */
+static bool head_is_our_base(ctllog *log, int64_t first)
+{
+    natsMsg *msg = NULL;
+    jsErrCode jerr = 0;
+    if (ctllog_read(log, first, CTLLOG_PUBLISH_TIMEOUT_MS, &msg, &jerr) != NATS_OK)
+        return false;
+    const char *base = NULL, *part = NULL, *id = NULL;
+    unsigned i = 0, n = 0;
+    bool ours = natsMsgHeader_Get(msg, CTLLOG_HEADER_BASE, &base) == NATS_OK && strcmp(base, "1") == 0 &&
+                natsMsgHeader_Get(msg, CTLLOG_HEADER_PART, &part) == NATS_OK && sscanf(part, "%u/%u", &i, &n) == 2 &&
+                i == 1 && natsMsgHeader_Get(msg, CTLLOG_HEADER_LOG, &id) == NATS_OK &&
+                strtoll(id, NULL, 10) == log->log_id;
+    natsMsg_Destroy(msg);
+    return ours;
+}
+
 /* No message at next: the end, or purged by a compaction (next below the
- * stream's first).  A store without a base starts at the first, which is
- * a base; a based one lost entries it needed.  1: moved on, 0: the end,
- * -1: no more applying. */
+ * stream's first, a base of this log there).  A store without a base
+ * starts at that base; a based one lost entries it needed.  Purged any
+ * other way, the log was tampered with.  1: moved on, 0: the end, -1: no
+ * more applying. */
 static int skip_compacted(ctllog *log, assembly *a, int64_t *next)
 {
     pthread_mutex_lock(&log->lock);
@@ -365,6 +389,10 @@ static int skip_compacted(ctllog *log, assembly *a, int64_t *next)
     ctllog_stream st;
     if (!maybe || ctllog_stream_state(log, &st) != 0 || *next >= st.first)
         return 0;
+    if (!head_is_our_base(log, st.first)) {
+        diverged(log, *next, PURGED_NOT_COMPACTED);
+        return -1;
+    }
     if (ctllog_is_based(log)) {
         diverged(log, *next, COMPACTED_PAST);
         return -1;
@@ -485,6 +513,7 @@ static void consume(ctllog *log)
             continue;
         }
         settle_ms = 0;
+        ctllog_compact_at_end(log);
         if (!ctllog_is_based(log))
             offer_base(log, next - 1, &waiting_said);
         else if (!ctllog_is_ready(log))

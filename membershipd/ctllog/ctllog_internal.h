@@ -59,7 +59,9 @@ struct ctllog {
     int64_t behind_since_ms;    /* applied less than a node heard lately runs, since (0: not behind) */
     int64_t stream_first, stream_last; /* the stream's sequences, as last read */
     int64_t log_id;             /* which log this is (ctllog_apply.c log_identity) */
-    int64_t compact_keep;       /* a compaction's base, whose purge failed: purged again (applier only) */
+    int64_t compact_keep;       /* a compaction's base: what is before it is purged once every node ran it */
+    bool compact_wanted;        /* due: a base goes in at the stream's end (applier only) */
+    bool compact_failed_said, tampered_said; /* (applier only) */
     int64_t unavailable_since_ms; /* the stream could not be read, since (0: it can) */
     int64_t repaired_ms;        /* the last time cfg.repair was asked for */
     natsOptions *opts;
@@ -97,14 +99,18 @@ int64_t ctllog_last_seq(ctllog *log);
 typedef struct {
     int64_t first, last;
     uint64_t msgs;
+    bool tampered;              /* sealed, or limits membershipd never sets (ctllog_stream_state) */
 } ctllog_stream;
 /* The stream's first and last sequences and how many messages it holds:
  * 0, or -1 when it cannot be read. */
 int ctllog_stream_state(ctllog *log, ctllog_stream *out);
 /* Whether the store has taken the log's base. */
 bool ctllog_is_based(ctllog *log);
-/* The applier asks every CTLLOG_WATCH_STREAM_MS (ctllog_compact.c). */
+/* The applier asks every CTLLOG_WATCH_STREAM_MS whether a compaction is
+ * due (and purges what a base written earlier made redundant), and writes
+ * its base when it next reaches the stream's end (ctllog_compact.c). */
 void ctllog_compact_if_due(ctllog *log);
+void ctllog_compact_at_end(ctllog *log);
 void ctllog_set_applied(ctllog *log, int64_t seq);
 /* Waits until everything up to last is applied but a last entry that is
  * not whole: 0, or -1 after timeout_ms. */

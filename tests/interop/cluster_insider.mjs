@@ -111,6 +111,15 @@ async function forgedReports(bus) {
   bus.run(["user", "add", "carol", keygen("carol"), "--data-dir", bus.dataDir("n2")]);
   t.check("and writes go on: a user added on n2 logs in on every node", Boolean(await until(async () =>
     (await Promise.all(three.map((n) => canLogIn(n.nats, "carol")))).every(Boolean), 15000, 500)));
+  // Purging what a compaction would (allowed to the log user: compaction
+  // needs it) leaves no base of this log at the head: every node says the
+  // log was tampered with, not that it fell behind a compaction.
+  const purger = await connect({ servers: three[2].nats, authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) });
+  await purger.request("$JS.API.STREAM.PURGE.UNIBUS_LOG", JSON.stringify({ seq: 1e9 }), { timeout: 5000 });
+  await purger.close();
+  t.check("a purge that is no compaction is called tampering on every node", Boolean(await until(() =>
+    three.every((n) => /msg=bus_log_diverged .*not a compaction/.test(n.log())), 20000, 200)),
+    three.map((n) => (n.log().match(/msg=bus_log_diverged.*/) || [""])[0].slice(0, 200)).join(" | "));
 }
 
 await runScenario(t, nodes, work, async () => {

@@ -72,7 +72,7 @@ export async function runScenario(t, nodes, work, scenario) {
   try {
     await scenario();
   } catch (e) {
-    t.check("the scenario ran", false, e.stack);
+    t.check("the scenario ran", false, `${e.stack}${e.stderr ? `\n${e.stderr}` : ""}`);
   } finally {
     for (const n of nodes) await n.stop("SIGKILL");
     if (!t.failed) rmSync(work, { recursive: true, force: true });

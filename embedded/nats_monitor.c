@@ -80,7 +80,11 @@ static int ask_named(const nats_monitor *m, session *s, const char *subject, con
         snprintf(err, errlen, "nats-server at %s did not answer %s: %s", m->url, subject, natsStatus_GetText(st));
         return -1;
     }
-    json_t *doc = json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), 0, NULL);
+    /* NUL allowed: a member may subscribe to a subject holding one, which
+     * every server's CONNZ and ROUTEZ then quote as \u0000; refused, it
+     * switched the route-interest check off on every node (the sixth
+     * adversarial pass).  Compared up to the NUL, on both sides alike. */
+    json_t *doc = json_loadb(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), JSON_ALLOW_NUL, NULL);
     natsMsg_Destroy(reply);
     if (name)
         snprintf(name, namelen, "%s", json_string_value(json_object_get(json_object_get(doc, "server"), "name")) ?: "");
@@ -402,15 +406,21 @@ static int note_missing(const json_t *conn, void *ctx)
     const json_t *subs = json_object_get(conn, "subscriptions_list_detail");
     for (size_t i = 0; i < json_array_size(subs); i++) {
         const json_t *sub = json_array_get(subs, i);
-        const char *queue = json_string_value(json_object_get(sub, "qgroup"));
+        const json_t *subject = json_object_get(sub, "subject"), *qgroup = json_object_get(sub, "qgroup");
+        const char *queue = json_string_value(qgroup);
+        /* One with a NUL byte in it cannot be compared (it is cut there, and
+         * nats-server does not carry it over routes as it was): left out. */
+        if (json_string_length(subject) != strlen(json_string_value(subject) ?: "") ||
+            (queue && json_string_length(qgroup) != strlen(queue)))
+            continue;
         /* Room for any subject and queue a client can send (a control line
          * is at most 4,096 bytes); one cut short would never match what
          * the others hold, and read as missing for ever (the fifth
          * adversarial pass made a node bounce its routes every 15 s that
          * way with one long subscription). */
         char key[INTEREST_KEY_MAX];
-        int n = snprintf(key, sizeof key, "%s %s%s%s", account, json_string_value(json_object_get(sub, "subject")) ?: "",
-                         queue ? " " : "", queue ?: "");
+        int n = snprintf(key, sizeof key, "%s %s%s%s", account, json_string_value(subject) ?: "", queue ? " " : "",
+                         queue ?: "");
         if (n < 0 || (size_t)n >= sizeof key)
             continue;
         const char *server;

@@ -14,8 +14,30 @@
 typedef struct {
     char names[TABLES_MAX][TABLE_NAME_MAX];
     int64_t rows[TABLES_MAX];
+    int columns[TABLES_MAX];
+    uint64_t pk[TABLES_MAX];  /* bit i: column i is in the primary key */
     size_t n;
 } table_list;
+
+/* The table's columns and which are its primary key's, as the changeset
+ * of its rows records them. */
+static store_status table_shape(store *s, const char *name, int *columns, uint64_t *pk)
+{
+    sqlite3_stmt *stmt = store_prepare(s, "SELECT pk FROM pragma_table_info(?1)");
+    if (!stmt)
+        return store_from_sqlite(sqlite3_errcode(s->db));
+    sqlite3_bind_text(stmt, 1, name, -1, SQLITE_TRANSIENT);
+    int rc;
+    *columns = 0;
+    *pk = 0;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (*columns < 64 && sqlite3_column_int(stmt, 0) > 0)
+            *pk |= UINT64_C(1) << *columns;
+        ++*columns;
+    }
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_DONE ? STORE_OK : store_from_sqlite(rc);
+}
 
 /* The replicated tables of this schema. */
 static store_status list_tables(store *s, table_list *out)
@@ -36,7 +58,10 @@ static store_status list_tables(store *s, table_list *out)
         strcpy(out->names[out->n++], name);
     }
     sqlite3_finalize(stmt);
-    return rc == SQLITE_DONE ? STORE_OK : store_from_sqlite(rc);
+    store_status status = rc == SQLITE_DONE ? STORE_OK : store_from_sqlite(rc);
+    for (size_t i = 0; status == STORE_OK && i < out->n; i++)
+        status = table_shape(s, out->names[i], &out->columns[i], &out->pk[i]);
+    return status;
 }
 
 #define EMPTY_SCHEMA "log_base_empty"
@@ -153,7 +178,24 @@ static int equal_or_abort(void *ctx, int conflict, sqlite3_changeset_iter *iter)
     return SQLITE_CHANGESET_OMIT;
 }
 
-/* How many rows the base holds for each table. */
+/* Whether the row records the table as this schema has it: every column,
+ * the same primary key.  SQLite applies a changeset that records fewer
+ * columns, the rest taking their defaults: a base without users.revoked_at
+ * passed every check and made a later joiner's revoked users active again
+ * (the sixth adversarial pass). */
+static bool same_shape(sqlite3_changeset_iter *iter, int ncol, const table_list *tables, size_t i)
+{
+    unsigned char *pk = NULL;
+    int n = 0;
+    if (ncol != tables->columns[i] || ncol > 64 || sqlite3changeset_pk(iter, &pk, &n) != SQLITE_OK || n != ncol)
+        return false;
+    for (int c = 0; c < n; c++)
+        if ((pk[c] != 0) != ((tables->pk[i] >> c) & 1))
+            return false;
+    return true;
+}
+
+/* How many rows the base holds for each table, each of its shape. */
 static store_status count_base_rows(const void *base, size_t len, table_list *tables)
 {
     sqlite3_changeset_iter *iter = NULL;
@@ -165,8 +207,8 @@ static store_status count_base_rows(const void *base, size_t len, table_list *ta
         size_t i = 0;
         while (rc == SQLITE_OK && i < tables->n && strcmp(tables->names[i], table) != 0)
             i++;
-        if (rc == SQLITE_OK && (op != SQLITE_INSERT || i == tables->n))
-            rc = SQLITE_MISMATCH; /* a base inserts, and only into tables this schema replicates */
+        if (rc == SQLITE_OK && (op != SQLITE_INSERT || i == tables->n || !same_shape(iter, ncol, tables, i)))
+            rc = SQLITE_MISMATCH; /* a base inserts, only into tables this schema replicates, every column */
         if (rc == SQLITE_OK)
             tables->rows[i]++;
     }

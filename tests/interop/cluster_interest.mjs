@@ -133,6 +133,12 @@ try {
   t.check("a member's long subscription costs no route bounce", (await n1.metric("unibus_cluster_interest_repairs_total")) === 0,
     `${await n1.metric("unibus_cluster_interest_repairs_total")} repairs`);
   long.unsubscribe();
+  // And one holding a NUL byte, kept through what follows: every server
+  // quotes it as \u0000 in its monitoring answers, which the check must
+  // still read (the sixth adversarial pass: it stopped on every node, and
+  // the loss below went unrepaired).
+  mallory[0].subscribe(`unibus.room.${room}.a\u0000b`);
+  await mallory[0].flush();
 
   // Mallory floods while dave goes in and out of the room: every change
   // is one reload of n1's nats-server (each node applies the bus log),

@@ -536,6 +536,44 @@ static void a_checkpoint_that_undoes_a_revocation_is_refused(void **state)
     free(forged.data);
 }
 
+/* A base whose users table lacks a column (revoked_at, dropped in a copy
+ * of the store) is refused by a store that is based and by an empty one:
+ * SQLite would apply it, the missing column taking its default (the sixth
+ * adversarial pass made a later joiner's revoked users active so). */
+static void a_base_missing_a_column_is_refused(void **state)
+{
+    world *w = *state;
+    uint8_t k[32];
+    store_user kim;
+    random_key(k);
+    assert_int_equal(store_user_add(w->a, "kim", k, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
+    assert_int_equal(store_user_get_by_name(w->a, "kim", &kim), STORE_OK);
+    assert_int_equal(store_user_revoke(w->a, kim.id, &ADMIN, NULL), STORE_OK);
+    char a_path[PATH_MAX + 64], forged_path[PATH_MAX + 64], sql[PATH_MAX + 200], err[512];
+    snprintf(a_path, sizeof a_path, "%s/a.db", w->dir);
+    snprintf(forged_path, sizeof forged_path, "%s/narrow.db", w->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(a_path, &db), SQLITE_OK);
+    snprintf(sql, sizeof sql, "VACUUM INTO '%s'", forged_path);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(sqlite3_open(forged_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE users DROP COLUMN revoked_at", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    chmod(forged_path, 0600);
+    store *forger = NULL;
+    entry narrow;
+    assert_int_equal(store_open(forged_path, STORE_OPEN_EXISTING, &forger, err, sizeof err), STORE_OK);
+    snapshot_of(forger, &narrow);
+    store_close(forger);
+    assert_int_equal(store_log_apply_base(w->a, w->n + 1, w->n + 1, narrow.data, narrow.len), STORE_CONFLICT);
+    store *c = open_store(w, "c");
+    assert_int_equal(store_log_apply_base(c, 1, 1, narrow.data, narrow.len), STORE_CONFLICT);
+    assert_false(based(c));
+    store_close(c);
+    free(narrow.data);
+}
+
 /* A store that applied entries of a log from before base snapshots
  * (schema 5) counts as based: it has its state, and takes writes. */
 static void a_schema_5_store_that_applied_entries_is_based(void **state)
@@ -619,6 +657,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_compacted_log_starts_at_a_later_base, setup, teardown),
         cmocka_unit_test_setup_teardown(a_checkpoint_that_differs_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(a_checkpoint_that_undoes_a_revocation_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_base_missing_a_column_is_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

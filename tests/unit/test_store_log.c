@@ -500,36 +500,49 @@ static void a_checkpoint_that_differs_is_refused(void **state)
     free(stale.data);
 }
 
-/* A forged checkpoint whose row counts agree (a revocation undone in a
- * copy of the store) is refused too: a later base is matched row by row
- * (the fifth adversarial pass had every node take one). */
-static void a_checkpoint_that_undoes_a_revocation_is_refused(void **state)
+/* kim, added and revoked through the log. */
+static void add_and_revoke_kim(world *w)
 {
-    world *w = *state;
     uint8_t k[32];
     store_user kim;
     random_key(k);
     assert_int_equal(store_user_add(w->a, "kim", k, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
     assert_int_equal(store_user_get_by_name(w->a, "kim", &kim), STORE_OK);
     assert_int_equal(store_user_revoke(w->a, kim.id, &ADMIN, NULL), STORE_OK);
-    char a_path[PATH_MAX + 64], forged_path[PATH_MAX + 64], sql[PATH_MAX + 200], err[512];
+}
+
+/* What an insider holding a copy of a's store makes of it: the copy
+ * changed by sql, as a base. */
+static void forged_base(world *w, const char *name, const char *sql, entry *out)
+{
+    char a_path[PATH_MAX + 64], path[PATH_MAX + 64], vacuum[PATH_MAX + 200], err[512];
     snprintf(a_path, sizeof a_path, "%s/a.db", w->dir);
-    snprintf(forged_path, sizeof forged_path, "%s/forged.db", w->dir);
+    snprintf(path, sizeof path, "%s/%s.db", w->dir, name);
+    snprintf(vacuum, sizeof vacuum, "VACUUM INTO '%s'", path);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(a_path, &db), SQLITE_OK);
-    snprintf(sql, sizeof sql, "VACUUM INTO '%s'", forged_path);
+    assert_int_equal(sqlite3_exec(db, vacuum, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    assert_int_equal(sqlite3_open(forged_path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "UPDATE users SET revoked_at = NULL WHERE name = 'kim'", NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
-    chmod(forged_path, 0600);
+    chmod(path, 0600);
     store *forger = NULL;
-    entry forged;
-    assert_int_equal(store_open(forged_path, STORE_OPEN_EXISTING, &forger, err, sizeof err), STORE_OK);
-    snapshot_of(forger, &forged);
+    assert_int_equal(store_open(path, STORE_OPEN_EXISTING, &forger, err, sizeof err), STORE_OK);
+    snapshot_of(forger, out);
     store_close(forger);
+}
+
+/* A forged checkpoint whose row counts agree (a revocation undone in a
+ * copy of the store) is refused too: a later base is matched row by row
+ * (the fifth adversarial pass had every node take one). */
+static void a_checkpoint_that_undoes_a_revocation_is_refused(void **state)
+{
+    world *w = *state;
+    entry forged;
+    store_user kim;
+    add_and_revoke_kim(w);
+    forged_base(w, "forged", "UPDATE users SET revoked_at = NULL WHERE name = 'kim'", &forged);
     assert_int_equal(store_log_apply_base(w->a, w->n + 1, w->n + 1, forged.data, forged.len), STORE_CONFLICT);
     assert_int_equal(store_user_get_by_name(w->a, "kim", &kim), STORE_OK);
     assert_true(kim.revoked_ms > 0);
@@ -543,29 +556,9 @@ static void a_checkpoint_that_undoes_a_revocation_is_refused(void **state)
 static void a_base_missing_a_column_is_refused(void **state)
 {
     world *w = *state;
-    uint8_t k[32];
-    store_user kim;
-    random_key(k);
-    assert_int_equal(store_user_add(w->a, "kim", k, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
-    assert_int_equal(store_user_get_by_name(w->a, "kim", &kim), STORE_OK);
-    assert_int_equal(store_user_revoke(w->a, kim.id, &ADMIN, NULL), STORE_OK);
-    char a_path[PATH_MAX + 64], forged_path[PATH_MAX + 64], sql[PATH_MAX + 200], err[512];
-    snprintf(a_path, sizeof a_path, "%s/a.db", w->dir);
-    snprintf(forged_path, sizeof forged_path, "%s/narrow.db", w->dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(a_path, &db), SQLITE_OK);
-    snprintf(sql, sizeof sql, "VACUUM INTO '%s'", forged_path);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-    assert_int_equal(sqlite3_open(forged_path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "ALTER TABLE users DROP COLUMN revoked_at", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-    chmod(forged_path, 0600);
-    store *forger = NULL;
     entry narrow;
-    assert_int_equal(store_open(forged_path, STORE_OPEN_EXISTING, &forger, err, sizeof err), STORE_OK);
-    snapshot_of(forger, &narrow);
-    store_close(forger);
+    add_and_revoke_kim(w);
+    forged_base(w, "narrow", "ALTER TABLE users DROP COLUMN revoked_at", &narrow);
     assert_int_equal(store_log_apply_base(w->a, w->n + 1, w->n + 1, narrow.data, narrow.len), STORE_CONFLICT);
     store *c = open_store(w, "c");
     assert_int_equal(store_log_apply_base(c, 1, 1, narrow.data, narrow.len), STORE_CONFLICT);

@@ -78,11 +78,13 @@ int cluster_prepare(bench_cluster *c, fixture *first, size_t n)
     for (size_t i = 0; rc == 0 && i < c->n; i++) {
         bench_node *node = &c->node[i];
         node->f = *first;
-        snprintf(node->name, sizeof node->name, "n%zu", i + 1);
+        char name[sizeof node->name]; /* apart from *c: GCC's restrict check under -O2 */
+        snprintf(name, sizeof name, "n%u", (unsigned)(i + 1) % 1000u);
+        memcpy(node->name, name, sizeof name);
         node->cluster_port = bench_free_port();
-        snprintf(node->cert_dir, sizeof node->cert_dir, "%s/certs-%s", first->dir, node->name);
+        snprintf(node->cert_dir, sizeof node->cert_dir, "%s/certs-%s", first->dir, name);
         if (i > 0) {
-            snprintf(node->f.data_dir, sizeof node->f.data_dir, "%s/data-%s", first->dir, node->name);
+            snprintf(node->f.data_dir, sizeof node->f.data_dir, "%s/data-%s", first->dir, name);
             mkdir(node->f.data_dir, 0700);
         }
         rc = issue(c, node);

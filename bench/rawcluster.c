@@ -81,7 +81,7 @@ int raw_cluster_start(raw_cluster *c, const char *dir, const char *const cert_di
         s->port = bench_free_port();
         s->cluster_port = bench_free_port();
         snprintf(s->url, sizeof s->url, "nats://127.0.0.1:%u", s->port);
-        snprintf(s->log, sizeof s->log, "%s/raw-%s.log", dir, s->name);
+        snprintf(s->log, sizeof s->log, "%s/raw-%s.log", dir, names[i]); /* not s->name: GCC's restrict check */
     }
     int rc = 0;
     for (size_t i = 0; i < RAW_SERVERS && rc == 0; i++) {

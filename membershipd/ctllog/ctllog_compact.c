@@ -64,7 +64,8 @@ static bool pending_parts(ctllog *log)
 static bool due(ctllog *log, const ctllog_stream *st)
 {
     return log->cfg.compact_entries && log->cfg.data_plane && leads(log) && ctllog_is_based(log) &&
-           !log->diverged && st->msgs >= head_base_parts(log, st->first) + log->cfg.compact_entries;
+           !log->diverged && st->msgs >= log->cfg.compact_entries && /* cheap first: the head is a read */
+           st->msgs >= head_base_parts(log, st->first) + log->cfg.compact_entries;
 }
 
 /* Everything before keep goes: every node ran it, and the base at keep

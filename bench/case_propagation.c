@@ -136,7 +136,7 @@ static void report_level(size_t users, int index, const level_result *l, int tri
         if (index == 1)
             row_target_below(&rows[i], 100);
         if (index == 2)
-            row_target_over_ceiling(&rows[i], 100);
+            row_target_over_ceiling(&rows[i], 50);
     }
     if (index == 2)
         row_target_below(&rows[3], 20);

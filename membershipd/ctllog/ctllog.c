@@ -168,14 +168,55 @@ uint64_t ctllog_leader_changes(ctllog *log)
     return n;
 }
 
-int ctllog_stream_state(ctllog *log, ctllog_stream *out)
+/* While nats-server 2.9.10 reloads, the bus log's account is briefly not
+ * there for JetStream API requests: the reload empties the account map and
+ * builds every account again (reload.go:1578-1590) before it moves their
+ * JetStream state over (reload.go:1617).  A request in that window is
+ * dropped with "Malformed JetStream API Request" logged
+ * (jetstream_api.go:934, 990), or answered "no responders" or "JetStream
+ * not enabled" (10039, 10076).  Every change reloads, and at 10,000 users
+ * a reload takes about 200 ms, so a busy node meets this often (test
+ * integration.test_reload_storm).  Reads are idempotent: they are asked
+ * again, after growing pauses, for up to RELOAD_WINDOW_MS more. */
+#define RELOAD_WINDOW_MS 512
+
+static bool lost_to_reload(natsStatus st, jsErrCode jerr)
 {
-    jsStreamInfo *si = NULL;
-    jsErrCode jerr = 0;
+    return st == NATS_TIMEOUT || st == NATS_NO_RESPONDERS || jerr == JSNotEnabledForAccountErr ||
+           jerr == JSNotEnabledErr;
+}
+
+/* Whether to ask again; pauses first. */
+static bool ask_again(natsStatus st, jsErrCode jerr, int64_t deadline_ms, long *pause_ms)
+{
+    if (!lost_to_reload(st, jerr) || clock_mono_ms() + *pause_ms > deadline_ms)
+        return false;
+    struct timespec pause = {0, *pause_ms * 1000000L};
+    nanosleep(&pause, NULL);
+    *pause_ms *= 2;
+    return true;
+}
+
+static natsStatus stream_info(ctllog *log, jsStreamInfo **si)
+{
     jsOptions o;
     jsOptions_Init(&o);
     o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
-    if (js_GetStreamInfo(&si, ctllog_js(log), CTLLOG_STREAM, &o, &jerr) != NATS_OK)
+    int64_t deadline = clock_mono_ms() + CTLLOG_PUBLISH_TIMEOUT_MS + RELOAD_WINDOW_MS;
+    natsStatus st;
+    jsErrCode jerr;
+    long pause_ms = 1;
+    do {
+        jerr = 0;
+        st = js_GetStreamInfo(si, ctllog_js(log), CTLLOG_STREAM, &o, &jerr);
+    } while (st != NATS_OK && ask_again(st, jerr, deadline, &pause_ms));
+    return st;
+}
+
+int ctllog_stream_state(ctllog *log, ctllog_stream *out)
+{
+    jsStreamInfo *si = NULL;
+    if (stream_info(log, &si) != NATS_OK)
         return -1;
     const jsStreamConfig *c = si->Config;
     *out = (ctllog_stream){(int64_t)si->State.FirstSeq, (int64_t)si->State.LastSeq, si->State.Msgs,
@@ -195,9 +236,15 @@ natsStatus ctllog_read(ctllog *log, int64_t seq, int wait_ms, natsMsg **msg, jsE
     jsOptions o;
     jsOptions_Init(&o);
     o.Wait = wait_ms;
-    *msg = NULL;
-    *jerr = 0;
-    return js_GetMsg(msg, ctllog_js(log), CTLLOG_STREAM, (uint64_t)seq, &o, jerr);
+    int64_t deadline = clock_mono_ms() + wait_ms + RELOAD_WINDOW_MS;
+    natsStatus st;
+    long pause_ms = 1;
+    do {
+        *msg = NULL;
+        *jerr = 0;
+        st = js_GetMsg(msg, ctllog_js(log), CTLLOG_STREAM, (uint64_t)seq, &o, jerr);
+    } while (st != NATS_OK && ask_again(st, *jerr, deadline, &pause_ms));
+    return st;
 }
 
 int64_t ctllog_last_seq(ctllog *log)

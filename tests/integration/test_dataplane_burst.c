@@ -165,11 +165,11 @@ static void burst_of_changes_is_exact_and_coalesced(void **state)
     assert_true(reloads > 0);
     /* Each reload carries what arrived while the one before ran, so the
      * share depends on how long a reload (and membershipd's login after
-     * it) takes against how fast changes come: 175-220 idle here when
-     * changes were committed directly; through the bus log, which takes
-     * them one at a time (dev/control-log.md), 330-380.  One per change
-     * would be 1,050. */
-    assert_true(reloads <= changes / 2);
+     * it) takes against how fast changes come through the bus log, which
+     * takes them one at a time (dev/control-log.md): 330-380 reloads when
+     * the login after each reload waited 40 ms for a delayed ACK, 570-630
+     * since (loaded machine).  One per change would be 1,050. */
+    assert_true(reloads <= changes * 3 / 4);
     check_final_permissions();
 
     /* And the server itself agrees, for a sample. */

@@ -13,13 +13,14 @@
 
 static const char ALPHABET[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
+/* Without branches or tables on the data: seeds go through it too. */
 static uint16_t crc16_xmodem(const uint8_t *data, size_t len)
 {
     uint16_t crc = 0;
     for (size_t i = 0; i < len; i++) {
         crc ^= (uint16_t)(data[i] << 8);
         for (int bit = 0; bit < 8; bit++)
-            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+            crc = (uint16_t)((crc << 1) ^ (0x1021 & -(crc >> 15)));
     }
     return crc;
 }

@@ -85,20 +85,46 @@ static int tcp_connect(probe *p)
 
 static int read_byte(probe *p, char *c)
 {
+    for (int got; (got = SSL_read(p->ssl, c, 1)) != 1;)
+        if (await_ssl(p, got) != 0)
+            return -1;
+    return 0;
+}
+
+/* Before TLS: what has arrived is peeked at, and only up to the line's end
+ * taken, so the TLS handshake that follows INFO stays in the socket (a
+ * recv per byte cost about a millisecond per reload, on a path every
+ * change waits for). */
+static int read_plain_line(probe *p, char line[LINE_MAX_BYTES])
+{
+    size_t used = 0;
     for (;;) {
-        int got = p->ssl ? SSL_read(p->ssl, c, 1) : (int)recv(p->fd, c, 1, 0);
-        if (got == 1)
+        ssize_t got = recv(p->fd, line + used, LINE_MAX_BYTES - 1 - used, MSG_PEEK);
+        if (got <= 0) {
+            if (got == 0 || errno != EAGAIN || await_socket(p, false) != 0)
+                return -1;
+            continue;
+        }
+        char *end = memchr(line + used, '\n', (size_t)got);
+        size_t take = end ? (size_t)(end - (line + used)) + 1 : (size_t)got;
+        if (recv(p->fd, line + used, take, 0) != (ssize_t)take)
+            return -1;
+        used += take;
+        if (end) {
+            used -= 1 + (used >= 2 && line[used - 2] == '\r');
+            line[used] = '\0';
             return 0;
-        int waited = p->ssl ? await_ssl(p, got) : got < 0 && errno == EAGAIN ? await_socket(p, false) : -1;
-        if (waited != 0)
+        }
+        if (used >= LINE_MAX_BYTES - 1)
             return -1;
     }
 }
 
-/* One line without CRLF, a byte at a time (the TLS handshake follows INFO
- * on the same socket); -1 at EOF, at the deadline or past the bound. */
+/* One line without CRLF; -1 at EOF, at the deadline or past the bound. */
 static int read_line(probe *p, char line[LINE_MAX_BYTES])
 {
+    if (!p->ssl)
+        return read_plain_line(p, line);
     size_t n = 0;
     for (char c; read_byte(p, &c) == 0;) {
         if (c == '\n') {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sodium.h>
 #include "bench.h"
@@ -138,8 +139,10 @@ static void make_signed_texts(const fixture *f, signed_texts *t)
 {
     char nonce[BUSAUTH_NONCE_HEX_LEN + 1], time_ms[24];
     uint8_t empty_sha256[32], request_sha256[32], body_sha256[32];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now); /* a request's time: Unix milliseconds */
     busauth_nonce_new(nonce);
-    snprintf(time_ms, sizeof time_ms, "%lld", (long long)(bench_now() * 1e3));
+    snprintf(time_ms, sizeof time_ms, "%lld", (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
     crypto_hash_sha256(empty_sha256, NULL, 0);
     busauth_request r = {.server_key = f->server_nkey, .key = f->alice_nkey, .method = "GET", .target = "/v1/me",
                          .time_ms = time_ms, .nonce = nonce, .body_sha256 = empty_sha256};

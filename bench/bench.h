@@ -27,6 +27,8 @@ double bench_percentile(double *v, size_t n, double p);
 /* Resident set size of any process, KiB (-1 when gone). */
 /* The pid of pid's child running the program named comm, or -1. */
 pid_t bench_child_pid(pid_t parent, const char *comm);
+/* CPU seconds (user and system) pid has used so far, or -1. */
+double bench_process_cpu_s(pid_t pid);
 /* Sends sig to a child of ours and reaps it, with SIGKILL after 10 s. */
 void bench_end_process(pid_t pid, int sig);
 /* A TCP port free on 127.0.0.1 right now. */

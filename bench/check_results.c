@@ -15,6 +15,7 @@ static const struct {
     int case_no;
     const char *measure;
 } REQUIRED_TARGETS[] = {
+    {2, "signed GET /v1/me, TLS keep-alive, 8 clients"},
     {2, "signed POST /v1/rooms, TLS keep-alive, 1 clients"},
     {3, "membershipd share (request -> SIGHUP), "},
     {3, "revoke -> connection closed, "},

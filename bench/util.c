@@ -47,23 +47,48 @@ double bench_percentile(double *v, size_t n, double p)
     return v[i ? i - 1 : 0];
 }
 
-static bool is_child(const char *pid_text, pid_t parent, const char *comm)
+/* /proc/<pid>/stat past "pid (comm)" (comm may hold spaces, so from the
+ * last ')'), or NULL; *comm_at and *comm_len say where comm is. */
+static const char *read_stat(const char *pid_text, char *buf, size_t cap, const char **comm_at, size_t *comm_len)
 {
-    char path[300], stat[512];
+    char path[300];
     snprintf(path, sizeof path, "/proc/%s/stat", pid_text);
     FILE *f = fopen(path, "r");
-    size_t n = f ? fread(stat, 1, sizeof stat - 1, f) : 0;
+    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
     if (f)
         fclose(f);
-    stat[n] = '\0';
-    /* "pid (comm) state ppid ...": comm may hold spaces, so parse from the last ')'. */
-    char *open = strchr(stat, '('), *close = strrchr(stat, ')');
+    buf[n] = '\0';
+    char *open = strchr(buf, '('), *close = strrchr(buf, ')');
     if (!open || !close)
-        return false;
+        return NULL;
+    *comm_at = open + 1;
+    *comm_len = (size_t)(close - open - 1);
+    return close + 1;
+}
+
+static bool is_child(const char *pid_text, pid_t parent, const char *comm)
+{
+    char stat[512];
+    const char *name;
+    size_t name_len;
+    const char *rest = read_stat(pid_text, stat, sizeof stat, &name, &name_len);
     int ppid = 0;
     char state;
-    return (size_t)(close - open - 1) == strlen(comm) && strncmp(open + 1, comm, strlen(comm)) == 0 &&
-           sscanf(close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent;
+    return rest && name_len == strlen(comm) && strncmp(name, comm, name_len) == 0 &&
+           sscanf(rest, " %c %d", &state, &ppid) == 2 && ppid == parent;
+}
+
+double bench_process_cpu_s(pid_t pid)
+{
+    char pid_text[24], stat[1024];
+    snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
+    const char *name;
+    size_t name_len;
+    const char *rest = read_stat(pid_text, stat, sizeof stat, &name, &name_len);
+    unsigned long user = 0, sys = 0; /* fields 14 and 15, in clock ticks */
+    if (!rest || sscanf(rest, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &user, &sys) != 2)
+        return -1;
+    return (double)(user + sys) / (double)sysconf(_SC_CLK_TCK);
 }
 
 pid_t bench_child_pid(pid_t parent, const char *comm)

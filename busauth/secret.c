@@ -78,13 +78,15 @@ static size_t url_userinfo_at(const char *s)
     return s[n] == '@' && n > pass && n >= sizeof REDACTED ? n : 0;
 }
 
-/* Length of a secret-looking token starting at s, or 0. */
+/* Length of a secret-looking token starting at s, or 0.  Each kind is
+ * tried only where its first character stands: every request's log line
+ * passes through here, one position at a time. */
 static size_t secret_at(const char *s)
 {
     size_t n = s[0] == 'S' ? run_length(s, is_base32, BUSAUTH_NKEY_SEED_LEN) : 0;
-    if (!n)
+    if (!n && s[0] == BUSAUTH_JOIN_TOKEN_PREFIX[0])
         n = join_token_at(s);
-    if (!n)
+    if (!n && s[0] == ':')
         n = url_userinfo_at(s);
     return n ? n : run_length(s, is_hex, SECRET_HEX_LEN);
 }

@@ -270,6 +270,7 @@ void store_close(store *s)
 {
     if (!s)
         return;
+    sqlite3_finalize(s->user_by_key);
     sqlite3_close_v2(s->db);
     free(s);
 }

@@ -9,6 +9,7 @@
 struct store {
     sqlite3 *db;
     store_log_writer log;       /* append NULL: changes are committed here directly */
+    sqlite3_stmt *user_by_key;  /* prepared once: every signed request looks its caller up */
 };
 
 store_status store_from_sqlite(int rc);

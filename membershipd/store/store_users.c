@@ -42,14 +42,21 @@ static void user_from_row(sqlite3_stmt *stmt, store_user *out)
     out->revoked_ms = sqlite3_column_int64(stmt, 5);
 }
 
-/* Runs a prepared single-row lookup; fills out when a row comes back. */
-static store_status fetch_user(sqlite3_stmt *stmt, store_user *out)
+/* Steps a single-row lookup; fills out when a row comes back. */
+static store_status step_user(sqlite3_stmt *stmt, store_user *out)
 {
     int rc = sqlite3_step(stmt);
     store_status status = rc == SQLITE_ROW ? STORE_OK
                         : rc == SQLITE_DONE ? STORE_NOT_FOUND : store_from_sqlite(rc);
     if (rc == SQLITE_ROW)
         user_from_row(stmt, out);
+    return status;
+}
+
+/* Runs a prepared single-row lookup and finalizes it. */
+static store_status fetch_user(sqlite3_stmt *stmt, store_user *out)
+{
+    store_status status = step_user(stmt, out);
     sqlite3_finalize(stmt);
     return status;
 }
@@ -68,13 +75,18 @@ store_status store_user_get_by_name(store *s, const char *name, store_user *out)
 store_status store_user_get_by_key(store *s, const uint8_t public_key[BUSAUTH_KEY_BYTES],
                                    store_user *out)
 {
-    sqlite3_stmt *stmt;
-    int rc = sqlite3_prepare_v2(s->db, "SELECT " USER_COLUMNS " FROM users WHERE public_key = ?",
-                                -1, &stmt, NULL);
-    if (rc != SQLITE_OK)
-        return store_from_sqlite(rc);
-    sqlite3_bind_blob(stmt, 1, public_key, BUSAUTH_KEY_BYTES, SQLITE_STATIC);
-    return fetch_user(stmt, out);
+    if (!s->user_by_key) {
+        int rc = sqlite3_prepare_v3(s->db, "SELECT " USER_COLUMNS " FROM users WHERE public_key = ?", -1,
+                                    SQLITE_PREPARE_PERSISTENT, &s->user_by_key, NULL);
+        if (rc != SQLITE_OK)
+            return store_from_sqlite(rc);
+    }
+    sqlite3_bind_blob(s->user_by_key, 1, public_key, BUSAUTH_KEY_BYTES, SQLITE_STATIC);
+    store_status status = step_user(s->user_by_key, out);
+    /* Reset at once: a statement left stepped would hold its read transaction open. */
+    sqlite3_reset(s->user_by_key);
+    sqlite3_clear_bindings(s->user_by_key);
+    return status;
 }
 
 store_status store_user_get_by_id(store *s, int64_t id, store_user *out)

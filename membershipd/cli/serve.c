@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <sys/stat.h>
 #include <limits.h>
-#include <malloc.h>
 #include <signal.h>
 #include <time.h>
 #include <stdio.h>
@@ -393,18 +392,6 @@ static int listen_and_serve(server *srv, const sigset_t *signals)
     return EXIT_OK;
 }
 
-/* Every change renders nats.conf again: 4.5 MB at 10,000 users, grown
- * by doubling.  glibc serves such blocks with fresh mmaps and returns them
- * at free, so each render paid a page fault per 4 KiB: 17 ms of CPU per
- * render at 10,000 users, 10 ms with the blocks kept in the heap
- * (dev/bench.md, "membershipd's share").  The text is wiped before it is
- * freed (dataplane_text_free). */
-static void keep_large_blocks(void)
-{
-    mallopt(M_MMAP_THRESHOLD, 32 << 20); /* glibc's largest */
-    mallopt(M_TRIM_THRESHOLD, 64 << 20);
-}
-
 static int run(const serve_config *cfg)
 {
     int rc = guard_check(cfg);
@@ -418,7 +405,6 @@ static int run(const serve_config *cfg)
     sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
-    keep_large_blocks();
     metrics_mark_start();
     server srv = {.cfg = *cfg};
     rc = open_state(&srv) == 0 && start_audit_syslog(&srv) == 0 && start_dataplane(&srv) == 0 &&

@@ -176,8 +176,9 @@ uint64_t ctllog_leader_changes(ctllog *log)
  * (jetstream_api.go:934, 990), or answered "no responders" or "JetStream
  * not enabled" (10039, 10076).  Every change reloads, and at 10,000 users
  * a reload takes about 200 ms, so a busy node meets this often (test
- * integration.test_reload_storm).  Reads are idempotent: they are asked
- * again, after growing pauses, for up to RELOAD_WINDOW_MS more. */
+ * integration.test_reload_storm).  Reads are idempotent: a dropped one
+ * is asked once more, and a refused one again after growing pauses, for
+ * up to RELOAD_WINDOW_MS more. */
 #define RELOAD_WINDOW_MS 512
 
 static bool lost_to_reload(natsStatus st, jsErrCode jerr)
@@ -186,10 +187,17 @@ static bool lost_to_reload(natsStatus st, jsErrCode jerr)
            jerr == JSNotEnabledErr;
 }
 
-/* Whether to ask again; pauses first. */
-static bool ask_again(natsStatus st, jsErrCode jerr, int64_t deadline_ms, long *pause_ms)
+/* The end of a read of wait_ms asked again (a dropped request once more). */
+static int64_t reload_deadline(int wait_ms)
 {
-    if (!lost_to_reload(st, jerr) || clock_mono_ms() + *pause_ms > deadline_ms)
+    return clock_mono_ms() + 2 * (int64_t)wait_ms + RELOAD_WINDOW_MS;
+}
+
+/* Whether to ask again, pausing first: only when the next try, wait
+ * included, ends before the deadline. */
+static bool ask_again(natsStatus st, jsErrCode jerr, int wait_ms, int64_t deadline_ms, long *pause_ms)
+{
+    if (!lost_to_reload(st, jerr) || clock_mono_ms() + *pause_ms + wait_ms > deadline_ms)
         return false;
     struct timespec pause = {0, *pause_ms * 1000000L};
     nanosleep(&pause, NULL);
@@ -202,14 +210,14 @@ static natsStatus stream_info(ctllog *log, jsStreamInfo **si)
     jsOptions o;
     jsOptions_Init(&o);
     o.Wait = CTLLOG_PUBLISH_TIMEOUT_MS;
-    int64_t deadline = clock_mono_ms() + CTLLOG_PUBLISH_TIMEOUT_MS + RELOAD_WINDOW_MS;
+    int64_t deadline = reload_deadline(CTLLOG_PUBLISH_TIMEOUT_MS);
     natsStatus st;
     jsErrCode jerr;
     long pause_ms = 1;
     do {
         jerr = 0;
         st = js_GetStreamInfo(si, ctllog_js(log), CTLLOG_STREAM, &o, &jerr);
-    } while (st != NATS_OK && ask_again(st, jerr, deadline, &pause_ms));
+    } while (st != NATS_OK && ask_again(st, jerr, CTLLOG_PUBLISH_TIMEOUT_MS, deadline, &pause_ms));
     return st;
 }
 
@@ -236,14 +244,14 @@ natsStatus ctllog_read(ctllog *log, int64_t seq, int wait_ms, natsMsg **msg, jsE
     jsOptions o;
     jsOptions_Init(&o);
     o.Wait = wait_ms;
-    int64_t deadline = clock_mono_ms() + wait_ms + RELOAD_WINDOW_MS;
+    int64_t deadline = reload_deadline(wait_ms);
     natsStatus st;
     long pause_ms = 1;
     do {
         *msg = NULL;
         *jerr = 0;
         st = js_GetMsg(msg, ctllog_js(log), CTLLOG_STREAM, (uint64_t)seq, &o, jerr);
-    } while (st != NATS_OK && ask_again(st, *jerr, deadline, &pause_ms));
+    } while (st != NATS_OK && ask_again(st, *jerr, wait_ms, deadline, &pause_ms));
     return st;
 }
 

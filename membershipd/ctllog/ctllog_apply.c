@@ -21,6 +21,7 @@
  * rebuilds the accounts): short waits, tried again, before giving up. */
 #define READ_WAIT_MS 100
 #define READ_TRIES 50
+#define READ_GIVE_UP_MS 5000 /* what READ_TRIES reads of READ_WAIT_MS took */
 
 typedef struct {
     char id[40];
@@ -406,10 +407,14 @@ static int skip_compacted(ctllog *log, assembly *a, int64_t *next)
 }
 
 /* Applies the entries from next on until the stream has no more: 0, or
- * -1 when it cannot be read (READ_TRIES in a row) or an entry not applied. */
+ * -1 when it cannot be read (READ_TRIES in a row, or for READ_GIVE_UP_MS:
+ * a read lost to a reload is asked again inside ctllog_read, so a try's
+ * length varies) or an entry not applied. */
 static int apply_available(ctllog *log, assembly *a, int64_t *next)
 {
-    for (int failures = 0; failures < READ_TRIES && !ctllog_stopping(log);) {
+    int64_t failing_since = 0;
+    for (int failures = 0; failures < READ_TRIES && !ctllog_stopping(log) &&
+                           !(failing_since && clock_mono_ms() - failing_since >= READ_GIVE_UP_MS);) {
         natsMsg *msg = NULL;
         read_outcome got = read_at(log, *next, &msg);
         ctllog_note_available(log, got != READ_FAILED);
@@ -425,8 +430,9 @@ static int apply_available(ctllog *log, assembly *a, int64_t *next)
         if (got == READ_OK) {
             ++*next;
             failures = 0;
-        } else {
-            failures++;
+            failing_since = 0;
+        } else if (failures++ == 0) {
+            failing_since = clock_mono_ms();
         }
     }
     return ctllog_stopping(log) ? 0 : -1;

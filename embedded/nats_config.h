@@ -93,9 +93,11 @@ bool natsconf_name_ok(const char *name);
 /* True for a route host (see natsconf_route). */
 bool natsconf_route_host_ok(const char *host);
 
-/* The configuration text (malloc'd, NUL-terminated), or NULL when a value
- * fails validation or memory runs out. */
-char *natsconf_render(const natsconf *conf);
+/* The configuration text (malloc'd, NUL-terminated: the caller wipes it
+ * before freeing, for the route password), or NULL when a value fails
+ * validation or memory runs out.  size_hint: the length expected (the
+ * last text's), or 0; rendering leaves no other copy behind. */
+char *natsconf_render(const natsconf *conf, size_t size_hint);
 
 /* "nats://host:port" or "tls://host:port", an IPv6 host in brackets. */
 void natsconf_url(bool tls, const char *host, unsigned port, char *out, size_t len);

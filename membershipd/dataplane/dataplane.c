@@ -147,6 +147,12 @@ static int install(dataplane *dp, const char *text, int64_t since_ms)
     return rc;
 }
 
+/* About the length of the next rendering: its buffer is sized once. */
+static size_t rendered_len(const dataplane *dp)
+{
+    return dp->rendered ? strlen(dp->rendered) : 0;
+}
+
 /* Re-renders; installs only when the text differs.  A user removed in a
  * cluster takes two reloads, the first denying it everything: removing a
  * connected user in one would lose the routes' interest in its subjects
@@ -157,7 +163,7 @@ static int apply(dataplane *dp, int64_t since_ms)
     dataplane_rendering r;
     int64_t seq = 0; /* read first: the rendering holds at least this entry */
     store_log_applied(dp->store, &seq);
-    if (dataplane_render_change(dp->store, &dp->cfg, dp->sup ? &dp->users : NULL, &r) != 0) {
+    if (dataplane_render_change(dp->store, &dp->cfg, dp->sup ? &dp->users : NULL, rendered_len(dp), &r) != 0) {
         log_event(LOG_ERROR, "nats_config", "detail=\"cannot render the configuration from the database\"");
         return -1;
     }
@@ -320,7 +326,7 @@ static int bounce_routes(dataplane *dp)
 {
     dataplane_rendering r;
     dp->cfg.routes_dropped = true;
-    int rc = dataplane_render_change(dp->store, &dp->cfg, &dp->users, &r);
+    int rc = dataplane_render_change(dp->store, &dp->cfg, &dp->users, rendered_len(dp), &r);
     dp->cfg.routes_dropped = false;
     if (rc != 0 || r.retiring_text) {
         dataplane_rendering_free(&r);

@@ -105,9 +105,9 @@ static int keys_gone(const dataplane_keys *before, const dataplane_keys *now, da
 }
 
 static int render_texts(const dataplane_config *cfg, natsconf *conf, const dataplane_keys *before,
-                        dataplane_rendering *out)
+                        size_t size_hint, dataplane_rendering *out)
 {
-    if (!(out->text = natsconf_render(conf)))
+    if (!(out->text = natsconf_render(conf, size_hint)))
         return -1;
     if (!cfg->cluster || !before)
         return 0;
@@ -119,13 +119,13 @@ static int render_texts(const dataplane_config *cfg, natsconf *conf, const datap
     if (gone.n) {
         conf->retiring = (const uint8_t (*)[32])gone.keys;
         conf->nretiring = gone.n;
-        out->retiring_text = natsconf_render(conf);
+        out->retiring_text = natsconf_render(conf, size_hint);
     }
     free(gone.keys);
     return gone.n && !out->retiring_text ? -1 : 0;
 }
 
-int dataplane_render_change(store *s, const dataplane_config *cfg, const dataplane_keys *before,
+int dataplane_render_change(store *s, const dataplane_config *cfg, const dataplane_keys *before, size_t size_hint,
                             dataplane_rendering *out)
 {
     memset(out, 0, sizeof *out);
@@ -152,7 +152,7 @@ int dataplane_render_change(store *s, const dataplane_config *cfg, const datapla
             conf.jetstream_dir = cfg->jetstream_dir;
             memcpy(conf.log_key, busauth_identity_public_key(cfg->log_user), 32);
         }
-        rc = render_texts(cfg, &conf, before, out);
+        rc = render_texts(cfg, &conf, before, size_hint, out);
     }
     if (cfg->cluster)
         dataplane_cluster_free(&cluster);
@@ -180,7 +180,7 @@ void dataplane_rendering_free(dataplane_rendering *r)
 char *dataplane_render(store *s, const dataplane_config *cfg)
 {
     dataplane_rendering r;
-    if (dataplane_render_change(s, cfg, NULL, &r) != 0)
+    if (dataplane_render_change(s, cfg, NULL, 0, &r) != 0)
         return NULL;
     char *text = r.text;
     r.text = NULL;

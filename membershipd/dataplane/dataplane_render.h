@@ -27,8 +27,9 @@ typedef struct {
 } dataplane_rendering;
 
 /* 0, or -1 when the store cannot be read or holds something
- * natsconf_render refuses.  before may be NULL. */
-int dataplane_render_change(store *s, const dataplane_config *cfg, const dataplane_keys *before,
+ * natsconf_render refuses.  before may be NULL; size_hint is the length
+ * of the text rendered last (0: none). */
+int dataplane_render_change(store *s, const dataplane_config *cfg, const dataplane_keys *before, size_t size_hint,
                             dataplane_rendering *out);
 void dataplane_rendering_free(dataplane_rendering *r);
 /* A rendered text holds the route password: wiped, then freed. */

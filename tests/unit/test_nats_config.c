@@ -41,7 +41,7 @@ static void members_get_their_rooms_and_own_answers_only(void **state)
     natsconf_user u = {.room_ids = rooms, .nrooms = 2};
     randombytes_buf(u.public_key, 32);
     natsconf c = base(&u, 1);
-    char *text = natsconf_render(&c);
+    char *text = natsconf_render(&c, 0);
     assert_non_null(text);
     char nkey[57], user[1024];
     busauth_nkey_encode_public(u.public_key, nkey);
@@ -72,7 +72,7 @@ static void internal_user_is_always_there(void **state)
 {
     (void)state;
     natsconf c = base(NULL, 0);
-    char *text = natsconf_render(&c);
+    char *text = natsconf_render(&c, 0);
     char internal[57];
     busauth_nkey_encode_public(c.internal_key, internal);
     assert_non_null(strstr(text, "authorization {"));
@@ -89,7 +89,7 @@ static void monitoring_is_a_system_account_user_with_three_requests(void **state
 {
     (void)state;
     natsconf c = base(NULL, 0);
-    char *text = natsconf_render(&c);
+    char *text = natsconf_render(&c, 0);
     char system[57], account[512];
     busauth_nkey_encode_public(c.system_key, system);
     snprintf(account, sizeof account,
@@ -117,7 +117,7 @@ static void a_user_without_rooms_is_denied_everything(void **state)
     natsconf_user u = {0};
     randombytes_buf(u.public_key, 32);
     natsconf c = base(&u, 1);
-    char *text = natsconf_render(&c);
+    char *text = natsconf_render(&c, 0);
     assert_null(strstr(text, "allow: []")); /* nats-server reads an empty allow as "everything" */
     assert_int_equal(count(text, "publish: { deny: [\">\"] }"), 2); /* the internal user and this one */
     assert_int_equal(count(text, "subscribe: { deny: [\">\"] }"), 2);
@@ -129,7 +129,7 @@ static void auth_off_has_no_authorization_block(void **state)
     (void)state;
     natsconf c = base(NULL, 0);
     c.authorization = false;
-    char *text = natsconf_render(&c);
+    char *text = natsconf_render(&c, 0);
     assert_null(strstr(text, "authorization"));
     /* A system account user would turn authentication on for everyone. */
     assert_null(strstr(text, "accounts"));
@@ -146,7 +146,7 @@ static void tls_and_ipv6_render(void **state)
     c.host = "::1";
     c.tls_cert = "/etc/unibus/cert.pem";
     c.tls_key = "/etc/unibus/key.pem";
-    char *text = natsconf_render(&c);
+    char *text = natsconf_render(&c, 0);
     assert_non_null(strstr(text, "listen: \"[::1]:4250\""));
     assert_non_null(strstr(text, "cert_file: \"/etc/unibus/cert.pem\""));
     free(text);
@@ -162,25 +162,25 @@ static void hostile_values_are_refused(void **state)
     for (size_t i = 0; i < sizeof bad_rooms / sizeof bad_rooms[0]; i++) {
         natsconf_user u = {.room_ids = &bad_rooms[i], .nrooms = 1};
         natsconf c = base(&u, 1);
-        assert_null(natsconf_render(&c));
+        assert_null(natsconf_render(&c, 0));
     }
     const char *bad_paths[] = {"/a\"b", "/a\nb", "/a\\b", "/$HOME/x", ""};
     for (size_t i = 0; i < sizeof bad_paths / sizeof bad_paths[0]; i++) {
         natsconf c = base(NULL, 0);
         c.tls_cert = bad_paths[i];
         c.tls_key = "/ok";
-        assert_null(natsconf_render(&c));
+        assert_null(natsconf_render(&c, 0));
         assert_false(natsconf_path_ok(bad_paths[i]));
     }
     const char *bad_hosts[] = {"example.com", "127.0.0.1\"", "0.0.0.0 }", ""};
     for (size_t i = 0; i < sizeof bad_hosts / sizeof bad_hosts[0]; i++) {
         natsconf c = base(NULL, 0);
         c.host = bad_hosts[i];
-        assert_null(natsconf_render(&c));
+        assert_null(natsconf_render(&c, 0));
     }
     natsconf partial = base(NULL, 0);
     partial.tls_cert = "/only/cert";
-    assert_null(natsconf_render(&partial));
+    assert_null(natsconf_render(&partial, 0));
 }
 
 /* doctor reads back what serve wrote: listen, system account, TLS, auth. */
@@ -188,7 +188,7 @@ static void listeners_read_back(void **state)
 {
     (void)state;
     natsconf c = base(NULL, 0);
-    char *text = natsconf_render(&c);
+    char *text = natsconf_render(&c, 0);
     natsconf_listeners l;
     assert_int_equal(natsconf_parse_listeners(text, &l), 0);
     assert_string_equal(l.host, "127.0.0.1");
@@ -201,7 +201,7 @@ static void listeners_read_back(void **state)
     c.authorization = false;
     c.tls_cert = "/etc/unibus/tls.pem";
     c.tls_key = "/etc/unibus/tls.key";
-    text = natsconf_render(&c);
+    text = natsconf_render(&c, 0);
     assert_int_equal(natsconf_parse_listeners(text, &l), 0);
     assert_string_equal(l.host, "::1");
     assert_false(l.system_account);
@@ -233,7 +233,7 @@ static void a_cluster_has_secret_mutual_tls_and_pins(void **state)
     natsconf c = base(NULL, 0);
     natsconf_cluster cl = cluster_base();
     c.cluster = &cl;
-    char *text = natsconf_render(&c);
+    char *text = natsconf_render(&c, 0);
     assert_non_null(text);
     char want[2048];
     snprintf(want, sizeof want,
@@ -256,37 +256,37 @@ static void a_cluster_that_would_be_open_is_refused(void **state)
     natsconf_cluster cl = cluster_base();
     c.cluster = &cl;
     cl.npins = 0; /* nats-server 2.9: an empty list pins nothing */
-    assert_null(natsconf_render(&c));
+    assert_null(natsconf_render(&c, 0));
     cl = cluster_base();
     c.authorization = false; /* routes carry every account */
-    assert_null(natsconf_render(&c));
+    assert_null(natsconf_render(&c, 0));
     c.authorization = true;
     const char *bad_passwords[] = {NULL, "", "0123", "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
                                    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\""};
     for (size_t i = 0; i < sizeof bad_passwords / sizeof bad_passwords[0]; i++) {
         cl = cluster_base();
         cl.password = bad_passwords[i];
-        assert_null(natsconf_render(&c));
+        assert_null(natsconf_render(&c, 0));
     }
     char bad_pin[1][NATSCONF_PIN_LEN + 1] = {"00112233445566778899aabbccddeeff00112233445566778899aabbccddee\"}"};
     cl = cluster_base();
     cl.pins = bad_pin;
     cl.npins = 1;
-    assert_null(natsconf_render(&c));
+    assert_null(natsconf_render(&c, 0));
     const char *bad_names[] = {"", "a b", "n\"1", "n}", NULL};
     for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
         cl = cluster_base();
         cl.server_name = bad_names[i];
-        assert_null(natsconf_render(&c));
+        assert_null(natsconf_render(&c, 0));
     }
     natsconf_route bad_route[1] = {{"a\"b", 6250}};
     cl = cluster_base();
     cl.routes = bad_route;
     cl.nroutes = 1;
-    assert_null(natsconf_render(&c));
+    assert_null(natsconf_render(&c, 0));
     cl = cluster_base();
     cl.tls_ca = NULL;
-    assert_null(natsconf_render(&c));
+    assert_null(natsconf_render(&c, 0));
 }
 
 /* The first reload of a removal: the user stays, denied everything. */
@@ -300,7 +300,7 @@ static void retiring_users_stay_denied_everything(void **state)
     natsconf c = base(&u, 1);
     c.retiring = (const uint8_t (*)[32])gone;
     c.nretiring = 1;
-    char *text = natsconf_render(&c);
+    char *text = natsconf_render(&c, 0);
     char nkey[57], want[256];
     busauth_nkey_encode_public(gone[0], nkey);
     snprintf(want, sizeof want,

@@ -374,16 +374,38 @@ static envelope_kind subscription_kind(const unibus_subscription *us)
     return us->on_request ? ENVELOPE_REQUEST : ENVELOPE_MESSAGE;
 }
 
-/* A message that passed every check, with its id (dropped ones are not hashed). */
-static void deliver(unibus_subscription *us, const received *r, const uint8_t *data, size_t len, const char *reply)
-{
+/* The bytes a delivered message came in, and their id once asked for. */
+struct unibus_message_wire {
+    const uint8_t *bytes;
+    size_t len;
+    bool hashed;
     uint8_t id[ENVELOPE_ID_LEN];
     char id_hex[2 * ENVELOPE_ID_LEN + 1];
-    envelope_id(data, len, id);
-    sodium_bin2hex(id_hex, sizeof id_hex, id, sizeof id);
-    unibus_message m = {room_state_id(us->room), r->sender, r->sender_name, r->plain, r->plain_len, r->verified, id_hex};
+};
+
+static const uint8_t *wire_id(struct unibus_message_wire *w)
+{
+    if (!w->hashed) {
+        envelope_id(w->bytes, w->len, w->id);
+        sodium_bin2hex(w->id_hex, sizeof w->id_hex, w->id, sizeof w->id);
+        w->hashed = true;
+    }
+    return w->id;
+}
+
+const char *unibus_message_id(const unibus_message *m)
+{
+    wire_id(m->wire);
+    return m->wire->id_hex;
+}
+
+/* A message that passed every check (dropped ones are never hashed). */
+static void deliver(unibus_subscription *us, const received *r, const uint8_t *data, size_t len, const char *reply)
+{
+    struct unibus_message_wire w = {.bytes = data, .len = len};
+    unibus_message m = {room_state_id(us->room), r->sender, r->sender_name, r->plain, r->plain_len, r->verified, &w};
     if (us->on_request)
-        us->on_request(us, &m, reply, id);
+        us->on_request(us, &m, reply, wire_id(&w));
     else
         us->on_message(&m, us->ctx);
 }

@@ -542,8 +542,8 @@ static unibus_status shout(const unibus_message *request, uint8_t **reply, size_
     n += (size_t)snprintf((char *)*reply + n, 9, "%.8s", request->sender_name);
     *reply_len = n;
     /* What a handler that must run a request once remembers: 64 hex. */
-    assert_int_equal(strspn(request->id, "0123456789abcdef"), 64);
-    assert_int_equal(strlen(request->id), 64);
+    assert_int_equal(strspn(unibus_message_id(request), "0123456789abcdef"), 64);
+    assert_int_equal(strlen(unibus_message_id(request)), 64);
     return UNIBUS_OK;
 }
 

@@ -29,6 +29,9 @@ double bench_percentile(double *v, size_t n, double p);
 pid_t bench_child_pid(pid_t parent, const char *comm);
 /* Sends sig to a child of ours and reaps it, with SIGKILL after 10 s. */
 void bench_end_process(pid_t pid, int sig);
+/* CPU seconds (user + system, every thread) a process has used; pid 0 is
+ * this one.  NAN when the process is gone. */
+double bench_cpu_s(pid_t pid);
 /* A TCP port free on 127.0.0.1 right now. */
 unsigned bench_free_port(void);
 /* The port of a "nats://host:port" URL. */

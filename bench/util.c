@@ -47,23 +47,53 @@ double bench_percentile(double *v, size_t n, double p)
     return v[i ? i - 1 : 0];
 }
 
-static bool is_child(const char *pid_text, pid_t parent, const char *comm)
+/* What follows "pid (comm)" in /proc/<pid>/stat (comm may hold spaces, so
+ * from the last ')'), with comm; NULL when the process is gone. */
+static const char *proc_stat(const char *pid_text, char stat[512], const char **comm, size_t *comm_len)
 {
-    char path[300], stat[512];
+    char path[300];
     snprintf(path, sizeof path, "/proc/%s/stat", pid_text);
     FILE *f = fopen(path, "r");
-    size_t n = f ? fread(stat, 1, sizeof stat - 1, f) : 0;
+    size_t n = f ? fread(stat, 1, 511, f) : 0;
     if (f)
         fclose(f);
     stat[n] = '\0';
-    /* "pid (comm) state ppid ...": comm may hold spaces, so parse from the last ')'. */
     char *open = strchr(stat, '('), *close = strrchr(stat, ')');
     if (!open || !close)
-        return false;
+        return NULL;
+    *comm = open + 1;
+    *comm_len = (size_t)(close - open - 1);
+    return close + 1;
+}
+
+static bool is_child(const char *pid_text, pid_t parent, const char *comm)
+{
+    char stat[512];
+    const char *name;
+    size_t name_len;
+    const char *rest = proc_stat(pid_text, stat, &name, &name_len);
     int ppid = 0;
     char state;
-    return (size_t)(close - open - 1) == strlen(comm) && strncmp(open + 1, comm, strlen(comm)) == 0 &&
-           sscanf(close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent;
+    return rest && name_len == strlen(comm) && strncmp(name, comm, name_len) == 0 &&
+           sscanf(rest, " %c %d", &state, &ppid) == 2 && ppid == parent;
+}
+
+double bench_cpu_s(pid_t pid)
+{
+    if (pid == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    }
+    char pid_text[24], stat[512];
+    const char *name;
+    size_t name_len;
+    snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
+    const char *rest = proc_stat(pid_text, stat, &name, &name_len);
+    unsigned long user = 0, sys = 0; /* fields 14 and 15, in clock ticks */
+    if (!rest || sscanf(rest, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &user, &sys) != 2)
+        return NAN;
+    return (double)(user + sys) / (double)sysconf(_SC_CLK_TCK);
 }
 
 pid_t bench_child_pid(pid_t parent, const char *comm)

@@ -17,17 +17,27 @@
 #include "unibus.h"
 
 static const size_t SIZES[] = {128, 4096};
+/* Runs of each figure and ceiling, the fastest kept: noise on a shared
+ * machine only ever slows a run down, and a figure and its ceiling are
+ * measured seconds apart. */
+#define RUNS 3
 
 static void measure_raw(const char *dir, const bench_opts *o, flow_result out[2])
 {
     natsd n;
     natsConnection *pub = NULL, *sub = NULL;
+    size_t lens[2 * RUNS];
+    flow_result runs[2 * RUNS];
+    for (size_t i = 0; i < 2 * RUNS; i++)
+        lens[i] = SIZES[i / RUNS];
     if (natsd_start_open(&n, dir) != 0 || natsConnection_ConnectTo(&pub, n.url) != NATS_OK ||
         natsConnection_ConnectTo(&sub, n.url) != NATS_OK ||
-        flow_nats(pub, sub, FLOW_ROOM_SUBJECT, supervisor_pid(n.sup), SIZES, 2, o->duration_s, out) != 0) {
+        flow_nats(pub, sub, FLOW_ROOM_SUBJECT, supervisor_pid(n.sup), lens, 2 * RUNS, o->duration_s, runs) != 0) {
         fprintf(stderr, "bench: cannot set up raw nats.c against %s\n", n.url);
         exit(1);
     }
+    for (size_t i = 0; i < 2; i++)
+        out[i] = flow_best(runs + i * RUNS, RUNS);
     natsConnection_Destroy(pub);
     natsConnection_Destroy(sub);
     natsd_stop(&n);
@@ -88,9 +98,15 @@ static void measure_room(fixture *f, unibus_client *alice, unibus_client *bob, b
     }
     room_pub p = {alice, room.id};
     for (size_t i = 0; i < 2; i++) {
-        out[i] = flow_run(room_publish, &p, &s, SIZES[i], o->duration_s);
-        if (out[i].wrong)
-            report_note("data plane: %lu messages dropped or damaged in room %s", out[i].wrong, room.name);
+        flow_result runs[RUNS];
+        unsigned long wrong = 0;
+        for (size_t r = 0; r < RUNS; r++) {
+            runs[r] = flow_run(room_publish, &p, &s, SIZES[i], o->duration_s);
+            wrong += runs[r].wrong;
+        }
+        out[i] = flow_best(runs, RUNS);
+        if (wrong)
+            report_note("data plane: %lu messages dropped or damaged in room %s", wrong, room.name);
     }
     unibus_subscription_close(sub);
 }

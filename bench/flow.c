@@ -127,9 +127,15 @@ int flow_nats_best(natsConnection *pub, natsConnection *sub, const char *subject
         lens[i] = len;
     if (flow_nats(pub, sub, subject, 0, lens, runs, duration_s, out) != 0)
         return -1;
-    *best = out[0];
-    for (size_t i = 1; i < runs; i++)
-        if (out[i].msgs_per_s > best->msgs_per_s)
-            *best = out[i];
+    *best = flow_best(out, runs);
     return 0;
+}
+
+flow_result flow_best(const flow_result *runs, size_t n)
+{
+    flow_result best = runs[0];
+    for (size_t i = 1; i < n; i++)
+        if (runs[i].msgs_per_s > best.msgs_per_s)
+            best = runs[i];
+    return best;
 }

@@ -44,6 +44,9 @@ flow_result flow_run(flow_publish_fn pub, void *ctx, flow_sink *s, size_t len, d
 int flow_nats(natsConnection *pub, natsConnection *sub, const char *subject, pid_t server, const size_t *lens,
               size_t n, double duration_s, flow_result *out);
 
+/* The fastest of n runs (n > 0). */
+flow_result flow_best(const flow_result *runs, size_t n);
+
 /* The same, runs times at one size: the fastest run.  Noise on a shared
  * machine only ever slows a run down, so the best of a few is the steadiest
  * figure to set beside a ceiling measured the same way. */

@@ -17,30 +17,41 @@
 #include "unibus.h"
 
 static const size_t SIZES[] = {128, 4096};
-/* Runs of each figure and ceiling, the fastest kept: noise on a shared
- * machine only ever slows a run down, and a figure and its ceiling are
- * measured seconds apart. */
-#define RUNS 3
+/* Rounds: each runs the ceiling and every room once at each size, and each
+ * figure keeps its fastest round.  Noise on a shared machine only ever
+ * slows a run down, and in a round a figure and its ceiling are measured
+ * seconds apart, under much the same load. */
+#define ROUNDS 3
 
-static void measure_raw(const char *dir, const bench_opts *o, flow_result out[2])
-{
+enum { RAW, CLEAR, UNSIGNED, SIGNED, FLOWS }; /* the flows of a round */
+
+/* --- raw nats.c ------------------------------------------------------------ */
+
+typedef struct {
     natsd n;
-    natsConnection *pub = NULL, *sub = NULL;
-    size_t lens[2 * RUNS];
-    flow_result runs[2 * RUNS];
-    for (size_t i = 0; i < 2 * RUNS; i++)
-        lens[i] = SIZES[i / RUNS];
-    if (natsd_start_open(&n, dir) != 0 || natsConnection_ConnectTo(&pub, n.url) != NATS_OK ||
-        natsConnection_ConnectTo(&sub, n.url) != NATS_OK ||
-        flow_nats(pub, sub, FLOW_ROOM_SUBJECT, supervisor_pid(n.sup), lens, 2 * RUNS, o->duration_s, runs) != 0) {
-        fprintf(stderr, "bench: cannot set up raw nats.c against %s\n", n.url);
+    natsConnection *pub, *sub;
+} raw_plane;
+
+static void raw_open(raw_plane *r, const char *dir)
+{
+    if (natsd_start_open(&r->n, dir) != 0 || natsConnection_ConnectTo(&r->pub, r->n.url) != NATS_OK ||
+        natsConnection_ConnectTo(&r->sub, r->n.url) != NATS_OK) {
+        fprintf(stderr, "bench: cannot set up raw nats.c against %s\n", r->n.url);
         exit(1);
     }
-    for (size_t i = 0; i < 2; i++)
-        out[i] = flow_best(runs + i * RUNS, RUNS);
-    natsConnection_Destroy(pub);
-    natsConnection_Destroy(sub);
-    natsd_stop(&n);
+}
+
+static void raw_round(raw_plane *r, const bench_opts *o, flow_result out[2])
+{
+    if (flow_nats(r->pub, r->sub, FLOW_ROOM_SUBJECT, supervisor_pid(r->n.sup), SIZES, 2, o->duration_s, out) != 0)
+        exit(1);
+}
+
+static void raw_close(raw_plane *r)
+{
+    natsConnection_Destroy(r->pub);
+    natsConnection_Destroy(r->sub);
+    natsd_stop(&r->n);
 }
 
 /* --- libunibus ------------------------------------------------------------- */
@@ -82,33 +93,41 @@ static unibus_client *open_client(fixture *f, const busauth_identity *id, const 
     return c;
 }
 
-static void measure_room(fixture *f, unibus_client *alice, unibus_client *bob, bool e2e, bool sign,
-                         const bench_opts *o, flow_result out[2])
-{
+/* A room alice publishes in and bob listens to. */
+typedef struct {
     unibus_room room;
-    unibus_subscription *sub = NULL;
-    flow_sink s = {0};
+    unibus_subscription *sub;
+    flow_sink sink;
+    room_pub pub;
+    unsigned long wrong; /* over every round */
+} room_flow;
+
+static void room_open(room_flow *rf, fixture *f, unibus_client *alice, unibus_client *bob, bool e2e, bool sign)
+{
     if (unibus_room_create(alice, e2e ? (sign ? "bench-signed" : "bench-unsigned") : "bench-clear", e2e, sign,
-                           &room) != UNIBUS_OK ||
-        unibus_room_add(alice, room.id, f->bob_nkey) != UNIBUS_OK ||
-        unibus_room_subscribe(bob, room.id, room_on_msg, room_on_drop, &s, &sub) != UNIBUS_OK) {
+                           &rf->room) != UNIBUS_OK ||
+        unibus_room_add(alice, rf->room.id, f->bob_nkey) != UNIBUS_OK ||
+        unibus_room_subscribe(bob, rf->room.id, room_on_msg, room_on_drop, &rf->sink, &rf->sub) != UNIBUS_OK) {
         fprintf(stderr, "bench: cannot set up a room: %s / %s\n", unibus_client_error(alice),
                 unibus_client_error(bob));
         exit(1);
     }
-    room_pub p = {alice, room.id};
+    rf->pub = (room_pub){alice, rf->room.id};
+}
+
+static void room_round(room_flow *rf, const bench_opts *o, flow_result out[2])
+{
     for (size_t i = 0; i < 2; i++) {
-        flow_result runs[RUNS];
-        unsigned long wrong = 0;
-        for (size_t r = 0; r < RUNS; r++) {
-            runs[r] = flow_run(room_publish, &p, &s, SIZES[i], o->duration_s);
-            wrong += runs[r].wrong;
-        }
-        out[i] = flow_best(runs, RUNS);
-        if (wrong)
-            report_note("data plane: %lu messages dropped or damaged in room %s", wrong, room.name);
+        out[i] = flow_run(room_publish, &rf->pub, &rf->sink, SIZES[i], o->duration_s);
+        rf->wrong += out[i].wrong;
     }
-    unibus_subscription_close(sub);
+}
+
+static void room_close(room_flow *rf)
+{
+    if (rf->wrong)
+        report_note("data plane: %lu messages dropped or damaged in room %s", rf->wrong, rf->room.name);
+    unibus_subscription_close(rf->sub);
 }
 
 /* --- libsodium ------------------------------------------------------------- */
@@ -247,20 +266,43 @@ static void add_size_rows(size_t i, const flow_result *raw, const flow_result *c
     report_add(&p);
 }
 
+/* Every flow, ROUNDS times, each figure its fastest round (best[flow][size]). */
+static void measure_flows(fixture *f, const bench_opts *o, flow_result best[FLOWS][2])
+{
+    raw_plane raw = {0};
+    room_flow rooms[SIGNED] = {0}; /* CLEAR, UNSIGNED, SIGNED at [flow - 1] */
+    raw_open(&raw, f->dir);
+    unibus_client *alice = open_client(f, f->alice, "alice"), *bob = open_client(f, f->bob, "bob");
+    for (int k = CLEAR; k < FLOWS; k++)
+        room_open(&rooms[k - 1], f, alice, bob, k != CLEAR, k == SIGNED);
+    flow_result runs[FLOWS][2][ROUNDS], round[2];
+    for (size_t r = 0; r < ROUNDS; r++)
+        for (int k = RAW; k < FLOWS; k++) {
+            if (k == RAW)
+                raw_round(&raw, o, round);
+            else
+                room_round(&rooms[k - 1], o, round);
+            for (size_t i = 0; i < 2; i++)
+                runs[k][i][r] = round[i];
+        }
+    for (int k = RAW; k < FLOWS; k++)
+        for (size_t i = 0; i < 2; i++)
+            best[k][i] = flow_best(runs[k][i], ROUNDS);
+    for (int k = CLEAR; k < FLOWS; k++)
+        room_close(&rooms[k - 1]);
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+    raw_close(&raw);
+}
+
 void case_dataplane(const bench_opts *o)
 {
     fixture f;
     bench_start_server(&f, NULL, NULL, NULL);
-    flow_result raw[2], clear[2], unsigned_[2], signed_[2];
-    measure_raw(f.dir, o, raw);
-    unibus_client *alice = open_client(&f, f.alice, "alice"), *bob = open_client(&f, f.bob, "bob");
-    measure_room(&f, alice, bob, false, false, o, clear);
-    measure_room(&f, alice, bob, true, false, o, unsigned_);
-    measure_room(&f, alice, bob, true, true, o, signed_);
-    unibus_client_close(alice);
-    unibus_client_close(bob);
+    flow_result best[FLOWS][2];
+    measure_flows(&f, o, best);
     for (size_t i = 0; i < 2; i++)
-        add_size_rows(i, &raw[i], &clear[i], &unsigned_[i], &signed_[i], o->quick ? 0.05 : 0.5);
+        add_size_rows(i, &best[RAW][i], &best[CLEAR][i], &best[UNSIGNED][i], &best[SIGNED][i], o->quick ? 0.05 : 0.5);
     if (fixture_stop(&f) != 0)
         report_note("data plane: membershipd did not stop cleanly");
 }

@@ -263,7 +263,8 @@ unibus_status unibus_room_publish(unibus_client *c, const char *room, const void
     if (s == UNIBUS_OK) {
         natsStatus ns = natsConnection_Publish(c->nc, room_state_subject(rs), wire ? wire : data, (int)wire_len);
         if (ns != NATS_OK)
-            s = client_fail(c, UNIBUS_ERR_DATA_PLANE, "publish to %s: %s", room_state_subject(rs), natsStatus_GetText(ns));
+            s = client_fail(c, UNIBUS_ERR_DATA_PLANE, "publish to %s: %s", room_state_subject(rs),
+                            natsStatus_GetText(ns));
     }
     pthread_mutex_unlock(&c->state_lock);
     free(wire);

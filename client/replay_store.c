@@ -206,10 +206,7 @@ static room_count *make_room_in(table *t, const uint8_t room[16], int64_t now_ms
     return n < REPLAY_ROOM_MAX_SESSIONS ? rc : NULL;
 }
 
-/* Raises id's entry to (last, newest_ms), creating it (or renewing an
- * expired one in place); NULL when full.  What the file holds is loaded
- * past a room's share (several processes may each have taken a share):
- * forgetting it would reopen its replays. */
+/* A session's highest sequence and newest sender time, raised. */
 static void raise_marks(slot *s, uint64_t last, uint64_t newest_ms)
 {
     if (last > s->last)
@@ -218,6 +215,10 @@ static void raise_marks(slot *s, uint64_t last, uint64_t newest_ms)
         s->newest_ms = newest_ms;
 }
 
+/* Raises id's entry to (last, newest_ms), creating it (or renewing an
+ * expired one in place); NULL when full.  What the file holds is loaded
+ * past a room's share (several processes may each have taken a share):
+ * forgetting it would reopen its replays. */
 static slot *remember(table *t, const uint8_t id[ID_LEN], uint64_t last, uint64_t newest_ms, int64_t now_ms,
                       bool room_share)
 {

@@ -80,7 +80,8 @@ unibus_status room_state_resolve(unibus_client *c, const char *room, room_state 
         return s;
     memset(rs->keys, 0, KEYS_MAX * sizeof *rs->keys);
     snprintf(rs->id, sizeof rs->id, "%s", info.id);
-    if (sodium_hex2bin(rs->id_bin, sizeof rs->id_bin, rs->id, strlen(rs->id), NULL, NULL, NULL) != 0) {
+    if (strlen(rs->id) != 2 * sizeof rs->id_bin ||
+        sodium_hex2bin(rs->id_bin, sizeof rs->id_bin, rs->id, strlen(rs->id), NULL, NULL, NULL) != 0) {
         room_states_free(rs);
         return client_fail(c, UNIBUS_ERR_PROTOCOL, "room id %s is not 32 hex digits", info.id);
     }

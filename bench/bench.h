@@ -24,13 +24,13 @@ void bench_sleep_ms(double ms);
 /* The p-th percentile (0..100) of n values (sorted in place); NAN when n is 0. */
 double bench_percentile(double *v, size_t n, double p);
 
-/* Resident set size of any process, KiB (-1 when gone). */
 /* The pid of pid's child running the program named comm, or -1. */
 pid_t bench_child_pid(pid_t parent, const char *comm);
-/* CPU seconds (user and system) pid has used so far, or -1. */
-double bench_process_cpu_s(pid_t pid);
 /* Sends sig to a child of ours and reaps it, with SIGKILL after 10 s. */
 void bench_end_process(pid_t pid, int sig);
+/* CPU seconds (user + system, every thread) a process has used; pid 0 is
+ * this one.  NAN when the process is gone. */
+double bench_cpu_s(pid_t pid);
 /* A TCP port free on 127.0.0.1 right now. */
 unsigned bench_free_port(void);
 /* The port of a "nats://host:port" URL. */

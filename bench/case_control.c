@@ -98,8 +98,8 @@ static load_result run_load(fixture *f, const char *method, const char *target, 
     }
     /* Every client has its connection: the clock starts now for all. */
     pthread_barrier_wait(&start);
-    double t0 = bench_now(), client_cpu0 = bench_process_cpu_s(getpid()),
-           server_cpu0 = bench_process_cpu_s(f->server.pid);
+    double t0 = bench_now(), client_cpu0 = bench_cpu_s(0),
+           server_cpu0 = bench_cpu_s(f->server.pid);
     load_result out = {0};
     size_t total = 0;
     for (int i = 0; i < clients; i++) {
@@ -107,8 +107,8 @@ static load_result run_load(fixture *f, const char *method, const char *target, 
         total += runs[i].n;
     }
     double elapsed = bench_now() - t0;
-    out.client_cpu_us = (bench_process_cpu_s(getpid()) - client_cpu0) * 1e6 / (double)(total ? total : 1);
-    out.server_cpu_us = (bench_process_cpu_s(f->server.pid) - server_cpu0) * 1e6 / (double)(total ? total : 1);
+    out.client_cpu_us = (bench_cpu_s(0) - client_cpu0) * 1e6 / (double)(total ? total : 1);
+    out.server_cpu_us = (bench_cpu_s(f->server.pid) - server_cpu0) * 1e6 / (double)(total ? total : 1);
     double *all = malloc((total ? total : 1) * sizeof *all);
     size_t k = 0;
     for (int i = 0; i < clients; i++) {

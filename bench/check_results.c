@@ -15,6 +15,11 @@ static const struct {
     int case_no;
     const char *measure;
 } REQUIRED_TARGETS[] = {
+    {1, "cleartext room, 128 B"},
+    {1, "e2e room sign=false, 128 B"},
+    {1, "e2e room sign=false, 4096 B"},
+    {1, "e2e room signed, 128 B"},
+    {1, "e2e room signed, 4096 B"},
     {2, "signed GET /v1/me, TLS keep-alive, 8 clients"},
     {2, "signed POST /v1/rooms, TLS keep-alive, 1 clients"},
     {3, "membershipd share (request -> SIGHUP), "},

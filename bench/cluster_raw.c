@@ -91,14 +91,12 @@ static void raw_gap(raw_cluster *c, gap_result *out)
     natsConnection_Destroy(nc);
 }
 
-/* The subject has a room's shape and length (unibus.room.<32 hex>.msg):
- * nats-server's per-message work grows with it, so a shorter one flatters
- * the ceiling (with "bench.cross" the bus read 0.72-0.76 of it, with this
- * one about 1.0: dev/bench.md). */
+/* On a room-shaped subject (with "bench.cross" the bus read 0.72-0.76 of
+ * the ceiling, with this one about 1.0: dev/bench.md). */
 static void raw_flow(raw_cluster *c, const bench_opts *o, flow_result *out)
 {
     natsConnection *pub = NULL, *sub = NULL;
-    const char *subject = "unibus.room.0123456789abcdef0123456789abcdef.msg";
+    const char *subject = FLOW_ROOM_SUBJECT;
     if (natsConnection_ConnectTo(&pub, c->s[0].url) != NATS_OK || natsConnection_ConnectTo(&sub, c->s[1].url) != NATS_OK ||
         flow_nats_best(pub, sub, subject, CLUSTER_FLOW_LEN, CLUSTER_FLOW_RUNS, o->duration_s, out) != 0)
         cluster_die("no raw cross-node traffic");

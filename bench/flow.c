@@ -34,6 +34,7 @@ flow_result flow_run(flow_publish_fn pub, void *ctx, flow_sink *s, size_t len, d
     randombytes_buf(payload, len);
     sink_reset(s, len);
     unsigned long sent = 0;
+    double cpu0 = bench_cpu_s(0) + (s->server ? bench_cpu_s(s->server) : 0);
     double t0 = bench_now(), stop = t0 + duration_s;
     for (;;) {
         if ((sent & 63) == 0 && bench_now() >= stop)
@@ -49,7 +50,8 @@ flow_result flow_run(flow_publish_fn pub, void *ctx, flow_sink *s, size_t len, d
     double give_up = bench_now() + DRAIN_TIMEOUT_S;
     while (atomic_load(&s->received) + atomic_load(&s->wrong) < sent && bench_now() < give_up)
         bench_sleep_ms(1);
-    flow_result r = {.delivered = atomic_load(&s->received), .wrong = atomic_load(&s->wrong)};
+    double wall = bench_now() - t0, cpu = bench_cpu_s(0) + (s->server ? bench_cpu_s(s->server) : 0) - cpu0;
+    flow_result r = {.delivered = atomic_load(&s->received), .wrong = atomic_load(&s->wrong), .busy_cores = cpu / wall};
     double span = (double)atomic_load(&s->last_ns) / 1e9 - t0;
     r.msgs_per_s = span > 0 ? (double)r.delivered / span : 0;
     r.mb_per_s = r.msgs_per_s * (double)len / 1e6;
@@ -91,10 +93,10 @@ static bool probe_crosses(nats_pub *p, flow_sink *s)
     return atomic_load(&s->received) > 0;
 }
 
-int flow_nats(natsConnection *pub, natsConnection *sub, const char *subject, const size_t *lens, size_t n,
-              double duration_s, flow_result *out)
+int flow_nats(natsConnection *pub, natsConnection *sub, const char *subject, pid_t server, const size_t *lens,
+              size_t n, double duration_s, flow_result *out)
 {
-    flow_sink s = {0};
+    flow_sink s = {.server = server};
     natsSubscription *subscription = NULL;
     nats_pub p = {pub, subject};
     int rc = natsConnection_Subscribe(&subscription, sub, subject, nats_on_msg, &s) == NATS_OK &&
@@ -123,11 +125,17 @@ int flow_nats_best(natsConnection *pub, natsConnection *sub, const char *subject
         return -1;
     for (size_t i = 0; i < runs; i++)
         lens[i] = len;
-    if (flow_nats(pub, sub, subject, lens, runs, duration_s, out) != 0)
+    if (flow_nats(pub, sub, subject, 0, lens, runs, duration_s, out) != 0)
         return -1;
-    *best = out[0];
-    for (size_t i = 1; i < runs; i++)
-        if (out[i].msgs_per_s > best->msgs_per_s)
-            *best = out[i];
+    *best = flow_best(out, runs);
     return 0;
+}
+
+flow_result flow_best(const flow_result *runs, size_t n)
+{
+    flow_result best = runs[0];
+    for (size_t i = 1; i < n; i++)
+        if (runs[i].msgs_per_s > best.msgs_per_s)
+            best = runs[i];
+    return best;
 }

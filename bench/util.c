@@ -78,16 +78,21 @@ static bool is_child(const char *pid_text, pid_t parent, const char *comm)
            sscanf(rest, " %c %d", &state, &ppid) == 2 && ppid == parent;
 }
 
-double bench_process_cpu_s(pid_t pid)
+double bench_cpu_s(pid_t pid)
 {
+    if (pid == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    }
     char pid_text[24], stat[1024];
-    snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
     const char *name;
     size_t name_len;
+    snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
     const char *rest = read_stat(pid_text, stat, sizeof stat, &name, &name_len);
     unsigned long user = 0, sys = 0; /* fields 14 and 15, in clock ticks */
     if (!rest || sscanf(rest, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &user, &sys) != 2)
-        return -1;
+        return NAN;
     return (double)(user + sys) / (double)sysconf(_SC_CLK_TCK);
 }
 

@@ -195,11 +195,6 @@ unibus_status bus_connect(unibus_client *c)
     return st;
 }
 
-static void subject_of(const room_state *rs, char out[64])
-{
-    snprintf(out, 64, "unibus.room.%s.msg", room_state_id(rs));
-}
-
 /* The sender time of the next envelope: never earlier than the last one,
  * so a session's times rise with its sequence (what the replay record's
  * expiry relies on) even when the wall clock steps back. */
@@ -265,12 +260,11 @@ unibus_status unibus_room_publish(unibus_client *c, const char *room, const void
     size_t wire_len = len;
     if (s == UNIBUS_OK && room_state_e2e(rs))
         s = seal_current(c, rs, data, len, &MSG_KIND_MESSAGE, &wire, &wire_len);
-    char subject[64];
     if (s == UNIBUS_OK) {
-        subject_of(rs, subject);
-        natsStatus ns = natsConnection_Publish(c->nc, subject, wire ? wire : data, (int)wire_len);
+        natsStatus ns = natsConnection_Publish(c->nc, room_state_subject(rs), wire ? wire : data, (int)wire_len);
         if (ns != NATS_OK)
-            s = client_fail(c, UNIBUS_ERR_DATA_PLANE, "publish to %s: %s", subject, natsStatus_GetText(ns));
+            s = client_fail(c, UNIBUS_ERR_DATA_PLANE, "publish to %s: %s", room_state_subject(rs),
+                            natsStatus_GetText(ns));
     }
     pthread_mutex_unlock(&c->state_lock);
     free(wire);
@@ -290,7 +284,7 @@ static unibus_status check_envelope(unibus_client *c, room_state *rs, const enve
         member = room_state_member(rs, h->sender);
     if (!member)
         return UNIBUS_ERR_NOT_MEMBER;
-    snprintf(name, 65, "%s", member); /* copied: a refresh below frees the list */
+    memcpy(name, member, strlen(member) + 1); /* copied: a refresh below frees the list (names fit: 65) */
     if (is_signed && envelope_verify(in, len) != UNIBUS_OK)
         return UNIBUS_ERR_BAD_SIGNATURE;
     /* Only the current epoch is accepted: a message under a superseded key
@@ -316,7 +310,7 @@ static unibus_status admit(unibus_client *c, const room_state *rs, const envelop
         sodium_memcmp(h->answers, kind->answers ? kind->answers : NONE, ENVELOPE_ID_LEN) != 0)
         return UNIBUS_ERR_REPLAY;
     replay_key key = {.kind = (uint8_t)h->kind};
-    sodium_hex2bin(key.room, sizeof key.room, room_state_id(rs), 2 * sizeof key.room, NULL, NULL, NULL);
+    memcpy(key.room, room_state_id_bin(rs), sizeof key.room);
     memcpy(key.answers, h->answers, sizeof key.answers);
     memcpy(key.sender, h->sender, sizeof key.sender);
     memcpy(key.session, h->session, sizeof key.session);
@@ -362,8 +356,11 @@ unibus_status msg_open(unibus_client *c, room_state *rs, const uint8_t *in, size
     envelope_header h = {0};
     pthread_mutex_lock(&c->state_lock);
     unibus_status s = open_envelope(c, rs, in, len, kind, out->plain, &out->plain_len, &h, out->sender_name);
+    const char *member_nkey = s == UNIBUS_OK ? room_state_member_nkey(rs, h.sender) : NULL;
+    if (member_nkey) /* made when the members were read, not per message */
+        memcpy(out->sender, member_nkey, sizeof out->sender);
     pthread_mutex_unlock(&c->state_lock);
-    if (len >= ENVELOPE_HEADER_LEN)
+    if (!member_nkey && len >= ENVELOPE_HEADER_LEN)
         busauth_nkey_encode_public(h.sender, out->sender);
     out->verified = s == UNIBUS_OK && (h.flags & ENVELOPE_FLAG_SIGNED);
     return s;
@@ -374,16 +371,38 @@ static envelope_kind subscription_kind(const unibus_subscription *us)
     return us->on_request ? ENVELOPE_REQUEST : ENVELOPE_MESSAGE;
 }
 
-/* A message that passed every check, with its id (dropped ones are not hashed). */
-static void deliver(unibus_subscription *us, const received *r, const uint8_t *data, size_t len, const char *reply)
-{
+/* The bytes a delivered message came in, and their id once asked for. */
+struct unibus_message_wire {
+    const uint8_t *bytes;
+    size_t len;
+    bool hashed;
     uint8_t id[ENVELOPE_ID_LEN];
     char id_hex[2 * ENVELOPE_ID_LEN + 1];
-    envelope_id(data, len, id);
-    sodium_bin2hex(id_hex, sizeof id_hex, id, sizeof id);
-    unibus_message m = {room_state_id(us->room), r->sender, r->sender_name, r->plain, r->plain_len, r->verified, id_hex};
+};
+
+static const uint8_t *wire_id(struct unibus_message_wire *w)
+{
+    if (!w->hashed) {
+        envelope_id(w->bytes, w->len, w->id);
+        sodium_bin2hex(w->id_hex, sizeof w->id_hex, w->id, sizeof w->id);
+        w->hashed = true;
+    }
+    return w->id;
+}
+
+const char *unibus_message_id(const unibus_message *m)
+{
+    wire_id(m->wire);
+    return m->wire->id_hex;
+}
+
+/* A message that passed every check (dropped ones are never hashed). */
+static void deliver(unibus_subscription *us, const received *r, const uint8_t *data, size_t len, const char *reply)
+{
+    struct unibus_message_wire w = {.bytes = data, .len = len};
+    unibus_message m = {room_state_id(us->room), r->sender, r->sender_name, r->plain, r->plain_len, r->verified, &w};
     if (us->on_request)
-        us->on_request(us, &m, reply, id);
+        us->on_request(us, &m, reply, wire_id(&w));
     else
         us->on_message(&m, us->ctx);
 }

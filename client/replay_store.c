@@ -206,6 +206,15 @@ static room_count *make_room_in(table *t, const uint8_t room[16], int64_t now_ms
     return n < REPLAY_ROOM_MAX_SESSIONS ? rc : NULL;
 }
 
+/* A session's highest sequence and newest sender time, raised. */
+static void raise_marks(slot *s, uint64_t last, uint64_t newest_ms)
+{
+    if (last > s->last)
+        s->last = last;
+    if (newest_ms > s->newest_ms)
+        s->newest_ms = newest_ms;
+}
+
 /* Raises id's entry to (last, newest_ms), creating it (or renewing an
  * expired one in place); NULL when full.  What the file holds is loaded
  * past a room's share (several processes may each have taken a share):
@@ -228,10 +237,7 @@ static slot *remember(table *t, const uint8_t id[ID_LEN], uint64_t last, uint64_
         t->count++;
         rc->count++;
     }
-    if (last > s->last)
-        s->last = last;
-    if (newest_ms > s->newest_ms)
-        s->newest_ms = newest_ms;
+    raise_marks(s, last, newest_ms);
     return s;
 }
 
@@ -515,11 +521,13 @@ unibus_status replay_store_admit(replay_store *s, const replay_key *key, uint64_
     if ((int64_t)time_ms < now_ms - REPLAY_WINDOW_MS || (int64_t)time_ms > now_ms + REPLAY_SKEW_MS)
         return UNIBUS_ERR_STALE;
     const uint8_t *id = (const uint8_t *)key;
-    slot *found = lookup(&s->mem, id);
-    if (live(found, now_ms) && sequence <= found->last)
+    slot *sl = lookup(&s->mem, id);
+    bool known = live(sl, now_ms);
+    if (known && sequence <= sl->last)
         return UNIBUS_ERR_REPLAY;
-    slot *sl = remember(&s->mem, id, sequence, time_ms, now_ms, true);
-    if (!sl)
+    if (known) /* a session already counted: what remember would do, without hashing the key again */
+        raise_marks(sl, sequence, time_ms);
+    else if (!(sl = remember(&s->mem, id, sequence, time_ms, now_ms, true)))
         return UNIBUS_ERR_RATE_LIMITED;
     enqueue(s, sl, now_ms);
     return UNIBUS_OK;

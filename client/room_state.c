@@ -18,10 +18,13 @@ typedef struct {
 typedef struct {
     uint8_t pk[32];
     char name[65];
+    char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1]; /* pk as text, made once per read, not per message */
 } member;
 
 struct room_state {
     char id[33];
+    uint8_t id_bin[16];
+    char subject[64]; /* of its messages, made once */
     char name[129];
     bool e2e, sign;
     uint32_t epoch;
@@ -36,6 +39,8 @@ struct room_state {
 };
 
 const char *room_state_id(const room_state *rs) { return rs->id; }
+const uint8_t *room_state_id_bin(const room_state *rs) { return rs->id_bin; }
+const char *room_state_subject(const room_state *rs) { return rs->subject; }
 bool room_state_e2e(const room_state *rs) { return rs->e2e; }
 bool room_state_signed(const room_state *rs) { return rs->sign; }
 uint32_t room_state_epoch(const room_state *rs) { return rs->epoch; }
@@ -75,6 +80,12 @@ unibus_status room_state_resolve(unibus_client *c, const char *room, room_state 
         return s;
     memset(rs->keys, 0, KEYS_MAX * sizeof *rs->keys);
     snprintf(rs->id, sizeof rs->id, "%s", info.id);
+    if (strlen(rs->id) != 2 * sizeof rs->id_bin ||
+        sodium_hex2bin(rs->id_bin, sizeof rs->id_bin, rs->id, strlen(rs->id), NULL, NULL, NULL) != 0) {
+        room_states_free(rs);
+        return client_fail(c, UNIBUS_ERR_PROTOCOL, "room id %s is not 32 hex digits", info.id);
+    }
+    snprintf(rs->subject, sizeof rs->subject, "unibus.room.%s.msg", rs->id);
     snprintf(rs->name, sizeof rs->name, "%s", info.name);
     rs->e2e = info.e2e;
     rs->sign = info.sign;
@@ -102,8 +113,10 @@ static unibus_status read_members(unibus_client *c, room_state *rs, json_t *list
         }
         /* A revoked user is no member: it neither sends nor gets a key
          * (servers that revoked without removing still list them). */
-        if (strcmp(status, "active") == 0)
+        if (strcmp(status, "active") == 0) {
+            busauth_nkey_encode_public(members[n].pk, members[n].nkey);
             snprintf(members[n++].name, sizeof members[0].name, "%s", name);
+        }
     }
     free(rs->members);
     rs->members = members;
@@ -199,12 +212,24 @@ const uint8_t *room_state_member_pk(const room_state *rs, size_t i)
     return i < rs->nmembers ? rs->members[i].pk : NULL;
 }
 
-const char *room_state_member(const room_state *rs, const uint8_t pk[32])
+static const member *find_member(const room_state *rs, const uint8_t pk[32])
 {
     for (size_t i = 0; i < rs->nmembers; i++)
         if (memcmp(rs->members[i].pk, pk, 32) == 0)
-            return rs->members[i].name;
+            return &rs->members[i];
     return NULL;
+}
+
+const char *room_state_member(const room_state *rs, const uint8_t pk[32])
+{
+    const member *m = find_member(rs, pk);
+    return m ? m->name : NULL;
+}
+
+const char *room_state_member_nkey(const room_state *rs, const uint8_t pk[32])
+{
+    const member *m = find_member(rs, pk);
+    return m ? m->nkey : NULL;
 }
 
 char *room_key_sealed_b64(const uint8_t recipient[32], const uint8_t key[32])

@@ -45,10 +45,14 @@ unibus_status room_state_key(unibus_client *c, room_state *rs, uint32_t epoch, u
 void room_state_keyed(room_state *rs, uint32_t epoch, const uint8_t key[32]);
 /* The member's name when pk is an active member, else NULL. */
 const char *room_state_member(const room_state *rs, const uint8_t pk[32]);
+/* The member's nkey (pk as text) when pk is an active member, else NULL. */
+const char *room_state_member_nkey(const room_state *rs, const uint8_t pk[32]);
 /* The public key of the i-th active member, NULL past the last. */
 const uint8_t *room_state_member_pk(const room_state *rs, size_t i);
 
 const char *room_state_id(const room_state *rs);
+const uint8_t *room_state_id_bin(const room_state *rs); /* the id's 16 bytes */
+const char *room_state_subject(const room_state *rs);   /* unibus.room.<id>.msg */
 bool room_state_e2e(const room_state *rs);
 bool room_state_signed(const room_state *rs);
 uint32_t room_state_epoch(const room_state *rs);

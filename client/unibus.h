@@ -191,8 +191,13 @@ typedef struct {
     const uint8_t *data;
     size_t len;
     bool verified;            /* signed e2e room: the sender is proven */
-    const char *id;           /* 64 hex: BLAKE2b-256 of the bytes as received; a replayed copy has the same */
+    struct unibus_message_wire *wire; /* the library's: unibus_message_id reads it */
 } unibus_message;
+
+/* The message's id: 64 hex, BLAKE2b-256 of the bytes as received (a
+ * replayed copy has the same).  Hashed on the first call only, since the
+ * hash costs as much as a whole cleartext delivery; valid as long as m. */
+UNIBUS_API const char *unibus_message_id(const unibus_message *m);
 
 /* A delivered message; valid only during the call.  Called on nats.c's
  * threads, one message at a time per subscription. */
@@ -243,7 +248,7 @@ typedef unibus_status (*unibus_handler_fn)(const unibus_message *request, uint8_
  * other workers of the room (other clients; one per room in a client).  A
  * request is run at least once: a member can replay one within the 30 s
  * window to another worker, which has not seen it (dev/request-reply.md);
- * a handler whose effect must happen once remembers request->id for 35 s.
+ * a handler whose effect must happen once remembers unibus_message_id(request) for 35 s.
  * Close with unibus_subscription_close. */
 UNIBUS_API unibus_status unibus_room_serve(unibus_client *c, const char *room, unibus_handler_fn fn, void *ctx,
                                            unibus_subscription **out);

@@ -113,7 +113,7 @@ static unibus_status run_command(const unibus_message *request, uint8_t **reply,
         signal(SIGPIPE, SIG_DFL);
         setenv("UNIBUS_SENDER", request->sender_name, 1);
         setenv("UNIBUS_SENDER_NKEY", request->sender_nkey, 1);
-        setenv("UNIBUS_REQUEST_ID", request->id, 1);
+        setenv("UNIBUS_REQUEST_ID", unibus_message_id(request), 1);
         execvp(w->command[0], w->command);
         _exit(127);
     }

@@ -33,6 +33,8 @@ typedef struct {
     pthread_mutex_t lock;
     char last[256];
     char last_sender[65];
+    char last_nkey[57];
+    char last_id[65];
     bool verified;
     int messages;
     int drops;
@@ -45,6 +47,8 @@ static void on_message(const unibus_message *m, void *ctx)
     pthread_mutex_lock(&in->lock);
     snprintf(in->last, sizeof in->last, "%.*s", (int)m->len, (const char *)m->data);
     snprintf(in->last_sender, sizeof in->last_sender, "%s", m->sender_name);
+    snprintf(in->last_nkey, sizeof in->last_nkey, "%s", m->sender_nkey);
+    snprintf(in->last_id, sizeof in->last_id, "%s", unibus_message_id(m));
     in->verified = m->verified;
     in->messages++;
     pthread_mutex_unlock(&in->lock);
@@ -361,6 +365,14 @@ static void cleartext_and_unsigned_rooms(void **state)
     assert_string_equal(b1.last, "plain words");
     assert_string_equal(b2.last, "quick");
     assert_false(b2.verified); /* unsigned: the sender is not proven */
+    assert_string_equal(b2.last_nkey, F.alice_nkey);
+    /* The id, hashed only when asked, is BLAKE2b-256 of the bytes as
+     * received: in a cleartext room, the message itself. */
+    uint8_t hash[32];
+    char hex[65];
+    crypto_generichash(hash, sizeof hash, (const uint8_t *)"plain words", 11, NULL, 0);
+    assert_string_equal(b1.last_id, sodium_bin2hex(hex, sizeof hex, hash, sizeof hash));
+    assert_int_equal(strspn(b2.last_id, "0123456789abcdef"), 64);
     unibus_subscription_close(s1);
     unibus_subscription_close(s2);
     unibus_client_close(alice);
@@ -542,8 +554,8 @@ static unibus_status shout(const unibus_message *request, uint8_t **reply, size_
     n += (size_t)snprintf((char *)*reply + n, 9, "%.8s", request->sender_name);
     *reply_len = n;
     /* What a handler that must run a request once remembers: 64 hex. */
-    assert_int_equal(strspn(request->id, "0123456789abcdef"), 64);
-    assert_int_equal(strlen(request->id), 64);
+    assert_int_equal(strspn(unibus_message_id(request), "0123456789abcdef"), 64);
+    assert_int_equal(strlen(unibus_message_id(request)), 64);
     return UNIBUS_OK;
 }
 

@@ -269,7 +269,8 @@ int natsconf_parse_listeners(const char *text, natsconf_listeners *out)
     return 0;
 }
 
-int natsconf_write(const char *path, const char *text)
+/* Writes len bytes of text to path atomically (temporary file, rename). */
+static int write_atomically(const char *path, const char *text, size_t len)
 {
     char temp[4096];
     if (snprintf(temp, sizeof temp, "%s.tmp-XXXXXX", path) >= (int)sizeof temp)
@@ -277,7 +278,7 @@ int natsconf_write(const char *path, const char *text)
     int fd = mkostemp(temp, O_CLOEXEC);
     if (fd < 0)
         return -1;
-    size_t len = strlen(text), off = 0;
+    size_t off = 0;
     int rc = fchmod(fd, 0600);
     while (rc == 0 && off < len) {
         ssize_t n = write(fd, text + off, len - off);
@@ -297,5 +298,54 @@ int natsconf_write(const char *path, const char *text)
         rc = rename(temp, path);
     if (rc != 0)
         unlink(temp);
+    return rc;
+}
+
+/* The peers' users list, from "users = [" to its "]" line, or NULL. */
+static const char *users_block(const char *text, const char **end)
+{
+    static const char head[] = "\n  " NATSCONF_PEERS_ACCOUNT ": {\n";
+    const char *start = strstr(text, head);
+    if (!start || strncmp(start + strlen(head), "    users = [\n", 14) != 0)
+        return NULL;
+    start += strlen(head);
+    const char *close = strstr(start, "\n    ]\n");
+    *end = close ? close + strlen("\n    ]\n") : NULL;
+    return close ? start : NULL;
+}
+
+int natsconf_users_path(const char *path, char *out, size_t len)
+{
+    return snprintf(out, len, "%s" NATSCONF_USERS_SUFFIX, path) < (int)len ? 0 : -1;
+}
+
+/* The peers' users go to a file of their own, included by path: every
+ * string nats-server parses from a file points into that file's whole
+ * text, and it keeps an account's name (parsed from the file holding the
+ * accounts) long after a reload replaced the account (each closed
+ * connection's record keeps it, server/server.go:2694, 10,000 of them;
+ * each pending JetStream API answer, up to 2 minutes).  With the users
+ * beside it, that pinned the whole 4 MB file of a 10,000-user bus once per
+ * reload (dev/bench.md, case 4); apart, a name pins this file's few KB. */
+int natsconf_write(const char *path, const char *text)
+{
+    const char *end = NULL, *users = users_block(text, &end);
+    if (!users)
+        return write_atomically(path, text, strlen(text));
+    char users_path[4096];
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (natsconf_users_path(path, users_path, sizeof users_path) != 0 || !natsconf_path_ok(base) ||
+        write_atomically(users_path, users, (size_t)(end - users)) != 0)
+        return -1;
+    char *main_text = NULL;
+    size_t main_len = 0;
+    FILE *f = open_memstream(&main_text, &main_len);
+    if (!f)
+        return -1;
+    fprintf(f, "%.*s    include \"%s" NATSCONF_USERS_SUFFIX "\"\n%s", (int)(users - text), text, base, end);
+    int rc = fclose(f) == 0 ? write_atomically(path, main_text, main_len) : -1;
+    explicit_bzero(main_text, main_len); /* it may hold the route password */
+    free(main_text);
     return rc;
 }

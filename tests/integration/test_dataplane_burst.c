@@ -14,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <curl/curl.h>
+#include "embedded/nats_config.h"
 #include "fixture.h"
 #include "nats_peer.h"
 
@@ -127,7 +128,8 @@ static int last_reload_count(void)
 static void check_final_permissions(void)
 {
     char path[PATH_MAX + 32], block[8192];
-    snprintf(path, sizeof path, "%s/nats.conf", F.data_dir);
+    /* The peers' users are in the file nats.conf includes. */
+    snprintf(path, sizeof path, "%s/nats.conf" NATSCONF_USERS_SUFFIX, F.data_dir);
     const char *conf = read_file(path);
     for (int i = 0; i < USERS; i++) {
         const char *b = block_of(conf, nkeys[i], block, sizeof block);

@@ -319,14 +319,56 @@ int natsconf_users_path(const char *path, char *out, size_t len)
     return snprintf(out, len, "%s" NATSCONF_USERS_SUFFIX, path) < (int)len ? 0 : -1;
 }
 
+/* The users list as nats-server should parse it: the first character of
+ * every quoted string as a \xHH escape.  Its parser returns each plain
+ * string as a substring of the whole file (conf/lex.go:157), an escaped
+ * one as a string of its own (conf/lex.go:169).  A connection closed by
+ * the reload that revoked its user stays in the account's client list for
+ * good (reload.go:1601 copies the list before the close, which at
+ * client.go:4913 removes it from the replaced account only), and with it
+ * its user's entry: plain, that pinned the whole users file once per
+ * revocation; escaped, it pins that entry alone. */
+static char *escape_strings(const char *users, size_t len, size_t *out_len)
+{
+    char *out = NULL;
+    FILE *f = open_memstream(&out, out_len);
+    if (!f)
+        return NULL;
+    bool inside = false;
+    for (size_t i = 0; i < len; i++) {
+        fputc(users[i], f);
+        if (users[i] != '"')
+            continue;
+        inside = !inside;
+        if (inside && i + 1 < len && users[i + 1] != '"')
+            fprintf(f, "\\x%02x", (unsigned char)users[++i]);
+    }
+    if (fclose(f) != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Writes the users list (escaped) to users_path. */
+static int write_users(const char *users_path, const char *users, size_t len)
+{
+    size_t escaped_len = 0;
+    char *escaped = escape_strings(users, len, &escaped_len);
+    int rc = escaped ? write_atomically(users_path, escaped, escaped_len) : -1;
+    free(escaped);
+    return rc;
+}
+
 /* The peers' users go to a file of their own, included by path: every
- * string nats-server parses from a file points into that file's whole
- * text, and it keeps an account's name (parsed from the file holding the
- * accounts) long after a reload replaced the account (each closed
- * connection's record keeps it, server/server.go:2694, 10,000 of them;
- * each pending JetStream API answer, up to 2 minutes).  With the users
+ * plain string nats-server parses from a file points into that file's
+ * whole text, and it keeps an account's name (parsed from the file
+ * holding the accounts) long after a reload replaced the account: each
+ * closed connection's record keeps it (server.go:2694, 10,000 records),
+ * and so does something behind the JetStream API requests of the log's
+ * account, for good (measured: dev/bench.md, case 4).  With the users
  * beside it, that pinned the whole 4 MB file of a 10,000-user bus once per
- * reload (dev/bench.md, case 4); apart, a name pins this file's few KB. */
+ * reload; apart, a name pins this file's few KB. */
 int natsconf_write(const char *path, const char *text)
 {
     const char *end = NULL, *users = users_block(text, &end);
@@ -336,7 +378,7 @@ int natsconf_write(const char *path, const char *text)
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     if (natsconf_users_path(path, users_path, sizeof users_path) != 0 || !natsconf_path_ok(base) ||
-        write_atomically(users_path, users, (size_t)(end - users)) != 0)
+        write_users(users_path, users, (size_t)(end - users)) != 0)
         return -1;
     char *main_text = NULL;
     size_t main_len = 0;

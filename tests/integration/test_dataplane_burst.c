@@ -101,8 +101,9 @@ static char *read_file(const char *path)
 /* The permissions block of one user in the generated file, or NULL. */
 static const char *block_of(const char *conf, const char *nkey, char *out, size_t cap)
 {
+    /* The file escapes each string's first character (nats_config.c). */
     char needle[80];
-    snprintf(needle, sizeof needle, "{ nkey: \"%.56s\"", nkey);
+    snprintf(needle, sizeof needle, "{ nkey: \"\\x%02x%.55s\"", (unsigned char)nkey[0], nkey + 1);
     const char *start = strstr(conf, needle);
     if (!start)
         return NULL;

@@ -330,9 +330,9 @@ static char *slurp(const char *path, mode_t *mode)
 }
 
 /* The peers' users go to a file of their own that the main file includes
- * by name (nats_config.c: the main file's text stays small, since
- * nats-server keeps every old account's name, and with it that file's
- * whole text, after reloads). */
+ * by name, each string's first character escaped (nats_config.c: so that
+ * what nats-server keeps of old configurations after reloads does not pin
+ * whole files). */
 static void users_are_written_to_an_included_file(void **state)
 {
     (void)state;
@@ -340,7 +340,7 @@ static void users_are_written_to_an_included_file(void **state)
     randombytes_buf(u.public_key, 32);
     natsconf c = base(&u, 1);
     char *text = natsconf_render(&c), dir[PATH_MAX], path[PATH_MAX + 16], users_path[PATH_MAX + 32];
-    char nkey[57], internal[57];
+    char nkey[57], internal[57], escaped[256];
     busauth_nkey_encode_public(u.public_key, nkey);
     busauth_nkey_encode_public(c.internal_key, internal);
     test_make_temp_dir(dir);
@@ -354,13 +354,24 @@ static void users_are_written_to_an_included_file(void **state)
     assert_int_equal(main_mode, 0600);
     assert_int_equal(users_mode, 0600);
     assert_non_null(strstr(main_text, "  BUS: {\n    include \"nats.conf.users\"\n  }\n"));
-    assert_null(strstr(main_text, nkey));
-    assert_null(strstr(main_text, internal));
-    /* Together they say exactly what the rendered text says. */
-    const char *block = strstr(text, "  BUS: {\n") + strlen("  BUS: {\n");
-    assert_int_equal(strncmp(block, users, strlen(users)), 0);
-    assert_int_equal(strlen(main_text) - strlen("    include \"nats.conf.users\"\n"), strlen(text) - strlen(users));
-    assert_int_equal(count(users, "{ nkey: "), 2);
+    assert_null(strstr(main_text, nkey + 1));
+    assert_null(strstr(main_text, internal + 1));
+    /* The main file is the text with the list replaced by the include. */
+    const char *block = strstr(text, "  BUS: {\n") + strlen("  BUS: {\n"), *block_end = strstr(block, "\n    ]\n");
+    size_t block_len = (size_t)(block_end - block) + strlen("\n    ]\n");
+    assert_int_equal(strncmp(main_text, text, (size_t)(block - text)), 0);
+    assert_string_equal(strstr(main_text, "    include") + strlen("    include \"nats.conf.users\"\n"),
+                        block + block_len);
+    /* The list, each string escaped once at its start, nothing else. */
+    snprintf(escaped, sizeof escaped, "{ nkey: \"\\x55%s\", permissions: {", nkey + 1);
+    assert_non_null(strstr(users, escaped));
+    snprintf(escaped, sizeof escaped,
+             "allow: [\"\\x75nibus.room.%s.>\", \"\\x75nibus.reply.*.%s.>\"], deny: [\"\\x24SYS.>\"]", rooms[0],
+             rooms[0]);
+    assert_non_null(strstr(users, escaped));
+    assert_non_null(strstr(users, "deny: [\"\\x3e\"]"));
+    assert_int_equal(count(users, "\\x"), count(users, "\"") / 2);
+    assert_int_equal(strlen(users), block_len + 3 * (count(users, "\"") / 2));
     free(main_text);
     free(users);
     free(text);

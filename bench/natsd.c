@@ -27,7 +27,7 @@ const char *natsd_binary(void)
 
 static int start(natsd *n)
 {
-    n->sup = supervisor_start(natsd_binary(), n->config, NATSD_TIMEOUT_MS);
+    n->sup = supervisor_start(natsd_binary(), n->config, NULL, NATSD_TIMEOUT_MS);
     snprintf(n->url, sizeof n->url, "nats://127.0.0.1:%u", n->port);
     if (!n->sup)
         fprintf(stderr, "bench: nats-server did not start on %s; is nats-server on PATH?\n", n->config);

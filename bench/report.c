@@ -49,6 +49,13 @@ void row_target_ratio(bench_row *r, double min)
     r->met = !isnan(ratio) && ratio >= min;
 }
 
+void row_target_ratio_at_most(bench_row *r, double max)
+{
+    snprintf(r->target, sizeof r->target, "ratio <= %.2f", max);
+    double ratio = ratio_of(r);
+    r->met = !isnan(ratio) && ratio <= max;
+}
+
 void row_target_below(bench_row *r, double limit)
 {
     snprintf(r->target, sizeof r->target, "< %g %s", limit, r->unit);

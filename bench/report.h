@@ -23,8 +23,10 @@ typedef struct {
 /* A row without a target; ratio = figure / ceiling when there is one. */
 bench_row row_make(int case_no, const char *measure, double figure, const char *unit, double ceiling,
                    const char *ceiling_name);
-/* Targets: ratio at least min; figure below limit; figure at most over above the ceiling. */
+/* Targets: ratio at least min, or at most max; figure below limit; figure
+ * at most over above the ceiling. */
 void row_target_ratio(bench_row *r, double min);
+void row_target_ratio_at_most(bench_row *r, double max);
 void row_target_below(bench_row *r, double limit);
 void row_target_over_ceiling(bench_row *r, double over);
 /* prefix N suffix, for a row's measure: lives as long as the report. */

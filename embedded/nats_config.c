@@ -321,7 +321,7 @@ int natsconf_users_path(const char *path, char *out, size_t len)
 
 /* The users list as nats-server should parse it: the first character of
  * every quoted string as a \xHH escape.  Its parser returns each plain
- * string as a substring of the whole file (conf/lex.go:157), an escaped
+ * string as a substring of the whole file (conf/lex.go:171), an escaped
  * one as a string of its own (conf/lex.go:169).  A connection closed by
  * the reload that revoked its user stays in the account's client list for
  * good (reload.go:1601 copies the list before the close, which at

@@ -24,6 +24,8 @@ static const struct {
     {2, "signed POST /v1/rooms, TLS keep-alive, 1 clients"},
     {3, "membershipd share (request -> SIGHUP), "},
     {3, "revoke -> connection closed, "},
+    {4, "nats-server RSS after reloads / fresh"},
+    {4, "nats-server RSS after reloads,"},
     {6, "cross-node room"},
     {6, "user add through the bus log"},
     {6, "revoke -> closed on all"},

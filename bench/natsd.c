@@ -1,11 +1,13 @@
 #include "natsd.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
 #include <unistd.h>
 #include "bench.h"
+#include "embedded/nats_config.h"
 
 #define NATSD_TIMEOUT_MS 15000
 
@@ -25,7 +27,7 @@ const char *natsd_binary(void)
 
 static int start(natsd *n)
 {
-    n->sup = supervisor_start(natsd_binary(), n->config, NATSD_TIMEOUT_MS);
+    n->sup = supervisor_start(natsd_binary(), n->config, NULL, NATSD_TIMEOUT_MS);
     snprintf(n->url, sizeof n->url, "nats://127.0.0.1:%u", n->port);
     if (!n->sup)
         fprintf(stderr, "bench: nats-server did not start on %s; is nats-server on PATH?\n", n->config);
@@ -45,16 +47,17 @@ int natsd_start_open(natsd *n, const char *dir)
     return start(n);
 }
 
-int natsd_start_copy(natsd *n, const char *dir, const char *source)
+/* source's lines into to; with a dir, its listen line on port and its
+ * JetStream store under dir (membershipd's server still runs on its own). */
+static int copy_config(const char *source, const char *to, const char *dir, unsigned port)
 {
-    memset(n, 0, sizeof *n);
-    n->port = bench_free_port();
-    snprintf(n->config, sizeof n->config, "%s/copy-nats.conf", dir);
-    FILE *in = fopen(source, "r"), *out = fopen(n->config, "w");
+    FILE *in = fopen(source, "r"), *out = fopen(to, "w");
     char line[4096];
     while (in && out && fgets(line, sizeof line, in)) {
-        if (strncmp(line, "listen:", 7) == 0)
-            fprintf(out, "listen: \"127.0.0.1:%u\"\n", n->port);
+        if (dir && strncmp(line, "listen:", 7) == 0)
+            fprintf(out, "listen: \"127.0.0.1:%u\"\n", port);
+        else if (dir && strncmp(line, "  store_dir:", 12) == 0)
+            fprintf(out, "  store_dir: \"%s/copy-jetstream\"\n", dir);
         else
             fputs(line, out);
     }
@@ -63,7 +66,23 @@ int natsd_start_copy(natsd *n, const char *dir, const char *source)
         fclose(in);
     if (out)
         fclose(out);
-    return ok ? start(n) : -1;
+    return ok ? 0 : -1;
+}
+
+int natsd_start_copy(natsd *n, const char *dir, const char *source)
+{
+    memset(n, 0, sizeof *n);
+    n->port = bench_free_port();
+    snprintf(n->config, sizeof n->config, "%s/copy-nats.conf", dir);
+    /* The users file keeps its name: the copied text includes it by name. */
+    char users[PATH_MAX + 64], users_copy[PATH_MAX + 64];
+    const char *base = strrchr(source, '/');
+    snprintf(users_copy, sizeof users_copy, "%s/%s" NATSCONF_USERS_SUFFIX, dir, base ? base + 1 : source);
+    bool has_users = natsconf_users_path(source, users, sizeof users) == 0 && access(users, R_OK) == 0;
+    if (copy_config(source, n->config, dir, n->port) != 0 ||
+        (has_users && copy_config(users, users_copy, NULL, 0) != 0))
+        return -1;
+    return start(n);
 }
 
 double natsd_reload_ms(natsd *n)

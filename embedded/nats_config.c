@@ -265,7 +265,8 @@ int natsconf_parse_listeners(const char *text, natsconf_listeners *out)
     return 0;
 }
 
-int natsconf_write(const char *path, const char *text)
+/* Writes len bytes of text to path atomically (temporary file, rename). */
+static int write_atomically(const char *path, const char *text, size_t len)
 {
     char temp[4096];
     if (snprintf(temp, sizeof temp, "%s.tmp-XXXXXX", path) >= (int)sizeof temp)
@@ -273,7 +274,7 @@ int natsconf_write(const char *path, const char *text)
     int fd = mkostemp(temp, O_CLOEXEC);
     if (fd < 0)
         return -1;
-    size_t len = strlen(text), off = 0;
+    size_t off = 0;
     int rc = fchmod(fd, 0600);
     while (rc == 0 && off < len) {
         ssize_t n = write(fd, text + off, len - off);
@@ -293,5 +294,96 @@ int natsconf_write(const char *path, const char *text)
         rc = rename(temp, path);
     if (rc != 0)
         unlink(temp);
+    return rc;
+}
+
+/* The peers' users list, from "users = [" to its "]" line, or NULL. */
+static const char *users_block(const char *text, const char **end)
+{
+    static const char head[] = "\n  " NATSCONF_PEERS_ACCOUNT ": {\n";
+    const char *start = strstr(text, head);
+    if (!start || strncmp(start + strlen(head), "    users = [\n", 14) != 0)
+        return NULL;
+    start += strlen(head);
+    const char *close = strstr(start, "\n    ]\n");
+    *end = close ? close + strlen("\n    ]\n") : NULL;
+    return close ? start : NULL;
+}
+
+int natsconf_users_path(const char *path, char *out, size_t len)
+{
+    return snprintf(out, len, "%s" NATSCONF_USERS_SUFFIX, path) < (int)len ? 0 : -1;
+}
+
+/* The users list as nats-server should parse it: the first character of
+ * every quoted string as a \xHH escape.  Its parser returns each plain
+ * string as a substring of the whole file (conf/lex.go:171), an escaped
+ * one as a string of its own (conf/lex.go:169).  A connection closed by
+ * the reload that revoked its user stays in the account's client list for
+ * good (reload.go:1601 copies the list before the close, which at
+ * client.go:4913 removes it from the replaced account only), and with it
+ * its user's entry: plain, that pinned the whole users file once per
+ * revocation; escaped, it pins that entry alone. */
+static char *escape_strings(const char *users, size_t len, size_t *out_len)
+{
+    char *out = NULL;
+    FILE *f = open_memstream(&out, out_len);
+    if (!f)
+        return NULL;
+    bool inside = false;
+    for (size_t i = 0; i < len; i++) {
+        fputc(users[i], f);
+        if (users[i] != '"')
+            continue;
+        inside = !inside;
+        if (inside && i + 1 < len && users[i + 1] != '"')
+            fprintf(f, "\\x%02x", (unsigned char)users[++i]);
+    }
+    if (fclose(f) != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Writes the users list (escaped) to users_path. */
+static int write_users(const char *users_path, const char *users, size_t len)
+{
+    size_t escaped_len = 0;
+    char *escaped = escape_strings(users, len, &escaped_len);
+    int rc = escaped ? write_atomically(users_path, escaped, escaped_len) : -1;
+    free(escaped);
+    return rc;
+}
+
+/* The peers' users go to a file of their own, included by path: every
+ * plain string nats-server parses from a file points into that file's
+ * whole text, and it keeps an account's name (parsed from the file
+ * holding the accounts) long after a reload replaced the account: each
+ * closed connection's record keeps it (server.go:2694, 10,000 records),
+ * and so does something behind the JetStream API requests of the log's
+ * account, for good (measured: dev/bench.md, case 4).  With the users
+ * beside it, that pinned the whole 4 MB file of a 10,000-user bus once per
+ * reload; apart, a name pins this file's few KB. */
+int natsconf_write(const char *path, const char *text)
+{
+    const char *end = NULL, *users = users_block(text, &end);
+    if (!users)
+        return write_atomically(path, text, strlen(text));
+    char users_path[4096];
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (natsconf_users_path(path, users_path, sizeof users_path) != 0 || !natsconf_path_ok(base) ||
+        write_users(users_path, users, (size_t)(end - users)) != 0)
+        return -1;
+    char *main_text = NULL;
+    size_t main_len = 0;
+    FILE *f = open_memstream(&main_text, &main_len);
+    if (!f)
+        return -1;
+    fprintf(f, "%.*s    include \"%s" NATSCONF_USERS_SUFFIX "\"\n%s", (int)(users - text), text, base, end);
+    int rc = fclose(f) == 0 ? write_atomically(path, main_text, main_len) : -1;
+    explicit_bzero(main_text, main_len); /* it may hold the route password */
+    free(main_text);
     return rc;
 }

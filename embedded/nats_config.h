@@ -122,7 +122,12 @@ typedef struct {
 int natsconf_parse_listeners(const char *text, natsconf_listeners *out);
 
 /* Replaces path with text atomically (temporary file, rename), 0600; not
- * durably: the text is derived state, rendered again at every start. */
+ * durably: the text is derived state, rendered again at every start.  The
+ * peers' users list goes to the file natsconf_users_path names, written
+ * first, which path then includes (why: nats_config.c). */
 int natsconf_write(const char *path, const char *text);
+#define NATSCONF_USERS_SUFFIX ".users"
+/* Where natsconf_write puts path's users list: 0, or -1 when too long. */
+int natsconf_users_path(const char *path, char *out, size_t len);
 
 #endif

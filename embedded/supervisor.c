@@ -23,6 +23,7 @@
 
 struct nats_supervisor {
     char *binary, *config_path;
+    char **env;          /* "NAME=VALUE" (set) or "NAME" (unset) for the child; NULL-terminated */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t changed;
@@ -37,8 +38,42 @@ struct nats_supervisor {
     int out_fd;          /* the child's stdout+stderr */
 };
 
+/* The length of an environment entry's name. */
+static size_t name_len(const char *entry)
+{
+    return strcspn(entry, "=");
+}
+
+static bool overridden(const char *entry, char *const *env)
+{
+    for (size_t i = 0; env && env[i]; i++)
+        if (name_len(env[i]) == name_len(entry) && strncmp(env[i], entry, name_len(entry)) == 0)
+            return true;
+    return false;
+}
+
+/* Ours, with sup->env's settings in place of the same names: built
+ * before fork, since the child of a threaded process may not allocate.
+ * The strings are environ's and sup's (the child has copies of both). */
+static char **child_environment(const nats_supervisor *sup)
+{
+    size_t n = 0, extra = 0;
+    while (environ[n])
+        n++;
+    while (sup->env && sup->env[extra])
+        extra++;
+    char **out = calloc(n + extra + 1, sizeof *out), **p = out;
+    for (size_t i = 0; out && i < n; i++)
+        if (!overridden(environ[i], sup->env))
+            *p++ = environ[i];
+    for (size_t i = 0; out && i < extra; i++)
+        if (strchr(sup->env[i], '='))
+            *p++ = sup->env[i];
+    return out;
+}
+
 /* In the child: die with the thread that started us, even on SIGKILL. */
-static void exec_child(const nats_supervisor *sup, pid_t parent, int out_fd)
+static void exec_child(const nats_supervisor *sup, char **envp, pid_t parent, int out_fd)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
@@ -55,7 +90,8 @@ static void exec_child(const nats_supervisor *sup, pid_t parent, int out_fd)
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
     closefrom(3);
-    execl(sup->binary, "nats-server", "-c", sup->config_path, (char *)NULL);
+    char *argv[] = {"nats-server", "-c", sup->config_path, NULL};
+    execve(sup->binary, argv, envp);
     _exit(127);
 }
 
@@ -64,13 +100,17 @@ static void exec_child(const nats_supervisor *sup, pid_t parent, int out_fd)
 static int spawn(nats_supervisor *sup)
 {
     int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
+    char **envp = child_environment(sup);
+    if (!envp || pipe2(fds, O_CLOEXEC) != 0) {
+        free(envp);
         return -1;
+    }
     pid_t parent = getpid();
     pthread_mutex_lock(&sup->lock);
     pid_t pid = sup->stopping ? -1 : fork();
     if (pid == 0)
-        exec_child(sup, parent, fds[1]);
+        exec_child(sup, envp, parent, fds[1]);
+    free(envp);
     if (pid > 0) {
         sup->pid = pid;
         sup->ready = false;
@@ -225,13 +265,48 @@ static bool wait_ready(nats_supervisor *sup, int timeout_ms)
     return ready;
 }
 
-nats_supervisor *supervisor_start(const char *binary, const char *config_path, int timeout_ms)
+static void free_env(char **env)
+{
+    for (size_t i = 0; env && env[i]; i++)
+        free(env[i]);
+    free(env);
+}
+
+static char **copy_env(const char *const *env)
+{
+    size_t n = 0;
+    while (env && env[n])
+        n++;
+    char **out = calloc(n + 1, sizeof *out);
+    for (size_t i = 0; out && i < n; i++)
+        if (!(out[i] = strdup(env[i]))) {
+            free_env(out);
+            return NULL;
+        }
+    return out;
+}
+
+static void free_supervisor(nats_supervisor *sup)
+{
+    free(sup->binary);
+    free(sup->config_path);
+    free_env(sup->env);
+    free(sup);
+}
+
+nats_supervisor *supervisor_start(const char *binary, const char *config_path, const char *const *env,
+                                  int timeout_ms)
 {
     nats_supervisor *sup = calloc(1, sizeof *sup);
     if (!sup)
         return NULL;
     sup->binary = strdup(binary);
     sup->config_path = strdup(config_path);
+    sup->env = copy_env(env);
+    if (!sup->binary || !sup->config_path || !sup->env) {
+        free_supervisor(sup);
+        return NULL;
+    }
     pthread_mutex_init(&sup->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -239,9 +314,7 @@ nats_supervisor *supervisor_start(const char *binary, const char *config_path, i
     pthread_cond_init(&sup->changed, &attr);
     pthread_condattr_destroy(&attr);
     if (pthread_create(&sup->thread, NULL, supervise, sup) != 0) {
-        free(sup->binary);
-        free(sup->config_path);
-        free(sup);
+        free_supervisor(sup);
         return NULL;
     }
     if (!wait_ready(sup, timeout_ms)) {
@@ -326,9 +399,7 @@ void supervisor_stop(nats_supervisor *sup)
     pthread_join(sup->thread, NULL);
     pthread_cond_destroy(&sup->changed);
     pthread_mutex_destroy(&sup->lock);
-    free(sup->binary);
-    free(sup->config_path);
-    free(sup);
+    free_supervisor(sup);
 }
 
 pid_t supervisor_pid(nats_supervisor *sup)

@@ -13,8 +13,11 @@
 typedef struct nats_supervisor nats_supervisor;
 
 /* Starts the child on config_path and waits (up to timeout_ms) for it to
- * say it is ready.  NULL, after one line to stderr, when it cannot. */
-nats_supervisor *supervisor_start(const char *binary, const char *config_path, int timeout_ms);
+ * say it is ready.  The child has our environment, changed by env (NULL,
+ * or NULL-terminated): "NAME=VALUE" sets NAME, "NAME" removes it.  NULL,
+ * after one line to stderr, when it cannot. */
+nats_supervisor *supervisor_start(const char *binary, const char *config_path, const char *const *env,
+                                  int timeout_ms);
 
 /* Makes the running server re-read its configuration (SIGHUP) and waits
  * until it reports the reload done.  A child not yet ready reads the file

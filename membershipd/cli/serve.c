@@ -146,8 +146,11 @@ static int start_dataplane(server *srv)
         cli_error("%s", why);
         return -1;
     }
+    char memory_limit[48];
+    serve_config_nats_env(&srv->cfg, memory_limit, sizeof memory_limit);
+    const char *nats_env[] = {memory_limit, NULL};
     dataplane_config dc = {
-        .binary = srv->cfg.nats_server_path, .host = srv->cfg.bind, .port = port,
+        .binary = srv->cfg.nats_server_path, .nats_env = nats_env, .host = srv->cfg.bind, .port = port,
         .max_payload = srv->cfg.max_msg_bytes, .tls_cert = srv->cfg.tls_cert, .tls_key = srv->cfg.tls_key,
         .authorization = srv->cfg.bus_auth != BUS_AUTH_OFF, .config_path = conf, .db_path = db,
         .internal = srv->identity, .system = srv->system_user, .count_traffic = srv->cfg.metrics_addr != NULL,

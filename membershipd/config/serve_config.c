@@ -35,6 +35,9 @@ void serve_flags_table(serve_flags *f, cli_flag *t)
         {"--nats-server", "PATH", &f->nats_server, NULL, "the nats-server binary (default: nats-server on PATH)"},
         {"--nats-port", "N", &f->nats_port, NULL, "data-plane port (default 4250)"},
         {"--max-msg-bytes", "N", &f->max_msg_bytes, NULL, "largest data-plane message (default 1048576)"},
+        {"--nats-memory-limit", "SIZE", &f->nats_memory_limit, NULL,
+         "nats-server's soft memory limit (Go's GOMEMLIMIT): 96MiB, 1GiB... or off (default "
+         SERVE_NATS_MEMORY_LIMIT_DEFAULT ")"},
         {"--blob-quota", "BYTES", &f->blob_quota, NULL, "bytes of blobs each user may store (default 1073741824)"},
         {"--log-compact-entries", "N", &f->log_compact_entries, NULL,
          "compact the bus log once it holds N entries after its base (default 10000)"},
@@ -93,6 +96,40 @@ static int parse_rate(const char *text, double *out)
         return cli_bad_value("--rate", text, "requests per second, from 0.01 to 1000000");
     *out = v;
     return EXIT_OK;
+}
+
+/* SIZE as bytes, or a whole number of KiB, MiB or GiB; 0 for "off". */
+static int parse_nats_memory_limit(const char *text, uint64_t *out)
+{
+    static const struct {
+        const char *suffix;
+        unsigned shift;
+    } units[] = {{"", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}};
+    const char *t = text ? text : SERVE_NATS_MEMORY_LIMIT_DEFAULT;
+    *out = 0;
+    if (strcmp(t, "off") == 0)
+        return EXIT_OK;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(t, &end, 10);
+    bool number = !errno && end != t && t[0] >= '0' && t[0] <= '9';
+    for (size_t i = 0; number && i < sizeof units / sizeof *units; i++)
+        if (strcmp(end, units[i].suffix) == 0 && n <= SERVE_NATS_MEMORY_LIMIT_MAX >> units[i].shift)
+            *out = (uint64_t)n << units[i].shift;
+    if (*out < SERVE_NATS_MEMORY_LIMIT_MIN || *out > SERVE_NATS_MEMORY_LIMIT_MAX) {
+        *out = 0;
+        return cli_bad_value("--nats-memory-limit", t,
+                             "a size from 32MiB to 1024GiB, such as 96MiB or 2GiB (bytes, KiB, MiB or GiB), or off");
+    }
+    return EXIT_OK;
+}
+
+void serve_config_nats_env(const serve_config *cfg, char *out, size_t len)
+{
+    if (cfg->nats_memory_limit)
+        snprintf(out, len, "GOMEMLIMIT=%llu", (unsigned long long)cfg->nats_memory_limit);
+    else
+        snprintf(out, len, "GOMEMLIMIT"); /* off: none inherited either */
 }
 
 static bool is_loopback(const struct sockaddr_storage *ss)
@@ -233,6 +270,8 @@ int serve_config_parse(const serve_flags *f, serve_config *cfg)
     if (rc == EXIT_OK)
         rc = parse_unsigned("--max-msg-bytes", f->max_msg_bytes, 1024, 64 * 1024 * 1024,
                             DATAPLANE_DEFAULT_MAX_MSG, &cfg->max_msg_bytes);
+    if (rc == EXIT_OK)
+        rc = parse_nats_memory_limit(f->nats_memory_limit, &cfg->nats_memory_limit);
     if (rc == EXIT_OK)
         rc = cli_parse_u64("--blob-quota", f->blob_quota, 0, BLOB_QUOTA_MAX, DEFAULT_BLOB_QUOTA, &cfg->blob_quota);
     if (rc == EXIT_OK)

@@ -537,7 +537,7 @@ dataplane *dataplane_start(const dataplane_config *cfg)
         return NULL;
     }
     if (apply(dp, 0) != 0 ||
-        !(dp->sup = supervisor_start(cfg->binary, cfg->config_path, READY_TIMEOUT_MS)) ||
+        !(dp->sup = supervisor_start(cfg->binary, cfg->config_path, cfg->nats_env, READY_TIMEOUT_MS)) ||
         wait_for_internal_login(dp) != 0 ||
         pthread_create(&dp->thread, NULL, reloader, dp) != 0) {
         dataplane_stop(dp);

@@ -27,6 +27,9 @@ typedef struct dataplane dataplane;
 
 typedef struct {
     const char *binary;         /* nats-server */
+    /* Changes to its environment (supervisor_start), read by
+     * dataplane_start only; may be NULL. */
+    const char *const *nats_env;
     const char *host;
     unsigned port;
     size_t max_payload;

@@ -160,6 +160,13 @@ for bad in 9470 ::1:9470 example.com:9470 127.0.0.1: [::1 "[::1]9470"; do
     t "usage: --metrics-addr $bad" 2 "--metrics-addr $bad: expected HOST:PORT" "$M" check-config --metrics-addr "$bad"
 done
 t "usage: --metrics-addr port" 2 "--metrics-addr port 70000" "$M" check-config --metrics-addr 127.0.0.1:70000
+for bad in 96 96MB 1.5GiB -1GiB 16MiB 2048GiB 99999999999999999999GiB lots; do
+    t "usage: --nats-memory-limit '$bad'" 2 "--nats-memory-limit $bad: expected a size from 32MiB to 1024GiB" \
+        "$M" check-config --data-dir "$D" --nats-memory-limit "$bad"
+done
+for good in off 96MiB 1GiB 33554432 65536KiB; do
+    accepted "--nats-memory-limit $good" --nats-memory-limit "$good"
+done
 
 # serve runs the same guard before it creates, opens or listens on anything.
 FRESH="$WORK/fresh"
@@ -168,4 +175,7 @@ check "the refused serve created nothing" [ ! -e "$FRESH" ]
 t "serve refuses public metrics without TLS" 78 "--metrics-addr 0.0.0.0:9470 is not loopback" \
     "$M" serve --metrics-addr 0.0.0.0:9470 --data-dir "$FRESH"
 check "the refused metrics serve created nothing" [ ! -e "$FRESH" ]
+t "serve refuses a malformed memory limit" 2 "--nats-memory-limit 1.5GiB: expected a size" \
+    "$M" serve --nats-memory-limit 1.5GiB --data-dir "$FRESH"
+check "the refused memory-limit serve created nothing" [ ! -e "$FRESH" ]
 finish

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <curl/curl.h>
+#include "embedded/nats_config.h"
 #include "fixture.h"
 #include "nats_peer.h"
 
@@ -100,8 +101,9 @@ static char *read_file(const char *path)
 /* The permissions block of one user in the generated file, or NULL. */
 static const char *block_of(const char *conf, const char *nkey, char *out, size_t cap)
 {
+    /* The file escapes each string's first character (nats_config.c). */
     char needle[80];
-    snprintf(needle, sizeof needle, "{ nkey: \"%.56s\"", nkey);
+    snprintf(needle, sizeof needle, "{ nkey: \"\\x%02x%.55s\"", (unsigned char)nkey[0], nkey + 1);
     const char *start = strstr(conf, needle);
     if (!start)
         return NULL;
@@ -127,7 +129,8 @@ static int last_reload_count(void)
 static void check_final_permissions(void)
 {
     char path[PATH_MAX + 32], block[8192];
-    snprintf(path, sizeof path, "%s/nats.conf", F.data_dir);
+    /* The peers' users are in the file nats.conf includes. */
+    snprintf(path, sizeof path, "%s/nats.conf" NATSCONF_USERS_SUFFIX, F.data_dir);
     const char *conf = read_file(path);
     for (int i = 0; i < USERS; i++) {
         const char *b = block_of(conf, nkeys[i], block, sizeof block);

@@ -147,18 +147,24 @@ long harness_rss_kib(const harness_server *h)
     return harness_process_rss_kib(h->pid);
 }
 
-long harness_process_rss_kib(pid_t pid)
+long harness_process_status_kib(pid_t pid, const char *field)
 {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     FILE *f = fopen(path, "r");
     long kib = -1;
+    size_t len = strlen(field);
     while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kib = strtol(line + 6, NULL, 10);
+        if (strncmp(line, field, len) == 0 && line[len] == ':')
+            kib = strtol(line + len + 1, NULL, 10);
     if (f)
         fclose(f);
     return kib;
+}
+
+long harness_process_rss_kib(pid_t pid)
+{
+    return harness_process_status_kib(pid, "VmRSS");
 }
 
 int harness_run(const char *const *args, char *out, size_t outlen)

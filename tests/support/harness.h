@@ -45,6 +45,8 @@ bool harness_file_contains(const char *path, const char *text);
 /* Resident set size of the server process in KiB. */
 long harness_rss_kib(const harness_server *h);
 long harness_process_rss_kib(pid_t pid);
+/* A KiB field of /proc/PID/status (VmRSS, VmHWM...), or -1. */
+long harness_process_status_kib(pid_t pid, const char *field);
 /* Streams up to total bytes of chunked body at POST /v1/rooms from
  * source_ip (NULL: default), sampling the server's RSS after every MiB,
  * until the server hangs up.  Returns the bytes sent; baseline and peak

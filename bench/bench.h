@@ -31,7 +31,7 @@ void bench_end_process(pid_t pid, int sig);
 /* CPU seconds (user + system, every thread) a process has used; pid 0 is
  * this one.  NAN when the process is gone. */
 double bench_cpu_s(pid_t pid);
-/* A TCP port free on 127.0.0.1 right now. */
+/* A TCP port free on 127.0.0.1 right now, never the same twice in a run. */
 unsigned bench_free_port(void);
 /* The port of a "nats://host:port" URL. */
 unsigned bench_url_port(const char *url);

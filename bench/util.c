@@ -5,6 +5,8 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +123,12 @@ void bench_end_process(pid_t pid, int sig)
     waitpid(pid, NULL, 0);
 }
 
-unsigned bench_free_port(void)
+/* A port the kernel just gave out can come back on the next call: the
+ * cluster case once got one node's cluster port as another's route. */
+static uint8_t handed_out[65536 / 8];
+static pthread_mutex_t handed_out_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned any_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -130,6 +137,21 @@ unsigned bench_free_port(void)
     if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
         port = ntohs(a.sin_port);
     close(fd);
+    return port;
+}
+
+unsigned bench_free_port(void)
+{
+    pthread_mutex_lock(&handed_out_lock);
+    unsigned port = 0;
+    for (int tries = 0; tries < 100 && !port; tries++) {
+        port = any_free_port();
+        if (port && handed_out[port / 8] & (1u << (port % 8)))
+            port = 0;
+    }
+    if (port)
+        handed_out[port / 8] |= (uint8_t)(1u << (port % 8));
+    pthread_mutex_unlock(&handed_out_lock);
     return port;
 }
 

@@ -157,17 +157,11 @@ static void report_level(size_t users, int index, const level_result *l, int tri
 /* nats-server's GOMEMLIMIT as membershipd set it, for the report. */
 static void memory_limit_of(pid_t pid, char *out, size_t len)
 {
-    char path[64], env[65536];
-    snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(env, 1, sizeof env - 1, f) : 0;
-    if (f)
-        fclose(f);
-    env[n] = '\0';
-    snprintf(out, len, "none");
-    for (size_t i = 0; i < n; i += strlen(env + i) + 1)
-        if (strncmp(env + i, "GOMEMLIMIT=", 11) == 0)
-            snprintf(out, len, "%.1f MiB", strtod(env + i + 11, NULL) / 1048576);
+    char value[64];
+    if (harness_process_getenv(pid, "GOMEMLIMIT", value, sizeof value))
+        snprintf(out, len, "%.1f MiB", strtod(value, NULL) / 1048576);
+    else
+        snprintf(out, len, "none");
 }
 
 /* nats-server's RSS after the level's reloads beside its RSS fresh from

@@ -115,45 +115,27 @@ static void kill_9_of_membershipd_leaves_no_orphan(void **state)
     F.server.pid = 0;
 }
 
-/* Whether the environment of process pid holds entry (NAME=VALUE), or,
- * for a bare NAME, any value of it. */
-static bool environ_has(pid_t pid, const char *entry)
-{
-    char path[64], env[65536];
-    snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(env, 1, sizeof env - 1, f) : 0;
-    if (f)
-        fclose(f);
-    env[n] = '\0';
-    bool bare = !strchr(entry, '=');
-    for (size_t i = 0; i < n; i += strlen(env + i) + 1)
-        if (bare ? strncmp(env + i, entry, strlen(entry)) == 0 && env[i + strlen(entry)] == '='
-                 : strcmp(env + i, entry) == 0)
-            return true;
-    return false;
-}
-
 /* The flag's value replaces whatever limit membershipd inherited; off
  * leaves nats-server with none at all (dev/bench.md, case 4). */
 static void nats_server_runs_with_the_memory_limit(void **state)
 {
     (void)state;
+    char value[64];
     setenv("GOMEMLIMIT", "12345", 1); /* inherited by membershipd: must not reach nats-server */
     const char *limited[] = {"--nats-memory-limit", "200MiB", NULL};
     assert_int_equal(fixture_start(&F, limited), 0);
     pid_t child = harness_nats_pid(&F.server);
     assert_true(child > 0);
-    assert_true(environ_has(child, "GOMEMLIMIT=209715200"));
-    assert_false(environ_has(child, "GOMEMLIMIT=12345"));
+    assert_true(harness_process_getenv(child, "GOMEMLIMIT", value, sizeof value));
+    assert_string_equal(value, "209715200");
     assert_int_equal(fixture_stop(&F), 0);
 
     const char *off[] = {"--nats-memory-limit", "off", NULL};
     assert_int_equal(fixture_start(&F, off), 0);
     child = harness_nats_pid(&F.server);
     assert_true(child > 0);
-    assert_true(environ_has(child, "PATH"));
-    assert_false(environ_has(child, "GOMEMLIMIT"));
+    assert_true(harness_process_getenv(child, "PATH", value, sizeof value));
+    assert_false(harness_process_getenv(child, "GOMEMLIMIT", value, sizeof value));
     unsetenv("GOMEMLIMIT");
 }
 

@@ -162,6 +162,24 @@ long harness_process_status_kib(pid_t pid, const char *field)
     return kib;
 }
 
+bool harness_process_getenv(pid_t pid, const char *name, char *value, size_t len)
+{
+    char path[64], env[65536];
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(env, 1, sizeof env - 1, f) : 0;
+    if (f)
+        fclose(f);
+    env[n] = '\0';
+    size_t name_len = strlen(name);
+    for (size_t i = 0; i < n; i += strlen(env + i) + 1)
+        if (strncmp(env + i, name, name_len) == 0 && env[i + name_len] == '=') {
+            snprintf(value, len, "%s", env + i + name_len + 1);
+            return true;
+        }
+    return false;
+}
+
 long harness_process_rss_kib(pid_t pid)
 {
     return harness_process_status_kib(pid, "VmRSS");

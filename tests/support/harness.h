@@ -45,6 +45,9 @@ bool harness_file_contains(const char *path, const char *text);
 /* Resident set size of the server process in KiB. */
 long harness_rss_kib(const harness_server *h);
 long harness_process_rss_kib(pid_t pid);
+/* The value of name in process pid's environment (from /proc): true and
+ * value filled when it is set. */
+bool harness_process_getenv(pid_t pid, const char *name, char *value, size_t len);
 /* A KiB field of /proc/PID/status (VmRSS, VmHWM...), or -1. */
 long harness_process_status_kib(pid_t pid, const char *field);
 /* Streams up to total bytes of chunked body at POST /v1/rooms from

@@ -25,7 +25,11 @@ struct room_state {
     char id[33];
     uint8_t id_bin[16];
     char subject[64]; /* of its messages, made once */
-    char name[129];
+    /* The name this room was asked for by, when the server found exactly
+     * one room of that name: a name resolves from here only that way.  A
+     * room cached by its id must not answer for its name, which another
+     * room may share, or be (a room named after another's id). */
+    char asked_as[129];
     bool e2e, sign;
     uint32_t epoch;
     bool key_pending; /* the server said: the current epoch has no key yet */
@@ -56,12 +60,28 @@ bool room_state_listen(room_state *rs, int kind)
 
 void room_state_unlisten(room_state *rs, int kind) { rs->listened &= ~(1u << kind); }
 
-room_state *room_state_find(unibus_client *c, const char *room)
+static room_state *find_by_id(unibus_client *c, const char *id)
 {
     for (room_state *rs = c->rooms; rs; rs = rs->next)
-        if (strcmp(rs->id, room) == 0 || strcmp(rs->name, room) == 0)
+        if (strcmp(rs->id, id) == 0)
             return rs;
     return NULL;
+}
+
+/* An id first, whichever room was cached first (adversarial pass 8). */
+room_state *room_state_find(unibus_client *c, const char *room)
+{
+    room_state *found = find_by_id(c, room);
+    for (room_state *rs = c->rooms; rs && !found; rs = rs->next)
+        if (rs->asked_as[0] && strcmp(rs->asked_as, room) == 0)
+            found = rs;
+    return found;
+}
+
+static void note_asked_as(room_state *rs, const char *room)
+{
+    if (strcmp(rs->id, room) != 0)
+        snprintf(rs->asked_as, sizeof rs->asked_as, "%s", room);
 }
 
 unibus_status room_state_resolve(unibus_client *c, const char *room, room_state **out)
@@ -71,6 +91,10 @@ unibus_status room_state_resolve(unibus_client *c, const char *room, room_state 
         return UNIBUS_OK;
     unibus_room info;
     unibus_status s = unibus_room_find(c, room, &info);
+    if (s == UNIBUS_OK && (*out = find_by_id(c, info.id))) { /* cached by its id */
+        note_asked_as(*out, room);
+        return UNIBUS_OK;
+    }
     room_state *rs = s == UNIBUS_OK ? calloc(1, sizeof *rs) : NULL;
     if (s == UNIBUS_OK && (!rs || !(rs->keys = sodium_malloc(KEYS_MAX * sizeof *rs->keys)))) {
         free(rs);
@@ -86,7 +110,7 @@ unibus_status room_state_resolve(unibus_client *c, const char *room, room_state 
         return client_fail(c, UNIBUS_ERR_PROTOCOL, "room id %s is not 32 hex digits", info.id);
     }
     snprintf(rs->subject, sizeof rs->subject, "unibus.room.%s.msg", rs->id);
-    snprintf(rs->name, sizeof rs->name, "%s", info.name);
+    note_asked_as(rs, room);
     rs->e2e = info.e2e;
     rs->sign = info.sign;
     rs->epoch = info.epoch;

@@ -9,7 +9,6 @@
 #include "envelope.h"
 #include "room_state.h"
 
-#define ROOMS_MAX 4096
 #define SEALED_KEY_LEN (ENVELOPE_KEY_LEN + BUSAUTH_SEAL_OVERHEAD)
 
 static void room_from_json(const json_t *j, unibus_room *out)
@@ -30,50 +29,58 @@ static bool room_json_valid(const json_t *j)
            json_integer_value(json_object_get(j, "key_epoch")) >= 1;
 }
 
-unibus_status unibus_rooms_list(unibus_client *c, unibus_room *rooms, size_t cap, size_t *n)
+/* GET /v1/rooms: the list, every entry checked; NULL with a status. */
+static unibus_status rooms_json(unibus_client *c, json_t **body, json_t **list)
 {
-    json_t *body = NULL;
-    unibus_status s = client_call(c, "GET", "/v1/rooms", NULL, &body);
-    json_t *list = json_object_get(body, "rooms");
-    if (s == UNIBUS_OK && !json_is_array(list))
+    *body = NULL;
+    unibus_status s = client_call(c, "GET", "/v1/rooms", NULL, body);
+    *list = json_object_get(*body, "rooms");
+    if (s == UNIBUS_OK && !json_is_array(*list))
         s = client_fail(c, UNIBUS_ERR_PROTOCOL, "/v1/rooms did not return a list");
-    *n = 0;
     size_t i;
     json_t *room;
-    json_array_foreach(list, i, room) {
-        if (s != UNIBUS_OK)
-            break;
-        if (!room_json_valid(room))
+    json_array_foreach(*list, i, room) {
+        if (s == UNIBUS_OK && !room_json_valid(room))
             s = client_fail(c, UNIBUS_ERR_PROTOCOL, "/v1/rooms returned a malformed room");
-        else if (*n < cap)
-            room_from_json(room, &rooms[*n]);
-        (*n)++;
     }
+    return s;
+}
+
+unibus_status unibus_rooms_list(unibus_client *c, unibus_room *rooms, size_t cap, size_t *n)
+{
+    json_t *body, *list;
+    unibus_status s = rooms_json(c, &body, &list);
+    *n = 0;
+    for (size_t i = 0; s == UNIBUS_OK && i < json_array_size(list); i++, (*n)++)
+        if (*n < cap)
+            room_from_json(json_array_get(list, i), &rooms[*n]);
     json_decref(body);
     return s;
 }
 
+/* Every room of the list is looked at, however many (a member can be added
+ * to thousands: past a cap, a name resolved to whichever room was kept:
+ * adversarial pass 8); an id wins over a name. */
 unibus_status unibus_room_find(unibus_client *c, const char *room, unibus_room *out)
 {
-    unibus_room *rooms = malloc(ROOMS_MAX * sizeof *rooms);
-    if (!rooms)
-        return UNIBUS_ERR_NOMEM;
-    size_t n = 0, named = 0;
-    unibus_status s = unibus_rooms_list(c, rooms, ROOMS_MAX, &n);
-    for (size_t i = 0; s == UNIBUS_OK && i < n && i < ROOMS_MAX; i++) {
-        if (strcmp(rooms[i].id, room) == 0) {
-            *out = rooms[i];
-            free(rooms);
-            return UNIBUS_OK;
-        }
-        if (strcmp(rooms[i].name, room) == 0 && named++ == 0)
-            *out = rooms[i];
+    json_t *body, *list;
+    unibus_status s = rooms_json(c, &body, &list);
+    const json_t *by_id = NULL, *by_name = NULL;
+    size_t named = 0;
+    for (size_t i = 0; s == UNIBUS_OK && !by_id && i < json_array_size(list); i++) {
+        const json_t *j = json_array_get(list, i);
+        if (strcmp(json_string_value(json_object_get(j, "id")), room) == 0)
+            by_id = j;
+        else if (strcmp(json_string_value(json_object_get(j, "name")), room) == 0 && named++ == 0)
+            by_name = j;
     }
-    free(rooms);
-    if (s == UNIBUS_OK && named == 0)
+    if (s == UNIBUS_OK && (by_id || named == 1))
+        room_from_json(by_id ? by_id : by_name, out);
+    else if (s == UNIBUS_OK && named == 0)
         s = client_fail(c, UNIBUS_ERR_NOT_FOUND, "no room %s among yours (see: unibus rooms)", room);
-    else if (s == UNIBUS_OK && named > 1)
+    else if (s == UNIBUS_OK)
         s = client_fail(c, UNIBUS_ERR_CONFLICT, "%zu rooms are named %s: give the room id", named, room);
+    json_decref(body);
     return s;
 }
 

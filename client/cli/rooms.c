@@ -27,6 +27,8 @@ int cmd_rooms(int argc, char **argv)
     unibus_status s = rooms ? unibus_rooms_list(c, rooms, ROOMS_SHOWN, &n) : UNIBUS_ERR_NOMEM;
     for (size_t i = 0; s == UNIBUS_OK && i < n && i < ROOMS_SHOWN; i++)
         print_room(&rooms[i]);
+    if (s == UNIBUS_OK && n > ROOMS_SHOWN)
+        fprintf(stderr, "unibus: %zu more rooms not shown (%zu in all); name one by its id\n", n - ROOMS_SHOWN, n);
     if (s != UNIBUS_OK)
         rc = peer_fail(c, s);
     free(rooms);

@@ -13,12 +13,19 @@ static const json_field CREATE_FIELDS[] = {
     {0},
 };
 
+/* 32 hex digits read as a room id: a room so named could take messages
+ * meant for the room with that id (adversarial pass 8). */
+static bool reads_as_room_id(const char *name)
+{
+    return strlen(name) == 32 && strspn(name, "0123456789abcdefABCDEF") == 32;
+}
+
 static bool name_ok(const char *name)
 {
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         if (*p < 0x20 || *p == 0x7f)
             return false;
-    return name[0] != '\0';
+    return name[0] != '\0' && !reads_as_room_id(name);
 }
 
 static bool parse_mode(server *srv, json_t *body, store_room_mode *mode, reply *out)
@@ -65,7 +72,8 @@ void api_room_create(server *srv, request *req, reply *out)
     uint8_t sealed[STORE_SEALED_KEY_MAX];
     size_t sealed_len;
     if (body && !name_ok(json_string_value(json_object_get(body, "name"))))
-        reply_error(out, 400, "bad_request", "field \"name\" must be non-empty, without control characters");
+        reply_error(out, 400, "bad_request",
+                    "field \"name\" must be non-empty, without control characters, and not 32 hex digits (a room id)");
     else if (body && parse_mode(srv, body, &mode, out) && parse_sealed(body, mode, sealed, &sealed_len, out)) {
         json_t *sign = json_object_get(body, "sign");
         store_actor by = request_actor(req);

@@ -21,6 +21,7 @@
 #include "busauth/seedfile.h"
 #include "envelope.h"
 #include "fixture.h"
+#include "membershipd/store/store.h"
 #include "nats_peer.h"
 #include "room_state.h"
 #include "testutil.h"
@@ -1303,6 +1304,88 @@ static void a_flood_of_next_epoch_messages_costs_few_room_reads(void **state)
     unibus_client_close(bob);
 }
 
+/* A room cached by its id answers for its id only: another room of the
+ * same name (bob's "ops", which alice heard of by its id first) must not
+ * take what alice sends to "ops" once carol's "ops" exists too
+ * (adversarial pass 8: the cache matched names before the server's
+ * conflict rule could). */
+static void a_name_two_rooms_share_is_refused_even_when_one_is_cached(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob"), *carol = open_as(F.carol, "carol");
+    unibus_room bobs, carols;
+    OK(bob, unibus_room_create(bob, "ops", false, false, &bobs));
+    OK(bob, unibus_room_add(bob, bobs.id, F.alice_nkey));
+    inbox a = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    unibus_subscription *sa;
+    OK(alice, unibus_room_subscribe(alice, bobs.id, on_message, on_drop, &a, &sa));
+    OK(carol, unibus_room_create(carol, "ops", false, false, &carols));
+    OK(carol, unibus_room_add(carol, carols.id, F.alice_nkey));
+    assert_int_equal(unibus_room_publish(alice, "ops", "for carol", 9), UNIBUS_ERR_CONFLICT);
+    OK(alice, unibus_room_publish(alice, carols.id, "for carol", 9));
+    unibus_subscription_close(sa);
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+    unibus_client_close(carol);
+}
+
+/* A room name that reads as a room id is refused by the server. */
+static void a_room_cannot_be_named_after_a_room_id(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice"), *bob = open_as(F.bob, "bob");
+    unibus_room lobby, fake;
+    OK(alice, unibus_room_create(alice, "lobby", false, false, &lobby));
+    assert_int_equal(unibus_room_create(bob, lobby.id, false, false, &fake), UNIBUS_ERR_INVALID_ARG);
+    unibus_client_close(alice);
+    unibus_client_close(bob);
+}
+
+#define MANY_ROOMS 4200 /* past the 4,096 the client once kept of a list */
+
+static int seed_many_rooms(store *s, void *ctx)
+{
+    (void)ctx;
+    store_user alice;
+    store_actor by = {"local:test", NULL, NULL};
+    if (store_user_get_by_key(s, busauth_identity_public_key(F.alice), &alice) != STORE_OK)
+        return -1;
+    for (int i = 0; i < MANY_ROOMS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, i == MANY_ROOMS - 1 ? "the-last" : "room-%d", i);
+        store_room room;
+        if (store_room_create(s, name, STORE_ROOM_CLEARTEXT, false, alice.id, NULL, 0, &by, &room) != STORE_OK)
+            return -1;
+    }
+    return 0;
+}
+
+static int setup_many_rooms(void **state)
+{
+    (void)state;
+    static char cert[PATH_MAX + 64], key[PATH_MAX + 64];
+    if (fixture_make_pki(CA, cert, key) != 0)
+        return -1;
+    const char *flags[] = {"--tls-cert", cert, "--tls-key", key, "--bus-auth", "enforce", NULL};
+    if (fixture_start_seeded(&F, flags, seed_many_rooms, NULL) != 0)
+        return -1;
+    snprintf(KNOWN, sizeof KNOWN, "%s/known", F.dir);
+    F.ca_file = CA;
+    return 0;
+}
+
+/* Every room of the list counts when a name is resolved, however many a
+ * member is in (anyone can add her to thousands). */
+static void a_name_resolves_past_thousands_of_rooms(void **state)
+{
+    (void)state;
+    unibus_client *alice = open_as(F.alice, "alice");
+    unibus_room found;
+    OK(alice, unibus_room_find(alice, "the-last", &found));
+    OK(alice, unibus_room_publish(alice, "the-last", "still here", 10));
+    unibus_client_close(alice);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1328,6 +1411,9 @@ int main(void)
         T(two_rooms_back_to_back_lose_nothing),
         T(one_subscription_per_room_and_client),
         T(a_flood_of_next_epoch_messages_costs_few_room_reads),
+        T(a_name_two_rooms_share_is_refused_even_when_one_is_cached),
+        T(a_room_cannot_be_named_after_a_room_id),
+        cmocka_unit_test_setup_teardown(a_name_resolves_past_thousands_of_rooms, setup_many_rooms, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nats_CloseAndWait(5000); /* nats.c threads done before OpenSSL cleans up at exit */

@@ -102,18 +102,23 @@ static unibus_client *open_as(busauth_identity *id, const char *name)
 
 /* A deployment as it would face the world: TLS on both planes, enforce,
  * with a CA made for this run. */
-static int setup(void **state)
+static int start_seeded(fixture_seed_fn seed)
 {
-    (void)state;
     static char cert[PATH_MAX + 64], key[PATH_MAX + 64];
     if (fixture_make_pki(CA, cert, key) != 0)
         return -1;
     const char *flags[] = {"--tls-cert", cert, "--tls-key", key, "--bus-auth", "enforce", NULL};
-    if (fixture_start(&F, flags) != 0)
+    if (fixture_start_seeded(&F, flags, seed, NULL) != 0)
         return -1;
     snprintf(KNOWN, sizeof KNOWN, "%s/known", F.dir);
     F.ca_file = CA;
     return 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return start_seeded(NULL);
 }
 
 static int teardown(void **state)
@@ -1363,15 +1368,7 @@ static int seed_many_rooms(store *s, void *ctx)
 static int setup_many_rooms(void **state)
 {
     (void)state;
-    static char cert[PATH_MAX + 64], key[PATH_MAX + 64];
-    if (fixture_make_pki(CA, cert, key) != 0)
-        return -1;
-    const char *flags[] = {"--tls-cert", cert, "--tls-key", key, "--bus-auth", "enforce", NULL};
-    if (fixture_start_seeded(&F, flags, seed_many_rooms, NULL) != 0)
-        return -1;
-    snprintf(KNOWN, sizeof KNOWN, "%s/known", F.dir);
-    F.ca_file = CA;
-    return 0;
+    return start_seeded(seed_many_rooms);
 }
 
 /* Every room of the list counts when a name is resolved, however many a

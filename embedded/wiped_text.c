@@ -23,9 +23,11 @@ static bool grow(wiped_text *w, size_t need)
     char *grown = malloc(cap);
     if (!grown)
         return false;
-    memcpy(grown, w->data, w->len);
-    sodium_memzero(w->data, w->len);
-    free(w->data);
+    if (w->data) { /* NULL before the first block */
+        memcpy(grown, w->data, w->len);
+        sodium_memzero(w->data, w->len);
+        free(w->data);
+    }
     w->data = grown;
     w->cap = cap;
     return true;

@@ -74,9 +74,22 @@ static void *refused_upload(void *arg)
     return NULL;
 }
 
+/* ASan's allocator keeps freed blocks in its quarantine (256 MiB), so
+ * RSS says nothing about what glibc returns: there the test is skipped. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#else
+#define UNDER_ASAN 0
+#endif
+#define SKIPPED 77 /* ctest's SKIP_RETURN_CODE */
+
 static void refused_bodies_leave_no_memory_behind(void **state)
 {
     (void)state;
+    if (UNDER_ASAN) {
+        fprintf(stderr, "skipped: under ASan freed memory sits in its quarantine, not in glibc's arenas\n");
+        exit(SKIPPED);
+    }
     const char *flags[] = {"--rate", "1000", "--burst", "1000", NULL}; /* one client IP here */
     assert_int_equal(fixture_start(&F, flags), 0);
     body = malloc(BODY_BYTES);

@@ -395,14 +395,16 @@ int natsconf_write(const char *path, const char *text)
     if (natsconf_users_path(path, users_path, sizeof users_path) != 0 || !natsconf_path_ok(base) ||
         write_users(users_path, users, (size_t)(end - users)) != 0)
         return -1;
-    char *main_text = NULL;
-    size_t main_len = 0;
-    FILE *f = open_memstream(&main_text, &main_len);
+    wiped_text *w;
+    FILE *f = wiped_text_open(&w, (size_t)(users - text) + strlen(end) + 64);
     if (!f)
         return -1;
     fprintf(f, "%.*s    include \"%s" NATSCONF_USERS_SUFFIX "\"\n%s", (int)(users - text), text, base, end);
-    int rc = fclose(f) == 0 ? write_atomically(path, main_text, main_len) : -1;
-    explicit_bzero(main_text, main_len); /* it may hold the route password */
+    char *main_text = wiped_text_close(f, w); /* it may hold the route password: no copy left behind */
+    size_t main_len = main_text ? strlen(main_text) : 0;
+    int rc = main_text ? write_atomically(path, main_text, main_len) : -1;
+    if (main_text)
+        explicit_bzero(main_text, main_len);
     free(main_text);
     return rc;
 }

@@ -272,6 +272,19 @@ static void pause_ms(int ms)
     nanosleep(&pause, NULL);
 }
 
+/* Removes from set each key that is (keep_present false) or is not (true)
+ * in other; a NULL other holds nothing. */
+static void keys_filter(json_t *set, const json_t *other, bool keep_present)
+{
+    const char *key;
+    json_t *value;
+    void *next;
+    json_object_foreach_safe(set, next, key, value) {
+        if ((other && json_object_get(other, key)) != keep_present)
+            json_object_del(set, key);
+    }
+}
+
 /* What two readings INTEREST_CONFIRM_MS apart both miss: a subscription
  * whose interest was still crossing the routes at the first is gone from
  * the second.  *out is NULL when nothing is; *servers: how many the
@@ -285,10 +298,8 @@ static int missing_confirmed(dataplane *dp, json_t **out, size_t *servers)
         second = interest_missing(dp, &again);
     }
     int rc = first && (second || !json_object_size(first)) ? 0 : -1;
-    const char *key;
-    json_t *v, *tmp;
     if (second)
-        json_object_foreach_safe(second, tmp, key, v) if (!json_object_get(first, key)) json_object_del(second, key);
+        keys_filter(second, first, true);
     json_decref(first);
     if (second && json_object_size(second) == 0) {
         json_decref(second);
@@ -298,19 +309,24 @@ static int missing_confirmed(dataplane *dp, json_t **out, size_t *servers)
     return rc;
 }
 
-/* Once as many servers are routed to as before (or INTEREST_REFORM_MS
- * passed): how many subscriptions they still miss (SIZE_MAX: could not
- * tell).  A route that forms sends its interest at once. */
-static size_t missing_after_repair(dataplane *dp, size_t servers_before)
+/* What of before the others still miss once as many servers are routed to
+ * as before (a route that forms sends its interest at once, which a loaded
+ * node takes a while to read: polled), or INTEREST_REFORM_MS passed: an
+ * object, empty when all came back; NULL when it could not be told. */
+static json_t *missing_after_repair(dataplane *dp, const json_t *before, size_t servers_before)
 {
-    size_t left = SIZE_MAX, servers = 0;
+    json_t *left = NULL;
+    size_t servers = 0;
     for (int64_t until = clock_mono_ms() + INTEREST_REFORM_MS; clock_mono_ms() < until && !stopping(dp);) {
         pause_ms(100);
-        json_t *missing;
-        int rc = missing_confirmed(dp, &missing, &servers);
-        left = rc == 0 ? json_object_size(missing) : SIZE_MAX;
-        json_decref(missing);
-        if (rc == 0 && (left > 0 || servers >= servers_before))
+        json_decref(left);
+        if (missing_confirmed(dp, &left, &servers) != 0) {
+            left = NULL;
+            continue;
+        }
+        left = left ?: json_object();
+        keys_filter(left, before, true);
+        if (left && json_object_size(left) == 0 && servers >= servers_before)
             break;
     }
     return left;
@@ -363,29 +379,32 @@ static void repair_interest(dataplane *dp, json_t *missing, size_t servers)
         return;
     }
     atomic_fetch_add(&dp->interest_repairs, 1);
-    size_t left = missing_after_repair(dp, servers);
-    if (left > 0 && left != SIZE_MAX && (dp->unrepaired || (dp->unrepaired = json_object())))
-        json_object_update(dp->unrepaired, missing);
-    log_event(left == 0 ? LOG_WARN : LOG_ERROR, "cluster_interest_repaired",
-              "ok=%s missing=%zu example=\"%s\" left=%zd dur_ms=%lld", left == 0 ? "yes" : "no",
-              json_object_size(missing), first, left == SIZE_MAX ? (ssize_t)-1 : (ssize_t)left,
+    json_t *left = missing_after_repair(dp, missing, servers);
+    size_t nleft = left ? json_object_size(left) : 0;
+    if (nleft > 0 && (dp->unrepaired || (dp->unrepaired = json_object())))
+        json_object_update(dp->unrepaired, left);
+    log_event(left && nleft == 0 ? LOG_WARN : LOG_ERROR, "cluster_interest_repaired",
+              "ok=%s missing=%zu example=\"%s\" left=%zd dur_ms=%lld", left && nleft == 0 ? "yes" : "no",
+              json_object_size(missing), first, left ? (ssize_t)nleft : (ssize_t)-1,
               (long long)(clock_mono_ms() - t0));
+    json_decref(left);
 }
 
 /* What is missing, less the subscriptions a bounce already failed to bring
  * back: no bounce can (what the node's own map lost), and a member who
  * keeps one must not make her node bounce its routes again and again (the
  * fifth adversarial pass did, with a subject the comparison cut short).
- * Still missing, they are counted in each check's log line. */
+ * One no longer missing (unsubscribed, or a fresh SUB sent the interest
+ * again) is forgotten: the set holds only what is still lost. */
 static void drop_unrepaired(dataplane *dp, json_t *missing)
 {
-    const char *key;
-    json_t *value;
-    void *next;
-    json_object_foreach_safe(missing, next, key, value) {
-        if (dp->unrepaired && json_object_get(dp->unrepaired, key))
-            json_object_del(missing, key);
-    }
+    if (!dp->unrepaired)
+        return;
+    size_t was = json_object_size(dp->unrepaired);
+    keys_filter(dp->unrepaired, missing, true);
+    if (json_object_size(dp->unrepaired) < was)
+        log_event(LOG_INFO, "cluster_interest_unrepaired", "was=%zu left=%zu", was, json_object_size(dp->unrepaired));
+    keys_filter(missing, dp->unrepaired, false);
 }
 
 /* After a reload, and every INTEREST_EVERY_MS: at most one bounce per
@@ -401,8 +420,10 @@ static void watch_interest(dataplane *dp, bool reloaded)
         return;
     json_t *missing;
     size_t servers;
-    if (missing_confirmed(dp, &missing, &servers) == 0 && missing)
+    if (missing_confirmed(dp, &missing, &servers) == 0) {
+        missing = missing ?: json_object();
         drop_unrepaired(dp, missing);
+    }
     if (missing && json_object_size(missing) > 0)
         repair_interest(dp, missing, servers);
     json_decref(missing);

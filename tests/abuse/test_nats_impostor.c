@@ -98,6 +98,24 @@ static void zero_lead_nonce(const busauth_identity *id, char nonce[16])
     }
 }
 
+#define PLAIN_NONCE "AbCdEfGh-_01234"
+
+/* A new identity whose signature over PLAIN_NONCE does not start with
+ * 0x00: with any identity, one run in 256 made nats.c's client stop
+ * before CONNECT there too (seen in CI: the login failed). */
+static busauth_identity *identity_signing_plain_nonce(void)
+{
+    uint8_t sig[BUSAUTH_SIGNATURE_BYTES];
+    for (;;) {
+        busauth_identity *id = NULL;
+        assert_int_equal(busauth_identity_generate(&id), BUSAUTH_OK);
+        busauth_identity_sign(id, (const uint8_t *)PLAIN_NONCE, strlen(PLAIN_NONCE), sig);
+        if (sig[0] != 0x00)
+            return id;
+        busauth_identity_free(id);
+    }
+}
+
 /* alice's libunibus on a running server (flags: its serve flags, ca: what
  * alice trusts) publishes after the impostor (script) took the data-plane
  * port; returns what publishing said, the error in why. */
@@ -158,7 +176,7 @@ static void readiness_probe_signs_no_control_plane_text(void **state)
 static void readiness_probe_keeps_its_deadline(void **state)
 {
     (void)state;
-    const char *nonces[] = {"AbCdEfGh-_01234"};
+    const char *nonces[] = {PLAIN_NONCE};
     fake_start_script(&(fake_nats_script){.nonces = nonces, .nonce_count = 1, .trickle_ms = 50});
     nats_probe_target target = {"127.0.0.1", FAKE.port, NULL, 300};
     char why[512];
@@ -186,7 +204,7 @@ static void readiness_probe_logs_in_only_where_its_certificate_is(void **state)
     snprintf(impostor_key, sizeof impostor_key, "%.*s/impostor.key", dir_len, ca);
     busauth_identity *id = NULL;
     assert_int_equal(busauth_identity_generate(&id), BUSAUTH_OK);
-    const char *nonces[] = {"AbCdEfGh-_01234"};
+    const char *nonces[] = {PLAIN_NONCE};
     char why[PATH_MAX + 512];
 
     fake_start_script(&(fake_nats_script){.nonces = nonces, .nonce_count = 1, .tls_cert = impostor,
@@ -220,11 +238,10 @@ static void readiness_probe_logs_in_only_where_its_certificate_is(void **state)
 static void zero_lead_signature_is_never_sent_and_the_next_nonce_logs_in(void **state)
 {
     (void)state;
-    busauth_identity *id = NULL;
-    assert_int_equal(busauth_identity_generate(&id), BUSAUTH_OK);
+    busauth_identity *id = identity_signing_plain_nonce();
     char zero[16];
     zero_lead_nonce(id, zero);
-    const char *nonces[] = {zero, "AbCdEfGh-_01234"};
+    const char *nonces[] = {zero, PLAIN_NONCE};
     fake_start(nonces, 2, false);
     char url[64];
     fake_url(url);
@@ -295,9 +312,8 @@ static void real_server_login_with_a_zero_lead_nonce_succeeds(void **state)
 static void a_real_refusal_is_not_tried_again(void **state)
 {
     (void)state;
-    busauth_identity *id = NULL;
-    assert_int_equal(busauth_identity_generate(&id), BUSAUTH_OK);
-    const char *nonces[] = {"AbCdEfGh-_01234"};
+    busauth_identity *id = identity_signing_plain_nonce();
+    const char *nonces[] = {PLAIN_NONCE};
     fake_start(nonces, 1, true);
     char url[64];
     fake_url(url);

@@ -184,8 +184,9 @@ long fixture_db_count(fixture *f, const char *sql, const char *arg)
     sqlite3 *conn;
     sqlite3_stmt *stmt = NULL;
     long n = -1;
+    /* Waits out a write lock: membershipd may be writing or checkpointing. */
     if (sqlite3_open_v2(db, &conn, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(conn, sql, -1, &stmt, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(conn, 5000) == SQLITE_OK && sqlite3_prepare_v2(conn, sql, -1, &stmt, NULL) == SQLITE_OK) {
         if (arg)
             sqlite3_bind_text(stmt, 1, arg, -1, SQLITE_STATIC);
         if (sqlite3_step(stmt) == SQLITE_ROW)

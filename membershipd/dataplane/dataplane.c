@@ -31,7 +31,7 @@
 #define INTEREST_EVERY_MS 5000      /* a check besides the one after each reload */
 #define INTEREST_CONFIRM_MS 300     /* between the two readings that must both miss an interest */
 #define INTEREST_BOUNCE_GAP_MS 10000 /* at most one route bounce in this long */
-#define INTEREST_REFORM_MS 5000     /* for the routes to form again; under DATAPLANE_SYNC_TIMEOUT_MS */
+#define INTEREST_REFORM_MS 5000     /* a bounce's outcome is read this long at most */
 #define INTEREST_TIMEOUT_MS 500      /* per answer: a node cut off must not hold the reloader long */
 
 /* The peers' traffic out of nats-server's counters (nats_monitor.h):
@@ -86,6 +86,13 @@ struct dataplane {
     traffic_tally traffic;
     int64_t interest_due_ms, last_bounce_ms; /* reloader thread only */
     json_t *unrepaired;       /* subscriptions a bounce did not bring back (reloader thread only) */
+    struct {                  /* a bounce whose outcome is being read (reloader thread only) */
+        json_t *missing;      /* what the others missed before it; NULL: none under way */
+        json_t *left;         /* of that, what they missed at the last reading; NULL: not told yet */
+        size_t servers;       /* how many servers were compared before it */
+        int64_t started_ms;
+        char example[1400];
+    } repair;
     _Atomic unsigned interest_repairs;
 };
 
@@ -309,29 +316,6 @@ static int missing_confirmed(dataplane *dp, json_t **out, size_t *servers)
     return rc;
 }
 
-/* What of before the others still miss once as many servers are routed to
- * as before (a route that forms sends its interest at once, which a loaded
- * node takes a while to read: polled), or INTEREST_REFORM_MS passed: an
- * object, empty when all came back; NULL when it could not be told. */
-static json_t *missing_after_repair(dataplane *dp, const json_t *before, size_t servers_before)
-{
-    json_t *left = NULL;
-    size_t servers = 0;
-    for (int64_t until = clock_mono_ms() + INTEREST_REFORM_MS; clock_mono_ms() < until && !stopping(dp);) {
-        pause_ms(100);
-        json_decref(left);
-        if (missing_confirmed(dp, &left, &servers) != 0) {
-            left = NULL;
-            continue;
-        }
-        left = left ?: json_object();
-        keys_filter(left, before, true);
-        if (left && json_object_size(left) == 0 && servers >= servers_before)
-            break;
-    }
-    return left;
-}
-
 /* Closes every route and has them form again: one reload pinning no key
  * and naming no route, then the configuration again (apply, which also
  * takes any change the store made meanwhile).  -1 without a reload when
@@ -365,29 +349,60 @@ static int bounce_routes(dataplane *dp)
  * new subscribers on this node heard nothing).  What the map itself lost
  * (her SUB counted in the old map, then an UNSUB taking the copy to 0 and
  * sending RS- while another client still subscribes) no bounce gives back:
- * logged as left (dev/cluster.md, "What is left"). */
+ * logged as left (dev/cluster.md, "What is left").  The outcome is read
+ * by read_repair, one reading per reloader round. */
 static void repair_interest(dataplane *dp, json_t *missing, size_t servers)
 {
-    int64_t t0 = clock_mono_ms();
     const char *example = json_object_iter_key(json_object_iter(missing));
-    char first[1400];
-    snprintf(first, sizeof first, "%s", example ? example : "");
-    dp->last_bounce_ms = t0;
+    snprintf(dp->repair.example, sizeof dp->repair.example, "%s", example ? example : "");
+    dp->last_bounce_ms = clock_mono_ms();
     if (bounce_routes(dp) != 0) {
         log_event(LOG_ERROR, "cluster_interest_repaired", "ok=no missing=%zu example=\"%s\" detail=\"%s\"",
-                  json_object_size(missing), first, "the routes could not be bounced; checked again later");
+                  json_object_size(missing), dp->repair.example,
+                  "the routes could not be bounced; checked again later");
         return;
     }
     atomic_fetch_add(&dp->interest_repairs, 1);
-    json_t *left = missing_after_repair(dp, missing, servers);
+    dp->repair.missing = json_incref(missing);
+    dp->repair.servers = servers;
+    dp->repair.started_ms = dp->last_bounce_ms;
+}
+
+/* Logs a bounce's outcome; what stayed missing through it is set aside. */
+static void end_repair(dataplane *dp)
+{
+    json_t *left = dp->repair.left;
     size_t nleft = left ? json_object_size(left) : 0;
     if (nleft > 0 && (dp->unrepaired || (dp->unrepaired = json_object())))
         json_object_update(dp->unrepaired, left);
     log_event(left && nleft == 0 ? LOG_WARN : LOG_ERROR, "cluster_interest_repaired",
               "ok=%s missing=%zu example=\"%s\" left=%zd dur_ms=%lld", left && nleft == 0 ? "yes" : "no",
-              json_object_size(missing), first, left ? (ssize_t)nleft : (ssize_t)-1,
-              (long long)(clock_mono_ms() - t0));
+              json_object_size(dp->repair.missing), dp->repair.example, left ? (ssize_t)nleft : (ssize_t)-1,
+              (long long)(clock_mono_ms() - dp->repair.started_ms));
+    json_decref(dp->repair.missing);
     json_decref(left);
+    dp->repair.missing = dp->repair.left = NULL;
+}
+
+/* One reading of a bounce's outcome: done once as many servers are routed
+ * to as before and none of what was missing still is (a route that forms
+ * sends its interest at once, which a loaded node takes a while to read),
+ * or INTEREST_REFORM_MS after the bounce.  One per reloader round, so that
+ * changes are applied in between: a member who keeps an interest lost
+ * must not hold revocations back for the whole wait. */
+static void read_repair(dataplane *dp)
+{
+    json_t *left;
+    size_t servers = 0;
+    if (missing_confirmed(dp, &left, &servers) == 0) {
+        left = left ?: json_object();
+        keys_filter(left, dp->repair.missing, true);
+        json_decref(dp->repair.left);
+        dp->repair.left = left;
+    }
+    bool back = left && json_object_size(left) == 0 && servers >= dp->repair.servers;
+    if (back || stopping(dp) || clock_mono_ms() - dp->repair.started_ms >= INTEREST_REFORM_MS)
+        end_repair(dp);
 }
 
 /* What is missing, less the subscriptions a bounce already failed to bring
@@ -412,6 +427,10 @@ static void drop_unrepaired(dataplane *dp, json_t *missing)
  * every reload costs the node a route bounce that often at most. */
 static void watch_interest(dataplane *dp, bool reloaded)
 {
+    if (dp->repair.missing) {
+        read_repair(dp);
+        return;
+    }
     int64_t now = clock_mono_ms();
     if (!interest_watched(dp) || (!reloaded && now < dp->interest_due_ms))
         return;
@@ -647,6 +666,8 @@ void dataplane_stop(dataplane *dp)
     sodium_memzero(dp->next_password, sizeof dp->next_password);
     free(dp->users.keys);
     json_decref(dp->unrepaired);
+    json_decref(dp->repair.missing);
+    json_decref(dp->repair.left);
     pthread_cond_destroy(&dp->changed);
     pthread_mutex_destroy(&dp->lock);
     pthread_mutex_destroy(&dp->report_lock);

@@ -64,24 +64,57 @@ static bool valid(const natsconf *c)
     return !c->cluster || (c->authorization && natsconf_cluster_valid(c->cluster));
 }
 
+/* One user's block, built in memory and handed to stdio whole: a dozen
+ * stdio calls per user were a third of rendering at 10,000 users
+ * (dev/bench.md).  Public keys and room ids only: nothing to wipe. */
+typedef struct {
+    char *text;
+    size_t len, cap;
+    bool failed;
+} user_block;
+
+static void put(user_block *b, const char *s, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = 2 * (b->len + n);
+        char *grown = b->failed ? NULL : realloc(b->text, cap);
+        if (!grown) {
+            b->failed = true;
+            return;
+        }
+        b->text = grown;
+        b->cap = cap;
+    }
+    memcpy(b->text + b->len, s, n);
+    b->len += n;
+}
+
+static void put_text(user_block *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
+
+#define PUT_LITERAL(b, lit) put(b, lit, sizeof lit - 1)
+
 /* what: { allow: [each room's subjects, and its replies under
  * reply_prefix], deny: ["$SYS.>"] } */
-static void render_grants(FILE *f, const natsconf_user *u, const char *what, const char *reply_prefix)
+static void render_grants(user_block *b, const natsconf_user *u, const char *what, const char *reply_prefix)
 {
-    /* fputs, not fprintf: this runs for every room of every user on every
-     * change, and format parsing was a fifth of rendering (dev/bench.md). */
-    fputs("      ", f);
-    fputs(what, f);
-    fputs(": { allow: [", f);
+    PUT_LITERAL(b, "      ");
+    put_text(b, what);
+    PUT_LITERAL(b, ": { allow: [");
+    size_t prefix_len = strlen(reply_prefix);
     for (size_t r = 0; r < u->nrooms; r++) {
-        fputs(r ? ", \"" ROOM_PREFIX : "\"" ROOM_PREFIX, f);
-        fputs(u->room_ids[r], f);
-        fputs(".>\", \"", f);
-        fputs(reply_prefix, f);
-        fputs(u->room_ids[r], f);
-        fputs(".>\"", f);
+        if (r)
+            PUT_LITERAL(b, ", ");
+        PUT_LITERAL(b, "\"" ROOM_PREFIX);
+        put(b, u->room_ids[r], NATSCONF_ROOM_ID_LEN);
+        PUT_LITERAL(b, ".>\", \"");
+        put(b, reply_prefix, prefix_len);
+        put(b, u->room_ids[r], NATSCONF_ROOM_ID_LEN);
+        PUT_LITERAL(b, ".>\"");
     }
-    fputs("], deny: [\"$SYS.>\"] }\n", f);
+    PUT_LITERAL(b, "], deny: [\"$SYS.>\"] }\n");
 }
 
 /* In its rooms a user may publish anything, answers to anyone's requests
@@ -90,23 +123,26 @@ static void render_grants(FILE *f, const natsconf_user *u, const char *what, con
  * removed member loses both at once.  No reply permission is granted:
  * nats-server 2.9 grants it on a client's own echo too, which made it a
  * right to publish on any subject at all (dev/data-plane.md). */
-static void render_user(FILE *f, const natsconf_user *u)
+static void render_user(FILE *f, user_block *b, const natsconf_user *u)
 {
     char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], own_replies[OWN_REPLY_PREFIX_MAX];
     busauth_nkey_encode_public(u->public_key, nkey);
-    fputs("    { nkey: \"", f);
-    fputs(nkey, f);
-    fputs("\", permissions: {\n", f);
+    b->len = 0;
+    PUT_LITERAL(b, "    { nkey: \"");
+    put(b, nkey, BUSAUTH_NKEY_PUBLIC_LEN);
+    PUT_LITERAL(b, "\", permissions: {\n");
     /* An empty allow list means "allow everything" to nats-server: a user
      * without rooms is denied every subject instead. */
     if (u->nrooms == 0) {
-        fprintf(f, "      publish: { deny: [\">\"] }\n      subscribe: { deny: [\">\"] }\n    } }\n");
-        return;
+        PUT_LITERAL(b, "      publish: { deny: [\">\"] }\n      subscribe: { deny: [\">\"] }\n    } }\n");
+    } else {
+        snprintf(own_replies, sizeof own_replies, NATSCONF_REPLY_PREFIX "%s.", nkey);
+        render_grants(b, u, "publish", ANY_REPLY_PREFIX);
+        render_grants(b, u, "subscribe", own_replies);
+        PUT_LITERAL(b, "    } }\n");
     }
-    snprintf(own_replies, sizeof own_replies, NATSCONF_REPLY_PREFIX "%s.", nkey);
-    render_grants(f, u, "publish", ANY_REPLY_PREFIX);
-    render_grants(f, u, "subscribe", own_replies);
-    fprintf(f, "    } }\n");
+    if (!b->failed)
+        fwrite(b->text, 1, b->len, f);
 }
 
 /* A user on its way out, or membershipd's own: logs in, may do nothing. */
@@ -122,15 +158,18 @@ static void render_denied_user(FILE *f, const uint8_t key[32])
  * account whose users all go would turn authentication off (nats-server
  * 2.9).  Retiring users are the first of a removal's two reloads
  * (dev/cluster.md, "Removing a user"). */
-static void render_peers_account(FILE *f, const natsconf *c)
+static int render_peers_account(FILE *f, const natsconf *c)
 {
     fprintf(f, "  " NATSCONF_PEERS_ACCOUNT ": {\n    users = [\n");
     render_denied_user(f, c->internal_key);
-    for (size_t i = 0; i < c->nusers; i++)
-        render_user(f, &c->users[i]);
+    user_block b = {0};
+    for (size_t i = 0; i < c->nusers && !b.failed; i++)
+        render_user(f, &b, &c->users[i]);
+    free(b.text);
     for (size_t i = 0; i < c->nretiring; i++)
         render_denied_user(f, c->retiring[i]);
     fprintf(f, "    ]\n  }\n");
+    return b.failed ? -1 : 0;
 }
 
 /* What membershipd never asks of JetStream: removing the log or its
@@ -163,17 +202,18 @@ static void render_log_account(FILE *f, const natsconf *c)
  * no user is in: two would make nats-server 2.9 add a hidden no_auth_user
  * that lets anonymous clients into the global account
  * (server/server.go:851-872, numAccounts == 2). */
-static void render_accounts(FILE *f, const natsconf *c)
+static int render_accounts(FILE *f, const natsconf *c)
 {
     char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1];
     busauth_nkey_encode_public(c->system_key, nkey);
     fprintf(f, "accounts {\n  " NATSCONF_SYSTEM_ACCOUNT ": {\n    users = [\n      { nkey: \"%s\", permissions: {\n", nkey);
     fprintf(f, "        publish: { allow: [" SYSTEM_USER_REQUESTS "] }\n");
     fprintf(f, "        subscribe: { allow: [\"" INBOX_SUBJECT "\"] }\n      } }\n    ]\n  }\n", nkey);
-    render_peers_account(f, c);
+    int rc = render_peers_account(f, c);
     if (c->jetstream_dir)
         render_log_account(f, c);
     fprintf(f, "}\nsystem_account: " NATSCONF_SYSTEM_ACCOUNT "\nauthorization {\n  timeout: 2\n}\n");
+    return rc;
 }
 
 char *natsconf_render(const natsconf *c, size_t size_hint)
@@ -206,9 +246,14 @@ char *natsconf_render(const natsconf *c, size_t size_hint)
      * listeners (the cluster's too) from the file's head. */
     if (c->cluster)
         natsconf_render_cluster(f, c->host, c->cluster);
-    if (c->authorization)
-        render_accounts(f, c);
-    return wiped_text_close(f, w);
+    int rc = c->authorization ? render_accounts(f, c) : 0;
+    char *text = wiped_text_close(f, w);
+    if (text && rc != 0) {
+        explicit_bzero(text, strlen(text));
+        free(text);
+        text = NULL;
+    }
+    return text;
 }
 
 void natsconf_host_url(const char *scheme, const char *host, unsigned port, char *out, size_t len)

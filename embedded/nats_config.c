@@ -390,8 +390,9 @@ static char *escape_strings(const char *users, size_t len, size_t *out_len)
     if (!out)
         return NULL;
     bool inside = false;
-    /* A segment at a time up to each quote: a byte at a time through stdio
-     * took 60 ms at 10,000 users, on the path every change waits for. */
+    /* A segment at a time up to each quote, each escape without printf: a
+     * byte at a time through stdio took 60 ms at 10,000 users, a sprintf
+     * per string 0.7 ms, on the path every change waits for. */
     for (const char *p = users, *q; p < end; p = q + 1) {
         q = memchr(p, '"', (size_t)(end - p));
         size_t n = q ? (size_t)(q - p) + 1 : (size_t)(end - p);
@@ -401,7 +402,12 @@ static char *escape_strings(const char *users, size_t len, size_t *out_len)
             break;
         inside = !inside;
         if (inside && q + 1 < end && q[1] != '"') {
-            o += sprintf(o, "\\x%02x", (unsigned char)q[1]);
+            static const char hex[] = "0123456789abcdef";
+            unsigned char c = (unsigned char)q[1];
+            *o++ = '\\';
+            *o++ = 'x';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
             q++;
         }
     }

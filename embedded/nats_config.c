@@ -123,7 +123,7 @@ static void render_grants(user_block *b, const natsconf_user *u, const char *wha
  * removed member loses both at once.  No reply permission is granted:
  * nats-server 2.9 grants it on a client's own echo too, which made it a
  * right to publish on any subject at all (dev/data-plane.md). */
-static void render_user(FILE *f, user_block *b, const natsconf_user *u)
+static void build_user(user_block *b, const natsconf_user *u)
 {
     char nkey[BUSAUTH_NKEY_PUBLIC_LEN + 1], own_replies[OWN_REPLY_PREFIX_MAX];
     busauth_nkey_encode_public(u->public_key, nkey);
@@ -141,8 +141,24 @@ static void render_user(FILE *f, user_block *b, const natsconf_user *u)
         render_grants(b, u, "subscribe", own_replies);
         PUT_LITERAL(b, "    } }\n");
     }
-    if (!b->failed)
-        fwrite(b->text, 1, b->len, f);
+}
+
+/* From the blocks kept (rendering a change at 10,000 users: 5.6 -> 4.7 ms
+ * of CPU), or built and kept. */
+static void render_user(FILE *f, user_block *b, const natsconf_user *u, natsconf_blocks *kept)
+{
+    size_t len;
+    const char *text = kept ? natsconf_blocks_find(kept, u, &len) : NULL;
+    if (text) {
+        fwrite(text, 1, len, f);
+        return;
+    }
+    build_user(b, u);
+    if (b->failed)
+        return;
+    fwrite(b->text, 1, b->len, f);
+    if (kept)
+        natsconf_blocks_keep(kept, u, b->text, b->len);
 }
 
 /* A user on its way out, or membershipd's own: logs in, may do nothing. */
@@ -163,8 +179,12 @@ static int render_peers_account(FILE *f, const natsconf *c)
     fprintf(f, "  " NATSCONF_PEERS_ACCOUNT ": {\n    users = [\n");
     render_denied_user(f, c->internal_key);
     user_block b = {0};
+    if (c->blocks)
+        natsconf_blocks_begin(c->blocks, c->nusers);
     for (size_t i = 0; i < c->nusers && !b.failed; i++)
-        render_user(f, &b, &c->users[i]);
+        render_user(f, &b, &c->users[i], c->blocks);
+    if (c->blocks)
+        natsconf_blocks_end(c->blocks);
     free(b.text);
     for (size_t i = 0; i < c->nretiring; i++)
         render_denied_user(f, c->retiring[i]);

@@ -61,6 +61,16 @@ typedef struct {
     size_t nrooms;
 } natsconf_user;
 
+/* The users' blocks of the last rendering, kept for the next: a user whose
+ * key and rooms are the same is written from here, not rendered again.
+ * Public keys and room ids only: nothing secret.  Used by one rendering at
+ * a time (the caller's lock or thread). */
+typedef struct natsconf_blocks natsconf_blocks;
+
+/* NULL when memory runs out; release with natsconf_blocks_free. */
+natsconf_blocks *natsconf_blocks_new(void);
+void natsconf_blocks_free(natsconf_blocks *b);
+
 typedef struct {
     const char *host;           /* an IP literal */
     unsigned port;
@@ -81,6 +91,7 @@ typedef struct {
     const uint8_t (*retiring)[32];
     size_t nretiring;
     const natsconf_cluster *cluster; /* NULL: a single node */
+    natsconf_blocks *blocks;    /* NULL: every user's block rendered */
 } natsconf;
 
 /* True when a path can be written into the file as a quoted string. */

@@ -58,7 +58,8 @@ struct dataplane {
     store *store;             /* the reloader's own connection */
     nats_supervisor *sup;
     char *rendered;           /* the text nats-server runs with */
-    dataplane_keys users;     /* the users it lists */
+    dataplane_keys users;     /* the users it lists (in a cluster) */
+    natsconf_blocks *blocks;  /* the users' blocks of the last rendering (reloader thread; NULL: none kept) */
     pthread_mutex_t report_lock; /* held while in_force is called, and to change it */
     void (*in_force)(void *ctx, int64_t seq);
     void *in_force_ctx;
@@ -170,7 +171,8 @@ static int apply(dataplane *dp, int64_t since_ms)
     dataplane_rendering r;
     int64_t seq = 0; /* read first: the rendering holds at least this entry */
     store_log_applied(dp->store, &seq);
-    if (dataplane_render_change(dp->store, &dp->cfg, dp->sup ? &dp->users : NULL, rendered_len(dp), &r) != 0) {
+    if (dataplane_render_change(dp->store, &dp->cfg, dp->sup ? &dp->users : NULL, rendered_len(dp), dp->blocks, &r) !=
+        0) {
         log_event(LOG_ERROR, "nats_config", "detail=\"cannot render the configuration from the database\"");
         return -1;
     }
@@ -326,7 +328,7 @@ static int bounce_routes(dataplane *dp)
 {
     dataplane_rendering r;
     dp->cfg.routes_dropped = true;
-    int rc = dataplane_render_change(dp->store, &dp->cfg, &dp->users, rendered_len(dp), &r);
+    int rc = dataplane_render_change(dp->store, &dp->cfg, &dp->users, rendered_len(dp), dp->blocks, &r);
     dp->cfg.routes_dropped = false;
     if (rc != 0 || r.retiring_text) {
         dataplane_rendering_free(&r);
@@ -541,6 +543,7 @@ static dataplane *dataplane_new(const dataplane_config *cfg)
     if (!dp)
         return NULL;
     dp->cfg = *cfg;
+    dp->blocks = natsconf_blocks_new(); /* NULL: every user rendered every time, still right */
     atomic_store(&dp->closed, cfg->peers_closed);
     snprintf(dp->config_path, sizeof dp->config_path, "%s", cfg->config_path);
     snprintf(dp->db_path, sizeof dp->db_path, "%s", cfg->db_path);
@@ -665,6 +668,7 @@ void dataplane_stop(dataplane *dp)
     sodium_memzero(dp->route_password, sizeof dp->route_password);
     sodium_memzero(dp->next_password, sizeof dp->next_password);
     free(dp->users.keys);
+    natsconf_blocks_free(dp->blocks);
     json_decref(dp->unrepaired);
     json_decref(dp->repair.missing);
     json_decref(dp->repair.left);

@@ -23,14 +23,15 @@ typedef struct {
      * configuration with them still listed and denied everything, to be
      * applied first (dev/cluster.md, "Removing a user").  Else NULL. */
     char *retiring_text;
-    dataplane_keys users;       /* the users text lists */
+    dataplane_keys users;       /* in a cluster, the users text lists; else none */
 } dataplane_rendering;
 
 /* 0, or -1 when the store cannot be read or holds something
  * natsconf_render refuses.  before may be NULL; size_hint is the length
- * of the text rendered last (0: none). */
+ * of the text rendered last (0: none); blocks (may be NULL) keeps the
+ * users' blocks from one call to the next. */
 int dataplane_render_change(store *s, const dataplane_config *cfg, const dataplane_keys *before, size_t size_hint,
-                            dataplane_rendering *out);
+                            natsconf_blocks *blocks, dataplane_rendering *out);
 void dataplane_rendering_free(dataplane_rendering *r);
 /* A rendered text holds the route password: wiped, then freed. */
 void dataplane_text_free(char *text);

@@ -378,6 +378,70 @@ static void users_are_written_to_an_included_file(void **state)
     test_remove_tree(dir);
 }
 
+/* Blocks kept from one rendering to the next give the text a fresh
+ * rendering gives, through every kind of change: a member's rooms added,
+ * removed or reordered, users gone and new, and the tricks that would
+ * hand one user another's grants: two users with the same rooms, a key
+ * moved to another user's rooms. */
+#define KEPT_USERS 40
+#define KEPT_ROOMS 6
+static void kept_blocks_render_what_a_fresh_rendering_does(void **state)
+{
+    (void)state;
+    static char pool[KEPT_ROOMS][NATSCONF_ROOM_ID_LEN + 1];
+    for (int r = 0; r < KEPT_ROOMS; r++)
+        snprintf(pool[r], sizeof pool[r], "%032x", 0xabc0 + r);
+    static char ids[KEPT_USERS][KEPT_ROOMS][NATSCONF_ROOM_ID_LEN + 1];
+    natsconf_user users[KEPT_USERS];
+    for (int i = 0; i < KEPT_USERS; i++) {
+        randombytes_buf(users[i].public_key, 32);
+        users[i].room_ids = ids[i];
+        users[i].nrooms = 0;
+    }
+    natsconf c = base(users, KEPT_USERS);
+    natsconf_blocks *kept = natsconf_blocks_new();
+    assert_non_null(kept);
+    for (int step = 0; step < 400; step++) {
+        natsconf_user *u = &users[randombytes_uniform(KEPT_USERS)];
+        switch (randombytes_uniform(5)) {
+        case 0: /* a room more, or one fewer */
+            if (u->nrooms < KEPT_ROOMS && randombytes_uniform(2))
+                memcpy(u->room_ids[u->nrooms++], pool[randombytes_uniform(KEPT_ROOMS)], NATSCONF_ROOM_ID_LEN + 1);
+            else if (u->nrooms)
+                u->nrooms--;
+            break;
+        case 1: /* the same rooms in another order */
+            if (u->nrooms > 1) {
+                char first[NATSCONF_ROOM_ID_LEN + 1];
+                memcpy(first, u->room_ids[0], sizeof first);
+                memcpy(u->room_ids[0], u->room_ids[u->nrooms - 1], sizeof first);
+                memcpy(u->room_ids[u->nrooms - 1], first, sizeof first);
+            }
+            break;
+        case 2: /* another user's rooms exactly */
+            memcpy(u->room_ids, users[0].room_ids, sizeof ids[0]);
+            u->nrooms = users[0].nrooms;
+            break;
+        case 3: /* her key to another user, who keeps his rooms */
+            memcpy(users[randombytes_uniform(KEPT_USERS)].public_key, u->public_key, 32);
+            randombytes_buf(u->public_key, 32);
+            break;
+        default: /* fewer users listed, or all again */
+            c.nusers = randombytes_uniform(2) ? KEPT_USERS : 1 + randombytes_uniform(KEPT_USERS);
+        }
+        c.blocks = kept;
+        char *from_kept = natsconf_render(&c, 0);
+        c.blocks = NULL;
+        char *fresh = natsconf_render(&c, 0);
+        assert_non_null(from_kept);
+        assert_non_null(fresh);
+        assert_string_equal(from_kept, fresh);
+        free(from_kept);
+        free(fresh);
+    }
+    natsconf_blocks_free(kept);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -395,6 +459,7 @@ int main(void)
         cmocka_unit_test(a_cluster_that_would_be_open_is_refused),
         cmocka_unit_test(retiring_users_stay_denied_everything),
         cmocka_unit_test(users_are_written_to_an_included_file),
+        cmocka_unit_test(kept_blocks_render_what_a_fresh_rendering_does),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -161,7 +161,8 @@ unsigned bench_url_port(const char *url)
     return colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
 }
 
-const char *const BENCH_LOAD_FLAGS[] = {"--rate", "1000000", "--burst", "1000000", "--max-conns", "2048",
+const char *const BENCH_LOAD_FLAGS[] = {"--rate", "1000000", "--burst", "1000000", "--member-rate", "1000000",
+                                        "--member-burst", "1000000", "--max-conns", "2048",
                                         "--max-conns-per-ip", "1024", NULL};
 
 void bench_start_server(fixture *f, const char *const *flags, fixture_seed_fn seed, void *ctx)

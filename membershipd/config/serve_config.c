@@ -14,6 +14,8 @@
 
 #define DEFAULT_RATE 20.0
 #define DEFAULT_BURST 40
+#define DEFAULT_MEMBER_RATE 2.0
+#define DEFAULT_MEMBER_BURST 60
 #define DEFAULT_MAX_CONNS 512
 #define DEFAULT_MAX_CONNS_PER_IP 32
 #define DEFAULT_BLOB_QUOTA (1ULL << 30)
@@ -30,6 +32,9 @@ void serve_flags_table(serve_flags *f, cli_flag *t)
         {"--tls-min", "VERSION", &f->tls_min, NULL, "lowest TLS version: 1.2 (default) or 1.3"},
         {"--rate", "R", &f->rate, NULL, "requests per second per client IP (default 20)"},
         {"--burst", "B", &f->burst, NULL, "requests a client IP may burst (default 40)"},
+        {"--member-rate", "R", &f->member_rate, NULL,
+         "changes (POST, PUT, DELETE) per second per member; admins are not limited (default 2)"},
+        {"--member-burst", "B", &f->member_burst, NULL, "changes a member may burst (default 60)"},
         {"--max-conns", "N", &f->max_conns, NULL, "open connections in all (default 512)"},
         {"--max-conns-per-ip", "N", &f->max_conns_per_ip, NULL, "open connections per client IP (default 32)"},
         {"--nats-server", "PATH", &f->nats_server, NULL, "the nats-server binary (default: nats-server on PATH)"},
@@ -83,17 +88,17 @@ static int parse_unsigned(const char *flag, const char *text, unsigned min, unsi
     return rc;
 }
 
-static int parse_rate(const char *text, double *out)
+static int parse_rate(const char *flag, const char *text, double fallback, double *out)
 {
     if (!text) {
-        *out = DEFAULT_RATE;
+        *out = fallback;
         return EXIT_OK;
     }
     char *end;
     errno = 0;
     double v = strtod(text, &end);
     if (errno || end == text || *end || !isfinite(v) || v < 0.01 || v > 1e6)
-        return cli_bad_value("--rate", text, "requests per second, from 0.01 to 1000000");
+        return cli_bad_value(flag, text, "a number per second, from 0.01 to 1000000");
     *out = v;
     return EXIT_OK;
 }
@@ -257,9 +262,13 @@ int serve_config_parse(const serve_flags *f, serve_config *cfg)
     if (rc == EXIT_OK)
         rc = parse_modes(f, cfg);
     if (rc == EXIT_OK)
-        rc = parse_rate(f->rate, &cfg->rate);
+        rc = parse_rate("--rate", f->rate, DEFAULT_RATE, &cfg->rate);
     if (rc == EXIT_OK)
         rc = parse_unsigned("--burst", f->burst, 1, 1000000, DEFAULT_BURST, &cfg->burst);
+    if (rc == EXIT_OK)
+        rc = parse_rate("--member-rate", f->member_rate, DEFAULT_MEMBER_RATE, &cfg->member_rate);
+    if (rc == EXIT_OK)
+        rc = parse_unsigned("--member-burst", f->member_burst, 1, 1000000, DEFAULT_MEMBER_BURST, &cfg->member_burst);
     if (rc == EXIT_OK)
         rc = parse_unsigned("--max-conns", f->max_conns, 1, 65536, DEFAULT_MAX_CONNS, &cfg->max_conns);
     if (rc == EXIT_OK)

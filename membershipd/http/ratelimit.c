@@ -89,6 +89,11 @@ bool ratelimit_take(ratelimit *rl, const struct sockaddr *addr, int64_t now_ms,
 {
     uint8_t key[16];
     client_key(addr, key);
+    return ratelimit_take_key(rl, key, now_ms, retry_after_s);
+}
+
+bool ratelimit_take_key(ratelimit *rl, const uint8_t key[16], int64_t now_ms, unsigned *retry_after_s)
+{
     pthread_mutex_lock(&rl->lock);
     bucket *b = find_or_evict(rl, key, now_ms);
     double elapsed = (double)(now_ms - b->last_ms) / 1000.0;

@@ -79,6 +79,7 @@ typedef struct server {
     ratelimit *limits;
     ratelimit *audit_budget;    /* AUDIT_FAILED_AUTH_*: one bucket for all */
     ratelimit *join_limits;     /* JOIN_RATE, JOIN_BURST per client IP */
+    ratelimit *member_limits;   /* --member-rate, --member-burst: a member's changes */
     atomic_uint audit_suppressed;
     atomic_llong audit_suppressed_logged_ms;
     nonce_cache *nonces;

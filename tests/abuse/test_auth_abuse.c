@@ -21,7 +21,8 @@
 #include "raw_socket.h"
 
 static fixture F;
-static const char *const UNLIMITED[] = {"--rate", "1000000", "--burst", "1000000", NULL};
+static const char *const UNLIMITED[] = {"--rate", "1000000", "--burst", "1000000", "--member-rate", "1000000",
+                                         "--member-burst", "1000000", NULL};
 
 static int teardown(void **state)
 {

@@ -26,7 +26,8 @@
 #include "testutil.h"
 
 static fixture F;
-static const char *const UNLIMITED[] = {"--rate", "1000000", "--burst", "1000000", NULL};
+static const char *const UNLIMITED[] = {"--rate", "1000000", "--burst", "1000000", "--member-rate", "1000000",
+                                         "--member-burst", "1000000", NULL};
 
 static int teardown(void **state)
 {

@@ -290,6 +290,63 @@ static void floods_are_rate_limited_per_ip(void **state)
     http_result_free(&r);
 }
 
+/* POST /v1/rooms as who from 127.0.0.source, naming the room name. */
+static long create_room_from(busauth_identity *who, int source, const char *name, http_result *out)
+{
+    char body[128], ip[16];
+    snprintf(body, sizeof body, "{\"name\":\"%s\",\"mode\":\"cleartext\"}", name);
+    snprintf(ip, sizeof ip, "127.0.0.%d", source);
+    http_opts o = {.id = who, .source_ip = ip};
+    *out = fixture_call_opts(&F, &o, "POST", "/v1/rooms", body, strlen(body));
+    return out->status;
+}
+
+/* The eighth adversarial pass stalled a 10,000-user cluster with one
+ * member looping changes from six addresses: changes are counted per
+ * member, whatever the address; her reads, other members and admins go
+ * on. */
+static void a_member_s_changes_are_limited_per_member_from_any_address(void **state)
+{
+    (void)state;
+    const char *flags[] = {"--member-rate", "1", "--member-burst", "5", NULL};
+    start(flags);
+    int created = 0, limited = 0;
+    char retry_after[16] = "";
+    for (int i = 0; i < 12; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "churn%d", i);
+        http_result r;
+        long status = create_room_from(F.alice, 2 + i % 6, name, &r);
+        created += status == 201;
+        if (status == 429) {
+            limited++;
+            assert_string_equal(http_error_code(&r), "rate_limited");
+            assert_non_null(strstr(r.body, "--member-rate"));
+            snprintf(retry_after, sizeof retry_after, "%s", r.retry_after);
+        }
+        http_result_free(&r);
+    }
+    fprintf(stderr, "one member, six addresses: %d created, %d limited\n", created, limited);
+    assert_true(created >= 5 && created <= 7); /* the burst, and what refilled meanwhile */
+    assert_int_equal(created + limited, 12);
+    assert_true(atoi(retry_after) >= 1);
+    assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM rooms WHERE name LIKE 'churn%'", NULL), created);
+    http_result r = fixture_call(&F, F.alice, "GET", "/v1/me", NULL);
+    assert_int_equal(r.status, 200); /* reads are not changes */
+    http_result_free(&r);
+    assert_int_equal(create_room_from(F.bob, 2, "bobs", &r), 201); /* another member */
+    http_result_free(&r);
+    for (int i = 0; i < 12; i++) { /* an admin's bulk changes */
+        char name[16];
+        snprintf(name, sizeof name, "admin%d", i);
+        assert_int_equal(create_room_from(F.admin, 2, name, &r), 201);
+        http_result_free(&r);
+    }
+    test_sleep_ms(1200);
+    assert_int_equal(create_room_from(F.alice, 9, "again", &r), 201); /* the bucket refills */
+    http_result_free(&r);
+}
+
 static void oversize_headers_are_refused(void **state)
 {
     (void)state;
@@ -454,6 +511,7 @@ int main(void)
         T(a_dribbled_header_is_cut_at_the_deadline),
         T(a_lying_content_length_creates_nothing_unsigned),
         T(floods_are_rate_limited_per_ip),
+        T(a_member_s_changes_are_limited_per_member_from_any_address),
         T(oversize_headers_are_refused),
         T(slow_blob_readers_do_not_grow_the_server),
         T(blob_uploads_past_the_quota_are_refused),

@@ -147,7 +147,8 @@ static void check_final_permissions(void)
 static void burst_of_changes_is_exact_and_coalesced(void **state)
 {
     (void)state;
-    const char *flags[] = {"--rate", "100000", "--burst", "100000", NULL}; /* one client IP here */
+    const char *flags[] = {"--rate", "100000", "--burst", "100000", "--member-rate", "100000", "--member-burst", "100000",
+                           NULL}; /* one client IP, few members here */
     assert_int_equal(fixture_start(&F, flags), 0);
     for (int i = 0; i < USERS; i++) {
         busauth_identity_generate(&ids[i]);

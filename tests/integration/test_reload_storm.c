@@ -79,7 +79,8 @@ static int lost_requests(void)
 static void changes_survive_requests_lost_to_reloads(void **state)
 {
     (void)state;
-    const char *flags[] = {"--rate", "100000", "--burst", "100000", NULL}; /* one client IP here */
+    const char *flags[] = {"--rate", "100000", "--burst", "100000", "--member-rate", "100000", "--member-burst", "100000",
+                           NULL}; /* one client IP, one member here */
     assert_int_equal(fixture_start(&F, flags), 0);
     pid_t nats = harness_nats_pid(&F.server);
     assert_true(nats > 0);

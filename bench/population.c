@@ -32,7 +32,7 @@ int population_seed(store *s, void *ctx)
         store_room room;
         if (store_user_add(s, name, pk, STORE_ROLE_MEMBER, &by) != STORE_OK ||
             store_user_get_by_key(s, pk, &user) != STORE_OK ||
-            store_room_create(s, name, STORE_ROOM_CLEARTEXT, false, user.id, NULL, 0, &by, &room) != STORE_OK) {
+            store_room_create(s, name, STORE_ROOM_CLEARTEXT, false, user.id, 0, NULL, 0, &by, &room) != STORE_OK) {
             fprintf(stderr, "bench: seeding user %zu failed: %s\n", i, store_errmsg(s));
             return -1;
         }

@@ -78,10 +78,16 @@ void api_room_create(server *srv, request *req, reply *out)
         json_t *sign = json_object_get(body, "sign");
         store_actor by = request_actor(req);
         store_room room;
+        /* Every room a member owns is grants in every node's nats.conf and
+         * every reload: bounded per member (dev/control-plane-limits.md). */
+        unsigned max_owned = req->caller.role == STORE_ROLE_ADMIN ? 0 : srv->cfg.member_rooms;
         store_status status = WITH_STORE(srv, store_room_create(srv->store,
             json_string_value(json_object_get(body, "name")), mode, !sign || json_is_true(sign),
-            req->caller.id, sealed_len ? sealed : NULL, sealed_len, &by, &room));
-        if (status == STORE_OK && api_dataplane_sync(srv, req, out))
+            req->caller.id, max_owned, sealed_len ? sealed : NULL, sealed_len, &by, &room));
+        if (status == STORE_QUOTA)
+            reply_error(out, 403, "quota_exceeded", "you own %u rooms, as many as this server lets a member own: "
+                        "ask the operator to raise membershipd's --member-rooms", max_owned);
+        else if (status == STORE_OK && api_dataplane_sync(srv, req, out))
             reply_json(out, 201, api_room_json(&room));
         else
             reply_store_failure(out, status);

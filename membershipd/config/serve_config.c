@@ -16,6 +16,7 @@
 #define DEFAULT_BURST 40
 #define DEFAULT_MEMBER_RATE 2.0
 #define DEFAULT_MEMBER_BURST 60
+#define DEFAULT_MEMBER_ROOMS 1000
 #define DEFAULT_MAX_CONNS 512
 #define DEFAULT_MAX_CONNS_PER_IP 32
 #define DEFAULT_BLOB_QUOTA (1ULL << 30)
@@ -35,6 +36,7 @@ void serve_flags_table(serve_flags *f, cli_flag *t)
         {"--member-rate", "R", &f->member_rate, NULL,
          "changes (POST, PUT, DELETE) per second per member; admins are not limited (default 2)"},
         {"--member-burst", "B", &f->member_burst, NULL, "changes a member may burst (default 60)"},
+        {"--member-rooms", "N", &f->member_rooms, NULL, "rooms a member may own; admins are not bounded (default 1000)"},
         {"--max-conns", "N", &f->max_conns, NULL, "open connections in all (default 512)"},
         {"--max-conns-per-ip", "N", &f->max_conns_per_ip, NULL, "open connections per client IP (default 32)"},
         {"--nats-server", "PATH", &f->nats_server, NULL, "the nats-server binary (default: nats-server on PATH)"},
@@ -269,6 +271,8 @@ int serve_config_parse(const serve_flags *f, serve_config *cfg)
         rc = parse_rate("--member-rate", f->member_rate, DEFAULT_MEMBER_RATE, &cfg->member_rate);
     if (rc == EXIT_OK)
         rc = parse_unsigned("--member-burst", f->member_burst, 1, 1000000, DEFAULT_MEMBER_BURST, &cfg->member_burst);
+    if (rc == EXIT_OK)
+        rc = parse_unsigned("--member-rooms", f->member_rooms, 1, 1000000, DEFAULT_MEMBER_ROOMS, &cfg->member_rooms);
     if (rc == EXIT_OK)
         rc = parse_unsigned("--max-conns", f->max_conns, 1, 65536, DEFAULT_MAX_CONNS, &cfg->max_conns);
     if (rc == EXIT_OK)

@@ -34,7 +34,7 @@ typedef enum { BUS_AUTH_OFF, BUS_AUTH_SOFT, BUS_AUTH_ENFORCE } bus_auth_mode;
 /* The flags as typed; every field NULL when not given. */
 typedef struct {
     const char *bind, *http_port, *bus_auth, *tls_cert, *tls_key, *tls_min;
-    const char *rate, *burst, *member_rate, *member_burst, *max_conns, *max_conns_per_ip;
+    const char *rate, *burst, *member_rate, *member_burst, *member_rooms, *max_conns, *max_conns_per_ip;
     const char *nats_server, *nats_port, *max_msg_bytes, *nats_memory_limit;
     const char *blob_quota;
     const char *log_compact_entries;
@@ -59,6 +59,7 @@ typedef struct {
     unsigned burst;
     double member_rate;         /* changes per second per member (dev/rate-limits.md) */
     unsigned member_burst;
+    unsigned member_rooms;      /* rooms a member may own; admins are not bounded */
     unsigned max_conns, max_conns_per_ip;
     const char *nats_server;    /* as given; resolved on PATH by the guard */
     char nats_server_path[4096];
@@ -82,7 +83,7 @@ typedef struct {
 } serve_config;
 
 /* Number of entries SERVE_FLAGS adds to a cli_flag table. */
-#define SERVE_FLAG_COUNT 33
+#define SERVE_FLAG_COUNT 34
 /* Appends the serve flags, bound to f, at table[0..SERVE_FLAG_COUNT). */
 void serve_flags_table(serve_flags *f, cli_flag *table);
 

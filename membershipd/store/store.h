@@ -34,6 +34,7 @@ typedef enum {
     STORE_BUSY,     /* still locked by another process after the busy timeout */
     STORE_NO_QUORUM, /* the bus log cannot take the change now (store_log.h) */
     STORE_STALE,    /* the log moved past the state a change was made on: make it again */
+    STORE_QUOTA,    /* the user reached a bound the caller gave (store_room_create) */
     STORE_ERROR     /* anything else; store_errmsg() has SQLite's words */
 } store_status;
 
@@ -178,9 +179,11 @@ bool store_room_id_valid(const char *id);
 const char *store_room_mode_name(store_room_mode mode);
 
 /* Creates a room owned by owner_id, who becomes its first member; an e2e
- * room takes the owner's sealed key for epoch 1, a cleartext room none. */
+ * room takes the owner's sealed key for epoch 1, a cleartext room none.
+ * STORE_QUOTA, nothing created, when owner_id owns max_owned rooms
+ * already (0: no bound); counted in the change's own transaction. */
 store_status store_room_create(store *s, const char *name, store_room_mode mode, bool signed_messages,
-                               int64_t owner_id, const uint8_t *sealed, size_t sealed_len,
+                               int64_t owner_id, unsigned max_owned, const uint8_t *sealed, size_t sealed_len,
                                const store_actor *by, store_room *out);
 store_status store_room_get(store *s, const char *room_id, store_room *out);
 store_status store_room_is_member(store *s, const char *room_id, int64_t user_id, bool *member);

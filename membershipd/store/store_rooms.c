@@ -116,13 +116,32 @@ typedef struct {
     store_room_mode mode;
     bool signed_messages;
     store_sealed_key owner_key;
+    unsigned max_owned;
     const store_actor *by;
     store_room *out;
 } create_args;
 
+static store_status rooms_owned(store *s, int64_t owner_id, int64_t *count)
+{
+    sqlite3_stmt *stmt = store_prepare(s, "SELECT count(*) FROM rooms WHERE owner_id = ?");
+    if (!stmt)
+        return STORE_ERROR;
+    sqlite3_bind_int64(stmt, 1, owner_id);
+    int rc = sqlite3_step(stmt);
+    *count = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_ROW ? STORE_OK : store_from_sqlite(rc);
+}
+
 static store_status create_in_tx(store *s, void *ctx)
 {
     create_args *a = ctx;
+    int64_t owned = 0;
+    store_status quota = a->max_owned ? rooms_owned(s, a->owner_key.user_id, &owned) : STORE_OK;
+    if (quota != STORE_OK)
+        return quota;
+    if (a->max_owned && owned >= a->max_owned)
+        return STORE_QUOTA;
     uint8_t raw[STORE_ROOM_ID_LEN / 2];
     randombytes_buf(raw, sizeof raw);
     char id[STORE_ROOM_ID_LEN + 1];
@@ -153,10 +172,10 @@ static store_status create_in_tx(store *s, void *ctx)
 }
 
 store_status store_room_create(store *s, const char *name, store_room_mode mode, bool signed_messages,
-                               int64_t owner_id, const uint8_t *sealed, size_t sealed_len,
+                               int64_t owner_id, unsigned max_owned, const uint8_t *sealed, size_t sealed_len,
                                const store_actor *by, store_room *out)
 {
-    create_args a = {name, mode, signed_messages, {owner_id, sealed, sealed_len}, by, out};
+    create_args a = {name, mode, signed_messages, {owner_id, sealed, sealed_len}, max_owned, by, out};
     return store_in_tx(s, create_in_tx, &a);
 }
 

@@ -347,6 +347,47 @@ static void a_member_s_changes_are_limited_per_member_from_any_address(void **st
     http_result_free(&r);
 }
 
+/* Every room is grants in every node's nats.conf, rendered and reloaded
+ * on every change: a member owns --member-rooms at most, from whatever
+ * address she asks, and a refusal creates nothing; an admin is not
+ * bounded. */
+static void a_member_owns_member_rooms_rooms_at_most(void **state)
+{
+    (void)state;
+    const char *flags[] = {"--member-rooms", "3", NULL};
+    start(flags);
+    http_result r;
+    for (int i = 0; i < 2; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "mine%d", i);
+        assert_int_equal(create_room_from(F.alice, 2, name, &r), 201);
+        http_result_free(&r);
+    }
+    int created = 0, refused = 0;
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "more%d", i);
+        long status = create_room_from(F.alice, 3 + i, name, &r);
+        created += status == 201;
+        if (status == 403) {
+            refused++;
+            assert_string_equal(http_error_code(&r), "quota_exceeded");
+            assert_non_null(strstr(r.body, "--member-rooms"));
+        }
+        http_result_free(&r);
+    }
+    assert_int_equal(created, 1);
+    assert_int_equal(refused, 3);
+    assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM rooms WHERE owner_id = "
+                                          "(SELECT id FROM users WHERE name = 'alice')", NULL), 3);
+    for (int i = 0; i < 5; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "admins%d", i);
+        assert_int_equal(create_room_from(F.admin, 2, name, &r), 201);
+        http_result_free(&r);
+    }
+}
+
 static void oversize_headers_are_refused(void **state)
 {
     (void)state;
@@ -512,6 +553,7 @@ int main(void)
         T(a_lying_content_length_creates_nothing_unsigned),
         T(floods_are_rate_limited_per_ip),
         T(a_member_s_changes_are_limited_per_member_from_any_address),
+        T(a_member_owns_member_rooms_rooms_at_most),
         T(oversize_headers_are_refused),
         T(slow_blob_readers_do_not_grow_the_server),
         T(blob_uploads_past_the_quota_are_refused),

@@ -80,7 +80,7 @@ static void run_op(fuzz_world *w, program *pg)
     case 2: { /* a room through the API: any name */
         store_room room;
         store_room_create(w->st, next_text(pg, text, sizeof text, &len), STORE_ROOM_CLEARTEXT, false, user_id(w, a),
-                          NULL, 0, &by, &room);
+                          0, NULL, 0, &by, &room);
         break;
     }
     case 3: /* a room id written raw, with its owner as member */

@@ -75,8 +75,8 @@ static void populate(fuzz_world *w)
     }
     uint8_t sealed[STORE_SEALED_KEY_MIN] = {0};
     int64_t alice = w->users[WORLD_ALICE].id;
-    must(store_room_create(w->st, "ops", STORE_ROOM_E2E, true, alice, sealed, sizeof sealed, &by, &w->e2e));
-    must(store_room_create(w->st, "lobby", STORE_ROOM_CLEARTEXT, false, alice, NULL, 0, &by, &w->cleartext));
+    must(store_room_create(w->st, "ops", STORE_ROOM_E2E, true, alice, 0, sealed, sizeof sealed, &by, &w->e2e));
+    must(store_room_create(w->st, "lobby", STORE_ROOM_CLEARTEXT, false, alice, 0, NULL, 0, &by, &w->cleartext));
     store_sealed_key bob = {w->users[WORLD_BOB].id, sealed, sizeof sealed};
     must(store_room_add_member(w->st, w->e2e.id, &bob, 0, &by));
 }

@@ -1359,7 +1359,7 @@ static int seed_many_rooms(store *s, void *ctx)
         char name[32];
         snprintf(name, sizeof name, i == MANY_ROOMS - 1 ? "the-last" : "room-%d", i);
         store_room room;
-        if (store_room_create(s, name, STORE_ROOM_CLEARTEXT, false, alice.id, NULL, 0, &by, &room) != STORE_OK)
+        if (store_room_create(s, name, STORE_ROOM_CLEARTEXT, false, alice.id, 0, NULL, 0, &by, &room) != STORE_OK)
             return -1;
     }
     return 0;

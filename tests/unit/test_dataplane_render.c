@@ -35,7 +35,7 @@ static int setup(void **state)
     assert_int_equal(store_open(f->db, STORE_OPEN_CREATE, &f->st, err, sizeof err), STORE_OK);
     assert_int_equal(store_user_add(f->st, "alice", key, STORE_ROLE_MEMBER, &by), STORE_OK);
     assert_int_equal(store_user_get_by_name(f->st, "alice", &alice), STORE_OK);
-    assert_int_equal(store_room_create(f->st, "ops", STORE_ROOM_CLEARTEXT, false, alice.id, NULL, 0, &by, &f->room),
+    assert_int_equal(store_room_create(f->st, "ops", STORE_ROOM_CLEARTEXT, false, alice.id, 0, NULL, 0, &by, &f->room),
                      STORE_OK);
     *state = f;
     return 0;

@@ -381,7 +381,7 @@ static int64_t user_named(fixture *f, const char *name)
 static void e2e_room(fixture *f, int64_t owner, store_room *room)
 {
     uint8_t sealed[STORE_SEALED_KEY_MIN] = {1};
-    assert_int_equal(store_room_create(f->s, "r", STORE_ROOM_E2E, true, owner, sealed, sizeof sealed, &ADMIN, room),
+    assert_int_equal(store_room_create(f->s, "r", STORE_ROOM_E2E, true, owner, 0, sealed, sizeof sealed, &ADMIN, room),
                      STORE_OK);
 }
 

@@ -308,7 +308,7 @@ static void populated(world *w, entry *base)
     random_key(k);
     assert_int_equal(store_user_add(w->a, "ivy", k, STORE_ROLE_MEMBER, &ADMIN), STORE_OK);
     assert_int_equal(store_user_get_by_name(w->a, "hal", &hal), STORE_OK);
-    assert_int_equal(store_room_create(w->a, "hall", STORE_ROOM_CLEARTEXT, false, hal.id, NULL, 0, &ADMIN, &room),
+    assert_int_equal(store_room_create(w->a, "hall", STORE_ROOM_CLEARTEXT, false, hal.id, 0, NULL, 0, &ADMIN, &room),
                      STORE_OK);
     snapshot_of(w->a, base);
     assert_true(base->len > 0);

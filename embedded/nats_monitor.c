@@ -1,5 +1,6 @@
 #include "embedded/nats_monitor.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,12 +18,68 @@
 typedef struct {
     natsOptions *opts;
     natsConnection *nc;
+    bool late_reply;    /* a request timed out: its answer may still be arriving */
+    int64_t close_at_ms; /* parked: destroyed from then on */
 } session;
 
-static void session_close(session *s)
+/* nats.c 3.4.1 frees a connection's subscriptions on close before its read
+ * loop stops, and that loop may be copying a message for one of them
+ * (conn.c: _close, then natsConn_processMsg locks the freed sub's mutex;
+ * fixed upstream after 3.4.1, commit 0a7dd28b).  A member's megabytes of
+ * subscriptions made answers slow enough to time out and still arrive:
+ * membershipd aborted (issue 15's ninth adversarial pass).  A session whose
+ * request timed out is parked, open, until its late answer has long come
+ * and gone, and only then destroyed. */
+#define LATE_REPLY_MS 30000
+#define PARKED_MAX 32
+
+static struct {
+    pthread_mutex_t lock;
+    session parked[PARKED_MAX];
+    size_t n;
+} graveyard = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void session_destroy(session *s)
 {
     natsConnection_Destroy(s->nc);
     natsOptions_Destroy(s->opts);
+}
+
+/* Destroys the parked sessions whose time came, or, when full, the
+ * oldest (PARKED_MAX timeouts ago). */
+static void sweep_parked(int64_t now_ms, bool make_room)
+{
+    for (size_t i = 0; i < graveyard.n;) {
+        if (graveyard.parked[i].close_at_ms <= now_ms || (make_room && i == 0)) {
+            session_destroy(&graveyard.parked[i]);
+            memmove(&graveyard.parked[i], &graveyard.parked[i + 1], (graveyard.n - i - 1) * sizeof *graveyard.parked);
+            graveyard.n--;
+            make_room = false;
+        } else {
+            i++;
+        }
+    }
+}
+
+void nats_monitor_release(void)
+{
+    pthread_mutex_lock(&graveyard.lock);
+    sweep_parked(INT64_MAX, false);
+    pthread_mutex_unlock(&graveyard.lock);
+}
+
+static void session_close(session *s)
+{
+    int64_t now = clock_mono_ms();
+    pthread_mutex_lock(&graveyard.lock);
+    sweep_parked(now, s->late_reply && graveyard.n == PARKED_MAX);
+    if (s->late_reply && s->nc) {
+        s->close_at_ms = now + LATE_REPLY_MS;
+        graveyard.parked[graveyard.n++] = *s;
+    } else {
+        session_destroy(s);
+    }
+    pthread_mutex_unlock(&graveyard.lock);
 }
 
 static natsStatus set_own_inbox(natsOptions *opts, const busauth_identity *system)
@@ -76,6 +133,7 @@ static int ask_named(const nats_monitor *m, session *s, const char *subject, con
     natsMsg *reply = NULL;
     *data = NULL;
     natsStatus st = natsConnection_RequestString(&reply, s->nc, subject, options, m->timeout_ms);
+    s->late_reply = s->late_reply || st == NATS_TIMEOUT;
     if (st != NATS_OK) {
         snprintf(err, errlen, "nats-server at %s did not answer %s: %s", m->url, subject, natsStatus_GetText(st));
         return -1;

@@ -72,4 +72,10 @@ int nats_monitor_node_reports(const nats_monitor *m, int listen_ms, node_heard *
 int nats_monitor_interest_missing(const nats_monitor *m, const char *const *accounts, size_t naccounts,
                                   json_t **missing, size_t *servers, char *err, size_t errlen);
 
+/* A connection whose request timed out is kept open for a while before it
+ * is destroyed (nats.c 3.4.1 can crash destroying one that is still
+ * receiving: nats_monitor.c).  Destroys those still kept: once, at exit,
+ * before nats_CloseAndWait, when no nats-server answers any more. */
+void nats_monitor_release(void);
+
 #endif

@@ -24,6 +24,7 @@
 #include "membershipd/api/routes.h"
 #include "membershipd/config/server_identity.h"
 #include "membershipd/config/tls_files.h"
+#include "embedded/nats_monitor.h"
 
 #define SHUTDOWN_GRACE_MS 5000
 #define SINGLE_LOG_START_WAIT_MS 15000
@@ -416,6 +417,7 @@ static int run(const serve_config *cfg)
                  start_log(&srv) == 0
              ? listen_and_serve(&srv, &signals) : EXIT_FAILED;
     close_state(&srv);
+    nats_monitor_release();
     nats_CloseAndWait(2000); /* the probes' nats.c threads end before OpenSSL cleans up at exit */
     log_event(LOG_INFO, "stopped", "exit=%d", rc);
     return rc;

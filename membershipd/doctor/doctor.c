@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <nats/nats.h>
+#include "embedded/nats_monitor.h"
 #include "membershipd/config/datadir.h"
 
 
@@ -200,6 +201,7 @@ int cmd_doctor(int argc, char **argv)
         sections[i](&d);
     rc = report(d.checks, as_json);
     json_decref(d.checks);
+    nats_monitor_release();
     nats_CloseAndWait(2000); /* the probe's nats.c threads end before OpenSSL cleans up at exit */
     return rc;
 }

@@ -19,6 +19,8 @@
 #include <cmocka.h>
 #include "busauth/seedfile.h"
 #include "fixture.h"
+#include "embedded/nats_config.h"
+#include "embedded/nats_monitor.h"
 #include "membershipd/config/server_identity.h"
 #include "nats_peer.h"
 #include "raw_socket.h"
@@ -284,12 +286,68 @@ static void a_peer_cannot_grant_itself_a_system_request(void **state)
     assert_int_equal(self_granted_answers(room), 0);
 }
 
+#define FAT_SUBS 2500
+#define FAT_SUBJECT_BYTES 3000
+
+/* A member's megabytes of subscriptions make the connection list an
+ * answer of megabytes, which a monitoring request can give up on while it
+ * still arrives; destroying that connection then crashed (nats.c 3.4.1
+ * frees the subscription the arriving answer is copied for: membershipd
+ * aborted in issue 15's ninth adversarial pass).  Timeouts swept across
+ * the answer's arrival; the asker (this process, with the code membershipd
+ * runs) must survive every one, and a patient reading still works. */
+static void a_member_s_megabytes_of_subscriptions_crash_no_monitoring(void **state)
+{
+    (void)state;
+    nats_peer alice;
+    natsSubscription *sub;
+    char room[33], prefix[96];
+    member_in_room(&alice, &sub, room);
+    fixture_room_subject(room, prefix);
+    char *subject = malloc(FAT_SUBJECT_BYTES + 1);
+    for (int i = 0; i < FAT_SUBS; i++) {
+        int n = snprintf(subject, FAT_SUBJECT_BYTES + 1, "%.*s%d.", (int)(strlen(prefix) - 4), prefix, i);
+        memset(subject + n, 'x', (size_t)(FAT_SUBJECT_BYTES - n));
+        subject[FAT_SUBJECT_BYTES] = '\0';
+        natsSubscription *s = NULL;
+        assert_int_equal(natsConnection_SubscribeSync(&s, alice.nc, subject), NATS_OK);
+    }
+    assert_int_equal(natsConnection_FlushTimeout(alice.nc, 10000), NATS_OK);
+    free(subject);
+    busauth_identity *server_id = server_identity_load_or_create(F.data_dir);
+    busauth_identity *system = server_identity_system_user(server_id);
+    const char *const accounts[] = {NATSCONF_PEERS_ACCOUNT};
+    int timed_out = 0;
+    for (int timeout_ms = 5; timeout_ms <= 120; timeout_ms++) {
+        nats_monitor m = {.url = F.server.nats_url, .system = system, .timeout_ms = timeout_ms};
+        json_t *missing = NULL;
+        size_t servers;
+        char err[512];
+        if (nats_monitor_interest_missing(&m, accounts, 1, &missing, &servers, err, sizeof err) != 0)
+            timed_out += strstr(err, "Timeout") != NULL;
+        json_decref(missing);
+    }
+    fprintf(stderr, "%d of 116 readings of %d MB timed out\n", timed_out, FAT_SUBS * FAT_SUBJECT_BYTES >> 20);
+    nats_monitor m = {.url = F.server.nats_url, .system = system, .timeout_ms = 30000};
+    json_t *missing = NULL;
+    size_t servers;
+    char err[512];
+    assert_int_equal(nats_monitor_interest_missing(&m, accounts, 1, &missing, &servers, err, sizeof err), 0);
+    assert_int_equal(json_object_size(missing), 0); /* a single node misses nothing */
+    json_decref(missing);
+    nats_monitor_release();
+    busauth_identity_free(system);
+    busauth_identity_free(server_id);
+    nats_peer_close(&alice);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(a_local_user_learns_no_room_from_nats_server_sockets, setup, teardown),
         cmocka_unit_test_setup_teardown(a_peer_cannot_ask_the_system_account, setup, teardown),
         cmocka_unit_test_setup_teardown(a_peer_cannot_grant_itself_a_system_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_member_s_megabytes_of_subscriptions_crash_no_monitoring, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

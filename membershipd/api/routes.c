@@ -120,13 +120,15 @@ static void audit_denial(server *srv, request *req)
 
 /* Every change is a bus-log entry each node applies, and most reload
  * every node's nats-server: one member looping changes stalled a 10,000-
- * user cluster (dev/rate-limits.md), whatever addresses she used.  Per
- * member, on each node; admins are trusted with bulk changes. */
-static bool member_change_allowed(server *srv, const request *req, reply *out)
+ * user cluster (dev/control-plane-limits.md), whatever addresses she used.
+ * Per member, on each node; admins are trusted with bulk changes.
+ * *charged: a token was taken. */
+static bool member_change_allowed(server *srv, const request *req, reply *out, bool *charged)
 {
     unsigned retry = 1;
-    if (req->caller.role == STORE_ROLE_ADMIN || strcmp(req->method, "GET") == 0 ||
-        ratelimit_take_key(srv->member_limits, req->caller.public_key, clock_mono_ms(), &retry))
+    if (req->caller.role == STORE_ROLE_ADMIN || strcmp(req->method, "GET") == 0)
+        return true;
+    if ((*charged = ratelimit_take_key(srv->member_limits, req->claimed_public_key, clock_mono_ms(), &retry)))
         return true;
     reply_error(out, 429, "rate_limited", "this member made changes faster than --member-rate %g/s (burst %u); "
                 "retry in %u s", srv->cfg.member_rate, srv->cfg.member_burst, retry);
@@ -134,7 +136,7 @@ static bool member_change_allowed(server *srv, const request *req, reply *out)
     return false;
 }
 
-static bool allowed(server *srv, const request *req, reply *out)
+static bool allowed(server *srv, const request *req, reply *out, bool *charged)
 {
     route_access access = req->route->access;
     if (access == ACCESS_PUBLIC)
@@ -156,13 +158,19 @@ static bool allowed(server *srv, const request *req, reply *out)
         out->denied = true;
         return false;
     }
-    return member_change_allowed(srv, req, out);
+    return member_change_allowed(srv, req, out, charged);
 }
 
 void route_dispatch(server *srv, request *req, reply *out)
 {
-    if (allowed(srv, req, out))
+    bool charged = false;
+    if (allowed(srv, req, out, &charged)) {
         req->route->handler(srv, req, out);
+        /* The server's failure (no quorum, a busy store) is not her change:
+         * a client that retries it must not run out (tenth pass, F4). */
+        if (charged && out->status >= 500)
+            ratelimit_give_back_key(srv->member_limits, req->claimed_public_key);
+    }
     route_audit_if_denied(srv, req, out);
 }
 
@@ -173,37 +181,53 @@ static void note_suppressed(server *srv, int64_t now, bool now_or_never)
         !atomic_compare_exchange_strong(&srv->audit_suppressed_logged_ms, &last, now))
         return;
     unsigned count = atomic_exchange(&srv->audit_suppressed, 0);
-    log_event(LOG_WARN, "audit_suppressed", "count=%u detail=\"failed authentications over %d/s went to the "
-              "request log only\"", count, AUDIT_FAILED_AUTH_RATE);
+    log_event(LOG_WARN, "audit_suppressed", "count=%u detail=\"denials past an audit budget (failed "
+              "authentications over %d/s; a caller's refusals and replays past --member-rate) went to the request "
+              "log only\"", count, AUDIT_FAILED_AUTH_RATE);
     char target[64];
-    snprintf(target, sizeof target, "failed_authentications:%u", count);
+    snprintf(target, sizeof target, "denials:%u", count);
     const store_actor by = {.actor = "membershipd"};
     pthread_mutex_lock(&srv->store_lock);
     store_audit_append(srv->store, &by, "audit.suppressed", target, "denied");
     pthread_mutex_unlock(&srv->store_lock);
 }
 
-/* Anyone can send requests that fail authentication, from as many
- * addresses as they have, each a row on disk: those rows come out of one
- * server-wide budget, and what it suppresses is counted.  A replay is
- * always audited: its signature verified, so it is someone's own request. */
-bool route_audit_budget_take(server *srv)
+static bool suppressed_unless(server *srv, bool taken, int64_t now)
 {
-    static const struct sockaddr_in everyone = {.sin_family = AF_INET};
-    unsigned retry;
-    int64_t now = clock_mono_ms();
-    if (ratelimit_take(srv->audit_budget, (const struct sockaddr *)&everyone, now, &retry))
+    if (taken)
         return true;
     atomic_fetch_add(&srv->audit_suppressed, 1);
     note_suppressed(srv, now, false);
     return false;
 }
 
-static bool audit_budget_allows(server *srv, const reply *out)
+/* Anyone can send requests that fail authentication, from as many
+ * addresses as they have, each a row on disk: those rows come out of one
+ * server-wide budget, and what it suppresses is counted. */
+bool route_audit_budget_take(server *srv)
 {
-    if (out->status != 401 || (out->error_code && strcmp(out->error_code, "replay_detected") == 0))
+    static const struct sockaddr_in everyone = {.sin_family = AF_INET};
+    unsigned retry;
+    int64_t now = clock_mono_ms();
+    return suppressed_unless(srv, ratelimit_take(srv->audit_budget, (const struct sockaddr *)&everyone, now, &retry),
+                             now);
+}
+
+/* A replay (its signature verified: someone's own request) and a member's
+ * refusals (403, hidden 404) are rows too, and in a cluster each is an
+ * entry every node applies: they come out of that key's --member-rate
+ * budget (the tenth adversarial pass wrote 39 entries a second with
+ * refused GETs).  An admin's own refusals are always audited. */
+static bool audit_budget_allows(server *srv, const request *req, const reply *out)
+{
+    bool replay = out->error_code && strcmp(out->error_code, "replay_detected") == 0;
+    if (out->status == 401 && !replay)
+        return route_audit_budget_take(srv);
+    if (!replay && (!req->has_caller || req->caller.role == STORE_ROLE_ADMIN))
         return true;
-    return route_audit_budget_take(srv);
+    unsigned retry;
+    int64_t now = clock_mono_ms();
+    return suppressed_unless(srv, ratelimit_take_key(srv->member_limits, req->claimed_public_key, now, &retry), now);
 }
 
 void route_audit_suppressed_flush(server *srv, bool stopping)
@@ -213,6 +237,6 @@ void route_audit_suppressed_flush(server *srv, bool stopping)
 
 void route_audit_if_denied(server *srv, request *req, const reply *out)
 {
-    if (out->denied && audit_budget_allows(srv, out))
+    if (out->denied && audit_budget_allows(srv, req, out))
         audit_denial(srv, req);
 }

@@ -65,18 +65,29 @@ static void client_key(const struct sockaddr *addr, uint8_t key[16])
     }
 }
 
-static bucket *find_or_evict(ratelimit *rl, const uint8_t key[16], int64_t now_ms)
+static bucket *set_of(const ratelimit *rl, const uint8_t key[16])
 {
     uint64_t h;
     crypto_shorthash((unsigned char *)&h, key, 16, rl->hash_key);
-    bucket *set = rl->buckets + (size_t)(h % rl->sets) * WAYS;
-    bucket *victim = set;
-    for (int i = 0; i < WAYS; i++) {
+    return rl->buckets + (size_t)(h % rl->sets) * WAYS;
+}
+
+static bucket *find_in(bucket *set, const uint8_t key[16])
+{
+    for (int i = 0; i < WAYS; i++)
         if (set[i].used && memcmp(set[i].key, key, 16) == 0)
             return &set[i];
+    return NULL;
+}
+
+static bucket *find_or_evict(ratelimit *rl, const uint8_t key[16], int64_t now_ms)
+{
+    bucket *set = set_of(rl, key), *found = find_in(set, key), *victim = set;
+    if (found)
+        return found;
+    for (int i = 0; i < WAYS; i++)
         if (!set[i].used || set[i].last_ms < victim->last_ms)
             victim = &set[i];
-    }
     memcpy(victim->key, key, 16);
     victim->used = true;
     victim->tokens = rl->burst;
@@ -90,6 +101,15 @@ bool ratelimit_take(ratelimit *rl, const struct sockaddr *addr, int64_t now_ms,
     uint8_t key[16];
     client_key(addr, key);
     return ratelimit_take_key(rl, key, now_ms, retry_after_s);
+}
+
+void ratelimit_give_back_key(ratelimit *rl, const uint8_t key[16])
+{
+    pthread_mutex_lock(&rl->lock);
+    bucket *b = find_in(set_of(rl, key), key); /* evicted meanwhile: it starts full anyway */
+    if (b)
+        b->tokens = fmin(rl->burst, b->tokens + 1.0);
+    pthread_mutex_unlock(&rl->lock);
 }
 
 bool ratelimit_take_key(ratelimit *rl, const uint8_t key[16], int64_t now_ms, unsigned *retry_after_s)

@@ -27,5 +27,7 @@ bool ratelimit_take(ratelimit *rl, const struct sockaddr *addr, int64_t now_ms,
  * first half of a user's public key: a member cannot aim hers at
  * another's). */
 bool ratelimit_take_key(ratelimit *rl, const uint8_t key[16], int64_t now_ms, unsigned *retry_after_s);
+/* Returns a token taken for key (the request it paid for did nothing). */
+void ratelimit_give_back_key(ratelimit *rl, const uint8_t key[16]);
 
 #endif

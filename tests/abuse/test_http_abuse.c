@@ -388,6 +388,42 @@ static void a_member_owns_member_rooms_rooms_at_most(void **state)
     }
 }
 
+/* A member's refusals and her replays are audit rows, and in a cluster each
+ * is a bus-log entry every node applies: past her --member-rate they go to
+ * the request log only, counted (the tenth adversarial pass wrote 39
+ * entries a second with refused GETs, whatever the change limit). */
+static void a_member_s_refusals_are_audited_within_her_budget(void **state)
+{
+    (void)state;
+    const char *flags[] = {"--member-rate", "1", "--member-burst", "5", NULL};
+    start(flags);
+    for (int i = 0; i < 20; i++) {
+        http_result r = fixture_call(&F, F.alice, "GET", "/v1/users", NULL);
+        assert_int_equal(r.status, 403);
+        http_result_free(&r);
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    http_opts o = {.id = F.alice, .time_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000};
+    char nonce[BUSAUTH_NONCE_HEX_LEN + 1];
+    busauth_nonce_new(nonce);
+    o.nonce = nonce;
+    for (int i = 0; i < 20; i++) {
+        http_result r = fixture_call_opts(&F, &o, "GET", "/v1/me", NULL, 0);
+        assert_int_equal(r.status, i ? 401 : 200);
+        http_result_free(&r);
+    }
+    long rows = fixture_db_count(&F, "SELECT count(*) FROM audit_log WHERE outcome = 'denied' AND actor = ?",
+                                 F.alice_nkey);
+    fprintf(stderr, "20 refusals and 19 replays by one member: %ld audit rows\n", rows);
+    assert_true(rows >= 5 && rows <= 9); /* the burst, and what refilled meanwhile */
+    assert_true(harness_log_contains(&F.server, "msg=audit_suppressed"));
+    http_opts admin = {.id = F.admin, .source_ip = "127.0.0.5"}; /* 127.0.0.1 spent its own --rate */
+    http_result r = fixture_call_opts(&F, &admin, "GET", "/v1/users", NULL, 0);
+    assert_int_equal(r.status, 200); /* nobody else is touched */
+    http_result_free(&r);
+}
+
 static void oversize_headers_are_refused(void **state)
 {
     (void)state;
@@ -554,6 +590,7 @@ int main(void)
         T(floods_are_rate_limited_per_ip),
         T(a_member_s_changes_are_limited_per_member_from_any_address),
         T(a_member_owns_member_rooms_rooms_at_most),
+        T(a_member_s_refusals_are_audited_within_her_budget),
         T(oversize_headers_are_refused),
         T(slow_blob_readers_do_not_grow_the_server),
         T(blob_uploads_past_the_quota_are_refused),

@@ -119,6 +119,31 @@ static void a_full_table_makes_way_for_new_ips(void **state)
     ratelimit_free(rl);
 }
 
+/* A member's bucket: a token given back (a change the server failed) can
+ * be taken again, never past the burst, and one for a key no longer in the
+ * table changes nothing. */
+static void a_token_given_back_is_there_again(void **state)
+{
+    (void)state;
+    ratelimit *rl = ratelimit_new(0.01, 2, 4);
+    uint8_t alice[16] = {1}, bob[16] = {2};
+    unsigned retry;
+    assert_true(ratelimit_take_key(rl, alice, 1000, &retry));
+    assert_true(ratelimit_take_key(rl, alice, 1000, &retry));
+    assert_false(ratelimit_take_key(rl, alice, 1000, &retry));
+    ratelimit_give_back_key(rl, alice);
+    assert_true(ratelimit_take_key(rl, alice, 1000, &retry));
+    assert_false(ratelimit_take_key(rl, alice, 1000, &retry));
+    for (int i = 0; i < 5; i++)
+        ratelimit_give_back_key(rl, alice);
+    assert_true(ratelimit_take_key(rl, alice, 1000, &retry));
+    assert_true(ratelimit_take_key(rl, alice, 1000, &retry));
+    assert_false(ratelimit_take_key(rl, alice, 1000, &retry)); /* the burst, not 5 */
+    ratelimit_give_back_key(rl, bob); /* never seen */
+    assert_true(ratelimit_take_key(rl, bob, 1000, &retry));
+    ratelimit_free(rl);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -130,6 +155,7 @@ int main(void)
         cmocka_unit_test(buckets_refill_at_the_rate),
         cmocka_unit_test(ipv6_clients_are_keyed_by_their_64),
         cmocka_unit_test(a_full_table_makes_way_for_new_ips),
+        cmocka_unit_test(a_token_given_back_is_there_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -182,7 +182,7 @@ static void note_suppressed(server *srv, int64_t now, bool now_or_never)
         return;
     unsigned count = atomic_exchange(&srv->audit_suppressed, 0);
     log_event(LOG_WARN, "audit_suppressed", "count=%u detail=\"denials past an audit budget (failed "
-              "authentications over %d/s; a caller's refusals and replays past --member-rate) went to the request "
+              "authentications and replays over %d/s; a member's refusals past --member-rate) went to the request "
               "log only\"", count, AUDIT_FAILED_AUTH_RATE);
     char target[64];
     snprintf(target, sizeof target, "denials:%u", count);
@@ -213,17 +213,17 @@ bool route_audit_budget_take(server *srv)
                              now);
 }
 
-/* A replay (its signature verified: someone's own request) and a member's
- * refusals (403, hidden 404) are rows too, and in a cluster each is an
- * entry every node applies: they come out of that key's --member-rate
+/* A member's refusals (403, hidden 404) are rows too, and in a cluster
+ * each is an entry every node applies: they come out of her --member-rate
  * budget (the tenth adversarial pass wrote 39 entries a second with
- * refused GETs).  An admin's own refusals are always audited. */
+ * refused GETs).  Replays come out of the server-wide budget: whoever
+ * holds a copy of her request may send it, and must not spend her
+ * budget.  An admin's own refusals are always audited. */
 static bool audit_budget_allows(server *srv, const request *req, const reply *out)
 {
-    bool replay = out->error_code && strcmp(out->error_code, "replay_detected") == 0;
-    if (out->status == 401 && !replay)
+    if (out->status == 401)
         return route_audit_budget_take(srv);
-    if (!replay && (!req->has_caller || req->caller.role == STORE_ROLE_ADMIN))
+    if (!req->has_caller || req->caller.role == STORE_ROLE_ADMIN)
         return true;
     unsigned retry;
     int64_t now = clock_mono_ms();

@@ -121,14 +121,14 @@ static void audit_denial(server *srv, request *req)
 /* Every change is a bus-log entry each node applies, and most reload
  * every node's nats-server: one member looping changes stalled a 10,000-
  * user cluster (dev/control-plane-limits.md), whatever addresses she used.
- * Per member, on each node; admins are trusted with bulk changes.
- * *charged: a token was taken. */
-static bool member_change_allowed(server *srv, const request *req, reply *out, bool *charged)
+ * Per member, on each node; admins are trusted with bulk changes. */
+static bool member_change_allowed(server *srv, request *req, reply *out)
 {
     unsigned retry = 1;
     if (req->caller.role == STORE_ROLE_ADMIN || strcmp(req->method, "GET") == 0)
         return true;
-    if ((*charged = ratelimit_take_key(srv->member_limits, req->claimed_public_key, clock_mono_ms(), &retry)))
+    if ((req->change_charged = ratelimit_take_key(srv->member_limits, req->claimed_public_key, clock_mono_ms(),
+                                                  &retry)))
         return true;
     reply_error(out, 429, "rate_limited", "this member made changes faster than --member-rate %g/s (burst %u); "
                 "retry in %u s", srv->cfg.member_rate, srv->cfg.member_burst, retry);
@@ -136,7 +136,7 @@ static bool member_change_allowed(server *srv, const request *req, reply *out, b
     return false;
 }
 
-static bool allowed(server *srv, const request *req, reply *out, bool *charged)
+static bool allowed(server *srv, request *req, reply *out)
 {
     route_access access = req->route->access;
     if (access == ACCESS_PUBLIC)
@@ -158,18 +158,26 @@ static bool allowed(server *srv, const request *req, reply *out, bool *charged)
         out->denied = true;
         return false;
     }
-    return member_change_allowed(srv, req, out, charged);
+    return member_change_allowed(srv, req, out);
+}
+
+/* A busy store is the one failure known to have done nothing: a client
+ * that retries it must not run out (tenth pass, F4).  Not a change whose
+ * outcome is unknown (503 cluster_no_quorum), saved (503
+ * dataplane_pending), or her own quota (507): eleventh pass, F2 and F3. */
+static bool did_nothing(const reply *out)
+{
+    return out->error_code && strcmp(out->error_code, "store_busy") == 0;
 }
 
 void route_dispatch(server *srv, request *req, reply *out)
 {
-    bool charged = false;
-    if (allowed(srv, req, out, &charged)) {
+    if (allowed(srv, req, out)) {
         req->route->handler(srv, req, out);
-        /* The server's failure (no quorum, a busy store) is not her change:
-         * a client that retries it must not run out (tenth pass, F4). */
-        if (charged && out->status >= 500)
+        if (req->change_charged && did_nothing(out)) {
             ratelimit_give_back_key(srv->member_limits, req->claimed_public_key);
+            req->change_charged = false;
+        }
     }
     route_audit_if_denied(srv, req, out);
 }
@@ -213,20 +221,25 @@ bool route_audit_budget_take(server *srv)
                              now);
 }
 
-/* A member's refusals (403, hidden 404) are rows too, and in a cluster
- * each is an entry every node applies: they come out of her --member-rate
- * budget (the tenth adversarial pass wrote 39 entries a second with
- * refused GETs).  Replays come out of the server-wide budget: whoever
- * holds a copy of her request may send it, and must not spend her
- * budget.  An admin's own refusals are always audited. */
+/* Every refusal is a row, and in a cluster an entry every node applies.
+ * A key on the allowlist, active or revoked, refused authentication (a bad
+ * signature, a replay, a revoked key): that key's own budget, which
+ * strangers cannot spend (eleventh pass, F1: a revoked admin's attempts
+ * went unrecorded once unknown keys had spent the server-wide one), and
+ * not her change budget (whoever holds a copy of her request can replay
+ * it).  A member's refusals (403, hidden 404): her --member-rate budget,
+ * already paid for by a change (the tenth pass wrote 39 entries a second
+ * with refused GETs).  An admin's refusals: always. */
 static bool audit_budget_allows(server *srv, const request *req, const reply *out)
 {
-    if (out->status == 401)
-        return route_audit_budget_take(srv);
-    if (!req->has_caller || req->caller.role == STORE_ROLE_ADMIN)
-        return true;
     unsigned retry;
     int64_t now = clock_mono_ms();
+    if (out->status == 401 && req->caller.id)
+        return suppressed_unless(srv, ratelimit_take_key(srv->key_audit, req->claimed_public_key, now, &retry), now);
+    if (out->status == 401)
+        return route_audit_budget_take(srv);
+    if (!req->has_caller || req->caller.role == STORE_ROLE_ADMIN || req->change_charged)
+        return true;
     return suppressed_unless(srv, ratelimit_take_key(srv->member_limits, req->claimed_public_key, now, &retry), now);
 }
 

@@ -92,6 +92,7 @@ static int open_state(server *srv)
     srv->audit_budget = ratelimit_new(AUDIT_FAILED_AUTH_RATE, AUDIT_FAILED_AUTH_BURST, 1);
     srv->join_limits = ratelimit_new(JOIN_RATE, JOIN_BURST, RATELIMIT_SLOTS / 16);
     srv->member_limits = ratelimit_new(srv->cfg.member_rate, srv->cfg.member_burst, RATELIMIT_SLOTS);
+    srv->key_audit = ratelimit_new(AUDIT_KEY_RATE, AUDIT_KEY_BURST, RATELIMIT_SLOTS);
     srv->nonces = nonce_cache_new(NONCE_CACHE_CAPACITY, NONCE_TTL_MS);
     pthread_mutex_init(&srv->store_lock, NULL);
     if (request_floor_load(&srv->floor, srv->store) != STORE_OK) {
@@ -103,7 +104,7 @@ static int open_state(server *srv)
         log_event(LOG_WARN, "request_floor_ahead",
                   "ahead_s=%lld detail=\"this clock is behind requests accepted before: signed requests are refused "
                   "until it passes them; check the clock (NTP)\"", (long long)(ahead_ms / 1000));
-    return srv->limits && srv->audit_budget && srv->join_limits && srv->member_limits && srv->nonces ? 0 : -1;
+    return srv->limits && srv->audit_budget && srv->join_limits && srv->member_limits && srv->key_audit && srv->nonces ? 0 : -1;
 }
 
 /* A port the kernel says is free right now on addr's interface. */
@@ -330,6 +331,7 @@ static void close_state(server *srv)
     ratelimit_free(srv->audit_budget);
     ratelimit_free(srv->join_limits);
     ratelimit_free(srv->member_limits);
+    ratelimit_free(srv->key_audit);
     nonce_cache_free(srv->nonces);
     pthread_mutex_destroy(&srv->store_lock);
 }

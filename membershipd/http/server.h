@@ -38,6 +38,10 @@
 #define AUDIT_FAILED_AUTH_RATE 5
 #define AUDIT_FAILED_AUTH_BURST 50
 #define AUDIT_SUPPRESSED_LOG_MS 60000
+/* Audit rows for the refused authentications of one allowlisted key
+ * (active or revoked): its own budget, which strangers cannot spend. */
+#define AUDIT_KEY_RATE 1
+#define AUDIT_KEY_BURST 20
 /* POST /v1/join per client IP, on top of the limit every request has:
  * a token is 256 bits, but each guess costs a store lookup.  There is no
  * server-wide join limit: it let five addresses hold up every honest join
@@ -80,6 +84,7 @@ typedef struct server {
     ratelimit *audit_budget;    /* AUDIT_FAILED_AUTH_*: one bucket for all */
     ratelimit *join_limits;     /* JOIN_RATE, JOIN_BURST per client IP */
     ratelimit *member_limits;   /* --member-rate, --member-burst: a member's changes */
+    ratelimit *key_audit;       /* AUDIT_KEY_RATE, AUDIT_KEY_BURST per allowlisted key */
     atomic_uint audit_suppressed;
     atomic_llong audit_suppressed_logged_ms;
     nonce_cache *nonces;
@@ -125,7 +130,8 @@ typedef struct request {
     bool verified;              /* the signature verified: the answer is signed over request_sha256 */
     uint8_t request_sha256[BUSAUTH_SHA256_BYTES]; /* of the request's canonical string */
     bool has_caller;            /* caller holds an active user */
-    store_user caller;
+    store_user caller;          /* id 0: the key is on no allowlist row, active or revoked */
+    bool change_charged;        /* a token of the member's --member-rate budget paid for it */
     bool started, responded;
     unsigned status;
     const char *error_code;

@@ -127,10 +127,7 @@ static store_status rooms_owned(store *s, int64_t owner_id, int64_t *count)
     if (!stmt)
         return STORE_ERROR;
     sqlite3_bind_int64(stmt, 1, owner_id);
-    int rc = sqlite3_step(stmt);
-    *count = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
-    sqlite3_finalize(stmt);
-    return rc == SQLITE_ROW ? STORE_OK : store_from_sqlite(rc);
+    return store_query_int(stmt, count);
 }
 
 static store_status create_in_tx(store *s, void *ctx)

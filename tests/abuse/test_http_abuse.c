@@ -544,6 +544,64 @@ static void slow_blob_readers_do_not_grow_the_server(void **state)
 /* Past --blob-quota an upload is refused and nothing is stored; what the
  * user stored below it still downloads, signed; a blob is charged once per
  * room, and each user has a quota of their own. */
+/* What a member's refusals cost: a key on the allowlist whose
+ * authentication failed (a bad signature; a revoked member) is audited
+ * from its own budget, which strangers' unknown keys cannot spend
+ * (eleventh adversarial pass F1: a revoked admin's attempts went
+ * unrecorded); a refused change costs one token, not two (F4); her own
+ * quota's 507 gives no token back (F2). */
+static void refusals_of_known_keys_are_audited_and_cost_one_token(void **state)
+{
+    (void)state;
+    const char *flags[] = {"--member-rate", "0.01", "--member-burst", "5", "--blob-quota", "1000", NULL};
+    start(flags);
+    for (int i = 0; i < 60; i++) { /* strangers spend the server-wide budget */
+        busauth_identity *stranger = NULL;
+        assert_int_equal(busauth_identity_generate(&stranger), BUSAUTH_OK);
+        char ip[16];
+        snprintf(ip, sizeof ip, "127.0.0.%d", 30 + i % 6); /* under each address's --burst */
+        http_opts o = {.id = stranger, .source_ip = ip};
+        http_result r = fixture_call_opts(&F, &o, "GET", "/v1/me", NULL, 0);
+        assert_int_equal(r.status, 401);
+        http_result_free(&r);
+        busauth_identity_free(stranger);
+    }
+    for (int i = 0; i < 5; i++) {
+        http_opts forged = {.id = F.carol, .tamper = TAMPER_SIGNATURE, .source_ip = "127.0.0.8"};
+        http_result r = fixture_call_opts(&F, &forged, "GET", "/v1/me", NULL, 0);
+        assert_int_equal(r.status, 401);
+        http_result_free(&r);
+    }
+    assert_int_equal(fixture_db_count(&F, "SELECT count(*) FROM audit_log WHERE outcome = 'denied' AND actor = ?",
+                                      F.carol_nkey), 5);
+
+    char room[33], target[160], hex[65];
+    assert_int_equal(fixture_make_room(&F, F.alice, "mine", room), 0); /* alice: token 1 of 5 */
+    uint8_t *blob;
+    for (int i = 0; i < 2; i++) { /* tokens 2 and 3, kept */
+        assert_int_equal(put_blob(F.alice, room, 2000, &blob, hex, target), 507);
+        free(blob);
+    }
+    http_opts bob = {.id = F.bob, .source_ip = "127.0.0.9"};
+    char members[128];
+    snprintf(members, sizeof members, "/v1/rooms/%s/members/%s", room, F.carol_nkey);
+    http_result r = fixture_call_opts(&F, &bob, "DELETE", members, NULL, 0);
+    assert_int_equal(r.status, 404); /* hidden from bob: his token 1 of 5, and no second for its audit row */
+    http_result_free(&r);
+    for (int i = 0; i < 4; i++) { /* his tokens 2 to 5 */
+        char name[16];
+        snprintf(name, sizeof name, "bob%d", i);
+        assert_int_equal(create_room_from(F.bob, 10 + i, name, &r), 201);
+        http_result_free(&r);
+    }
+    assert_int_equal(create_room_from(F.alice, 20, "fourth", &r), 201); /* alice: token 4 */
+    http_result_free(&r);
+    assert_int_equal(create_room_from(F.alice, 21, "fifth", &r), 201);  /* token 5 */
+    http_result_free(&r);
+    assert_int_equal(create_room_from(F.alice, 22, "sixth", &r), 429);  /* the 507s gave none back */
+    http_result_free(&r);
+}
+
 static void blob_uploads_past_the_quota_are_refused(void **state)
 {
     (void)state;
@@ -599,6 +657,7 @@ int main(void)
         T(a_member_s_changes_are_limited_per_member_from_any_address),
         T(a_member_owns_member_rooms_rooms_at_most),
         T(a_member_s_refusals_are_audited_within_her_budget),
+        T(refusals_of_known_keys_are_audited_and_cost_one_token),
         T(oversize_headers_are_refused),
         T(slow_blob_readers_do_not_grow_the_server),
         T(blob_uploads_past_the_quota_are_refused),

@@ -189,9 +189,9 @@ static void note_suppressed(server *srv, int64_t now, bool now_or_never)
         !atomic_compare_exchange_strong(&srv->audit_suppressed_logged_ms, &last, now))
         return;
     unsigned count = atomic_exchange(&srv->audit_suppressed, 0);
-    log_event(LOG_WARN, "audit_suppressed", "count=%u detail=\"denials past an audit budget (failed "
-              "authentications and replays over %d/s; a member's refusals past --member-rate) went to the request "
-              "log only\"", count, AUDIT_FAILED_AUTH_RATE);
+    log_event(LOG_WARN, "audit_suppressed", "count=%u detail=\"denials past an audit budget (unknown keys' failed "
+              "authentications over %d/s, a known key's over %d/s, a member's refusals past --member-rate) went to "
+              "the request log only\"", count, AUDIT_FAILED_AUTH_RATE, AUDIT_KEY_RATE);
     char target[64];
     snprintf(target, sizeof target, "denials:%u", count);
     const store_actor by = {.actor = "membershipd"};

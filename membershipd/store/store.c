@@ -60,6 +60,14 @@ store_status store_query_int(sqlite3_stmt *stmt, int64_t *out)
     return rc == SQLITE_ROW ? STORE_OK : rc == SQLITE_DONE ? STORE_NOT_FOUND : store_from_sqlite(rc);
 }
 
+store_status store_query_int_of(store *s, const char *sql, int64_t id, int64_t *out)
+{
+    sqlite3_stmt *stmt = store_prepare(s, sql);
+    if (stmt)
+        sqlite3_bind_int64(stmt, 1, id);
+    return store_query_int(stmt, out);
+}
+
 const char *store_errmsg(const store *s)
 {
     return s && s->db ? sqlite3_errmsg(s->db) : "no database";

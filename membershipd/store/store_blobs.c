@@ -29,11 +29,7 @@ static sqlite3_stmt *prepare_for_blob(store *s, const char *sql, const char *roo
 
 static store_status stored_by(store *s, int64_t owner_id, int64_t *bytes)
 {
-    sqlite3_stmt *stmt = store_prepare(s, "SELECT coalesce(sum(size), 0) FROM blobs WHERE owner_id = ?");
-    if (!stmt)
-        return STORE_ERROR;
-    sqlite3_bind_int64(stmt, 1, owner_id);
-    return store_query_int(stmt, bytes);
+    return store_query_int_of(s, "SELECT coalesce(sum(size), 0) FROM blobs WHERE owner_id = ?", owner_id, bytes);
 }
 
 static store_status insert_chunks(store *s, const put_args *a)

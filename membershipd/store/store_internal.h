@@ -20,6 +20,8 @@ store_status store_exec_stmt(sqlite3_stmt *stmt);
 /* Steps a statement that returns one integer and finalizes it;
  * STORE_NOT_FOUND when it returns no row. */
 store_status store_query_int(sqlite3_stmt *stmt, int64_t *out);
+/* The same for sql with one integer parameter, bound to id. */
+store_status store_query_int_of(store *s, const char *sql, int64_t id, int64_t *out);
 /* Runs fn inside BEGIN IMMEDIATE ... COMMIT; rolls back when fn fails. */
 typedef store_status (*store_tx_fn)(store *s, void *ctx);
 store_status store_in_tx(store *s, store_tx_fn fn, void *ctx);

@@ -121,20 +121,13 @@ typedef struct {
     store_room *out;
 } create_args;
 
-static store_status rooms_owned(store *s, int64_t owner_id, int64_t *count)
-{
-    sqlite3_stmt *stmt = store_prepare(s, "SELECT count(*) FROM rooms WHERE owner_id = ?");
-    if (!stmt)
-        return STORE_ERROR;
-    sqlite3_bind_int64(stmt, 1, owner_id);
-    return store_query_int(stmt, count);
-}
-
 static store_status create_in_tx(store *s, void *ctx)
 {
     create_args *a = ctx;
     int64_t owned = 0;
-    store_status quota = a->max_owned ? rooms_owned(s, a->owner_key.user_id, &owned) : STORE_OK;
+    store_status quota = a->max_owned ? store_query_int_of(s, "SELECT count(*) FROM rooms WHERE owner_id = ?",
+                                                           a->owner_key.user_id, &owned)
+                                      : STORE_OK;
     if (quota != STORE_OK)
         return quota;
     if (a->max_owned && owned >= a->max_owned)

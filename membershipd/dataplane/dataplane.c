@@ -31,7 +31,8 @@
 #define INTEREST_EVERY_MS 5000      /* a check besides the one after each reload */
 #define INTEREST_CONFIRM_MS 300     /* between the two readings that must both miss an interest */
 #define INTEREST_BOUNCE_GAP_MS 10000 /* at most one route bounce in this long */
-#define INTEREST_REFORM_MS 5000     /* a bounce's outcome is read this long at most */
+#define INTEREST_REFORM_MS 5000     /* a bounce's outcome is read this long, once a reading worked */
+#define INTEREST_OUTCOME_MAX_MS 30000 /* ... and this long while none did (a node too busy to answer) */
 #define INTEREST_TIMEOUT_MS 500      /* per answer: a node cut off must not hold the reloader long */
 
 /* The peers' traffic out of nats-server's counters (nats_monitor.h):
@@ -389,9 +390,11 @@ static void end_repair(dataplane *dp)
 /* One reading of a bounce's outcome: done once as many servers are routed
  * to as before and none of what was missing still is (a route that forms
  * sends its interest at once, which a loaded node takes a while to read),
- * or INTEREST_REFORM_MS after the bounce.  One per reloader round, so that
- * changes are applied in between: a member who keeps an interest lost
- * must not hold revocations back for the whole wait. */
+ * or INTEREST_REFORM_MS after the bounce, or, while no reading could be
+ * made (under CI's sanitizers a flooded node answered none for 5 s),
+ * INTEREST_OUTCOME_MAX_MS.  One per reloader round, so that changes are
+ * applied in between: a member who keeps an interest lost must not hold
+ * revocations back for the whole wait. */
 static void read_repair(dataplane *dp)
 {
     json_t *left;
@@ -403,7 +406,8 @@ static void read_repair(dataplane *dp)
         dp->repair.left = left;
     }
     bool back = left && json_object_size(left) == 0 && servers >= dp->repair.servers;
-    if (back || stopping(dp) || clock_mono_ms() - dp->repair.started_ms >= INTEREST_REFORM_MS)
+    int64_t waited = clock_mono_ms() - dp->repair.started_ms;
+    if (back || stopping(dp) || waited >= (dp->repair.left ? INTEREST_REFORM_MS : INTEREST_OUTCOME_MAX_MS))
         end_repair(dp);
 }
 

@@ -305,12 +305,12 @@ static void a_member_s_megabytes_of_subscriptions_crash_no_monitoring(void **sta
     member_in_room(&alice, &sub, room);
     fixture_room_subject(room, prefix);
     char *subject = malloc(FAT_SUBJECT_BYTES + 1);
+    static natsSubscription *fat[FAT_SUBS];
     for (int i = 0; i < FAT_SUBS; i++) {
         int n = snprintf(subject, FAT_SUBJECT_BYTES + 1, "%.*s%d.", (int)(strlen(prefix) - 4), prefix, i);
         memset(subject + n, 'x', (size_t)(FAT_SUBJECT_BYTES - n));
         subject[FAT_SUBJECT_BYTES] = '\0';
-        natsSubscription *s = NULL;
-        assert_int_equal(natsConnection_SubscribeSync(&s, alice.nc, subject), NATS_OK);
+        assert_int_equal(natsConnection_SubscribeSync(&fat[i], alice.nc, subject), NATS_OK);
     }
     assert_int_equal(natsConnection_FlushTimeout(alice.nc, 10000), NATS_OK);
     free(subject);
@@ -338,6 +338,9 @@ static void a_member_s_megabytes_of_subscriptions_crash_no_monitoring(void **sta
     nats_monitor_release();
     busauth_identity_free(system);
     busauth_identity_free(server_id);
+    for (int i = 0; i < FAT_SUBS; i++)
+        natsSubscription_Destroy(fat[i]);
+    natsSubscription_Destroy(sub);
     nats_peer_close(&alice);
 }
 

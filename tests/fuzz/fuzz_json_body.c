@@ -48,6 +48,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     srv.store = w.st;
     srv.identity = (busauth_identity *)w.server;
     srv.cfg.bind_is_loopback = data[0] & 0x20;
+    if (!srv.member_limits) { /* the limits never bite here: the fuzzer explores the routes */
+        srv.member_limits = ratelimit_new(1e6, 1000000, 64);
+        srv.key_audit = ratelimit_new(1e6, 1000000, 64);
+        srv.audit_budget = ratelimit_new(1e6, 1000000, 1);
+    }
     pthread_mutex_init(&srv.store_lock, NULL);
 
     request *req = calloc(1, sizeof *req);

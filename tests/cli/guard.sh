@@ -155,6 +155,9 @@ t "usage: bus-auth value" 2 "--bus-auth maybe: expected enforce, soft or off" "$
 t "usage: TLS 1.1" 2 "--tls-min 1.1: expected 1.2 or 1.3" "$M" check-config --tls-min 1.1
 t "usage: port" 2 "--http-port 70000" "$M" check-config --http-port 70000
 t "usage: rate" 2 "--rate 0" "$M" check-config --rate 0
+t "usage: member rate" 2 "--member-rate 0" "$M" check-config --member-rate 0
+t "usage: member burst" 2 "--member-burst 0" "$M" check-config --member-burst 0
+t "usage: member rooms" 2 "--member-rooms x" "$M" check-config --member-rooms x
 t "usage: host name" 2 "expected an IP address" "$M" check-config --bind example.com
 for bad in 9470 ::1:9470 example.com:9470 127.0.0.1: [::1 "[::1]9470"; do
     t "usage: --metrics-addr $bad" 2 "--metrics-addr $bad: expected HOST:PORT" "$M" check-config --metrics-addr "$bad"
